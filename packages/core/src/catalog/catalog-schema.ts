@@ -1,0 +1,179 @@
+import { z } from 'zod';
+import { EventLevel } from '../contracts/observed-event.js';
+import { PATTERN_ID_PATTERN, SCRIPT_NAME_PATTERN } from '../contracts/executor.js';
+import { parseDuration } from '../util/duration.js';
+
+/** `30s`, `5m`, `1h`, or seconds as a number; parsed to milliseconds. */
+export const DurationSchema = z
+  .union([z.string(), z.number()])
+  .transform((value, context) => {
+    const parsed = parseDuration(value);
+    if (parsed === undefined) {
+      context.addIssue({ code: 'custom', message: `expected a duration like "30s", "5m" or "1h", got ${JSON.stringify(value)}` });
+      return z.NEVER;
+    }
+    return parsed;
+  });
+
+/** A JavaScript regular expression, compiled at load time so a bad one names its file and field. */
+export const RegexSchema = z.string().min(1).superRefine((value, context) => {
+  try {
+    new RegExp(value, 'u');
+  } catch (error) {
+    context.addIssue({ code: 'custom', message: `invalid regular expression ${JSON.stringify(value)}: ${(error as Error).message}` });
+  }
+});
+
+const LogSignal = z
+  .object({
+    /** Regex tested against the log message. */
+    message: RegexSchema,
+    /** Case-insensitive matching. @default false */
+    ignore_case: z.boolean().default(false),
+    /** Regexes tested against labels (all must match). */
+    labels: z.record(z.string(), RegexSchema).default({}),
+    /** Only events at these levels. */
+    level: z.array(EventLevel).optional(),
+    /** Regex on the event's service. */
+    service: RegexSchema.optional(),
+    /** Regex on the event's host. */
+    host: RegexSchema.optional(),
+  })
+  .strict();
+
+const MetricSignal = z
+  .object({
+    /** PromQL instant query, polled by source-prom. */
+    query: z.string().min(1),
+    op: z.enum(['>', '>=', '<', '<=', '==', '!=']),
+    threshold: z.number(),
+    /** The condition must hold this long (like a Prometheus rule's `for:`). @default 0 */
+    for: DurationSchema.default(0),
+  })
+  .strict();
+
+const AlertSignal = z
+  .object({
+    /** Alertmanager alert name (exact). */
+    alertname: z.string().min(1),
+    labels: z.record(z.string(), RegexSchema).default({}),
+  })
+  .strict();
+
+export const SignalSchema = z
+  .object({
+    /** Signal id, unique within the pattern. */
+    id: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lowercase letters, digits, - and _'),
+    description: z.string().optional(),
+    log: LogSignal.optional(),
+    metric: MetricSignal.optional(),
+    alert: AlertSignal.optional(),
+  })
+  .strict()
+  .superRefine((signal, context) => {
+    const kinds = [signal.log, signal.metric, signal.alert].filter((kind) => kind !== undefined).length;
+    if (kinds !== 1) context.addIssue({ code: 'custom', message: 'a signal needs exactly one of log, metric or alert' });
+  });
+export type Signal = z.output<typeof SignalSchema>;
+
+const ScriptName = z.string().regex(SCRIPT_NAME_PATTERN, 'a script file name like "restart-stack.sh" (lowercase, no path)');
+
+const ScriptStep = z
+  .object({
+    script: ScriptName,
+    /** @default 60s */
+    timeout: DurationSchema.default(60_000),
+  })
+  .strict();
+
+const SampleSchema = z.union([
+  z.string(),
+  z
+    .object({
+      message: z.string(),
+      host: z.string().optional(),
+      service: z.string().optional(),
+      level: EventLevel.optional(),
+      labels: z.record(z.string(), z.string()).optional(),
+      kind: z.enum(['log', 'metric', 'alert']).optional(),
+      metric: z.object({ name: z.string(), value: z.number() }).optional(),
+    })
+    .strict(),
+]);
+export type CatalogSample = z.output<typeof SampleSchema>;
+
+export const PatternSchema = z
+  .object({
+    id: z.string().regex(PATTERN_ID_PATTERN, 'lowercase letters, digits and dashes, 2 to 64 characters'),
+    title: z.string().min(1).max(120),
+    description: z.string().default(''),
+    severity: z.enum(['info', 'warning', 'critical']).default('warning'),
+    /** Every signal the incident is expected to show; confidence = matched / required. */
+    required_signals: z.array(SignalSchema).min(1),
+    /** Minimum confidence before a proposal is made. @default 1 (all signals) */
+    min_confidence: z.number().gt(0).max(1).default(1),
+    /** N matching events within the window open an incident. */
+    trigger: z
+      .object({ count: z.number().int().min(1).default(1), window: DurationSchema.default(300_000) })
+      .strict()
+      .default({ count: 1, window: 300_000 }),
+    /**
+     * Where the fix runs: a configured target name, or `$event_host` to use the host the event
+     * came from (which must itself be a configured target: it is looked up, never trusted).
+     */
+    target_host: z.string().min(1),
+    /** The fix. Absent: the pattern only diagnoses and escalates (no safe automatic fix). */
+    fix: ScriptStep.optional(),
+    verify: ScriptStep.optional(),
+    on_failure: z.enum(['rollback', 'escalate']).default('escalate'),
+    rollback: ScriptStep.optional(),
+    /** The diagnosis sent with an escalation, and what a human should do. */
+    diagnosis: z.string().optional(),
+    /** After this many verified successes, the operator may enable auto-exec. null: never. */
+    promote_to_autoexec_after: z.number().int().min(1).nullable().default(null),
+    /** After a proposal, the same fingerprint is quiet for this long. @default 30m */
+    cooldown: DurationSchema.default(1_800_000),
+    samples: z
+      .object({ match: z.array(SampleSchema).min(1), no_match: z.array(SampleSchema).default([]) })
+      .strict(),
+  })
+  .strict()
+  .superRefine((pattern, context) => {
+    const ids = new Set<string>();
+    pattern.required_signals.forEach((signal, index) => {
+      if (ids.has(signal.id)) context.addIssue({ code: 'custom', path: ['required_signals', index, 'id'], message: `duplicate signal id "${signal.id}"` });
+      ids.add(signal.id);
+    });
+    if (pattern.on_failure === 'rollback' && !pattern.rollback) {
+      context.addIssue({ code: 'custom', path: ['rollback'], message: 'on_failure is "rollback" but no rollback script is declared' });
+    }
+    if (!pattern.fix && !pattern.diagnosis) {
+      context.addIssue({ code: 'custom', path: ['diagnosis'], message: 'a pattern without a fix must explain itself with a diagnosis' });
+    }
+    if (pattern.fix && !pattern.verify) {
+      context.addIssue({ code: 'custom', path: ['verify'], message: 'a pattern with a fix must declare a verify script' });
+    }
+  });
+
+export type Pattern = z.output<typeof PatternSchema>;
+export type PatternInput = z.input<typeof PatternSchema>;
+
+/** A loaded, validated catalog. */
+export interface Catalog {
+  patterns: readonly Pattern[];
+  /** Folder holding the scripts named by the patterns. */
+  scriptsDir: string;
+  /** Where it was loaded from, and when. */
+  loadedFrom: string;
+  loadedAt: number;
+  /** sha256 of the files, to tell whether a reload changed anything. */
+  digest: string;
+}
+
+/** The special pattern id for an incident no catalog pattern explains. */
+export const UNKNOWN_PATTERN_ID = 'UNKNOWN';
+
+/** JSON Schema of one catalog file, for editors (yaml-language-server). */
+export function catalogJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(PatternSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}

@@ -1,0 +1,121 @@
+import type {
+  AuditEntry,
+  ExecutionRecord,
+  ExecutionStatus,
+  ExecutionStep,
+  IncidentRecord,
+  LlmUsageRecord,
+  NotificationRecord,
+  ProposalRecord,
+  ProposalStatus,
+} from './records.js';
+
+export interface ProposalTransition {
+  id: string;
+  /** The status the caller believes is current: compare-and-set. */
+  from: ProposalStatus;
+  to: ProposalStatus;
+  at: string;
+  /** Who decided (approval-link identity, `cli:<user>`, `auto-exec`, `system`). */
+  actor: string;
+  /** Id of the approval token used, recorded with the decision. */
+  tokenId?: string;
+  reason?: string;
+}
+
+export interface ExecutionTransition {
+  id: string;
+  /** Compare-and-set: the transition happens only if the current status is one of these. */
+  from: readonly ExecutionStatus[];
+  to: ExecutionStatus;
+  at: string;
+  /** A step to append (the result of run / verify / rollback). */
+  appendStep?: ExecutionStep;
+  detail?: string;
+}
+
+export interface BudgetReservation {
+  id: string;
+  month: string;
+  amountEur: number;
+  /** The reservation succeeds only if spent + reserved + amount <= capEur. */
+  capEur: number;
+  purpose: string;
+  provider: string;
+  model: string;
+  at: string;
+}
+
+export interface BudgetSettlement {
+  id: string;
+  actualEur: number;
+  inputTokens: number;
+  outputTokens: number;
+  at: string;
+}
+
+export interface ListFilter<Status extends string> {
+  status?: Status | readonly Status[];
+  /** Newest first. @default 50 */
+  limit?: number;
+}
+
+/**
+ * The audit trail and the single source of truth for the loop's state.
+ *
+ * Every state change is written here *before* the side effect it authorises (the notification
+ * after the proposal row; the remote call after the execution row says `running`). The
+ * compare-and-set transitions are what make approvals single-use and executions exactly-once:
+ * an implementation must make each one atomic (a transaction, a row lock).
+ */
+export interface AuditStore {
+  readonly specificationVersion: 'v1';
+  readonly name: string;
+  /** Opens connections and runs migrations. Called once before anything else. */
+  init?(): Promise<void>;
+
+  insertIncident(incident: IncidentRecord): Promise<void>;
+  getIncident(id: string): Promise<IncidentRecord | undefined>;
+  listIncidents(filter?: { limit?: number }): Promise<IncidentRecord[]>;
+
+  insertProposal(proposal: ProposalRecord): Promise<void>;
+  getProposal(id: string): Promise<ProposalRecord | undefined>;
+  listProposals(filter?: ListFilter<ProposalStatus>): Promise<ProposalRecord[]>;
+  /** Records which notification carries the proposal (for later updates). */
+  setProposalNotification(id: string, notificationId: string): Promise<void>;
+  /**
+   * Atomically moves a proposal from `from` to `to`. Returns the updated record, or `undefined`
+   * when the current status is not `from` (someone else decided first): nothing changes then.
+   * @throws FishError STATE_TRANSITION_ILLEGAL when `from -> to` is not a legal transition.
+   */
+  transitionProposal(transition: ProposalTransition): Promise<ProposalRecord | undefined>;
+
+  /**
+   * Inserts an execution. Returns false, changing nothing, when the proposal already has one:
+   * the store is what guarantees one execution per approved proposal.
+   */
+  insertExecution(execution: ExecutionRecord): Promise<boolean>;
+  getExecution(id: string): Promise<ExecutionRecord | undefined>;
+  getExecutionByProposal(proposalId: string): Promise<ExecutionRecord | undefined>;
+  listExecutions(filter?: ListFilter<ExecutionStatus>): Promise<ExecutionRecord[]>;
+  /** Compare-and-set on the execution status; `undefined` when the current status is not in `from`. */
+  transitionExecution(transition: ExecutionTransition): Promise<ExecutionRecord | undefined>;
+
+  recordNotification(notification: NotificationRecord): Promise<void>;
+  listNotifications(filter?: { proposalId?: string; limit?: number }): Promise<NotificationRecord[]>;
+
+  /** Atomically checks the monthly cap and reserves `amountEur`. False when it would overspend. */
+  reserveBudget(reservation: BudgetReservation): Promise<boolean>;
+  /** Replaces a reservation with what the call really cost. */
+  settleBudget(settlement: BudgetSettlement): Promise<void>;
+  /** Settled spend plus open reservations for the month (`YYYY-MM`). */
+  spentInMonth(month: string): Promise<number>;
+  listLlmUsage(filter?: { month?: string; limit?: number }): Promise<LlmUsageRecord[]>;
+
+  /** Every state change in order, oldest first. */
+  history(filter?: { entityId?: string; afterSeq?: number; limit?: number }): Promise<AuditEntry[]>;
+  /** Records a free-form system event (start, stop, catalog reload, refused transition). */
+  recordSystemEvent(action: string, data: Record<string, unknown>, at: string): Promise<void>;
+
+  close?(): Promise<void>;
+}

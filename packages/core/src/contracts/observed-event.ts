@@ -1,0 +1,39 @@
+import { z } from 'zod';
+
+/** Severity levels, normalised from whatever a source reports (`detected_level`, syslog, alert severity). */
+export const EventLevel = z.enum(['debug', 'info', 'warn', 'error', 'critical', 'unknown']);
+export type EventLevel = z.infer<typeof EventLevel>;
+
+/**
+ * One observation, normalised. Sources produce these; the pipeline never sees a
+ * source-specific shape. Everything in it is untrusted data: it is matched against the
+ * catalog and may be shown (redacted) to an LLM or a human, but never reaches a shell.
+ */
+export const ObservedEventSchema = z.object({
+  /** Stable id used by dedup: the same observation seen twice carries the same id. */
+  id: z.string().min(1).max(512),
+  /** What kind of observation: a log line, a metric sample, or an alert from Alertmanager. */
+  kind: z.enum(['log', 'metric', 'alert']).default('log'),
+  /** Name of the source instance that produced it (from the config), e.g. `loki`. */
+  source: z.string().min(1),
+  /** Milliseconds since the epoch. */
+  time: z.number().finite(),
+  /** Exact nanosecond timestamp as a decimal string when the source has one (Loki). */
+  timeNs: z.string().regex(/^\d{1,25}$/).optional(),
+  /** Host the observation is about; `unknown` when the source could not tell. */
+  host: z.string().default('unknown'),
+  /** Service (container, unit, job) the observation is about. */
+  service: z.string().default('unknown'),
+  level: EventLevel.default('unknown'),
+  /** The log line, or a one-line rendering of the metric/alert. */
+  message: z.string(),
+  /** All labels the source knew, as strings. */
+  labels: z.record(z.string(), z.string()).default({}),
+  /** For metric observations: the metric query or name and its value (NaN/Inf kept as numbers). */
+  metric: z.object({ name: z.string(), value: z.number() }).optional(),
+  /** For alerts: `firing` or `resolved`. */
+  alertStatus: z.enum(['firing', 'resolved']).optional(),
+});
+
+export type ObservedEvent = z.output<typeof ObservedEventSchema>;
+export type ObservedEventInput = z.input<typeof ObservedEventSchema>;

@@ -1,0 +1,169 @@
+import { z } from 'zod';
+import { ExecutionVerb } from './executor.js';
+
+/** The human decision on a proposal. Separate from what the execution then did. */
+export const ProposalStatus = z.enum(['proposed', 'approved', 'denied', 'expired']);
+export type ProposalStatus = z.infer<typeof ProposalStatus>;
+
+/** The technical result of running an approved proposal. */
+export const ExecutionStatus = z.enum([
+  'pending',
+  'running',
+  'succeeded',
+  'failed',
+  'rolled_back',
+  'escalated',
+  'interrupted',
+]);
+export type ExecutionStatus = z.infer<typeof ExecutionStatus>;
+
+/** Legal proposal transitions. Anything else is refused, audited, and executes nothing. */
+export const PROPOSAL_TRANSITIONS: Readonly<Record<ProposalStatus, readonly ProposalStatus[]>> = {
+  proposed: ['approved', 'denied', 'expired'],
+  approved: [],
+  denied: [],
+  expired: [],
+};
+
+/**
+ * Legal execution transitions. `interrupted` is what a restart finds for an execution that was
+ * pending or running when the process died: it is escalated, never re-run by itself.
+ */
+export const EXECUTION_TRANSITIONS: Readonly<Record<ExecutionStatus, readonly ExecutionStatus[]>> = {
+  pending: ['running', 'interrupted'],
+  running: ['succeeded', 'failed', 'interrupted'],
+  failed: ['rolled_back', 'escalated'],
+  interrupted: ['escalated'],
+  succeeded: [],
+  rolled_back: [],
+  escalated: [],
+};
+
+export function isLegalProposalTransition(from: ProposalStatus, to: ProposalStatus): boolean {
+  return PROPOSAL_TRANSITIONS[from].includes(to);
+}
+
+export function isLegalExecutionTransition(from: ExecutionStatus, to: ExecutionStatus): boolean {
+  return EXECUTION_TRANSITIONS[from].includes(to);
+}
+
+export const ClassificationMethod = z.enum(['deterministic', 'llm', 'cache', 'none']);
+
+export const IncidentRecordSchema = z.object({
+  id: z.string(),
+  /** Pattern candidates + host + service: the same trouble gets the same fingerprint. */
+  fingerprint: z.string(),
+  host: z.string(),
+  service: z.string(),
+  /** Pattern id chosen, or `UNKNOWN`. */
+  patternId: z.string(),
+  candidates: z.array(z.string()),
+  /** matched required signals / required signals of the chosen pattern; never an LLM self-report. */
+  confidence: z.number().min(0).max(1),
+  method: ClassificationMethod,
+  /** Short reason (from the matcher, or the LLM's, redacted). */
+  reason: z.string(),
+  /** Redacted log lines / metric values. */
+  evidence: z.array(z.string()),
+  eventCount: z.number().int().nonnegative(),
+  firstSeen: z.string(),
+  lastSeen: z.string(),
+  createdAt: z.string(),
+});
+export type IncidentRecord = z.infer<typeof IncidentRecordSchema>;
+
+export const ProposalRecordSchema = z.object({
+  id: z.string(),
+  incidentId: z.string(),
+  patternId: z.string(),
+  /** The configured target the fix runs on. */
+  targetHost: z.string(),
+  service: z.string(),
+  confidence: z.number().min(0).max(1),
+  status: ProposalStatus,
+  dryRun: z.boolean(),
+  /** True when the pattern earned auto-exec and the operator enabled it: no human decision. */
+  autoExec: z.boolean(),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  decidedAt: z.string().optional(),
+  decidedBy: z.string().optional(),
+  /** Notifier receipt of the proposal notification, to update or clear it later. */
+  notificationId: z.string().optional(),
+});
+export type ProposalRecord = z.infer<typeof ProposalRecordSchema>;
+
+export const ExecutionStepSchema = z.object({
+  verb: ExecutionVerb,
+  script: z.string(),
+  startedAt: z.string(),
+  exitCode: z.number().int().nullable(),
+  signal: z.string().nullable().optional(),
+  stdout: z.string(),
+  stderr: z.string(),
+  durationMs: z.number().nonnegative(),
+  timedOut: z.boolean(),
+  dryRun: z.boolean(),
+});
+export type ExecutionStep = z.infer<typeof ExecutionStepSchema>;
+
+export const ExecutionRecordSchema = z.object({
+  id: z.string(),
+  /** At most one execution per proposal: the store enforces it. */
+  proposalId: z.string(),
+  patternId: z.string(),
+  targetHost: z.string(),
+  status: ExecutionStatus,
+  dryRun: z.boolean(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  steps: z.array(ExecutionStepSchema),
+  /** Why it ended the way it did, in words. */
+  detail: z.string().optional(),
+});
+export type ExecutionRecord = z.infer<typeof ExecutionRecordSchema>;
+
+export const NotificationRecordSchema = z.object({
+  id: z.string(),
+  /** `proposal`, `update`, `escalation`, `unknown-incident`, `budget`, `info`. */
+  kind: z.string(),
+  proposalId: z.string().optional(),
+  incidentId: z.string().optional(),
+  channel: z.string(),
+  /** The notifier's receipt id, when it sent. */
+  receiptId: z.string().optional(),
+  title: z.string(),
+  ok: z.boolean(),
+  error: z.string().optional(),
+  sentAt: z.string(),
+});
+export type NotificationRecord = z.infer<typeof NotificationRecordSchema>;
+
+/** One row of the append-only history: every state change, in order. */
+export const AuditEntrySchema = z.object({
+  seq: z.number().int().nonnegative(),
+  at: z.string(),
+  entity: z.enum(['incident', 'proposal', 'decision', 'execution', 'notification', 'llm_usage', 'system']),
+  entityId: z.string(),
+  action: z.string(),
+  data: z.record(z.string(), z.unknown()),
+});
+export type AuditEntry = z.infer<typeof AuditEntrySchema>;
+
+export const LlmUsageRecordSchema = z.object({
+  /** Reservation id. */
+  id: z.string(),
+  /** `YYYY-MM` (UTC) the spend counts against. */
+  month: z.string().regex(/^\d{4}-\d{2}$/),
+  purpose: z.string(),
+  provider: z.string(),
+  model: z.string(),
+  reservedEur: z.number().nonnegative(),
+  /** Set when settled; until then the reservation counts in full. */
+  actualEur: z.number().nonnegative().optional(),
+  inputTokens: z.number().int().nonnegative().optional(),
+  outputTokens: z.number().int().nonnegative().optional(),
+  createdAt: z.string(),
+  settledAt: z.string().optional(),
+});
+export type LlmUsageRecord = z.infer<typeof LlmUsageRecordSchema>;

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { createSecretRedactor, redactSecrets } from './redact.js';
+
+describe('redactSecrets', () => {
+  it.each([
+    ['Authorization: Bearer abcdefghijklmnop', 'abcdefghijklmnop'],
+    ['curl -H "authorization: Basic dXNlcjpwYXNz"', 'dXNlcjpwYXNz'],
+    ['postgres://fish:hunter2@db:5432/fish', 'hunter2'],
+    ['login failed password=s3cr3t! for user', 's3cr3t!'],
+    ['{"api_key": "k-123456789"}', 'k-123456789'],
+    ['key sk-ant-api03-AAAAAAAAAAAAAAAAAAAA used', 'sk-ant-api03-AAAAAAAAAAAAAAAAAAAA'],
+    ['PVEAPIToken=root@pam!fish=0b5d2c4e-1111-2222-3333-444455556666', '0b5d2c4e-1111-2222-3333-444455556666'],
+    ['jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c', 'SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c'],
+    ['-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----', 'b3BlbnNzaC1rZXktdjEAAAAA'],
+  ])('hides the secret in %j', (input, secret) => {
+    const output = redactSecrets(input);
+    expect(output).not.toContain(secret);
+    expect(output).toContain('[REDACTED');
+  });
+
+  it('leaves ordinary log lines alone', () => {
+    const line = 'level=error msg="container homepage exited with code 137" host=penny';
+    expect(redactSecrets(line)).toBe(line);
+  });
+
+  it('redacts configured literal secrets wherever they appear', () => {
+    const redact = createSecretRedactor(['my-ntfy-token-xyz']);
+    expect(redact('sending with my-ntfy-token-xyz now')).toBe('sending with [REDACTED] now');
+  });
+});
