@@ -14,3 +14,4 @@ export * from './util/clock.js';
 export * from './util/logger.js';
 export * from './util/redact.js';
 export * from './util/duration.js';
+export * from './util/truncate.js';
