@@ -21,7 +21,8 @@ export class KeyedRateLimiter {
       this.buckets.set(key, bucket);
     }
     bucket.tokens = Math.min(this.options.burst, bucket.tokens + Math.max(0, now - bucket.updatedAt) * refillPerMs);
-    bucket.updatedAt = now;
+    // A late (out-of-order) event must not move the bucket's clock back: that would refill it twice.
+    bucket.updatedAt = Math.max(bucket.updatedAt, now);
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1;
       return true;

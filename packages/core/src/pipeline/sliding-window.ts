@@ -12,7 +12,11 @@ export class SlidingWindowCounter {
     private readonly maxKeys = 50_000,
   ) {}
 
-  /** Records an event and returns how many events of this key are in the window ending at `time`. */
+  /**
+   * Records an event and returns how many events of this key are in the window ending at the
+   * newest event seen for the key (`time`, unless a newer event was already recorded: a late event
+   * is counted with its neighbours, never used to move the window back in time).
+   */
   add(key: string, time: number, windowMs: number): number {
     let times = this.windows.get(key);
     if (!times) {
@@ -24,7 +28,7 @@ export class SlidingWindowCounter {
     let index = times.length;
     while (index > 0 && times[index - 1]! > time) index--;
     times.splice(index, 0, time);
-    this.prune(times, time, windowMs);
+    this.prune(times, times[times.length - 1]!, windowMs);
     if (times.length > this.maxPerKey) times.splice(0, times.length - this.maxPerKey);
     return times.length;
   }
