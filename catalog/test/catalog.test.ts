@@ -1,0 +1,164 @@
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ObservedEventSchema, PATTERN_ID_PATTERN, SCRIPT_NAME_PATTERN, type Pattern } from '@fish-sre/core';
+import { describe, expect, it } from 'vitest';
+import { loadPatternFiles, loadPatterns, samplesDir, scriptsDir } from './load-catalog.js';
+import { patternMatches, sampleToEvent } from './local-matcher.js';
+
+const REQUIRED_IDS = [
+  // seed 000: the five patterns of the original fish
+  'beszel-oidc-reset',
+  'docker-compose-stopped-post-reboot',
+  'pmxcfs-ro-post-recovery',
+  'dockerd-sigbus-loop',
+  'apt-security-updates-pending',
+  // seed 004: the homelab's production pitfalls
+  'loki-empty-ring',
+  'grafana-postgres-datasource-no-user',
+  'qdrant-snapshot-permission-denied',
+  'redis-rename-command-crash',
+  'postgres-round-double-precision',
+  'litellm-health-unauthorized',
+  'n8n-code-node-require-blocked',
+  'caddy-rate-limit-plugin-missing',
+  'openclaw-invalid-config-key',
+  'postgres18-volume-mount-path',
+];
+
+const SCHEMA_COMMENT = '# yaml-language-server: $schema=../schema/pattern.schema.json';
+
+function scriptsOf(pattern: Pattern): string[] {
+  return [pattern.fix?.script, pattern.verify?.script, pattern.rollback?.script].filter((name): name is string => name !== undefined);
+}
+
+describe('seed catalog files', () => {
+  const files = loadPatternFiles();
+
+  it('has at least the 15 required patterns', () => {
+    const ids = files.map((loaded) => loaded.file.replace(/\.ya?ml$/, ''));
+    expect(REQUIRED_IDS.filter((id) => !ids.includes(id))).toEqual([]);
+    expect(files.length).toBeGreaterThanOrEqual(15);
+  });
+
+  it.each(files.map((loaded) => [loaded.file, loaded] as const))('%s is valid against PatternSchema', (_file, loaded) => {
+    expect(loaded.errors).toEqual([]);
+    expect(loaded.pattern).toBeDefined();
+  });
+
+  it.each(files.map((loaded) => [loaded.file, loaded] as const))('%s: id matches the file name, schema comment on line 1', (file, loaded) => {
+    expect(loaded.text.split('\n')[0]).toBe(SCHEMA_COMMENT);
+    expect(loaded.pattern?.id).toBe(file.replace(/\.yaml$/, ''));
+    expect(PATTERN_ID_PATTERN.test(loaded.pattern!.id)).toBe(true);
+  });
+
+  it('targets a configured host name or $event_host', () => {
+    for (const pattern of loadPatterns()) expect(pattern.target_host, pattern.id).toMatch(/^(\$event_host|[a-z0-9][a-z0-9-]*)$/);
+  });
+
+  it('gives every pattern without a fix a diagnosis, and every pattern a diagnosis for escalations', () => {
+    for (const pattern of loadPatterns()) {
+      expect(pattern.diagnosis?.trim().length ?? 0, pattern.id).toBeGreaterThan(40);
+      expect(pattern.description.trim().length, pattern.id).toBeGreaterThan(40);
+    }
+  });
+});
+
+describe('seed catalog scripts', () => {
+  const patterns = loadPatterns();
+  const scriptFiles = readdirSync(scriptsDir).filter((name) => name.endsWith('.sh')).sort();
+
+  it('every referenced script exists, is executable and has a valid name', () => {
+    for (const pattern of patterns) {
+      for (const script of scriptsOf(pattern)) {
+        expect(SCRIPT_NAME_PATTERN.test(script), `${pattern.id}: ${script}`).toBe(true);
+        const path = join(scriptsDir, script);
+        expect(statSync(path).isFile(), `${pattern.id}: ${script} missing`).toBe(true);
+        expect(() => accessSync(path, constants.X_OK), `${pattern.id}: ${script} not executable`).not.toThrow();
+      }
+    }
+  });
+
+  it('has no script that no pattern uses', () => {
+    const used = new Set(patterns.flatMap(scriptsOf));
+    expect(scriptFiles.filter((name) => !used.has(name))).toEqual([]);
+  });
+
+  it.each(scriptFiles)('%s is POSIX sh with set -eu and a documented verb switch', (name) => {
+    const text = readFileSync(join(scriptsDir, name), 'utf8');
+    expect(text.startsWith('#!/bin/sh\n')).toBe(true);
+    expect(text).toMatch(/^set -eu$/m);
+    expect(text).toMatch(/^case \$\{1:-\} in$/m);
+    // Tools come from PATH so that a sandbox can put fakes first.
+    expect(text).not.toMatch(/\/usr\/s?bin\/(docker|systemctl|curl|apt-get|pvecm|jq)\b/);
+  });
+
+  it('passes shellcheck -s sh', () => {
+    const result = spawnSync('shellcheck', ['-s', 'sh', ...scriptFiles], { cwd: scriptsDir, encoding: 'utf8' });
+    if (result.error && (result.error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new Error('shellcheck is not installed: `apt-get install -y shellcheck` (the catalog tests need it)');
+    }
+    expect(`${result.stdout}${result.stderr}`).toBe('');
+    expect(result.status).toBe(0);
+  });
+});
+
+describe('seed catalog samples', () => {
+  const patterns = loadPatterns();
+
+  it.each(patterns.map((pattern) => [pattern.id, pattern] as const))('%s: every sample matches, every near miss does not', (_id, pattern) => {
+    for (const sample of pattern.samples.match) {
+      expect(patternMatches(pattern, sampleToEvent(sample)), `should match: ${JSON.stringify(sample)}`).toBe(true);
+    }
+    expect(pattern.samples.no_match.length, 'each pattern documents near misses').toBeGreaterThanOrEqual(2);
+    for (const sample of pattern.samples.no_match) {
+      expect(patternMatches(pattern, sampleToEvent(sample)), `should not match: ${JSON.stringify(sample)}`).toBe(false);
+    }
+  });
+
+  it('no sample of one pattern fires another pattern', () => {
+    const crossings: string[] = [];
+    for (const owner of patterns) {
+      for (const sample of owner.samples.match) {
+        for (const other of patterns) {
+          if (other.id !== owner.id && patternMatches(other, sampleToEvent(sample))) crossings.push(`${owner.id} sample fires ${other.id}`);
+        }
+      }
+    }
+    expect(crossings).toEqual([]);
+  });
+});
+
+describe('demo log (samples/demo.jsonl)', () => {
+  const patterns = loadPatterns();
+  const lines = readFileSync(join(samplesDir, 'demo.jsonl'), 'utf8').split('\n').filter((line) => line.trim() !== '');
+  const events = lines.map((line) => JSON.parse(line) as { time: string; host: string; service: string; level: string; message: string });
+
+  it('is ~60 well-formed events in time order', () => {
+    expect(events.length).toBeGreaterThanOrEqual(50);
+    let previous = 0;
+    events.forEach((event, index) => {
+      const time = Date.parse(event.time);
+      expect(Number.isFinite(time), `line ${index + 1} time`).toBe(true);
+      expect(time, `line ${index + 1} out of order`).toBeGreaterThanOrEqual(previous);
+      previous = time;
+      const parsed = ObservedEventSchema.safeParse({ id: `demo-${index}`, source: 'demo', time, host: event.host, service: event.service, level: event.level, message: event.message });
+      expect(parsed.success, `line ${index + 1}`).toBe(true);
+    });
+  });
+
+  it('holds exactly one incident: docker-compose-stopped-post-reboot on penny, enough to trigger', () => {
+    const fired = new Map<string, number>();
+    for (const event of events) {
+      for (const pattern of patterns) {
+        if (patternMatches(pattern, sampleToEvent({ ...event, level: event.level as never }))) {
+          const key = `${pattern.id}@${event.host}`;
+          fired.set(key, (fired.get(key) ?? 0) + 1);
+        }
+      }
+    }
+    expect([...fired.keys()]).toEqual(['docker-compose-stopped-post-reboot@penny']);
+    const pattern = patterns.find((candidate) => candidate.id === 'docker-compose-stopped-post-reboot')!;
+    expect(fired.get('docker-compose-stopped-post-reboot@penny')).toBeGreaterThanOrEqual(pattern.trigger.count);
+  });
+});
