@@ -320,6 +320,26 @@ describe('createClaudeProvider: stream', () => {
     expect(error.code).toBe(FishErrorCode.LLM_STREAM_ERROR);
   });
 
+  it('throws when the stream ends cleanly but without message_stop', async () => {
+    server.enqueue({ type: 'events', events: anthropicFixtures.streamText().slice(0, -1) });
+    const error = await failure(collect(provider().stream({ messages: [{ role: 'user', content: 'hi' }] })));
+    expect(error.code).toBe(FishErrorCode.LLM_STREAM_ERROR);
+    expect(error.message).toMatch(/before message_stop/);
+  });
+
+  it('reports an abort in the middle of a stream as an abort, not as a truncated answer', async () => {
+    server.enqueue({ type: 'events', events: anthropicFixtures.streamText().slice(0, 4), holdOpen: true });
+    const controller = new AbortController();
+    const error = await failure(
+      (async () => {
+        for await (const part of provider().stream({ messages: [{ role: 'user', content: 'hi' }], signal: controller.signal })) {
+          if (part.type === 'text-delta') controller.abort();
+        }
+      })(),
+    );
+    expect(error.details['aborted']).toBe(true);
+  });
+
   it('retries a 429 before the stream starts', async () => {
     server.enqueue({ type: 'error', status: 429, errorType: 'rate_limit_error', message: 'slow', headers: { 'retry-after': '1' } }, { type: 'events', events: anthropicFixtures.streamText() });
     const parts = await collect(provider().stream({ messages: [{ role: 'user', content: 'hi' }] }));

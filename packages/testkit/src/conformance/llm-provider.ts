@@ -17,6 +17,8 @@ export interface LLMConformanceHarness {
   answerStreamError(textBefore: string): void;
   /** Next answer: nothing, ever (the request must be ended by its abort signal). */
   answerHang(): void;
+  /** Next answer: a stream that sends `text` and then stays open, silent, until the client leaves. */
+  answerTextThenHang(text: string): void;
   /** Requests the server has received so far. */
   requestCount(): number;
 }
@@ -155,6 +157,23 @@ export function testLLMProvider(options: TestLLMProviderOptions): void {
       const controller = new AbortController();
       setTimeout(() => controller.abort(), 50);
       await expect(collect(provider.stream({ messages: [{ role: 'user', content: 'Hello' }], signal: controller.signal }))).rejects.toThrow();
+    });
+
+    it('honours an abort signal in the middle of a stream', async () => {
+      harness().answerTextThenHang('Looking at ');
+      const controller = new AbortController();
+      const seen: LLMStreamPart[] = [];
+      let caught: unknown;
+      try {
+        for await (const part of provider.stream({ messages: [{ role: 'user', content: 'Hello' }], signal: controller.signal })) {
+          seen.push(part);
+          if (part.type === 'text-delta') controller.abort();
+        }
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeDefined();
+      expect(seen.map((part) => part.type)).toEqual(['text-delta']);
     });
 
     it('does not call the server with an already-aborted signal', async () => {

@@ -48,8 +48,8 @@ export type AnthropicScriptStep =
   | { type: 'stream-error'; message: AnthropicMessage; errorType: string; errorMessage: string; afterEvents?: number }
   /** A stream that ends (connection closed) in the middle, without `message_stop`. */
   | { type: 'stream-truncated'; message: AnthropicMessage; afterEvents: number }
-  /** Recorded SSE events replayed verbatim (HTTP 200). */
-  | { type: 'events'; events: ReadonlyArray<{ event: string; data: unknown }> }
+  /** Recorded SSE events replayed verbatim (HTTP 200); `holdOpen` keeps the stream open after them. */
+  | { type: 'events'; events: ReadonlyArray<{ event: string; data: unknown }>; holdOpen?: boolean }
   /** Never answers (for timeouts and aborts); the connection is held until the client goes away. */
   | { type: 'hang' }
   /** Waits `delayMs`, then plays `then`. */
@@ -296,7 +296,7 @@ export async function startAnthropicServer(options: AnthropicServerOptions = {})
         }
         return writeEvents(response, id, anthropicStreamEvents(step.message, step.chunkSize), step.headers);
       case 'events':
-        return writeEvents(response, id, step.events);
+        return writeEvents(response, id, step.events, {}, step.holdOpen);
       case 'stream-error': {
         if (!streaming) return sendError(response, id, ERROR_STATUS[step.errorType] ?? 500, step.errorType, step.errorMessage);
         const events = anthropicStreamEvents(step.message).slice(0, step.afterEvents ?? 3);
@@ -314,7 +314,7 @@ export async function startAnthropicServer(options: AnthropicServerOptions = {})
     }
   };
 
-  const writeEvents = async (response: ServerResponse, id: string, events: ReadonlyArray<{ event: string; data: unknown }>, headers: Record<string, string> = {}): Promise<void> => {
+  const writeEvents = async (response: ServerResponse, id: string, events: ReadonlyArray<{ event: string; data: unknown }>, headers: Record<string, string> = {}, holdOpen = false): Promise<void> => {
     response.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'request-id': id, ...headers });
     for (const event of events) {
       if (response.destroyed) return;
@@ -322,7 +322,7 @@ export async function startAnthropicServer(options: AnthropicServerOptions = {})
       // Let each event go out in its own chunk, as a real stream does.
       await new Promise((resolve) => setImmediate(resolve));
     }
-    response.end();
+    if (!holdOpen) response.end();
   };
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
@@ -399,6 +399,7 @@ export async function startAnthropicServer(options: AnthropicServerOptions = {})
     answerStreamError: (textBefore) =>
       enqueue({ type: 'stream-error', message: anthropicMessage({ content: [{ type: 'text', text: textBefore }] }), errorType: 'overloaded_error', errorMessage: 'Overloaded', afterEvents: 4 }),
     answerHang: () => enqueue({ type: 'hang' }),
+    answerTextThenHang: (text) => enqueue({ type: 'events', events: anthropicStreamEvents(anthropicMessage({ content: [{ type: 'text', text }] }), text.length).slice(0, 4), holdOpen: true }),
     requestCount: () => requests.length,
   };
 

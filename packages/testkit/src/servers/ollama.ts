@@ -39,8 +39,8 @@ export type OllamaScriptStep =
   | { type: 'error'; status: number; message: string }
   /** HTTP 200, `afterChunks` stream lines, then one `{"error": ...}` line (stream only; else HTTP 500). */
   | { type: 'stream-error'; answer: OllamaAnswer; message: string; afterChunks?: number }
-  /** Recorded response objects replayed as NDJSON (stream) or the last one as JSON. */
-  | { type: 'lines'; lines: ReadonlyArray<Record<string, unknown>> }
+  /** Recorded response objects replayed as NDJSON (stream) or the last one as JSON; `holdOpen` keeps the stream open. */
+  | { type: 'lines'; lines: ReadonlyArray<Record<string, unknown>>; holdOpen?: boolean }
   | { type: 'hang' }
   | { type: 'delay'; delayMs: number; then: OllamaScriptStep };
 
@@ -149,15 +149,14 @@ export async function startOllamaServer(options: OllamaServerOptions = {}): Prom
     response.end(JSON.stringify(body));
   };
 
-  const writeLines = async (response: ServerResponse, lines: ReadonlyArray<Record<string, unknown>>, closeAfter = false): Promise<void> => {
+  const writeLines = async (response: ServerResponse, lines: ReadonlyArray<Record<string, unknown>>, holdOpen = false): Promise<void> => {
     response.writeHead(200, { 'content-type': 'application/x-ndjson' });
     for (const line of lines) {
       if (response.destroyed) return;
       response.write(`${JSON.stringify(line)}\n`);
       await new Promise((resolve) => setImmediate(resolve));
     }
-    if (closeAfter) response.destroy();
-    else response.end();
+    if (!holdOpen) response.end();
   };
 
   const play = async (step: OllamaScriptStep, body: Record<string, unknown>, response: ServerResponse): Promise<void> => {
@@ -180,7 +179,7 @@ export async function startOllamaServer(options: OllamaServerOptions = {}): Prom
       }
       case 'lines':
         if (!streaming) return sendJson(response, 200, step.lines.at(-1));
-        return writeLines(response, step.lines);
+        return writeLines(response, step.lines, step.holdOpen);
       case 'stream-error': {
         if (!streaming) return sendJson(response, 500, { error: step.message });
         const lines = ollamaChatLines(step.answer, model, true).slice(0, step.afterChunks ?? 1);
@@ -250,6 +249,7 @@ export async function startOllamaServer(options: OllamaServerOptions = {}): Prom
     answerToolCall: (call) => enqueue({ type: 'answer', answer: { content: '', toolCalls: [{ function: { name: call.name, arguments: call.input } }] } }),
     answerStreamError: (textBefore) => enqueue({ type: 'stream-error', answer: { content: textBefore, chunks: [textBefore] }, message: 'an error was encountered while running the model: unexpected EOF', afterChunks: 1 }),
     answerHang: () => enqueue({ type: 'hang' }),
+    answerTextThenHang: (text) => enqueue({ type: 'lines', lines: ollamaChatLines({ content: text, chunks: [text] }, 'llama3.1', true).slice(0, 1), holdOpen: true }),
     requestCount: () => requests.length,
   };
 
