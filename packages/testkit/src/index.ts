@@ -3,3 +3,6 @@ export { startTestSshd, type TestSshd, type TestSshdOptions } from './sshd.js';
 export { testExecutor, type ExecutorConformanceOptions, type ConformanceScripts } from './conformance/executor.js';
 export { startLokiServer, parseLogQuery, matchesQuery, parseLokiTimestamp, lokiErrorTexts, LogQLParseError, type LokiServer, type LokiServerOptions, type LokiEntry, type ParsedLogQuery } from './servers/loki.js';
 export { testSource, type SourceConformanceOptions } from './conformance/source.js';
+export * from './servers/anthropic.js';
+export * from './servers/ollama.js';
+export * from './conformance/llm-provider.js';
