@@ -6,3 +6,4 @@ export { testSource, type SourceConformanceOptions } from './conformance/source.
 export * from './servers/anthropic.js';
 export * from './servers/ollama.js';
 export * from './conformance/llm-provider.js';
+export { testAuditStore, sampleIncident, sampleProposal, sampleExecution, sampleStep, type TestAuditStoreOptions } from './conformance/audit-store.js';
