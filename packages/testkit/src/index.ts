@@ -7,3 +7,4 @@ export * from './servers/anthropic.js';
 export * from './servers/ollama.js';
 export * from './conformance/llm-provider.js';
 export { testAuditStore, sampleIncident, sampleProposal, sampleExecution, sampleStep, type TestAuditStoreOptions } from './conformance/audit-store.js';
+export * from './servers/proxmox.js';
