@@ -20,7 +20,7 @@ Usage:
   fish-sre catalog test [--catalog DIR]       run every sample through the real matcher
   fish-sre catalog match [--catalog DIR]      JSON events on stdin -> matching patterns on stdout
   fish-sre catalog schema [--out FILE]        print the JSON Schema of a pattern file
-  fish-sre audit list|show <id> --config F    read the audit trail
+  fish-sre audit list|show <id>|verify --config F (or --demo)   read and verify the audit trail
   fish-sre approve|deny <proposal> [--config F | --demo]
 `;
 
@@ -77,8 +77,8 @@ async function main(argv: string[]): Promise<number> {
       throw new Error(`unknown catalog command "${sub ?? ''}" (validate, test, match, schema)`);
     }
     case 'audit': {
-      const { composeAuditOnly } = await import('./audit-only.js');
-      const audit = await composeAuditOnly(await loadConfig(requireConfig()));
+      const { composeAuditOnly, openDemoAudit } = await import('./audit-only.js');
+      const audit = values.demo ? await openDemoAudit(values['data-dir'] ?? '.fish-demo') : await composeAuditOnly(await loadConfig(requireConfig()));
       try {
         if (sub === 'list') {
           for (const proposal of await audit.listProposals({ limit: 50 })) {
