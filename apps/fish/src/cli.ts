@@ -54,7 +54,10 @@ async function main(argv: string[]): Promise<number> {
     case 'demo':
       return runDemo({ yes: values.yes, ...(values.port ? { port: Number(values.port) } : {}), ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}), ...(values.catalog ? { catalogDir: values.catalog } : {}) });
     case 'run': {
-      const app = await composeFish(await loadConfig(requireConfig()));
+      // FISH_CRASH_AT=<checkpoint> kills the process with SIGKILL right after that durable step:
+      // the crash-test harness uses it to prove exactly-once execution across crashes.
+      const crashAt = process.env['FISH_CRASH_AT'];
+      const app = await composeFish(await loadConfig(requireConfig()), crashAt ? { checkpoint: (step) => { if (step === crashAt) process.kill(process.pid, 'SIGKILL'); } } : {});
       const unwatch = app.catalog.watchSignal('SIGHUP');
       await app.start();
       await new Promise<void>((resolve) => {
