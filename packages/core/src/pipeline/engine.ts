@@ -591,21 +591,24 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
       if (!(await this.transition(executionId, ['pending'], 'running'))) return;
       const fix = await this.step(proposal, pattern, 'run', pattern.fix!.script, pattern.fix!.timeout);
       const fixOk = fix.exitCode === 0 && !fix.timedOut;
+      // Every transition below is a compare-and-set: when one does not apply, the record changed
+      // under us (a peer's recovery marked it interrupted), so this run no longer owns it and
+      // must not run another script.
       if (fixOk && pattern.verify) {
-        await this.transition(executionId, ['running'], 'verifying', fix);
+        if (!(await this.transition(executionId, ['running'], 'verifying', fix))) return this.lostOwnership(executionId);
         const verify = await this.step(proposal, pattern, 'verify', pattern.verify.script, pattern.verify.timeout);
         if (verify.exitCode === 0 && !verify.timedOut) {
           const done = await this.transition(executionId, ['verifying'], 'succeeded', verify, 'fix applied and verified');
           if (done) this.track(this.sendUpdate(proposal, 'succeeded', `${pattern.title}: fixed on ${proposal.targetHost} and verified${proposal.dryRun ? ' (dry run)' : ''}`));
           return;
         }
-        await this.transition(executionId, ['verifying'], 'failed', verify, `verify ${describeStep(verify)}`);
+        if (!(await this.transition(executionId, ['verifying'], 'failed', verify, `verify ${describeStep(verify)}`))) return this.lostOwnership(executionId);
       } else if (fixOk) {
         const done = await this.transition(executionId, ['running'], 'succeeded', fix, 'fix applied (no verify step)');
         if (done) this.track(this.sendUpdate(proposal, 'succeeded', `${pattern.title}: fix applied on ${proposal.targetHost}`));
         return;
-      } else {
-        await this.transition(executionId, ['running'], 'failed', fix, `fix ${describeStep(fix)}`);
+      } else if (!(await this.transition(executionId, ['running'], 'failed', fix, `fix ${describeStep(fix)}`))) {
+        return this.lostOwnership(executionId);
       }
       if (pattern.on_failure === 'rollback' && pattern.rollback) {
         const rollback = await this.step(proposal, pattern, 'rollback', pattern.rollback.script, pattern.rollback.timeout);
@@ -620,6 +623,12 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
       await this.transition(executionId, ['failed'], 'escalated', undefined, 'fix failed; escalated to a human');
       await this.finishEscalated(proposal, executionId, `${pattern.title}: the fix failed on ${proposal.targetHost}. ${pattern.diagnosis ?? 'A human must look.'}`, false);
     });
+  }
+
+  private async lostOwnership(executionId: string): Promise<void> {
+    const current = await this.options.audit.getExecution(executionId);
+    this.logger.warn(`execution ${executionId} changed to "${current?.status ?? 'missing'}" while it ran here; no further step is run`);
+    await this.options.audit.recordSystemEvent('execution-ownership-lost', { executionId, status: current?.status ?? null }, this.now());
   }
 
   private async finishEscalated(proposal: ProposalRecord, executionId: string, body: string, transition = true): Promise<void> {
