@@ -29,6 +29,7 @@ const SCRIPTS: Record<string, string> = {
   'fail.sh': 'echo "$1 $FISH_PATTERN_ID fail.sh" >> runs.log\necho half-done > state\necho "could not restart" >&2\nexit 3',
   'verify-fail.sh': 'echo "$1 $FISH_PATTERN_ID verify-fail.sh" >> runs.log\nexit 1',
   'rollback.sh': 'echo "$1 $FISH_PATTERN_ID rollback.sh" >> runs.log\necho rolled-back > state\nexit 0',
+  'slow.sh': 'echo "$1 $FISH_PATTERN_ID slow.sh" >> runs.log\nsleep 0.3\necho fixed > state',
 };
 
 async function setup() {
@@ -52,6 +53,12 @@ const PATTERNS = [
   makePattern({ id: 'verify-fails', required_signals: [{ id: 'line', log: { message: 'verify fails' } }], verify: { script: 'verify-fail.sh' }, samples: { match: ['verify fails'] } }),
   makePattern({ id: 'earned', required_signals: [{ id: 'line', log: { message: 'earned auto' } }], promote_to_autoexec_after: 2, cooldown: '1s', samples: { match: ['earned auto'] } }),
   makePattern({ id: 'from-event', required_signals: [{ id: 'line', log: { message: 'on its host' } }], target_host: '$event_host', samples: { match: ['on its host'] } }),
+  makePattern({ id: 'slow-fix', required_signals: [{ id: 'line', log: { message: 'slow fix' } }], fix: { script: 'slow.sh' }, on_failure: 'rollback', rollback: { script: 'rollback.sh' }, samples: { match: ['slow fix'] } }),
+  makePattern({
+    id: 'disk-filling',
+    required_signals: [{ id: 'used', metric: { query: 'disk_used_percent', op: '>', threshold: 90, for: '2m' } }],
+    samples: { match: [{ message: 'disk', metric: { name: 'disk_used_percent', value: 95 } }] },
+  }),
   makePattern({ id: 'no-cooldown', required_signals: [{ id: 'line', log: { message: 'flood' } }], cooldown: 0, samples: { match: ['flood'] } }),
 ];
 
@@ -433,6 +440,45 @@ describe('FishEngine: restart recovery', () => {
     await third.engine.stop();
     expect(await third.runs()).toEqual(runs);
     expect(notifies(third)).toEqual([]);
+  });
+});
+
+describe('FishEngine: metrics and execution ownership', () => {
+  it('a metric signal fires only after holding for its `for`, and a lower value resets it', async () => {
+    const h = await harness();
+    const sample = (value: number, labels: Record<string, string> = { mount: '/' }) =>
+      h.engine.ingest({ id: `m-${h.clock.now()}-${value}-${labels['mount']}`, kind: 'metric', source: 'prom', time: h.clock.now(), host: 'penny', service: 'node', level: 'info', message: `disk ${value}`, labels, metric: { name: 'disk_used_percent', value } });
+    await sample(95);
+    h.clock.advance(60_000);
+    await sample(96);
+    h.clock.advance(30_000);
+    await sample(80); // dips: the 2 minutes start again
+    h.clock.advance(30_000);
+    await sample(95);
+    h.clock.advance(60_000);
+    await sample(95, { mount: '/srv' }); // another series does not borrow this one's time
+    await sample(97);
+    await h.engine.idle();
+    expect(await h.audit.listProposals()).toEqual([]);
+    h.clock.advance(60_000);
+    await sample(97);
+    await h.engine.idle();
+    expect((await h.audit.listProposals()).map((proposal) => proposal.patternId)).toEqual(['disk-filling']);
+    expect(h.lastProposal().notice.evidence.join('\n')).toContain('disk_used_percent = 97');
+  });
+
+  it('stops at once when another instance took the execution over (marked interrupted) mid-run', async () => {
+    const h = await harness();
+    await h.fire('slow fix');
+    const { notice, approve } = h.lastProposal();
+    h.engine.on('execution', (record) => {
+      // What a recovering peer sharing the store would do.
+      if (record.status === 'running') void h.audit.transitionExecution({ id: record.id, from: ['running'], to: 'interrupted', at: new Date(h.clock.now()).toISOString() });
+    });
+    await h.engine.decide(approve, 'approve', 'alice');
+    await h.engine.idle();
+    expect(await h.runs()).toEqual(['run slow-fix slow.sh']);
+    expect((await h.audit.getExecutionByProposal(notice.proposalId))?.status).toBe('interrupted');
   });
 });
 
