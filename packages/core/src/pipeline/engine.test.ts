@@ -59,6 +59,7 @@ const PATTERNS = [
     required_signals: [{ id: 'used', metric: { query: 'disk_used_percent', op: '>', threshold: 90, for: '2m' } }],
     samples: { match: [{ message: 'disk', metric: { name: 'disk_used_percent', value: 95 } }] },
   }),
+  makePattern({ id: 'diagnose-only', severity: 'critical', required_signals: [{ id: 'line', log: { message: 'raid degraded' } }], fix: undefined, verify: undefined, diagnosis: 'Replace the failed disk; nothing safe to automate.', samples: { match: ['raid degraded'] } }),
   makePattern({ id: 'no-cooldown', required_signals: [{ id: 'line', log: { message: 'flood' } }], cooldown: 0, samples: { match: ['flood'] } }),
 ];
 
@@ -479,6 +480,69 @@ describe('FishEngine: metrics and execution ownership', () => {
     await h.engine.idle();
     expect(await h.runs()).toEqual(['run slow-fix slow.sh']);
     expect((await h.audit.getExecutionByProposal(notice.proposalId))?.status).toBe('interrupted');
+  });
+});
+
+describe('FishEngine: audit first, then the side effect', () => {
+  it('the proposal row exists before the notification, and the execution says running before the script runs', async () => {
+    const dirs = await setup();
+    const audit = createMemoryAuditStore();
+    const seenAtPropose: Array<string | undefined> = [];
+    const seenAtRun: Array<string | undefined> = [];
+    const notifier = recordingNotifier();
+    const propose = notifier.propose.bind(notifier);
+    notifier.propose = async (notice, actions) => {
+      seenAtPropose.push((await audit.getProposal(notice.proposalId))?.status);
+      return propose(notice, actions);
+    };
+    const local = createLocalExecutor({ scriptsDir: dirs.scriptsDir, sandboxDir: dirs.sandboxDir, hosts: ['penny'] });
+    const h = await harness(
+      {
+        notifier,
+        executor: {
+          ...local,
+          async run(request) {
+            const [execution] = await audit.listExecutions({ limit: 1 });
+            seenAtRun.push(`${request.verb}:${execution?.status}`);
+            return local.run(request);
+          },
+        },
+      },
+      { audit, dirs },
+    );
+    await h.fire('stack down');
+    const sent = notifier.sent.find((item) => item.type === 'propose');
+    const approveUrl = sent?.type === 'propose' ? sent.actions.approveUrl : '';
+    await h.engine.decide(approveUrl.slice(approveUrl.lastIndexOf('/') + 1), 'approve', 'alice');
+    await h.engine.idle();
+    expect(seenAtPropose).toEqual(['proposed']);
+    expect(seenAtRun).toEqual(['run:running', 'verify:verifying']);
+  });
+
+  it('a pattern without a fix escalates with its diagnosis and proposes nothing', async () => {
+    const h = await harness();
+    await h.fire('raid degraded');
+    expect(await h.audit.listProposals()).toEqual([]);
+    const [message] = notifies(h);
+    expect(message).toMatchObject({ kind: 'escalation', priority: 'urgent' });
+    expect(message!.body).toContain('Replace the failed disk');
+  });
+
+  it('picks up a reloaded catalog on the next event', async () => {
+    const dirs = await setup();
+    let catalog: Catalog = { patterns: [PATTERNS[0]!], scriptsDir: dirs.scriptsDir, loadedFrom: dirs.root, loadedAt: 0, digest: 'a' };
+    const h = await harness({ catalog: () => catalog }, { dirs });
+    await h.fire('fix fails');
+    expect(await h.audit.listProposals()).toEqual([]);
+    catalog = { ...catalog, patterns: PATTERNS, digest: 'b' };
+    await h.fire('fix fails');
+    expect((await h.audit.listProposals()).map((proposal) => proposal.patternId)).toEqual(['fix-fails']);
+  });
+
+  it('answers 404 for a validly signed token whose proposal does not exist', async () => {
+    const h = await harness();
+    const token = new ApprovalSigner(SECRET).sign('prop_missing', 'approve', h.clock.now() + 60_000);
+    expect(await h.engine.decide(token, 'approve', 'alice')).toMatchObject({ ok: false, status: 'not-found', httpStatus: 404 });
   });
 });
 
