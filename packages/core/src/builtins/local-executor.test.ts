@@ -130,6 +130,13 @@ describe('createLocalExecutor', () => {
     await expect(readFile(join(sandboxDir, 'pwned'))).rejects.toThrow();
   });
 
+  it('reports a script that cannot be started (not executable) as EXECUTOR_FAILED', async () => {
+    await writeFile(join(scriptsDir, 'noexec.sh'), '#!/bin/sh\necho ran > noexec-ran\n');
+    await chmod(join(scriptsDir, 'noexec.sh'), 0o644);
+    await expect(executor.run(request({ script: 'noexec.sh' }))).rejects.toSatisfy(refusal(FishErrorCode.EXECUTOR_FAILED));
+    await expect(readFile(join(sandboxDir, 'noexec-ran'))).rejects.toThrow();
+  });
+
   it('refuses an unknown host and a missing script', async () => {
     await expect(executor.run(request({ host: 'leonard' }))).rejects.toSatisfy(refusal(FishErrorCode.TARGET_NOT_ALLOWED));
     await expect(executor.run(request({ script: 'missing.sh' }))).rejects.toSatisfy(refusal(FishErrorCode.CATALOG_SCRIPT_MISSING));
