@@ -84,15 +84,16 @@ flatten() {
   [ "$#" -eq 0 ] || printf '%s ' "$@"
 }
 
+# Prints "<stack> <compose file>" for each configured stack (notes go to stderr).
 stacks() {
   found=0
   for stack in $(list_stacks); do
     if ! valid_name "$stack"; then
-      log "skipping invalid stack name '$stack'"
+      log "skipping invalid stack name '$stack'" >&2
       continue
     fi
     if ! file=$(compose_file "$COMPOSE_DIR/$stack"); then
-      log "skipping $stack: no compose file in $COMPOSE_DIR/$stack"
+      log "skipping $stack: no compose file in $COMPOSE_DIR/$stack" >&2
       continue
     fi
     found=1
