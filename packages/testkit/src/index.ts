@@ -1,1 +1,10 @@
 export const VERSION = '0.1.0';
+export { startTestSshd, type TestSshd, type TestSshdOptions } from './sshd.js';
+export { testExecutor, type ExecutorConformanceOptions, type ConformanceScripts } from './conformance/executor.js';
+export { startLokiServer, parseLogQuery, matchesQuery, parseLokiTimestamp, lokiErrorTexts, LogQLParseError, type LokiServer, type LokiServerOptions, type LokiEntry, type ParsedLogQuery } from './servers/loki.js';
+export { testSource, type SourceConformanceOptions } from './conformance/source.js';
+export * from './servers/anthropic.js';
+export * from './servers/ollama.js';
+export * from './conformance/llm-provider.js';
+export { testAuditStore, sampleIncident, sampleProposal, sampleExecution, sampleStep, type TestAuditStoreOptions } from './conformance/audit-store.js';
+export * from './servers/proxmox.js';

@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+import { createConsoleLogger, describeError } from '@fish-sre/core';
+import { loadConfig } from './config.js';
+import { createDefaultProvider } from './agent/provider.js';
+import { startBreakglass } from './server.js';
+
+const logger = createConsoleLogger({ format: process.env['BREAKGLASS_LOG_FORMAT'] === 'json' ? 'json' : 'pretty' });
+try {
+  const config = loadConfig();
+  const provider = await createDefaultProvider(config.agent.llm, { ...(config.agent.model ? { model: config.agent.model } : {}), logger });
+  const running = await startBreakglass({ config, provider, logger });
+  const stop = () => {
+    void running.close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+} catch (error) {
+  process.stderr.write(`breakglass: ${describeError(error)}\n`);
+  process.exit(1);
+}
