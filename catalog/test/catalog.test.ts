@@ -1,10 +1,25 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ObservedEventSchema, PATTERN_ID_PATTERN, SCRIPT_NAME_PATTERN, type Pattern } from '@fish-sre/core';
+import {
+  Matcher,
+  ObservedEventSchema,
+  PATTERN_ID_PATTERN,
+  SCRIPT_NAME_PATTERN,
+  checkCatalogSamples,
+  loadCatalog,
+  sampleToEvent,
+  type CatalogSample,
+  type ObservedEvent,
+  type Pattern,
+} from '@fish-sre/core';
 import { describe, expect, it } from 'vitest';
-import { loadPatternFiles, loadPatterns, samplesDir, scriptsDir } from './load-catalog.js';
-import { patternMatches, sampleToEvent } from './local-matcher.js';
+import { catalogDir, loadPatternFiles, loadPatterns, samplesDir, scriptsDir } from './load-catalog.js';
+
+/** The patterns the core's deterministic matcher says this event is evidence for. */
+function matchedIds(matcher: Matcher, event: ObservedEvent): string[] {
+  return matcher.match(event).map((hit) => hit.pattern.id);
+}
 
 const REQUIRED_IDS = [
   // seed 000: the five patterns of the original fish
@@ -34,6 +49,11 @@ function scriptsOf(pattern: Pattern): string[] {
 
 describe('seed catalog files', () => {
   const files = loadPatternFiles();
+
+  it('loads with the core catalog loader (schema, ids, scripts present and executable)', async () => {
+    const catalog = await loadCatalog(catalogDir);
+    expect(catalog.patterns.map((pattern) => pattern.id).sort()).toEqual(files.map((loaded) => loaded.file.replace(/\.yaml$/, '')));
+  });
 
   it('has at least the 15 required patterns', () => {
     const ids = files.map((loaded) => loaded.file.replace(/\.ya?ml$/, ''));
@@ -103,27 +123,30 @@ describe('seed catalog scripts', () => {
   });
 });
 
-describe('seed catalog samples', () => {
+describe('seed catalog samples (core matcher)', () => {
   const patterns = loadPatterns();
+  const matcher = new Matcher({ patterns });
 
-  it.each(patterns.map((pattern) => [pattern.id, pattern] as const))('%s: every sample matches, every near miss does not', (_id, pattern) => {
-    for (const sample of pattern.samples.match) {
-      expect(patternMatches(pattern, sampleToEvent(sample)), `should match: ${JSON.stringify(sample)}`).toBe(true);
-    }
-    expect(pattern.samples.no_match.length, 'each pattern documents near misses').toBeGreaterThanOrEqual(2);
-    for (const sample of pattern.samples.no_match) {
-      expect(patternMatches(pattern, sampleToEvent(sample)), `should not match: ${JSON.stringify(sample)}`).toBe(false);
-    }
+  it('every sample matches its pattern and every near miss does not (checkCatalogSamples)', () => {
+    const { checked, failures } = checkCatalogSamples({ patterns });
+    expect(failures).toEqual([]);
+    expect(checked).toBe(patterns.reduce((total, pattern) => total + pattern.samples.match.length + pattern.samples.no_match.length, 0));
   });
 
-  it('no sample of one pattern fires another pattern', () => {
+  it.each(patterns.map((pattern) => [pattern.id, pattern] as const))('%s: samples reach min_confidence, near misses match no signal', (_id, pattern) => {
+    // All match samples together (one incident window) must reach the pattern's min_confidence.
+    const seen = pattern.samples.match.flatMap((sample, index) => matcher.match(sampleToEvent(sample, index)).filter((hit) => hit.pattern.id === pattern.id).flatMap((hit) => hit.signalIds));
+    expect(Matcher.confidence(pattern, seen)).toBeGreaterThanOrEqual(pattern.min_confidence);
+    expect(pattern.samples.no_match.length, 'each pattern documents near misses').toBeGreaterThanOrEqual(2);
+    for (const sample of pattern.samples.no_match) expect(matchedIds(matcher, sampleToEvent(sample)), JSON.stringify(sample)).not.toContain(pattern.id);
+  });
+
+  it('no sample of one pattern is evidence for another pattern', () => {
     const crossings: string[] = [];
     for (const owner of patterns) {
-      for (const sample of owner.samples.match) {
-        for (const other of patterns) {
-          if (other.id !== owner.id && patternMatches(other, sampleToEvent(sample))) crossings.push(`${owner.id} sample fires ${other.id}`);
-        }
-      }
+      owner.samples.match.forEach((sample: CatalogSample, index) => {
+        for (const id of matchedIds(matcher, sampleToEvent(sample, index))) if (id !== owner.id) crossings.push(`${owner.id} sample ${index} is evidence for ${id}`);
+      });
     }
     expect(crossings).toEqual([]);
   });
@@ -147,18 +170,20 @@ describe('demo log (samples/demo.jsonl)', () => {
     });
   });
 
-  it('holds exactly one incident: docker-compose-stopped-post-reboot on penny, enough to trigger', () => {
-    const fired = new Map<string, number>();
-    for (const event of events) {
-      for (const pattern of patterns) {
-        if (patternMatches(pattern, sampleToEvent({ ...event, level: event.level as never }))) {
-          const key = `${pattern.id}@${event.host}`;
-          fired.set(key, (fired.get(key) ?? 0) + 1);
-        }
+  it('holds exactly one incident: docker-compose-stopped-post-reboot on penny, enough to trigger within its window', () => {
+    const matcher = new Matcher({ patterns });
+    const hits = new Map<string, number[]>();
+    events.forEach((event, index) => {
+      const observed = ObservedEventSchema.parse({ id: `demo-${index}`, source: 'demo', time: Date.parse(event.time), host: event.host, service: event.service, level: event.level, message: event.message });
+      for (const id of matchedIds(matcher, observed)) {
+        const key = `${id}@${event.host}/${event.service}`;
+        hits.set(key, [...(hits.get(key) ?? []), observed.time]);
       }
-    }
-    expect([...fired.keys()]).toEqual(['docker-compose-stopped-post-reboot@penny']);
+    });
+    expect([...hits.keys()]).toEqual(['docker-compose-stopped-post-reboot@penny/uptime-kuma']);
     const pattern = patterns.find((candidate) => candidate.id === 'docker-compose-stopped-post-reboot')!;
-    expect(fired.get('docker-compose-stopped-post-reboot@penny')).toBeGreaterThanOrEqual(pattern.trigger.count);
+    const times = hits.get('docker-compose-stopped-post-reboot@penny/uptime-kuma')!;
+    const inFirstWindow = times.filter((time) => time - times[0]! <= pattern.trigger.window).length;
+    expect(inFirstWindow).toBeGreaterThanOrEqual(pattern.trigger.count);
   });
 });
