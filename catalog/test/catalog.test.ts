@@ -6,6 +6,7 @@ import {
   ObservedEventSchema,
   PATTERN_ID_PATTERN,
   SCRIPT_NAME_PATTERN,
+  catalogJsonSchema,
   checkCatalogSamples,
   loadCatalog,
   sampleToEvent,
@@ -185,5 +186,12 @@ describe('demo log (samples/demo.jsonl)', () => {
     const times = hits.get('docker-compose-stopped-post-reboot@penny/uptime-kuma')!;
     const inFirstWindow = times.filter((time) => time - times[0]! <= pattern.trigger.window).length;
     expect(inFirstWindow).toBeGreaterThanOrEqual(pattern.trigger.count);
+  });
+});
+
+describe('editor schema (schema/pattern.schema.json)', () => {
+  it('is the current JSON Schema of PatternSchema (regenerate: fish-sre catalog schema --out catalog/schema/pattern.schema.json)', () => {
+    const committed = readFileSync(join(catalogDir, 'schema', 'pattern.schema.json'), 'utf8');
+    expect(committed).toBe(`${JSON.stringify(catalogJsonSchema(), null, 2)}\n`);
   });
 });
