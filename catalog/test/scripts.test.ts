@@ -100,6 +100,8 @@ describe('beszel-app-url.sh (beszel-oidc-reset)', () => {
     const run = box.run('beszel-app-url.sh', 'run');
     expect(run.status).toBe(1);
     expect(run.stderr).toContain('FISH_BESZEL_APP_URL is not set');
+    expect(run.calls).toEqual([]);
+    expect(box.run('beszel-app-url.sh', 'rollback').status).toBe(64);
   });
 });
 
@@ -137,7 +139,7 @@ describe('pve-cluster-restart.sh (pmxcfs-ro-post-recovery)', () => {
 describe('docker-log-driver-json-file.sh (dockerd-sigbus-loop)', () => {
   const original = '{\n  "log-driver": "journald",\n  "log-opts": { "tag": "{{.Name}}" },\n  "data-root": "/srv/docker"\n}\n';
   function dockerBox(): Sandbox {
-    const box = sandboxWith((root) => ({ FISH_DOCKER_DAEMON_JSON: `${root}/etc/docker/daemon.json` }));
+    const box = sandboxWith((root) => ({ FISH_DOCKER_DAEMON_JSON: `${root}/etc/docker/daemon.json`, FISH_DOCKER_STEADY_SECONDS: '0' }));
     box.write('etc/docker/daemon.json', original);
     box.write('state/containers/homepage', 'running\n');
     return box;
@@ -162,6 +164,12 @@ describe('docker-log-driver-json-file.sh (dockerd-sigbus-loop)', () => {
     const verify = box.run('docker-log-driver-json-file.sh', 'verify');
     expect(verify.status, verify.stderr).toBe(0);
     expect(verify.calls).toContain('docker info --format {{.LoggingDriver}}');
+    expect(verify.calls).toContain('systemctl show -p NRestarts --value docker');
+
+    box.write('state/crash-loop', '');
+    const looping = box.run('docker-log-driver-json-file.sh', 'verify');
+    expect(looping.status).toBe(1);
+    expect(looping.stderr).toContain('docker restarted during the check');
 
     const rollback = box.run('docker-log-driver-json-file.sh', 'rollback');
     expect(rollback.status, rollback.stderr).toBe(0);
@@ -171,7 +179,7 @@ describe('docker-log-driver-json-file.sh (dockerd-sigbus-loop)', () => {
   });
 
   it('creates daemon.json when there is none, and rollback removes it', () => {
-    const box = sandboxWith((root) => ({ FISH_DOCKER_DAEMON_JSON: `${root}/etc/docker/daemon.json` }));
+    const box = sandboxWith((root) => ({ FISH_DOCKER_DAEMON_JSON: `${root}/etc/docker/daemon.json`, FISH_DOCKER_STEADY_SECONDS: '0' }));
     expect(box.run('docker-log-driver-json-file.sh', 'run').status).toBe(0);
     expect(JSON.parse(box.read('etc/docker/daemon.json'))['log-driver']).toBe('json-file');
     expect(box.run('docker-log-driver-json-file.sh', 'rollback').status).toBe(0);
