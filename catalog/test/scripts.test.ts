@@ -260,3 +260,41 @@ describe('openclaw-drop-invalid-keys.sh (openclaw-invalid-config-key)', () => {
     expect(run.calls).toEqual([]);
   });
 });
+
+describe('data-dir-owners.sh (grafana-data-dir-not-writable, loki-data-dir-permission-denied)', () => {
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+
+  it('fixes only the misowned folder, restarts only its container, then verifies', () => {
+    const box = sandboxWith((root) => ({ FISH_DATA_DIR_OWNERS_FILE: `${root}/data-dir-owners`, FISH_STEADY_SECONDS: '0' }));
+    box.write('data/grafana/grafana.db', 'db');
+    box.write('data/loki/chunks/x', 'chunk');
+    // Loki's folder is listed with the owner the files already have; Grafana's with another one.
+    box.write('data-dir-owners', `# container folder uid:gid\ngrafana ${box.path('data/grafana')} 472:0\nloki ${box.path('data/loki')} ${uid}:${gid}\n`);
+    box.write('state/containers/grafana', 'restarting\n');
+    box.write('state/containers/loki', 'running\n');
+    const before = box.run('data-dir-owners.sh', 'verify');
+    expect(before.status).toBe(1);
+    expect(before.stderr).toContain(`${box.path('data/grafana')}:not-owned-by-472:0`);
+    const run = box.run('data-dir-owners.sh', 'run');
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.calls).toEqual(['docker restart grafana']);
+    expect(run.stdout).toContain(`${box.path('data/loki')} already owned`);
+    const verify = box.run('data-dir-owners.sh', 'verify');
+    expect(verify.status, verify.stderr).toBe(0);
+    expect(box.run('data-dir-owners.sh', 'run').calls).toEqual([]);
+  });
+
+  it('refuses a malformed or dangerous list before touching anything', () => {
+    const box = sandboxWith((root) => ({ FISH_DATA_DIR_OWNERS_FILE: `${root}/data-dir-owners` }));
+    for (const line of ['grafana / 472:0', 'grafana /opt/data/grafana grafana', 'gra;fana /opt/data/grafana 472:0', 'grafana relative/path 472:0']) {
+      box.write('data-dir-owners', `${line}\n`);
+      const run = box.run('data-dir-owners.sh', 'run');
+      expect(run.status, line).toBe(1);
+      expect(run.calls, line).toEqual([]);
+    }
+    const missing = sandboxWith((root) => ({ FISH_DATA_DIR_OWNERS_FILE: `${root}/none` })).run('data-dir-owners.sh', 'run');
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain('cannot read');
+  });
+});
