@@ -16,6 +16,7 @@ import {
 } from '@fish-sre/core';
 import { describe, expect, it } from 'vitest';
 import { catalogDir, loadPatternFiles, loadPatterns, samplesDir, scriptsDir } from './load-catalog.js';
+import { readSampleLines, replay, toObservedEvent } from './replay.js';
 
 /** The patterns the core's deterministic matcher says this event is evidence for. */
 function matchedIds(matcher: Matcher, event: ObservedEvent): string[] {
@@ -155,37 +156,38 @@ describe('seed catalog samples (core matcher)', () => {
 
 describe('demo log (samples/demo.jsonl)', () => {
   const patterns = loadPatterns();
-  const lines = readFileSync(join(samplesDir, 'demo.jsonl'), 'utf8').split('\n').filter((line) => line.trim() !== '');
-  const events = lines.map((line) => JSON.parse(line) as { time: string; host: string; service: string; level: string; message: string });
+  const lines = readSampleLines(join(samplesDir, 'demo.jsonl'));
 
   it('is ~60 well-formed events in time order', () => {
-    expect(events.length).toBeGreaterThanOrEqual(50);
+    expect(lines.length).toBeGreaterThanOrEqual(50);
     let previous = 0;
-    events.forEach((event, index) => {
-      const time = Date.parse(event.time);
-      expect(Number.isFinite(time), `line ${index + 1} time`).toBe(true);
-      expect(time, `line ${index + 1} out of order`).toBeGreaterThanOrEqual(previous);
-      previous = time;
-      const parsed = ObservedEventSchema.safeParse({ id: `demo-${index}`, source: 'demo', time, host: event.host, service: event.service, level: event.level, message: event.message });
-      expect(parsed.success, `line ${index + 1}`).toBe(true);
+    lines.forEach((line, index) => {
+      const event = toObservedEvent(line, index);
+      expect(event.time, `line ${index + 1} out of order`).toBeGreaterThanOrEqual(previous);
+      previous = event.time;
     });
   });
 
-  it('holds exactly one incident: docker-compose-stopped-post-reboot on penny, enough to trigger within its window', () => {
-    const matcher = new Matcher({ patterns });
-    const hits = new Map<string, number[]>();
-    events.forEach((event, index) => {
-      const observed = ObservedEventSchema.parse({ id: `demo-${index}`, source: 'demo', time: Date.parse(event.time), host: event.host, service: event.service, level: event.level, message: event.message });
-      for (const id of matchedIds(matcher, observed)) {
-        const key = `${id}@${event.host}/${event.service}`;
-        hits.set(key, [...(hits.get(key) ?? []), observed.time]);
-      }
-    });
-    expect([...hits.keys()]).toEqual(['docker-compose-stopped-post-reboot@penny/uptime-kuma']);
-    const pattern = patterns.find((candidate) => candidate.id === 'docker-compose-stopped-post-reboot')!;
-    const times = hits.get('docker-compose-stopped-post-reboot@penny/uptime-kuma')!;
-    const inFirstWindow = times.filter((time) => time - times[0]! <= pattern.trigger.window).length;
-    expect(inFirstWindow).toBeGreaterThanOrEqual(pattern.trigger.count);
+  it('holds exactly one incident: docker-compose-stopped-post-reboot on penny, firing under its trigger rule', () => {
+    const fired = replay(patterns, lines.map(toObservedEvent));
+    expect([...fired]).toEqual([['docker-compose-stopped-post-reboot@penny/uptime-kuma', 1]]);
+  });
+});
+
+describe('incident excerpts (samples/incidents/<pattern>.jsonl)', () => {
+  const patterns = loadPatterns();
+  const files = readdirSync(join(samplesDir, 'incidents')).filter((name) => name.endsWith('.jsonl')).sort();
+
+  it('exist for several patterns, each named after one', () => {
+    expect(files.length).toBeGreaterThanOrEqual(6);
+    for (const file of files) expect(patterns.map((pattern) => pattern.id), file).toContain(file.replace(/\.jsonl$/, ''));
+  });
+
+  it.each(files)('%s fires its pattern (full confidence, trigger rule) and no other', (file) => {
+    const id = file.replace(/\.jsonl$/, '');
+    const fired = replay(patterns, readSampleLines(join(samplesDir, 'incidents', file)).map(toObservedEvent));
+    expect([...new Set([...fired.keys()].map((key) => key.split('@')[0]))]).toEqual([id]);
+    expect(Math.min(...fired.values())).toBe(1);
   });
 });
 
