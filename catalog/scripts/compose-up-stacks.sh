@@ -70,8 +70,8 @@ valid_name() {
 
 # Prints the services of a stack that are configured but not running.
 missing_services() {
-  expected=$(docker compose -f "$1" config --services) || return 1
-  running=$(docker compose -f "$1" ps --services --status running) || return 1
+  expected=$(docker compose -f "$1" config --services </dev/null) || return 1
+  running=$(docker compose -f "$1" ps --services --status running </dev/null) || return 1
   for service in $expected; do
     if ! printf '%s\n' "$running" | grep -qx "$service"; then
       printf '%s\n' "$service"
@@ -118,7 +118,8 @@ do_run() {
       continue
     fi
     log "$stack: not running: $missing-> docker compose up -d --no-recreate"
-    if docker compose -f "$file" up -d --no-recreate; then
+    # stdin from /dev/null: the loop reads the stack list from its own stdin.
+    if docker compose -f "$file" up -d --no-recreate </dev/null; then
       started=$((started + 1))
     else
       failed="$failed $stack"

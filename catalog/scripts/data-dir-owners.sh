@@ -59,9 +59,9 @@ misowned() {
 }
 
 steady() {
-  before=$(docker inspect -f '{{.State.Status}} {{.RestartCount}}' "$1" 2>/dev/null || echo 'missing -')
+  before=$(docker inspect -f '{{.State.Status}} {{.RestartCount}}' "$1" </dev/null 2>/dev/null || echo 'missing -')
   sleep "$STEADY_SECONDS"
-  after=$(docker inspect -f '{{.State.Status}} {{.RestartCount}}' "$1" 2>/dev/null || echo 'missing -')
+  after=$(docker inspect -f '{{.State.Status}} {{.RestartCount}}' "$1" </dev/null 2>/dev/null || echo 'missing -')
   case $after in
     running\ *) [ "$before" = "$after" ] ;;
     *) return 1 ;;
@@ -80,7 +80,8 @@ do_run() {
     fi
     chown -R "$uid:$gid" "$folder"
     log "chown -R $uid:$gid $folder"
-    docker restart "$container" >/dev/null || fail "docker restart $container failed"
+    # stdin from /dev/null: the loop reads the folder list from its own stdin.
+    docker restart "$container" </dev/null >/dev/null || fail "docker restart $container failed"
     log "restarted container $container"
     changed=$((changed + 1))
   done <<LIST

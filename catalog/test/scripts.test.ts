@@ -18,6 +18,7 @@ describe('compose-up-stacks.sh (docker-compose-stopped-post-reboot)', () => {
     box.write('stacks/homepage/compose.yaml', 'services:\n  homepage:\n    image: ghcr.io/gethomepage/homepage:v1.2.0\n    restart: unless-stopped\n');
     box.write('stacks/adguard/docker-compose.yml', 'services:\n  adguardhome:\n    image: adguard/adguardhome:v0.107.59\n');
     box.write('state/running/adguard', 'adguardhome\n');
+    box.write('stacks/uptime/compose.yaml', 'services:\n  uptime-kuma:\n    image: louislam/uptime-kuma:1\n  # a comment line\n  autoheal:\n    image: willfarrell/autoheal:1.2.0\n');
     box.write('stacks/experiments/compose.yaml', 'services:\n  scratch:\n    image: busybox\n');
     box.write('stacks/experiments/.fish-skip', '');
     box.write('stacks/notes/README.md', 'not a stack\n');
@@ -29,11 +30,15 @@ describe('compose-up-stacks.sh (docker-compose-stopped-post-reboot)', () => {
     const before = box.run('compose-up-stacks.sh', 'verify');
     expect(before.status).toBe(1);
     expect(before.stderr).toContain('homepage:[ homepage ]');
+    expect(before.stderr).toContain('uptime:[ uptime-kuma autoheal ]');
 
     const run = box.run('compose-up-stacks.sh', 'run');
     expect(run.status, run.stderr).toBe(0);
     const ups = run.calls.filter((call) => call.includes(' up '));
-    expect(ups).toEqual([`docker compose -f ${box.path('stacks/homepage/compose.yaml')} up -d --no-recreate`]);
+    expect(ups).toEqual([
+      `docker compose -f ${box.path('stacks/homepage/compose.yaml')} up -d --no-recreate`,
+      `docker compose -f ${box.path('stacks/uptime/compose.yaml')} up -d --no-recreate`,
+    ]);
     expect(run.calls.some((call) => call.includes('experiments'))).toBe(false);
     expect(run.stdout).toContain('homepage: not running: homepage');
 
