@@ -13,3 +13,11 @@ export async function composeAuditOnly(config: FishConfig): Promise<AuditStore> 
   await audit.init?.();
   return audit;
 }
+
+/** The audit store the demo wrote (`.fish-demo/audit.sqlite`). */
+export async function openDemoAudit(dataDir: string): Promise<AuditStore> {
+  const { createSqliteAuditStore } = await import('@fish-sre/audit-sqlite');
+  const store = createSqliteAuditStore({ path: join(dataDir, 'audit.sqlite') });
+  await store.init?.();
+  return store;
+}

@@ -20,7 +20,7 @@ Usage:
   fish-sre catalog test [--catalog DIR]       run every sample through the real matcher
   fish-sre catalog match [--catalog DIR]      JSON events on stdin -> matching patterns on stdout
   fish-sre catalog schema [--out FILE]        print the JSON Schema of a pattern file
-  fish-sre audit list|show <id> --config F    read the audit trail
+  fish-sre audit list|show <id>|verify --config F (or --demo)   read and verify the audit trail
   fish-sre approve|deny <proposal> [--config F | --demo]
 `;
 
@@ -54,7 +54,10 @@ async function main(argv: string[]): Promise<number> {
     case 'demo':
       return runDemo({ yes: values.yes, ...(values.port ? { port: Number(values.port) } : {}), ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}), ...(values.catalog ? { catalogDir: values.catalog } : {}) });
     case 'run': {
-      const app = await composeFish(await loadConfig(requireConfig()));
+      // FISH_CRASH_AT=<checkpoint> kills the process with SIGKILL right after that durable step:
+      // the crash-test harness uses it to prove exactly-once execution across crashes.
+      const crashAt = process.env['FISH_CRASH_AT'];
+      const app = await composeFish(await loadConfig(requireConfig()), crashAt ? { checkpoint: (step) => { if (step === crashAt) process.kill(process.pid, 'SIGKILL'); } } : {});
       const unwatch = app.catalog.watchSignal('SIGHUP');
       await app.start();
       await new Promise<void>((resolve) => {
@@ -77,8 +80,8 @@ async function main(argv: string[]): Promise<number> {
       throw new Error(`unknown catalog command "${sub ?? ''}" (validate, test, match, schema)`);
     }
     case 'audit': {
-      const { composeAuditOnly } = await import('./audit-only.js');
-      const audit = await composeAuditOnly(await loadConfig(requireConfig()));
+      const { composeAuditOnly, openDemoAudit } = await import('./audit-only.js');
+      const audit = values.demo ? await openDemoAudit(values['data-dir'] ?? '.fish-demo') : await composeAuditOnly(await loadConfig(requireConfig()));
       try {
         if (sub === 'list') {
           for (const proposal of await audit.listProposals({ limit: 50 })) {

@@ -12,6 +12,7 @@ import {
   systemClock,
   type AuditStore,
   type Clock,
+  type EngineCheckpoint,
   type Executor,
   type LLMProvider,
   type Logger,
@@ -47,6 +48,8 @@ export interface ComposeOptions {
   listen?: boolean;
   /** Overrides for embedding and tests. */
   notifier?: Notifier;
+  /** See FishEngineOptions.checkpoint. */
+  checkpoint?: (step: EngineCheckpoint) => void;
 }
 
 /**
@@ -107,6 +110,7 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     unknown: { minLevel: config.pipeline.unknown.minLevel, count: config.pipeline.unknown.count, windowMs: config.pipeline.unknown.window, cooldownMs: config.pipeline.unknown.cooldown, incidentsDir: join(config.dataDir, 'incidents') },
     clock,
     logger,
+    ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
   });
 
   const app: FishApp = {

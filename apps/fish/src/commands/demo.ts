@@ -77,7 +77,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
           env: { FISH_DEMO_STATE: join(sandbox, 'state'), FISH_COMPOSE_DIR: join(sandbox, 'stacks'), FISH_COMPOSE_STACKS_FILE: join(sandbox, 'no-stacks-file'), FISH_ENV_FILE: join(sandbox, 'no-env-file'), FISH_VERIFY_DELAY: '0' },
         },
       },
-      audit: { type: 'memory' },
+      audit: { type: 'sqlite', options: { path: join(dataDir, 'audit.sqlite') } },
       log: { level: 'warn' },
     }),
     configPath: '(demo)',

@@ -61,7 +61,21 @@ export interface FishEngineOptions {
   unknown?: { minLevel?: EventLevel; count?: number; windowMs?: number; cooldownMs?: number; incidentsDir?: string };
   clock?: Clock;
   logger?: Logger;
+  /**
+   * Called at each durable step of the loop, right after its audit row is written. Used for
+   * tracing and by the crash-test harness, which kills the process at each of them.
+   */
+  checkpoint?: (step: EngineCheckpoint) => void;
 }
+
+/** The durable steps of the loop, in order. */
+export type EngineCheckpoint =
+  | 'proposal-written'
+  | 'notification-sent'
+  | 'decision-recorded'
+  | 'execution-written'
+  | 'remote-call-started'
+  | 'remote-call-finished';
 
 export type DecisionOutcome =
   | { ok: true; status: 'approved' | 'denied'; httpStatus: 200; message: string; proposal: ProposalRecord }
@@ -266,6 +280,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     }
     this.emit('decision', updated);
     void this.sendUpdate(updated, to, to === 'approved' ? `Approved by ${actor}; running ${updated.patternId} on ${updated.targetHost}` : `Denied by ${actor}; nothing will run`, actor);
+    this.options.checkpoint?.('decision-recorded');
     if (to === 'approved') this.track(this.execute(updated));
     return { ok: true, status: to, httpStatus: 200, message: to === 'approved' ? `approved: the fix runs on ${updated.targetHost} now` : 'denied: nothing will run', proposal: updated };
   }
@@ -445,6 +460,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
       expiresAt: toIso(createdAt + (this.options.proposalTtlMs ?? 3_600_000)),
     };
     await this.options.audit.insertProposal(proposal);
+    this.options.checkpoint?.('proposal-written');
     this.counters.proposals++;
     if (autoExec) {
       const approved = await this.options.audit.transitionProposal({ id: proposal.id, from: 'proposed', to: 'approved', at: this.now(), actor: 'auto-exec', reason: `${successes} verified successes >= ${pattern.promote_to_autoexec_after}` });
@@ -474,6 +490,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
         },
         links,
       );
+      this.options.checkpoint?.('notification-sent');
       await this.options.audit.setProposalNotification(proposal.id, receipt.id);
       await this.recordNotification({ kind: 'proposal', proposalId: proposal.id, incidentId: incident.id, channel: receipt.channel, receiptId: receipt.id, title: pattern.title, ok: true });
     } catch (error) {
@@ -572,6 +589,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
       id: executionId, proposalId: proposal.id, patternId: proposal.patternId, targetHost: proposal.targetHost, status: 'pending', dryRun: proposal.dryRun, createdAt: created, updatedAt: created, steps: [],
     });
     if (!inserted) return; // Another path already owns this proposal's execution.
+    this.options.checkpoint?.('execution-written');
     this.counters.executions++;
     if (!pattern?.fix) {
       await this.transition(executionId, ['pending'], 'interrupted', undefined, `pattern ${proposal.patternId} is no longer in the catalog (or has no fix); nothing was run`);
@@ -632,7 +650,10 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     }
     let result: ExecutionResult;
     try {
-      result = await this.options.executor.run({ host: proposal.targetHost, verb, patternId: pattern.id, script, timeoutMs, signal: this.abort.signal });
+      const running = this.options.executor.run({ host: proposal.targetHost, verb, patternId: pattern.id, script, timeoutMs, signal: this.abort.signal });
+      this.options.checkpoint?.('remote-call-started');
+      result = await running;
+      this.options.checkpoint?.('remote-call-finished');
     } catch (error) {
       return { verb, script, startedAt, exitCode: null, signal: null, stdout: '', stderr: redactSecrets(describeError(error)), durationMs: 0, timedOut: false, dryRun: false };
     }
