@@ -19,7 +19,7 @@
 #   FISH_BESZEL_APP_URL           the public URL to restore              (required, e.g. https://beszel.example.com)
 #   FISH_BESZEL_CREDENTIALS_FILE  two lines: superuser email, password   (default /etc/fish/beszel-superuser, mode 0600)
 #   FISH_VERIFY_ATTEMPTS / FISH_VERIFY_DELAY                             (default 10 / 3 s)
-# Needs `curl` and `jq` from PATH. Secrets never reach argv: the password goes through stdin and
+# Needs `curl` and `jq` from PATH. Uses PocketBase >= 0.23's `_superusers` auth (Beszel >= 0.9). Secrets never reach argv: the password goes through stdin and
 # the token through a mode-0600 header file.
 set -eu
 

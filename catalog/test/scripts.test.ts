@@ -195,7 +195,7 @@ describe('docker-log-driver-json-file.sh (dockerd-sigbus-loop)', () => {
 describe('apt-security-upgrade.sh (apt-security-updates-pending)', () => {
   it('upgrades only the security packages and verifies none is left', () => {
     const box = sandboxWith();
-    box.write('state/apt-pending', 'libssl3 Debian-Security:12/stable-security\nvim Debian:12.10/stable\nopenssh-server Debian-Security:12/stable-security\n');
+    box.write('state/apt-pending', 'libssl3 Debian-Security:12/stable-security\nvim Debian:12.10/stable\nlibsecurity-tools Debian:12.10/stable\nopenssh-server Debian-Security:12/stable-security\n');
     expect(box.run('apt-security-upgrade.sh', 'verify').status).toBe(1);
     const run = box.run('apt-security-upgrade.sh', 'run');
     expect(run.status, run.stderr).toBe(0);
@@ -203,7 +203,7 @@ describe('apt-security-upgrade.sh (apt-security-updates-pending)', () => {
     expect(install).toMatch(/ install --only-upgrade libssl3 openssh-server$/);
     expect(install).toContain('Dpkg::Options::=--force-confold');
     expect(run.calls[0]).toMatch(/^apt-get .* update$/);
-    expect(box.read('state/apt-pending')).toBe('vim Debian:12.10/stable\n');
+    expect(box.read('state/apt-pending')).toBe('vim Debian:12.10/stable\nlibsecurity-tools Debian:12.10/stable\n');
     const verify = box.run('apt-security-upgrade.sh', 'verify');
     expect(verify.status, verify.stderr).toBe(0);
     expect(box.run('apt-security-upgrade.sh', 'rollback').status).toBe(64);
