@@ -261,6 +261,31 @@ describe('createClaudeProvider: retries and errors', () => {
     expect(server.requests).toHaveLength(1);
   });
 
+  it('obeys x-should-retry: false', async () => {
+    server.enqueue({ type: 'error', status: 529, errorType: 'overloaded_error', message: 'Overloaded', headers: { 'x-should-retry': 'false' } }, { type: 'message', message: anthropicFixtures.messageText() });
+    const error = await failure(provider().generate({ messages: [{ role: 'user', content: 'hi' }] }));
+    expect(server.requests).toHaveLength(1);
+    expect(error.details['statusCode']).toBe(529);
+  });
+
+  it('retries connection failures and reports them as retryable', async () => {
+    const closed = await startAnthropicServer();
+    const url = closed.url;
+    await closed.close();
+    const error = await failure(provider({ baseURL: url, maxRetries: 2 }).generate({ messages: [{ role: 'user', content: 'hi' }] }));
+    expect(error.isRetryable).toBe(true);
+    expect(error.message).toMatch(/cannot reach the Messages API/);
+    expect(error.details['attempts']).toBe(3);
+    expect(sleeps).toHaveLength(2);
+  });
+
+  it('returns a text answer to a schema request as text, with no object and no crash', async () => {
+    server.enqueue({ type: 'message', message: anthropicMessage({ content: [{ type: 'text', text: '{"pattern_id": "disk-full"' }], stopReason: 'end_turn' }) });
+    const result = await provider().generate({ messages: [{ role: 'user', content: 'classify' }], schema: { name: 'c', jsonSchema: { type: 'object' } } });
+    expect(result.object).toBeUndefined();
+    expect(result.text).toBe('{"pattern_id": "disk-full"');
+  });
+
   it('needs an API key', () => {
     expect(() => createClaudeProvider({ env: {} })).toThrow(/ANTHROPIC_API_KEY/);
     expect(createClaudeProvider({ env: { ANTHROPIC_API_KEY: 'sk-ant-x' } }).modelId).toBe('claude-sonnet-4-6');
@@ -340,6 +365,14 @@ describe('createClaudeProvider: stream', () => {
     expect(error.details['aborted']).toBe(true);
   });
 
+  it('ends a stream that goes silent for timeoutMs with a retryable LLM_STREAM_ERROR', async () => {
+    server.enqueue({ type: 'events', events: anthropicFixtures.streamText().slice(0, 4), holdOpen: true });
+    const error = await failure(collect(provider({ timeoutMs: 300 }).stream({ messages: [{ role: 'user', content: 'hi' }] })));
+    expect(error.code).toBe(FishErrorCode.LLM_STREAM_ERROR);
+    expect(error.isRetryable).toBe(true);
+    expect(error.message).toMatch(/no event for 300 ms/);
+  });
+
   it('retries a 429 before the stream starts', async () => {
     server.enqueue({ type: 'error', status: 429, errorType: 'rate_limit_error', message: 'slow', headers: { 'retry-after': '1' } }, { type: 'events', events: anthropicFixtures.streamText() });
     const parts = await collect(provider().stream({ messages: [{ role: 'user', content: 'hi' }] }));
@@ -348,7 +381,7 @@ describe('createClaudeProvider: stream', () => {
     expect(sleeps).toEqual([1000]);
   });
 
-  it('throws LLM_STREAM_ERROR when a streamed tool input is not JSON', async () => {
+  it('throws LLM_OUTPUT_INVALID when a streamed tool input is not JSON', async () => {
     server.enqueue({
       type: 'events',
       events: [
@@ -359,7 +392,7 @@ describe('createClaudeProvider: stream', () => {
       ],
     });
     const error = await failure(collect(provider().stream({ messages: [{ role: 'user', content: 'hi' }] })));
-    expect(error.code).toBe(FishErrorCode.LLM_STREAM_ERROR);
+    expect(error.code).toBe(FishErrorCode.LLM_OUTPUT_INVALID);
     expect(error.message).toMatch(/not valid JSON/);
   });
 });
@@ -370,6 +403,9 @@ describe('claude: cost estimate, check, plugin', () => {
     const content = 'x'.repeat(3500);
     const estimate = claude.estimateCostEur({ messages: [{ role: 'user', content }], maxOutputTokens: 1000 });
     expect(estimate).toBeCloseTo((1000 * 3 * 0.86 + 1000 * 15 * 0.86) / 1e6, 12);
+    // Tools add their definitions and ~350 tokens of tool-use system prompt.
+    const withTool = claude.estimateCostEur({ messages: [{ role: 'user', content }], maxOutputTokens: 1000, tools: [{ name: 't', description: 'd', inputSchema: { type: 'object' } }] });
+    expect(withTool - estimate).toBeGreaterThan((350 * 3 * 0.86) / 1e6);
     // With a fallback model, the dearer of the two.
     const withFallback = provider({ fallbackModel: 'claude-opus-4-1' }).estimateCostEur({ messages: [{ role: 'user', content }], maxOutputTokens: 1000 });
     expect(withFallback).toBeCloseTo((1000 * 15 * 0.86 + 1000 * 75 * 0.86) / 1e6, 12);
