@@ -466,8 +466,7 @@ export function createClaudeProvider(options: ClaudeProviderOptions = {}): Claud
         });
       }
       throw streamError(error, describeError(error), true);
-    }
-    finally {
+    } finally {
       clearTimeout(idleTimer);
     }
     // The SDK ends the iteration quietly on abort: never let that pass as a complete answer.
