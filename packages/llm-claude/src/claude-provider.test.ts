@@ -1,29 +1,34 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FishError, FishErrorCode, createMemoryLogger, type LLMStreamPart } from '@fish-sre/core';
 import { anthropicFixtures, anthropicMessage, startAnthropicServer, testLLMProvider, type AnthropicTestServer } from '@fish-sre/testkit';
 import { claudeProviderPlugin, createClaudeProvider, lookupPrice, defaultPriceTable, retryAfterMilliseconds, type ClaudeProviderOptions } from './index.js';
 
 const API_KEY = 'sk-ant-api03-TESTKEY0123456789abcdefghijklmnopqrstuvwxyz';
 
+/** Each test gets a fresh server, so a late request of one test can never reach the next. */
 let server: AnthropicTestServer;
+/** The conformance suite keeps one server for all its tests. */
+let conformanceServer: AnthropicTestServer;
 const sleeps: number[] = [];
 
 beforeAll(async () => {
-  server = await startAnthropicServer({ apiKey: API_KEY });
+  conformanceServer = await startAnthropicServer({ apiKey: API_KEY });
 });
 afterAll(async () => {
-  await server.close();
+  await conformanceServer.close();
 });
-beforeEach(() => {
-  server.setScript([]);
-  server.requests.length = 0;
+beforeEach(async () => {
+  server = await startAnthropicServer({ apiKey: API_KEY });
   sleeps.length = 0;
+});
+afterEach(async () => {
+  await server.close();
 });
 
 function provider(options: ClaudeProviderOptions = {}) {
   return createClaudeProvider({
     apiKey: API_KEY,
-    baseURL: server.url,
+    baseURL: options.baseURL ?? server.url,
     sleep: async (milliseconds) => {
       sleeps.push(milliseconds);
     },
@@ -47,7 +52,7 @@ async function failure(promise: Promise<unknown>): Promise<FishError> {
   throw new Error('expected a failure');
 }
 
-testLLMProvider({ name: 'claude', createProvider: () => provider(), server: () => server });
+testLLMProvider({ name: 'claude', createProvider: () => provider({ baseURL: conformanceServer.url }), server: () => conformanceServer });
 
 describe('createClaudeProvider: generate', () => {
   it('sends the documented request and maps text, usage and cost', async () => {
@@ -237,12 +242,12 @@ describe('createClaudeProvider: retries and errors', () => {
   it('times out a request that never answers, retries, then fails retryable', async () => {
     server.enqueue({ type: 'hang' }, { type: 'hang' });
     const started = Date.now();
-    const error = await failure(provider({ timeoutMs: 200, maxRetries: 1 }).generate({ messages: [{ role: 'user', content: 'hi' }] }));
+    const error = await failure(provider({ timeoutMs: 500, maxRetries: 1 }).generate({ messages: [{ role: 'user', content: 'hi' }] }));
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(server.requests).toHaveLength(2);
     expect(error.isRetryable).toBe(true);
     expect(error.details['timeout']).toBe(true);
-    expect(error.message).toMatch(/timed out after 200 ms/);
+    expect(error.message).toMatch(/timed out after 500 ms/);
   });
 
   it('aborts during the backoff without another attempt', async () => {
