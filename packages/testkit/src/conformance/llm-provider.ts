@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FishError, LLMUsageSchema, type LLMProvider, type LLMStreamPart } from '@fish-sre/core';
 
 /**
@@ -21,6 +21,8 @@ export interface LLMConformanceHarness {
   answerTextThenHang(text: string): void;
   /** Requests the server has received so far. */
   requestCount(): number;
+  /** Drops answers still queued (a request aborted before it reached the server leaves one). */
+  reset(): void;
 }
 
 export interface TestLLMProviderOptions {
@@ -55,6 +57,9 @@ export function testLLMProvider(options: TestLLMProviderOptions): void {
     });
     afterAll(async () => {
       await provider?.close?.();
+    });
+    beforeEach(() => {
+      harness().reset();
     });
 
     it('declares its identity', () => {

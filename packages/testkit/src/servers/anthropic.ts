@@ -403,6 +403,7 @@ export async function startAnthropicServer(options: AnthropicServerOptions = {})
     answerHang: () => enqueue({ type: 'hang' }),
     answerTextThenHang: (text) => enqueue({ type: 'events', events: anthropicStreamEvents(anthropicMessage({ content: [{ type: 'text', text }] }), text.length).slice(0, 4), holdOpen: true }),
     requestCount: () => requests.length,
+    reset: () => setScript([]),
   };
 
   return {

@@ -253,6 +253,7 @@ export async function startOllamaServer(options: OllamaServerOptions = {}): Prom
     answerHang: () => enqueue({ type: 'hang' }),
     answerTextThenHang: (text) => enqueue({ type: 'lines', lines: ollamaChatLines({ content: text, chunks: [text] }, 'llama3.1', true).slice(0, 1), holdOpen: true }),
     requestCount: () => requests.length,
+    reset: () => setScript([]),
   };
 
   return {
