@@ -228,7 +228,8 @@ describe('createClaudeProvider: retries and errors', () => {
     server.enqueue({ type: 'error', status: 400, errorType: 'invalid_request_error', message: `bad header x-api-key: ${API_KEY}` });
     const echoed = await failure(provider().generate({ messages: [{ role: 'user', content: 'hi' }] }));
     for (const error of [unauthorized, echoed]) {
-      const everything = `${error.message} ${JSON.stringify(error.details)} ${String(error.stack)}`;
+      const cause = error.cause as Error | undefined;
+      const everything = `${error.message} ${JSON.stringify(error.details)} ${String(error.stack)} ${String(cause?.message)} ${String(cause?.stack)} ${JSON.stringify(cause)}`;
       expect(everything).not.toContain(wrongKey);
       expect(everything).not.toContain(API_KEY);
       expect(everything).not.toContain('TESTKEY0123456789');

@@ -227,6 +227,17 @@ export function createClaudeProvider(options: ClaudeProviderOptions = {}): Claud
     return { params, warnings, structured };
   };
 
+  /**
+   * The SDK's error, with the key redacted from its message and without its response body or
+   * headers: a `cause` ends up in logs, and a proxy may echo the key back.
+   */
+  const sanitizedCause = (error: unknown): Error => {
+    const sanitized = new Error(redact(describeError(error)));
+    sanitized.name = error instanceof Error ? error.name : 'Error';
+    if (error instanceof Error && error.stack) sanitized.stack = redact(error.stack);
+    return sanitized;
+  };
+
   const abortError = (signal: AbortSignal, model: string): FishError =>
     new FishError({ code: FishErrorCode.LLM_REQUEST_FAILED, message: errorMessage(SCOPE, `request to ${model} aborted`), cause: signal.reason, isRetryable: false, details: { aborted: true, model } });
 
@@ -245,7 +256,7 @@ export function createClaudeProvider(options: ClaudeProviderOptions = {}): Claud
       return new FishError({
         code: FishErrorCode.LLM_REQUEST_FAILED,
         message: redact(errorMessage(SCOPE, `cannot reach the Messages API at ${client.baseURL}${cause} (model ${modelId}, ${attempts} attempt${attempts === 1 ? '' : 's'})`)),
-        cause: error,
+        cause: sanitizedCause(error),
         isRetryable: true,
         details: { model: modelId, attempts },
       });
@@ -259,7 +270,7 @@ export function createClaudeProvider(options: ClaudeProviderOptions = {}): Claud
       return new FishError({
         code: FishErrorCode.LLM_REQUEST_FAILED,
         message: redact(errorMessage(SCOPE, `${what} (model ${modelId}, ${attempts} attempt${attempts === 1 ? '' : 's'})`)),
-        cause: error,
+        cause: sanitizedCause(error),
         isRetryable: retryable,
         details: { statusCode: status, errorType, requestId: error.requestID ?? undefined, model: modelId, attempts },
       });
@@ -267,7 +278,7 @@ export function createClaudeProvider(options: ClaudeProviderOptions = {}): Claud
     return new FishError({
       code: FishErrorCode.LLM_REQUEST_FAILED,
       message: redact(errorMessage(SCOPE, `request to ${modelId} failed: ${describeError(error)}`)),
-      cause: error,
+      cause: sanitizedCause(error),
       isRetryable: false,
       details: { model: modelId, attempts },
     });
@@ -393,7 +404,7 @@ export function createClaudeProvider(options: ClaudeProviderOptions = {}): Claud
     let stopped = false;
     const toolBlocks = new Map<number, { id: string; name: string; json: string }>();
     const streamError = (cause: unknown, what: string, retryable: boolean, details: Record<string, unknown> = {}): FishError =>
-      new FishError({ code: FishErrorCode.LLM_STREAM_ERROR, message: redact(errorMessage(SCOPE, `stream from ${answeredModel} failed: ${what}`)), cause, isRetryable: retryable, details: { model: answeredModel, ...details } });
+      new FishError({ code: FishErrorCode.LLM_STREAM_ERROR, message: redact(errorMessage(SCOPE, `stream from ${answeredModel} failed: ${what}`)), cause: cause === undefined ? undefined : sanitizedCause(cause), isRetryable: retryable, details: { model: answeredModel, ...details } });
     try {
       for await (const event of events) {
         armIdleTimer();
