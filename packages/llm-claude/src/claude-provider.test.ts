@@ -152,10 +152,12 @@ describe('createClaudeProvider: retries and errors', () => {
   it('retries a 429 after its retry-after, then succeeds', async () => {
     const rateLimit = anthropicFixtures.errorRateLimit();
     server.enqueue({ type: 'error', status: 429, errorType: 'rate_limit_error', message: rateLimit.error.message, headers: { 'retry-after': '3' } }, { type: 'message', message: anthropicFixtures.messageText() });
-    const result = await provider().generate({ messages: [{ role: 'user', content: 'hi' }] });
+    const logger = createMemoryLogger();
+    const result = await provider({ logger }).generate({ messages: [{ role: 'user', content: 'hi' }] });
     expect(result.text).toMatch(/137/);
     expect(server.requests).toHaveLength(2);
     expect(sleeps).toEqual([3000]);
+    expect(logger.lines.filter((line) => line.message === 'claude: retrying').map((line) => line.fields)).toEqual([{ model: 'claude-sonnet-4-6', attempt: 1, statusCode: 429, delayMs: 3000 }]);
   });
 
   it('retries 529 overloaded with exponential backoff, then fails with a retryable FishError', async () => {
