@@ -156,6 +156,8 @@ export class SshConnectionPool {
       let settled = false;
       client.once('ready', () => {
         settled = true;
+        // Small request/reply packets: without this, Nagle + delayed ACK add ~40 ms per exchange.
+        client.setNoDelay(true);
         this.logger.debug('ssh connection ready', { target: name, host: target.host, port: target.port, hostKey: presented });
         if (pooled) this.touch(name, entry);
         resolve(client);
