@@ -1,5 +1,5 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -109,5 +109,88 @@ describe('deploy kit', () => {
     }
     const verify = spawnSync('systemd-analyze', ['verify', join(DEPLOY, 'fish.service')], { encoding: 'utf8' });
     if (verify.error === undefined) expect(verify.stderr).not.toMatch(/Unknown key|Invalid|Failed to parse/i);
+  });
+});
+
+describe('fish-wrapper run-time behaviour (no ssh: SSH_ORIGINAL_COMMAND set directly)', () => {
+  const dir = join(temp, 'wrapper');
+  const scripts = join(dir, 'scripts');
+  mkdirSync(scripts, { recursive: true });
+  const install = (name: string, body: string) => {
+    writeFileSync(join(scripts, name), `#!/bin/sh\n${body}\n`);
+    chmodSync(join(scripts, name), 0o755);
+  };
+  install('code.sh', 'echo "verb=$1"; exit 3');
+  install('stubborn.sh', `trap '' TERM\necho $$ > '${dir}/stubborn.pid'\nwhile :; do sleep 0.2; done`);
+  install('sleepy.sh', `echo $$ > '${dir}/sleepy.pid'\nsleep 30`);
+  writeFileSync(join(dir, 'allow-list'), 'p1\n');
+  writeFileSync(join(dir, 'allow-scripts'), 'code.sh\nstubborn.sh\nsleepy.sh\nmissing.sh\n');
+
+  /** Runs the wrapper with stdin kept open (like an SSH channel); closes it once `closeStdinAfter` exists. */
+  const wrapper = (command: string, env: Record<string, string> = {}, closeStdinAfter?: string) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(join(DEPLOY, 'fish-wrapper'), [], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          SSH_ORIGINAL_COMMAND: command,
+          FISH_ALLOW_LIST: join(dir, 'allow-list'),
+          FISH_ALLOW_SCRIPTS: join(dir, 'allow-scripts'),
+          FISH_SCRIPTS_DIR: scripts,
+          FISH_KILL_GRACE: '1',
+          ...env,
+        },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      let poll: NodeJS.Timeout | undefined;
+      if (closeStdinAfter !== undefined) {
+        poll = setInterval(() => {
+          if (existsSync(closeStdinAfter) && readFileSync(closeStdinAfter, 'utf8').trim() !== '') {
+            clearInterval(poll);
+            child.stdin.end();
+          }
+        }, 20);
+      }
+      child.on('close', (code) => {
+        clearInterval(poll);
+        resolve({ code, stdout, stderr });
+      });
+    });
+  const alive = (pidFile: string) => {
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    try {
+      process.kill(pid, 0);
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    } catch {
+      return false;
+    }
+  };
+
+  it('passes the verb as $1 and the script exit code through', async () => {
+    expect(await wrapper('rollback p1 code.sh')).toMatchObject({ code: 3, stdout: 'verb=rollback\n' });
+  });
+
+  it('its own timeout KILLs a TERM-ignoring script: 137, process gone', async () => {
+    const result = await wrapper('run p1 stubborn.sh', { FISH_TIMEOUT: '1' });
+    expect(result.code).toBe(137);
+    expect(existsSync(join(dir, 'stubborn.pid'))).toBe(true);
+    expect(alive(join(dir, 'stubborn.pid'))).toBe(false);
+  }, 20_000);
+
+  it('end-of-file on stdin cancels the script (143)', async () => {
+    const result = await wrapper('run p1 sleepy.sh', {}, join(dir, 'sleepy.pid'));
+    expect(result.code).toBe(143);
+    expect(alive(join(dir, 'sleepy.pid'))).toBe(false);
+  }, 20_000);
+
+  it('allowed but not installed is 127; bad configuration is 125; not allowed is 126', async () => {
+    expect((await wrapper('run p1 missing.sh')).code).toBe(127);
+    expect((await wrapper('run p1 code.sh', { FISH_TIMEOUT: '1;id' })).code).toBe(125);
+    expect((await wrapper('run p2 code.sh')).code).toBe(126);
+    expect((await wrapper('run p1 code.sh', { FISH_ALLOW_LIST: join(dir, 'nonexistent') })).code).toBe(126);
   });
 });
