@@ -244,6 +244,19 @@ describe('SSH executor against a real sshd and the real wrapper', () => {
     expect(executor.pool.connectCount.get('alpha')).toBe(before);
   }, 30_000);
 
+  it('closes an idle pooled connection and reopens it on the next run', async () => {
+    const idle = executorFor(hostA, { idleCloseMs: 300 });
+    try {
+      expect((await idle.run(req('alpha', 'say', 'say.sh'))).exitCode).toBe(0);
+      expect(idle.pool.isConnected('alpha')).toBe(true);
+      expect(await waitFor(() => !idle.pool.isConnected('alpha'), 5000)).toBe(true);
+      expect((await idle.run(req('alpha', 'say', 'say.sh'))).exitCode).toBe(0);
+      expect(idle.pool.connectCount.get('alpha')).toBe(2);
+    } finally {
+      await idle.close();
+    }
+  });
+
   it('check() says ok for a good target and names what is wrong otherwise', async () => {
     expect(await executor.check('alpha')).toMatchObject({ ok: true });
     const broken = createSshExecutor({
