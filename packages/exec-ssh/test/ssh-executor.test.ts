@@ -322,6 +322,21 @@ describe('host key policy against a real sshd', () => {
     }
   });
 
+  it('never loses the exit status of a command that ends at once (exit arrives with the exec reply)', async () => {
+    const executor = createSshExecutor({ targets: { t: target({ fingerprint: sshd.hostKeyFingerprint }) } });
+    try {
+      const results = [];
+      for (let i = 0; i < 25; i++) results.push(await executor.run(req('t', 'fast-id', 'x.sh', { verb: 'verify' })));
+      results.push(...(await Promise.all(Array.from({ length: 10 }, () => executor.run(req('t', 'fast-id', 'x.sh'))))));
+      for (const result of results) {
+        expect(result.exitCode).toBe(0);
+        expect(result.stdout).toMatch(/^ran (run|verify) fast-id x\.sh\n$/);
+      }
+    } finally {
+      await executor.close();
+    }
+  }, 30_000);
+
   it('TOFU writes known_hosts, then a changed host key is refused with the host and presented fingerprint', async () => {
     const known = join(dir, 'tofu_known_hosts');
     const tofu = createSshExecutor({ targets: { t: target({ trustOnFirstUse: true, knownHostsPath: known }) }, keepAliveIntervalMs: 0 });
