@@ -295,8 +295,8 @@ export function createAlertmanagerReceiver(options: AlertmanagerReceiverOptions)
     },
     health: () => ({
       state: listening || consumers > 0 ? 'connected' : 'down',
-      ...(listening || consumers > 0 ? {} : { detail: 'not listening' }),
-      counters: { ...counters, buffered: queue.length },
+      detail: `${listening || consumers > 0 ? 'receiving' : 'not listening'}; ${queue.length} of ${config.bufferSize} alerts buffered`,
+      counters: { ...counters },
     }),
   };
 }
@@ -341,7 +341,9 @@ export function createAlertmanagerSource(options: AlertmanagerReceiverOptions): 
     },
     health: () => {
       const health = receiver.health();
-      return address && !closed ? { ...health, state: 'connected' as const, detail: `listening on ${address}` } : { ...health, state: 'down' as const, detail: closed ? 'closed' : 'not listening yet' };
+      return address && !closed
+        ? { ...health, state: 'connected' as const, detail: `listening on ${address}; ${health.detail?.split('; ')[1] ?? ''}` }
+        : { ...health, state: 'down' as const, detail: closed ? 'closed' : 'not listening yet' };
     },
     async check() {
       try {
