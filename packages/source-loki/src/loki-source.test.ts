@@ -151,22 +151,34 @@ describe('Loki tail against the Loki test server', () => {
     expect(await waitFor(() => source.health!().state === 'connected')).toBe(true);
   });
 
-  it('counts dropped_entries and says so in a warn event', async () => {
-    const source = makeSource({ query: '{app="drops"}' });
-    const { events, waitFor } = consume(source);
-    await waitFor(() => source.health!().state === 'connected');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    server.dropNextTailEntries(3);
-    const first: Array<[bigint, string]> = [1, 2, 3, 4].map((index) => [nextTs(), `drop-test ${index}`]);
-    await push(first, { app: 'drops' });
-    await push([[nextTs(), 'drop-test 5']], { app: 'drops' });
-    expect(await waitFor(() => events.some((event) => event.service === 'loki'))).toBe(true);
-    const warning = events.find((event) => event.service === 'loki')!;
-    expect(warning).toMatchObject({ kind: 'log', level: 'warn', service: 'loki' });
-    expect(warning.message).toMatch(/Loki dropped 3 log lines/);
-    expect(source.health!().counters.dropped_entries).toBe(3);
-    expect(lines(events)).toEqual(['drop-test 4', 'drop-test 5']);
-  });
+  for (const recoverDropped of [true, false]) {
+    it(`counts dropped_entries, says so in a warn event${recoverDropped ? ' and fetches the dropped lines again' : ''}`, async () => {
+      const app = `drops-${recoverDropped}`;
+      const source = makeSource({ query: `{app="${app}"}`, recoverDropped });
+      const { events, waitFor } = consume(source);
+      await waitFor(() => source.health!().state === 'connected');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      server.dropNextTailEntries(3);
+      const first: Array<[bigint, string]> = [1, 2, 3, 4].map((index) => [nextTs(), `drop-test ${index}`]);
+      await push(first, { app });
+      await push([[nextTs(), 'drop-test 5']], { app });
+      expect(await waitFor(() => events.some((event) => event.service === 'loki'))).toBe(true);
+      const warning = events.find((event) => event.service === 'loki')!;
+      expect(warning).toMatchObject({ kind: 'log', level: 'warn', service: 'loki' });
+      expect(warning.message).toMatch(/^Loki dropped 3 log lines of the tail/);
+      expect(source.health!().counters.dropped_entries).toBe(3);
+      if (recoverDropped) {
+        expect(await waitFor(() => lines(events).length >= 5)).toBe(true);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(lines(events).sort()).toEqual(['drop-test 1', 'drop-test 2', 'drop-test 3', 'drop-test 4', 'drop-test 5']);
+        expect(source.health!().counters.dropped_recovered).toBe(3);
+      } else {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(lines(events)).toEqual(['drop-test 4', 'drop-test 5']);
+        expect(warning.message).toContain('they were not delivered to fish');
+      }
+    });
+  }
 
   it('reports a 400 handshake (bad query) clearly and retries slowly', async () => {
     const source = makeSource({ query: 'app="api"' });
