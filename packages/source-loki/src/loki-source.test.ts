@@ -181,14 +181,14 @@ describe('Loki tail against the Loki test server', () => {
   }
 
   it('reports a 400 handshake (bad query) clearly and retries slowly', async () => {
-    const source = makeSource({ query: 'app="api"' });
+    const source = makeSource({ query: 'app="api"', reconnect: { ...fast, configErrorDelay: '2s' } });
     const { waitFor } = consume(source);
     expect(await waitFor(() => (source.health!().counters.config_errors ?? 0) >= 1)).toBe(true);
     const health = source.health!();
     expect(health.detail).toMatch(/Loki refused the tail request with HTTP 400: parse error at line 1, col 1: syntax error/);
     expect(health.detail).toMatch(/check the LogQL `query`/);
     await new Promise((resolve) => setTimeout(resolve, 150));
-    expect(source.health!().counters.config_errors).toBe(1); // configErrorDelay (300 ms) not elapsed yet
+    expect(source.health!().counters.config_errors).toBe(1); // configErrorDelay (2 s) not elapsed yet
   });
 
   it('reports a missing tenant (401 no org id)', async () => {

@@ -62,7 +62,7 @@ export const AlertmanagerReceiverOptionsSchema = z
     /** Alerts held until the pipeline reads them; when full, Alertmanager gets 503 and retries. @default 1000 */
     bufferSize: z.number().int().min(1).default(1000),
     /** Address the standalone listener binds. */
-    listen: z.object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65_535).default(9094) }).strict().optional(),
+    listen: z.object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65_535).default(9095) }).strict().optional(),
   })
   .strict();
 export type AlertmanagerReceiverConfig = z.input<typeof AlertmanagerReceiverOptionsSchema>;
@@ -254,7 +254,7 @@ export function createAlertmanagerReceiver(options: AlertmanagerReceiverOptions)
     handler,
     async listen(address = {}) {
       const host = address.host ?? config.listen?.host ?? '127.0.0.1';
-      const port = address.port ?? config.listen?.port ?? 9094;
+      const port = address.port ?? config.listen?.port ?? 9095;
       const server: Server = createServer(handler);
       server.requestTimeout = 30_000;
       await new Promise<void>((resolve, reject) => {
