@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { FishError, FishErrorCode, ObservedEventSchema, type ObservedEvent, type Source } from '@fish-sre/core';
+import { FishError, FishErrorCode, ObservedEventSchema, createMemoryLogger, type ObservedEvent, type Source } from '@fish-sre/core';
 import { startLokiServer, testSource, type LokiServer } from '@fish-sre/testkit';
 import { createLokiSource, lokiEventId, normaliseLevel, type LokiSourceOptions } from './index.js';
 
@@ -266,6 +266,30 @@ describe('Loki tail against the Loki test server', () => {
     const { waitFor } = consume(source);
     expect(await waitFor(() => (source.health!().counters.connect_failures ?? 0) >= 2)).toBe(true);
     expect(source.health!().detail).toMatch(/cannot connect to Loki at http:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/);
+  });
+});
+
+describe('Loki behind an authenticating proxy', () => {
+  it('sends basic or bearer credentials on the tail, query_range and check, and never logs them', async () => {
+    const secured = await startLokiServer({ requireAuthorization: 'Bearer s3cret-token-value-123' });
+    cleanups.push(() => secured.close());
+    const logger = createMemoryLogger();
+    const good = createLokiSource({ url: secured.url, tenant: TENANT, query: '{app="auth"}', auth: { type: 'bearer', token: 's3cret-token-value-123' }, reconnect: fast, logger });
+    cleanups.push(() => good.close?.());
+    const { events, waitFor } = consume(good);
+    await waitFor(() => good.health!().state === 'connected');
+    secured.push(TENANT, [{ ts: nextTs(), line: 'authorised line', labels: { app: 'auth' } }]);
+    expect(await waitFor(() => events.length === 1)).toBe(true);
+    expect((await good.check!()).ok).toBe(true);
+    const bad = createLokiSource({ url: secured.url, tenant: TENANT, query: '{app="auth"}', auth: { type: 'basic', username: 'fish', password: 'wrong-password-456' }, reconnect: fast, logger });
+    cleanups.push(() => bad.close?.());
+    const second = consume(bad);
+    expect(await second.waitFor(() => (bad.health!().counters.config_errors ?? 0) >= 1)).toBe(true);
+    expect(bad.health!().detail).toMatch(/HTTP 401: Unauthorized; check `tenant`/);
+    const everything = JSON.stringify(logger.lines) + JSON.stringify(bad.health!()) + JSON.stringify(await bad.check!());
+    expect(everything).not.toContain('s3cret-token-value-123');
+    expect(everything).not.toContain('wrong-password-456');
+    expect(everything).not.toContain(Buffer.from('fish:wrong-password-456').toString('base64'));
   });
 });
 
