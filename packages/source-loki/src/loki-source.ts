@@ -63,6 +63,11 @@ export const LokiSourceOptionsSchema = z
     categorizeLabels: z.boolean().default(false),
     /** How far back the first connection reads (0: only lines from now on). @default 0 */
     lookback: DurationSchema.default(0),
+    /**
+     * How far before the last received line a reconnect starts reading again. Lines of other streams
+     * that arrive out of timestamp order are then not lost; repeats are removed by dedup. @default 0
+     */
+    resumeOverlap: DurationSchema.default(0),
     /** The longest gap a reconnect back-fills; older lines are skipped and counted. @default 1h */
     maxBackfill: DurationSchema.default(3_600_000),
     reconnect: z
@@ -386,7 +391,9 @@ export function createLokiSource(options: LokiSourceOptions): Source {
     };
 
     const backfill = async (tailStart: bigint) => {
-      let from = lastNs ?? initialStart;
+      // resumeOverlap re-reads a little before the last line, for lines of other streams that Loki
+      // delivered out of timestamp order; dedup drops what was already emitted.
+      let from = lastNs === undefined ? initialStart : lastNs - BigInt(Math.floor(config.resumeOverlap)) * 1_000_000n;
       const oldest = nowNs() - BigInt(Math.floor(config.maxBackfill)) * 1_000_000n;
       if (from < oldest) {
         counters.backfill_window_exceeded!++;
@@ -420,8 +427,9 @@ export function createLokiSource(options: LokiSourceOptions): Source {
           finished = true;
           signal.removeEventListener('abort', onAbort);
           hooks.onDrained = undefined;
-          if (socket.readyState === WebSocket.OPEN) socket.close(1000);
-          else if (socket.readyState === WebSocket.CONNECTING) socket.terminate();
+          // A paused socket cannot read the server's close reply; drop it instead of waiting 30 s.
+          if (socket.readyState === WebSocket.OPEN && !paused) socket.close(1000);
+          else if (socket.readyState !== WebSocket.CLOSED) socket.terminate();
           resolve(outcome);
         };
         const onAbort = () => finish({ kind: 'aborted' });
