@@ -166,3 +166,23 @@ testSource({
   },
   matches: (event, marker) => event.labels.marker === marker,
 });
+
+describe('Alertmanager source when its address is taken', () => {
+  it('does not throw from events(): it reports the error in health and keeps trying', async () => {
+    const first = createAlertmanagerSource({ bearerToken: TOKEN, listen: { host: '127.0.0.1', port: 0 } });
+    const { port } = await first.start();
+    const second = createAlertmanagerSource({ bearerToken: TOKEN, listen: { host: '127.0.0.1', port } });
+    const controller = new AbortController();
+    const iterating = (async () => {
+      for await (const _event of second.events(controller.signal)) void _event;
+    })();
+    const deadline = Date.now() + 5000;
+    while (!second.health!().detail?.includes('EADDRINUSE') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(second.health!()).toMatchObject({ state: 'down' });
+    expect(second.health!().detail).toMatch(/^cannot listen for Alertmanager webhooks: .*EADDRINUSE.*; retrying in 5 s$/);
+    controller.abort();
+    await iterating;
+    await second.close();
+    await first.close();
+  });
+});

@@ -17,7 +17,7 @@ import {
   type Source,
   type SourceHealth,
 } from '@fish-sre/core';
-import { Waiter } from './async.js';
+import { Waiter, sleep } from './async.js';
 import { VERSION } from './prometheus-source.js';
 
 const SCOPE = 'alertmanager';
@@ -306,6 +306,8 @@ export interface AlertmanagerSource extends Source {
   start(): Promise<{ url: string; port: number }>;
   /** Where Alertmanager must post, once started. */
   url(): string | undefined;
+  health(): SourceHealth;
+  close(): Promise<void>;
 }
 
 /** The receiver as a Source: listens on `listen.host:listen.port` and yields the received alerts. */
@@ -316,6 +318,8 @@ export function createAlertmanagerSource(options: AlertmanagerReceiverOptions): 
   let started: Promise<{ url: string; port: number; close(): Promise<void> }> | undefined;
   let address: string | undefined;
   let closed = false;
+  let listenError: string | undefined;
+  const logger = (options.logger ?? silentLogger).child({ source: name });
   const start = async () => {
     if (closed) throw new FishError({ code: FishErrorCode.PLUGIN_DISPOSED, message: errorMessage(SCOPE, 'the receiver was closed') });
     started ??= receiver.listen().then((server) => {
@@ -336,14 +340,26 @@ export function createAlertmanagerSource(options: AlertmanagerReceiverOptions): 
     async *events(signal: AbortSignal) {
       if (signal.aborted || closing.signal.aborted) return;
       const session = AbortSignal.any([signal, closing.signal]);
-      await start();
+      // Listening can fail (address in use): report it in health and try again, never throw.
+      while (!session.aborted) {
+        try {
+          await start();
+          listenError = undefined;
+          break;
+        } catch (error) {
+          listenError = `cannot listen for Alertmanager webhooks: ${(error as Error).message}; retrying in 5 s`;
+          logger.error(errorMessage(SCOPE, listenError));
+          await sleep(5000, session);
+        }
+      }
+      if (session.aborted) return;
       yield* receiver.events(session);
     },
     health: () => {
       const health = receiver.health();
       return address && !closed
         ? { ...health, state: 'connected' as const, detail: `listening on ${address}; ${health.detail?.split('; ')[1] ?? ''}` }
-        : { ...health, state: 'down' as const, detail: closed ? 'closed' : 'not listening yet' };
+        : { ...health, state: 'down' as const, detail: closed ? 'closed' : (listenError ?? 'not listening yet') };
     },
     async check() {
       try {

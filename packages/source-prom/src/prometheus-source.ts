@@ -339,7 +339,10 @@ export function createPrometheusSource(options: PrometheusSourceOptions): Source
         // Forget conditions that left the catalog.
         const keys = new Set(conditions.map(conditionKey));
         for (const key of active.keys()) if (!keys.has(key)) active.delete(key);
-        if (failures.length === 0) {
+        if (byQuery.size === 0) {
+          state = 'connected';
+          detail = 'the catalog has no metric signals: nothing to query';
+        } else if (failures.length === 0) {
           state = 'connected';
           detail = undefined;
         } else {
