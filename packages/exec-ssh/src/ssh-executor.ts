@@ -1,0 +1,187 @@
+import { performance } from 'node:perf_hooks';
+import { z } from 'zod';
+import {
+  BoundedOutput,
+  ExecutionVerb,
+  FishError,
+  FishErrorCode,
+  OUTPUT_LIMIT_BYTES,
+  PATTERN_ID_PATTERN,
+  SCRIPT_NAME_PATTERN,
+  errorMessage,
+  silentLogger,
+  type ExecutionRequest,
+  type ExecutionResult,
+  type Executor,
+  type Logger,
+} from '@fish-sre/core';
+import { SshConnectionPool, SshPoolOptionsSchema } from './ssh-pool.js';
+
+const SCOPE = 'ssh';
+
+export const SshExecutorOptionsSchema = SshPoolOptionsSchema.extend({
+  /** After a timeout or abort: cancel, then give up on a clean exit after this long. @default 5000 */
+  killGraceMs: z.number().int().min(0).default(5_000),
+  /** Cap for stdout and for stderr, each. @default 65536 */
+  outputLimitBytes: z.number().int().min(1).default(OUTPUT_LIMIT_BYTES),
+  /** How long to wait for the exit status after KILL before closing the channel. @default 2000 */
+  closeAfterKillMs: z.number().int().min(0).default(2_000),
+});
+export type SshExecutorOptions = z.input<typeof SshExecutorOptionsSchema> & {
+  logger?: Logger;
+  /** Share a pool (e.g. with breakglass); when given, its targets are the ones used. */
+  pool?: SshConnectionPool;
+};
+
+export interface SshExecutor extends Executor {
+  readonly pool: SshConnectionPool;
+  hosts(): string[];
+  check(host: string, signal?: AbortSignal): Promise<{ ok: boolean; detail: string }>;
+  close(): Promise<void>;
+}
+
+function refuse(message: string, details: Record<string, unknown> = {}): FishError {
+  return new FishError({ code: FishErrorCode.EXECUTOR_REFUSED, message: errorMessage(SCOPE, message), details });
+}
+
+/** Checks a request without any I/O and returns the one command line the wrapper accepts. */
+export function buildWrapperCommand(request: Pick<ExecutionRequest, 'verb' | 'patternId' | 'script'>): string {
+  const verb = ExecutionVerb.safeParse(request.verb);
+  if (!verb.success) throw refuse(`verb must be run, verify or rollback`, { field: 'verb' });
+  if (typeof request.patternId !== 'string' || !PATTERN_ID_PATTERN.test(request.patternId)) {
+    throw refuse(`pattern id is not a catalog id (expected ${PATTERN_ID_PATTERN.source})`, { field: 'patternId' });
+  }
+  if (typeof request.script !== 'string' || !SCRIPT_NAME_PATTERN.test(request.script)) {
+    throw refuse(`script is not a catalog script name (expected ${SCRIPT_NAME_PATTERN.source})`, { field: 'script' });
+  }
+  return `${verb.data} ${request.patternId} ${request.script}`;
+}
+
+/**
+ * Executor that runs catalog scripts on target hosts through the forced-command wrapper
+ * (`apps/fish/deploy/fish-wrapper`), over one pooled SSH connection per target.
+ *
+ * Timeout / abort: OpenSSH refuses `signal` channel requests for forced-command sessions, so the
+ * executor sends TERM (honoured by sshd for plain sessions) and then end-of-file on stdin, which
+ * the wrapper treats as "cancel": it TERMs the script's process group and KILLs it after its grace
+ * period. If no exit status arrives within `killGraceMs` + `closeAfterKillMs`, the channel is
+ * closed (which the wrapper also sees as EOF).
+ */
+export function createSshExecutor(options: SshExecutorOptions): SshExecutor {
+  const { logger: givenLogger, pool: givenPool, ...rest } = options;
+  const parsed = SshExecutorOptionsSchema.parse(rest);
+  const logger = (givenLogger ?? silentLogger).child({ plugin: 'exec-ssh' });
+  const pool = givenPool ?? new SshConnectionPool({ ...parsed, logger });
+
+  async function run(request: ExecutionRequest): Promise<ExecutionResult> {
+    const started = performance.now();
+    if (!pool.has(request.host)) {
+      throw new FishError({
+        code: FishErrorCode.TARGET_NOT_ALLOWED,
+        message: errorMessage(SCOPE, `host "${String(request.host).slice(0, 80)}" is not a configured target (configured: ${pool.hosts().join(', ') || 'none'})`),
+      });
+    }
+    const command = buildWrapperCommand(request);
+    if (typeof request.timeoutMs !== 'number' || !Number.isFinite(request.timeoutMs) || request.timeoutMs <= 0) {
+      throw refuse('timeoutMs must be a positive number of milliseconds', { field: 'timeoutMs' });
+    }
+    if (request.signal?.aborted) throw new FishError({ code: FishErrorCode.EXECUTOR_FAILED, message: errorMessage(SCOPE, 'aborted before the command was sent'), details: { kind: 'aborted' } });
+
+    const execOptions: { signal?: AbortSignal } = {};
+    if (request.signal !== undefined) execOptions.signal = request.signal;
+    const channel = await pool.exec(request.host, command, execOptions);
+
+    return new Promise<ExecutionResult>((resolve, reject) => {
+      const stdout = new BoundedOutput(parsed.outputLimitBytes);
+      const stderr = new BoundedOutput(parsed.outputLimitBytes);
+      let exitCode: number | null = null;
+      let exitSignal: string | null = null;
+      let exited = false;
+      let timedOut = false;
+      let aborted = false;
+      let cancelling = false;
+      const timers: NodeJS.Timeout[] = [];
+
+      channel.on('data', (chunk: Buffer) => stdout.push(chunk));
+      channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+      channel.on('exit', (code: number | null, signalName?: string) => {
+        exited = true;
+        if (typeof code === 'number') exitCode = code;
+        else exitSignal = typeof signalName === 'string' ? signalName.replace(/^SIG/, '') : null;
+      });
+
+      const cancel = (why: 'timeout' | 'abort') => {
+        if (cancelling) return;
+        cancelling = true;
+        logger.warn(`cancelling remote script (${why})`, { target: request.host, patternId: request.patternId, script: request.script });
+        try {
+          channel.signal('TERM');
+        } catch {
+          // channel already closing
+        }
+        channel.end(); // EOF: the wrapper TERMs the process group, KILLs after its grace
+        timers.push(
+          setTimeout(() => {
+            try {
+              channel.signal('KILL');
+            } catch {
+              // not writable after EOF: the wrapper's own KILL applies
+            }
+            timers.push(setTimeout(() => channel.close(), parsed.closeAfterKillMs));
+          }, parsed.killGraceMs),
+        );
+      };
+
+      timers.push(
+        setTimeout(() => {
+          timedOut = true;
+          cancel('timeout');
+        }, request.timeoutMs),
+      );
+      const onAbort = () => {
+        aborted = true;
+        cancel('abort');
+      };
+      request.signal?.addEventListener('abort', onAbort, { once: true });
+      if (request.signal?.aborted) onAbort();
+
+      channel.once('close', () => {
+        for (const timer of timers) clearTimeout(timer);
+        request.signal?.removeEventListener('abort', onAbort);
+        const durationMs = Math.round(performance.now() - started);
+        if (!exited && !cancelling) {
+          reject(
+            new FishError({
+              code: FishErrorCode.EXECUTOR_CONNECTION,
+              message: errorMessage(SCOPE, `connection to target "${request.host}" was lost while ${command} was running; not retried (the script may have run partly)`),
+              isRetryable: false,
+              details: { kind: 'connection-lost', target: request.host, mayHaveStarted: true, durationMs },
+            }),
+          );
+          return;
+        }
+        if (aborted && !timedOut) {
+          reject(
+            new FishError({
+              code: FishErrorCode.EXECUTOR_FAILED,
+              message: errorMessage(SCOPE, `aborted: ${command} on target "${request.host}" was cancelled after ${durationMs} ms`),
+              details: { kind: 'aborted', target: request.host, exitCode, durationMs },
+            }),
+          );
+          return;
+        }
+        resolve({ exitCode, signal: exitSignal, stdout: stdout.toString(), stderr: stderr.toString(), durationMs, timedOut });
+      });
+    });
+  }
+
+  return {
+    specificationVersion: 'v1',
+    name: 'ssh',
+    pool,
+    run,
+    hosts: () => pool.hosts(),
+    check: (host, signal) => pool.check(host, signal),
+    close: () => (givenPool === undefined ? pool.close() : Promise.resolve()),
+  };
+}
