@@ -21,3 +21,9 @@ export {
   type NtfyAuthOptions,
   type RecordedNtfyRequest,
 } from './servers/ntfy.js';
+export * from './servers/proxmox.js';
+export * from './servers/anthropic.js';
+export * from './servers/ollama.js';
+export * from './conformance/llm-provider.js';
+export { startTestSshd, type TestSshd, type TestSshdOptions } from './sshd.js';
+export { testExecutor, type ExecutorConformanceOptions, type ConformanceScripts } from './conformance/executor.js';
