@@ -207,6 +207,8 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
           this.windowState.set(key, state);
         }
         pushBounded(state.evidence, this.evidenceLine(event));
+        // Evidence is what is in the window now: lines of events that slid out are dropped.
+        if (state.evidence.length > count) state.evidence.splice(0, state.evidence.length - count);
         for (const signalId of hit.signalIds) state.signals.set(signalId, event.time);
         if (count >= hit.pattern.trigger.count) {
           const signalIds = [...state.signals].filter(([, at]) => at > event.time - windowMs).map(([id]) => id);
@@ -373,6 +375,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     const count = this.unknownWindows.add(key, event.time, windowMs);
     const evidence = this.unknownEvidence.get(key) ?? [];
     pushBounded(evidence, this.evidenceLine(event));
+    if (evidence.length > count) evidence.splice(0, evidence.length - count);
     this.unknownEvidence.set(key, evidence);
     if (this.unknownEvidence.size > 10_000) this.unknownEvidence.delete(this.unknownEvidence.keys().next().value as string);
     if (count < (unknown.count ?? 3)) return undefined;
