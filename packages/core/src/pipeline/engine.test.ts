@@ -539,6 +539,26 @@ describe('FishEngine: audit first, then the side effect', () => {
     expect((await h.audit.listProposals()).map((proposal) => proposal.patternId)).toEqual(['fix-fails']);
   });
 
+  it("a later incident's evidence holds only lines from its own window", async () => {
+    const h = await harness();
+    await h.fire('stack down: first time');
+    h.clock.advance(2 * 3_600_000); // past the cooldown (30 min) and the window (5 min)
+    await h.fire('stack down: second time');
+    const evidence = h.lastProposal().notice.evidence;
+    expect(evidence.join('\n')).toContain('second time');
+    expect(evidence.join('\n')).not.toContain('first time');
+    const [incident] = await h.audit.listIncidents({ limit: 1 });
+    expect(incident!.evidence).toHaveLength(1);
+
+    await h.fire('kernel panic long ago', { service: 'mystery' });
+    h.clock.advance(2 * 3_600_000);
+    for (let i = 0; i < 3; i++) await h.fire(`kernel panic now ${i}`, { service: 'mystery' });
+    const [unknown] = await h.audit.listIncidents({ limit: 1 });
+    expect(unknown).toMatchObject({ patternId: 'UNKNOWN', service: 'mystery' });
+    expect(unknown!.evidence).toHaveLength(3);
+    expect(unknown!.evidence.join('\n')).not.toContain('long ago');
+  });
+
   it('answers 404 for a validly signed token whose proposal does not exist', async () => {
     const h = await harness();
     const token = new ApprovalSigner(SECRET).sign('prop_missing', 'approve', h.clock.now() + 60_000);
