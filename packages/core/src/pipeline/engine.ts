@@ -106,7 +106,9 @@ export interface FishEngineEvents {
  * asynchronous part runs per incident and is tracked, so `stop()` waits for it.
  */
 export class FishEngine extends EventEmitter<FishEngineEvents> {
-  readonly bus: EventBus;
+  private currentBus: EventBus;
+  /** Set by stop(): the bus is closed then, and the next start() needs a fresh one. */
+  private busClosed = false;
   private readonly dedup: LruDedup;
   private readonly windows = new SlidingWindowCounter();
   private readonly windowState = new Map<string, WindowState>();
@@ -134,7 +136,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     super();
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
-    this.bus = new EventBus(options.busCapacity ?? 10_000);
+    this.currentBus = new EventBus(options.busCapacity ?? 10_000);
     this.dedup = new LruDedup(options.dedupCapacity ?? 10_000);
     this.limiter = new KeyedRateLimiter(options.rateLimit ?? { burst: 3, perMinute: 1 });
     this.classifier = options.classifier ?? new Classifier({ clock: this.clock, logger: this.logger });
@@ -143,10 +145,20 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     this.indexMetrics(this.matcherCatalog);
   }
 
+  /** The bounded queue between the sources and the pipeline (a new one after each stop/start). */
+  get bus(): EventBus {
+    return this.currentBus;
+  }
+
   /** Recovers state left by a previous run, then starts pumping sources and processing events. */
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    if (this.busClosed) {
+      // stop() closed the bus for good (a closed bus refuses every event): start with a new one.
+      this.currentBus = new EventBus(this.options.busCapacity ?? 10_000);
+      this.busClosed = false;
+    }
     this.abort = new AbortController();
     await this.options.audit.recordSystemEvent('started', { dryRun: this.options.dryRun ?? false, patterns: this.options.catalog().patterns.length }, this.now());
     await this.recover();
@@ -163,6 +175,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     this.abort.abort();
     if (this.expiryTimer) clearInterval(this.expiryTimer);
     this.bus.close();
+    this.busClosed = true;
     while (this.inFlight.size > 0 || this.loops.size > 0) await Promise.allSettled([...this.inFlight, ...this.loops]);
     await this.options.audit.recordSystemEvent('stopped', {}, this.now());
   }
