@@ -653,6 +653,29 @@ describe('FishEngine: safety', () => {
     expect((await h.audit.listIncidents()).map((incident) => incident.host)).toEqual(['penny']);
   });
 
+  it('can be stopped and started again, and still processes events', async () => {
+    let round = 0;
+    const source: Source = {
+      specificationVersion: 'v1',
+      name: 'rounds',
+      async *events() {
+        round++;
+        yield logEvent({ message: round === 1 ? 'stack down' : 'fix fails' });
+      },
+    };
+    const h = await harness({ sources: [source] });
+    const waitFor = async (count: number) => {
+      for (let i = 0; i < 200 && (await h.audit.listProposals()).length < count; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    };
+    await h.engine.start();
+    await waitFor(1);
+    await h.engine.stop();
+    await h.engine.start();
+    await waitFor(2);
+    await h.engine.stop();
+    expect((await h.audit.listProposals()).map((proposal) => proposal.patternId).sort()).toEqual(['fix-fails', 'stack-down']);
+  });
+
   it('never lets a secret from a log line reach the notifier or the audit trail', async () => {
     const h = await harness();
     const secrets = ['hunter2-pa55', 'abcdefghijklmnop0123', 'sk-ant-api03-SECRETSECRETSECRET'];
