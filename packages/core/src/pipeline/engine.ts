@@ -541,9 +541,17 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     let location = 'not written (no incidents folder configured)';
     const directory = this.options.unknown?.incidentsDir;
     if (directory) {
-      await mkdir(directory, { recursive: true });
-      location = join(directory, `${incident.id}.json`);
-      await writeFile(location, `${JSON.stringify(bundle, null, 2)}\n`, { mode: 0o640 });
+      // The notification matters more than the bundle: a full or read-only disk (itself a likely
+      // unknown incident) must not silence it.
+      const path = join(directory, `${incident.id}.json`);
+      try {
+        await mkdir(directory, { recursive: true });
+        await writeFile(path, `${JSON.stringify(bundle, null, 2)}\n`, { mode: 0o640 });
+        location = path;
+      } catch (error) {
+        location = `not written (${redactSecrets(describeError(error))})`;
+        this.fail(error);
+      }
     }
     await this.escalate(
       {
