@@ -626,6 +626,16 @@ describe('FishEngine: safety', () => {
     expect(h.engine.stats().unknownIncidents).toBe(1);
   });
 
+  it('still notifies an unknown incident when its bundle cannot be written', async () => {
+    const dirs = await setup();
+    await writeFile(join(dirs.root, 'not-a-folder'), 'x');
+    const h = await harness({ unknown: { incidentsDir: join(dirs.root, 'not-a-folder', 'incidents'), count: 1 } }, { dirs });
+    await h.fire('segfault', { service: 'mystery' });
+    const message = notifies(h).find((item) => item.kind === 'unknown-incident');
+    expect(message?.body).toContain('not written');
+    expect(h.engine.stats().errors).toBe(1);
+  });
+
   it('counts a bad event and keeps the loop going', async () => {
     const events: unknown[] = [
       { id: 'bad-1', kind: 'log', source: 's', time: 0 }, // no message, host, labels ...
