@@ -539,6 +539,26 @@ describe('FishEngine: audit first, then the side effect', () => {
     expect((await h.audit.listProposals()).map((proposal) => proposal.patternId)).toEqual(['fix-fails']);
   });
 
+  it("a later incident's evidence holds only lines from its own window", async () => {
+    const h = await harness();
+    await h.fire('stack down: first time');
+    h.clock.advance(2 * 3_600_000); // past the cooldown (30 min) and the window (5 min)
+    await h.fire('stack down: second time');
+    const evidence = h.lastProposal().notice.evidence;
+    expect(evidence.join('\n')).toContain('second time');
+    expect(evidence.join('\n')).not.toContain('first time');
+    const [incident] = await h.audit.listIncidents({ limit: 1 });
+    expect(incident!.evidence).toHaveLength(1);
+
+    await h.fire('kernel panic long ago', { service: 'mystery' });
+    h.clock.advance(2 * 3_600_000);
+    for (let i = 0; i < 3; i++) await h.fire(`kernel panic now ${i}`, { service: 'mystery' });
+    const [unknown] = await h.audit.listIncidents({ limit: 1 });
+    expect(unknown).toMatchObject({ patternId: 'UNKNOWN', service: 'mystery' });
+    expect(unknown!.evidence).toHaveLength(3);
+    expect(unknown!.evidence.join('\n')).not.toContain('long ago');
+  });
+
   it('answers 404 for a validly signed token whose proposal does not exist', async () => {
     const h = await harness();
     const token = new ApprovalSigner(SECRET).sign('prop_missing', 'approve', h.clock.now() + 60_000);
@@ -606,6 +626,16 @@ describe('FishEngine: safety', () => {
     expect(h.engine.stats().unknownIncidents).toBe(1);
   });
 
+  it('still notifies an unknown incident when its bundle cannot be written', async () => {
+    const dirs = await setup();
+    await writeFile(join(dirs.root, 'not-a-folder'), 'x');
+    const h = await harness({ unknown: { incidentsDir: join(dirs.root, 'not-a-folder', 'incidents'), count: 1 } }, { dirs });
+    await h.fire('segfault', { service: 'mystery' });
+    const message = notifies(h).find((item) => item.kind === 'unknown-incident');
+    expect(message?.body).toContain('not written');
+    expect(h.engine.stats().errors).toBe(1);
+  });
+
   it('counts a bad event and keeps the loop going', async () => {
     const events: unknown[] = [
       { id: 'bad-1', kind: 'log', source: 's', time: 0 }, // no message, host, labels ...
@@ -631,6 +661,29 @@ describe('FishEngine: safety', () => {
     expect(h.engine.stats().errors).toBe(3);
     expect(errors.every((error) => FishError.hasCode(error, FishErrorCode.EVENT_INVALID))).toBe(true);
     expect((await h.audit.listIncidents()).map((incident) => incident.host)).toEqual(['penny']);
+  });
+
+  it('can be stopped and started again, and still processes events', async () => {
+    let round = 0;
+    const source: Source = {
+      specificationVersion: 'v1',
+      name: 'rounds',
+      async *events() {
+        round++;
+        yield logEvent({ message: round === 1 ? 'stack down' : 'fix fails' });
+      },
+    };
+    const h = await harness({ sources: [source] });
+    const waitFor = async (count: number) => {
+      for (let i = 0; i < 200 && (await h.audit.listProposals()).length < count; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    };
+    await h.engine.start();
+    await waitFor(1);
+    await h.engine.stop();
+    await h.engine.start();
+    await waitFor(2);
+    await h.engine.stop();
+    expect((await h.audit.listProposals()).map((proposal) => proposal.patternId).sort()).toEqual(['fix-fails', 'stack-down']);
   });
 
   it('never lets a secret from a log line reach the notifier or the audit trail', async () => {

@@ -120,7 +120,9 @@ export interface FishEngineEvents {
  * asynchronous part runs per incident and is tracked, so `stop()` waits for it.
  */
 export class FishEngine extends EventEmitter<FishEngineEvents> {
-  readonly bus: EventBus;
+  private currentBus: EventBus;
+  /** Set by stop(): the bus is closed then, and the next start() needs a fresh one. */
+  private busClosed = false;
   private readonly dedup: LruDedup;
   private readonly windows = new SlidingWindowCounter();
   private readonly windowState = new Map<string, WindowState>();
@@ -148,7 +150,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     super();
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
-    this.bus = new EventBus(options.busCapacity ?? 10_000);
+    this.currentBus = new EventBus(options.busCapacity ?? 10_000);
     this.dedup = new LruDedup(options.dedupCapacity ?? 10_000);
     this.limiter = new KeyedRateLimiter(options.rateLimit ?? { burst: 3, perMinute: 1 });
     this.classifier = options.classifier ?? new Classifier({ clock: this.clock, logger: this.logger });
@@ -157,10 +159,20 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     this.indexMetrics(this.matcherCatalog);
   }
 
+  /** The bounded queue between the sources and the pipeline (a new one after each stop/start). */
+  get bus(): EventBus {
+    return this.currentBus;
+  }
+
   /** Recovers state left by a previous run, then starts pumping sources and processing events. */
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    if (this.busClosed) {
+      // stop() closed the bus for good (a closed bus refuses every event): start with a new one.
+      this.currentBus = new EventBus(this.options.busCapacity ?? 10_000);
+      this.busClosed = false;
+    }
     this.abort = new AbortController();
     await this.options.audit.recordSystemEvent('started', { dryRun: this.options.dryRun ?? false, patterns: this.options.catalog().patterns.length }, this.now());
     await this.recover();
@@ -177,6 +189,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     this.abort.abort();
     if (this.expiryTimer) clearInterval(this.expiryTimer);
     this.bus.close();
+    this.busClosed = true;
     while (this.inFlight.size > 0 || this.loops.size > 0) await Promise.allSettled([...this.inFlight, ...this.loops]);
     await this.options.audit.recordSystemEvent('stopped', {}, this.now());
   }
@@ -221,6 +234,8 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
           this.windowState.set(key, state);
         }
         pushBounded(state.evidence, this.evidenceLine(event));
+        // Evidence is what is in the window now: lines of events that slid out are dropped.
+        if (state.evidence.length > count) state.evidence.splice(0, state.evidence.length - count);
         for (const signalId of hit.signalIds) state.signals.set(signalId, event.time);
         if (count >= hit.pattern.trigger.count) {
           const signalIds = [...state.signals].filter(([, at]) => at > event.time - windowMs).map(([id]) => id);
@@ -388,6 +403,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     const count = this.unknownWindows.add(key, event.time, windowMs);
     const evidence = this.unknownEvidence.get(key) ?? [];
     pushBounded(evidence, this.evidenceLine(event));
+    if (evidence.length > count) evidence.splice(0, evidence.length - count);
     this.unknownEvidence.set(key, evidence);
     if (this.unknownEvidence.size > 10_000) this.unknownEvidence.delete(this.unknownEvidence.keys().next().value as string);
     if (count < (unknown.count ?? 3)) return undefined;
@@ -542,9 +558,17 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     let location = 'not written (no incidents folder configured)';
     const directory = this.options.unknown?.incidentsDir;
     if (directory) {
-      await mkdir(directory, { recursive: true });
-      location = join(directory, `${incident.id}.json`);
-      await writeFile(location, `${JSON.stringify(bundle, null, 2)}\n`, { mode: 0o640 });
+      // The notification matters more than the bundle: a full or read-only disk (itself a likely
+      // unknown incident) must not silence it.
+      const path = join(directory, `${incident.id}.json`);
+      try {
+        await mkdir(directory, { recursive: true });
+        await writeFile(path, `${JSON.stringify(bundle, null, 2)}\n`, { mode: 0o640 });
+        location = path;
+      } catch (error) {
+        location = `not written (${redactSecrets(describeError(error))})`;
+        this.fail(error);
+      }
     }
     await this.escalate(
       {
