@@ -365,7 +365,8 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
 
   private evidenceLine(event: ObservedEvent): string {
     const text = event.kind === 'metric' && event.metric ? `${event.metric.name} = ${event.metric.value}` : event.message;
-    return redactSecrets(`${toIso(event.time)} ${event.host}/${event.service} [${event.level}] ${text}`.slice(0, 1000));
+    // Redact the whole line first: cutting first could leave part of a secret that the redactor no longer recognises.
+    return redactSecrets(`${toIso(event.time)} ${event.host}/${event.service} [${event.level}] ${text.slice(0, 16_384)}`).slice(0, 1000);
   }
 
   private indexMetrics(catalog: Catalog): void {
