@@ -288,6 +288,16 @@ describe('SSH executor against a real sshd and the real wrapper', () => {
     expect(sshExecutorPlugin.optionsSchema.safeParse({ targets: { x: { host: '10.0.0.1', username: 'fish', hostKey: { knownHostsPath: '/k' } } } }).success).toBe(false);
     const parsed = sshExecutorPlugin.optionsSchema.parse({ targets: { x: { host: '10.0.0.1', username: 'fish', privateKeyPath: '/k', hostKey: { fingerprint: hostA.sshd.hostKeyFingerprint } } } });
     expect(parsed).toMatchObject({ killGraceMs: 5000, outputLimitBytes: 65536, targets: { x: { port: 22 } } });
+    const invalid = (() => {
+      try {
+        createSshExecutor({ targets: { x: { host: 'penny.lan', username: 'fish', privateKey: 'k', hostKey: { knownHostsPath: '/k' } } } });
+      } catch (error) {
+        return error;
+      }
+      return undefined;
+    })();
+    expect(FishError.hasCode(invalid, FishErrorCode.PLUGIN_OPTIONS_INVALID)).toBe(true);
+    expect((invalid as Error).message).toContain('targets.x.host');
   });
 });
 
