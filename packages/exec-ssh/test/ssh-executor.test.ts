@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FishError, FishErrorCode, type ExecutionRequest } from '@fish-sre/core';
 import { startTestSshd, type TestSshd } from '@fish-sre/testkit';
-import { createSshExecutor, sshExecutorPlugin, type SshExecutor } from '../src/index.js';
+import { createSshExecutor, sshExecutorPlugin, type HostKeyPolicy, type SshExecutor } from '../src/index.js';
 import { startWrapperHost, type WrapperHost } from './helpers.js';
 
 const SCRIPTS = [
@@ -304,7 +304,7 @@ describe('SSH executor against a real sshd and the real wrapper', () => {
 describe('host key policy against a real sshd', () => {
   let sshd: TestSshd;
   let dir: string;
-  const target = (hostKey: Record<string, unknown>) => ({ host: '127.0.0.1', port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostKey });
+  const target = (hostKey: HostKeyPolicy) => ({ host: '127.0.0.1', port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostKey });
 
   beforeAll(async () => {
     sshd = await startTestSshd({ forcedCommand: 'echo "ran $SSH_ORIGINAL_COMMAND"' });
