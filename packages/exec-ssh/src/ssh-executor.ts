@@ -15,7 +15,7 @@ import {
   type Executor,
   type Logger,
 } from '@fish-sre/core';
-import { SshConnectionPool, SshPoolOptionsSchema } from './ssh-pool.js';
+import { SshConnectionPool, SshPoolOptionsSchema, parseOptions } from './ssh-pool.js';
 
 const SCOPE = 'ssh';
 
@@ -69,7 +69,7 @@ export function buildWrapperCommand(request: Pick<ExecutionRequest, 'verb' | 'pa
  */
 export function createSshExecutor(options: SshExecutorOptions): SshExecutor {
   const { logger: givenLogger, pool: givenPool, ...rest } = options;
-  const parsed = SshExecutorOptionsSchema.parse(rest);
+  const parsed = parseOptions(SshExecutorOptionsSchema, rest);
   const logger = (givenLogger ?? silentLogger).child({ plugin: 'exec-ssh' });
   const pool = givenPool ?? new SshConnectionPool({ ...parsed, logger });
 

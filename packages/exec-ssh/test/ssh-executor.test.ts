@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FishError, FishErrorCode, type ExecutionRequest } from '@fish-sre/core';
 import { startTestSshd, type TestSshd } from '@fish-sre/testkit';
-import { createSshExecutor, sshExecutorPlugin, type SshExecutor } from '../src/index.js';
+import { createSshExecutor, sshExecutorPlugin, type HostKeyPolicy, type SshExecutor } from '../src/index.js';
 import { startWrapperHost, type WrapperHost } from './helpers.js';
 
 const SCRIPTS = [
@@ -288,13 +288,23 @@ describe('SSH executor against a real sshd and the real wrapper', () => {
     expect(sshExecutorPlugin.optionsSchema.safeParse({ targets: { x: { host: '10.0.0.1', username: 'fish', hostKey: { knownHostsPath: '/k' } } } }).success).toBe(false);
     const parsed = sshExecutorPlugin.optionsSchema.parse({ targets: { x: { host: '10.0.0.1', username: 'fish', privateKeyPath: '/k', hostKey: { fingerprint: hostA.sshd.hostKeyFingerprint } } } });
     expect(parsed).toMatchObject({ killGraceMs: 5000, outputLimitBytes: 65536, targets: { x: { port: 22 } } });
+    const invalid = (() => {
+      try {
+        createSshExecutor({ targets: { x: { host: 'penny.lan', username: 'fish', privateKey: 'k', hostKey: { knownHostsPath: '/k' } } } });
+      } catch (error) {
+        return error;
+      }
+      return undefined;
+    })();
+    expect(FishError.hasCode(invalid, FishErrorCode.PLUGIN_OPTIONS_INVALID)).toBe(true);
+    expect((invalid as Error).message).toContain('targets.x.host');
   });
 });
 
 describe('host key policy against a real sshd', () => {
   let sshd: TestSshd;
   let dir: string;
-  const target = (hostKey: Record<string, unknown>) => ({ host: '127.0.0.1', port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostKey });
+  const target = (hostKey: HostKeyPolicy) => ({ host: '127.0.0.1', port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostKey });
 
   beforeAll(async () => {
     sshd = await startTestSshd({ forcedCommand: 'echo "ran $SSH_ORIGINAL_COMMAND"' });
