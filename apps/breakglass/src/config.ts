@@ -49,6 +49,7 @@ const EnvSchema = z
     // The agent.
     BREAKGLASS_LLM: z.enum(['claude', 'ollama']).default('claude'),
     BREAKGLASS_MODEL: z.string().min(1).optional(),
+    BREAKGLASS_OLLAMA_HOST: z.url({ protocol: /^https?$/ }).refine((value) => isIP(new URL(value).hostname.replace(/^\[|\]$/g, '')) !== 0, { message: 'must use an IP address, not a host name' }).optional(),
     BREAKGLASS_APPROVAL: booleanish.default(true),
     BREAKGLASS_MAX_CONCURRENT_TURNS: positiveInt.default(2),
     BREAKGLASS_TURN_TIMEOUT_SECONDS: seconds.default(1800),
@@ -138,6 +139,7 @@ export interface BreakglassConfig {
   agent: {
     llm: 'claude' | 'ollama';
     model?: string;
+    ollamaHost?: string;
     approval: boolean;
     maxConcurrentTurns: number;
     turnTimeoutMs: number;
@@ -185,6 +187,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     agent: {
       llm: e.BREAKGLASS_LLM,
       ...(e.BREAKGLASS_MODEL === undefined ? {} : { model: e.BREAKGLASS_MODEL }),
+      ...(e.BREAKGLASS_OLLAMA_HOST === undefined ? {} : { ollamaHost: e.BREAKGLASS_OLLAMA_HOST }),
       approval: e.BREAKGLASS_APPROVAL,
       maxConcurrentTurns: e.BREAKGLASS_MAX_CONCURRENT_TURNS,
       turnTimeoutMs: e.BREAKGLASS_TURN_TIMEOUT_SECONDS * 1000,
