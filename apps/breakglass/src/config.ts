@@ -162,9 +162,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const present = Object.fromEntries(Object.entries(env).filter(([key, value]) => key.startsWith('BREAKGLASS_') && value !== undefined && value !== ''));
   const parsed = EnvSchema.safeParse(present);
   if (!parsed.success) {
+    const issues = [...parsed.error.issues];
+    // Refinements do not run when a field is missing: still say first that there is no credential.
+    if (present['BREAKGLASS_API_TOKEN'] === undefined && present['BREAKGLASS_TRUSTED_HEADER'] === undefined && !issues.some((issue) => issue.path[0] === 'BREAKGLASS_API_TOKEN')) {
+      issues.unshift({ code: 'custom', path: ['BREAKGLASS_API_TOKEN'], message: 'no credential configured: set BREAKGLASS_API_TOKEN, or BREAKGLASS_TRUSTED_HEADER with BREAKGLASS_TRUSTED_PROXIES; breakglass refuses to start open', input: undefined } as (typeof issues)[number]);
+    }
     throw new FishError({
       code: FishErrorCode.CONFIG_INVALID,
-      message: errorMessage('breakglass', `invalid environment: ${formatZodIssues(parsed.error.issues)}`),
+      message: errorMessage('breakglass', `invalid environment: ${formatZodIssues(issues)}`),
     });
   }
   const e = parsed.data;
