@@ -49,6 +49,7 @@ const EnvSchema = z
     // The agent.
     BREAKGLASS_LLM: z.enum(['claude', 'ollama']).default('claude'),
     BREAKGLASS_MODEL: z.string().min(1).optional(),
+    BREAKGLASS_OLLAMA_HOST: z.url({ protocol: /^https?$/ }).refine((value) => isIP(new URL(value).hostname.replace(/^\[|\]$/g, '')) !== 0, { message: 'must use an IP address, not a host name' }).optional(),
     BREAKGLASS_APPROVAL: booleanish.default(true),
     BREAKGLASS_MAX_CONCURRENT_TURNS: positiveInt.default(2),
     BREAKGLASS_TURN_TIMEOUT_SECONDS: seconds.default(1800),
@@ -138,6 +139,7 @@ export interface BreakglassConfig {
   agent: {
     llm: 'claude' | 'ollama';
     model?: string;
+    ollamaHost?: string;
     approval: boolean;
     maxConcurrentTurns: number;
     turnTimeoutMs: number;
@@ -160,9 +162,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const present = Object.fromEntries(Object.entries(env).filter(([key, value]) => key.startsWith('BREAKGLASS_') && value !== undefined && value !== ''));
   const parsed = EnvSchema.safeParse(present);
   if (!parsed.success) {
+    const issues = [...parsed.error.issues];
+    // Refinements do not run when a field is missing: still say first that there is no credential.
+    if (present['BREAKGLASS_API_TOKEN'] === undefined && present['BREAKGLASS_TRUSTED_HEADER'] === undefined && !issues.some((issue) => issue.path[0] === 'BREAKGLASS_API_TOKEN')) {
+      issues.unshift({ code: 'custom', path: ['BREAKGLASS_API_TOKEN'], message: 'no credential configured: set BREAKGLASS_API_TOKEN, or BREAKGLASS_TRUSTED_HEADER with BREAKGLASS_TRUSTED_PROXIES; breakglass refuses to start open', input: undefined } as (typeof issues)[number]);
+    }
     throw new FishError({
       code: FishErrorCode.CONFIG_INVALID,
-      message: errorMessage('breakglass', `invalid environment: ${formatZodIssues(parsed.error.issues)}`),
+      message: errorMessage('breakglass', `invalid environment: ${formatZodIssues(issues)}`),
     });
   }
   const e = parsed.data;
@@ -185,6 +192,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     agent: {
       llm: e.BREAKGLASS_LLM,
       ...(e.BREAKGLASS_MODEL === undefined ? {} : { model: e.BREAKGLASS_MODEL }),
+      ...(e.BREAKGLASS_OLLAMA_HOST === undefined ? {} : { ollamaHost: e.BREAKGLASS_OLLAMA_HOST }),
       approval: e.BREAKGLASS_APPROVAL,
       maxConcurrentTurns: e.BREAKGLASS_MAX_CONCURRENT_TURNS,
       turnTimeoutMs: e.BREAKGLASS_TURN_TIMEOUT_SECONDS * 1000,

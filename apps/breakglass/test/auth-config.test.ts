@@ -189,3 +189,15 @@ describe('configuration', () => {
     expect(message(testEnv({ BREAKGLASS_TARGET_HOST: 'nope' }))).not.toContain(TEST_TOKEN);
   });
 });
+
+describe('configuration with nothing set', () => {
+  it('says first that there is no credential, then what else is missing', () => {
+    let text = '';
+    try {
+      loadConfig({});
+    } catch (error) {
+      text = (error as Error).message;
+    }
+    expect(text).toMatch(/^\[fish-sre\] \[breakglass\] invalid environment: BREAKGLASS_API_TOKEN: no credential configured.*BREAKGLASS_TARGET_HOST/);
+  });
+});
