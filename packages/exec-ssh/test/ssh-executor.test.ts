@@ -258,7 +258,9 @@ describe('SSH executor against a real sshd and the real wrapper', () => {
   });
 
   it('check() says ok for a good target and names what is wrong otherwise', async () => {
-    expect(await executor.check('alpha')).toMatchObject({ ok: true });
+    const good = await executor.check('alpha');
+    expect(good.ok).toBe(true);
+    expect(good.detail).toContain('fish-wrapper is the forced command');
     const broken = createSshExecutor({
       targets: {
         closed: { host: '127.0.0.1', port: 1, username: 'root', privateKey: hostA.sshd.privateKey, hostKey: { fingerprint: hostA.sshd.hostKeyFingerprint } },
@@ -346,6 +348,17 @@ describe('host key policy against a real sshd', () => {
       await executor.close();
     }
   }, 30_000);
+
+  it('check() warns when the key is not restricted to fish-wrapper', async () => {
+    const executor = createSshExecutor({ targets: { t: target({ fingerprint: sshd.hostKeyFingerprint }) } });
+    try {
+      const result = await executor.check('t');
+      expect(result.ok).toBe(false);
+      expect(result.detail).toContain('NOT restricted to fish-wrapper');
+    } finally {
+      await executor.close();
+    }
+  });
 
   it('TOFU writes known_hosts, then a changed host key is refused with the host and presented fingerprint', async () => {
     const known = join(dir, 'tofu_known_hosts');
