@@ -28,9 +28,11 @@ export const SshExecutorOptionsSchema = SshPoolOptionsSchema.extend({
   /** How long to wait for the exit status after KILL before closing the channel. @default 2000 */
   closeAfterKillMs: z.number().int().min(0).default(2_000),
 });
-export type SshExecutorOptions = z.input<typeof SshExecutorOptionsSchema> & {
+export type SshExecutorOptions = Omit<z.input<typeof SshExecutorOptionsSchema>, 'targets'> & {
+  /** Required unless `pool` is given. */
+  targets?: z.input<typeof SshExecutorOptionsSchema>['targets'];
   logger?: Logger;
-  /** Share a pool (e.g. with breakglass); when given, its targets are the ones used. */
+  /** Share a pool (e.g. with breakglass); when given, its targets and connection settings are used. */
   pool?: SshConnectionPool;
 };
 
@@ -70,7 +72,7 @@ export function buildWrapperCommand(request: Pick<ExecutionRequest, 'verb' | 'pa
  */
 export function createSshExecutor(options: SshExecutorOptions): SshExecutor {
   const { logger: givenLogger, pool: givenPool, ...rest } = options;
-  const parsed = parseOptions(SshExecutorOptionsSchema, rest);
+  const parsed = parseOptions(SshExecutorOptionsSchema, givenPool === undefined ? rest : { targets: {}, ...rest });
   const logger = (givenLogger ?? silentLogger).child({ plugin: 'exec-ssh' });
   const pool = givenPool ?? new SshConnectionPool({ ...parsed, logger });
 
