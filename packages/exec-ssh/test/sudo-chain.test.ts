@@ -87,6 +87,12 @@ describe('sshd -> sudo -n fish-wrapper (as installed) -> catalog script as root'
     expect(result).toMatchObject({ exitCode: 0, stdout: 'uid=0 verb=verify fishvar=unset\n' });
   });
 
+  it('check() sees the wrapper behind sudo', async () => {
+    const result = await executor.check('box');
+    expect(result).toMatchObject({ ok: true });
+    expect(result.detail).toContain('fish-wrapper is the forced command');
+  });
+
   it('a pattern only the injected FISH_ALLOW_LIST would allow is denied (126)', async () => {
     const result = await executor.run({ host: 'box', verb: 'run', patternId: 'evil-pat', script: 'whoami.sh', timeoutMs: 20_000 });
     expect(result.exitCode).toBe(126);
