@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FishError, FishErrorCode, type ExecutionRequest } from '@fish-sre/core';
 import { startTestSshd, type TestSshd } from '@fish-sre/testkit';
-import { createSshExecutor, sshExecutorPlugin, type SshExecutor } from '../src/index.js';
+import { createSshExecutor, sshExecutorPlugin, type HostKeyPolicy, type SshExecutor } from '../src/index.js';
 import { startWrapperHost, type WrapperHost } from './helpers.js';
 
 const SCRIPTS = [
@@ -244,6 +244,19 @@ describe('SSH executor against a real sshd and the real wrapper', () => {
     expect(executor.pool.connectCount.get('alpha')).toBe(before);
   }, 30_000);
 
+  it('closes an idle pooled connection and reopens it on the next run', async () => {
+    const idle = executorFor(hostA, { idleCloseMs: 300 });
+    try {
+      expect((await idle.run(req('alpha', 'say', 'say.sh'))).exitCode).toBe(0);
+      expect(idle.pool.isConnected('alpha')).toBe(true);
+      expect(await waitFor(() => !idle.pool.isConnected('alpha'), 5000)).toBe(true);
+      expect((await idle.run(req('alpha', 'say', 'say.sh'))).exitCode).toBe(0);
+      expect(idle.pool.connectCount.get('alpha')).toBe(2);
+    } finally {
+      await idle.close();
+    }
+  });
+
   it('check() says ok for a good target and names what is wrong otherwise', async () => {
     expect(await executor.check('alpha')).toMatchObject({ ok: true });
     const broken = createSshExecutor({
@@ -275,13 +288,23 @@ describe('SSH executor against a real sshd and the real wrapper', () => {
     expect(sshExecutorPlugin.optionsSchema.safeParse({ targets: { x: { host: '10.0.0.1', username: 'fish', hostKey: { knownHostsPath: '/k' } } } }).success).toBe(false);
     const parsed = sshExecutorPlugin.optionsSchema.parse({ targets: { x: { host: '10.0.0.1', username: 'fish', privateKeyPath: '/k', hostKey: { fingerprint: hostA.sshd.hostKeyFingerprint } } } });
     expect(parsed).toMatchObject({ killGraceMs: 5000, outputLimitBytes: 65536, targets: { x: { port: 22 } } });
+    const invalid = (() => {
+      try {
+        createSshExecutor({ targets: { x: { host: 'penny.lan', username: 'fish', privateKey: 'k', hostKey: { knownHostsPath: '/k' } } } });
+      } catch (error) {
+        return error;
+      }
+      return undefined;
+    })();
+    expect(FishError.hasCode(invalid, FishErrorCode.PLUGIN_OPTIONS_INVALID)).toBe(true);
+    expect((invalid as Error).message).toContain('targets.x.host');
   });
 });
 
 describe('host key policy against a real sshd', () => {
   let sshd: TestSshd;
   let dir: string;
-  const target = (hostKey: Record<string, unknown>) => ({ host: '127.0.0.1', port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostKey });
+  const target = (hostKey: HostKeyPolicy) => ({ host: '127.0.0.1', port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostKey });
 
   beforeAll(async () => {
     sshd = await startTestSshd({ forcedCommand: 'echo "ran $SSH_ORIGINAL_COMMAND"' });
@@ -308,6 +331,21 @@ describe('host key policy against a real sshd', () => {
       await unknown.close();
     }
   });
+
+  it('never loses the exit status of a command that ends at once (exit arrives with the exec reply)', async () => {
+    const executor = createSshExecutor({ targets: { t: target({ fingerprint: sshd.hostKeyFingerprint }) } });
+    try {
+      const results = [];
+      for (let i = 0; i < 25; i++) results.push(await executor.run(req('t', 'fast-id', 'x.sh', { verb: 'verify' })));
+      results.push(...(await Promise.all(Array.from({ length: 10 }, () => executor.run(req('t', 'fast-id', 'x.sh'))))));
+      for (const result of results) {
+        expect(result.exitCode).toBe(0);
+        expect(result.stdout).toMatch(/^ran (run|verify) fast-id x\.sh\n$/);
+      }
+    } finally {
+      await executor.close();
+    }
+  }, 30_000);
 
   it('TOFU writes known_hosts, then a changed host key is refused with the host and presented fingerprint', async () => {
     const known = join(dir, 'tofu_known_hosts');

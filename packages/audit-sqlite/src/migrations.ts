@@ -1,0 +1,145 @@
+import { sql, type Kysely } from 'kysely';
+import type { Migration, MigrationProvider } from 'kysely/migration';
+
+/**
+ * Versioned migrations, in code (no files to ship or find at run time). Written with kysely's
+ * schema builder and portable types only: the same list runs on SQLite and PostgreSQL.
+ * Never edit a published migration; add the next one.
+ */
+export const MIGRATIONS: Record<string, Migration> = {
+  '0001_initial': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('incidents')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('fingerprint', 'text', (column) => column.notNull())
+        .addColumn('host', 'text', (column) => column.notNull())
+        .addColumn('service', 'text', (column) => column.notNull())
+        .addColumn('pattern_id', 'text', (column) => column.notNull())
+        .addColumn('candidates_json', 'text', (column) => column.notNull())
+        .addColumn('confidence', 'double precision', (column) => column.notNull())
+        .addColumn('method', 'text', (column) => column.notNull())
+        .addColumn('reason', 'text', (column) => column.notNull())
+        .addColumn('evidence_json', 'text', (column) => column.notNull())
+        .addColumn('event_count', 'integer', (column) => column.notNull())
+        .addColumn('first_seen', 'text', (column) => column.notNull())
+        .addColumn('last_seen', 'text', (column) => column.notNull())
+        .addColumn('created_at', 'text', (column) => column.notNull())
+        .execute();
+      await db.schema.createIndex('incidents_created_at').on('incidents').column('created_at').execute();
+      await db.schema.createIndex('incidents_fingerprint').on('incidents').column('fingerprint').execute();
+
+      await db.schema
+        .createTable('proposals')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('incident_id', 'text', (column) => column.notNull().references('incidents.id').onDelete('restrict'))
+        .addColumn('pattern_id', 'text', (column) => column.notNull())
+        .addColumn('target_host', 'text', (column) => column.notNull())
+        .addColumn('service', 'text', (column) => column.notNull())
+        .addColumn('confidence', 'double precision', (column) => column.notNull())
+        .addColumn('status', 'text', (column) => column.notNull().check(sql`status in ('proposed', 'approved', 'denied', 'expired')`))
+        .addColumn('dry_run', 'integer', (column) => column.notNull())
+        .addColumn('auto_exec', 'integer', (column) => column.notNull())
+        .addColumn('created_at', 'text', (column) => column.notNull())
+        .addColumn('expires_at', 'text', (column) => column.notNull())
+        .addColumn('decided_at', 'text')
+        .addColumn('decided_by', 'text')
+        .addColumn('notification_id', 'text')
+        .execute();
+      await db.schema.createIndex('proposals_status_created_at').on('proposals').columns(['status', 'created_at']).execute();
+      await db.schema.createIndex('proposals_incident_id').on('proposals').column('incident_id').execute();
+
+      await db.schema
+        .createTable('decisions')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('proposal_id', 'text', (column) => column.notNull().references('proposals.id').onDelete('restrict'))
+        .addColumn('from_status', 'text', (column) => column.notNull())
+        .addColumn('to_status', 'text', (column) => column.notNull())
+        .addColumn('actor', 'text', (column) => column.notNull())
+        .addColumn('token_id', 'text')
+        .addColumn('reason', 'text')
+        .addColumn('decided_at', 'text', (column) => column.notNull())
+        .execute();
+      // A proposal is decided once: the second decision row cannot exist.
+      await db.schema.createIndex('decisions_proposal_id').on('decisions').column('proposal_id').unique().execute();
+
+      await db.schema
+        .createTable('executions')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        // UNIQUE: the database itself guarantees one execution per proposal.
+        .addColumn('proposal_id', 'text', (column) => column.notNull().unique().references('proposals.id').onDelete('restrict'))
+        .addColumn('pattern_id', 'text', (column) => column.notNull())
+        .addColumn('target_host', 'text', (column) => column.notNull())
+        .addColumn('status', 'text', (column) =>
+          column.notNull().check(sql`status in ('pending', 'running', 'verifying', 'succeeded', 'failed', 'rolled_back', 'escalated', 'interrupted')`),
+        )
+        .addColumn('dry_run', 'integer', (column) => column.notNull())
+        .addColumn('created_at', 'text', (column) => column.notNull())
+        .addColumn('updated_at', 'text', (column) => column.notNull())
+        .addColumn('steps_json', 'text', (column) => column.notNull())
+        .addColumn('detail', 'text')
+        .execute();
+      await db.schema.createIndex('executions_status_created_at').on('executions').columns(['status', 'created_at']).execute();
+
+      await db.schema
+        .createTable('notifications')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('kind', 'text', (column) => column.notNull())
+        .addColumn('proposal_id', 'text', (column) => column.references('proposals.id').onDelete('restrict'))
+        .addColumn('incident_id', 'text', (column) => column.references('incidents.id').onDelete('restrict'))
+        .addColumn('channel', 'text', (column) => column.notNull())
+        .addColumn('receipt_id', 'text')
+        .addColumn('title', 'text', (column) => column.notNull())
+        .addColumn('ok', 'integer', (column) => column.notNull())
+        .addColumn('error', 'text')
+        .addColumn('sent_at', 'text', (column) => column.notNull())
+        .execute();
+      await db.schema.createIndex('notifications_proposal_id').on('notifications').column('proposal_id').execute();
+
+      await db.schema
+        .createTable('llm_usage')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('month', 'text', (column) => column.notNull())
+        .addColumn('purpose', 'text', (column) => column.notNull())
+        .addColumn('provider', 'text', (column) => column.notNull())
+        .addColumn('model', 'text', (column) => column.notNull())
+        .addColumn('reserved_micro_eur', 'bigint', (column) => column.notNull().check(sql`reserved_micro_eur >= 0`))
+        .addColumn('actual_micro_eur', 'bigint', (column) => column.check(sql`actual_micro_eur >= 0`))
+        .addColumn('input_tokens', 'integer')
+        .addColumn('output_tokens', 'integer')
+        .addColumn('created_at', 'text', (column) => column.notNull())
+        .addColumn('settled_at', 'text')
+        .execute();
+      await db.schema.createIndex('llm_usage_month').on('llm_usage').column('month').execute();
+
+      await db.schema
+        .createTable('audit_log')
+        .addColumn('seq', 'bigint', (column) => column.primaryKey())
+        .addColumn('at', 'text', (column) => column.notNull())
+        .addColumn('entity', 'text', (column) => column.notNull())
+        .addColumn('entity_id', 'text', (column) => column.notNull())
+        .addColumn('action', 'text', (column) => column.notNull())
+        .addColumn('data_json', 'text', (column) => column.notNull())
+        .addColumn('prev_hash', 'text', (column) => column.notNull())
+        .addColumn('hash', 'text', (column) => column.notNull())
+        .execute();
+      await db.schema.createIndex('audit_log_entity_id_seq').on('audit_log').columns(['entity_id', 'seq']).execute();
+
+      await db.schema
+        .createTable('audit_head')
+        .addColumn('id', 'integer', (column) => column.primaryKey())
+        .addColumn('seq', 'bigint', (column) => column.notNull())
+        .addColumn('hash', 'text', (column) => column.notNull())
+        .execute();
+    },
+    async down(db: Kysely<unknown>) {
+      for (const table of ['audit_head', 'audit_log', 'llm_usage', 'notifications', 'executions', 'decisions', 'proposals', 'incidents']) {
+        await db.schema.dropTable(table).execute();
+      }
+    },
+  },
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => MIGRATIONS,
+};

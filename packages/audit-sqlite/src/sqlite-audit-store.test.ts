@@ -1,0 +1,225 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FishError, FishErrorCode, OUTPUT_LIMIT_BYTES, silentLogger, systemClock } from '@fish-sre/core';
+import { sampleExecution, sampleIncident, sampleProposal, sampleStep, testAuditStore } from '@fish-sre/testkit';
+import { createSqliteAuditStore, sqliteAuditPlugin, verifyAuditChain, type SqliteAuditStore } from './index.js';
+
+const root = mkdtempSync(join(tmpdir(), 'fish-audit-sqlite-'));
+let fileCounter = 0;
+const nextPath = () => join(root, `audit-${++fileCounter}.sqlite`);
+
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+testAuditStore({ name: 'sqlite (file in a temp dir)', createStore: () => createSqliteAuditStore({ path: nextPath(), synchronous: 'NORMAL' }) });
+
+describe('sqlite audit store specifics', () => {
+  let store: SqliteAuditStore;
+  let path: string;
+
+  beforeEach(async () => {
+    path = nextPath();
+    store = createSqliteAuditStore({ path });
+    await store.init?.();
+  });
+  afterEach(async () => {
+    await store.close?.();
+  });
+
+  async function fillLoop(count: number) {
+    for (let index = 0; index < count; index += 1) {
+      const incident = sampleIncident();
+      await store.insertIncident(incident);
+      const proposal = sampleProposal(incident.id);
+      await store.insertProposal(proposal);
+      await store.transitionProposal({ id: proposal.id, from: 'proposed', to: 'approved', at: proposal.createdAt, actor: 'owner', tokenId: `tok-${index}` });
+      const execution = sampleExecution(proposal.id);
+      await store.insertExecution(execution);
+      await store.transitionExecution({ id: execution.id, from: ['pending'], to: 'running', at: execution.createdAt });
+      await store.transitionExecution({ id: execution.id, from: ['running'], to: 'succeeded', at: execution.createdAt, appendStep: sampleStep() });
+    }
+  }
+
+  it('runs in WAL mode with foreign keys and a busy timeout on its connection', () => {
+    const probe = new Database(path, { readonly: true });
+    try {
+      expect(probe.pragma('journal_mode', { simple: true })).toBe('wal');
+    } finally {
+      probe.close();
+    }
+  });
+
+  it('enforces foreign keys (a proposal for a missing incident is refused with AUDIT_FAILED)', async () => {
+    const error = await store.insertProposal(sampleProposal('nope')).then(() => undefined, (caught: unknown) => caught);
+    expect(FishError.hasCode(error, FishErrorCode.AUDIT_FAILED)).toBe(true);
+    expect((error as Error).message).toMatch(/FOREIGN KEY/i);
+  });
+
+  it('records its migrations as versions and re-opens without re-running them', async () => {
+    await fillLoop(1);
+    await store.close?.();
+    const reopened = createSqliteAuditStore({ path });
+    await reopened.init?.();
+    expect(await reopened.listIncidents()).toHaveLength(1);
+    await reopened.close?.();
+    const raw = new Database(path, { readonly: true });
+    try {
+      const names = raw.prepare('select name from kysely_migration order by name').all() as Array<{ name: string }>;
+      expect(names.map((row) => row.name)).toEqual(['0001_initial']);
+      const tables = (raw.prepare("select name from sqlite_master where type = 'table'").all() as Array<{ name: string }>).map((row) => row.name);
+      expect(tables).toEqual(expect.arrayContaining(['incidents', 'proposals', 'decisions', 'executions', 'notifications', 'llm_usage', 'audit_log']));
+      expect(raw.prepare('select count(*) as count from decisions').get()).toEqual({ count: 1 });
+    } finally {
+      raw.close();
+    }
+    store = createSqliteAuditStore({ path });
+  });
+
+  it('truncates step output at 64 KiB and redacts secrets in it', async () => {
+    const incident = sampleIncident();
+    await store.insertIncident(incident);
+    const proposal = sampleProposal(incident.id);
+    await store.insertProposal(proposal);
+    const execution = sampleExecution(proposal.id);
+    await store.insertExecution(execution);
+    await store.transitionExecution({ id: execution.id, from: ['pending'], to: 'running', at: execution.createdAt });
+    const huge = 'x'.repeat(OUTPUT_LIMIT_BYTES * 3);
+    const done = await store.transitionExecution({
+      id: execution.id,
+      from: ['running'],
+      to: 'failed',
+      at: execution.createdAt,
+      appendStep: sampleStep({ exitCode: 1, stdout: huge, stderr: 'Authorization: Bearer abcdefghijklmnop123' }),
+    });
+    const step = done?.steps[0];
+    expect(Buffer.byteLength(step?.stdout ?? '')).toBeLessThan(OUTPUT_LIMIT_BYTES + 200);
+    expect(step?.stdout).toContain('output truncated');
+    expect(step?.stderr).not.toContain('abcdefghijklmnop123');
+    const stored = await store.getExecution(execution.id);
+    expect(stored?.steps[0]?.stdout).toBe(step?.stdout);
+  });
+
+  describe('hash chain', () => {
+    it('verifies an untouched chain, from the store and from the file', async () => {
+      await fillLoop(3);
+      await store.recordSystemEvent('stop', { reason: 'test' }, new Date().toISOString());
+      const report = await verifyAuditChain(store);
+      expect(report.ok).toBe(true);
+      expect(report.rows).toBe(3 * 6 + 1);
+      await store.close?.();
+      const fromFile = await verifyAuditChain(path);
+      expect(fromFile).toEqual(report);
+      store = createSqliteAuditStore({ path });
+    });
+
+    async function tamper(statements: string[]) {
+      await store.close?.();
+      const raw = new Database(path);
+      try {
+        for (const statement of statements) raw.exec(statement);
+      } finally {
+        raw.close();
+      }
+      store = createSqliteAuditStore({ path });
+      return verifyAuditChain(path);
+    }
+
+    it('detects an edited row', async () => {
+      await fillLoop(2);
+      const report = await tamper([`update audit_log set data_json = replace(data_json, 'owner', 'mallory') where seq = 3`]);
+      expect(report.ok).toBe(false);
+      expect(report.firstBadSeq).toBe(3);
+      expect(report.problem).toMatch(/edited/);
+    });
+
+    it('detects an edited timestamp even with the hash recomputed naively', async () => {
+      await fillLoop(1);
+      const report = await tamper([`update audit_log set at = '2020-01-01T00:00:00.000Z' where seq = 2`]);
+      expect(report.ok).toBe(false);
+      expect(report.firstBadSeq).toBe(2);
+    });
+
+    it('detects a deleted row in the middle', async () => {
+      await fillLoop(2);
+      const report = await tamper(['delete from audit_log where seq = 4']);
+      expect(report.ok).toBe(false);
+      expect(report.firstBadSeq).toBe(5);
+      expect(report.problem).toMatch(/missing|moved/);
+    });
+
+    it('detects rows cut off the end', async () => {
+      await fillLoop(2);
+      const report = await tamper(['delete from audit_log where seq >= 11']);
+      expect(report.ok).toBe(false);
+      expect(report.problem).toMatch(/cut off/);
+    });
+
+    it('detects reordered rows (two rows swapped)', async () => {
+      await fillLoop(2);
+      const report = await tamper([
+        'update audit_log set seq = -1 where seq = 5',
+        'update audit_log set seq = 5 where seq = 6',
+        'update audit_log set seq = 6 where seq = -1',
+      ]);
+      expect(report.ok).toBe(false);
+      expect(report.firstBadSeq).toBe(5);
+    });
+
+    it('detects a deleted row whose successors were renumbered', async () => {
+      await fillLoop(1);
+      const report = await tamper(['delete from audit_log where seq = 2', 'update audit_log set seq = seq - 1 where seq > 2', 'update audit_head set seq = seq - 1']);
+      expect(report.ok).toBe(false);
+      expect(report.firstBadSeq).toBe(2);
+    });
+  });
+
+  it('keeps exactly one execution when two stores (two connections) race on one file', async () => {
+    const incident = sampleIncident();
+    await store.insertIncident(incident);
+    const proposal = sampleProposal(incident.id);
+    await store.insertProposal(proposal);
+    const other = createSqliteAuditStore({ path });
+    await other.init?.();
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, index) => (index % 2 === 0 ? store : other).insertExecution(sampleExecution(proposal.id))),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+      const decisions = await Promise.all(
+        Array.from({ length: 10 }, (_, index) =>
+          (index % 2 === 0 ? store : other).transitionProposal({ id: proposal.id, from: 'proposed', to: index % 3 === 0 ? 'denied' : 'approved', at: proposal.createdAt, actor: `a${index}` }),
+        ),
+      );
+      expect(decisions.filter((decision) => decision !== undefined)).toHaveLength(1);
+      expect((await verifyAuditChain(store)).ok).toBe(true);
+    } finally {
+      await other.close?.();
+    }
+  });
+
+  it('refuses work after close with PLUGIN_DISPOSED', async () => {
+    await store.close?.();
+    const error = await store.getIncident('x').then(() => undefined, (caught: unknown) => caught);
+    expect(FishError.hasCode(error, FishErrorCode.PLUGIN_DISPOSED)).toBe(true);
+    store = createSqliteAuditStore({ path });
+  });
+
+  it('is created by its plugin descriptor inside the data folder', async () => {
+    expect(sqliteAuditPlugin.kind).toBe('audit');
+    expect(sqliteAuditPlugin.type).toBe('sqlite');
+    const options = sqliteAuditPlugin.optionsSchema.parse({ path: 'plugin.sqlite' });
+    const created = (await sqliteAuditPlugin.create(options, {
+      name: 'audit',
+      logger: silentLogger,
+      clock: systemClock,
+      catalog: () => ({ patterns: [] }) as never,
+      dataDir: root,
+      fetch: globalThis.fetch,
+    })) as SqliteAuditStore;
+    expect(created.path).toBe(join(root, 'plugin.sqlite'));
+    await created.init?.();
+    await created.close?.();
+  });
+});
