@@ -189,6 +189,12 @@ describe('configuration', () => {
     expect(message(testEnv({ BREAKGLASS_TRUSTED_HEADER: 'x-user', BREAKGLASS_TRUSTED_PROXIES: 'proxy.lan' }))).toMatch(/BREAKGLASS_TRUSTED_PROXIES/);
   });
 
+  it('checks SSH host-key pins', () => {
+    expect(message(testEnv({ BREAKGLASS_TARGET_HOST_KEY_SHA256: 'abc' }))).toMatch(/BREAKGLASS_TARGET_HOST_KEY_SHA256: must be SHA256:/);
+    const pin = `SHA256:${'A'.repeat(43)}`;
+    expect(loadConfig(testEnv({ BREAKGLASS_TARGET_HOST_KEY_SHA256: pin })).target.hostKeySha256).toBe(pin);
+  });
+
   it('refuses a short token and says how to make one', () => {
     expect(message(testEnv({ BREAKGLASS_API_TOKEN: 'short' }))).toMatch(/at least 24 characters/);
   });
