@@ -25,6 +25,7 @@ const sha256Fingerprint = z
   .trim()
   .transform((value) => value.replace(/^sha256:/i, '').replace(/:/g, '').toUpperCase())
   .refine((value) => /^[0-9A-F]{64}$/.test(value), { message: 'must be a SHA-256 fingerprint: 64 hex digits, colons allowed (AB:CD:...)' });
+const sshHostKey = z.string().trim().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, 'must be SHA256:<43 base64 characters>, as `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` prints it');
 const headerName = z.string().trim().toLowerCase().regex(/^[a-z0-9-]+$/, 'must be an HTTP header name');
 
 const EnvSchema = z
@@ -44,7 +45,7 @@ const EnvSchema = z
     BREAKGLASS_TARGET_PORT: port.default(22),
     BREAKGLASS_TARGET_USER: z.string().regex(/^[a-z_][a-z0-9_-]*$/i, 'must be a user name').default('breakglass'),
     BREAKGLASS_TARGET_KEY_FILE: z.string().min(1),
-    BREAKGLASS_TARGET_HOST_KEY_SHA256: z.string().trim().optional(),
+    BREAKGLASS_TARGET_HOST_KEY_SHA256: sshHostKey.optional(),
 
     // The agent.
     BREAKGLASS_LLM: z.enum(['claude', 'ollama']).default('claude'),
@@ -67,7 +68,7 @@ const EnvSchema = z
     BREAKGLASS_PVE_SSH_PORT: port.default(22),
     BREAKGLASS_PVE_SSH_USER: z.string().regex(/^[a-z_][a-z0-9_-]*$/i, 'must be a user name').default('root'),
     BREAKGLASS_PVE_SSH_KEY_FILE: z.string().min(1).optional(),
-    BREAKGLASS_PVE_SSH_HOST_KEY_SHA256: z.string().trim().optional(),
+    BREAKGLASS_PVE_SSH_HOST_KEY_SHA256: sshHostKey.optional(),
     // (2) Proxmox VE API.
     BREAKGLASS_PVE_API_HOST: ipAddress.optional(),
     BREAKGLASS_PVE_API_PORT: port.default(8006),
