@@ -33,7 +33,8 @@ fail() { printf '%s\n' "apt-security-upgrade: $*" >&2; exit 1; }
 #   Inst libssl3 [3.0.15-1~deb12u1] (3.0.16-1~deb12u1 Debian-Security:12/stable-security [arm64])
 security_upgrades() {
   simulation=$(apt-get -o DPkg::Lock::Timeout="$LOCK_TIMEOUT" -s upgrade) || return 1
-  printf '%s\n' "$simulation" | awk '/^Inst / && /[Ss]ecurity/ { print $2 }' | while read -r package; do
+  # The origin is in the parentheses; a package whose *name* says "security" does not count.
+  printf '%s\n' "$simulation" | awk '/^Inst / && /\(.*[Ss]ecurity.*\)/ { print $2 }' | while read -r package; do
     # Package names are checked before they reach apt-get's argv.
     case $package in
       *[!a-z0-9+.:-]*) ;;

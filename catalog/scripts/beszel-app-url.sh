@@ -19,7 +19,7 @@
 #   FISH_BESZEL_APP_URL           the public URL to restore              (required, e.g. https://beszel.example.com)
 #   FISH_BESZEL_CREDENTIALS_FILE  two lines: superuser email, password   (default /etc/fish/beszel-superuser, mode 0600)
 #   FISH_VERIFY_ATTEMPTS / FISH_VERIFY_DELAY                             (default 10 / 3 s)
-# Needs `curl` and `jq` from PATH. Secrets never reach argv: the password goes through stdin and
+# Needs `curl` and `jq` from PATH. Uses PocketBase >= 0.23's `_superusers` auth (Beszel >= 0.9). Secrets never reach argv: the password goes through stdin and
 # the token through a mode-0600 header file.
 set -eu
 
@@ -38,17 +38,19 @@ VERIFY_DELAY=${FISH_VERIFY_DELAY:-3}
 log() { printf '%s\n' "beszel-app-url: $*"; }
 fail() { printf '%s\n' "beszel-app-url: $*" >&2; exit 1; }
 
-[ -n "$BESZEL_APP_URL" ] || fail "FISH_BESZEL_APP_URL is not set (the public URL Beszel must use)"
-case $BESZEL_APP_URL in
-  http://* | https://*) ;;
-  *) fail "FISH_BESZEL_APP_URL must start with http:// or https://" ;;
-esac
-command -v curl >/dev/null || fail "curl is not installed"
-command -v jq >/dev/null || fail "jq is not installed"
-
-umask 077
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# Checks the settings and tools, and makes the private work folder.
+prepare() {
+  [ -n "$BESZEL_APP_URL" ] || fail "FISH_BESZEL_APP_URL is not set (the public URL Beszel must use)"
+  case $BESZEL_APP_URL in
+    http://* | https://*) ;;
+    *) fail "FISH_BESZEL_APP_URL must start with http:// or https://" ;;
+  esac
+  command -v curl >/dev/null || fail "curl is not installed"
+  command -v jq >/dev/null || fail "jq is not installed"
+  umask 077
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+}
 
 # Authenticates as a PocketBase superuser; writes the Authorization header to $work/auth.
 authenticate() {
@@ -72,6 +74,7 @@ current_app_url() {
 }
 
 do_run() {
+  prepare
   authenticate
   current=$(current_app_url) || fail "could not read $BESZEL_URL/api/settings"
   if [ "$current" = "$BESZEL_APP_URL" ]; then
@@ -86,6 +89,7 @@ do_run() {
 }
 
 do_verify() {
+  prepare
   attempt=1
   while :; do
     if curl -fsS --max-time 5 "$BESZEL_URL/api/health" >/dev/null 2>&1; then

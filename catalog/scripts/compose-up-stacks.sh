@@ -70,8 +70,8 @@ valid_name() {
 
 # Prints the services of a stack that are configured but not running.
 missing_services() {
-  expected=$(docker compose -f "$1" config --services) || return 1
-  running=$(docker compose -f "$1" ps --services --status running) || return 1
+  expected=$(docker compose -f "$1" config --services </dev/null) || return 1
+  running=$(docker compose -f "$1" ps --services --status running </dev/null) || return 1
   for service in $expected; do
     if ! printf '%s\n' "$running" | grep -qx "$service"; then
       printf '%s\n' "$service"
@@ -84,15 +84,16 @@ flatten() {
   [ "$#" -eq 0 ] || printf '%s ' "$@"
 }
 
+# Prints "<stack> <compose file>" for each configured stack (notes go to stderr).
 stacks() {
   found=0
   for stack in $(list_stacks); do
     if ! valid_name "$stack"; then
-      log "skipping invalid stack name '$stack'"
+      log "skipping invalid stack name '$stack'" >&2
       continue
     fi
     if ! file=$(compose_file "$COMPOSE_DIR/$stack"); then
-      log "skipping $stack: no compose file in $COMPOSE_DIR/$stack"
+      log "skipping $stack: no compose file in $COMPOSE_DIR/$stack" >&2
       continue
     fi
     found=1
@@ -117,7 +118,8 @@ do_run() {
       continue
     fi
     log "$stack: not running: $missing-> docker compose up -d --no-recreate"
-    if docker compose -f "$file" up -d --no-recreate; then
+    # stdin from /dev/null: the loop reads the stack list from its own stdin.
+    if docker compose -f "$file" up -d --no-recreate </dev/null; then
       started=$((started + 1))
     else
       failed="$failed $stack"

@@ -10,7 +10,8 @@
 # Verbs (passed as $1 by the fish wrapper):
 #   run       back up daemon.json once, set "log-driver": "json-file" with bounded log-opts,
 #             validate it (dockerd --validate, when available), reset the start limit, restart docker
-#   verify    docker is active and `docker info` reports the json-file logging driver (bounded retries)
+#   verify    docker is active, `docker info` reports the json-file logging driver, and systemd's
+#             restart counter (NRestarts) holds still for FISH_DOCKER_STEADY_SECONDS (bounded retries)
 #   rollback  put the backed-up daemon.json back (or remove the one this script created), restart docker
 #
 # Containers keep the log driver they were created with: the script lists those still on
@@ -21,6 +22,7 @@
 #   FISH_DOCKER_DAEMON_JSON   daemon configuration file     (default /etc/docker/daemon.json)
 #   FISH_DOCKER_LOG_MAX_SIZE  json-file max-size            (default 10m)
 #   FISH_DOCKER_LOG_MAX_FILE  json-file max-file            (default 3)
+#   FISH_DOCKER_STEADY_SECONDS  how long docker must run without a restart (default 20)
 #   FISH_VERIFY_ATTEMPTS / FISH_VERIFY_DELAY                (default 10 / 3 s)
 # `docker`, `systemctl`, `jq` (only when daemon.json already exists) and `dockerd` are taken from PATH.
 set -eu
@@ -36,6 +38,7 @@ MAX_SIZE=${FISH_DOCKER_LOG_MAX_SIZE:-10m}
 MAX_FILE=${FISH_DOCKER_LOG_MAX_FILE:-3}
 VERIFY_ATTEMPTS=${FISH_VERIFY_ATTEMPTS:-10}
 VERIFY_DELAY=${FISH_VERIFY_DELAY:-3}
+STEADY_SECONDS=${FISH_DOCKER_STEADY_SECONDS:-20}
 BACKUP="$DAEMON_JSON.fish-backup"
 CREATED_MARKER="$DAEMON_JSON.fish-created"
 
@@ -105,11 +108,19 @@ do_verify() {
       problem="docker is not active"
     else
       driver=$(docker info --format '{{.LoggingDriver}}' 2>/dev/null || true)
-      if [ "$driver" = json-file ]; then
-        log "verified: docker active, default logging driver json-file"
-        return 0
+      if [ "$driver" != json-file ]; then
+        problem="docker's logging driver is '$driver'"
+      else
+        # A crash loop shows as systemd restarting the unit: the count must hold still.
+        before=$(systemctl show -p NRestarts --value docker 2>/dev/null || echo unknown)
+        sleep "$STEADY_SECONDS"
+        after=$(systemctl show -p NRestarts --value docker 2>/dev/null || echo unknown)
+        if [ "$before" = "$after" ] && systemctl is-active --quiet docker; then
+          log "verified: docker active and steady for ${STEADY_SECONDS}s (NRestarts $after), default logging driver json-file"
+          return 0
+        fi
+        problem="docker restarted during the check (NRestarts $before -> $after)"
       fi
-      problem="docker's logging driver is '$driver'"
     fi
     [ "$attempt" -lt "$VERIFY_ATTEMPTS" ] || fail "after $attempt attempts: $problem"
     log "attempt $attempt/$VERIFY_ATTEMPTS: $problem"

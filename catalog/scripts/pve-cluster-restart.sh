@@ -35,6 +35,9 @@ quorate() {
   pvecm status 2>/dev/null | grep -Eq '^Quorate:[[:space:]]+Yes'
 }
 
+# pmxcfs answers a write with EACCES while read-only. The probe is a dot-file at the top of
+# /etc/pve, removed at once; pmxcfs accepts arbitrary file names there for root (assumed from
+# how admins keep their own files in /etc/pve; say so if your version refuses it).
 writable() {
   probe="$PVE_DIR/.fish-write-test"
   if touch "$probe" 2>/dev/null; then

@@ -1,10 +1,27 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ObservedEventSchema, PATTERN_ID_PATTERN, SCRIPT_NAME_PATTERN, type Pattern } from '@fish-sre/core';
+import {
+  Matcher,
+  ObservedEventSchema,
+  PATTERN_ID_PATTERN,
+  SCRIPT_NAME_PATTERN,
+  catalogJsonSchema,
+  checkCatalogSamples,
+  loadCatalog,
+  sampleToEvent,
+  type CatalogSample,
+  type ObservedEvent,
+  type Pattern,
+} from '@fish-sre/core';
 import { describe, expect, it } from 'vitest';
-import { loadPatternFiles, loadPatterns, samplesDir, scriptsDir } from './load-catalog.js';
-import { patternMatches, sampleToEvent } from './local-matcher.js';
+import { catalogDir, loadPatternFiles, loadPatterns, samplesDir, scriptsDir } from './load-catalog.js';
+import { readSampleLines, replay, toObservedEvent } from './replay.js';
+
+/** The patterns the core's deterministic matcher says this event is evidence for. */
+function matchedIds(matcher: Matcher, event: ObservedEvent): string[] {
+  return matcher.match(event).map((hit) => hit.pattern.id);
+}
 
 const REQUIRED_IDS = [
   // seed 000: the five patterns of the original fish
@@ -34,6 +51,11 @@ function scriptsOf(pattern: Pattern): string[] {
 
 describe('seed catalog files', () => {
   const files = loadPatternFiles();
+
+  it('loads with the core catalog loader (schema, ids, scripts present and executable)', async () => {
+    const catalog = await loadCatalog(catalogDir);
+    expect(catalog.patterns.map((pattern) => pattern.id).sort()).toEqual(files.map((loaded) => loaded.file.replace(/\.yaml$/, '')));
+  });
 
   it('has at least the 15 required patterns', () => {
     const ids = files.map((loaded) => loaded.file.replace(/\.ya?ml$/, ''));
@@ -103,27 +125,30 @@ describe('seed catalog scripts', () => {
   });
 });
 
-describe('seed catalog samples', () => {
+describe('seed catalog samples (core matcher)', () => {
   const patterns = loadPatterns();
+  const matcher = new Matcher({ patterns });
 
-  it.each(patterns.map((pattern) => [pattern.id, pattern] as const))('%s: every sample matches, every near miss does not', (_id, pattern) => {
-    for (const sample of pattern.samples.match) {
-      expect(patternMatches(pattern, sampleToEvent(sample)), `should match: ${JSON.stringify(sample)}`).toBe(true);
-    }
-    expect(pattern.samples.no_match.length, 'each pattern documents near misses').toBeGreaterThanOrEqual(2);
-    for (const sample of pattern.samples.no_match) {
-      expect(patternMatches(pattern, sampleToEvent(sample)), `should not match: ${JSON.stringify(sample)}`).toBe(false);
-    }
+  it('every sample matches its pattern and every near miss does not (checkCatalogSamples)', () => {
+    const { checked, failures } = checkCatalogSamples({ patterns });
+    expect(failures).toEqual([]);
+    expect(checked).toBe(patterns.reduce((total, pattern) => total + pattern.samples.match.length + pattern.samples.no_match.length, 0));
   });
 
-  it('no sample of one pattern fires another pattern', () => {
+  it.each(patterns.map((pattern) => [pattern.id, pattern] as const))('%s: samples reach min_confidence, near misses match no signal', (_id, pattern) => {
+    // All match samples together (one incident window) must reach the pattern's min_confidence.
+    const seen = pattern.samples.match.flatMap((sample, index) => matcher.match(sampleToEvent(sample, index)).filter((hit) => hit.pattern.id === pattern.id).flatMap((hit) => hit.signalIds));
+    expect(Matcher.confidence(pattern, seen)).toBeGreaterThanOrEqual(pattern.min_confidence);
+    expect(pattern.samples.no_match.length, 'each pattern documents near misses').toBeGreaterThanOrEqual(2);
+    for (const sample of pattern.samples.no_match) expect(matchedIds(matcher, sampleToEvent(sample)), JSON.stringify(sample)).not.toContain(pattern.id);
+  });
+
+  it('no sample of one pattern is evidence for another pattern', () => {
     const crossings: string[] = [];
     for (const owner of patterns) {
-      for (const sample of owner.samples.match) {
-        for (const other of patterns) {
-          if (other.id !== owner.id && patternMatches(other, sampleToEvent(sample))) crossings.push(`${owner.id} sample fires ${other.id}`);
-        }
-      }
+      owner.samples.match.forEach((sample: CatalogSample, index) => {
+        for (const id of matchedIds(matcher, sampleToEvent(sample, index))) if (id !== owner.id) crossings.push(`${owner.id} sample ${index} is evidence for ${id}`);
+      });
     }
     expect(crossings).toEqual([]);
   });
@@ -131,34 +156,44 @@ describe('seed catalog samples', () => {
 
 describe('demo log (samples/demo.jsonl)', () => {
   const patterns = loadPatterns();
-  const lines = readFileSync(join(samplesDir, 'demo.jsonl'), 'utf8').split('\n').filter((line) => line.trim() !== '');
-  const events = lines.map((line) => JSON.parse(line) as { time: string; host: string; service: string; level: string; message: string });
+  const lines = readSampleLines(join(samplesDir, 'demo.jsonl'));
 
   it('is ~60 well-formed events in time order', () => {
-    expect(events.length).toBeGreaterThanOrEqual(50);
+    expect(lines.length).toBeGreaterThanOrEqual(50);
     let previous = 0;
-    events.forEach((event, index) => {
-      const time = Date.parse(event.time);
-      expect(Number.isFinite(time), `line ${index + 1} time`).toBe(true);
-      expect(time, `line ${index + 1} out of order`).toBeGreaterThanOrEqual(previous);
-      previous = time;
-      const parsed = ObservedEventSchema.safeParse({ id: `demo-${index}`, source: 'demo', time, host: event.host, service: event.service, level: event.level, message: event.message });
-      expect(parsed.success, `line ${index + 1}`).toBe(true);
+    lines.forEach((line, index) => {
+      const event = toObservedEvent(line, index);
+      expect(event.time, `line ${index + 1} out of order`).toBeGreaterThanOrEqual(previous);
+      previous = event.time;
     });
   });
 
-  it('holds exactly one incident: docker-compose-stopped-post-reboot on penny, enough to trigger', () => {
-    const fired = new Map<string, number>();
-    for (const event of events) {
-      for (const pattern of patterns) {
-        if (patternMatches(pattern, sampleToEvent({ ...event, level: event.level as never }))) {
-          const key = `${pattern.id}@${event.host}`;
-          fired.set(key, (fired.get(key) ?? 0) + 1);
-        }
-      }
-    }
-    expect([...fired.keys()]).toEqual(['docker-compose-stopped-post-reboot@penny']);
-    const pattern = patterns.find((candidate) => candidate.id === 'docker-compose-stopped-post-reboot')!;
-    expect(fired.get('docker-compose-stopped-post-reboot@penny')).toBeGreaterThanOrEqual(pattern.trigger.count);
+  it('holds exactly one incident: docker-compose-stopped-post-reboot on penny, firing under its trigger rule', () => {
+    const fired = replay(patterns, lines.map(toObservedEvent));
+    expect([...fired]).toEqual([['docker-compose-stopped-post-reboot@penny/uptime-kuma', 1]]);
+  });
+});
+
+describe('incident excerpts (samples/incidents/<pattern>.jsonl)', () => {
+  const patterns = loadPatterns();
+  const files = readdirSync(join(samplesDir, 'incidents')).filter((name) => name.endsWith('.jsonl')).sort();
+
+  it('exist for several patterns, each named after one', () => {
+    expect(files.length).toBeGreaterThanOrEqual(6);
+    for (const file of files) expect(patterns.map((pattern) => pattern.id), file).toContain(file.replace(/\.jsonl$/, ''));
+  });
+
+  it.each(files)('%s fires its pattern (full confidence, trigger rule) and no other', (file) => {
+    const id = file.replace(/\.jsonl$/, '');
+    const fired = replay(patterns, readSampleLines(join(samplesDir, 'incidents', file)).map(toObservedEvent));
+    expect([...new Set([...fired.keys()].map((key) => key.split('@')[0]))]).toEqual([id]);
+    expect(Math.min(...fired.values())).toBe(1);
+  });
+});
+
+describe('editor schema (schema/pattern.schema.json)', () => {
+  it('is the current JSON Schema of PatternSchema (regenerate: fish-sre catalog schema --out catalog/schema/pattern.schema.json)', () => {
+    const committed = readFileSync(join(catalogDir, 'schema', 'pattern.schema.json'), 'utf8');
+    expect(committed).toBe(`${JSON.stringify(catalogJsonSchema(), null, 2)}\n`);
   });
 });

@@ -4,15 +4,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PowerService } from '../src/power/power-service.js';
 import { ProxmoxClient, UPID_PATTERN, taskSucceeded } from '../src/power/proxmox-client.js';
 import { createProxmoxPowerBackend } from '../src/power/proxmox-power-backend.js';
+import { INJECTION_CORPUS } from './fixtures.js';
 import { POWER_VERBS, isPowerVerb, parsePowerVerb, type PowerBackend, type PowerVerb } from '../src/power/verbs.js';
 
-export const INJECTION_CORPUS = [
-  'status; reboot', 'status && qm destroy 102', 'reset|sh', 'status`id`', 'status$(id)', '$(reboot)', 'status\nreset',
-  'status\r\nreset', 'status\0', ' status', 'status ', 'STATUS', 'Reset', 'reset --skiplock', 'cycle 103', '../status',
-  'status/../../bin/sh', 'status%00', 'status%0Areset', 'start\tstop', 'stop;', '', ' ', 'qm', 'destroy', 'shutdown',
-  'reboot', 'migrate', 'forensics > /etc/passwd', '-reset', '--', 'statu', 'statuss', 'ѕtatus' /* Cyrillic s */, 'ｓｔａｔｕｓ',
-  '__proto__', 'constructor', 'toString', 'hasOwnProperty',
-];
+
 
 describe('power verb allow-list', () => {
   it('accepts exactly the six verbs', () => {

@@ -103,14 +103,16 @@ export function manage<T extends object>(instance: T): T {
   return new Proxy(instance, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver) as unknown;
-      if (typeof value !== 'function') return value;
+      // close() is always offered, even when the plugin has none of its own: disposal must still
+      // refuse later calls rather than let them run against a plugin its owner shut down.
       if (property === 'close') {
         return () => {
           closed = true;
-          closing ??= Promise.resolve((value as () => unknown).call(target)).then(() => undefined);
+          closing ??= Promise.resolve(typeof value === 'function' ? (value as () => unknown).call(target) : undefined).then(() => undefined);
           return closing;
         };
       }
+      if (typeof value !== 'function') return value;
       return (...args: unknown[]) => {
         if (closed) throw new FishError({ code: FishErrorCode.PLUGIN_DISPOSED, message: errorMessage(String((target as { name?: string }).name ?? 'plugin'), `${String(property)}() called after close()`) });
         return (value as (...a: unknown[]) => unknown).apply(target, args);

@@ -87,28 +87,45 @@ export function createSshExecutor(options: SshExecutorOptions): SshExecutor {
     }
     if (request.signal?.aborted) throw new FishError({ code: FishErrorCode.EXECUTOR_FAILED, message: errorMessage(SCOPE, 'aborted before the command was sent'), details: { kind: 'aborted' } });
 
-    const execOptions: { signal?: AbortSignal } = {};
+    const stdout = new BoundedOutput(parsed.outputLimitBytes);
+    const stderr = new BoundedOutput(parsed.outputLimitBytes);
+    const exit: { exited: boolean; code: number | null; signal: string | null } = { exited: false, code: null, signal: null };
+    const recordExit = (code: unknown, signalName?: unknown) => {
+      if (exit.exited) return;
+      if (typeof code === 'number') {
+        exit.exited = true;
+        exit.code = code;
+      } else if (typeof signalName === 'string') {
+        exit.exited = true;
+        exit.signal = signalName.replace(/^SIG/, '');
+      }
+    };
+    let markClosed: () => void = () => undefined;
+    const closed = new Promise<void>((resolve) => {
+      markClosed = resolve;
+    });
+    const execOptions: Parameters<SshConnectionPool['exec']>[2] = {
+      // Listeners go on synchronously: a fast script's output and exit status can arrive in the
+      // same read as the exec confirmation.
+      onChannel: (opened) => {
+        opened.on('data', (chunk: Buffer) => stdout.push(chunk));
+        opened.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+        opened.on('exit', recordExit);
+        opened.once('close', (code?: unknown, signalName?: unknown) => {
+          recordExit(code, signalName);
+          markClosed();
+        });
+      },
+    };
     if (request.signal !== undefined) execOptions.signal = request.signal;
     const channel = await pool.exec(request.host, command, execOptions);
 
     return new Promise<ExecutionResult>((resolve, reject) => {
-      const stdout = new BoundedOutput(parsed.outputLimitBytes);
-      const stderr = new BoundedOutput(parsed.outputLimitBytes);
-      let exitCode: number | null = null;
-      let exitSignal: string | null = null;
-      let exited = false;
       let timedOut = false;
       let aborted = false;
       let cancelling = false;
       const timers: NodeJS.Timeout[] = [];
 
-      channel.on('data', (chunk: Buffer) => stdout.push(chunk));
-      channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-      channel.on('exit', (code: number | null, signalName?: string) => {
-        exited = true;
-        if (typeof code === 'number') exitCode = code;
-        else exitSignal = typeof signalName === 'string' ? signalName.replace(/^SIG/, '') : null;
-      });
 
       const cancel = (why: 'timeout' | 'abort') => {
         if (cancelling) return;
@@ -145,7 +162,8 @@ export function createSshExecutor(options: SshExecutorOptions): SshExecutor {
       request.signal?.addEventListener('abort', onAbort, { once: true });
       if (request.signal?.aborted) onAbort();
 
-      channel.once('close', () => {
+      void closed.then(() => {
+        const { exited, code: exitCode, signal: exitSignal } = exit;
         for (const timer of timers) clearTimeout(timer);
         request.signal?.removeEventListener('abort', onAbort);
         const durationMs = Math.round(performance.now() - started);

@@ -156,6 +156,8 @@ export class SshConnectionPool {
       let settled = false;
       client.once('ready', () => {
         settled = true;
+        // Small request/reply packets: without this, Nagle + delayed ACK add ~40 ms per exchange.
+        client.setNoDelay(true);
         this.logger.debug('ssh connection ready', { target: name, host: target.host, port: target.port, hostKey: presented });
         if (pooled) this.touch(name, entry);
         resolve(client);
@@ -317,9 +319,18 @@ export class SshConnectionPool {
    * Opens a session channel on the pooled connection and sends `exec <command>`. A failure that
    * happens before the server opened the channel (connect error, connection already dead) is
    * retried once on a fresh connection; once the channel is open the command may have started,
-   * so nothing is retried. `onExecSent` fires when the exec request leaves.
+   * so nothing is retried. `onExecSent` fires when the channel request is written.
+   *
+   * Attach listeners in `onChannel`: it runs synchronously when the server confirms the exec, and
+   * ssh2 emits `exit` synchronously while parsing, so a fast command's exit status can arrive in
+   * the same TCP read as the confirmation, before an awaiting caller resumes. (ssh2 also passes
+   * the exit code/signal to the channel's `close` event.)
    */
-  async exec(name: string, command: string, options: { signal?: AbortSignal; onExecSent?: () => void } = {}): Promise<ClientChannel> {
+  async exec(
+    name: string,
+    command: string,
+    options: { signal?: AbortSignal; onExecSent?: () => void; onChannel?: (channel: ClientChannel) => void } = {},
+  ): Promise<ClientChannel> {
     for (let attempt = 1; ; attempt++) {
       let client: SshClient;
       try {
@@ -331,7 +342,7 @@ export class SshConnectionPool {
         continue;
       }
       try {
-        return await this.openExec(name, client, command, options.onExecSent);
+        return await this.openExec(name, client, command, options.onExecSent, options.onChannel);
       } catch (error) {
         if (error instanceof BeforeChannelOpen && attempt === 1 && !options.signal?.aborted) {
           this.logger.warn('ssh connection lost before the channel opened, retrying once on a new connection', { target: name, error: describeError(error.cause) });
@@ -365,7 +376,7 @@ export class SshConnectionPool {
     client.destroy();
   }
 
-  private openExec(name: string, client: SshClient, command: string, onExecSent?: () => void): Promise<ClientChannel> {
+  private openExec(name: string, client: SshClient, command: string, onExecSent?: () => void, onChannel?: (channel: ClientChannel) => void): Promise<ClientChannel> {
     return new Promise<ClientChannel>((resolve, reject) => {
       const entry = this.entries.get(name);
       const current = entry?.client === client ? entry : undefined;
@@ -389,6 +400,7 @@ export class SshConnectionPool {
             return;
           }
           channel.once('close', release);
+          onChannel?.(channel);
           resolve(channel);
         });
         onExecSent?.();

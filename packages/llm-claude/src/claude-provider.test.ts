@@ -1,29 +1,34 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FishError, FishErrorCode, createMemoryLogger, type LLMStreamPart } from '@fish-sre/core';
 import { anthropicFixtures, anthropicMessage, startAnthropicServer, testLLMProvider, type AnthropicTestServer } from '@fish-sre/testkit';
 import { claudeProviderPlugin, createClaudeProvider, lookupPrice, defaultPriceTable, retryAfterMilliseconds, type ClaudeProviderOptions } from './index.js';
 
 const API_KEY = 'sk-ant-api03-TESTKEY0123456789abcdefghijklmnopqrstuvwxyz';
 
+/** Each test gets a fresh server, so a late request of one test can never reach the next. */
 let server: AnthropicTestServer;
+/** The conformance suite keeps one server for all its tests. */
+let conformanceServer: AnthropicTestServer;
 const sleeps: number[] = [];
 
 beforeAll(async () => {
-  server = await startAnthropicServer({ apiKey: API_KEY });
+  conformanceServer = await startAnthropicServer({ apiKey: API_KEY });
 });
 afterAll(async () => {
-  await server.close();
+  await conformanceServer.close();
 });
-beforeEach(() => {
-  server.setScript([]);
-  server.requests.length = 0;
+beforeEach(async () => {
+  server = await startAnthropicServer({ apiKey: API_KEY });
   sleeps.length = 0;
+});
+afterEach(async () => {
+  await server.close();
 });
 
 function provider(options: ClaudeProviderOptions = {}) {
   return createClaudeProvider({
     apiKey: API_KEY,
-    baseURL: server.url,
+    baseURL: options.baseURL ?? server.url,
     sleep: async (milliseconds) => {
       sleeps.push(milliseconds);
     },
@@ -47,7 +52,7 @@ async function failure(promise: Promise<unknown>): Promise<FishError> {
   throw new Error('expected a failure');
 }
 
-testLLMProvider({ name: 'claude', createProvider: () => provider(), server: () => server });
+testLLMProvider({ name: 'claude', createProvider: () => provider({ baseURL: conformanceServer.url }), server: () => conformanceServer });
 
 describe('createClaudeProvider: generate', () => {
   it('sends the documented request and maps text, usage and cost', async () => {
@@ -147,10 +152,12 @@ describe('createClaudeProvider: retries and errors', () => {
   it('retries a 429 after its retry-after, then succeeds', async () => {
     const rateLimit = anthropicFixtures.errorRateLimit();
     server.enqueue({ type: 'error', status: 429, errorType: 'rate_limit_error', message: rateLimit.error.message, headers: { 'retry-after': '3' } }, { type: 'message', message: anthropicFixtures.messageText() });
-    const result = await provider().generate({ messages: [{ role: 'user', content: 'hi' }] });
+    const logger = createMemoryLogger();
+    const result = await provider({ logger }).generate({ messages: [{ role: 'user', content: 'hi' }] });
     expect(result.text).toMatch(/137/);
     expect(server.requests).toHaveLength(2);
     expect(sleeps).toEqual([3000]);
+    expect(logger.lines.filter((line) => line.message === 'claude: retrying').map((line) => line.fields)).toEqual([{ model: 'claude-sonnet-4-6', attempt: 1, statusCode: 429, delayMs: 3000 }]);
   });
 
   it('retries 529 overloaded with exponential backoff, then fails with a retryable FishError', async () => {
@@ -223,7 +230,8 @@ describe('createClaudeProvider: retries and errors', () => {
     server.enqueue({ type: 'error', status: 400, errorType: 'invalid_request_error', message: `bad header x-api-key: ${API_KEY}` });
     const echoed = await failure(provider().generate({ messages: [{ role: 'user', content: 'hi' }] }));
     for (const error of [unauthorized, echoed]) {
-      const everything = `${error.message} ${JSON.stringify(error.details)} ${String(error.stack)}`;
+      const cause = error.cause as Error | undefined;
+      const everything = `${error.message} ${JSON.stringify(error.details)} ${String(error.stack)} ${String(cause?.message)} ${String(cause?.stack)} ${JSON.stringify(cause)}`;
       expect(everything).not.toContain(wrongKey);
       expect(everything).not.toContain(API_KEY);
       expect(everything).not.toContain('TESTKEY0123456789');
@@ -237,12 +245,12 @@ describe('createClaudeProvider: retries and errors', () => {
   it('times out a request that never answers, retries, then fails retryable', async () => {
     server.enqueue({ type: 'hang' }, { type: 'hang' });
     const started = Date.now();
-    const error = await failure(provider({ timeoutMs: 200, maxRetries: 1 }).generate({ messages: [{ role: 'user', content: 'hi' }] }));
+    const error = await failure(provider({ timeoutMs: 500, maxRetries: 1 }).generate({ messages: [{ role: 'user', content: 'hi' }] }));
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(server.requests).toHaveLength(2);
     expect(error.isRetryable).toBe(true);
     expect(error.details['timeout']).toBe(true);
-    expect(error.message).toMatch(/timed out after 200 ms/);
+    expect(error.message).toMatch(/timed out after 500 ms/);
   });
 
   it('aborts during the backoff without another attempt', async () => {
@@ -259,6 +267,31 @@ describe('createClaudeProvider: retries and errors', () => {
     const error = await failure(aborting.generate({ messages: [{ role: 'user', content: 'hi' }], signal: controller.signal }));
     expect(error.details['aborted']).toBe(true);
     expect(server.requests).toHaveLength(1);
+  });
+
+  it('obeys x-should-retry: false', async () => {
+    server.enqueue({ type: 'error', status: 529, errorType: 'overloaded_error', message: 'Overloaded', headers: { 'x-should-retry': 'false' } }, { type: 'message', message: anthropicFixtures.messageText() });
+    const error = await failure(provider().generate({ messages: [{ role: 'user', content: 'hi' }] }));
+    expect(server.requests).toHaveLength(1);
+    expect(error.details['statusCode']).toBe(529);
+  });
+
+  it('retries connection failures and reports them as retryable', async () => {
+    const closed = await startAnthropicServer();
+    const url = closed.url;
+    await closed.close();
+    const error = await failure(provider({ baseURL: url, maxRetries: 2 }).generate({ messages: [{ role: 'user', content: 'hi' }] }));
+    expect(error.isRetryable).toBe(true);
+    expect(error.message).toMatch(/cannot reach the Messages API/);
+    expect(error.details['attempts']).toBe(3);
+    expect(sleeps).toHaveLength(2);
+  });
+
+  it('returns a text answer to a schema request as text, with no object and no crash', async () => {
+    server.enqueue({ type: 'message', message: anthropicMessage({ content: [{ type: 'text', text: '{"pattern_id": "disk-full"' }], stopReason: 'end_turn' }) });
+    const result = await provider().generate({ messages: [{ role: 'user', content: 'classify' }], schema: { name: 'c', jsonSchema: { type: 'object' } } });
+    expect(result.object).toBeUndefined();
+    expect(result.text).toBe('{"pattern_id": "disk-full"');
   });
 
   it('needs an API key', () => {
@@ -340,6 +373,14 @@ describe('createClaudeProvider: stream', () => {
     expect(error.details['aborted']).toBe(true);
   });
 
+  it('ends a stream that goes silent for timeoutMs with a retryable LLM_STREAM_ERROR', async () => {
+    server.enqueue({ type: 'events', events: anthropicFixtures.streamText().slice(0, 4), holdOpen: true });
+    const error = await failure(collect(provider({ timeoutMs: 300 }).stream({ messages: [{ role: 'user', content: 'hi' }] })));
+    expect(error.code).toBe(FishErrorCode.LLM_STREAM_ERROR);
+    expect(error.isRetryable).toBe(true);
+    expect(error.message).toMatch(/no event for 300 ms/);
+  });
+
   it('retries a 429 before the stream starts', async () => {
     server.enqueue({ type: 'error', status: 429, errorType: 'rate_limit_error', message: 'slow', headers: { 'retry-after': '1' } }, { type: 'events', events: anthropicFixtures.streamText() });
     const parts = await collect(provider().stream({ messages: [{ role: 'user', content: 'hi' }] }));
@@ -348,7 +389,7 @@ describe('createClaudeProvider: stream', () => {
     expect(sleeps).toEqual([1000]);
   });
 
-  it('throws LLM_STREAM_ERROR when a streamed tool input is not JSON', async () => {
+  it('throws LLM_OUTPUT_INVALID when a streamed tool input is not JSON', async () => {
     server.enqueue({
       type: 'events',
       events: [
@@ -359,7 +400,7 @@ describe('createClaudeProvider: stream', () => {
       ],
     });
     const error = await failure(collect(provider().stream({ messages: [{ role: 'user', content: 'hi' }] })));
-    expect(error.code).toBe(FishErrorCode.LLM_STREAM_ERROR);
+    expect(error.code).toBe(FishErrorCode.LLM_OUTPUT_INVALID);
     expect(error.message).toMatch(/not valid JSON/);
   });
 });
@@ -370,6 +411,9 @@ describe('claude: cost estimate, check, plugin', () => {
     const content = 'x'.repeat(3500);
     const estimate = claude.estimateCostEur({ messages: [{ role: 'user', content }], maxOutputTokens: 1000 });
     expect(estimate).toBeCloseTo((1000 * 3 * 0.86 + 1000 * 15 * 0.86) / 1e6, 12);
+    // Tools add their definitions and ~350 tokens of tool-use system prompt.
+    const withTool = claude.estimateCostEur({ messages: [{ role: 'user', content }], maxOutputTokens: 1000, tools: [{ name: 't', description: 'd', inputSchema: { type: 'object' } }] });
+    expect(withTool - estimate).toBeGreaterThan((350 * 3 * 0.86) / 1e6);
     // With a fallback model, the dearer of the two.
     const withFallback = provider({ fallbackModel: 'claude-opus-4-1' }).estimateCostEur({ messages: [{ role: 'user', content }], maxOutputTokens: 1000 });
     expect(withFallback).toBeCloseTo((1000 * 15 * 0.86 + 1000 * 75 * 0.86) / 1e6, 12);

@@ -50,6 +50,7 @@ export interface ClaudeProviderOptions {
 
 export const DEFAULT_CLAUDE_MODEL = 'claude-sonnet-4-6';
 const DEFAULT_MAX_OUTPUT_TOKENS = 1024;
+const TOOL_USE_OVERHEAD_TOKENS = 350;
 const SCOPE = 'claude';
 
 export interface ClaudeProvider extends LLMProvider {
@@ -226,6 +227,17 @@ export function createClaudeProvider(options: ClaudeProviderOptions = {}): Claud
     return { params, warnings, structured };
   };
 
+  /**
+   * The SDK's error, with the key redacted from its message and without its response body or
+   * headers: a `cause` ends up in logs, and a proxy may echo the key back.
+   */
+  const sanitizedCause = (error: unknown): Error => {
+    const sanitized = new Error(redact(describeError(error)));
+    sanitized.name = error instanceof Error ? error.name : 'Error';
+    if (error instanceof Error && error.stack) sanitized.stack = redact(error.stack);
+    return sanitized;
+  };
+
   const abortError = (signal: AbortSignal, model: string): FishError =>
     new FishError({ code: FishErrorCode.LLM_REQUEST_FAILED, message: errorMessage(SCOPE, `request to ${model} aborted`), cause: signal.reason, isRetryable: false, details: { aborted: true, model } });
 
@@ -239,6 +251,16 @@ export function createClaudeProvider(options: ClaudeProviderOptions = {}): Claud
         details: { model: modelId, attempts, timeout: true },
       });
     }
+    if (error instanceof Anthropic.APIConnectionError) {
+      const cause = error.cause === undefined ? '' : `: ${describeError(error.cause)}${error.cause instanceof Error && error.cause.cause ? ` (${describeError(error.cause.cause)})` : ''}`;
+      return new FishError({
+        code: FishErrorCode.LLM_REQUEST_FAILED,
+        message: redact(errorMessage(SCOPE, `cannot reach the Messages API at ${client.baseURL}${cause} (model ${modelId}, ${attempts} attempt${attempts === 1 ? '' : 's'})`)),
+        cause: sanitizedCause(error),
+        isRetryable: true,
+        details: { model: modelId, attempts },
+      });
+    }
     if (error instanceof Anthropic.APIError) {
       const status = error.status;
       const errorType = error.type ?? undefined;
@@ -248,7 +270,7 @@ export function createClaudeProvider(options: ClaudeProviderOptions = {}): Claud
       return new FishError({
         code: FishErrorCode.LLM_REQUEST_FAILED,
         message: redact(errorMessage(SCOPE, `${what} (model ${modelId}, ${attempts} attempt${attempts === 1 ? '' : 's'})`)),
-        cause: error,
+        cause: sanitizedCause(error),
         isRetryable: retryable,
         details: { statusCode: status, errorType, requestId: error.requestID ?? undefined, model: modelId, attempts },
       });
@@ -256,7 +278,7 @@ export function createClaudeProvider(options: ClaudeProviderOptions = {}): Claud
     return new FishError({
       code: FishErrorCode.LLM_REQUEST_FAILED,
       message: redact(errorMessage(SCOPE, `request to ${modelId} failed: ${describeError(error)}`)),
-      cause: error,
+      cause: sanitizedCause(error),
       isRetryable: false,
       details: { model: modelId, attempts },
     });
@@ -316,7 +338,9 @@ export function createClaudeProvider(options: ClaudeProviderOptions = {}): Claud
     for (const message of request.messages) characters += typeof message.content === 'string' ? message.content.length : JSON.stringify(message.content).length;
     if (request.tools) characters += JSON.stringify(request.tools).length;
     if (request.schema) characters += JSON.stringify(request.schema).length;
-    const inputTokens = Math.ceil(characters / 3.5);
+    // Tool use adds a system prompt of ~350 tokens (Anthropic's tool-use pricing notes).
+    const toolOverhead = request.tools?.length || request.schema ? TOOL_USE_OVERHEAD_TOKENS : 0;
+    const inputTokens = Math.ceil(characters / 3.5) + toolOverhead;
     const outputTokens = request.maxOutputTokens ?? defaultMaxOutputTokens;
     const candidates = [request.model ?? model, ...(fallbackModel ? [fallbackModel] : [])];
     return Math.max(...candidates.map((candidate) => costEur(lookupPrice(priceTable, candidate).price, { inputTokens, cacheCreationInputTokens: 0, cacheReadInputTokens: 0, outputTokens })));
@@ -360,20 +384,30 @@ export function createClaudeProvider(options: ClaudeProviderOptions = {}): Claud
 
   async function* stream(request: LLMGenerateRequest): AsyncGenerator<LLMStreamPart> {
     let structured: Prepared['structured'];
+    // `timeoutMs` bounds the wait for the headers (SDK) and then every silence between two events.
+    const idle = new AbortController();
+    const streamSignal = request.signal ? AbortSignal.any([request.signal, idle.signal]) : idle.signal;
     const { value: events, model: usedModel } = await withRetries(request, (modelId) => {
       const prepared = prepare(request, modelId);
       structured = prepared.structured;
-      return client.messages.create({ ...prepared.params, stream: true }, { ...(request.signal ? { signal: request.signal } : {}) });
+      return client.messages.create({ ...prepared.params, stream: true }, { signal: streamSignal });
     });
+    let idleTimer: ReturnType<typeof setTimeout> | undefined;
+    const armIdleTimer = (): void => {
+      clearTimeout(idleTimer);
+      idleTimer = setTimeout(() => idle.abort(), timeoutMs);
+    };
+    armIdleTimer();
     let answeredModel = usedModel;
     let rawUsage: RawUsage = {};
     let stopReason: string | null = null;
     let stopped = false;
     const toolBlocks = new Map<number, { id: string; name: string; json: string }>();
     const streamError = (cause: unknown, what: string, retryable: boolean, details: Record<string, unknown> = {}): FishError =>
-      new FishError({ code: FishErrorCode.LLM_STREAM_ERROR, message: redact(errorMessage(SCOPE, `stream from ${answeredModel} failed: ${what}`)), cause, isRetryable: retryable, details: { model: answeredModel, ...details } });
+      new FishError({ code: FishErrorCode.LLM_STREAM_ERROR, message: redact(errorMessage(SCOPE, `stream from ${answeredModel} failed: ${what}`)), cause: cause === undefined ? undefined : sanitizedCause(cause), isRetryable: retryable, details: { model: answeredModel, ...details } });
     try {
       for await (const event of events) {
+        armIdleTimer();
         switch (event.type) {
           case 'message_start':
             answeredModel = event.message.model || answeredModel;
@@ -400,7 +434,13 @@ export function createClaudeProvider(options: ClaudeProviderOptions = {}): Claud
               try {
                 input = block.json.trim().length === 0 ? {} : JSON.parse(block.json);
               } catch (error) {
-                throw streamError(error, `tool ${block.name} input is not valid JSON`, false);
+                throw new FishError({
+                  code: FishErrorCode.LLM_OUTPUT_INVALID,
+                  message: errorMessage(SCOPE, `stream from ${answeredModel}: the input of tool ${block.name} is not valid JSON`),
+                  cause: error,
+                  isRetryable: true,
+                  details: { model: answeredModel, toolName: block.name },
+                });
               }
               if (structured && block.name === structured.tool && structured.wrapped) input = (input as { value?: unknown } | null)?.value;
               yield { type: 'tool-call', toolCallId: block.id, toolName: block.name, input };
@@ -428,6 +468,7 @@ export function createClaudeProvider(options: ClaudeProviderOptions = {}): Claud
     } catch (error) {
       if (FishError.isInstance(error)) throw error;
       if (request.signal?.aborted) throw abortError(request.signal, answeredModel);
+      if (idle.signal.aborted) throw streamError(error, `no event for ${timeoutMs} ms`, true, { timeout: true });
       if (error instanceof Anthropic.APIError) {
         const errorType = error.type ?? undefined;
         throw streamError(error, `${errorType ?? 'error'} event: ${error.apiMessage ?? describeError(error)}`, RETRYABLE_ERROR_TYPES.has(errorType ?? ''), {
@@ -436,9 +477,12 @@ export function createClaudeProvider(options: ClaudeProviderOptions = {}): Claud
         });
       }
       throw streamError(error, describeError(error), true);
+    } finally {
+      clearTimeout(idleTimer);
     }
     // The SDK ends the iteration quietly on abort: never let that pass as a complete answer.
     if (request.signal?.aborted) throw abortError(request.signal, answeredModel);
+    if (idle.signal.aborted) throw streamError(undefined, `no event for ${timeoutMs} ms`, true, { timeout: true });
     if (!stopped) throw streamError(undefined, 'the stream ended before message_stop (truncated answer)', true);
     const warnings: string[] = [];
     yield { type: 'usage', usage: usageOf(answeredModel, rawUsage, warnings) };

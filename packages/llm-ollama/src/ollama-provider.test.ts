@@ -1,26 +1,31 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FishError, FishErrorCode, createMemoryLogger, type LLMStreamPart } from '@fish-sre/core';
 import { ollamaFixtures, startOllamaServer, testLLMProvider, type OllamaTestServer } from '@fish-sre/testkit';
 import { createOllamaProvider, ollamaProviderPlugin, type OllamaProviderOptions } from './index.js';
 
+/** Each test gets a fresh server, so a late request of one test can never reach the next. */
 let server: OllamaTestServer;
+/** The conformance suite keeps one server for all its tests. */
+let conformanceServer: OllamaTestServer;
 const sleeps: number[] = [];
 
 beforeAll(async () => {
-  server = await startOllamaServer({ models: ['llama3.1:latest', 'qwen3:8b'] });
+  conformanceServer = await startOllamaServer({ models: ['llama3.1:latest', 'qwen3:8b'] });
 });
 afterAll(async () => {
-  await server.close();
+  await conformanceServer.close();
 });
-beforeEach(() => {
-  server.setScript([]);
-  server.requests.length = 0;
+beforeEach(async () => {
+  server = await startOllamaServer({ models: ['llama3.1:latest', 'qwen3:8b'] });
   sleeps.length = 0;
+});
+afterEach(async () => {
+  await server.close();
 });
 
 function provider(options: Partial<OllamaProviderOptions> = {}) {
   return createOllamaProvider({
-    host: server.url,
+    host: options.host ?? server.url,
     model: 'llama3.1',
     sleep: async (milliseconds) => {
       sleeps.push(milliseconds);
@@ -47,7 +52,7 @@ async function failure(promise: Promise<unknown>): Promise<FishError> {
 
 const chatBody = () => server.requests.find((request) => request.path === '/api/chat')?.body;
 
-testLLMProvider({ name: 'ollama', createProvider: () => provider(), server: () => server });
+testLLMProvider({ name: 'ollama', createProvider: () => provider({ host: conformanceServer.url }), server: () => conformanceServer });
 
 describe('createOllamaProvider: generate', () => {
   it('replays a recorded answer: text, usage from prompt_eval_count / eval_count, zero cost', async () => {

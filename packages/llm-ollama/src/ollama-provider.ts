@@ -124,6 +124,13 @@ export function createOllamaProvider(options: OllamaProviderOptions): OllamaProv
   const secrets = Object.values(options.headers ?? {}).filter((value) => value.length >= 4);
   const redact = (text: string): string => secrets.reduce((result, secret) => result.split(secret).join('[REDACTED]'), redactSecrets(text));
   let toolCallCounter = 0;
+  /** The client's error with any configured header secret redacted (a `cause` ends up in logs). */
+  const sanitizedCause = (error: unknown): Error => {
+    const sanitized = new Error(redact(describeError(error)));
+    sanitized.name = error instanceof Error ? error.name : 'Error';
+    if (error instanceof Error && error.stack) sanitized.stack = redact(error.stack);
+    return sanitized;
+  };
 
   /**
    * One client per call: the ollama client takes no per-call signal for `stream:false` and its
@@ -180,7 +187,7 @@ export function createOllamaProvider(options: OllamaProviderOptions): OllamaProv
       return new FishError({
         code: FishErrorCode.LLM_REQUEST_FAILED,
         message: redact(errorMessage(SCOPE, `${host} answered ${status}: ${error.error}${hint} (model ${modelId}, ${attempts} attempt${attempts === 1 ? '' : 's'})`)),
-        cause: error,
+        cause: sanitizedCause(error),
         isRetryable: RETRYABLE_STATUSES.has(status),
         details: { statusCode: status, model: modelId, attempts },
       });
@@ -188,7 +195,7 @@ export function createOllamaProvider(options: OllamaProviderOptions): OllamaProv
     return new FishError({
       code: FishErrorCode.LLM_REQUEST_FAILED,
       message: redact(errorMessage(SCOPE, `cannot reach ${host}: ${describeError(error)}${error instanceof Error && error.cause ? ` (${describeError(error.cause)})` : ''}`)),
-      cause: error,
+      cause: sanitizedCause(error),
       isRetryable: true,
       details: { model: modelId, attempts },
     });
@@ -229,7 +236,7 @@ export function createOllamaProvider(options: OllamaProviderOptions): OllamaProv
       throw new FishError({
         code: FishErrorCode.LLM_STREAM_ERROR,
         message: redact(errorMessage(SCOPE, `${purpose === 'stream' ? 'stream' : 'answer'} from ${modelId} failed: ${describeError(error)}`)),
-        cause: error,
+        cause: sanitizedCause(error),
         // A model crash or an unexpected EOF mid-answer may well pass on a second try.
         isRetryable: true,
         details: { model: modelId },

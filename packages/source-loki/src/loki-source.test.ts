@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { FishError, FishErrorCode, ObservedEventSchema, type ObservedEvent, type Source } from '@fish-sre/core';
+import { FishError, FishErrorCode, ObservedEventSchema, createMemoryLogger, type ObservedEvent, type Source } from '@fish-sre/core';
 import { startLokiServer, testSource, type LokiServer } from '@fish-sre/testkit';
 import { createLokiSource, lokiEventId, normaliseLevel, type LokiSourceOptions } from './index.js';
 
@@ -137,6 +137,30 @@ describe('Loki tail against the Loki test server', () => {
     expect(ranges.every((request) => request.path.includes('direction=forward') && request.tenant === TENANT)).toBe(true);
   });
 
+  for (const resumeOverlap of ['0s', '5s']) {
+    it(`resumeOverlap ${resumeOverlap}: an older line of another stream, pushed while disconnected, is ${resumeOverlap === '0s' ? 'missed (documented limit)' : 'delivered once'}`, async () => {
+      const app = `overlap-${resumeOverlap}`;
+      const source = makeSource({ query: `{app="${app}"}`, resumeOverlap });
+      const { events, waitFor } = consume(source);
+      await waitFor(() => source.health!().state === 'connected');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const older = nextTs();
+      const newer = older + 1_000_000n; // 1 ms later
+      await push([[newer, 'newer line']], { app, stream: 'a' });
+      expect(await waitFor(() => events.length === 1)).toBe(true);
+      server.setMaxConcurrentTails(0);
+      server.terminateTails();
+      await waitFor(() => (source.health!().counters.closes_concurrency_limit ?? 0) >= 1);
+      await push([[older, 'older line of another stream']], { app, stream: 'b' });
+      server.setMaxConcurrentTails(10);
+      await push([[newer + 1n, 'after reconnect']], { app, stream: 'a' });
+      expect(await waitFor(() => lines(events).includes('after reconnect'))).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const expected = resumeOverlap === '0s' ? ['newer line', 'after reconnect'] : ['newer line', 'older line of another stream', 'after reconnect'];
+      expect(lines(events).sort()).toEqual(expected.sort());
+    });
+  }
+
   it('recovers from the concurrency-limit close', async () => {
     server.setMaxConcurrentTails(0);
     const source = makeSource();
@@ -151,32 +175,44 @@ describe('Loki tail against the Loki test server', () => {
     expect(await waitFor(() => source.health!().state === 'connected')).toBe(true);
   });
 
-  it('counts dropped_entries and says so in a warn event', async () => {
-    const source = makeSource({ query: '{app="drops"}' });
-    const { events, waitFor } = consume(source);
-    await waitFor(() => source.health!().state === 'connected');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    server.dropNextTailEntries(3);
-    const first: Array<[bigint, string]> = [1, 2, 3, 4].map((index) => [nextTs(), `drop-test ${index}`]);
-    await push(first, { app: 'drops' });
-    await push([[nextTs(), 'drop-test 5']], { app: 'drops' });
-    expect(await waitFor(() => events.some((event) => event.service === 'loki'))).toBe(true);
-    const warning = events.find((event) => event.service === 'loki')!;
-    expect(warning).toMatchObject({ kind: 'log', level: 'warn', service: 'loki' });
-    expect(warning.message).toMatch(/Loki dropped 3 log lines/);
-    expect(source.health!().counters.dropped_entries).toBe(3);
-    expect(lines(events)).toEqual(['drop-test 4', 'drop-test 5']);
-  });
+  for (const recoverDropped of [true, false]) {
+    it(`counts dropped_entries, says so in a warn event${recoverDropped ? ' and fetches the dropped lines again' : ''}`, async () => {
+      const app = `drops-${recoverDropped}`;
+      const source = makeSource({ query: `{app="${app}"}`, recoverDropped });
+      const { events, waitFor } = consume(source);
+      await waitFor(() => source.health!().state === 'connected');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      server.dropNextTailEntries(3);
+      const first: Array<[bigint, string]> = [1, 2, 3, 4].map((index) => [nextTs(), `drop-test ${index}`]);
+      await push(first, { app });
+      await push([[nextTs(), 'drop-test 5']], { app });
+      expect(await waitFor(() => events.some((event) => event.service === 'loki'))).toBe(true);
+      const warning = events.find((event) => event.service === 'loki')!;
+      expect(warning).toMatchObject({ kind: 'log', level: 'warn', service: 'loki' });
+      expect(warning.message).toMatch(/^Loki dropped 3 log lines of the tail/);
+      expect(source.health!().counters.dropped_entries).toBe(3);
+      if (recoverDropped) {
+        expect(await waitFor(() => lines(events).length >= 5)).toBe(true);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(lines(events).sort()).toEqual(['drop-test 1', 'drop-test 2', 'drop-test 3', 'drop-test 4', 'drop-test 5']);
+        expect(source.health!().counters.dropped_recovered).toBe(3);
+      } else {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(lines(events)).toEqual(['drop-test 4', 'drop-test 5']);
+        expect(warning.message).toContain('they were not delivered to fish');
+      }
+    });
+  }
 
   it('reports a 400 handshake (bad query) clearly and retries slowly', async () => {
-    const source = makeSource({ query: 'app="api"' });
+    const source = makeSource({ query: 'app="api"', reconnect: { ...fast, configErrorDelay: '2s' } });
     const { waitFor } = consume(source);
     expect(await waitFor(() => (source.health!().counters.config_errors ?? 0) >= 1)).toBe(true);
     const health = source.health!();
     expect(health.detail).toMatch(/Loki refused the tail request with HTTP 400: parse error at line 1, col 1: syntax error/);
     expect(health.detail).toMatch(/check the LogQL `query`/);
     await new Promise((resolve) => setTimeout(resolve, 150));
-    expect(source.health!().counters.config_errors).toBe(1); // configErrorDelay (300 ms) not elapsed yet
+    expect(source.health!().counters.config_errors).toBe(1); // configErrorDelay (2 s) not elapsed yet
   });
 
   it('reports a missing tenant (401 no org id)', async () => {
@@ -254,6 +290,30 @@ describe('Loki tail against the Loki test server', () => {
     const { waitFor } = consume(source);
     expect(await waitFor(() => (source.health!().counters.connect_failures ?? 0) >= 2)).toBe(true);
     expect(source.health!().detail).toMatch(/cannot connect to Loki at http:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/);
+  });
+});
+
+describe('Loki behind an authenticating proxy', () => {
+  it('sends basic or bearer credentials on the tail, query_range and check, and never logs them', async () => {
+    const secured = await startLokiServer({ requireAuthorization: 'Bearer s3cret-token-value-123' });
+    cleanups.push(() => secured.close());
+    const logger = createMemoryLogger();
+    const good = createLokiSource({ url: secured.url, tenant: TENANT, query: '{app="auth"}', auth: { type: 'bearer', token: 's3cret-token-value-123' }, reconnect: fast, logger });
+    cleanups.push(() => good.close?.());
+    const { events, waitFor } = consume(good);
+    await waitFor(() => good.health!().state === 'connected');
+    secured.push(TENANT, [{ ts: nextTs(), line: 'authorised line', labels: { app: 'auth' } }]);
+    expect(await waitFor(() => events.length === 1)).toBe(true);
+    expect((await good.check!()).ok).toBe(true);
+    const bad = createLokiSource({ url: secured.url, tenant: TENANT, query: '{app="auth"}', auth: { type: 'basic', username: 'fish', password: 'wrong-password-456' }, reconnect: fast, logger });
+    cleanups.push(() => bad.close?.());
+    const second = consume(bad);
+    expect(await second.waitFor(() => (bad.health!().counters.config_errors ?? 0) >= 1)).toBe(true);
+    expect(bad.health!().detail).toMatch(/HTTP 401: Unauthorized; check `tenant`/);
+    const everything = JSON.stringify(logger.lines) + JSON.stringify(bad.health!()) + JSON.stringify(await bad.check!());
+    expect(everything).not.toContain('s3cret-token-value-123');
+    expect(everything).not.toContain('wrong-password-456');
+    expect(everything).not.toContain(Buffer.from('fish:wrong-password-456').toString('base64'));
   });
 });
 

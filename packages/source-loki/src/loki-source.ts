@@ -63,6 +63,11 @@ export const LokiSourceOptionsSchema = z
     categorizeLabels: z.boolean().default(false),
     /** How far back the first connection reads (0: only lines from now on). @default 0 */
     lookback: DurationSchema.default(0),
+    /**
+     * How far before the last received line a reconnect starts reading again. Lines of other streams
+     * that arrive out of timestamp order are then not lost; repeats are removed by dedup. @default 0
+     */
+    resumeOverlap: DurationSchema.default(0),
     /** The longest gap a reconnect back-fills; older lines are skipped and counted. @default 1h */
     maxBackfill: DurationSchema.default(3_600_000),
     reconnect: z
@@ -76,6 +81,8 @@ export const LokiSourceOptionsSchema = z
       })
       .strict()
       .default({ initialDelay: 500, maxDelay: 30_000, configErrorDelay: 60_000 }),
+    /** Fetch the lines Loki reports as `dropped_entries` again with query_range. @default true */
+    recoverDropped: z.boolean().default(true),
     /** Events held while the consumer is busy; when full, reading from Loki pauses. @default 1000 */
     bufferSize: z.number().int().min(10).max(1_000_000).default(1000),
     /** Timeout of each HTTP request (query_range, ready) and of the WebSocket handshake. @default 30s */
@@ -198,6 +205,8 @@ export function createLokiSource(options: LokiSourceOptions): Source {
     closes_abnormal: 0,
     closes_other: 0,
     backfill_failures: 0,
+    dropped_recovered: 0,
+    dropped_recovery_failures: 0,
     backfill_truncated: 0,
     backfill_window_exceeded: 0,
     protocol_errors: 0,
@@ -357,23 +366,16 @@ export function createLokiSource(options: LokiSourceOptions): Source {
       return true;
     };
 
-    const backfill = async (tailStart: bigint) => {
-      let from = lastNs ?? initialStart;
-      const oldest = nowNs() - BigInt(Math.floor(config.maxBackfill)) * 1_000_000n;
-      if (from < oldest) {
-        counters.backfill_window_exceeded!++;
-        logger.warn(`gap since the last line is longer than maxBackfill; lines older than ${config.maxBackfill} ms are skipped`, { from: from.toString() });
-        from = oldest;
-      }
-      // `end` is exclusive; reach past the tail's start so the two overlap (dedup removes the overlap)
-      // even when this machine's clock is a little behind Loki's.
-      const end = tailStart + 60_000_000_000n;
+    /** Reads [from, end) forward page by page and emits what was not emitted yet; returns how many were new. */
+    const pageForward = async (start: bigint, end: bigint): Promise<number> => {
+      let from = start;
+      let fresh = 0;
       for (let page = 0; page < 100_000 && !signal.aborted; page++) {
         await queue.waitForSpace(signal);
-        if (signal.aborted) return;
+        if (signal.aborted) break;
         const entries = await queryRange(from, end, signal);
-        for (const entry of entries) if (emit(entry)) counters.backfilled_lines!++;
-        if (entries.length < config.limit) return;
+        for (const entry of entries) if (emit(entry)) fresh++;
+        if (entries.length < config.limit) break;
         const newest = entries[entries.length - 1]!.ts;
         if (newest === from) {
           // More than `limit` lines share one nanosecond: a page cannot get past them.
@@ -385,6 +387,22 @@ export function createLokiSource(options: LokiSourceOptions): Source {
           from = newest;
         }
       }
+      return fresh;
+    };
+
+    const backfill = async (tailStart: bigint) => {
+      // resumeOverlap re-reads a little before the last line, for lines of other streams that Loki
+      // delivered out of timestamp order; dedup drops what was already emitted.
+      let from = lastNs === undefined ? initialStart : lastNs - BigInt(Math.floor(config.resumeOverlap)) * 1_000_000n;
+      const oldest = nowNs() - BigInt(Math.floor(config.maxBackfill)) * 1_000_000n;
+      if (from < oldest) {
+        counters.backfill_window_exceeded!++;
+        logger.warn(`gap since the last line is longer than maxBackfill; lines older than ${config.maxBackfill} ms are skipped`, { from: from.toString() });
+        from = oldest;
+      }
+      // `end` is exclusive; reach past the tail's start so the two overlap (dedup removes the overlap)
+      // even when this machine's clock is a little behind Loki's.
+      counters.backfilled_lines! += await pageForward(from, tailStart + 60_000_000_000n);
     };
 
     const connect = (): Promise<Outcome> =>
@@ -401,6 +419,7 @@ export function createLokiSource(options: LokiSourceOptions): Source {
         let pending: Buffer[] = [];
         let paused = false;
         let finished = false;
+        let recovery: Promise<void> = Promise.resolve();
         const socket = new WebSocket(wsUrl, { headers, handshakeTimeout: config.requestTimeout, perMessageDeflate: false });
 
         const finish = (outcome: Outcome) => {
@@ -408,8 +427,9 @@ export function createLokiSource(options: LokiSourceOptions): Source {
           finished = true;
           signal.removeEventListener('abort', onAbort);
           hooks.onDrained = undefined;
-          if (socket.readyState === WebSocket.OPEN) socket.close(1000);
-          else if (socket.readyState === WebSocket.CONNECTING) socket.terminate();
+          // A paused socket cannot read the server's close reply; drop it instead of waiting 30 s.
+          if (socket.readyState === WebSocket.OPEN && !paused) socket.close(1000);
+          else if (socket.readyState !== WebSocket.CLOSED) socket.terminate();
           resolve(outcome);
         };
         const onAbort = () => finish({ kind: 'aborted' });
@@ -451,6 +471,25 @@ export function createLokiSource(options: LokiSourceOptions): Source {
           const dropped = frame.data.dropped_entries ?? [];
           if (dropped.length > 0) {
             counters.dropped_entries! += dropped.length;
+            if (config.recoverDropped) {
+              // Loki still stored the lines it did not send: fetch their time range again (dedup keeps the rest out).
+              let low = BigInt(dropped[0]!.timestamp);
+              let high = low;
+              for (const item of dropped) {
+                const ts = BigInt(item.timestamp);
+                if (ts < low) low = ts;
+                if (ts > high) high = ts;
+              }
+              recovery = recovery.then(async () => {
+                if (finished) return;
+                try {
+                  counters.dropped_recovered! += await pageForward(low, high + 1n);
+                } catch (error) {
+                  counters.dropped_recovery_failures!++;
+                  logger.warn(errorMessage(SCOPE, `could not fetch the dropped lines again: ${clean(describeError(error))}`));
+                }
+              });
+            }
             const first = dropped[0]!.timestamp;
             const last = dropped[dropped.length - 1]!.timestamp;
             const id = `loki-dropped:${createHash('sha256').update(`${tenant}\u0000${JSON.stringify(dropped)}`).digest('hex').slice(0, 40)}`;
@@ -463,7 +502,7 @@ export function createLokiSource(options: LokiSourceOptions): Source {
               host: 'unknown',
               service: 'loki',
               level: 'warn',
-              message: `Loki dropped ${dropped.length} log line${dropped.length === 1 ? '' : 's'} of the tail (timestamps ${first} to ${last}) because they were not read fast enough; they were not delivered to fish`,
+              message: `Loki dropped ${dropped.length} log line${dropped.length === 1 ? '' : 's'} of the tail (timestamps ${first} to ${last}) because they were not read fast enough${config.recoverDropped ? '; fish fetches them again with query_range' : '; they were not delivered to fish'}`,
               labels: { dropped_entries: String(dropped.length) },
             });
           }

@@ -15,7 +15,7 @@ export interface TestSshdOptions {
   forcedCommand?: string;
   /** Extra authorized_keys options, e.g. `['from="127.0.0.1"']`. `restrict` is always added. */
   authorizedKeyOptions?: string[];
-  /** Environment for sessions, through sshd_config `SetEnv` (values: no quotes, no newlines). */
+  /** Environment for sessions, through sshd_config `SetEnv` (values: no quotes, no spaces). HOME defaults to the temp folder. */
   env?: Record<string, string>;
   /** Path of the sshd binary. @default '/usr/sbin/sshd' */
   sshdPath?: string;
@@ -36,7 +36,7 @@ export interface TestSshd {
   hostKeyFingerprint: string;
   /** `[127.0.0.1]:port ssh-ed25519 AAAA...` for a known_hosts file. */
   knownHostsLine: string;
-  /** Temporary folder holding keys, config and logs (removed by stop({ remove: true })). */
+  /** Temporary folder holding keys, config and logs (removed by stop() unless `remove: false`). */
   dir: string;
   /** What sshd printed (its log, with -e). */
   logs(): string;
@@ -157,7 +157,10 @@ export async function startTestSshd(options: TestSshdOptions = {}): Promise<Test
   }
   writeFileSync(join(dir, 'authorized_keys'), `${keyOptions.join(',')} ${clientPublic}\n`, { mode: 0o600 });
 
-  const envLines = Object.entries(options.env ?? {}).map(([key, value]) => {
+  // HOME points at the temp folder: when the login shell is bash, it sources ~/.bashrc for commands
+  // run by sshd (Debian builds it with SSH_SOURCE_BASHRC), and a developer's rc file (pyenv, nvm...)
+  // would add hundreds of milliseconds to every session. SetEnv overrides sshd's own HOME.
+  const envLines = Object.entries({ HOME: dir, ...options.env }).map(([key, value]) => {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) || /["\n\r\s\\]/.test(value)) throw new Error(`startTestSshd: env ${key} cannot go through SetEnv`);
     return `${key}=${value}`;
   });

@@ -25,6 +25,9 @@ export interface AppOptions {
 
 type AppEnv = { Variables: { identity: Identity } };
 
+/** Asks EventSource to reconnect quickly after a drop (phones lose signal often). */
+const RECONNECT_MS = 1500;
+
 const PUBLIC_PATHS = new Set(['/login', '/healthz']);
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -110,7 +113,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.post('/api/sessions', async (c) => {
     const body = CreateBody.safeParse(await c.req.json().catch(() => ({})));
     if (!body.success) return c.json({ error: 'invalid body' }, 400);
-    const session = await sessions.create(body.data.title ?? `Incident ${new Date().toISOString().slice(0, 16).replace('T', ' ')}`);
+    const session = await sessions.create(body.data.title ?? `${new Date().toISOString().slice(5, 16).replace('T', ' ')} UTC`);
     return c.json(session.summary(), 201);
   });
 
@@ -135,7 +138,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
         if (!caughtUp) {
           caughtUp = true;
           // No `id:` so it never moves the client's Last-Event-ID.
-          await stream.writeSSE({ event: 'caught-up', data: JSON.stringify({ lastSeq: cursor, running: session.running !== undefined }) });
+          await stream.writeSSE({ event: 'caught-up', retry: RECONNECT_MS, data: JSON.stringify({ lastSeq: cursor, running: session.running !== undefined }) });
         }
         if (pending.length === 0) {
           const before = cursor;

@@ -144,7 +144,9 @@ export class ProxmoxClient {
           });
         },
       );
-      request.on('error', (error) => reject(scopeError(FishErrorCode.HYPERVISOR_FAILED, `${method} ${path}: ${error.message}`, error, true)));
+      request.on('error', (error) =>
+        reject(scopeError(FishErrorCode.HYPERVISOR_FAILED, combined.aborted ? `${method} ${path}: timed out or cancelled (${timeout.aborted ? 'request timeout' : 'verb timeout'})` : `${method} ${path}: ${error.message}`, error, true)),
+      );
       if (payload !== undefined) request.write(payload);
       request.end();
     });

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
+import { StringDecoder } from 'node:string_decoder';
 import { z } from 'zod';
 import type { ObservedEvent } from '../contracts/observed-event.js';
 import { EventLevel } from '../contracts/observed-event.js';
@@ -110,74 +109,80 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
     specificationVersion: 'v1',
     name,
     async *events(signal: AbortSignal): AsyncGenerator<ObservedEvent> {
+      // One reader for the first pass and for following: bytes from `position` to the end of the
+      // file, split on newlines. A last line without its newline is held back while following
+      // (the writer may be in the middle of it) and read at the end otherwise. `position` always
+      // counts the bytes really consumed, so following never re-reads or skips a byte.
       let position = 0;
       let lineNumber = 0;
       let remainder = '';
+      let decoder = new StringDecoder('utf8');
       state = 'connected';
       detail = `reading ${options.path}`;
-      try {
-        // First pass: stream the file as it is now.
-        const stream = createReadStream(options.path, { encoding: 'utf8' });
-        const onAbort = () => stream.destroy();
-        signal.addEventListener('abort', onAbort, { once: true });
-        try {
-          const lines = createInterface({ input: stream, crlfDelay: Infinity });
-          for await (const text of lines) {
-            if (signal.aborted) return;
-            lineNumber++;
-            position += Buffer.byteLength(text, 'utf8') + 1;
-            if (text.trim() === '') continue;
-            counters.lines++;
-            const event = toEvent(text, lineNumber);
-            if (event) {
-              counters.events++;
-              yield event;
-              if (options.replayDelayMs > 0) await sleep(options.replayDelayMs, signal);
-            }
-          }
-        } catch (error) {
-          if (signal.aborted) return;
-          throw error;
-        } finally {
-          signal.removeEventListener('abort', onAbort);
+      const emit = function* (text: string): Generator<ObservedEvent> {
+        lineNumber++;
+        const line = text.endsWith('\r') ? text.slice(0, -1) : text;
+        if (line.trim() === '') return;
+        counters.lines++;
+        const event = toEvent(line, lineNumber);
+        if (event) {
+          counters.events++;
+          yield event;
         }
-        // Then follow appended lines by polling (portable, survives rotation by truncation).
-        while (options.follow && !signal.aborted) {
-          await sleep(options.pollIntervalMs, signal);
-          if (signal.aborted) return;
+      };
+      try {
+        let first = true;
+        while (!signal.aborted) {
+          if (!first) {
+            await sleep(options.pollIntervalMs, signal);
+            if (signal.aborted) return;
+          }
           let size: number;
           try {
             size = (await stat(options.path)).size;
-          } catch {
+          } catch (error) {
+            if (first && !options.follow) throw error;
             state = 'reconnecting';
             detail = `${options.path} is missing; waiting for it`;
+            first = false;
             continue;
           }
           state = 'connected';
+          detail = `reading ${options.path}`;
           if (size < position) {
+            // Truncated (rotated by copytruncate): start again from the top.
             position = 0;
             remainder = '';
+            decoder = new StringDecoder('utf8');
           }
-          if (size === position) continue;
-          const handle = await open(options.path, 'r');
-          try {
-            const buffer = Buffer.alloc(size - position);
-            await handle.read(buffer, 0, buffer.length, position);
-            position = size;
-            const parts = (remainder + buffer.toString('utf8')).split('\n');
-            remainder = parts.pop() ?? '';
-            for (const text of parts) {
-              lineNumber++;
-              if (text.trim() === '') continue;
-              counters.lines++;
-              const event = toEvent(text, lineNumber);
-              if (event) {
-                counters.events++;
-                yield event;
+          if (size > position) {
+            const handle = await open(options.path, 'r');
+            try {
+              const buffer = Buffer.alloc(Math.min(CHUNK_BYTES, size - position));
+              while (position < size && !signal.aborted) {
+                const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - position), position);
+                if (bytesRead === 0) break;
+                position += bytesRead;
+                const parts = (remainder + decoder.write(buffer.subarray(0, bytesRead))).split('\n');
+                remainder = parts.pop() ?? '';
+                for (const text of parts) {
+                  for (const event of emit(text)) {
+                    yield event;
+                    if (signal.aborted) return;
+                    if (options.replayDelayMs > 0) await sleep(options.replayDelayMs, signal);
+                  }
+                }
               }
+            } finally {
+              await handle.close();
             }
-          } finally {
-            await handle.close();
+          }
+          first = false;
+          if (!options.follow) {
+            const last = remainder + decoder.end();
+            remainder = '';
+            if (last !== '') yield* emit(last);
+            return;
           }
         }
       } finally {
@@ -196,6 +201,8 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
     },
   };
 }
+
+const CHUNK_BYTES = 64 * 1024;
 
 function sleep(milliseconds: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -82,7 +82,9 @@ export function createLocalExecutor(input: LocalExecutorOptions): Executor {
       let timedOut = false;
       let killTimer: NodeJS.Timeout | undefined;
       const terminate = () => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
+        // Signal the whole process group even when the script itself has already exited: a child
+        // it left behind holding stdout/stderr open would otherwise keep this run waiting forever
+        // (the 'close' event needs every copy of the pipes closed). Runs only before 'close'.
         try {
           process.kill(-child.pid!, 'SIGTERM');
         } catch {

@@ -99,7 +99,13 @@ export async function loadCatalog(directory: string, options: LoadCatalogOptions
     const parsed = PatternSchema.safeParse(raw);
     if (!parsed.success) {
       for (const issue of parsed.error.issues) {
-        problems.push({ file: display, patternId: rawId, path: pathToString(issue.path) || undefined, line: lineOf(document, text, issue.path), message: issue.message });
+        // An unknown key is reported at the key itself (its own field path and line), so a typo
+        // like `timout:` points at the line to fix rather than at the enclosing object.
+        const keys = issue.code === 'unrecognized_keys' ? (issue as { keys: string[] }).keys : [undefined];
+        for (const key of keys) {
+          const path = key === undefined ? issue.path : [...issue.path, key];
+          problems.push({ file: display, patternId: rawId, path: pathToString(path) || undefined, line: lineOf(document, text, path), message: key === undefined ? issue.message : `unknown field "${key}"` });
+        }
       }
       continue;
     }

@@ -152,7 +152,9 @@ export class Classifier {
       required: ['pattern_id', 'reason'],
       additionalProperties: false,
     };
-    const observed = input.evidence.slice(0, 20).map((line) => JSON.stringify(redactSecrets(line).slice(0, 500)));
+    // JSON strings, with < and > escaped too: a log line containing "</observed>" must not be able
+    // to close the quoted block and speak outside it.
+    const observed = input.evidence.slice(0, 20).map((line) => JSON.stringify(redactSecrets(line).slice(0, 500)).replace(/</g, '\\u003c').replace(/>/g, '\\u003e'));
     const patterns = allowed.map((pattern) => `- ${pattern.id}: ${pattern.title}${pattern.description ? ` — ${pattern.description.split('\n')[0]}` : ''}`);
     const prompt = [
       `Host: ${JSON.stringify(input.host)}`,
@@ -176,8 +178,15 @@ export class Classifier {
         ...(signal ? { signal } : {}),
       };
       calls++;
+      let response;
+      try {
+        response = this.options.budget ? await this.options.budget.run(llm, request, 'classify') : await llm.generate(request);
+      } catch (error) {
+        // A call the budget refused never reached the provider: it is not an LLM call.
+        if (!FishError.hasCode(error, FishErrorCode.BUDGET_EXHAUSTED)) this.llmCallCount++;
+        throw error;
+      }
       this.llmCallCount++;
-      const response = this.options.budget ? await this.options.budget.run(llm, request, 'classify') : await llm.generate(request);
       let value = response.object;
       if (value === undefined && response.text) {
         try {

@@ -120,7 +120,9 @@ export interface FishEngineEvents {
  * asynchronous part runs per incident and is tracked, so `stop()` waits for it.
  */
 export class FishEngine extends EventEmitter<FishEngineEvents> {
-  readonly bus: EventBus;
+  private currentBus: EventBus;
+  /** Set by stop(): the bus is closed then, and the next start() needs a fresh one. */
+  private busClosed = false;
   private readonly dedup: LruDedup;
   private readonly windows = new SlidingWindowCounter();
   private readonly windowState = new Map<string, WindowState>();
@@ -131,6 +133,8 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
   private readonly limiter: KeyedRateLimiter;
   private readonly mutex = new HostMutex();
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** The source pumps and the bus consumer: long-lived, so not counted as work by `idle()`. */
+  private readonly loops = new Set<Promise<unknown>>();
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly classifier: Classifier;
@@ -146,7 +150,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     super();
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
-    this.bus = new EventBus(options.busCapacity ?? 10_000);
+    this.currentBus = new EventBus(options.busCapacity ?? 10_000);
     this.dedup = new LruDedup(options.dedupCapacity ?? 10_000);
     this.limiter = new KeyedRateLimiter(options.rateLimit ?? { burst: 3, perMinute: 1 });
     this.classifier = options.classifier ?? new Classifier({ clock: this.clock, logger: this.logger });
@@ -155,15 +159,25 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     this.indexMetrics(this.matcherCatalog);
   }
 
+  /** The bounded queue between the sources and the pipeline (a new one after each stop/start). */
+  get bus(): EventBus {
+    return this.currentBus;
+  }
+
   /** Recovers state left by a previous run, then starts pumping sources and processing events. */
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
+    if (this.busClosed) {
+      // stop() closed the bus for good (a closed bus refuses every event): start with a new one.
+      this.currentBus = new EventBus(this.options.busCapacity ?? 10_000);
+      this.busClosed = false;
+    }
     this.abort = new AbortController();
     await this.options.audit.recordSystemEvent('started', { dryRun: this.options.dryRun ?? false, patterns: this.options.catalog().patterns.length }, this.now());
     await this.recover();
-    for (const source of this.options.sources) this.track(this.pump(source, this.abort.signal));
-    this.track(this.consume());
+    for (const source of this.options.sources) this.trackLoop(this.pump(source, this.abort.signal));
+    this.trackLoop(this.consume());
     this.expiryTimer = setInterval(() => void this.expireProposals().catch((error) => this.fail(error)), 15_000);
     this.expiryTimer.unref();
   }
@@ -175,13 +189,14 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     this.abort.abort();
     if (this.expiryTimer) clearInterval(this.expiryTimer);
     this.bus.close();
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    this.busClosed = true;
+    while (this.inFlight.size > 0 || this.loops.size > 0) await Promise.allSettled([...this.inFlight, ...this.loops]);
     await this.options.audit.recordSystemEvent('stopped', {}, this.now());
   }
 
   /** Waits until every incident and execution started so far has finished (tests, the demo). */
   async idle(): Promise<void> {
-    while (this.bus.stats().depth > 0 || [...this.inFlight].length > (this.running ? 1 + this.options.sources.length : 0)) {
+    while (this.bus.stats().depth > 0 || this.inFlight.size > 0) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   }
@@ -197,6 +212,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
   ingest(event: ObservedEvent): Promise<void> | undefined {
     this.counters.events++;
     try {
+      if (!isWellFormed(event)) throw new Error('not a well-formed ObservedEvent (id, time, host, service, level, message, labels)');
       if (!this.dedup.admit(event.id)) return undefined;
       const catalog = this.options.catalog();
       if (catalog !== this.matcherCatalog) {
@@ -218,6 +234,8 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
           this.windowState.set(key, state);
         }
         pushBounded(state.evidence, this.evidenceLine(event));
+        // Evidence is what is in the window now: lines of events that slid out are dropped.
+        if (state.evidence.length > count) state.evidence.splice(0, state.evidence.length - count);
         for (const signalId of hit.signalIds) state.signals.set(signalId, event.time);
         if (count >= hit.pattern.trigger.count) {
           const signalIds = [...state.signals].filter(([, at]) => at > event.time - windowMs).map(([id]) => id);
@@ -239,7 +257,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
       this.counters.incidents++;
       return this.track(this.handleIncident({ fingerprint, host: event.host, service: event.service, candidates: fired, evidence: [...new Set(evidence)].slice(-EVIDENCE_LINES), firstSeen: event.time }));
     } catch (error) {
-      this.fail(new FishError({ code: FishErrorCode.EVENT_INVALID, message: errorMessage('pipeline', `event ${String(event?.id)} could not be processed: ${describeError(error)}`), cause: error }));
+      this.fail(new FishError({ code: FishErrorCode.EVENT_INVALID, message: errorMessage('pipeline', `event ${safeId(event)} could not be processed: ${describeError(error)}`), cause: error }));
       return undefined;
     }
   }
@@ -279,7 +297,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
       return this.alreadyDecided(current ?? proposal);
     }
     this.emit('decision', updated);
-    void this.sendUpdate(updated, to, to === 'approved' ? `Approved by ${actor}; running ${updated.patternId} on ${updated.targetHost}` : `Denied by ${actor}; nothing will run`, actor);
+    this.track(this.sendUpdate(updated, to, to === 'approved' ? `Approved by ${actor}; running ${updated.patternId} on ${updated.targetHost}` : `Denied by ${actor}; nothing will run`, actor));
     this.options.checkpoint?.('decision-recorded');
     if (to === 'approved') this.track(this.execute(updated));
     return { ok: true, status: to, httpStatus: 200, message: to === 'approved' ? `approved: the fix runs on ${updated.targetHost} now` : 'denied: nothing will run', proposal: updated };
@@ -319,6 +337,12 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     for await (const event of this.bus) this.ingest(event);
   }
 
+  private trackLoop(promise: Promise<void>): void {
+    const tracked = promise.catch((error) => this.fail(error));
+    this.loops.add(tracked);
+    void tracked.finally(() => this.loops.delete(tracked));
+  }
+
   private track<T>(promise: Promise<T>): Promise<T> {
     const tracked = promise.catch((error) => {
       this.fail(error);
@@ -341,7 +365,8 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
 
   private evidenceLine(event: ObservedEvent): string {
     const text = event.kind === 'metric' && event.metric ? `${event.metric.name} = ${event.metric.value}` : event.message;
-    return redactSecrets(`${toIso(event.time)} ${event.host}/${event.service} [${event.level}] ${text}`.slice(0, 1000));
+    // Redact the whole line first: cutting first could leave part of a secret that the redactor no longer recognises.
+    return redactSecrets(`${toIso(event.time)} ${event.host}/${event.service} [${event.level}] ${text.slice(0, 16_384)}`).slice(0, 1000);
   }
 
   private indexMetrics(catalog: Catalog): void {
@@ -379,6 +404,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     const count = this.unknownWindows.add(key, event.time, windowMs);
     const evidence = this.unknownEvidence.get(key) ?? [];
     pushBounded(evidence, this.evidenceLine(event));
+    if (evidence.length > count) evidence.splice(0, evidence.length - count);
     this.unknownEvidence.set(key, evidence);
     if (this.unknownEvidence.size > 10_000) this.unknownEvidence.delete(this.unknownEvidence.keys().next().value as string);
     if (count < (unknown.count ?? 3)) return undefined;
@@ -541,9 +567,17 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     let location = 'not written (no incidents folder configured)';
     const directory = this.options.unknown?.incidentsDir;
     if (directory) {
-      await mkdir(directory, { recursive: true });
-      location = join(directory, `${incident.id}.json`);
-      await writeFile(location, `${JSON.stringify(bundle, null, 2)}\n`, { mode: 0o640 });
+      // The notification matters more than the bundle: a full or read-only disk (itself a likely
+      // unknown incident) must not silence it.
+      const path = join(directory, `${incident.id}.json`);
+      try {
+        await mkdir(directory, { recursive: true });
+        await writeFile(path, `${JSON.stringify(bundle, null, 2)}\n`, { mode: 0o640 });
+        location = path;
+      } catch (error) {
+        location = `not written (${redactSecrets(describeError(error))})`;
+        this.fail(error);
+      }
     }
     await this.escalate(
       {
@@ -608,27 +642,30 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
       if (!(await this.transition(executionId, ['pending'], 'running'))) return;
       const fix = await this.step(proposal, pattern, 'run', pattern.fix!.script, pattern.fix!.timeout);
       const fixOk = fix.exitCode === 0 && !fix.timedOut;
+      // Every transition below is a compare-and-set: when one does not apply, the record changed
+      // under us (a peer's recovery marked it interrupted), so this run no longer owns it and
+      // must not run another script.
       if (fixOk && pattern.verify) {
-        await this.transition(executionId, ['running'], 'verifying', fix);
+        if (!(await this.transition(executionId, ['running'], 'verifying', fix))) return this.lostOwnership(executionId);
         const verify = await this.step(proposal, pattern, 'verify', pattern.verify.script, pattern.verify.timeout);
         if (verify.exitCode === 0 && !verify.timedOut) {
           const done = await this.transition(executionId, ['verifying'], 'succeeded', verify, 'fix applied and verified');
-          if (done) void this.sendUpdate(proposal, 'succeeded', `${pattern.title}: fixed on ${proposal.targetHost} and verified${proposal.dryRun ? ' (dry run)' : ''}`);
+          if (done) this.track(this.sendUpdate(proposal, 'succeeded', `${pattern.title}: fixed on ${proposal.targetHost} and verified${proposal.dryRun ? ' (dry run)' : ''}`));
           return;
         }
-        await this.transition(executionId, ['verifying'], 'failed', verify, `verify ${describeStep(verify)}`);
+        if (!(await this.transition(executionId, ['verifying'], 'failed', verify, `verify ${describeStep(verify)}`))) return this.lostOwnership(executionId);
       } else if (fixOk) {
         const done = await this.transition(executionId, ['running'], 'succeeded', fix, 'fix applied (no verify step)');
-        if (done) void this.sendUpdate(proposal, 'succeeded', `${pattern.title}: fix applied on ${proposal.targetHost}`);
+        if (done) this.track(this.sendUpdate(proposal, 'succeeded', `${pattern.title}: fix applied on ${proposal.targetHost}`));
         return;
-      } else {
-        await this.transition(executionId, ['running'], 'failed', fix, `fix ${describeStep(fix)}`);
+      } else if (!(await this.transition(executionId, ['running'], 'failed', fix, `fix ${describeStep(fix)}`))) {
+        return this.lostOwnership(executionId);
       }
       if (pattern.on_failure === 'rollback' && pattern.rollback) {
         const rollback = await this.step(proposal, pattern, 'rollback', pattern.rollback.script, pattern.rollback.timeout);
         if (rollback.exitCode === 0 && !rollback.timedOut) {
           await this.transition(executionId, ['failed'], 'rolled_back', rollback, 'fix failed; rolled back');
-          void this.sendUpdate(proposal, 'rolled_back', `${pattern.title}: the fix failed on ${proposal.targetHost} and was rolled back`);
+          this.track(this.sendUpdate(proposal, 'rolled_back', `${pattern.title}: the fix failed on ${proposal.targetHost} and was rolled back`));
           return;
         }
         await this.transition(executionId, ['failed'], 'escalated', rollback, `rollback ${describeStep(rollback)}`);
@@ -639,10 +676,16 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     });
   }
 
+  private async lostOwnership(executionId: string): Promise<void> {
+    const current = await this.options.audit.getExecution(executionId);
+    this.logger.warn(`execution ${executionId} changed to "${current?.status ?? 'missing'}" while it ran here; no further step is run`);
+    await this.options.audit.recordSystemEvent('execution-ownership-lost', { executionId, status: current?.status ?? null }, this.now());
+  }
+
   private async finishEscalated(proposal: ProposalRecord, executionId: string, body: string, transition = true): Promise<void> {
     if (transition) await this.transition(executionId, ['interrupted', 'failed'], 'escalated', undefined, body);
     await this.escalate({ kind: 'escalation', title: `Escalation: ${proposal.patternId} on ${proposal.targetHost}`, body, priority: 'high', tags: ['rotating_light'] }, { proposalId: proposal.id, incidentId: proposal.incidentId });
-    void this.sendUpdate(proposal, 'escalated', body);
+    this.track(this.sendUpdate(proposal, 'escalated', body));
   }
 
   private async transition(id: string, from: ExecutionStatus[], to: ExecutionStatus, step?: ExecutionStep, detail?: string): Promise<ExecutionRecord | undefined> {
@@ -670,7 +713,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
 
   private async expire(proposal: ProposalRecord): Promise<void> {
     const expired = await this.options.audit.transitionProposal({ id: proposal.id, from: 'proposed', to: 'expired', at: this.now(), actor: 'system', reason: 'approval window elapsed' });
-    if (expired) void this.sendUpdate(expired, 'expired', `${expired.patternId} on ${expired.targetHost}: not approved in time; nothing was run`);
+    if (expired) this.track(this.sendUpdate(expired, 'expired', `${expired.patternId} on ${expired.targetHost}: not approved in time; nothing was run`));
   }
 
   async expireProposals(): Promise<number> {
@@ -731,6 +774,34 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
       const until = Date.parse(incident.firstSeen) + cooldown;
       if (until > (this.cooldowns.get(incident.fingerprint) ?? Number.NEGATIVE_INFINITY)) this.cooldowns.set(incident.fingerprint, until);
     }
+  }
+}
+
+/**
+ * A cheap structural check on the hot path (sources are plugins: a buggy one must not poison the
+ * windows with `undefined` hosts or crash the loop). Reads each field once.
+ */
+function isWellFormed(event: ObservedEvent): boolean {
+  if (typeof event !== 'object' || event === null) return false;
+  const { id, kind, time, host, service, level, message, labels } = event;
+  return (
+    typeof id === 'string' && id.length > 0 &&
+    (kind === 'log' || kind === 'metric' || kind === 'alert') &&
+    typeof time === 'number' && Number.isFinite(time) &&
+    typeof host === 'string' && typeof service === 'string' &&
+    typeof level === 'string' && level in LEVEL_RANK &&
+    typeof message === 'string' &&
+    typeof labels === 'object' && labels !== null
+  );
+}
+
+/** The event's id for an error message, without trusting the event (a getter may throw). */
+function safeId(event: unknown): string {
+  try {
+    const id = (event as { id?: unknown } | null)?.id;
+    return typeof id === 'string' ? JSON.stringify(redactSecrets(id.slice(0, 80))) : '(no id)';
+  } catch {
+    return '(unreadable id)';
   }
 }
 

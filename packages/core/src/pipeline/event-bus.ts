@@ -87,8 +87,9 @@ export class EventBus implements AsyncIterable<ObservedEvent> {
   [Symbol.asyncIterator](): AsyncIterator<ObservedEvent> {
     return {
       next: () => {
-        const event = this.poll();
-        if (event) return Promise.resolve({ done: false, value: event });
+        // Test the depth, not the event's truthiness: a malformed (null) event from a buggy source
+        // must reach the pipeline to be counted, not vanish here.
+        if (this.count > 0) return Promise.resolve({ done: false, value: this.poll()! });
         if (this.closed) return Promise.resolve({ done: true, value: undefined });
         return new Promise((resolve) => {
           this.waitingTaker = resolve;

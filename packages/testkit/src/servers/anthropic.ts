@@ -220,6 +220,8 @@ function readBody(request: IncomingMessage): Promise<string> {
     request.on('data', (data: Buffer) => chunks.push(data));
     request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     request.on('error', reject);
+    // A client that gives up before sending the whole body is not recorded as a request.
+    request.on('close', () => reject(new Error('client closed the connection before the end of the body')));
   });
 }
 
@@ -401,6 +403,7 @@ export async function startAnthropicServer(options: AnthropicServerOptions = {})
     answerHang: () => enqueue({ type: 'hang' }),
     answerTextThenHang: (text) => enqueue({ type: 'events', events: anthropicStreamEvents(anthropicMessage({ content: [{ type: 'text', text }] }), text.length).slice(0, 4), holdOpen: true }),
     requestCount: () => requests.length,
+    reset: () => setScript([]),
   };
 
   return {

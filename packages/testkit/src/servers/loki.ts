@@ -223,6 +223,7 @@ interface Tail {
   query: ParsedLogQuery;
   categorize: boolean;
   timers: NodeJS.Timeout[];
+  delayMs: number;
   dropped: Array<{ labels: Record<string, string>; timestamp: string }>;
 }
 
@@ -271,7 +272,10 @@ export async function startLokiServer(options: LokiServerOptions = {}): Promise<
           if (tail.dropped.length < 1000) tail.dropped.push({ labels: entry.labels, timestamp: entry.ts.toString() });
         } else sent.push(entry);
       }
-      if (sent.length > 0) sendFrame(tail, sent);
+      if (sent.length === 0) continue;
+      // delay_for holds entries back by that many seconds before sending them.
+      if (tail.delayMs > 0) tail.timers.push(setTimeout(() => sendFrame(tail, sent), tail.delayMs));
+      else sendFrame(tail, sent);
     }
   };
 
@@ -420,15 +424,17 @@ export async function startLokiServer(options: LokiServerOptions = {}): Promise<
     const parsed = parseCommon(url.searchParams, true);
     if (parsed.error !== undefined) return reject(400, parsed.error);
     const delayText = url.searchParams.get('delay_for');
+    let delayMs = 0;
     if (delayText !== null) {
       const delay = Number(delayText);
       if (!Number.isInteger(delay)) return reject(400, `strconv.Atoi: parsing ${JSON.stringify(delayText)}: invalid syntax`);
       if (delay > 5) return reject(400, errorTexts.delayForTooLarge);
+      delayMs = delay * 1000;
     }
     wss.handleUpgrade(request, socket, head, (ws) => {
       tailConnections++;
       const tenant = auth.tenant!;
-      const tail: Tail = { socket: ws, tenant, query: parsed.query!, categorize: request.headers['x-loki-response-encoding-flags'] === 'categorize-labels', timers: [], dropped: [] };
+      const tail: Tail = { socket: ws, tenant, query: parsed.query!, categorize: request.headers['x-loki-response-encoding-flags'] === 'categorize-labels', timers: [], delayMs, dropped: [] };
       ws.on('error', () => undefined);
       const active = [...tails].filter((other) => other.tenant === tenant).length;
       if (active + 1 > maxConcurrentTails) {

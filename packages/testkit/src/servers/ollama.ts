@@ -85,6 +85,8 @@ function readBody(request: IncomingMessage): Promise<string> {
     request.on('data', (data: Buffer) => chunks.push(data));
     request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     request.on('error', reject);
+    // A client that gives up before sending the whole body is not recorded as a request.
+    request.on('close', () => reject(new Error('client closed the connection before the end of the body')));
   });
 }
 
@@ -251,6 +253,7 @@ export async function startOllamaServer(options: OllamaServerOptions = {}): Prom
     answerHang: () => enqueue({ type: 'hang' }),
     answerTextThenHang: (text) => enqueue({ type: 'lines', lines: ollamaChatLines({ content: text, chunks: [text] }, 'llama3.1', true).slice(0, 1), holdOpen: true }),
     requestCount: () => requests.length,
+    reset: () => setScript([]),
   };
 
   return {
