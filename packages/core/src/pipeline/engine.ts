@@ -496,6 +496,14 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
       }
       return;
     }
+    await this.notifyProposal(proposal, incident, pattern);
+  }
+
+  /** Sends a proposal with its signed links; the receipt id on the proposal row records that it went out. */
+  private async notifyProposal(proposal: ProposalRecord, incident: IncidentRecord, pattern: Pattern): Promise<void> {
+    const targetHost = proposal.targetHost;
+    const fix = pattern.fix;
+    if (!fix) return;
     const links = this.links(proposal);
     this.emit('proposal', proposal, links);
     try {
@@ -508,7 +516,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
           host: targetHost,
           service: incident.service,
           confidence: proposal.confidence,
-          summary: `${pattern.description.trim() || pattern.title}\n\nFix: \`${pattern.fix.script}\` on ${targetHost}${pattern.verify ? `, verified by \`${pattern.verify.script}\`` : ''}. On failure: ${pattern.on_failure}.${proposal.dryRun ? '\n\n**Dry run**: nothing will be executed.' : ''}`,
+          summary: `${pattern.description.trim() || pattern.title}\n\nFix: \`${fix.script}\` on ${targetHost}${pattern.verify ? `, verified by \`${pattern.verify.script}\`` : ''}. On failure: ${pattern.on_failure}.${proposal.dryRun ? '\n\n**Dry run**: nothing will be executed.' : ''}`,
           evidence: incident.evidence.slice(-5),
           createdAt: proposal.createdAt,
           expiresAt: proposal.expiresAt,
@@ -723,9 +731,13 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
   /**
    * After a crash: an execution that was pending, running or verifying is marked `interrupted`
    * and escalated — never re-run by itself, since the fix may have half-happened. An approved
-   * proposal with no execution row had nothing started, so it runs now.
+   * proposal with no execution row had nothing started, so it runs now. An open proposal whose
+   * notification was never recorded is sent again (else nobody could ever approve it), and the
+   * incident cooldowns are rebuilt, so a source re-reading what it already read (the file
+   * source, a Loki lookback) does not propose the same incident a second time.
    */
   private async recover(): Promise<void> {
+    await this.restoreCooldowns();
     const unfinished = await this.options.audit.listExecutions({ status: ['pending', 'running', 'verifying'], limit: 1000 });
     for (const execution of unfinished) {
       const interrupted = await this.transition(execution.id, ['pending', 'running', 'verifying'], 'interrupted', undefined, `fish stopped during "${execution.status}"; not re-run automatically`);
@@ -742,7 +754,26 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
         this.track(this.execute(proposal));
       }
     }
+    const open = await this.options.audit.listProposals({ status: 'proposed', limit: 1000 });
+    for (const proposal of open) {
+      if (proposal.notificationId !== undefined || Date.parse(proposal.expiresAt) <= this.clock.now()) continue;
+      const incident = await this.options.audit.getIncident(proposal.incidentId);
+      const pattern = this.options.catalog().patterns.find((candidate) => candidate.id === proposal.patternId);
+      if (!incident || !pattern) continue;
+      await this.options.audit.recordSystemEvent('resume-notification', { proposalId: proposal.id }, this.now());
+      await this.notifyProposal(proposal, incident, pattern);
+    }
     await this.expireProposals();
+  }
+
+  /** Cooldowns live in memory: rebuild them from the incidents in the audit trail. */
+  private async restoreCooldowns(): Promise<void> {
+    const patterns = new Map(this.options.catalog().patterns.map((pattern) => [pattern.id, pattern]));
+    for (const incident of await this.options.audit.listIncidents({ limit: 1000 })) {
+      const cooldown = incident.candidates.length === 0 ? (this.options.unknown?.cooldownMs ?? 3_600_000) : Math.max(0, ...incident.candidates.map((id) => patterns.get(id)?.cooldown ?? 0));
+      const until = Date.parse(incident.firstSeen) + cooldown;
+      if (until > (this.cooldowns.get(incident.fingerprint) ?? Number.NEGATIVE_INFINITY)) this.cooldowns.set(incident.fingerprint, until);
+    }
   }
 }
 
