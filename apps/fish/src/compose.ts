@@ -76,6 +76,7 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
   }
   let llm: LLMProvider | undefined;
   let classifier: Classifier;
+  let draftPatterns: { llm: LLMProvider; budget: BudgetGuard } | undefined;
   if (config.llm) {
     llm = await registry.create('llm', config.llm.type, config.llm.options, context(config.llm.name ?? config.llm.type), 'llm.options');
     const budget = new BudgetGuard({
@@ -87,6 +88,7 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
           .notify({ kind: 'budget', title: 'fish: LLM budget reached', body: `Spent ${spentEur.toFixed(2)} of ${capEur} EUR in ${month}. Classifying deterministically until next month.`, priority: 'default', tags: ['moneybag'] })
           .catch((error) => logger.error(`budget notification failed: ${describeError(error)}`)),
     });
+    if (config.llm.draftUnknownPatterns) draftPatterns = { llm, budget };
     classifier = new Classifier({ llm, budget, clock, logger, recogniseNovel: config.llm.recogniseNovel, ...(config.llm.fallbackModel ? { fallbackModel: config.llm.fallbackModel } : {}) });
   } else {
     classifier = new Classifier({ clock, logger });
@@ -111,6 +113,7 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     clock,
     logger,
     ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
+    ...(draftPatterns ? { draftPatterns } : {}),
   });
 
   const app: FishApp = {
