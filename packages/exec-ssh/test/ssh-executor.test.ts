@@ -19,7 +19,7 @@ const SCRIPTS = [
   {
     patternId: 'span',
     script: 'span.sh',
-    content: `#!/bin/sh\nstart=$(date +%s%N)\nsleep 1\necho "$1 $start $(date +%s%N)"\n`,
+    content: `#!/bin/sh\nstart=$(date +%s%N)\nsleep 2\necho "$1 $start $(date +%s%N)"\n`,
   },
   { patternId: 'stubborn', script: 'stubborn.sh', content: `#!/bin/sh\ntrap '' TERM\necho $$ > "$(dirname "$0")/../stubborn.pid"\nwhile :; do sleep 0.2; done\n` },
 ];
@@ -253,7 +253,7 @@ describe('SSH executor against a real sshd and the real wrapper', () => {
     const [, bStart, bEnd] = b.stdout.trim().split(' ').map(Number) as [number, number, number];
     expect(a.stdout.startsWith('run ')).toBe(true);
     expect(b.stdout.startsWith('verify ')).toBe(true);
-    // The two one-second scripts overlapped in time.
+    // The two two-second scripts overlapped in time.
     expect(aStart < bEnd && bStart < aEnd).toBe(true);
     expect(executor.pool.connectCount.get('beta')).toBe(1);
   }, 30_000);
