@@ -15,7 +15,6 @@ export const sqliteAuditOptionsSchema = z.object({
   path: z.string().min(1).default('audit.sqlite'),
   busyTimeoutMs: z.number().int().nonnegative().optional(),
   synchronous: z.enum(['FULL', 'NORMAL']).optional(),
-  yieldEveryMs: z.number().nonnegative().optional(),
 });
 
 export const sqliteAuditPlugin = definePlugin({
