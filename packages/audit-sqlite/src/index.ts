@@ -25,6 +25,6 @@ export const sqliteAuditPlugin = definePlugin({
   optionsSchema: sqliteAuditOptionsSchema,
   create(options, context) {
     const path = options.path === ':memory:' || isAbsolute(options.path) ? options.path : join(context.dataDir, options.path);
-    return createSqliteAuditStore({ ...options, path });
+    return createSqliteAuditStore({ ...options, path, clock: context.clock });
   },
 });

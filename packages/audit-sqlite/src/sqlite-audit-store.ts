@@ -10,7 +10,9 @@ import {
   isLegalProposalTransition,
   redactSecrets,
   truncateOutput,
+  systemClock,
   type AuditEntry,
+  type Clock,
   type AuditStore,
   type BudgetReservation,
   type BudgetSettlement,
@@ -37,6 +39,8 @@ export interface SqliteAuditStoreOptions {
   path: string;
   /** How long a writer waits for another process's lock. @default 5000 */
   busyTimeoutMs?: number;
+  /** Time for the few rows whose call carries no timestamp (`setProposalNotification`). @default systemClock */
+  clock?: Clock;
   /** `FULL` fsyncs each commit, so an approval recorded before a remote call survives a power cut. @default 'FULL' */
   synchronous?: 'FULL' | 'NORMAL';
 }
@@ -372,7 +376,7 @@ export function createSqliteAuditStore(options: SqliteAuditStoreOptions): Sqlite
         if (Number(result.numUpdatedRows) === 0) {
           throw new FishError({ code: FishErrorCode.PROPOSAL_NOT_FOUND, message: errorMessage(SCOPE, `proposal ${id} does not exist`) });
         }
-        await appendAudit(connection, { at: new Date().toISOString(), entity: 'proposal', entityId: id, action: 'notification-set', data: { notificationId } });
+        await appendAudit(connection, { at: new Date((options.clock ?? systemClock).now()).toISOString(), entity: 'proposal', entityId: id, action: 'notification-set', data: { notificationId } });
       }),
 
     async transitionProposal(transition: ProposalTransition) {
