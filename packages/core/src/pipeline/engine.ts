@@ -149,6 +149,8 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
   private abort = new AbortController();
   private expiryTimer: NodeJS.Timeout | undefined;
   private running = false;
+  /** Pending while start() recovers: decisions wait for it (see decideProposal). */
+  private recovering: Promise<void> | undefined;
   private readonly counters = { events: 0, matched: 0, incidents: 0, unknownIncidents: 0, suppressedByCooldown: 0, proposals: 0, executions: 0, errors: 0 };
 
   constructor(private readonly options: FishEngineOptions) {
@@ -180,7 +182,12 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     }
     this.abort = new AbortController();
     await this.options.audit.recordSystemEvent('started', { dryRun: this.options.dryRun ?? false, patterns: this.options.catalog().patterns.length }, this.now());
-    await this.recover();
+    this.recovering = this.recover();
+    try {
+      await this.recovering;
+    } finally {
+      this.recovering = undefined;
+    }
     for (const source of this.options.sources) this.trackLoop(this.pump(source, this.abort.signal));
     this.trackLoop(this.consume());
     this.expiryTimer = setInterval(() => void this.expireProposals().catch((error) => this.fail(error)), 15_000);
@@ -288,6 +295,9 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
 
   /** A decision from a trusted local channel (the terminal: `fish-sre approve <id>`). */
   async decideProposal(proposalId: string, decision: Decision, actor: string, tokenId?: string): Promise<DecisionOutcome> {
+    // The approval endpoint may already listen while start() recovers: an execution started now
+    // would be found by recovery's scan and taken for one a crash interrupted.
+    if (this.recovering) await this.recovering.catch(() => undefined);
     const proposal = await this.options.audit.getProposal(proposalId);
     if (!proposal) return { ok: false, status: 'not-found', httpStatus: 404, message: `no proposal ${proposalId}` };
     if (proposal.status !== 'proposed') return this.alreadyDecided(proposal);
