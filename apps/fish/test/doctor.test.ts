@@ -41,7 +41,7 @@ audit: { type: sqlite, options: { path: audit.sqlite } }
     expect(result.stdout).toMatch(/✓ config: /);
     expect(result.stdout).toMatch(/✓ catalog: \d+ patterns/);
     expect(result.stdout).toMatch(/✗ source file: cannot read .*missing\.jsonl/);
-    expect(result.stdout).toMatch(/✗ source loki: /);
+    expect(result.stdout).toMatch(/✗ source loki: cannot connect: connection refused/);
     expect(result.stdout).toMatch(/✗ executor ssh → penny: /);
     expect(result.stdout).toMatch(/\d+ check\(s\) failed\./);
   }, 90_000);
