@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +12,13 @@ const CATALOG = resolve(import.meta.dirname, '../../../catalog');
 describe('fish-sre doctor', () => {
   it('says, for each configured part, what is wrong in plain words', async () => {
     const directory = await mkdtemp(join(tmpdir(), 'fish-doctor-'));
+    // A loopback port with nothing listening (port 9 is on fetch's list of refused ports).
+    const closedPort = await new Promise<number>((resolvePort) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number };
+        server.close(() => resolvePort(port));
+      });
+    });
     const config = join(directory, 'fish.yaml');
     await writeFile(
       config,
@@ -23,7 +31,7 @@ sources:
   - type: file
     options: { path: ${join(directory, 'missing.jsonl')} }
   - type: loki
-    options: { url: "http://127.0.0.1:9", query: '{job="x"}' }
+    options: { url: "http://127.0.0.1:${closedPort}", query: '{job="x"}' }
 notifier: { type: terminal }
 executor:
   type: ssh
