@@ -1,1 +1,6 @@
 export const VERSION = '0.1.0';
+export { loadConfig, FishConfigSchema, type FishConfig } from './config.js';
+export { composeFish, type FishApp, type ComposeOptions } from './compose.js';
+export { createApprovalApp, startApprovalServer, type ApprovalServerOptions, type RunningServer } from './approval-server.js';
+export { createFishRegistry, FIRST_PARTY_PLUGINS } from './plugins.js';
+export { runDemo, type DemoOptions } from './commands/demo.js';

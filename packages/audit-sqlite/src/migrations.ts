@@ -71,7 +71,7 @@ export const MIGRATIONS: Record<string, Migration> = {
         .addColumn('pattern_id', 'text', (column) => column.notNull())
         .addColumn('target_host', 'text', (column) => column.notNull())
         .addColumn('status', 'text', (column) =>
-          column.notNull().check(sql`status in ('pending', 'running', 'succeeded', 'failed', 'rolled_back', 'escalated', 'interrupted')`),
+          column.notNull().check(sql`status in ('pending', 'running', 'verifying', 'succeeded', 'failed', 'rolled_back', 'escalated', 'interrupted')`),
         )
         .addColumn('dry_run', 'integer', (column) => column.notNull())
         .addColumn('created_at', 'text', (column) => column.notNull())

@@ -1,1 +1,10 @@
-export const VERSION = '0.1.0';
+export {
+  VERSION,
+  createLokiSource,
+  lokiSourcePlugin,
+  LokiSourceOptionsSchema,
+  normaliseLevel,
+  lokiEventId,
+  type LokiSourceOptions,
+  type LokiSourceConfig,
+} from './loki-source.js';

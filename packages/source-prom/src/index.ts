@@ -1,1 +1,27 @@
-export const VERSION = '0.1.0';
+export {
+  VERSION,
+  createPrometheusSource,
+  prometheusSourcePlugin,
+  PrometheusSourceOptionsSchema,
+  prometheusInstantQuery,
+  parseSampleValue,
+  metricConditions,
+  compare,
+  type PrometheusSourceOptions,
+  type PrometheusSourceConfig,
+  type InstantQueryResult,
+  type InstantSeries,
+} from './prometheus-source.js';
+export {
+  createAlertmanagerReceiver,
+  createAlertmanagerSource,
+  alertmanagerSourcePlugin,
+  alertToEvent,
+  AlertmanagerWebhookSchema,
+  AlertmanagerReceiverOptionsSchema,
+  type AlertmanagerReceiver,
+  type AlertmanagerReceiverOptions,
+  type AlertmanagerReceiverConfig,
+  type AlertmanagerSource,
+  type AlertmanagerWebhook,
+} from './alertmanager-receiver.js';

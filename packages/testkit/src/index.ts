@@ -1,6 +1,15 @@
 export const VERSION = '0.1.0';
-export { testAuditStore, sampleIncident, sampleProposal, sampleExecution, sampleStep, type TestAuditStoreOptions } from './conformance/audit-store.js';
+
+// Conformance suites: run them against your own plugin.
+export { testSource, type SourceConformanceOptions } from './conformance/source.js';
+export { testExecutor, type ExecutorConformanceOptions, type ConformanceScripts } from './conformance/executor.js';
 export { testNotifier, sampleNotice, sampleActions, type DeliveredNotification, type TestNotifierOptions } from './conformance/notifier.js';
+export { testAuditStore, sampleIncident, sampleProposal, sampleExecution, sampleStep, type TestAuditStoreOptions } from './conformance/audit-store.js';
+export * from './conformance/llm-provider.js';
+
+// Real and protocol-faithful servers for tests.
+export { startTestSshd, type TestSshd, type TestSshdOptions } from './sshd.js';
+export { startLokiServer, parseLogQuery, matchesQuery, parseLokiTimestamp, lokiErrorTexts, LogQLParseError, type LokiServer, type LokiServerOptions, type LokiEntry, type ParsedLogQuery } from './servers/loki.js';
 export {
   startNtfyServer,
   decodeRfc2047,
@@ -13,3 +22,6 @@ export {
   type NtfyAuthOptions,
   type RecordedNtfyRequest,
 } from './servers/ntfy.js';
+export * from './servers/anthropic.js';
+export * from './servers/ollama.js';
+export * from './servers/proxmox.js';

@@ -5,10 +5,15 @@ import { ExecutionVerb } from './executor.js';
 export const ProposalStatus = z.enum(['proposed', 'approved', 'denied', 'expired']);
 export type ProposalStatus = z.infer<typeof ProposalStatus>;
 
-/** The technical result of running an approved proposal. */
+/**
+ * The technical result of running an approved proposal: pending -> running (fix) -> verifying
+ * (verify script) -> succeeded | failed; failed -> rolled_back | escalated. Each step's output is
+ * appended with the transition that ends it, so a crash between steps leaves an exact record.
+ */
 export const ExecutionStatus = z.enum([
   'pending',
   'running',
+  'verifying',
   'succeeded',
   'failed',
   'rolled_back',
@@ -31,7 +36,10 @@ export const PROPOSAL_TRANSITIONS: Readonly<Record<ProposalStatus, readonly Prop
  */
 export const EXECUTION_TRANSITIONS: Readonly<Record<ExecutionStatus, readonly ExecutionStatus[]>> = {
   pending: ['running', 'interrupted'],
-  running: ['succeeded', 'failed', 'interrupted'],
+  /** The fix runs; its step is appended when it ends (-> verifying, or -> failed). */
+  running: ['verifying', 'succeeded', 'failed', 'interrupted'],
+  /** The verify script runs; its step is appended when it ends. */
+  verifying: ['succeeded', 'failed', 'interrupted'],
   failed: ['rolled_back', 'escalated'],
   interrupted: ['escalated'],
   succeeded: [],

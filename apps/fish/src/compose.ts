@@ -1,0 +1,161 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  ApprovalSigner,
+  BudgetGuard,
+  CatalogHolder,
+  Classifier,
+  FishEngine,
+  createConsoleLogger,
+  createSecretRedactor,
+  describeError,
+  systemClock,
+  type AuditStore,
+  type Clock,
+  type EngineCheckpoint,
+  type Executor,
+  type LLMProvider,
+  type Logger,
+  type Notifier,
+  type PluginContext,
+  type PluginRegistry,
+  type Source,
+} from '@fish-sre/core';
+import type { FishConfig } from './config.js';
+import { createFishRegistry } from './plugins.js';
+import { startApprovalServer, type RunningServer } from './approval-server.js';
+
+export interface FishApp {
+  engine: FishEngine;
+  catalog: CatalogHolder;
+  audit: AuditStore;
+  notifier: Notifier;
+  executor: Executor;
+  sources: Source[];
+  llm?: LLMProvider;
+  signer: ApprovalSigner;
+  server?: RunningServer;
+  logger: Logger;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface ComposeOptions {
+  registry?: PluginRegistry;
+  clock?: Clock;
+  logger?: Logger;
+  /** Start the approval HTTP server. @default true */
+  listen?: boolean;
+  /** Overrides for embedding and tests. */
+  notifier?: Notifier;
+  /** See FishEngineOptions.checkpoint. */
+  checkpoint?: (step: EngineCheckpoint) => void;
+}
+
+/**
+ * Config -> composed pipeline. Every plugin is created (and its options validated) before
+ * anything starts, so a mistake stops start-up with a message naming the config path.
+ */
+export async function composeFish(config: FishConfig, options: ComposeOptions = {}): Promise<FishApp> {
+  const redact = createSecretRedactor(config.secrets);
+  const baseLogger = options.logger ?? createConsoleLogger({ level: config.log.level, format: config.log.format });
+  const logger: Logger = wrapRedacting(baseLogger, redact);
+  const clock = options.clock ?? systemClock;
+  const registry = options.registry ?? createFishRegistry();
+  await mkdir(config.dataDir, { recursive: true });
+  const catalog = await CatalogHolder.load(config.catalog, { logger });
+  const context = (name: string): PluginContext => ({ name, logger: logger.child({ plugin: name }), clock, catalog: () => catalog.catalog, dataDir: join(config.dataDir, name), fetch: globalThis.fetch });
+
+  const audit = await registry.create('audit', config.audit.type, config.audit.options, context(config.audit.name ?? config.audit.type), 'audit.options');
+  await audit.init?.();
+  const notifier = options.notifier ?? (await registry.create('notifier', config.notifier.type, config.notifier.options, context(config.notifier.name ?? config.notifier.type), 'notifier.options'));
+  const executor = await registry.create('executor', config.executor.type, config.executor.options, context(config.executor.name ?? config.executor.type), 'executor.options');
+  const sources: Source[] = [];
+  for (const [index, source] of config.sources.entries()) {
+    sources.push(await registry.create('source', source.type, source.options, context(source.name ?? source.type), `sources[${index}].options`));
+  }
+  let llm: LLMProvider | undefined;
+  let classifier: Classifier;
+  let draftPatterns: { llm: LLMProvider; budget: BudgetGuard } | undefined;
+  if (config.llm) {
+    llm = await registry.create('llm', config.llm.type, config.llm.options, context(config.llm.name ?? config.llm.type), 'llm.options');
+    const budget = new BudgetGuard({
+      store: audit,
+      monthlyCapEur: config.llm.monthlyBudgetEur,
+      clock,
+      onExhausted: ({ month, spentEur, capEur }) =>
+        void notifier
+          .notify({ kind: 'budget', title: 'fish: LLM budget reached', body: `Spent ${spentEur.toFixed(2)} of ${capEur} EUR in ${month}. Classifying deterministically until next month.`, priority: 'default', tags: ['moneybag'] })
+          .catch((error) => logger.error(`budget notification failed: ${describeError(error)}`)),
+    });
+    if (config.llm.draftUnknownPatterns) draftPatterns = { llm, budget };
+    classifier = new Classifier({ llm, budget, clock, logger, recogniseNovel: config.llm.recogniseNovel, ...(config.llm.fallbackModel ? { fallbackModel: config.llm.fallbackModel } : {}) });
+  } else {
+    classifier = new Classifier({ clock, logger });
+  }
+  const signer = new ApprovalSigner(config.approval.secret);
+  const engine = new FishEngine({
+    catalog: () => catalog.catalog,
+    sources,
+    audit,
+    notifier,
+    executor,
+    signer,
+    classifier,
+    publicUrl: config.approval.publicUrl,
+    dryRun: config.dryRun,
+    autoExec: config.autoExec,
+    proposalTtlMs: config.approval.proposalTtl,
+    busCapacity: config.pipeline.busCapacity,
+    dedupCapacity: config.pipeline.dedupCapacity,
+    rateLimit: config.pipeline.rateLimit,
+    unknown: { minLevel: config.pipeline.unknown.minLevel, count: config.pipeline.unknown.count, windowMs: config.pipeline.unknown.window, cooldownMs: config.pipeline.unknown.cooldown, incidentsDir: join(config.dataDir, 'incidents') },
+    clock,
+    logger,
+    ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
+    ...(draftPatterns ? { draftPatterns } : {}),
+  });
+
+  const app: FishApp = {
+    engine, catalog, audit, notifier, executor, sources, signer, logger,
+    ...(llm ? { llm } : {}),
+    async start() {
+      if (options.listen !== false) {
+        app.server = await startApprovalServer({
+          engine, audit, signer, clock,
+          host: config.approval.listen.host,
+          port: config.approval.listen.port,
+          corsOrigins: config.approval.corsOrigins,
+          trustedProxies: config.approval.trustedProxies,
+          ...(config.approval.identityHeader ? { identityHeader: config.approval.identityHeader } : {}),
+        });
+        logger.info(`approval endpoint listening on ${app.server.url} (public: ${config.approval.publicUrl})`);
+      }
+      await engine.start();
+      logger.info(`fish started: ${catalog.catalog.patterns.length} patterns, ${sources.length} source(s), notifier ${notifier.name}, executor ${executor.name}${config.dryRun ? ', DRY RUN' : ''}`);
+    },
+    async stop() {
+      await engine.stop();
+      await app.server?.close();
+      for (const closable of [...sources, notifier, executor, ...(llm ? [llm] : []), audit]) {
+        try {
+          await closable.close?.();
+        } catch (error) {
+          logger.warn(`closing ${(closable as { name?: string }).name ?? 'plugin'} failed: ${describeError(error)}`);
+        }
+      }
+    },
+  };
+  return app;
+}
+
+function wrapRedacting(logger: Logger, redact: (text: string) => string): Logger {
+  const wrap = (inner: Logger): Logger => ({
+    debug: (message, fields) => inner.debug(redact(message), fields && JSON.parse(redact(JSON.stringify(fields)))),
+    info: (message, fields) => inner.info(redact(message), fields && JSON.parse(redact(JSON.stringify(fields)))),
+    warn: (message, fields) => inner.warn(redact(message), fields && JSON.parse(redact(JSON.stringify(fields)))),
+    error: (message, fields) => inner.error(redact(message), fields && JSON.parse(redact(JSON.stringify(fields)))),
+    child: (bindings) => wrap(inner.child(bindings)),
+  });
+  return wrap(logger);
+}

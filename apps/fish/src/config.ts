@@ -1,0 +1,138 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { DurationSchema, EventLevel, FishError, FishErrorCode, errorMessage } from '@fish-sre/core';
+
+const PluginRef = z
+  .object({
+    /** Built-in name (`loki`, `ntfy`, `ssh`, `sqlite`, `claude` ...) or an npm package name. */
+    type: z.string().min(1),
+    /** Instance name; defaults to the type. */
+    name: z.string().min(1).optional(),
+    options: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict();
+
+export const FishConfigSchema = z
+  .object({
+    /** Catalog folder (patterns/ and scripts/), relative to the config file. */
+    catalog: z.string().min(1),
+    /** Where fish keeps state: incident bundles, cursors. @default /var/lib/fish */
+    dataDir: z.string().default('/var/lib/fish'),
+    /** Go through everything but the remote call. @default false */
+    dryRun: z.boolean().default(false),
+    /** Let patterns that earned auto-exec run without a tap. @default false */
+    autoExec: z.boolean().default(false),
+    approval: z
+      .object({
+        listen: z.object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(8080) }).strict().default({ host: '127.0.0.1', port: 8080 }),
+        /** Base URL the phone uses to reach the approval endpoint (tunnel / reverse proxy). */
+        publicUrl: z.url(),
+        /** HMAC secret for approval links, at least 32 characters. Use `${ENV_VAR}`. */
+        secret: z.string().min(32, 'the approval secret must be at least 32 characters'),
+        /** How long a proposal can be approved. @default 1h */
+        proposalTtl: DurationSchema.default(3_600_000),
+        /** Browser origins allowed to POST decisions (the ntfy web app). @default ["https://ntfy.sh"] */
+        corsOrigins: z.array(z.string()).default(['https://ntfy.sh']),
+        /** Header carrying the user's identity from the edge proxy, trusted only from `trustedProxies`. */
+        identityHeader: z.string().optional(),
+        trustedProxies: z.array(z.string()).default([]),
+      })
+      .strict(),
+    sources: z.array(PluginRef).min(1, 'configure at least one source'),
+    notifier: PluginRef,
+    executor: PluginRef,
+    audit: PluginRef.default({ type: 'memory', options: {} }),
+    llm: PluginRef.extend({
+      /** Model for the single retry after a malformed answer. */
+      fallbackModel: z.string().optional(),
+      /** Monthly cap in EUR. @default 20 */
+      monthlyBudgetEur: z.number().positive().default(20),
+      /** Ask the LLM about incidents no pattern matches (advisory). @default true */
+      recogniseNovel: z.boolean().default(true),
+      /** Save an LLM-drafted pattern YAML beside each UNKNOWN bundle, for review. @default false */
+      draftUnknownPatterns: z.boolean().default(false),
+    })
+      .strict()
+      .optional(),
+    pipeline: z
+      .object({
+        busCapacity: z.number().int().positive().default(10_000),
+        dedupCapacity: z.number().int().positive().default(10_000),
+        rateLimit: z.object({ burst: z.number().int().positive(), perMinute: z.number().positive() }).strict().default({ burst: 3, perMinute: 1 }),
+        unknown: z
+          .object({ minLevel: EventLevel.default('error'), count: z.number().int().positive().default(3), window: DurationSchema.default(300_000), cooldown: DurationSchema.default(3_600_000) })
+          .strict()
+          .default({ minLevel: 'error', count: 3, window: 300_000, cooldown: 3_600_000 }),
+      })
+      .strict()
+      .default({ busCapacity: 10_000, dedupCapacity: 10_000, rateLimit: { burst: 3, perMinute: 1 }, unknown: { minLevel: 'error', count: 3, window: 300_000, cooldown: 3_600_000 } }),
+    log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info'), format: z.enum(['pretty', 'json']).default('pretty') }).strict().default({ level: 'info', format: 'pretty' }),
+  })
+  .strict();
+
+export type FishConfig = z.output<typeof FishConfigSchema> & { configPath: string; secrets: string[] };
+
+/** `${NAME}` and `${NAME:-default}` in string values come from the environment (secrets stay out of the file). */
+function interpolate(value: unknown, path: string, env: NodeJS.ProcessEnv, problems: string[], secrets: string[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}/g, (_match, name: string, fallback: string | undefined) => {
+      const found = env[name];
+      if (found !== undefined && found !== '') {
+        secrets.push(found);
+        return found;
+      }
+      if (fallback !== undefined) return fallback;
+      problems.push(`${path}: environment variable ${name} is not set`);
+      return '';
+    });
+  }
+  if (Array.isArray(value)) return value.map((item, index) => interpolate(item, `${path}[${index}]`, env, problems, secrets));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, interpolate(item, path ? `${path}.${key}` : key, env, problems, secrets)]));
+  }
+  return value;
+}
+
+function issuePath(path: ReadonlyArray<PropertyKey>): string {
+  return path.map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index === 0 ? '' : '.'}${String(part)}`)).join('') || '(root)';
+}
+
+/**
+ * Reads and validates a fish config file. Every mistake is reported with the file, the path of
+ * the field and what was expected; nothing starts half-configured.
+ * @throws FishError CONFIG_INVALID
+ */
+export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Promise<FishConfig> {
+  const configPath = resolve(path);
+  let text: string;
+  try {
+    text = await readFile(configPath, 'utf8');
+  } catch (error) {
+    throw new FishError({ code: FishErrorCode.CONFIG_INVALID, message: errorMessage('config', `cannot read ${configPath}: ${(error as Error).message}`), cause: error });
+  }
+  const document = parseDocument(text, { uniqueKeys: true });
+  if (document.errors.length > 0) {
+    const first = document.errors[0]!;
+    throw new FishError({ code: FishErrorCode.CONFIG_INVALID, message: errorMessage('config', `${path}:${first.linePos?.[0]?.line ?? '?'}: YAML syntax: ${first.message.split('\n')[0]}`) });
+  }
+  const problems: string[] = [];
+  const secrets: string[] = [];
+  const raw = interpolate(document.toJS(), '', env, problems, secrets);
+  const parsed = FishConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const node = document.getIn(issue.path as unknown[], true) as { range?: [number, number, number] } | undefined;
+      const line = node?.range ? `:${text.slice(0, node.range[0]).split('\n').length}` : '';
+      problems.push(`${issuePath(issue.path)}${line ? ` (line ${line.slice(1)})` : ''}: ${issue.message}`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new FishError({ code: FishErrorCode.CONFIG_INVALID, message: errorMessage('config', `${path} is not valid:\n  ${problems.join('\n  ')}`), details: { problems } });
+  }
+  const config = parsed.data!;
+  const base = dirname(configPath);
+  const relativeTo = (value: string) => (isAbsolute(value) ? value : resolve(base, value));
+  return { ...config, catalog: relativeTo(config.catalog), dataDir: relativeTo(config.dataDir), configPath, secrets: [...new Set([...secrets, config.approval.secret])] };
+}

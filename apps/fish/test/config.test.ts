@@ -1,0 +1,70 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+
+const VALID = `catalog: ./catalog
+dataDir: ./state
+approval:
+  publicUrl: https://fish.example.ts.net
+  secret: \${FISH_APPROVAL_SECRET}
+sources:
+  - type: file
+    options: { path: /var/log/app.jsonl }
+notifier: { type: terminal }
+executor:
+  type: local
+  options: { scriptsDir: ./catalog/scripts, sandboxDir: /tmp }
+`;
+
+async function write(text: string) {
+  const directory = await mkdtemp(join(tmpdir(), 'fish-config-'));
+  const file = join(directory, 'fish.yaml');
+  await writeFile(file, text);
+  return { directory, file };
+}
+
+const SECRET = 'x'.repeat(40);
+
+describe('loadConfig', () => {
+  it('reads a valid file, resolves paths next to it and takes secrets from the environment', async () => {
+    const { directory, file } = await write(VALID);
+    const config = await loadConfig(file, { FISH_APPROVAL_SECRET: SECRET });
+    expect(config.catalog).toBe(join(directory, 'catalog'));
+    expect(config.dataDir).toBe(join(directory, 'state'));
+    expect(config.approval.secret).toBe(SECRET);
+    expect(config.approval.proposalTtl).toBe(3_600_000);
+    expect(config.secrets).toContain(SECRET);
+  });
+
+  it('names the missing environment variable and the field', async () => {
+    const { file } = await write(VALID);
+    await expect(loadConfig(file, {})).rejects.toThrow(/approval\.secret: environment variable FISH_APPROVAL_SECRET is not set/);
+  });
+
+  it('names the path and the line of a wrong field, and what was expected', async () => {
+    const { file } = await write(VALID.replace('publicUrl: https://fish.example.ts.net', 'publicUrl: not a url'));
+    await expect(loadConfig(file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(/approval\.publicUrl \(line 4\): Invalid URL/);
+  });
+
+  it('refuses unknown keys (a typo must not be silently ignored)', async () => {
+    const { file } = await write(`${VALID}dryrun: true\n`);
+    await expect(loadConfig(file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(/Unrecognized key: "dryrun"/);
+  });
+
+  it('refuses a short approval secret', async () => {
+    const { file } = await write(VALID);
+    await expect(loadConfig(file, { FISH_APPROVAL_SECRET: 'short' })).rejects.toThrow(/approval\.secret.*at least 32 characters/);
+  });
+
+  it('reports YAML syntax errors with a line number', async () => {
+    const { file } = await write('catalog: [unclosed\n');
+    await expect(loadConfig(file)).rejects.toThrow(/fish\.yaml:\d+: YAML syntax/);
+  });
+
+  it('requires at least one source', async () => {
+    const { file } = await write(VALID.replace(/sources:\n(.*\n){2}/, 'sources: []\n'));
+    await expect(loadConfig(file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(/sources.*configure at least one source/);
+  });
+});

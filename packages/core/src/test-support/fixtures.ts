@@ -1,0 +1,33 @@
+/** Helpers shared by core's tests (not exported from the package). */
+import type { ObservedEvent } from '../contracts/observed-event.js';
+import { PatternSchema, type Pattern, type PatternInput } from '../catalog/catalog-schema.js';
+
+let sequence = 0;
+
+/** A valid pattern (through the real schema) with the given fields replaced. */
+export function makePattern(overrides: Partial<PatternInput> & { id: string }): Pattern {
+  return PatternSchema.parse({
+    title: `Pattern ${overrides.id}`,
+    target_host: 'penny',
+    required_signals: [{ id: 'line', log: { message: 'boom' } }],
+    fix: { script: 'fix.sh' },
+    verify: { script: 'verify.sh' },
+    samples: { match: ['boom'] },
+    ...overrides,
+  });
+}
+
+export function logEvent(fields: Partial<ObservedEvent> & { message: string }): ObservedEvent {
+  sequence++;
+  return { id: `ev-${sequence}`, kind: 'log', source: 'test', time: 0, host: 'penny', service: 'homepage', level: 'error', labels: {}, ...fields };
+}
+
+export function metricEvent(name: string, value: number, fields: Partial<ObservedEvent> = {}): ObservedEvent {
+  sequence++;
+  return { id: `m-${sequence}`, kind: 'metric', source: 'prom', time: 0, host: 'penny', service: 'node', level: 'info', message: `${name} = ${value}`, labels: {}, metric: { name, value }, ...fields };
+}
+
+export function alertEvent(alertname: string, status: 'firing' | 'resolved', labels: Record<string, string> = {}): ObservedEvent {
+  sequence++;
+  return { id: `a-${sequence}`, kind: 'alert', source: 'alertmanager', time: 0, host: 'penny', service: 'node', level: 'critical', message: alertname, labels: { alertname, ...labels }, alertStatus: status };
+}

@@ -1,0 +1,256 @@
+import { performance } from 'node:perf_hooks';
+import { z } from 'zod';
+import {
+  BoundedOutput,
+  ExecutionVerb,
+  FishError,
+  FishErrorCode,
+  OUTPUT_LIMIT_BYTES,
+  PATTERN_ID_PATTERN,
+  SCRIPT_NAME_PATTERN,
+  describeError,
+  errorMessage,
+  silentLogger,
+  type ExecutionRequest,
+  type ExecutionResult,
+  type Executor,
+  type Logger,
+} from '@fish-sre/core';
+import { SshConnectionPool, SshPoolOptionsSchema, parseOptions } from './ssh-pool.js';
+
+const SCOPE = 'ssh';
+
+export const SshExecutorOptionsSchema = SshPoolOptionsSchema.extend({
+  /** After a timeout or abort: cancel, then give up on a clean exit after this long. @default 5000 */
+  killGraceMs: z.number().int().min(0).default(5_000),
+  /** Cap for stdout and for stderr, each. @default 65536 */
+  outputLimitBytes: z.number().int().min(1).default(OUTPUT_LIMIT_BYTES),
+  /** How long to wait for the exit status after KILL before closing the channel. @default 2000 */
+  closeAfterKillMs: z.number().int().min(0).default(2_000),
+});
+export type SshExecutorOptions = Omit<z.input<typeof SshExecutorOptionsSchema>, 'targets'> & {
+  /** Required unless `pool` is given. */
+  targets?: z.input<typeof SshExecutorOptionsSchema>['targets'];
+  logger?: Logger;
+  /** Share a pool (e.g. with breakglass); when given, its targets and connection settings are used. */
+  pool?: SshConnectionPool;
+};
+
+export interface SshExecutor extends Executor {
+  readonly pool: SshConnectionPool;
+  hosts(): string[];
+  check(host: string, signal?: AbortSignal): Promise<{ ok: boolean; detail: string }>;
+  close(): Promise<void>;
+}
+
+function refuse(message: string, details: Record<string, unknown> = {}): FishError {
+  return new FishError({ code: FishErrorCode.EXECUTOR_REFUSED, message: errorMessage(SCOPE, message), details });
+}
+
+/** Checks a request without any I/O and returns the one command line the wrapper accepts. */
+export function buildWrapperCommand(request: Pick<ExecutionRequest, 'verb' | 'patternId' | 'script'>): string {
+  const verb = ExecutionVerb.safeParse(request.verb);
+  if (!verb.success) throw refuse(`verb must be run, verify or rollback`, { field: 'verb' });
+  if (typeof request.patternId !== 'string' || !PATTERN_ID_PATTERN.test(request.patternId)) {
+    throw refuse(`pattern id is not a catalog id (expected ${PATTERN_ID_PATTERN.source})`, { field: 'patternId' });
+  }
+  if (typeof request.script !== 'string' || !SCRIPT_NAME_PATTERN.test(request.script)) {
+    throw refuse(`script is not a catalog script name (expected ${SCRIPT_NAME_PATTERN.source})`, { field: 'script' });
+  }
+  return `${verb.data} ${request.patternId} ${request.script}`;
+}
+
+/**
+ * Executor that runs catalog scripts on target hosts through the forced-command wrapper
+ * (`apps/fish/deploy/fish-wrapper`), over one pooled SSH connection per target.
+ *
+ * Timeout / abort: OpenSSH refuses `signal` channel requests for forced-command sessions, so the
+ * executor sends TERM (honoured by sshd for plain sessions) and then end-of-file on stdin, which
+ * the wrapper treats as "cancel": it TERMs the script's process group and KILLs it after its grace
+ * period. If no exit status arrives within `killGraceMs` + `closeAfterKillMs`, the channel is
+ * closed (which the wrapper also sees as EOF).
+ */
+export function createSshExecutor(options: SshExecutorOptions): SshExecutor {
+  const { logger: givenLogger, pool: givenPool, ...rest } = options;
+  const parsed = parseOptions(SshExecutorOptionsSchema, givenPool === undefined ? rest : { targets: {}, ...rest });
+  const logger = (givenLogger ?? silentLogger).child({ plugin: 'exec-ssh' });
+  const pool = givenPool ?? new SshConnectionPool({ ...parsed, logger });
+
+  async function run(request: ExecutionRequest): Promise<ExecutionResult> {
+    const started = performance.now();
+    if (!pool.has(request.host)) {
+      throw new FishError({
+        code: FishErrorCode.TARGET_NOT_ALLOWED,
+        message: errorMessage(SCOPE, `host "${String(request.host).slice(0, 80)}" is not a configured target (configured: ${pool.hosts().join(', ') || 'none'})`),
+      });
+    }
+    const command = buildWrapperCommand(request);
+    if (typeof request.timeoutMs !== 'number' || !Number.isFinite(request.timeoutMs) || request.timeoutMs <= 0) {
+      throw refuse('timeoutMs must be a positive number of milliseconds', { field: 'timeoutMs' });
+    }
+    if (request.signal?.aborted) throw new FishError({ code: FishErrorCode.EXECUTOR_FAILED, message: errorMessage(SCOPE, 'aborted before the command was sent'), details: { kind: 'aborted' } });
+
+    const stdout = new BoundedOutput(parsed.outputLimitBytes);
+    const stderr = new BoundedOutput(parsed.outputLimitBytes);
+    const exit: { exited: boolean; code: number | null; signal: string | null } = { exited: false, code: null, signal: null };
+    const recordExit = (code: unknown, signalName?: unknown) => {
+      if (exit.exited) return;
+      if (typeof code === 'number') {
+        exit.exited = true;
+        exit.code = code;
+      } else if (typeof signalName === 'string') {
+        exit.exited = true;
+        exit.signal = signalName.replace(/^SIG/, '');
+      }
+    };
+    let markClosed: () => void = () => undefined;
+    const closed = new Promise<void>((resolve) => {
+      markClosed = resolve;
+    });
+    const execOptions: Parameters<SshConnectionPool['exec']>[2] = {
+      // Listeners go on synchronously: a fast script's output and exit status can arrive in the
+      // same read as the exec confirmation.
+      onChannel: (opened) => {
+        opened.on('data', (chunk: Buffer) => stdout.push(chunk));
+        opened.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+        opened.on('exit', recordExit);
+        opened.once('close', (code?: unknown, signalName?: unknown) => {
+          recordExit(code, signalName);
+          markClosed();
+        });
+      },
+    };
+    if (request.signal !== undefined) execOptions.signal = request.signal;
+    const channel = await pool.exec(request.host, command, execOptions);
+
+    return new Promise<ExecutionResult>((resolve, reject) => {
+      let timedOut = false;
+      let aborted = false;
+      let cancelling = false;
+      const timers: NodeJS.Timeout[] = [];
+
+
+      const cancel = (why: 'timeout' | 'abort') => {
+        if (cancelling) return;
+        cancelling = true;
+        logger.warn(`cancelling remote script (${why})`, { target: request.host, patternId: request.patternId, script: request.script });
+        try {
+          channel.signal('TERM');
+        } catch {
+          // channel already closing
+        }
+        channel.end(); // EOF: the wrapper TERMs the process group, KILLs after its grace
+        timers.push(
+          setTimeout(() => {
+            try {
+              channel.signal('KILL');
+            } catch {
+              // not writable after EOF: the wrapper's own KILL applies
+            }
+            timers.push(setTimeout(() => channel.close(), parsed.closeAfterKillMs));
+          }, parsed.killGraceMs),
+        );
+      };
+
+      timers.push(
+        setTimeout(() => {
+          timedOut = true;
+          cancel('timeout');
+        }, request.timeoutMs),
+      );
+      const onAbort = () => {
+        aborted = true;
+        cancel('abort');
+      };
+      request.signal?.addEventListener('abort', onAbort, { once: true });
+      if (request.signal?.aborted) onAbort();
+
+      void closed.then(() => {
+        const { exited, code: exitCode, signal: exitSignal } = exit;
+        for (const timer of timers) clearTimeout(timer);
+        request.signal?.removeEventListener('abort', onAbort);
+        const durationMs = Math.round(performance.now() - started);
+        if (!exited && !cancelling) {
+          reject(
+            new FishError({
+              code: FishErrorCode.EXECUTOR_CONNECTION,
+              message: errorMessage(SCOPE, `connection to target "${request.host}" was lost while ${command} was running; not retried (the script may have run partly)`),
+              isRetryable: false,
+              details: { kind: 'connection-lost', target: request.host, mayHaveStarted: true, durationMs },
+            }),
+          );
+          return;
+        }
+        if (aborted && !timedOut) {
+          reject(
+            new FishError({
+              code: FishErrorCode.EXECUTOR_FAILED,
+              message: errorMessage(SCOPE, `aborted: ${command} on target "${request.host}" was cancelled after ${durationMs} ms`),
+              details: { kind: 'aborted', target: request.host, exitCode, durationMs },
+            }),
+          );
+          return;
+        }
+        resolve({ exitCode, signal: exitSignal, stdout: stdout.toString(), stderr: stderr.toString(), durationMs, timedOut });
+      });
+    });
+  }
+
+  /**
+   * Connection check plus a probe of the forced command: `true` is not a wrapper command, so the
+   * wrapper must deny it (126). If it runs (0), the key is not restricted to the wrapper.
+   */
+  async function check(host: string, signal?: AbortSignal): Promise<{ ok: boolean; detail: string }> {
+    const basic = await pool.check(host, signal);
+    if (!basic.ok) return basic;
+    let answer: { code: number | null; stderr: string };
+    try {
+      answer = await probe(host, signal);
+    } catch (error) {
+      return { ok: false, detail: `connected, but the wrapper probe failed: ${describeError(error)}` };
+    }
+    if (answer.code === 126 && answer.stderr.includes('fish-wrapper: denied')) {
+      return { ok: true, detail: `${basic.detail}; fish-wrapper is the forced command (probe denied as expected)` };
+    }
+    if (answer.code === 0) {
+      return { ok: false, detail: `${basic.detail}, but the key is NOT restricted to fish-wrapper: a plain command ran (install the line from authorized-keys-line.sh)` };
+    }
+    const firstLine = answer.stderr.split('\n')[0]?.slice(0, 200) ?? '';
+    return { ok: false, detail: `${basic.detail}, but the wrapper probe got exit ${String(answer.code)}${firstLine === '' ? '' : `: ${firstLine}`} (is fish-wrapper installed and allowed in sudoers?)` };
+  }
+
+  async function probe(host: string, signal?: AbortSignal): Promise<{ code: number | null; stderr: string }> {
+    const stderr = new BoundedOutput(4096);
+    let code: number | null = null;
+    let done: () => void = () => undefined;
+    const closed = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    const options: Parameters<SshConnectionPool['exec']>[2] = {
+      onChannel: (channel) => {
+        channel.on('data', () => undefined);
+        channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+        channel.on('exit', (exitCode: unknown) => {
+          if (typeof exitCode === 'number') code = exitCode;
+        });
+        channel.once('close', () => done());
+      },
+    };
+    if (signal !== undefined) options.signal = signal;
+    const channel = await pool.exec(host, 'true', options);
+    const timer = setTimeout(() => channel.close(), parsed.connectTimeoutMs);
+    await closed;
+    clearTimeout(timer);
+    return { code, stderr: stderr.toString() };
+  }
+
+  return {
+    specificationVersion: 'v1',
+    name: 'ssh',
+    pool,
+    run,
+    hosts: () => pool.hosts(),
+    check,
+    close: () => (givenPool === undefined ? pool.close() : Promise.resolve()),
+  };
+}

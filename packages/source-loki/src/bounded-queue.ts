@@ -1,0 +1,95 @@
+/**
+ * A bounded hand-off between a producer (socket, HTTP pages) and one async-iterator consumer.
+ * The producer never blocks the event loop: it asks `isFull()` and pauses its own reading, or
+ * awaits `waitForSpace()`; the consumer awaits `take()`.
+ */
+export class BoundedQueue<T> {
+  private readonly items: T[] = [];
+  private takers: Array<() => void> = [];
+  private spaceWaiters: Array<() => void> = [];
+
+  constructor(readonly capacity: number, private readonly onDrained?: () => void) {}
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  isFull(): boolean {
+    return this.items.length >= this.capacity;
+  }
+
+  /** Adds an item even when full (the producer already paused its source): the overshoot is bounded by one frame. */
+  push(item: T): void {
+    this.items.push(item);
+    const takers = this.takers;
+    this.takers = [];
+    for (const wake of takers) wake();
+  }
+
+  shift(): T | undefined {
+    const item = this.items.shift();
+    if (item !== undefined && this.items.length <= this.capacity / 2) {
+      const waiters = this.spaceWaiters;
+      this.spaceWaiters = [];
+      for (const wake of waiters) wake();
+      this.onDrained?.();
+    }
+    return item;
+  }
+
+  /** Resolves when an item is available or the signal aborts. */
+  waitForItem(signal: AbortSignal): Promise<void> {
+    if (this.items.length > 0 || signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.takers.push(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /** Resolves when the queue is at most half full or the signal aborts. */
+  waitForSpace(signal: AbortSignal): Promise<void> {
+    if (this.items.length < this.capacity || signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.spaceWaiters.push(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+}
+
+/** A set that forgets its oldest members beyond `capacity` (dedup of recently emitted ids). */
+export class RecentSet {
+  private readonly members = new Set<string>();
+  constructor(private readonly capacity: number) {}
+  has(key: string): boolean {
+    return this.members.has(key);
+  }
+  add(key: string): void {
+    this.members.add(key);
+    if (this.members.size > this.capacity) {
+      const oldest = this.members.values().next().value as string;
+      this.members.delete(oldest);
+    }
+  }
+}
+
+/** Sleeps `ms`, or less when the signal aborts. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,389 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
+import {
+  FishError,
+  FishErrorCode,
+  definePlugin,
+  errorMessage,
+  formatZodIssues,
+  silentLogger,
+  systemClock,
+  type Clock,
+  type EventLevel,
+  type Logger,
+  type ObservedEvent,
+  type Source,
+  type SourceHealth,
+} from '@fish-sre/core';
+import { Waiter, sleep } from './async.js';
+import { VERSION } from './prometheus-source.js';
+
+const SCOPE = 'alertmanager';
+
+const StringMap = z.record(z.string(), z.string());
+
+/** Alertmanager webhook payload, version 4, parsed leniently: unknown fields are allowed. */
+export const AlertmanagerWebhookSchema = z.looseObject({
+  version: z.literal('4', 'expected "4" (Alertmanager webhook payload version)'),
+  groupKey: z.string().min(1),
+  truncatedAlerts: z.number().int().min(0).optional(),
+  status: z.enum(['firing', 'resolved']),
+  receiver: z.string(),
+  groupLabels: StringMap.default({}),
+  commonLabels: StringMap.default({}),
+  commonAnnotations: StringMap.default({}),
+  externalURL: z.string().optional(),
+  /** Since Alertmanager v0.32.0. */
+  notification_reason: z.string().optional(),
+  /** Since Alertmanager v0.34.0. */
+  routeLabels: StringMap.optional(),
+  alerts: z.array(
+    z.looseObject({
+      status: z.enum(['firing', 'resolved']),
+      labels: StringMap,
+      annotations: StringMap.default({}),
+      startsAt: z.string().min(1),
+      endsAt: z.string().optional(),
+      generatorURL: z.string().optional(),
+      fingerprint: z.string().optional(),
+    }),
+  ),
+});
+export type AlertmanagerWebhook = z.output<typeof AlertmanagerWebhookSchema>;
+
+export const AlertmanagerReceiverOptionsSchema = z
+  .object({
+    /** Token Alertmanager sends (`http_config.authorization.credentials`). Required: the receiver fails closed. */
+    bearerToken: z.string().min(16, 'use a random token of at least 16 characters'),
+    /** Largest accepted request body. @default 1 MiB */
+    maxBodyBytes: z.number().int().min(1024).default(1_048_576),
+    /** Alerts held until the pipeline reads them; when full, Alertmanager gets 503 and retries. @default 1000 */
+    bufferSize: z.number().int().min(1).default(1000),
+    /** Address the standalone listener binds. */
+    listen: z.object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65_535).default(9095) }).strict().optional(),
+  })
+  .strict();
+export type AlertmanagerReceiverConfig = z.input<typeof AlertmanagerReceiverOptionsSchema>;
+
+export interface AlertmanagerReceiverOptions extends AlertmanagerReceiverConfig {
+  /** @default 'alertmanager' */
+  name?: string;
+  logger?: Logger;
+  clock?: Clock;
+}
+
+export interface AlertmanagerReceiver {
+  /** A plain node:http handler; mount it wherever Alertmanager posts. */
+  handler(request: IncomingMessage, response: ServerResponse): void;
+  /** Starts a standalone HTTP server with the handler. */
+  listen(address?: { host?: string; port?: number }): Promise<{ url: string; port: number; close(): Promise<void> }>;
+  /** Received alerts, as events, until the signal aborts (one consumer at a time). */
+  events(signal: AbortSignal): AsyncGenerator<ObservedEvent>;
+  health(): SourceHealth;
+}
+
+const SEVERITY: Record<string, EventLevel> = {
+  critical: 'critical',
+  page: 'critical',
+  fatal: 'critical',
+  error: 'error',
+  err: 'error',
+  high: 'error',
+  warning: 'warn',
+  warn: 'warn',
+  medium: 'warn',
+  info: 'info',
+  low: 'info',
+  none: 'info',
+  debug: 'debug',
+};
+
+/** Go RFC3339 with up to 9 fractional digits; the zero time `0001-01-01T00:00:00Z` means "unset". */
+function parseGoTime(value: string | undefined): number | undefined {
+  if (!value) return undefined;
+  const trimmed = value.replace(/(\.\d{3})\d+/, '$1');
+  const milliseconds = Date.parse(trimmed);
+  if (Number.isNaN(milliseconds) || milliseconds <= 0) return undefined;
+  return milliseconds;
+}
+
+function parseOptions(options: AlertmanagerReceiverOptions) {
+  const { name: _name, logger: _logger, clock: _clock, ...config } = options;
+  const parsed = AlertmanagerReceiverOptionsSchema.safeParse(config);
+  if (!parsed.success) {
+    throw new FishError({ code: FishErrorCode.PLUGIN_OPTIONS_INVALID, message: errorMessage(SCOPE, `invalid options: ${formatZodIssues(parsed.error.issues)}`) });
+  }
+  return parsed.data;
+}
+
+/** Turns one alert of a webhook into an event whose id is the same on every re-delivery. */
+export function alertToEvent(webhook: AlertmanagerWebhook, alert: AlertmanagerWebhook['alerts'][number], source: string, now: number): ObservedEvent {
+  const fingerprint = alert.fingerprint ?? createHash('sha256').update(JSON.stringify(Object.entries(alert.labels).sort())).digest('hex').slice(0, 16);
+  const id = `am:${createHash('sha256').update(`${webhook.groupKey}\u0000${fingerprint}\u0000${alert.status}\u0000${alert.startsAt}`).digest('hex').slice(0, 40)}`;
+  const labels = alert.labels;
+  const alertname = labels.alertname ?? 'unnamed alert';
+  const summary = alert.annotations.summary ?? webhook.commonAnnotations.summary;
+  const description = alert.annotations.description ?? webhook.commonAnnotations.description;
+  const text = [summary, description].filter((part) => part !== undefined && part !== '').join(' - ');
+  const instance = labels.instance?.replace(/:\d+$/, '');
+  const time = alert.status === 'resolved' ? (parseGoTime(alert.endsAt) ?? now) : (parseGoTime(alert.startsAt) ?? now);
+  return {
+    id,
+    kind: 'alert',
+    source,
+    time,
+    host: labels.host || labels.hostname || instance || 'unknown',
+    service: labels.service || labels.job || labels.container || 'unknown',
+    level: SEVERITY[(labels.severity ?? '').toLowerCase()] ?? 'unknown',
+    message: `[${alert.status.toUpperCase()}] ${alertname}${text ? `: ${text}` : ''}`,
+    labels,
+    alertStatus: alert.status,
+  };
+}
+
+/**
+ * Receives Alertmanager webhooks (bearer-token protected) and hands each alert on as an event.
+ * Answers 5xx when it cannot keep an alert (so Alertmanager retries) and 4xx for requests that
+ * will never be right (bad token, malformed payload).
+ */
+export function createAlertmanagerReceiver(options: AlertmanagerReceiverOptions): AlertmanagerReceiver {
+  const config = parseOptions(options);
+  const name = options.name ?? 'alertmanager';
+  const logger = (options.logger ?? silentLogger).child({ source: name });
+  const clock = options.clock ?? systemClock;
+  const expected = createHash('sha256').update(`Bearer ${config.bearerToken}`).digest();
+  const queue: ObservedEvent[] = [];
+  const waiter = new Waiter();
+  const counters: Record<string, number> = {
+    requests: 0,
+    webhooks_accepted: 0,
+    alerts_received: 0,
+    events_emitted: 0,
+    unauthorized: 0,
+    invalid_payloads: 0,
+    too_large: 0,
+    rejected_buffer_full: 0,
+    truncated_alerts: 0,
+  };
+  let listening = false;
+  let consumers = 0;
+
+  const reply = (response: ServerResponse, status: number, body: Record<string, unknown>, headers: Record<string, string> = {}) => {
+    if (response.headersSent) return;
+    response.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', ...headers });
+    response.end(JSON.stringify(body));
+  };
+
+  const handler = (request: IncomingMessage, response: ServerResponse) => {
+    counters.requests!++;
+    if (request.method !== 'POST') {
+      reply(response, 405, { status: 'error', error: 'only POST: this is an Alertmanager webhook receiver' }, { Allow: 'POST' });
+      request.resume();
+      return;
+    }
+    const presented = createHash('sha256').update(request.headers.authorization ?? '').digest();
+    if (!timingSafeEqual(presented, expected)) {
+      counters.unauthorized!++;
+      logger.warn('webhook refused: missing or wrong bearer token', { remote: request.socket.remoteAddress });
+      reply(response, 401, { status: 'error', error: 'missing or wrong bearer token' }, { 'WWW-Authenticate': 'Bearer' });
+      request.resume();
+      return;
+    }
+    const declared = Number(request.headers['content-length'] ?? '0');
+    if (declared > config.maxBodyBytes) {
+      counters.too_large!++;
+      reply(response, 413, { status: 'error', error: `body larger than ${config.maxBodyBytes} bytes` }, { Connection: 'close' });
+      request.destroy();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let aborted = false;
+    request.on('data', (chunk: Buffer) => {
+      if (aborted) return;
+      size += chunk.length;
+      if (size > config.maxBodyBytes) {
+        aborted = true;
+        counters.too_large!++;
+        reply(response, 413, { status: 'error', error: `body larger than ${config.maxBodyBytes} bytes` }, { Connection: 'close' });
+        request.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on('error', () => undefined);
+    request.on('end', () => {
+      if (aborted) return;
+      let json: unknown;
+      try {
+        json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch (error) {
+        counters.invalid_payloads!++;
+        reply(response, 400, { status: 'error', error: `invalid Alertmanager webhook: body is not JSON (${(error as Error).message})` });
+        return;
+      }
+      const parsed = AlertmanagerWebhookSchema.safeParse(json);
+      if (!parsed.success) {
+        counters.invalid_payloads!++;
+        const message = `invalid Alertmanager webhook: ${formatZodIssues(parsed.error.issues)}`;
+        logger.warn(errorMessage(SCOPE, message));
+        reply(response, 400, { status: 'error', error: message });
+        return;
+      }
+      const webhook = parsed.data;
+      if (queue.length + webhook.alerts.length > config.bufferSize) {
+        // Transient: Alertmanager retries 5xx, and the pipeline will have read some by then.
+        counters.rejected_buffer_full!++;
+        logger.warn(errorMessage(SCOPE, `event buffer full (${queue.length}/${config.bufferSize}); answered 503 so Alertmanager retries`));
+        reply(response, 503, { status: 'error', error: 'event buffer full, retry later' }, { 'Retry-After': '5' });
+        return;
+      }
+      const now = clock.now();
+      for (const alert of webhook.alerts) queue.push(alertToEvent(webhook, alert, name, now));
+      counters.webhooks_accepted!++;
+      counters.alerts_received! += webhook.alerts.length;
+      counters.truncated_alerts! += webhook.truncatedAlerts ?? 0;
+      waiter.wake();
+      reply(response, 200, { status: 'success' });
+    });
+  };
+
+  return {
+    handler,
+    async listen(address = {}) {
+      const host = address.host ?? config.listen?.host ?? '127.0.0.1';
+      const port = address.port ?? config.listen?.port ?? 9095;
+      const server: Server = createServer(handler);
+      server.requestTimeout = 30_000;
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      listening = true;
+      const bound = server.address() as AddressInfo;
+      const shownHost = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
+      return {
+        url: `http://${shownHost}:${bound.port}`,
+        port: bound.port,
+        close: async () => {
+          listening = false;
+          server.closeAllConnections();
+          await new Promise<void>((resolve) => server.close(() => resolve()));
+        },
+      };
+    },
+    async *events(signal: AbortSignal) {
+      consumers++;
+      try {
+        while (!signal.aborted) {
+          const event = queue.shift();
+          if (event === undefined) {
+            await waiter.wait(signal);
+            continue;
+          }
+          counters.events_emitted!++;
+          yield event;
+        }
+      } finally {
+        consumers--;
+      }
+    },
+    health: () => ({
+      state: listening || consumers > 0 ? 'connected' : 'down',
+      detail: `${listening || consumers > 0 ? 'receiving' : 'not listening'}; ${queue.length} of ${config.bufferSize} alerts buffered`,
+      counters: { ...counters },
+    }),
+  };
+}
+
+export interface AlertmanagerSource extends Source {
+  /** Starts listening (idempotent); `events()` and `check()` call it. */
+  start(): Promise<{ url: string; port: number }>;
+  /** Where Alertmanager must post, once started. */
+  url(): string | undefined;
+  health(): SourceHealth;
+  close(): Promise<void>;
+}
+
+/** The receiver as a Source: listens on `listen.host:listen.port` and yields the received alerts. */
+export function createAlertmanagerSource(options: AlertmanagerReceiverOptions): AlertmanagerSource {
+  const receiver = createAlertmanagerReceiver(options);
+  const name = options.name ?? 'alertmanager';
+  const closing = new AbortController();
+  let started: Promise<{ url: string; port: number; close(): Promise<void> }> | undefined;
+  let address: string | undefined;
+  let closed = false;
+  let listenError: string | undefined;
+  const logger = (options.logger ?? silentLogger).child({ source: name });
+  const start = async () => {
+    if (closed) throw new FishError({ code: FishErrorCode.PLUGIN_DISPOSED, message: errorMessage(SCOPE, 'the receiver was closed') });
+    started ??= receiver.listen().then((server) => {
+      address = server.url;
+      return server;
+    });
+    started.catch(() => {
+      started = undefined;
+    });
+    const server = await started;
+    return { url: server.url, port: server.port };
+  };
+  return {
+    specificationVersion: 'v1',
+    name,
+    start,
+    url: () => address,
+    async *events(signal: AbortSignal) {
+      if (signal.aborted || closing.signal.aborted) return;
+      const session = AbortSignal.any([signal, closing.signal]);
+      // Listening can fail (address in use): report it in health and try again, never throw.
+      while (!session.aborted) {
+        try {
+          await start();
+          listenError = undefined;
+          break;
+        } catch (error) {
+          listenError = `cannot listen for Alertmanager webhooks: ${(error as Error).message}; retrying in 5 s`;
+          logger.error(errorMessage(SCOPE, listenError));
+          await sleep(5000, session);
+        }
+      }
+      if (session.aborted) return;
+      yield* receiver.events(session);
+    },
+    health: () => {
+      const health = receiver.health();
+      return address && !closed
+        ? { ...health, state: 'connected' as const, detail: `listening on ${address}; ${health.detail?.split('; ')[1] ?? ''}` }
+        : { ...health, state: 'down' as const, detail: closed ? 'closed' : (listenError ?? 'not listening yet') };
+    },
+    async check() {
+      try {
+        const { url } = await start();
+        return { ok: true, detail: `listening for Alertmanager webhooks on ${url}` };
+      } catch (error) {
+        return { ok: false, detail: `cannot listen for Alertmanager webhooks: ${(error as Error).message}` };
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      closing.abort();
+      const server = await started?.catch(() => undefined);
+      await server?.close();
+    },
+  };
+}
+
+export const alertmanagerSourcePlugin = definePlugin({
+  kind: 'source',
+  type: 'alertmanager',
+  packageName: '@fish-sre/source-prom',
+  version: VERSION,
+  optionsSchema: AlertmanagerReceiverOptionsSchema,
+  create: (options, context) => createAlertmanagerSource({ ...(options as AlertmanagerReceiverConfig), name: context.name, logger: context.logger, clock: context.clock }),
+});

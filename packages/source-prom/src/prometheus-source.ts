@@ -1,0 +1,386 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import {
+  DurationSchema,
+  FishError,
+  FishErrorCode,
+  definePlugin,
+  describeError,
+  errorMessage,
+  formatZodIssues,
+  redactSecrets,
+  silentLogger,
+  systemClock,
+  type Catalog,
+  type Clock,
+  type Logger,
+  type ObservedEvent,
+  type Source,
+  type SourceHealth,
+} from '@fish-sre/core';
+import { sleep } from './async.js';
+
+export const VERSION = '0.1.0';
+const SCOPE = 'prometheus';
+
+export const PrometheusSourceOptionsSchema = z
+  .object({
+    /** Base URL of Prometheus, e.g. `http://prometheus:9090`. */
+    url: z.string().url().refine((value) => /^https?:\/\//.test(value), 'must start with http:// or https://'),
+    /** How often every catalog metric signal is queried. @default 30s */
+    interval: DurationSchema.default(30_000),
+    /** Timeout of one query (also sent to Prometheus as `timeout`). @default 10s */
+    timeout: DurationSchema.default(10_000),
+    auth: z
+      .discriminatedUnion('type', [
+        z.object({ type: z.literal('basic'), username: z.string().min(1), password: z.string() }).strict(),
+        z.object({ type: z.literal('bearer'), token: z.string().min(1) }).strict(),
+      ])
+      .optional(),
+    /** Series label names read, in order, for the event's host and service. */
+    labels: z
+      .object({
+        host: z.array(z.string().min(1)).min(1).default(['host', 'instance']),
+        service: z.array(z.string().min(1)).min(1).default(['service', 'job']),
+      })
+      .strict()
+      .default({ host: ['host', 'instance'], service: ['service', 'job'] }),
+    /** Strip the `:port` of an `instance` label used as host. @default true */
+    stripPort: z.boolean().default(true),
+  })
+  .strict();
+
+export type PrometheusSourceConfig = z.input<typeof PrometheusSourceOptionsSchema>;
+
+export interface PrometheusSourceOptions extends PrometheusSourceConfig {
+  /** @default 'prometheus' */
+  name?: string;
+  /** The current catalog; re-read every cycle (it may be hot-reloaded). */
+  catalog: () => Pick<Catalog, 'patterns'>;
+  fetch?: typeof globalThis.fetch;
+  logger?: Logger;
+  clock?: Clock;
+}
+
+/** One PromQL sample value: Prometheus sends strings because of `NaN`, `+Inf`, `-Inf`. */
+export function parseSampleValue(value: string): number {
+  if (value === 'NaN') return Number.NaN;
+  if (value === '+Inf' || value === 'Inf') return Number.POSITIVE_INFINITY;
+  if (value === '-Inf') return Number.NEGATIVE_INFINITY;
+  const number = Number(value);
+  return number;
+}
+
+type Operator = '>' | '>=' | '<' | '<=' | '==' | '!=';
+export function compare(value: number, op: Operator, threshold: number): boolean {
+  switch (op) {
+    case '>':
+      return value > threshold;
+    case '>=':
+      return value >= threshold;
+    case '<':
+      return value < threshold;
+    case '<=':
+      return value <= threshold;
+    case '==':
+      return value === threshold;
+    case '!=':
+      // A NaN sample never satisfies a condition, as in a Prometheus alert rule with `!=` on a
+      // vector that Prometheus drops; treat "no number" as "no observation".
+      return !Number.isNaN(value) && value !== threshold;
+  }
+}
+
+const Sample = z.tuple([z.number(), z.string()]);
+const Envelope = z.object({
+  status: z.enum(['success', 'error']),
+  data: z.unknown().optional(),
+  errorType: z.string().optional(),
+  error: z.string().optional(),
+  warnings: z.array(z.string()).optional(),
+  infos: z.array(z.string()).optional(),
+});
+const QueryData = z.discriminatedUnion('resultType', [
+  z.object({ resultType: z.literal('vector'), result: z.array(z.object({ metric: z.record(z.string(), z.string()).default({}), value: Sample.optional(), histogram: z.unknown().optional() })) }),
+  z.object({ resultType: z.literal('scalar'), result: Sample }),
+  z.object({ resultType: z.literal('string'), result: z.tuple([z.number(), z.string()]) }),
+  z.object({ resultType: z.literal('matrix'), result: z.array(z.unknown()) }),
+]);
+
+export interface InstantSeries {
+  labels: Record<string, string>;
+  value: number;
+  raw: string;
+  time: number;
+}
+
+export interface InstantQueryResult {
+  series: InstantSeries[];
+  warnings: string[];
+}
+
+/** Runs one instant query (POST form) and returns its series, or throws a FishError naming the cause. */
+export async function prometheusInstantQuery(
+  options: { baseUrl: string; query: string; headers: Record<string, string>; timeoutMs: number; fetch: typeof globalThis.fetch; signal?: AbortSignal; clean?: (text: string) => string },
+): Promise<InstantQueryResult> {
+  const clean = options.clean ?? redactSecrets;
+  const body = new URLSearchParams({ query: options.query, timeout: `${Math.max(1, Math.round(options.timeoutMs / 1000))}s` });
+  const where = `query ${JSON.stringify(options.query)} at ${options.baseUrl}`;
+  const signals = [AbortSignal.timeout(options.timeoutMs + 1000)];
+  if (options.signal) signals.push(options.signal);
+  let response: Response;
+  try {
+    response = await options.fetch(`${options.baseUrl}/api/v1/query`, {
+      method: 'POST',
+      headers: { ...options.headers, 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
+      body,
+      signal: AbortSignal.any(signals),
+    });
+  } catch (error) {
+    throw new FishError({ code: FishErrorCode.SOURCE_UNREACHABLE, message: errorMessage(SCOPE, `${where} failed: ${clean(describeError(error))}`), cause: error, isRetryable: true });
+  }
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // A proxy in front of Prometheus (502 page, auth portal) answers HTML or text.
+    throw new FishError({
+      code: response.ok ? FishErrorCode.SOURCE_PROTOCOL : FishErrorCode.SOURCE_UNREACHABLE,
+      message: errorMessage(SCOPE, `${where} answered HTTP ${response.status} with something that is not Prometheus JSON: ${clean(text.trim().slice(0, 200)) || '(empty body)'}`),
+      isRetryable: !response.ok && response.status >= 500,
+      details: { status: response.status },
+    });
+  }
+  const envelope = Envelope.safeParse(json);
+  if (!envelope.success) {
+    throw new FishError({ code: FishErrorCode.SOURCE_PROTOCOL, message: errorMessage(SCOPE, `${where} answered an unexpected shape: ${formatZodIssues(envelope.error.issues)}`), details: { status: response.status } });
+  }
+  if (envelope.data.status === 'error') {
+    const errorType = envelope.data.errorType ?? 'unknown';
+    throw new FishError({
+      code: errorType === 'bad_data' || errorType === 'execution' ? FishErrorCode.SOURCE_PROTOCOL : FishErrorCode.SOURCE_UNREACHABLE,
+      message: errorMessage(SCOPE, `${where} failed (HTTP ${response.status}, ${errorType}): ${clean(envelope.data.error ?? 'no error message')}`),
+      isRetryable: ['timeout', 'unavailable', 'internal', 'canceled'].includes(errorType),
+      details: { status: response.status, errorType },
+    });
+  }
+  const data = QueryData.safeParse(envelope.data.data);
+  if (!data.success) {
+    throw new FishError({ code: FishErrorCode.SOURCE_PROTOCOL, message: errorMessage(SCOPE, `${where} answered unexpected data: ${formatZodIssues(data.error.issues)}`) });
+  }
+  const warnings = [...(envelope.data.warnings ?? [])];
+  const series: InstantSeries[] = [];
+  const result = data.data;
+  if (result.resultType === 'vector') {
+    for (const item of result.result) {
+      if (!item.value) {
+        warnings.push('native histogram series skipped (no plain value)');
+        continue;
+      }
+      series.push({ labels: item.metric, value: parseSampleValue(item.value[1]), raw: item.value[1], time: item.value[0] * 1000 });
+    }
+  } else if (result.resultType === 'scalar') {
+    series.push({ labels: {}, value: parseSampleValue(result.result[1]), raw: result.result[1], time: result.result[0] * 1000 });
+  } else {
+    warnings.push(`result type ${result.resultType} is not a number per series; use an instant vector or scalar query`);
+  }
+  return { series, warnings };
+}
+
+interface MetricCondition {
+  query: string;
+  op: Operator;
+  threshold: number;
+  forMs: number;
+}
+
+const conditionKey = (condition: MetricCondition) => `${condition.query}\u0000${condition.op}\u0000${condition.threshold}\u0000${condition.forMs}`;
+const labelsKey = (labels: Record<string, string>) => JSON.stringify(Object.keys(labels).sort().map((key) => [key, labels[key]]));
+
+/** Collects the distinct metric signals of the catalog. */
+export function metricConditions(catalog: Pick<Catalog, 'patterns'>): MetricCondition[] {
+  const conditions = new Map<string, MetricCondition>();
+  for (const pattern of catalog.patterns) {
+    for (const signal of pattern.required_signals) {
+      if (!signal.metric) continue;
+      const condition = { query: signal.metric.query, op: signal.metric.op, threshold: signal.metric.threshold, forMs: signal.metric.for };
+      conditions.set(conditionKey(condition), condition);
+    }
+  }
+  return [...conditions.values()];
+}
+
+/**
+ * A Source that polls Prometheus instant queries for every metric signal in the catalog and emits
+ * an event per series once its condition has held for the signal's `for:` duration.
+ */
+export function createPrometheusSource(options: PrometheusSourceOptions): Source {
+  const { name: givenName, catalog, fetch: givenFetch, logger: givenLogger, clock: givenClock, ...rest } = options;
+  const parsed = PrometheusSourceOptionsSchema.safeParse(rest);
+  if (!parsed.success) {
+    throw new FishError({ code: FishErrorCode.PLUGIN_OPTIONS_INVALID, message: errorMessage(SCOPE, `invalid options: ${formatZodIssues(parsed.error.issues)}`) });
+  }
+  if (typeof catalog !== 'function') {
+    throw new FishError({ code: FishErrorCode.PLUGIN_OPTIONS_INVALID, message: errorMessage(SCOPE, 'invalid options: catalog: expected a function returning the current catalog') });
+  }
+  const config = parsed.data;
+  const name = givenName ?? 'prometheus';
+  const fetchImpl = givenFetch ?? globalThis.fetch;
+  const logger = (givenLogger ?? silentLogger).child({ source: name });
+  const clock = givenClock ?? systemClock;
+  const baseUrl = config.url.replace(/\/+$/, '');
+  const headers: Record<string, string> = {};
+  if (config.auth?.type === 'basic') headers.Authorization = `Basic ${Buffer.from(`${config.auth.username}:${config.auth.password}`).toString('base64')}`;
+  if (config.auth?.type === 'bearer') headers.Authorization = `Bearer ${config.auth.token}`;
+  const secret = config.auth?.type === 'basic' ? config.auth.password : config.auth?.type === 'bearer' ? config.auth.token : '';
+  const clean = (text: string) => {
+    const result = redactSecrets(text);
+    return secret.length >= 4 ? result.split(secret).join('[REDACTED]') : result;
+  };
+  const closing = new AbortController();
+  const counters: Record<string, number> = { events_emitted: 0, polls: 0, queries: 0, query_errors: 0, warnings: 0, series_seen: 0, non_finite_values: 0 };
+  let state: SourceHealth['state'] = 'down';
+  let detail: string | undefined = 'not started';
+
+  const firstLabel = (labels: Record<string, string>, names: readonly string[]) => {
+    for (const labelName of names) {
+      const value = labels[labelName];
+      if (value) return value;
+    }
+    return undefined;
+  };
+  const hostOf = (labels: Record<string, string>) => {
+    for (const labelName of config.labels.host) {
+      const value = labels[labelName];
+      if (!value) continue;
+      return config.stripPort && labelName === 'instance' ? value.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1') : value;
+    }
+    return 'unknown';
+  };
+
+  return {
+    specificationVersion: 'v1',
+    name,
+    async *events(signal: AbortSignal): AsyncGenerator<ObservedEvent> {
+      if (signal.aborted || closing.signal.aborted) return;
+      const session = AbortSignal.any([signal, closing.signal]);
+      /** condition key -> series key -> when the condition started to hold, and whether it was emitted. */
+      const active = new Map<string, Map<string, { since: number; emitted: boolean }>>();
+      state = 'reconnecting';
+      detail = 'first poll pending';
+      while (!session.aborted) {
+        const started = clock.now();
+        counters.polls!++;
+        let conditions: MetricCondition[] = [];
+        try {
+          conditions = metricConditions(catalog());
+        } catch (error) {
+          logger.warn(errorMessage(SCOPE, `cannot read the catalog: ${describeError(error)}`));
+        }
+        const byQuery = new Map<string, MetricCondition[]>();
+        for (const condition of conditions) byQuery.set(condition.query, [...(byQuery.get(condition.query) ?? []), condition]);
+        const failures: string[] = [];
+        const ready: ObservedEvent[] = [];
+        for (const [query, queryConditions] of byQuery) {
+          if (session.aborted) break;
+          counters.queries!++;
+          let result: InstantQueryResult;
+          try {
+            result = await prometheusInstantQuery({ baseUrl, query, headers, timeoutMs: config.timeout, fetch: fetchImpl, signal: session, clean });
+          } catch (error) {
+            if (session.aborted) break;
+            counters.query_errors!++;
+            failures.push(describeError(error).replace(`[fish-sre] [${SCOPE}] `, ''));
+            logger.warn(describeError(error));
+            continue;
+          }
+          for (const warning of result.warnings) {
+            counters.warnings!++;
+            logger.warn(errorMessage(SCOPE, `query ${JSON.stringify(query)}: Prometheus warns: ${warning}`));
+          }
+          const now = clock.now();
+          for (const condition of queryConditions) {
+            const key = conditionKey(condition);
+            const previous = active.get(key) ?? new Map<string, { since: number; emitted: boolean }>();
+            const next = new Map<string, { since: number; emitted: boolean }>();
+            for (const series of result.series) {
+              counters.series_seen!++;
+              if (!Number.isFinite(series.value)) counters.non_finite_values!++;
+              if (!compare(series.value, condition.op, condition.threshold)) continue;
+              const seriesKey = labelsKey(series.labels);
+              const tracked = previous.get(seriesKey) ?? { since: now, emitted: false };
+              next.set(seriesKey, tracked);
+              if (tracked.emitted || now - tracked.since < condition.forMs) continue;
+              tracked.emitted = true;
+              // One event per episode: the id stays the same while the condition keeps holding.
+              const id = `prom:${createHash('sha256').update(`${name}\u0000${key}\u0000${seriesKey}\u0000${tracked.since}`).digest('hex').slice(0, 40)}`;
+              const finite = Number.isFinite(series.value);
+              // ObservedEventSchema wants a finite number: ±Inf becomes ±MAX_VALUE, the text keeps the truth.
+              const value = finite ? series.value : series.value > 0 ? Number.MAX_VALUE : -Number.MAX_VALUE;
+              const labels = finite ? { ...series.labels } : { ...series.labels, __value__: series.raw };
+              const rendered = Object.keys(series.labels).length > 0 ? `${query}{${Object.entries(series.labels).map(([k, v]) => `${k}="${v}"`).join(', ')}}` : query;
+              ready.push({
+                id,
+                kind: 'metric',
+                source: name,
+                time: now,
+                host: hostOf(series.labels),
+                service: firstLabel(series.labels, config.labels.service) ?? 'unknown',
+                level: 'unknown',
+                message: `${rendered} = ${series.raw} (${condition.op} ${condition.threshold}${condition.forMs > 0 ? ` for ${condition.forMs / 1000}s` : ''})`,
+                labels,
+                metric: { name: query, value },
+              });
+            }
+            active.set(key, next);
+          }
+        }
+        // Forget conditions that left the catalog.
+        const keys = new Set(conditions.map(conditionKey));
+        for (const key of active.keys()) if (!keys.has(key)) active.delete(key);
+        if (byQuery.size === 0) {
+          state = 'connected';
+          detail = 'the catalog has no metric signals: nothing to query';
+        } else if (failures.length === 0) {
+          state = 'connected';
+          detail = undefined;
+        } else {
+          state = failures.length === byQuery.size ? 'reconnecting' : 'connected';
+          detail = `${failures.length} of ${byQuery.size} queries failed: ${failures[0]}`;
+        }
+        for (const event of ready) {
+          if (session.aborted) return;
+          counters.events_emitted!++;
+          yield event;
+        }
+        const elapsed = clock.now() - started;
+        await sleep(Math.max(0, config.interval - elapsed), session);
+      }
+      state = 'down';
+      detail = 'stopped';
+    },
+    health: () => ({ state, ...(detail === undefined ? {} : { detail }), counters: { ...counters } }),
+    async check(signal?: AbortSignal) {
+      try {
+        await prometheusInstantQuery({ baseUrl, query: 'vector(1)', headers, timeoutMs: config.timeout, fetch: fetchImpl, ...(signal ? { signal } : {}), clean });
+        return { ok: true, detail: `Prometheus at ${baseUrl} answers queries` };
+      } catch (error) {
+        return { ok: false, detail: describeError(error).replace(`[fish-sre] [${SCOPE}] `, '') };
+      }
+    },
+    async close() {
+      closing.abort();
+    },
+  };
+}
+
+export const prometheusSourcePlugin = definePlugin({
+  kind: 'source',
+  type: 'prometheus',
+  packageName: '@fish-sre/source-prom',
+  version: VERSION,
+  optionsSchema: PrometheusSourceOptionsSchema,
+  create: (options, context) =>
+    createPrometheusSource({ ...(options as PrometheusSourceConfig), name: context.name, catalog: context.catalog, fetch: context.fetch, logger: context.logger, clock: context.clock }),
+});
