@@ -39,6 +39,7 @@ async function run(label, storeOptions) {
   const t0 = Date.UTC(2026, 0, 1);
   const cycles = Math.ceil(STATE_CHANGES / PER_CYCLE);
   const started = performance.now();
+  const utilizationStart = performance.eventLoopUtilization();
   for (let index = 0; index < cycles; index += 1) {
     const at = iso(t0 + index * 1000);
     const incidentId = `inc-${index}`;
@@ -62,6 +63,7 @@ async function run(label, storeOptions) {
     });
   }
   const seconds = (performance.now() - started) / 1000;
+  const utilization = performance.eventLoopUtilization(utilizationStart);
   // Let the meters see the end of the burst (a loop that never yielded would show up here).
   await new Promise((resolve) => setTimeout(resolve, 5));
   histogram.disable();
@@ -77,11 +79,14 @@ async function run(label, storeOptions) {
     writesPerSecond: Math.round(stateChanges / seconds),
     maxStallMs: Number(Math.max(histogram.max / 1e6, maxDrift).toFixed(2)),
     p99LoopDelayMs: Number((histogram.percentile(99) / 1e6).toFixed(2)),
+    // How busy the main thread was: the store's own cost on the event loop.
+    mainThreadUtilization: Number(utilization.utilization.toFixed(3)),
+    mainThreadMsPerStateChange: Number((utilization.active / (cycles * PER_CYCLE)).toFixed(3)),
     chainOk: chain.ok,
     chainRows: chain.rows,
   };
   process.stderr.write(
-    `${label.padEnd(28)} ${String(result.writesPerSecond).padStart(7)} writes/s  ${stateChanges} state changes in ${result.seconds}s  max stall ${result.maxStallMs} ms  p99 ${result.p99LoopDelayMs} ms  chain ${chain.ok ? 'ok' : 'BROKEN'} (${chain.rows} rows)\n`,
+    `${label.padEnd(28)} ${String(result.writesPerSecond).padStart(7)} writes/s  ${stateChanges} state changes in ${result.seconds}s  max stall ${result.maxStallMs} ms  p99 ${result.p99LoopDelayMs} ms  main thread ${result.mainThreadMsPerStateChange} ms/change (${Math.round(result.mainThreadUtilization * 100)}% busy)  chain ${chain.ok ? 'ok' : 'BROKEN'} (${chain.rows} rows)\n`,
   );
   return result;
 }

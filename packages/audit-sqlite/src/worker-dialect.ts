@@ -14,11 +14,16 @@ import {
 } from 'kysely';
 import type { SqliteSetup, WorkerRequest, WorkerResponse } from './sqlite-worker.js';
 
-/** The worker script: next to this module in dist, the TypeScript source when run from src. */
+/**
+ * The worker script: next to this module in dist, the TypeScript source when run from src, or
+ * the package's `./worker` export when an application bundled this module somewhere else.
+ */
 function workerUrl(): URL {
-  const built = new URL('./sqlite-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(built))) return built;
-  return new URL('./sqlite-worker.ts', import.meta.url);
+  for (const name of ['./sqlite-worker.js', './sqlite-worker.ts']) {
+    const candidate = new URL(name, import.meta.url);
+    if (candidate.protocol === 'file:' && existsSync(fileURLToPath(candidate))) return candidate;
+  }
+  return new URL(import.meta.resolve('@fish-sre/audit-sqlite/worker'));
 }
 
 /** An error from the worker, with SQLite's code kept (`SQLITE_CONSTRAINT_UNIQUE`, `SQLITE_BUSY` ...). */
