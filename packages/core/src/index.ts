@@ -33,3 +33,4 @@ export * from './builtins/file-source.js';
 export * from './builtins/terminal-notifier.js';
 export * from './registry.js';
 export * from './pipeline/pattern-draft.js';
+export * from './util/sleep.js';

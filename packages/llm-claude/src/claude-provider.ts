@@ -16,6 +16,7 @@ import {
   type LLMToolCall,
   type LLMUsage,
   type Logger,
+  sleepOrAbort,
 } from '@fish-sre/core';
 import { costEur, defaultPriceTable, lookupPrice, DEFAULT_USD_TO_EUR, type ClaudeModelPrice } from './pricing.js';
 
@@ -113,21 +114,6 @@ interface RawUsage {
 
 const RETRYABLE_ERROR_TYPES = new Set(['overloaded_error', 'api_error', 'rate_limit_error', 'timeout_error']);
 
-function sleepFor(milliseconds: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, milliseconds);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /** Parses `retry-after-ms` / `retry-after` (seconds or HTTP date) into milliseconds. */
 export function retryAfterMilliseconds(headers: Headers | undefined, now: number = Date.now()): number | undefined {
   if (!headers) return undefined;
@@ -166,7 +152,7 @@ export function createClaudeProvider(options: ClaudeProviderOptions = {}): Claud
   const maxRetryDelayMs = options.maxRetryDelayMs ?? 60_000;
   const defaultMaxOutputTokens = options.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS;
   const priceTable = { ...defaultPriceTable(options.usdToEur ?? DEFAULT_USD_TO_EUR), ...options.priceTable };
-  const sleep = options.sleep ?? sleepFor;
+  const sleep = options.sleep ?? sleepOrAbort;
 
   // Retries are ours (counted, logged, capped `retry-after`, fallback model), so the SDK makes one attempt.
   const client = new Anthropic({

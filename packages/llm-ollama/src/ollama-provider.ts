@@ -15,6 +15,7 @@ import {
   type LLMToolCall,
   type LLMUsage,
   type Logger,
+  sleepOrAbort,
 } from '@fish-sre/core';
 
 /** Price in EUR per million tokens (0 for a machine you own; set it if you rent the GPU). */
@@ -53,21 +54,6 @@ export interface OllamaProvider extends LLMProvider {
 
 const SCOPE = 'ollama';
 const RETRYABLE_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
-
-function sleepFor(milliseconds: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, milliseconds);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 function toOllamaMessages(system: string | undefined, messages: LLMMessage[]): Message[] {
   const result: Message[] = [];
@@ -119,7 +105,7 @@ export function createOllamaProvider(options: OllamaProviderOptions): OllamaProv
   const maxRetries = options.maxRetries ?? 2;
   const price = options.price ?? { inputEurPerMillion: 0, outputEurPerMillion: 0 };
   const logger = options.logger ?? silentLogger;
-  const sleep = options.sleep ?? sleepFor;
+  const sleep = options.sleep ?? sleepOrAbort;
   const baseFetch = options.fetch ?? globalThis.fetch;
   const secrets = Object.values(options.headers ?? {}).filter((value) => value.length >= 4);
   const redact = (text: string): string => secrets.reduce((result, secret) => result.split(secret).join('[REDACTED]'), redactSecrets(text));

@@ -1,3 +1,4 @@
+export { sleep } from '@fish-sre/core';
 /**
  * A bounded hand-off between a producer (socket, HTTP pages) and one async-iterator consumer.
  * The producer never blocks the event loop: it asks `isFull()` and pauses its own reading, or
@@ -80,16 +81,3 @@ export class RecentSet {
   }
 }
 
-/** Sleeps `ms`, or less when the signal aborts. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}

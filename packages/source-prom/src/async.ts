@@ -1,17 +1,4 @@
-/** Sleeps `ms`, or less when the signal aborts. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
+export { sleep } from '@fish-sre/core';
 /** Resolves when `wake()` is called or the signal aborts. */
 export class Waiter {
   private waiting: Array<() => void> = [];
