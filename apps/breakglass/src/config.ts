@@ -25,6 +25,7 @@ const sha256Fingerprint = z
   .trim()
   .transform((value) => value.replace(/^sha256:/i, '').replace(/:/g, '').toUpperCase())
   .refine((value) => /^[0-9A-F]{64}$/.test(value), { message: 'must be a SHA-256 fingerprint: 64 hex digits, colons allowed (AB:CD:...)' });
+const sshHostKey = z.string().trim().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, 'must be SHA256:<43 base64 characters>, as `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` prints it');
 const headerName = z.string().trim().toLowerCase().regex(/^[a-z0-9-]+$/, 'must be an HTTP header name');
 
 const EnvSchema = z
@@ -44,11 +45,12 @@ const EnvSchema = z
     BREAKGLASS_TARGET_PORT: port.default(22),
     BREAKGLASS_TARGET_USER: z.string().regex(/^[a-z_][a-z0-9_-]*$/i, 'must be a user name').default('breakglass'),
     BREAKGLASS_TARGET_KEY_FILE: z.string().min(1),
-    BREAKGLASS_TARGET_HOST_KEY_SHA256: z.string().trim().optional(),
+    BREAKGLASS_TARGET_HOST_KEY_SHA256: sshHostKey.optional(),
 
     // The agent.
     BREAKGLASS_LLM: z.enum(['claude', 'ollama']).default('claude'),
     BREAKGLASS_MODEL: z.string().min(1).optional(),
+    BREAKGLASS_OLLAMA_HOST: z.url({ protocol: /^https?$/ }).refine((value) => isIP(new URL(value).hostname.replace(/^\[|\]$/g, '')) !== 0, { message: 'must use an IP address, not a host name' }).optional(),
     BREAKGLASS_APPROVAL: booleanish.default(true),
     BREAKGLASS_MAX_CONCURRENT_TURNS: positiveInt.default(2),
     BREAKGLASS_TURN_TIMEOUT_SECONDS: seconds.default(1800),
@@ -66,7 +68,7 @@ const EnvSchema = z
     BREAKGLASS_PVE_SSH_PORT: port.default(22),
     BREAKGLASS_PVE_SSH_USER: z.string().regex(/^[a-z_][a-z0-9_-]*$/i, 'must be a user name').default('root'),
     BREAKGLASS_PVE_SSH_KEY_FILE: z.string().min(1).optional(),
-    BREAKGLASS_PVE_SSH_HOST_KEY_SHA256: z.string().trim().optional(),
+    BREAKGLASS_PVE_SSH_HOST_KEY_SHA256: sshHostKey.optional(),
     // (2) Proxmox VE API.
     BREAKGLASS_PVE_API_HOST: ipAddress.optional(),
     BREAKGLASS_PVE_API_PORT: port.default(8006),
@@ -138,6 +140,7 @@ export interface BreakglassConfig {
   agent: {
     llm: 'claude' | 'ollama';
     model?: string;
+    ollamaHost?: string;
     approval: boolean;
     maxConcurrentTurns: number;
     turnTimeoutMs: number;
@@ -160,9 +163,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const present = Object.fromEntries(Object.entries(env).filter(([key, value]) => key.startsWith('BREAKGLASS_') && value !== undefined && value !== ''));
   const parsed = EnvSchema.safeParse(present);
   if (!parsed.success) {
+    const issues = [...parsed.error.issues];
+    // Refinements do not run when a field is missing: still say first that there is no credential.
+    if (present['BREAKGLASS_API_TOKEN'] === undefined && present['BREAKGLASS_TRUSTED_HEADER'] === undefined && !issues.some((issue) => issue.path[0] === 'BREAKGLASS_API_TOKEN')) {
+      issues.unshift({ code: 'custom', path: ['BREAKGLASS_API_TOKEN'], message: 'no credential configured: set BREAKGLASS_API_TOKEN, or BREAKGLASS_TRUSTED_HEADER with BREAKGLASS_TRUSTED_PROXIES; breakglass refuses to start open', input: undefined } as (typeof issues)[number]);
+    }
     throw new FishError({
       code: FishErrorCode.CONFIG_INVALID,
-      message: errorMessage('breakglass', `invalid environment: ${formatZodIssues(parsed.error.issues)}`),
+      message: errorMessage('breakglass', `invalid environment: ${formatZodIssues(issues)}`),
     });
   }
   const e = parsed.data;
@@ -185,6 +193,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     agent: {
       llm: e.BREAKGLASS_LLM,
       ...(e.BREAKGLASS_MODEL === undefined ? {} : { model: e.BREAKGLASS_MODEL }),
+      ...(e.BREAKGLASS_OLLAMA_HOST === undefined ? {} : { ollamaHost: e.BREAKGLASS_OLLAMA_HOST }),
       approval: e.BREAKGLASS_APPROVAL,
       maxConcurrentTurns: e.BREAKGLASS_MAX_CONCURRENT_TURNS,
       turnTimeoutMs: e.BREAKGLASS_TURN_TIMEOUT_SECONDS * 1000,

@@ -13,6 +13,7 @@ import { PowerService } from './power/power-service.js';
 import { createProxmoxPowerBackend } from './power/proxmox-power-backend.js';
 import { createSshPowerBackend } from './power/ssh-power-backend.js';
 import type { PowerBackend } from './power/verbs.js';
+import { SshConnectionPool, type SshTargetInput } from '@fish-sre/exec-ssh';
 import { loadPrivateKey, quoteArgv, sshExec } from './ssh/ssh-exec.js';
 
 export interface StartOptions {
@@ -43,27 +44,27 @@ export async function startBreakglass(options: StartOptions): Promise<RunningBre
   const logger = options.logger ?? silentLogger;
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
 
+  // One pool, two targets: the VM the agent repairs, and the hypervisor's forced-command key.
+  // A pinned fingerprint when configured, else trust-on-first-use into the data folder.
+  const hostKey = (pin: string | undefined) => (pin ? { fingerprint: pin } : { trustOnFirstUse: true as const, knownHostsPath: join(config.dataDir, 'known_hosts') });
+  const targets: Record<string, SshTargetInput> = {};
+  if (!options.runCommand) {
+    targets['vm'] = { host: config.target.host, port: config.target.port, username: config.target.user, privateKey: await loadPrivateKey(config.target.keyFile), hostKey: hostKey(config.target.hostKeySha256) };
+  }
+  if (!options.powerBackend && config.power.backend === 'ssh' && config.power.ssh) {
+    const ssh = config.power.ssh;
+    targets['hypervisor'] = { host: ssh.host, port: ssh.port, username: ssh.user, privateKey: await loadPrivateKey(ssh.keyFile), hostKey: hostKey(ssh.hostKeySha256) };
+  }
+  const pool = new SshConnectionPool({ targets, logger, connectTimeoutMs: 10_000, idleCloseMs: 60_000 });
+
   const runCommand: CommandRunner =
     options.runCommand ??
-    (await (async () => {
-      const privateKey = await loadPrivateKey(config.target.keyFile);
-      return (argv, run) =>
-        sshExec(
-          { host: config.target.host, port: config.target.port, user: config.target.user, privateKey, ...(config.target.hostKeySha256 ? { hostKeySha256: config.target.hostKeySha256 } : {}) },
-          quoteArgv(argv),
-          { timeoutMs: run.timeoutMs, outputLimitBytes: config.agent.outputLimitBytes, signal: run.signal, logger },
-        );
-    })());
+    ((argv, run) => sshExec(pool, 'vm', quoteArgv(argv), { timeoutMs: run.timeoutMs, outputLimitBytes: config.agent.outputLimitBytes, signal: run.signal }));
 
   let backend = options.powerBackend;
   if (!backend) {
-    if (config.power.backend === 'ssh' && config.power.ssh) {
-      const ssh = config.power.ssh;
-      backend = createSshPowerBackend({
-        target: { host: ssh.host, port: ssh.port, user: ssh.user, privateKey: await loadPrivateKey(ssh.keyFile), ...(ssh.hostKeySha256 ? { hostKeySha256: ssh.hostKeySha256 } : {}) },
-        timeoutMs: config.power.verbTimeoutMs,
-        logger,
-      });
+    if (targets['hypervisor']) {
+      backend = createSshPowerBackend({ pool, target: 'hypervisor', timeoutMs: config.power.verbTimeoutMs });
     } else if (config.power.api) {
       backend = createProxmoxPowerBackend({ ...config.power.api });
     } else {
@@ -116,6 +117,7 @@ export async function startBreakglass(options: StartOptions): Promise<RunningBre
     sessions,
     async close() {
       await sessions.close();
+      await pool.close();
       await new Promise<void>((resolve) => {
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
         server.close(() => resolve());

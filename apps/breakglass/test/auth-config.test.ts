@@ -139,6 +139,31 @@ describe('auth on every route', () => {
   });
 });
 
+describe('power verb routes', () => {
+  const post = (path: string, body: unknown) => app.request(path, { method: 'POST', headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+  it('refuses unknown verbs before any I/O, and mutating verbs without confirm', async () => {
+    backend.calls.length = 0;
+    for (const path of ['/api/vm/destroy', '/api/vm/status%3Breboot', '/api/vm/RESET', '/api/vm/reset%20--skiplock', '/api/vm/__proto__']) {
+      const response = await post(path, { confirm: true });
+      expect(response.status, path).toBe(400);
+    }
+    expect((await post('/api/vm/reset', {})).status).toBe(400);
+    expect((await post('/api/vm/reset', { confirm: 'true' })).status).toBe(400);
+    expect(backend.calls).toEqual([]);
+  });
+
+  it('runs a confirmed mutating verb after forensics, and status without confirm', async () => {
+    backend.calls.length = 0;
+    const reset = await post('/api/vm/reset', { confirm: true });
+    expect(reset.status).toBe(200);
+    expect(await reset.json()).toMatchObject({ verb: 'reset', ok: true, forensics: { verb: 'forensics' } });
+    const status = await app.request('/api/vm/status', { headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+    expect(await status.json()).toMatchObject({ verb: 'status', state: 'running' });
+    expect(backend.calls).toEqual(['forensics', 'reset', 'status']);
+  });
+});
+
 describe('configuration', () => {
   const message = (env: Record<string, string | undefined>) => {
     try {
@@ -164,6 +189,12 @@ describe('configuration', () => {
     expect(message(testEnv({ BREAKGLASS_TRUSTED_HEADER: 'x-user', BREAKGLASS_TRUSTED_PROXIES: 'proxy.lan' }))).toMatch(/BREAKGLASS_TRUSTED_PROXIES/);
   });
 
+  it('checks SSH host-key pins', () => {
+    expect(message(testEnv({ BREAKGLASS_TARGET_HOST_KEY_SHA256: 'abc' }))).toMatch(/BREAKGLASS_TARGET_HOST_KEY_SHA256: must be SHA256:/);
+    const pin = `SHA256:${'A'.repeat(43)}`;
+    expect(loadConfig(testEnv({ BREAKGLASS_TARGET_HOST_KEY_SHA256: pin })).target.hostKeySha256).toBe(pin);
+  });
+
   it('refuses a short token and says how to make one', () => {
     expect(message(testEnv({ BREAKGLASS_API_TOKEN: 'short' }))).toMatch(/at least 24 characters/);
   });
@@ -187,5 +218,17 @@ describe('configuration', () => {
 
   it('never echoes the token in an error', () => {
     expect(message(testEnv({ BREAKGLASS_TARGET_HOST: 'nope' }))).not.toContain(TEST_TOKEN);
+  });
+});
+
+describe('configuration with nothing set', () => {
+  it('says first that there is no credential, then what else is missing', () => {
+    let text = '';
+    try {
+      loadConfig({});
+    } catch (error) {
+      text = (error as Error).message;
+    }
+    expect(text).toMatch(/^\[fish-sre\] \[breakglass\] invalid environment: BREAKGLASS_API_TOKEN: no credential configured.*BREAKGLASS_TARGET_HOST/);
   });
 });

@@ -3,30 +3,32 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { type Server, type Socket, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { LLMStreamPart } from '@fish-sre/core';
-import { startProxmoxServer, type ProxmoxTestServer } from '@fish-sre/testkit';
+import { SshConnectionPool } from '@fish-sre/exec-ssh';
+import { createClaudeProvider } from '@fish-sre/llm-claude';
+import { anthropicMessage, anthropicStreamEvents, startAnthropicServer, startProxmoxServer, startTestSshd, type AnthropicTestServer, type ProxmoxTestServer, type TestSshd } from '@fish-sre/testkit';
 import { type Browser, type Page, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProxmoxPowerBackend } from '../src/power/proxmox-power-backend.js';
 import { startBreakglass, type RunningBreakglass } from '../src/server.js';
 import { quoteArgv, sshExec } from '../src/ssh/ssh-exec.js';
-import { TEST_TOKEN, scriptedProvider, sleep, testConfig } from './helpers.js';
-import { generateKey, startSshd, type TestSshd } from './sshd.js';
+import { TEST_TOKEN, testConfig } from './helpers.js';
 
 /**
- * The whole console in headless Chromium at phone size: login, a preset, a streamed answer, a
- * read-only command run at once on a real sshd, an approval, a dropped connection mid-stream
- * (cut at a TCP proxy) and its resume without duplicated text, Stop, and a confirmed `cycle`
- * against the Proxmox test server.
+ * The whole console in headless Chromium at phone size, with the real pieces wired as in
+ * production: @fish-sre/llm-claude streaming from testkit's Anthropic server, commands over
+ * @fish-sre/exec-ssh to a real OpenSSH sshd, power verbs through the Proxmox test server.
+ * Login, a preset, a streamed answer, a read-only command run at once, an approval, a dropped
+ * connection mid-turn (cut at a TCP proxy) and its resume without duplicated text, Stop, and a
+ * confirmed `cycle`.
  */
 
 const ARTIFACTS = new URL('../../../test-artifacts/breakglass/', import.meta.url).pathname;
-const LONG_ANSWER =
-  'The disk is fine; the journal was the problem. I vacuumed nothing yet: first, the summary. ' +
-  'Root filesystem usage is normal, memory is normal, and no unit has failed. ' +
-  'The marker file was created as you approved, which proves the command ran on the VM. ' +
-  'Watch the journal size over the next hour; if it grows past 2 GB again, set SystemMaxUse=1G.';
-const STOP_ANSWER = 'I will keep checking every service one by one, slowly, so that you can press Stop. '.repeat(6);
+const FIRST_TEXT = 'Checking disk and load first.';
+const PART_A = 'Disk and marker are fine. Let me look at the load before I conclude.';
+const PART_B =
+  'Load is normal and no unit has failed. The journal was the problem: ' +
+  'watch its size over the next hour; if it grows past 2 GB again, set SystemMaxUse=1G.';
+const STOP_TEXT = 'I will keep checking every service one by one, slowly, so that you can press Stop. ';
 
 /** A TCP proxy between the browser and breakglass whose live connections can be cut at once. */
 function startCuttableProxy(targetPort: number): Promise<{ port: number; cut(): void; close(): Promise<void> }> {
@@ -64,6 +66,8 @@ function startCuttableProxy(targetPort: number): Promise<{ port: number; cut(): 
 }
 
 let sshd: TestSshd;
+let anthropic: AnthropicTestServer;
+let pool: SshConnectionPool;
 let proxmox: ProxmoxTestServer;
 let app: RunningBreakglass;
 let proxy: Awaited<ReturnType<typeof startCuttableProxy>>;
@@ -72,60 +76,34 @@ let page: Page;
 let dataDir: string;
 let marker: string;
 const browserErrors: string[] = [];
-const gate = { releaseLong: undefined as (() => void) | undefined };
 
 beforeAll(async () => {
   await mkdir(ARTIFACTS, { recursive: true });
   dataDir = await mkdtemp(join(tmpdir(), 'bg-e2e-'));
-  let agentKey: Buffer | undefined;
-  sshd = await startSshd(async (dir) => {
-    const key = await generateKey(dir, 'agent_key');
-    agentKey = key.privateKey;
-    return [`restrict ${key.publicKey}`];
-  });
-  marker = join(sshd.dir, 'approved-marker');
+  sshd = await startTestSshd();
+  marker = join(dataDir, 'approved-marker');
   proxmox = await startProxmoxServer({ authFailureDelayMs: 50, taskPolls: 2, vmName: 'devvm' });
-
-  const provider = scriptedProvider((request, call): AsyncIterable<LLMStreamPart> => {
-    const signal = request.signal;
-    return (async function* () {
-      if (call === 1) {
-        for (const word of 'Checking disk and load first.'.split(/(?<= )/)) {
-          await sleep(40, signal);
-          yield { type: 'text-delta', text: word };
-        }
-        yield { type: 'tool-call', toolCallId: 'toolu_df', toolName: 'run_command', input: { argv: ['df', '-h'] } };
-        yield { type: 'tool-call', toolCallId: 'toolu_touch', toolName: 'run_command', input: { argv: ['touch', marker] } };
-        yield { type: 'usage', usage: { inputTokens: 1200, outputTokens: 80, costEur: 0.004 } };
-        yield { type: 'finish', finishReason: 'tool-calls', model: 'scripted-1' };
-        return;
-      }
-      if (call === 2) {
-        // Hold the stream mid-answer until the test has cut the connection.
-        const words = LONG_ANSWER.split(/(?<= )/);
-        for (const [index, word] of words.entries()) {
-          if (index === 12) await new Promise<void>((resolve) => (gate.releaseLong = resolve));
-          await sleep(15, signal);
-          yield { type: 'text-delta', text: word };
-        }
-        yield { type: 'finish', finishReason: 'stop', model: 'scripted-1' };
-        return;
-      }
-      for (const word of STOP_ANSWER.split(/(?<= )/)) {
-        await sleep(120, signal);
-        yield { type: 'text-delta', text: word };
-      }
-      yield { type: 'finish', finishReason: 'stop', model: 'scripted-1' };
-    })();
+  pool = new SshConnectionPool({ targets: { vm: { host: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostKey: { fingerprint: sshd.hostKeyFingerprint } } } });
+  const tool = (id: string, argv: string[]) => ({ type: 'tool_use' as const, id, name: 'run_command', input: { argv } });
+  anthropic = await startAnthropicServer({
+    apiKey: 'sk-ant-test-breakglass',
+    script: [
+      { type: 'message', chunkSize: 4, message: anthropicMessage({ content: [{ type: 'text', text: FIRST_TEXT }, tool('toolu_df', ['df', '-h']), tool('toolu_touch', ['touch', marker])], inputTokens: 1200, outputTokens: 80 }) },
+      { type: 'message', chunkSize: 4, message: anthropicMessage({ content: [{ type: 'text', text: PART_A }, tool('toolu_uptime', ['uptime'])] }) },
+      // The answer is held back while the test cuts the phone's connection: it arrives while the browser is away.
+      { type: 'delay', delayMs: 2500, then: { type: 'message', chunkSize: 4, message: anthropicMessage({ content: [{ type: 'text', text: PART_B }] }) } },
+      // A stream that starts and then stays open: only Stop ends this turn.
+      { type: 'events', holdOpen: true, events: anthropicStreamEvents(anthropicMessage({ content: [{ type: 'text', text: STOP_TEXT }] }), 6).slice(0, 8) },
+    ],
   });
+  const provider = createClaudeProvider({ apiKey: 'sk-ant-test-breakglass', baseURL: anthropic.url, maxRetries: 0 });
 
   app = await startBreakglass({
-    config: testConfig({ BREAKGLASS_DATA_DIR: dataDir, BREAKGLASS_VM_NAME: 'devvm', BREAKGLASS_TARGET_HOST: sshd.host, BREAKGLASS_TARGET_USER: sshd.user }),
+    config: testConfig({ BREAKGLASS_DATA_DIR: dataDir, BREAKGLASS_VM_NAME: 'devvm', BREAKGLASS_TARGET_HOST: sshd.host, BREAKGLASS_TARGET_USER: sshd.username }),
     provider,
     // The built UI (npm test builds first; run `npm run build -w @fish-sre/breakglass` otherwise).
     webRoot: new URL('../dist/web', import.meta.url).pathname,
-    runCommand: (argv, options) =>
-      sshExec({ host: sshd.host, port: sshd.port, user: sshd.user, privateKey: agentKey!, hostKeySha256: sshd.hostKeyFingerprint }, quoteArgv(argv), { timeoutMs: options.timeoutMs, outputLimitBytes: 32_768, signal: options.signal }),
+    runCommand: (argv, options) => sshExec(pool, 'vm', quoteArgv(argv), { timeoutMs: options.timeoutMs, outputLimitBytes: 32_768, signal: options.signal }),
     powerBackend: createProxmoxPowerBackend({ host: proxmox.host, port: proxmox.port, tokenId: proxmox.tokenId, tokenSecret: proxmox.tokenSecret, fingerprintSha256: proxmox.fingerprint256, node: proxmox.node, vmid: proxmox.vmid, pollMs: 50 }),
   });
   proxy = await startCuttableProxy(app.port);
@@ -143,12 +121,13 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (browserErrors.length > 0) process.stderr.write(`browser errors:\n${browserErrors.join('\n')}\n`);
-  gate.releaseLong?.();
   await browser?.close();
   await proxy?.close();
   await app?.close();
+  await pool?.close();
+  await anthropic?.close();
   await proxmox?.close();
-  await sshd?.close();
+  await sshd?.stop();
   await rm(dataDir, { recursive: true, force: true });
 });
 
@@ -167,7 +146,7 @@ describe('breakglass in a phone-sized Chromium', () => {
     await shot('01-empty');
 
     await page.getByRole('button', { name: 'Triage' }).tap();
-    await page.getByText('Checking disk and load first.').waitFor();
+    await page.getByText(FIRST_TEXT).waitFor();
     const run = page.getByRole('button', { name: 'Run', exact: true });
     await run.waitFor();
     // The read-only df ran at once on the real sshd: its output is on screen before any tap.
@@ -182,24 +161,28 @@ describe('breakglass in a phone-sized Chromium', () => {
     // Every command and its output is in the transcript.
     const events = app.sessions.list()[0]!;
     const session = app.sessions.get(events.id)!;
-    expect(session.events.filter((event) => event.type === 'tool-result').map((event) => (event.type === 'tool-result' ? event.callId : ''))).toEqual(['toolu_df', 'toolu_touch']);
+    expect(session.events.filter((event) => event.type === 'tool-result').map((event) => (event.type === 'tool-result' ? event.callId : '')).slice(0, 2)).toEqual(['toolu_df', 'toolu_touch']);
     expect(session.events.some((event) => event.type === 'approval' && event.decision === 'run')).toBe(true);
   });
 
-  it('loses the connection mid-stream and resumes with no duplicated text', async () => {
-    await expect.poll(() => gate.releaseLong !== undefined, { timeout: 10_000 }).toBe(true);
-    const partial = (await page.locator('.msg.assistant').last().textContent()) ?? '';
-    expect(LONG_ANSWER.startsWith(partial)).toBe(true);
-    expect(partial.length).toBeGreaterThan(10);
+  it('loses the connection mid-turn and resumes with no duplicated text', async () => {
+    // PART_A and the read-only uptime are on screen; the next answer is being held by the API.
+    await page.getByText(PART_A).waitFor();
+    await expect.poll(async () => page.locator('[data-call="toolu_uptime"] pre').textContent()).toMatch(/load average/);
     proxy.cut();
     await page.waitForSelector('.conn.reconnecting', { timeout: 5000 });
     await shot('03-reconnecting');
-    gate.releaseLong!();
     await page.waitForSelector('.conn.live', { timeout: 15_000 });
-    await expect.poll(async () => page.locator('.msg.assistant').last().textContent(), { timeout: 15_000 }).toBe(LONG_ANSWER);
-    const all = await page.locator('.msg.assistant').allTextContents();
-    expect(all.filter((text) => text.includes('Watch the journal size'))).toHaveLength(1);
+    await page.getByText(PART_B).waitFor({ timeout: 15_000 });
+    const texts = await page.locator('.msg.assistant').allTextContents();
+    expect(texts).toEqual([FIRST_TEXT, PART_A, PART_B]);
+    expect(await page.locator('[data-call="toolu_uptime"]').count()).toBe(1);
     await page.getByRole('button', { name: 'Send' }).waitFor();
+    // The conversation the model saw carried every command's output as untrusted data.
+    const third = anthropic.requests[2]!.body as { messages: Array<{ role: string; content: Array<{ type: string; content?: unknown }> }> };
+    const results = third.messages.flatMap((message) => (Array.isArray(message.content) ? message.content : [])).filter((block) => block.type === 'tool_result');
+    expect(results).toHaveLength(3);
+    expect(JSON.stringify(results[0])).toMatch(/untrusted data from the VM/);
     await shot('04-resumed');
   });
 
@@ -209,12 +192,14 @@ describe('breakglass in a phone-sized Chromium', () => {
     const stop = page.getByRole('button', { name: 'Stop' });
     await stop.waitFor();
     await page.getByText('I will keep checking').waitFor();
+    expect(await page.getByRole('button', { name: 'Send' }).count()).toBe(0);
     await shot('05-running');
     await stop.tap();
     await page.getByText('turn stopped').waitFor();
     await page.getByRole('button', { name: 'Send' }).waitFor();
     const text = (await page.locator('.msg.assistant').last().textContent()) ?? '';
-    expect(text.length).toBeLessThan(STOP_ANSWER.length);
+    expect(text.length).toBeLessThan(STOP_TEXT.length);
+    expect(STOP_TEXT.startsWith(text)).toBe(true);
     await shot('06-stopped');
   });
 

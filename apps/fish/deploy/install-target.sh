@@ -110,7 +110,8 @@ put "$work/sudoers" "$destdir$sysconfdir/sudoers.d/fish" 440
 # 4. The fish user (a real shell: sshd runs forced commands with the user's shell).
 if [ -z "$destdir" ] || [ "${CREATE_USER:-0}" = 1 ]; then
   if ! id "$fish_user" >/dev/null 2>&1; then
-    useradd --system --create-home --home-dir "$home_dir" --shell /bin/sh --comment 'fish SRE bot' "$fish_user"
+    # Password '*': no password login, but not "locked" ('!'), which sshd refuses when UsePAM is off.
+    useradd --system --create-home --home-dir "$home_dir" --shell /bin/sh --password '*' --comment 'fish SRE bot' "$fish_user"
     printf 'created user %s\n' "$fish_user"
   fi
 fi

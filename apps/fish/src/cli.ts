@@ -20,6 +20,8 @@ Usage:
   fish-sre catalog test [--catalog DIR]       run every sample through the real matcher
   fish-sre catalog match [--catalog DIR]      JSON events on stdin -> matching patterns on stdout
   fish-sre catalog schema [--out FILE]        print the JSON Schema of a pattern file
+  fish-sre catalog eval --provider claude|ollama [--model M] [--base-url URL] [--json]
+                                              accuracy, injection resistance, cost and latency of a model
   fish-sre audit list|show <id>|verify --config F (or --demo)   read and verify the audit trail
   fish-sre approve|deny <proposal> [--config F | --demo]
 `;
@@ -38,6 +40,10 @@ async function main(argv: string[]): Promise<number> {
       demo: { type: 'boolean', default: false },
       port: { type: 'string' },
       'data-dir': { type: 'string' },
+      provider: { type: 'string' },
+      model: { type: 'string' },
+      'base-url': { type: 'string' },
+      json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -77,7 +83,12 @@ async function main(argv: string[]): Promise<number> {
       if (sub === 'test') return catalogTest(directory, write);
       if (sub === 'match') return catalogMatch(directory, process.stdin, write);
       if (sub === 'schema') return catalogSchema(write, values.out);
-      throw new Error(`unknown catalog command "${sub ?? ''}" (validate, test, match, schema)`);
+      if (sub === 'eval') {
+        if (!values.provider) throw new Error('usage: fish-sre catalog eval --provider claude|ollama [--model M] [--base-url URL] [--json]');
+        const { catalogEval } = await import('./commands/eval.js');
+        return catalogEval(directory, values.provider, { ...(values.model ? { model: values.model } : {}), ...(values['base-url'] ? { baseUrl: values['base-url'] } : {}), json: values.json }, write);
+      }
+      throw new Error(`unknown catalog command "${sub ?? ''}" (validate, test, match, schema, eval)`);
     }
     case 'audit': {
       const { composeAuditOnly, openDemoAudit } = await import('./audit-only.js');

@@ -64,20 +64,26 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
   const registry = options.registry ?? createFishRegistry();
   await mkdir(config.dataDir, { recursive: true });
   const catalog = await CatalogHolder.load(config.catalog, { logger });
-  const context = (name: string): PluginContext => ({ name, logger: logger.child({ plugin: name }), clock, catalog: () => catalog.catalog, dataDir: join(config.dataDir, name), fetch: globalThis.fetch });
+  // Each plugin gets its own folder under dataDir (cursors, the SQLite file, known_hosts).
+  const context = async (name: string): Promise<PluginContext> => {
+    const dataDir = join(config.dataDir, name);
+    await mkdir(dataDir, { recursive: true });
+    return { name, logger: logger.child({ plugin: name }), clock, catalog: () => catalog.catalog, dataDir, fetch: globalThis.fetch };
+  };
 
-  const audit = await registry.create('audit', config.audit.type, config.audit.options, context(config.audit.name ?? config.audit.type), 'audit.options');
+  const audit = await registry.create('audit', config.audit.type, config.audit.options, await context(config.audit.name ?? config.audit.type), 'audit.options');
   await audit.init?.();
-  const notifier = options.notifier ?? (await registry.create('notifier', config.notifier.type, config.notifier.options, context(config.notifier.name ?? config.notifier.type), 'notifier.options'));
-  const executor = await registry.create('executor', config.executor.type, config.executor.options, context(config.executor.name ?? config.executor.type), 'executor.options');
+  const notifier = options.notifier ?? (await registry.create('notifier', config.notifier.type, config.notifier.options, await context(config.notifier.name ?? config.notifier.type), 'notifier.options'));
+  const executor = await registry.create('executor', config.executor.type, config.executor.options, await context(config.executor.name ?? config.executor.type), 'executor.options');
   const sources: Source[] = [];
   for (const [index, source] of config.sources.entries()) {
-    sources.push(await registry.create('source', source.type, source.options, context(source.name ?? source.type), `sources[${index}].options`));
+    sources.push(await registry.create('source', source.type, source.options, await context(source.name ?? source.type), `sources[${index}].options`));
   }
   let llm: LLMProvider | undefined;
   let classifier: Classifier;
+  let draftPatterns: { llm: LLMProvider; budget: BudgetGuard } | undefined;
   if (config.llm) {
-    llm = await registry.create('llm', config.llm.type, config.llm.options, context(config.llm.name ?? config.llm.type), 'llm.options');
+    llm = await registry.create('llm', config.llm.type, config.llm.options, await context(config.llm.name ?? config.llm.type), 'llm.options');
     const budget = new BudgetGuard({
       store: audit,
       monthlyCapEur: config.llm.monthlyBudgetEur,
@@ -87,6 +93,7 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
           .notify({ kind: 'budget', title: 'fish: LLM budget reached', body: `Spent ${spentEur.toFixed(2)} of ${capEur} EUR in ${month}. Classifying deterministically until next month.`, priority: 'default', tags: ['moneybag'] })
           .catch((error) => logger.error(`budget notification failed: ${describeError(error)}`)),
     });
+    if (config.llm.draftUnknownPatterns) draftPatterns = { llm, budget };
     classifier = new Classifier({ llm, budget, clock, logger, recogniseNovel: config.llm.recogniseNovel, ...(config.llm.fallbackModel ? { fallbackModel: config.llm.fallbackModel } : {}) });
   } else {
     classifier = new Classifier({ clock, logger });
@@ -111,6 +118,7 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     clock,
     logger,
     ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
+    ...(draftPatterns ? { draftPatterns } : {}),
   });
 
   const app: FishApp = {

@@ -51,6 +51,8 @@ export const FishConfigSchema = z
       monthlyBudgetEur: z.number().positive().default(20),
       /** Ask the LLM about incidents no pattern matches (advisory). @default true */
       recogniseNovel: z.boolean().default(true),
+      /** Save an LLM-drafted pattern YAML beside each UNKNOWN bundle, for review. @default false */
+      draftUnknownPatterns: z.boolean().default(false),
     })
       .strict()
       .optional(),

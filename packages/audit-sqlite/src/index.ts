@@ -15,7 +15,6 @@ export const sqliteAuditOptionsSchema = z.object({
   path: z.string().min(1).default('audit.sqlite'),
   busyTimeoutMs: z.number().int().nonnegative().optional(),
   synchronous: z.enum(['FULL', 'NORMAL']).optional(),
-  yieldEveryMs: z.number().nonnegative().optional(),
 });
 
 export const sqliteAuditPlugin = definePlugin({
@@ -26,6 +25,6 @@ export const sqliteAuditPlugin = definePlugin({
   optionsSchema: sqliteAuditOptionsSchema,
   create(options, context) {
     const path = options.path === ':memory:' || isAbsolute(options.path) ? options.path : join(context.dataDir, options.path);
-    return createSqliteAuditStore({ ...options, path });
+    return createSqliteAuditStore({ ...options, path, clock: context.clock });
   },
 });

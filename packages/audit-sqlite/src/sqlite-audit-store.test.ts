@@ -57,6 +57,11 @@ describe('sqlite audit store specifics', () => {
     expect((error as Error).message).toMatch(/FOREIGN KEY/i);
   });
 
+  it('refuses settling an unknown reservation with AUDIT_FAILED', async () => {
+    const error = await store.settleBudget({ id: 'no-such-reservation', actualEur: 1, inputTokens: 1, outputTokens: 1, at: new Date().toISOString() }).then(() => undefined, (caught: unknown) => caught);
+    expect(FishError.hasCode(error, FishErrorCode.AUDIT_FAILED)).toBe(true);
+  });
+
   it('records its migrations as versions and re-opens without re-running them', async () => {
     await fillLoop(1);
     await store.close?.();

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import type Database from 'better-sqlite3';
-import { Kysely, SqliteDialect, sql } from 'kysely';
+import { Kysely, sql } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import {
   FishError,
@@ -11,7 +10,9 @@ import {
   isLegalProposalTransition,
   redactSecrets,
   truncateOutput,
+  systemClock,
   type AuditEntry,
+  type Clock,
   type AuditStore,
   type BudgetReservation,
   type BudgetSettlement,
@@ -31,21 +32,17 @@ import { GENESIS_HASH, canonicalJson, chainHash, verifyRows, type AuditChainRepo
 import { migrationProvider } from './migrations.js';
 import type { AuditDatabase } from './schema.js';
 import { SQLITE_BEGIN, isUniqueViolation, openSqlite } from './sqlite-setup.js';
+import { WorkerSqliteDialect } from './worker-dialect.js';
 
 export interface SqliteAuditStoreOptions {
   /** The database file (created when missing). `:memory:` works for throwaway use. */
   path: string;
   /** How long a writer waits for another process's lock. @default 5000 */
   busyTimeoutMs?: number;
+  /** Time for the few rows whose call carries no timestamp (`setProposalNotification`). @default systemClock */
+  clock?: Clock;
   /** `FULL` fsyncs each commit, so an approval recorded before a remote call survives a power cut. @default 'FULL' */
   synchronous?: 'FULL' | 'NORMAL';
-  /**
-   * better-sqlite3 is synchronous and kysely's promises resolve as microtasks, so a burst of
-   * writes would never let timers or sockets run. The store yields to the event loop
-   * (setImmediate) before a query once this many milliseconds passed since the last yield.
-   * @default 4
-   */
-  yieldEveryMs?: number;
 }
 
 /** The AuditStore plus what only this implementation offers. */
@@ -201,18 +198,23 @@ class Rollback<T> {
 }
 
 export function createSqliteAuditStore(options: SqliteAuditStoreOptions): SqliteAuditStore {
-  const yieldEveryMs = options.yieldEveryMs ?? 4;
-  let database: Database.Database | undefined;
   let db: Kysely<AuditDatabase> | undefined;
   let initialising: Promise<void> | undefined;
   let closed = false;
-  let lastYield = performance.now();
 
   async function init(): Promise<void> {
     if (closed) throw new FishError({ code: FishErrorCode.PLUGIN_DISPOSED, message: errorMessage(SCOPE, `the audit store ${options.path} is closed`) });
     initialising ??= (async () => {
-      database = openSqlite({ path: options.path, busyTimeoutMs: options.busyTimeoutMs ?? 5000, synchronous: options.synchronous ?? 'FULL' });
-      db = new Kysely<AuditDatabase>({ dialect: new SqliteDialect({ database }) });
+      // better-sqlite3 runs in a worker thread (see worker-dialect.ts): its fsyncs and WAL
+      // checkpoints block that thread, never the event loop of the process.
+      db = new Kysely<AuditDatabase>({ dialect: new WorkerSqliteDialect({ path: options.path, busyTimeoutMs: options.busyTimeoutMs ?? 5000, synchronous: options.synchronous ?? 'FULL' }) });
+      try {
+        await sql`select 1`.execute(db);
+      } catch (error) {
+        await db.destroy().catch(() => undefined);
+        db = undefined;
+        throw auditFailed(`cannot open the audit database ${options.path}`, error);
+      }
       const migrator = new Migrator({ db, provider: migrationProvider });
       const { error, results } = await migrator.migrateToLatest();
       if (error !== undefined) {
@@ -231,11 +233,6 @@ export function createSqliteAuditStore(options: SqliteAuditStoreOptions): Sqlite
   async function ready(): Promise<Kysely<AuditDatabase>> {
     if (db === undefined || initialising === undefined) await init();
     if (closed) throw new FishError({ code: FishErrorCode.PLUGIN_DISPOSED, message: errorMessage(SCOPE, `the audit store ${options.path} is closed`) });
-    const now = performance.now();
-    if (now - lastYield >= yieldEveryMs) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      lastYield = performance.now();
-    }
     return db as Kysely<AuditDatabase>;
   }
 
@@ -379,7 +376,7 @@ export function createSqliteAuditStore(options: SqliteAuditStoreOptions): Sqlite
         if (Number(result.numUpdatedRows) === 0) {
           throw new FishError({ code: FishErrorCode.PROPOSAL_NOT_FOUND, message: errorMessage(SCOPE, `proposal ${id} does not exist`) });
         }
-        await appendAudit(connection, { at: new Date().toISOString(), entity: 'proposal', entityId: id, action: 'notification-set', data: { notificationId } });
+        await appendAudit(connection, { at: new Date((options.clock ?? systemClock).now()).toISOString(), entity: 'proposal', entityId: id, action: 'notification-set', data: { notificationId } });
       }),
 
     async transitionProposal(transition: ProposalTransition) {
@@ -632,9 +629,8 @@ export function createSqliteAuditStore(options: SqliteAuditStoreOptions): Sqlite
       }),
 
     async verifyChain() {
-      const kysely = await ready();
-      // Hold the connection so no transaction of ours is half-way through while we read.
-      return kysely.connection().execute(async () => verifyDatabase(database as Database.Database));
+      await ready();
+      return verifyAuditChain(options.path);
     },
 
     async close() {
@@ -643,7 +639,6 @@ export function createSqliteAuditStore(options: SqliteAuditStoreOptions): Sqlite
       if (initialising !== undefined) await initialising.catch(() => undefined);
       await db?.destroy();
       db = undefined;
-      database = undefined;
     },
   };
   return store;
@@ -670,7 +665,13 @@ export async function verifyAuditChain(target: SqliteAuditStore | string): Promi
   if (typeof target !== 'string') return target.verifyChain();
   const database = openSqlite({ path: target, busyTimeoutMs: 5000, synchronous: 'FULL', readonly: true });
   try {
-    return verifyDatabase(database);
+    // One read transaction: a consistent snapshot, whatever writers do meanwhile (WAL).
+    database.exec('begin');
+    try {
+      return verifyDatabase(database);
+    } finally {
+      database.exec('commit');
+    }
   } finally {
     database.close();
   }

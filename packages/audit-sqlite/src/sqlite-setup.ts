@@ -1,4 +1,5 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openSqliteDatabase } from './sqlite-worker.js';
 import { FishError, FishErrorCode, errorMessage } from '@fish-sre/core';
 
 /** Everything SQLite-specific lives here; the queries in the store are portable kysely. */
@@ -12,9 +13,8 @@ export interface SqliteSetupOptions {
 }
 
 export function openSqlite(options: SqliteSetupOptions): Database.Database {
-  let database: Database.Database;
   try {
-    database = new Database(options.path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+    return openSqliteDatabase(options);
   } catch (error) {
     throw new FishError({
       code: FishErrorCode.AUDIT_FAILED,
@@ -22,28 +22,6 @@ export function openSqlite(options: SqliteSetupOptions): Database.Database {
       cause: error,
     });
   }
-  try {
-    database.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs))}`);
-    database.pragma('foreign_keys = ON');
-    if (!options.readonly) {
-      const mode = database.pragma('journal_mode = WAL', { simple: true });
-      if (String(mode).toLowerCase() !== 'wal' && options.path !== ':memory:') {
-        throw new Error(`journal_mode is ${String(mode)}, not wal`);
-      }
-      database.pragma(`synchronous = ${options.synchronous}`);
-    }
-    // Verify rather than trust: a build without foreign keys would silently accept orphans.
-    const foreignKeys = database.pragma('foreign_keys', { simple: true });
-    if (foreignKeys !== 1) throw new Error(`PRAGMA foreign_keys is ${String(foreignKeys)} after setting it ON`);
-  } catch (error) {
-    database.close();
-    throw new FishError({
-      code: FishErrorCode.AUDIT_FAILED,
-      message: errorMessage('audit-sqlite', `cannot set up the audit database ${options.path}: ${(error as Error).message}`),
-      cause: error,
-    });
-  }
-  return database;
 }
 
 /** SQLite takes the write lock at BEGIN IMMEDIATE, so two writers never deadlock on upgrade. */

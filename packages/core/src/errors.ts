@@ -95,7 +95,17 @@ export function formatZodIssues(issues: ReadonlyArray<{ path: ReadonlyArray<Prop
 
 /** Extracts a message from anything thrown, without ever throwing itself. */
 export function describeError(error: unknown): string {
-  if (error instanceof Error) return error.message;
+  if (error instanceof Error) {
+    // Node's fetch says only "fetch failed": the reason (ECONNREFUSED, ENOTFOUND, a TLS error) is in `cause`.
+    const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
+    if (error.message === 'fetch failed' && cause) {
+      const code = typeof cause.code === 'string' ? cause.code : undefined;
+      const detail = typeof cause.message === 'string' ? cause.message : undefined;
+      const reason = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'host name not found' : code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connection timed out' : undefined;
+      return `cannot connect: ${reason ?? detail ?? code ?? 'network error'}${reason && detail ? ` (${detail})` : ''}`;
+    }
+    return error.message;
+  }
   try {
     return String(error);
   } catch {

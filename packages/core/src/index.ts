@@ -32,3 +32,4 @@ export * from './builtins/local-executor.js';
 export * from './builtins/file-source.js';
 export * from './builtins/terminal-notifier.js';
 export * from './registry.js';
+export * from './pipeline/pattern-draft.js';

@@ -48,7 +48,7 @@ class TimedPool extends SshConnectionPool {
 }
 const target = { host: '127.0.0.1', port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostKey: { knownHostsPath: join(dir, 'known_hosts') } };
 const pool = new TimedPool({ targets: { bench: target } });
-const executor = createSshExecutor({ targets: { bench: target }, pool });
+const executor = createSshExecutor({ pool });
 const request = { host: 'bench', verb: 'run', patternId: 'bench', script: 'start.sh', timeoutMs: 30_000 };
 await executor.run(request); // warm-up: opens the pooled connection
 const pooled = [];

@@ -8,6 +8,7 @@ import {
   OUTPUT_LIMIT_BYTES,
   PATTERN_ID_PATTERN,
   SCRIPT_NAME_PATTERN,
+  describeError,
   errorMessage,
   silentLogger,
   type ExecutionRequest,
@@ -15,7 +16,7 @@ import {
   type Executor,
   type Logger,
 } from '@fish-sre/core';
-import { SshConnectionPool, SshPoolOptionsSchema } from './ssh-pool.js';
+import { SshConnectionPool, SshPoolOptionsSchema, parseOptions } from './ssh-pool.js';
 
 const SCOPE = 'ssh';
 
@@ -27,9 +28,11 @@ export const SshExecutorOptionsSchema = SshPoolOptionsSchema.extend({
   /** How long to wait for the exit status after KILL before closing the channel. @default 2000 */
   closeAfterKillMs: z.number().int().min(0).default(2_000),
 });
-export type SshExecutorOptions = z.input<typeof SshExecutorOptionsSchema> & {
+export type SshExecutorOptions = Omit<z.input<typeof SshExecutorOptionsSchema>, 'targets'> & {
+  /** Required unless `pool` is given. */
+  targets?: z.input<typeof SshExecutorOptionsSchema>['targets'];
   logger?: Logger;
-  /** Share a pool (e.g. with breakglass); when given, its targets are the ones used. */
+  /** Share a pool (e.g. with breakglass); when given, its targets and connection settings are used. */
   pool?: SshConnectionPool;
 };
 
@@ -69,7 +72,7 @@ export function buildWrapperCommand(request: Pick<ExecutionRequest, 'verb' | 'pa
  */
 export function createSshExecutor(options: SshExecutorOptions): SshExecutor {
   const { logger: givenLogger, pool: givenPool, ...rest } = options;
-  const parsed = SshExecutorOptionsSchema.parse(rest);
+  const parsed = parseOptions(SshExecutorOptionsSchema, givenPool === undefined ? rest : { targets: {}, ...rest });
   const logger = (givenLogger ?? silentLogger).child({ plugin: 'exec-ssh' });
   const pool = givenPool ?? new SshConnectionPool({ ...parsed, logger });
 
@@ -193,13 +196,61 @@ export function createSshExecutor(options: SshExecutorOptions): SshExecutor {
     });
   }
 
+  /**
+   * Connection check plus a probe of the forced command: `true` is not a wrapper command, so the
+   * wrapper must deny it (126). If it runs (0), the key is not restricted to the wrapper.
+   */
+  async function check(host: string, signal?: AbortSignal): Promise<{ ok: boolean; detail: string }> {
+    const basic = await pool.check(host, signal);
+    if (!basic.ok) return basic;
+    let answer: { code: number | null; stderr: string };
+    try {
+      answer = await probe(host, signal);
+    } catch (error) {
+      return { ok: false, detail: `connected, but the wrapper probe failed: ${describeError(error)}` };
+    }
+    if (answer.code === 126 && answer.stderr.includes('fish-wrapper: denied')) {
+      return { ok: true, detail: `${basic.detail}; fish-wrapper is the forced command (probe denied as expected)` };
+    }
+    if (answer.code === 0) {
+      return { ok: false, detail: `${basic.detail}, but the key is NOT restricted to fish-wrapper: a plain command ran (install the line from authorized-keys-line.sh)` };
+    }
+    const firstLine = answer.stderr.split('\n')[0]?.slice(0, 200) ?? '';
+    return { ok: false, detail: `${basic.detail}, but the wrapper probe got exit ${String(answer.code)}${firstLine === '' ? '' : `: ${firstLine}`} (is fish-wrapper installed and allowed in sudoers?)` };
+  }
+
+  async function probe(host: string, signal?: AbortSignal): Promise<{ code: number | null; stderr: string }> {
+    const stderr = new BoundedOutput(4096);
+    let code: number | null = null;
+    let done: () => void = () => undefined;
+    const closed = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    const options: Parameters<SshConnectionPool['exec']>[2] = {
+      onChannel: (channel) => {
+        channel.on('data', () => undefined);
+        channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+        channel.on('exit', (exitCode: unknown) => {
+          if (typeof exitCode === 'number') code = exitCode;
+        });
+        channel.once('close', () => done());
+      },
+    };
+    if (signal !== undefined) options.signal = signal;
+    const channel = await pool.exec(host, 'true', options);
+    const timer = setTimeout(() => channel.close(), parsed.connectTimeoutMs);
+    await closed;
+    clearTimeout(timer);
+    return { code, stderr: stderr.toString() };
+  }
+
   return {
     specificationVersion: 'v1',
     name: 'ssh',
     pool,
     run,
     hosts: () => pool.hosts(),
-    check: (host, signal) => pool.check(host, signal),
+    check,
     close: () => (givenPool === undefined ? pool.close() : Promise.resolve()),
   };
 }

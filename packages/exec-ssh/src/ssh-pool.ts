@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
 import type { Client as SshClient, ClientChannel, ConnectConfig } from 'ssh2';
 import { z } from 'zod';
-import { FishError, FishErrorCode, describeError, errorMessage, silentLogger, type Logger } from '@fish-sre/core';
+import { FishError, FishErrorCode, describeError, errorMessage, formatZodIssues, silentLogger, type Logger } from '@fish-sre/core';
 import { appendKnownHost, findKnownHosts, hostKeyAlgorithmsFor, keyTypeOf, knownHostsName, readKnownHosts, sshFingerprint } from './known-hosts.js';
 
 const SCOPE = 'ssh';
@@ -44,7 +44,22 @@ export const SshPoolOptionsSchema = z.object({
   /** TCP connect + handshake + authentication must finish within this. @default 10000 */
   connectTimeoutMs: z.number().int().min(1).default(10_000),
 });
-export type SshPoolOptionsInput = z.input<typeof SshPoolOptionsSchema> & { logger?: Logger };
+export type SshPoolOptionsInput = z.input<typeof SshPoolOptionsSchema> & {
+  logger?: Logger;
+  /** Makes the ssh2 client for each connection (tests, instrumentation). @default () => new ssh2.Client() */
+  createClient?: () => SshClient;
+};
+
+/** Parses options with a zod schema; a failure is a FishError naming each bad path. */
+export function parseOptions<Schema extends z.ZodType>(schema: Schema, value: unknown): z.output<Schema> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  throw new FishError({
+    code: FishErrorCode.PLUGIN_OPTIONS_INVALID,
+    message: errorMessage(SCOPE, `invalid options: ${formatZodIssues(result.error.issues)}`),
+    cause: result.error,
+  });
+}
 
 /** Why a connection attempt failed, in the words `fish-sre doctor` prints. */
 export type SshFailureKind = 'unreachable' | 'timeout' | 'auth-refused' | 'host-key-mismatch' | 'host-key-unknown' | 'connection-lost' | 'channel-refused';
@@ -81,18 +96,21 @@ export class SshConnectionPool {
   private readonly idleCloseMs: number;
   private readonly connectTimeoutMs: number;
   private readonly logger: Logger;
+  private readonly createClient: () => SshClient;
   private readonly entries = new Map<string, Entry>();
   private closed = false;
   /** How many connections were opened per target (tests, `doctor`). */
   readonly connectCount = new Map<string, number>();
 
   constructor(options: SshPoolOptionsInput) {
-    const parsed = SshPoolOptionsSchema.parse(options);
+    const { logger, createClient, ...rest } = options;
+    const parsed = parseOptions(SshPoolOptionsSchema, rest);
+    this.createClient = createClient ?? (() => new ssh2.Client());
     this.targets = parsed.targets;
     this.keepAliveIntervalMs = parsed.keepAliveIntervalMs;
     this.idleCloseMs = parsed.idleCloseMs;
     this.connectTimeoutMs = parsed.connectTimeoutMs;
-    this.logger = (options.logger ?? silentLogger).child({ plugin: 'exec-ssh' });
+    this.logger = (logger ?? silentLogger).child({ plugin: 'exec-ssh' });
   }
 
   hosts(): string[] {
@@ -147,7 +165,7 @@ export class SshConnectionPool {
   }
 
   private open(name: string, target: SshTarget, pooled = true): Entry {
-    const client = new ssh2.Client();
+    const client = this.createClient();
     const entry: Entry = { client, ready: Promise.resolve(client), alive: true, active: 0, idleTimer: undefined };
     this.connectCount.set(name, (this.connectCount.get(name) ?? 0) + 1);
     let verdict: HostKeyVerdict | undefined;

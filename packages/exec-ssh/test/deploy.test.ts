@@ -120,7 +120,7 @@ describe('fish-wrapper run-time behaviour (no ssh: SSH_ORIGINAL_COMMAND set dire
     writeFileSync(join(scripts, name), `#!/bin/sh\n${body}\n`);
     chmodSync(join(scripts, name), 0o755);
   };
-  install('code.sh', 'echo "verb=$1"; exit 3');
+  install('code.sh', 'echo "verb=$1 env=$FISH_VERB/$FISH_PATTERN_ID cwd=$(pwd) list=${FISH_ALLOW_LIST:-unset}"; exit 3');
   install('stubborn.sh', `trap '' TERM\necho $$ > '${dir}/stubborn.pid'\nwhile :; do sleep 0.2; done`);
   install('sleepy.sh', `echo $$ > '${dir}/sleepy.pid'\nsleep 30`);
   writeFileSync(join(dir, 'allow-list'), 'p1\n');
@@ -171,7 +171,7 @@ describe('fish-wrapper run-time behaviour (no ssh: SSH_ORIGINAL_COMMAND set dire
   };
 
   it('passes the verb as $1 and the script exit code through', async () => {
-    expect(await wrapper('rollback p1 code.sh')).toMatchObject({ code: 3, stdout: 'verb=rollback\n' });
+    expect(await wrapper('rollback p1 code.sh')).toMatchObject({ code: 3, stdout: 'verb=rollback env=rollback/p1 cwd=/ list=unset\n' });
   });
 
   it('its own timeout KILLs a TERM-ignoring script: 137, process gone', async () => {

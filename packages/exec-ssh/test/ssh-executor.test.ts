@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FishError, FishErrorCode, type ExecutionRequest } from '@fish-sre/core';
 import { startTestSshd, type TestSshd } from '@fish-sre/testkit';
-import { createSshExecutor, sshExecutorPlugin, type SshExecutor } from '../src/index.js';
+import { createSshExecutor, sshExecutorPlugin, type HostKeyPolicy, type SshExecutor } from '../src/index.js';
 import { startWrapperHost, type WrapperHost } from './helpers.js';
 
 const SCRIPTS = [
@@ -19,7 +19,7 @@ const SCRIPTS = [
   {
     patternId: 'span',
     script: 'span.sh',
-    content: `#!/bin/sh\nstart=$(date +%s%N)\nsleep 1\necho "$1 $start $(date +%s%N)"\n`,
+    content: `#!/bin/sh\nstart=$(date +%s%N)\nsleep 2\necho "$1 $start $(date +%s%N)"\n`,
   },
   { patternId: 'stubborn', script: 'stubborn.sh', content: `#!/bin/sh\ntrap '' TERM\necho $$ > "$(dirname "$0")/../stubborn.pid"\nwhile :; do sleep 0.2; done\n` },
 ];
@@ -199,6 +199,36 @@ describe('SSH executor against a real sshd and the real wrapper', () => {
     }
   }, 30_000);
 
+  it('a silently dead connection (sshd frozen) is caught by keep-alive and the run retries on a new one', async () => {
+    const hostC = await startWrapperHost({ scripts: SCRIPTS });
+    const frozen: number[] = [];
+    const ka = createSshExecutor({
+      targets: { gamma: { host: '127.0.0.1', port: hostC.sshd.port, username: hostC.sshd.username, privateKey: hostC.sshd.privateKey, hostKey: { fingerprint: hostC.sshd.hostKeyFingerprint } } },
+      keepAliveIntervalMs: 250,
+    });
+    try {
+      expect((await ka.run(req('gamma', 'say', 'say.sh'))).exitCode).toBe(0);
+      // Freeze the session process: the TCP connection stays open but nothing answers.
+      frozen.push(...hostC.sshd.sessionPids());
+      expect(frozen.length).toBeGreaterThan(0);
+      for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+      const result = await ka.run(req('gamma', 'say', 'say.sh', { verb: 'verify' }));
+      expect(result).toMatchObject({ exitCode: 0, stdout: 'said verify\n' });
+      expect(ka.pool.connectCount.get('gamma')).toBe(2);
+      expect(readFileSync(join(hostC.dir, 'runs.log'), 'utf8')).toBe('run\nverify\n');
+    } finally {
+      for (const pid of frozen) {
+        try {
+          process.kill(pid, 'SIGCONT');
+        } catch {
+          // gone
+        }
+      }
+      await ka.close();
+      await hostC.stop();
+    }
+  }, 30_000);
+
   it('never retries a command that started: connection lost mid-run is an error, the script ran once', async () => {
     const longLog = join(hostA.dir, 'long.log');
     rmSync(longLog, { force: true });
@@ -223,7 +253,7 @@ describe('SSH executor against a real sshd and the real wrapper', () => {
     const [, bStart, bEnd] = b.stdout.trim().split(' ').map(Number) as [number, number, number];
     expect(a.stdout.startsWith('run ')).toBe(true);
     expect(b.stdout.startsWith('verify ')).toBe(true);
-    // The two one-second scripts overlapped in time.
+    // The two two-second scripts overlapped in time.
     expect(aStart < bEnd && bStart < aEnd).toBe(true);
     expect(executor.pool.connectCount.get('beta')).toBe(1);
   }, 30_000);
@@ -258,7 +288,9 @@ describe('SSH executor against a real sshd and the real wrapper', () => {
   });
 
   it('check() says ok for a good target and names what is wrong otherwise', async () => {
-    expect(await executor.check('alpha')).toMatchObject({ ok: true });
+    const good = await executor.check('alpha');
+    expect(good.ok).toBe(true);
+    expect(good.detail).toContain('fish-wrapper is the forced command');
     const broken = createSshExecutor({
       targets: {
         closed: { host: '127.0.0.1', port: 1, username: 'root', privateKey: hostA.sshd.privateKey, hostKey: { fingerprint: hostA.sshd.hostKeyFingerprint } },
@@ -288,13 +320,23 @@ describe('SSH executor against a real sshd and the real wrapper', () => {
     expect(sshExecutorPlugin.optionsSchema.safeParse({ targets: { x: { host: '10.0.0.1', username: 'fish', hostKey: { knownHostsPath: '/k' } } } }).success).toBe(false);
     const parsed = sshExecutorPlugin.optionsSchema.parse({ targets: { x: { host: '10.0.0.1', username: 'fish', privateKeyPath: '/k', hostKey: { fingerprint: hostA.sshd.hostKeyFingerprint } } } });
     expect(parsed).toMatchObject({ killGraceMs: 5000, outputLimitBytes: 65536, targets: { x: { port: 22 } } });
+    const invalid = (() => {
+      try {
+        createSshExecutor({ targets: { x: { host: 'penny.lan', username: 'fish', privateKey: 'k', hostKey: { knownHostsPath: '/k' } } } });
+      } catch (error) {
+        return error;
+      }
+      return undefined;
+    })();
+    expect(FishError.hasCode(invalid, FishErrorCode.PLUGIN_OPTIONS_INVALID)).toBe(true);
+    expect((invalid as Error).message).toContain('targets.x.host');
   });
 });
 
 describe('host key policy against a real sshd', () => {
   let sshd: TestSshd;
   let dir: string;
-  const target = (hostKey: Record<string, unknown>) => ({ host: '127.0.0.1', port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostKey });
+  const target = (hostKey: HostKeyPolicy) => ({ host: '127.0.0.1', port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostKey });
 
   beforeAll(async () => {
     sshd = await startTestSshd({ forcedCommand: 'echo "ran $SSH_ORIGINAL_COMMAND"' });
@@ -336,6 +378,17 @@ describe('host key policy against a real sshd', () => {
       await executor.close();
     }
   }, 30_000);
+
+  it('check() warns when the key is not restricted to fish-wrapper', async () => {
+    const executor = createSshExecutor({ targets: { t: target({ fingerprint: sshd.hostKeyFingerprint }) } });
+    try {
+      const result = await executor.check('t');
+      expect(result.ok).toBe(false);
+      expect(result.detail).toContain('NOT restricted to fish-wrapper');
+    } finally {
+      await executor.close();
+    }
+  });
 
   it('TOFU writes known_hosts, then a changed host key is refused with the host and presented fingerprint', async () => {
     const known = join(dir, 'tofu_known_hosts');

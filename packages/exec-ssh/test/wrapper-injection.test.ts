@@ -15,13 +15,17 @@ const DENIED = 126;
 let host: WrapperHost;
 let canary: string;
 let runsLog: string;
-let client: Client;
+let client: Client | undefined;
 
 function connect(): Promise<Client> {
   return new Promise((resolve, reject) => {
     const c = new ssh2.Client();
     c.setMaxListeners(100);
     c.once('ready', () => resolve(c));
+    // sshd drops the connection on some inputs (embedded NUL): forget it so the next exec reconnects.
+    c.once('close', () => {
+      if (client === c) client = undefined;
+    });
     c.once('error', reject);
     c.connect({ host: host.sshd.host, port: host.sshd.port, username: host.sshd.username, privateKey: host.sshd.privateKey });
   });
@@ -34,7 +38,7 @@ interface Outcome {
 }
 
 async function rawExec(command: string): Promise<Outcome> {
-  if (!client || !(client as unknown as { _sock?: { writable: boolean } })._sock?.writable) client = await connect();
+  client ??= await connect();
   const c = client;
   return new Promise<Outcome>((resolve) => {
     let stderr = '';
@@ -181,9 +185,9 @@ describe('fish-wrapper behind a real sshd: injection corpus', () => {
   }, 60_000);
 
   it('a shell request (no command) is denied as no-command', async () => {
-    if (!client) client = await connect();
+    const c = client ?? (client = await connect());
     const outcome = await new Promise<Outcome>((resolve) => {
-      client.shell(false, (error, channel) => {
+      c.shell(false, (error, channel) => {
         if (error) return resolve({ code: undefined, stderr: '', transportError: error.message });
         let stderr = '';
         let code: number | null | undefined;

@@ -565,7 +565,6 @@ export function createLokiSource(options: LokiSourceOptions): Source {
       });
 
     while (!signal.aborted) {
-      state = attempt === 0 && counters.reconnects === 0 ? state : 'reconnecting';
       const outcome = await connect();
       if (outcome.kind === 'aborted' || signal.aborted) break;
       let delay: number;

@@ -1,6 +1,6 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,11 @@ export interface TestSshdOptions {
   sshdPath?: string;
   /** Extra sshd_config lines. */
   extraConfig?: string[];
+  /**
+   * Log in as this user instead of the current one (it must exist; root only). The temp folder
+   * and authorized_keys are then made world-readable so sshd can read them as that user.
+   */
+  username?: string;
   /** sshd LogLevel. @default 'VERBOSE' */
   logLevel?: string;
 }
@@ -145,7 +150,7 @@ export async function startTestSshd(options: TestSshdOptions = {}): Promise<Test
   // sshd refuses to start without its privilege separation directory.
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const dir = mkdtempSync(join(tmpdir(), 'fish-sshd-'));
-  const username = userInfo().username;
+  const username = options.username ?? userInfo().username;
   const hostKeyPath = join(dir, 'host_ed25519');
   const clientKeyPath = join(dir, 'client_ed25519');
   keygen(hostKeyPath, 'fish-test-host');
@@ -156,6 +161,10 @@ export async function startTestSshd(options: TestSshdOptions = {}): Promise<Test
     keyOptions.push(`command="${options.forcedCommand.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`);
   }
   writeFileSync(join(dir, 'authorized_keys'), `${keyOptions.join(',')} ${clientPublic}\n`, { mode: 0o600 });
+  if (username !== userInfo().username) {
+    chmodSync(dir, 0o755);
+    chmodSync(join(dir, 'authorized_keys'), 0o644);
+  }
 
   // HOME points at the temp folder: when the login shell is bash, it sources ~/.bashrc for commands
   // run by sshd (Debian builds it with SSH_SOURCE_BASHRC), and a developer's rc file (pyenv, nvm...)

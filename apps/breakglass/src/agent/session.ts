@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { appendFile, mkdir, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FishError, FishErrorCode, type LLMProvider, type LLMStreamPart, type Logger, describeError, errorMessage, silentLogger } from '@fish-sre/core';
+import { FishError, FishErrorCode, type LLMProvider, type LLMStreamPart, type Logger, describeError, errorMessage, redactSecrets, silentLogger } from '@fish-sre/core';
 import { type SessionEvent, type SessionEventBody, eventsToMessages } from './events.js';
 import { AGENT_TOOLS, ToolInputError, planToolCall } from './tools.js';
 
@@ -320,11 +320,23 @@ export class SessionManager {
       const result = await this.options.runCommand(plan.argv, { timeoutMs, signal });
       const output = [result.stdout.trimEnd(), result.stderr.trimEnd() ? `[stderr]\n${result.stderr.trimEnd()}` : ''].filter((part) => part.length > 0).join('\n');
       const note = result.timedOut ? `\n[breakglass: timed out after ${Math.round(timeoutMs / 1000)} s]` : '';
-      session.append({ type: 'tool-result', ...base, output: `${output}${note}` || '(no output)', isError: result.exitCode !== 0, exitCode: result.exitCode });
+      // Output may hold secrets (a config file, an env dump): redacted before it reaches the model or the transcript.
+      session.append({ type: 'tool-result', ...base, output: redactOutput(`${output}${note}`) || '(no output)', isError: result.exitCode !== 0, exitCode: result.exitCode });
     } catch (error) {
       session.append({ type: 'tool-result', ...base, output: describeError(error), isError: true });
     }
   }
+}
+
+/**
+ * core's redactSecrets, plus env-file style names (`DB_PASSWORD=`, `AWS_SECRET_ACCESS_KEY=`,
+ * `GITHUB_TOKEN:`) that its word-boundary rule misses after an underscore.
+ */
+export function redactOutput(text: string): string {
+  return redactSecrets(text).replace(
+    /\b((?:[A-Za-z0-9]+_)*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_KEY|ACCESS_KEY)(?:_[A-Za-z0-9]+)*\s*[:=]\s*"?)[^\s"']+/gi,
+    (_match, prefix: string) => `${prefix}[REDACTED]`,
+  );
 }
 
 /** Iterates `source` but stops at once on abort, even if the source is stuck awaiting the network. */

@@ -1,13 +1,15 @@
-import type { Logger } from '@fish-sre/core';
-import { type SshTarget, sshExec } from '../ssh/ssh-exec.js';
+import type { SshConnectionPool } from '@fish-sre/exec-ssh';
+import { sshExec } from '../ssh/ssh-exec.js';
 import { type PowerBackend, type PowerResult, type PowerVerb, parsePowerVerb } from './verbs.js';
 
 export interface SshPowerBackendOptions {
-  target: SshTarget;
+  /** The pool holding the hypervisor target (a key bound to the forced command). */
+  pool: SshConnectionPool;
+  /** Target name in the pool. @default 'hypervisor' */
+  target?: string;
   /** Per-verb timeout; the hypervisor script's own `cycle` waits for the stop. */
   timeoutMs: number;
   outputLimitBytes?: number;
-  logger?: Logger;
 }
 
 /**
@@ -22,11 +24,10 @@ export function createSshPowerBackend(options: SshPowerBackendOptions): PowerBac
     async run(verb: PowerVerb, signal: AbortSignal): Promise<PowerResult> {
       const checked = parsePowerVerb(verb);
       const started = Date.now();
-      const result = await sshExec(options.target, checked, {
+      const result = await sshExec(options.pool, options.target ?? 'hypervisor', checked, {
         timeoutMs: options.timeoutMs,
         outputLimitBytes: options.outputLimitBytes ?? 64 * 1024,
         signal,
-        ...(options.logger ? { logger: options.logger } : {}),
       });
       const output = [result.stdout.trimEnd(), result.stderr.trimEnd()].filter((part) => part.length > 0).join('\n');
       const stateMatch = /^status:\s*(\w+)/m.exec(result.stdout);

@@ -61,6 +61,9 @@ export function createLocalExecutor(input: LocalExecutorOptions): Executor {
         throw new FishError({ code: FishErrorCode.TARGET_NOT_ALLOWED, message: errorMessage('local-executor', `host "${request.host}" is not one of this executor's hosts (${[...hosts].join(', ')})`) });
       }
       const scriptPath = await resolveScript(request.script);
+      if (request.signal?.aborted) {
+        throw new FishError({ code: FishErrorCode.EXECUTOR_FAILED, message: errorMessage('local-executor', 'the request was aborted before it started; nothing was run'), details: { aborted: true } });
+      }
       const started = performance.now();
       const stdout = new BoundedOutput(options.outputLimitBytes);
       const stderr = new BoundedOutput(options.outputLimitBytes);

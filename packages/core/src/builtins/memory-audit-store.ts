@@ -89,7 +89,7 @@ export function createMemoryAuditStore(): AuditStore {
     },
     async transitionProposal(transition: ProposalTransition) {
       if (!isLegalProposalTransition(transition.from, transition.to)) {
-        append('proposal', transition.id, 'transition-refused', { from: transition.from, to: transition.to, actor: transition.actor }, transition.at);
+        append('system', transition.id, 'transition-refused', { from: transition.from, to: transition.to, actor: transition.actor }, transition.at);
         throw new FishError({ code: FishErrorCode.STATE_TRANSITION_ILLEGAL, message: errorMessage('audit', `proposal ${transition.id}: ${transition.from} -> ${transition.to} is not a legal transition`) });
       }
       const proposal = proposals.get(transition.id);
@@ -99,7 +99,7 @@ export function createMemoryAuditStore(): AuditStore {
         proposal.decidedAt = transition.at;
         proposal.decidedBy = transition.actor;
       }
-      append(transition.to === 'expired' ? 'proposal' : 'decision', transition.id, transition.to, { from: transition.from, actor: transition.actor, tokenId: transition.tokenId, reason: transition.reason }, transition.at);
+      append(transition.to === 'expired' ? 'proposal' : 'decision', transition.id, transition.to, { from: transition.from, to: transition.to, actor: transition.actor, tokenId: transition.tokenId, reason: transition.reason }, transition.at);
       return clone(proposal);
     },
 
@@ -126,7 +126,7 @@ export function createMemoryAuditStore(): AuditStore {
       const execution = executions.get(transition.id);
       if (!execution || !transition.from.includes(execution.status)) return undefined;
       if (!isLegalExecutionTransition(execution.status, transition.to)) {
-        append('execution', transition.id, 'transition-refused', { from: execution.status, to: transition.to }, transition.at);
+        append('system', transition.id, 'transition-refused', { from: execution.status, to: transition.to }, transition.at);
         throw new FishError({ code: FishErrorCode.STATE_TRANSITION_ILLEGAL, message: errorMessage('audit', `execution ${transition.id}: ${execution.status} -> ${transition.to} is not a legal transition`) });
       }
       const from = execution.status;

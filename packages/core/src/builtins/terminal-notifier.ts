@@ -14,7 +14,9 @@ export interface TerminalNotifierOptions {
  * Notifier. The Approve/Deny links it prints go to the local approval page.
  */
 export function createTerminalNotifier(options: TerminalNotifierOptions = {}): Notifier {
-  const write = options.write ?? ((text: string) => process.stdout.write(text));
+  const rawWrite = options.write ?? ((text: string) => process.stdout.write(text));
+  // Everything printed passes the redactor: titles and summaries can quote log text.
+  const write = (text: string) => rawWrite(redactSecrets(text));
   const color = options.color ?? (options.write === undefined && process.stdout.isTTY === true);
   const paint = (code: string, text: string) => (color ? `\u001b[${code}m${text}\u001b[0m` : text);
   const receipt = (): NotificationReceipt => ({ id: randomUUID(), channel: 'terminal' });
@@ -40,7 +42,7 @@ export function createTerminalNotifier(options: TerminalNotifierOptions = {}): N
       return receipt();
     },
     async update(update: ProposalUpdate) {
-      write(`${paint('1;36', `● ${update.proposalId} ${update.status}`)}: ${redactSecrets(update.detail)}\n`);
+      write(`${paint('1;36', `● ${update.proposalId} ${update.status}`)}\n  ${update.detail}\n`);
       return receipt();
     },
     async notify(message: NotifierMessage) {

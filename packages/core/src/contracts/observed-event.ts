@@ -29,7 +29,7 @@ export const ObservedEventSchema = z.object({
   message: z.string(),
   /** All labels the source knew, as strings. */
   labels: z.record(z.string(), z.string()).default({}),
-  /** For metric observations: the metric query or name and its value (NaN/Inf kept as numbers). */
+  /** For metric observations: the metric query or name and its value (finite: a source maps +/-Inf to +/-Number.MAX_VALUE and keeps the exact text in a label; NaN never satisfies a threshold and is not emitted). */
   metric: z.object({ name: z.string(), value: z.number() }).optional(),
   /** For alerts: `firing` or `resolved`. */
   alertStatus: z.enum(['firing', 'resolved']).optional(),

@@ -8,6 +8,9 @@ import type { EventLevel, ObservedEvent } from '../contracts/observed-event.js';
 import type { NotifierMessage, Notifier, ProposalUpdateStatus } from '../contracts/notifier.js';
 import type { ExecutionRecord, ExecutionStatus, ExecutionStep, IncidentRecord, ProposalRecord } from '../contracts/records.js';
 import type { Source } from '../contracts/source.js';
+import type { LLMProvider } from '../contracts/llm-provider.js';
+import type { BudgetGuard } from './budget-guard.js';
+import { draftPattern } from './pattern-draft.js';
 import type { Catalog, Pattern } from '../catalog/catalog-schema.js';
 import { UNKNOWN_PATTERN_ID } from '../catalog/catalog-schema.js';
 import { ApprovalSigner, type Decision } from '../approval/approval-token.js';
@@ -59,6 +62,8 @@ export interface FishEngineOptions {
   rateLimit?: { burst: number; perMinute: number };
   /** Novel incidents: severe events no pattern matches, `count` within `windowMs` per host+service. */
   unknown?: { minLevel?: EventLevel; count?: number; windowMs?: number; cooldownMs?: number; incidentsDir?: string };
+  /** With an LLM: write an LLM-drafted pattern YAML beside each UNKNOWN bundle, for review. */
+  draftPatterns?: { llm: LLMProvider; budget?: BudgetGuard };
   clock?: Clock;
   logger?: Logger;
   /**
@@ -584,6 +589,18 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
         await mkdir(directory, { recursive: true });
         await writeFile(path, `${JSON.stringify(bundle, null, 2)}\n`, { mode: 0o640 });
         location = path;
+        if (this.options.draftPatterns) {
+          try {
+            const draft = await draftPattern({ ...this.options.draftPatterns, signal: this.abort.signal }, incident);
+            if (draft) {
+              const draftPath = join(directory, `${incident.id}.draft.yaml`);
+              await writeFile(draftPath, draft.yaml, { mode: 0o640 });
+              location += ` (draft pattern for review: ${draftPath}${draft.valid ? '' : ', with problems noted in it'})`;
+            }
+          } catch (error) {
+            this.logger.warn(`no draft pattern for ${incident.id}: ${describeError(error)}`);
+          }
+        }
       } catch (error) {
         location = `not written (${redactSecrets(describeError(error))})`;
         this.fail(error);

@@ -100,6 +100,20 @@ describe('Loki test server, protocol facts of protocols.md §1', () => {
     ]);
   });
 
+  it('tail: delay_for holds live entries back by that many seconds', async () => {
+    server.setTailMaxDurationMs(4000);
+    const client = tail('{app="delayed"}', { delay_for: '1' });
+    await new Promise((resolve) => client.socket.once('open', resolve));
+    server.setTailMaxDurationMs(400);
+    server.push('acme', [{ ts: base + 500n, line: 'late', labels: { app: 'delayed' } }]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(client.frames).toEqual([]);
+    const deadline = Date.now() + 3000;
+    while (client.frames.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(client.frames).toEqual([{ streams: [{ stream: { app: 'delayed' }, values: [[String(base + 500n), 'late']] }] }]);
+    client.socket.close();
+  });
+
   it('tail: at most 100 entries per frame', async () => {
     server.push('acme', Array.from({ length: 250 }, (_, index) => ({ ts: base + 100n + BigInt(index), line: `f${index}`, labels: { app: 'frames' } })));
     const client = tail('{app="frames"}', { start: String(base), limit: '1000' });

@@ -1,0 +1,56 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const CLI = resolve(import.meta.dirname, '../dist/cli.js');
+const CATALOG = resolve(import.meta.dirname, '../../../catalog');
+
+describe('fish-sre doctor', () => {
+  it('says, for each configured part, what is wrong in plain words', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'fish-doctor-'));
+    // A loopback port with nothing listening (port 9 is on fetch's list of refused ports).
+    const closedPort = await new Promise<number>((resolvePort) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number };
+        server.close(() => resolvePort(port));
+      });
+    });
+    const config = join(directory, 'fish.yaml');
+    await writeFile(
+      config,
+      `catalog: ${CATALOG}
+dataDir: ${join(directory, 'state')}
+approval:
+  publicUrl: https://fish.example.ts.net
+  secret: "${'s'.repeat(40)}"
+sources:
+  - type: file
+    options: { path: ${join(directory, 'missing.jsonl')} }
+  - type: loki
+    options: { url: "http://127.0.0.1:${closedPort}", query: '{job="x"}' }
+notifier: { type: terminal }
+executor:
+  type: ssh
+  options:
+    targets:
+      penny: { host: 127.0.0.1, port: 9, username: fish, privateKey: "not a key", hostKey: { fingerprint: "SHA256:${'A'.repeat(43)}" } }
+audit: { type: sqlite, options: { path: audit.sqlite } }
+`,
+    );
+    const result = await promisify(execFile)(process.execPath, [CLI, 'doctor', '--config', config], { timeout: 60_000 }).then(
+      (ok) => ({ code: 0, stdout: ok.stdout }),
+      (error: { code: number; stdout: string }) => ({ code: error.code, stdout: error.stdout }),
+    );
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/✓ config: /);
+    expect(result.stdout).toMatch(/✓ catalog: \d+ patterns/);
+    expect(result.stdout).toMatch(/✗ source file: cannot read .*missing\.jsonl/);
+    expect(result.stdout).toMatch(/✗ source loki: cannot connect: connection refused/);
+    expect(result.stdout).toMatch(/✗ executor ssh → penny: /);
+    expect(result.stdout).toMatch(/\d+ check\(s\) failed\./);
+  }, 90_000);
+});
