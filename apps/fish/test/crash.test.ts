@@ -117,6 +117,7 @@ describe('exactly once, across crashes (real fish process, SQLite audit file, nt
       expect(await actionsOf(world, execution.id)).toEqual(['created', ...(atCrash.execution === 'running' ? ['running'] : []), 'interrupted', 'escalated']);
       await world.waitForPhoneMessage(/^Escalation: web-down on penny$/);
       expect(await world.counter()).toHaveLength(runsAtCrash);
+      expect(await world.verifyRuns()).toHaveLength(0);
     }
 
     // A late second tap on the same button changes nothing; the replayed incident file raises
@@ -128,29 +129,71 @@ describe('exactly once, across crashes (real fish process, SQLite audit file, nt
     await expectChainVerifies(world, second);
   }, 60_000);
 
-  it('kill -9 while the fix script is running: interrupted, escalated, never re-run', async () => {
+  it.each([
+    { phase: 'fix', status: 'running' as const },
+    { phase: 'verify', status: 'verifying' as const },
+  ])('kill -9 while the $phase script is running: interrupted, escalated, never re-run', async ({ phase, status }) => {
     const world = await World.create(ntfy);
-    await world.setFixSleep(30);
+    if (phase === 'fix') await world.setFixSleep(30);
+    else await world.setVerifySleep(30);
     const first = await world.start();
     await world.appendIncident(SERVICE);
     const proposal = await world.waitForProposal(SERVICE);
     expect((await world.tap(await world.waitForPhoneProposal(proposal.id), 'Approve')).status).toBe(200);
-    // The fix has started (its line is written) and sleeps: kill fish from outside, now.
-    await waitUntil('the fix to start', async () => (await world.counter()).length === 1 && (await world.execution(proposal.id))?.status === 'running');
+    // The script has started (its line is written) and sleeps: kill fish from outside, now.
+    await waitUntil(`the ${phase} script to start`, async () =>
+      (phase === 'fix' ? await world.counter() : await world.verifyRuns()).length === 1 && (await world.execution(proposal.id))?.status === status);
     expect(await first.kill9()).toEqual({ code: null, signal: 'SIGKILL' });
-    expect((await world.execution(proposal.id))!.status).toBe('running');
+    expect((await world.execution(proposal.id))!.status).toBe(status);
     await world.killOrphanedScripts();
 
     const second = await world.start();
     const execution = await world.waitForExecution(proposal.id, ['escalated']);
-    expect(execution.detail).toMatch(/interrupted .*NOT re-run/);
-    expect(await actionsOf(world, execution.id)).toEqual(['created', 'running', 'interrupted', 'escalated']);
+    expect(execution.detail).toMatch(new RegExp(`interrupted \\(fish stopped while it was ${status}\\)\\. It was NOT re-run`));
+    expect(await actionsOf(world, execution.id)).toEqual(['created', 'running', ...(phase === 'verify' ? ['verifying'] : []), 'interrupted', 'escalated']);
     await world.waitForPhoneMessage(/^Escalation: web-down on penny$/);
     expect((await world.post('approve', world.token(proposal, 'approve'))).status).toBe(409);
     await expectNoDuplicateProposal(world, proposal.id);
     expect(await world.counter()).toHaveLength(1);
+    expect(await world.verifyRuns()).toHaveLength(phase === 'verify' ? 1 : 0);
     expect(await world.executionsOf(proposal.id)).toHaveLength(1);
     await expectChainVerifies(world, second);
+  }, 60_000);
+
+  it.each([
+    { label: 'decision-recorded, then remote-call-finished', crashes: ['decision-recorded', 'remote-call-finished'] as EngineCheckpoint[], end: 'escalated' as const },
+    { label: 'proposal-written, then notification-sent', crashes: ['proposal-written', 'notification-sent'] as EngineCheckpoint[], end: 'succeeded' as const },
+  ])('SIGKILL at $label (during recovery): still exactly once', async ({ crashes, end }) => {
+    const world = await World.create(ntfy);
+    const first = await world.start({ crashAt: crashes[0] });
+    await world.appendIncident(SERVICE);
+    const proposal = await world.waitForProposal(SERVICE);
+    if (crashes[0] === 'decision-recorded') {
+      await world.tap(await world.waitForPhoneProposal(proposal.id), 'Approve').catch(() => undefined);
+    }
+    expect(await first.waitForExit()).toEqual({ code: null, signal: 'SIGKILL' });
+    // The restart dies in its own recovery: resuming the approved fix, or re-sending the proposal.
+    const recovering = world.spawn({ crashAt: crashes[1] });
+    expect(await recovering.waitForExit(30_000)).toEqual({ code: null, signal: 'SIGKILL' });
+    const runsBefore = (await world.counter()).length;
+
+    const last = await world.start();
+    if (end === 'escalated') {
+      expect(runsBefore).toBe(1);
+      const execution = await world.waitForExecution(proposal.id, ['escalated']);
+      expect(await actionsOf(world, execution.id)).toEqual(['created', 'running', 'interrupted', 'escalated']);
+    } else {
+      expect(runsBefore).toBe(0);
+      // Sent by the dying restart, then again by this one: the newest button works, once.
+      const resent = await world.waitForPhoneProposal(proposal.id, 2);
+      expect((await world.tap(resent, 'Approve')).status).toBe(200);
+      await world.waitForExecution(proposal.id, ['succeeded']);
+      expect((await world.tap(world.phoneProposals(proposal.id)[0]!, 'Approve')).status).toBe(409);
+    }
+    await expectNoDuplicateProposal(world, proposal.id);
+    expect(await world.counter()).toHaveLength(1);
+    expect(await world.executionsOf(proposal.id)).toHaveLength(1);
+    await expectChainVerifies(world, last);
   }, 60_000);
 });
 

@@ -137,7 +137,8 @@ export interface HttpAnswer {
 
 /**
  * A temp world fish runs in. The fix script appends its pid to `sandbox/counter.log` (one line per
- * real run) and sleeps for the seconds in `sandbox/fix-sleep`; the verify script succeeds.
+ * real run) and sleeps for the seconds in `sandbox/fix-sleep`; the verify script appends to
+ * `sandbox/verify.log`, sleeps for `sandbox/verify-sleep` and succeeds.
  * Notifications go to an ntfy server (testkit's protocol-faithful one) on a topic of its own:
  * the harness is the phone.
  */
@@ -183,7 +184,7 @@ required_signals:
     log: { message: 'connect ECONNREFUSED' }
 target_host: ${TARGET}
 fix: { script: restart-web.sh, timeout: 60s }
-verify: { script: check-web.sh, timeout: 10s }
+verify: { script: check-web.sh, timeout: 60s }
 on_failure: escalate
 samples:
   match: ['connect ECONNREFUSED 10.0.0.1:80']
@@ -195,11 +196,12 @@ samples:
       join(catalog, 'scripts', 'restart-web.sh'),
       '#!/bin/sh\necho "$$ $1" >> counter.log\nsleep "$(cat fix-sleep 2>/dev/null || echo 0)"\necho restarted\n',
     );
-    await writeFile(join(catalog, 'scripts', 'check-web.sh'), '#!/bin/sh\necho verified\n');
+    await writeFile(join(catalog, 'scripts', 'check-web.sh'), '#!/bin/sh\necho "$$ $1" >> verify.log\nsleep "$(cat verify-sleep 2>/dev/null || echo 0)"\necho verified\n');
     await chmod(join(catalog, 'scripts', 'restart-web.sh'), 0o755);
     await chmod(join(catalog, 'scripts', 'check-web.sh'), 0o755);
     await writeFile(this.incidentsPath, '');
     await this.setFixSleep(0);
+    await this.setVerifySleep(0);
     await writeFile(
       this.configPath,
       `catalog: ./catalog
@@ -225,6 +227,10 @@ log: { level: info, format: pretty }
     await writeFile(join(this.sandboxDir, 'fix-sleep'), `${seconds}\n`);
   }
 
+  async setVerifySleep(seconds: number): Promise<void> {
+    await writeFile(join(this.sandboxDir, 'verify-sleep'), `${seconds}\n`);
+  }
+
   env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', FISH_CRASH_TEST_SECRET: this.secret, ...extra };
     if (!extra['FISH_CRASH_AT']) delete env['FISH_CRASH_AT'];
@@ -232,8 +238,13 @@ log: { level: info, format: pretty }
   }
 
   /** Starts `fish-sre run --config` and waits (bounded) until /healthz answers. */
+  /** Starts `fish-sre run --config` without waiting for anything (it may die during recovery). */
+  spawn(options: { crashAt?: EngineCheckpoint; persistent?: boolean } = {}): FishProcess {
+    return new FishProcess(['run', '--config', this.configPath], this.env(options.crashAt ? { FISH_CRASH_AT: options.crashAt } : {}), options.persistent);
+  }
+
   async start(options: { crashAt?: EngineCheckpoint; timeoutMs?: number; persistent?: boolean } = {}): Promise<FishProcess> {
-    const fish = new FishProcess(['run', '--config', this.configPath], this.env(options.crashAt ? { FISH_CRASH_AT: options.crashAt } : {}), options.persistent);
+    const fish = this.spawn(options);
     await waitUntil('fish /healthz', async () => {
       if (!fish.running) throw new Error(`fish exited (${JSON.stringify(fish.exit)}) before it was healthy; output:\n${fish.output.slice(-3000)}`);
       const response = await fetch(`${this.baseUrl}/healthz`, { signal: AbortSignal.timeout(1000) });
@@ -360,14 +371,19 @@ log: { level: info, format: pretty }
     return { status: response.status, body };
   }
 
+  /** Lines the verify script appended: one per real run. */
+  async verifyRuns(): Promise<string[]> {
+    return (await readFile(join(this.sandboxDir, 'verify.log'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
+  }
+
   /** Ends fix scripts left running by a killed fish (each is its own process group). */
   async killOrphanedScripts(): Promise<void> {
-    for (const line of await this.counter()) {
+    for (const line of [...(await this.counter()), ...(await this.verifyRuns())]) {
       const pid = Number(line.split(' ')[0]);
       if (!Number.isInteger(pid) || pid <= 1) continue;
       // Only a process that is still our fix script (pids get reused).
       const command = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-      if (!command.includes(join(this.dir, 'catalog', 'scripts', 'restart-web.sh'))) continue;
+      if (!command.includes(join(this.dir, 'catalog', 'scripts', 'restart-web.sh')) && !command.includes(join(this.dir, 'catalog', 'scripts', 'check-web.sh'))) continue;
       try {
         process.kill(-pid, 'SIGKILL');
       } catch {

@@ -765,13 +765,18 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
    */
   private async recover(): Promise<void> {
     await this.restoreCooldowns();
-    const unfinished = await this.options.audit.listExecutions({ status: ['pending', 'running', 'verifying'], limit: 1000 });
+    // `interrupted` is never final: one found here was marked by a recovery (or an execute())
+    // that itself died before escalating, so it is escalated now.
+    const unfinished = await this.options.audit.listExecutions({ status: ['pending', 'running', 'verifying', 'interrupted'], limit: 1000 });
     for (const execution of unfinished) {
-      const interrupted = await this.transition(execution.id, ['pending', 'running', 'verifying'], 'interrupted', undefined, `fish stopped during "${execution.status}"; not re-run automatically`);
-      if (!interrupted) continue;
+      if (execution.status !== 'interrupted') {
+        const interrupted = await this.transition(execution.id, ['pending', 'running', 'verifying'], 'interrupted', undefined, `fish stopped during "${execution.status}"; not re-run automatically`);
+        if (!interrupted) continue;
+      }
       const proposal = await this.options.audit.getProposal(execution.proposalId);
       if (proposal) {
-        await this.finishEscalated(proposal, execution.id, `The ${execution.patternId} fix on ${execution.targetHost} was interrupted (fish stopped while it was ${execution.status}). It was NOT re-run: check the host and decide.`);
+        const when = execution.status === 'interrupted' ? 'during an earlier restart' : `while it was ${execution.status}`;
+        await this.finishEscalated(proposal, execution.id, `The ${execution.patternId} fix on ${execution.targetHost} was interrupted (fish stopped ${when}). It was NOT re-run: check the host and decide.`);
       }
     }
     const approved = await this.options.audit.listProposals({ status: 'approved', limit: 1000 });
