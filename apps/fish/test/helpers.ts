@@ -50,13 +50,13 @@ export function createRecordingNotifier(): RecordingNotifier {
 }
 
 /** A one-pattern catalog whose fix appends to a counter file, so tests can count real runs. */
-export async function createFixture(options: { fixExit?: number } = {}) {
+export async function createFixture(options: { fixExit?: number; fixSleepSeconds?: number } = {}) {
   const root = await mkdtemp(join(tmpdir(), 'fish-app-'));
   const scriptsDir = join(root, 'scripts');
   const sandboxDir = join(root, 'sandbox');
   await mkdir(scriptsDir);
   await mkdir(sandboxDir);
-  await writeFile(join(scriptsDir, 'restart-web.sh'), `#!/bin/sh\necho "$1" >> runs.log\necho restarted\nexit ${options.fixExit ?? 0}\n`);
+  await writeFile(join(scriptsDir, 'restart-web.sh'), `#!/bin/sh\necho "$1" >> runs.log\n${options.fixSleepSeconds ? `sleep ${options.fixSleepSeconds}\n` : ''}echo restarted\nexit ${options.fixExit ?? 0}\n`);
   await writeFile(join(scriptsDir, 'check-web.sh'), '#!/bin/sh\necho verified\n');
   await chmod(join(scriptsDir, 'restart-web.sh'), 0o755);
   await chmod(join(scriptsDir, 'check-web.sh'), 0o755);

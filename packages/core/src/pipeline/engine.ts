@@ -71,6 +71,8 @@ export interface FishEngineOptions {
    * tracing and by the crash-test harness, which kills the process at each of them.
    */
   checkpoint?: (step: EngineCheckpoint) => void;
+  /** On stop, how long a running fix may finish before it is cancelled. @default 60000 */
+  stopGraceMs?: number;
 }
 
 /** The durable steps of the loop, in order. */
@@ -147,6 +149,8 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
   private matcherCatalog: Catalog;
   private metricIndex = new Map<string, Array<{ pattern: Pattern; signalId: string; op: string; threshold: number; forMs: number }>>();
   private abort = new AbortController();
+  /** Cancels running fixes: only after the stop grace period, never with the sources. */
+  private executionAbort = new AbortController();
   private expiryTimer: NodeJS.Timeout | undefined;
   private running = false;
   /** Pending while start() recovers: decisions wait for it (see decideProposal). */
@@ -181,6 +185,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
       this.busClosed = false;
     }
     this.abort = new AbortController();
+    this.executionAbort = new AbortController();
     await this.options.audit.recordSystemEvent('started', { dryRun: this.options.dryRun ?? false, patterns: this.options.catalog().patterns.length }, this.now());
     this.recovering = this.recover();
     try {
@@ -195,13 +200,18 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
   }
 
   /** Stops the sources, drains the bus, and waits for in-flight incidents and executions. */
-  async stop(): Promise<void> {
+  async stop(options: { graceMs?: number } = {}): Promise<void> {
     if (!this.running) return;
     this.running = false;
     this.abort.abort();
     if (this.expiryTimer) clearInterval(this.expiryTimer);
     this.bus.close();
     this.busClosed = true;
+    // A fix already running is let finish (an apt upgrade cut in the middle is worse than a slow
+    // stop); after the grace period it is cancelled, recorded as such, and escalated.
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, options.graceMs ?? this.options.stopGraceMs ?? 60_000).unref());
+    await Promise.race([Promise.allSettled([...this.inFlight, ...this.loops]), grace]);
+    this.executionAbort.abort();
     while (this.inFlight.size > 0 || this.loops.size > 0) await Promise.allSettled([...this.inFlight, ...this.loops]);
     await this.options.audit.recordSystemEvent('stopped', {}, this.now());
   }
@@ -284,7 +294,9 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
       if (check.reason === 'expired' && check.claims) {
         const proposal = await this.options.audit.getProposal(check.claims.proposalId);
         if (proposal && proposal.status !== 'proposed') return this.alreadyDecided(proposal);
-        if (proposal) await this.expire(proposal);
+        // An old link expires only itself: the proposal expires on its own clock, not because a
+        // stale (or short-lived terminal) token was presented.
+        if (proposal && this.clock.now() >= Date.parse(proposal.expiresAt)) await this.expire(proposal);
         return { ok: false, status: 'expired', httpStatus: 410, message: check.message, ...(proposal ? { proposal } : {}) };
       }
       if (check.reason === 'wrong-decision') return { ok: false, status: 'wrong-decision', httpStatus: 400, message: check.message };
@@ -728,7 +740,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     }
     let result: ExecutionResult;
     try {
-      const running = this.options.executor.run({ host: proposal.targetHost, verb, patternId: pattern.id, script, timeoutMs, signal: this.abort.signal });
+      const running = this.options.executor.run({ host: proposal.targetHost, verb, patternId: pattern.id, script, timeoutMs, signal: this.executionAbort.signal });
       this.options.checkpoint?.('remote-call-started');
       result = await running;
       this.options.checkpoint?.('remote-call-finished');
