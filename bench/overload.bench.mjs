@@ -5,11 +5,11 @@ import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 
 // Runs itself twice in child processes: with Node's default V8 flags, and with the young
-// generation capped (--max-semi-space-size=8, what deploy/fish.service sets). Heap used stays flat
+// generation capped (--max-semi-space-size=4, what deploy/fish.service sets). Heap used stays flat
 // in both; RSS differs only by how much garbage V8 keeps room for.
 if (!process.env.FISH_BENCH_CHILD) {
   const runs = {};
-  for (const [label, flags] of [['defaultFlags', []], ['semiSpace8', ['--max-semi-space-size=8']]]) {
+  for (const [label, flags] of [['defaultFlags', []], ['semiSpace4', ['--max-semi-space-size=4']]]) {
     const child = spawnSync(process.execPath, ['--expose-gc', ...flags, new URL(import.meta.url).pathname], { env: { ...process.env, FISH_BENCH_CHILD: '1' }, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
     runs[label] = JSON.parse(child.stdout.trim().split('\n').pop());
   }
