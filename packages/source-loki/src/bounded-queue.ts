@@ -65,19 +65,4 @@ export class BoundedQueue<T> {
   }
 }
 
-/** A set that forgets its oldest members beyond `capacity` (dedup of recently emitted ids). */
-export class RecentSet {
-  private readonly members = new Set<string>();
-  constructor(private readonly capacity: number) {}
-  has(key: string): boolean {
-    return this.members.has(key);
-  }
-  add(key: string): void {
-    this.members.add(key);
-    if (this.members.size > this.capacity) {
-      const oldest = this.members.values().next().value as string;
-      this.members.delete(oldest);
-    }
-  }
-}
 

@@ -19,8 +19,9 @@ import {
   type ObservedEvent,
   type Source,
   type SourceHealth,
+  LruDedup,
 } from '@fish-sre/core';
-import { BoundedQueue, RecentSet, sleep } from './bounded-queue.js';
+import { BoundedQueue, sleep } from './bounded-queue.js';
 
 export const VERSION = '0.1.0';
 
@@ -342,7 +343,8 @@ export function createLokiSource(options: LokiSourceOptions): Source {
   };
 
   async function run(signal: AbortSignal, queue: BoundedQueue<ObservedEvent>, hooks: { onDrained?: () => void }): Promise<void> {
-    const recent = new RecentSet(Math.max(10_000, config.limit * 4));
+    // core's LRU: O(1) eviction, where a Set evicting with values().next() slows down as deleted entries pile up.
+    const recent = new LruDedup(Math.max(10_000, config.limit * 4));
     let lastNs: bigint | undefined;
     const initialStart = nowNs() - BigInt(Math.floor(config.lookback)) * 1_000_000n;
     let attempt = 0;
@@ -356,11 +358,10 @@ export function createLokiSource(options: LokiSourceOptions): Source {
     const emit = (entry: Entry): boolean => {
       const ts = entry.ts.toString();
       const id = lokiEventId(tenant, entry.labels, ts, entry.line);
-      if (recent.has(id)) {
+      if (!recent.admit(id)) {
         counters.duplicates_skipped!++;
         return false;
       }
-      recent.add(id);
       enqueue(toEvent(entry, id));
       if (lastNs === undefined || entry.ts > lastNs) lastNs = entry.ts;
       return true;
