@@ -116,6 +116,19 @@ describe('auth on every route', () => {
     expect((await app.request('/api/sessions', { headers: { 'x-authentik-username': 'viktor' } })).status).toBe(401);
   });
 
+  it('throttles login attempts per client address, without locking out other clients', async () => {
+    peerAddress = '198.51.100.7';
+    const attempts = await Promise.all(Array.from({ length: 12 }, () => app.request('/login', { method: 'POST', body: new URLSearchParams({ token: 'guess' }) })));
+    const statuses = attempts.map((response) => response.status).sort();
+    expect(statuses.filter((status) => status === 401)).toHaveLength(10);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(2);
+    // Even the right token waits now, from that address...
+    expect((await app.request('/login', { method: 'POST', body: new URLSearchParams({ token: TEST_TOKEN }) })).status).toBe(429);
+    // ...while another address logs in.
+    peerAddress = '198.51.100.8';
+    expect((await app.request('/login', { method: 'POST', body: new URLSearchParams({ token: TEST_TOKEN }) })).status).toBe(303);
+  });
+
   it('accepts the bearer token, and the cookie set by the login form', async () => {
     peerAddress = '192.0.2.9';
     expect((await app.request('/api/sessions', { headers: { authorization: `Bearer ${TEST_TOKEN}` } })).status).toBe(200);

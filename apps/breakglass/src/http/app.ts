@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize, sep } from 'node:path';
-import { FishError, FishErrorCode, describeError } from '@fish-sre/core';
+import { FishError, FishErrorCode, KeyedRateLimiter, describeError } from '@fish-sre/core';
 import { Hono } from 'hono';
 import { setCookie, deleteCookie } from 'hono/cookie';
 import { streamSSE } from 'hono/streaming';
@@ -91,7 +91,14 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     if (authenticate(c, options.auth, options.peer)) return c.redirect('/', 302);
     return c.html(LOGIN_PAGE(!options.auth.token ? 'Sign in through your identity proxy.' : undefined));
   });
+  // Login attempts per client address: 10 at once, then 5 a minute. The token is 128 bits, so this
+  // is defence in depth against a guessing script, and it keeps the 500 ms delay from piling up.
+  const loginAttempts = new KeyedRateLimiter({ burst: 10, perMinute: 5, maxKeys: 1_000 });
   app.post('/login', async (c) => {
+    if (!loginAttempts.tryTake(options.peer(c) ?? 'unknown', Date.now())) {
+      c.header('retry-after', '60');
+      return c.html(LOGIN_PAGE('Too many attempts; wait a minute.'), 429);
+    }
     const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
     const token = typeof form['token'] === 'string' ? form['token'] : '';
     if (!options.auth.token) return c.html(LOGIN_PAGE('Token login is not enabled here.'), 401);
