@@ -105,3 +105,24 @@ describe('createFileSource', () => {
     expect(await createFileSource({ path: join(dir, 'plain.log') }).check!()).toMatchObject({ ok: true });
   });
 });
+
+describe('createFileSource startAt', () => {
+  it("'end' yields only lines appended after the source started", async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'fish-file-end-'));
+    const path = join(directory, 'app.jsonl');
+    await writeFile(path, `${JSON.stringify({ message: 'old line 1' })}\n${JSON.stringify({ message: 'old line 2' })}\n`);
+    const source = createFileSource({ path, follow: true, pollIntervalMs: 20, startAt: 'end' });
+    const controller = new AbortController();
+    const seen: string[] = [];
+    const reading = (async () => {
+      for await (const event of source.events(controller.signal)) {
+        seen.push(event.message);
+        if (seen.length === 1) controller.abort();
+      }
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await appendFile(path, `${JSON.stringify({ message: 'new line' })}\n`);
+    await reading;
+    expect(seen).toEqual(['new line']);
+  });
+});

@@ -16,6 +16,12 @@ export const FileSourceOptionsSchema = z.object({
   format: z.enum(['jsonl', 'text']).default('jsonl'),
   /** Keep reading lines appended to the file (like `tail -F`). @default false */
   follow: z.boolean().default(false),
+  /**
+   * Where to begin: `beginning` replays the file (the demo, a one-off check); `end` reads only
+   * lines appended from now on, like `tail -F` (production: old lines are not new evidence).
+   * @default 'beginning'
+   */
+  startAt: z.enum(['beginning', 'end']).default('beginning'),
   /** Poll interval when following. @default 500 */
   pollIntervalMs: z.number().int().positive().default(500),
   /** Host/service for lines that do not say. */
@@ -114,6 +120,13 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
       // (the writer may be in the middle of it) and read at the end otherwise. `position` always
       // counts the bytes really consumed, so following never re-reads or skips a byte.
       let position = 0;
+      if (options.startAt === 'end') {
+        try {
+          position = (await stat(options.path)).size;
+        } catch {
+          position = 0; // not there yet: everything it will hold is new
+        }
+      }
       let lineNumber = 0;
       let remainder = '';
       let decoder = new StringDecoder('utf8');
