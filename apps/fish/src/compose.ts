@@ -112,6 +112,7 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     autoExec: config.autoExec,
     proposalTtlMs: config.approval.proposalTtl,
     busCapacity: config.pipeline.busCapacity,
+    ...(config.pipeline.maxEvidenceAge !== null ? { maxEvidenceAgeMs: config.pipeline.maxEvidenceAge } : {}),
     dedupCapacity: config.pipeline.dedupCapacity,
     rateLimit: config.pipeline.rateLimit,
     unknown: { minLevel: config.pipeline.unknown.minLevel, count: config.pipeline.unknown.count, windowMs: config.pipeline.unknown.window, cooldownMs: config.pipeline.unknown.cooldown, incidentsDir: join(config.dataDir, 'incidents') },

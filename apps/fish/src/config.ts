@@ -59,6 +59,8 @@ export const FishConfigSchema = z
     pipeline: z
       .object({
         busCapacity: z.number().int().positive().default(10_000),
+        /** Older events are counted as stale and never open an incident; null: no limit. @default 15m */
+        maxEvidenceAge: DurationSchema.nullable().default(900_000),
         dedupCapacity: z.number().int().positive().default(10_000),
         rateLimit: z.object({ burst: z.number().int().positive(), perMinute: z.number().positive() }).strict().default({ burst: 3, perMinute: 1 }),
         unknown: z
@@ -67,7 +69,7 @@ export const FishConfigSchema = z
           .default({ minLevel: 'error', count: 3, window: 300_000, cooldown: 3_600_000 }),
       })
       .strict()
-      .default({ busCapacity: 10_000, dedupCapacity: 10_000, rateLimit: { burst: 3, perMinute: 1 }, unknown: { minLevel: 'error', count: 3, window: 300_000, cooldown: 3_600_000 } }),
+      .default({ busCapacity: 10_000, maxEvidenceAge: 900_000, dedupCapacity: 10_000, rateLimit: { burst: 3, perMinute: 1 }, unknown: { minLevel: 'error', count: 3, window: 300_000, cooldown: 3_600_000 } }),
     log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info'), format: z.enum(['pretty', 'json']).default('pretty') }).strict().default({ level: 'info', format: 'pretty' }),
   })
   .strict();

@@ -44,3 +44,27 @@ describe('a stale link', () => {
     expect((await fixture.audit.getProposal(notice.proposalId))!.status).toBe('proposed');
   });
 });
+
+describe('stale evidence', () => {
+  it('counts old events and never opens an incident from them', async () => {
+    const { ApprovalSigner, FishEngine, createMemoryAuditStore, createLocalExecutor } = await import('@fish-sre/core');
+    const fixture = await createFixture();
+    const engine = new FishEngine({
+      catalog: () => fixture.catalog,
+      sources: [],
+      audit: createMemoryAuditStore(),
+      notifier: fixture.notifier,
+      executor: createLocalExecutor({ scriptsDir: fixture.catalog.scriptsDir, sandboxDir: fixture.sandboxDir, hosts: ['penny'] }),
+      signer: new ApprovalSigner(ApprovalSigner.generateSecret()),
+      publicUrl: 'https://fish.example.test',
+      clock: fixture.clock,
+      maxEvidenceAgeMs: 15 * 60_000,
+    });
+    const old = { ...fixture.event(1), time: fixture.clock.now() - 16 * 60_000 };
+    expect(engine.ingest(old)).toBeUndefined();
+    expect(engine.stats()).toMatchObject({ stale: 1, incidents: 0 });
+    await engine.ingest({ ...fixture.event(2), time: fixture.clock.now() - 60_000 });
+    expect(engine.stats()).toMatchObject({ stale: 1, incidents: 1 });
+    expect(fixture.notifier.proposals).toHaveLength(1);
+  });
+});

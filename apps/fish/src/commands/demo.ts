@@ -78,6 +78,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         },
       },
       audit: { type: 'sqlite', options: { path: join(dataDir, 'audit.sqlite') } },
+      // The bundled logs are from a morning in April: replayed, they are evidence by design.
+      pipeline: { maxEvidenceAge: null },
       log: { level: 'warn' },
     }),
     configPath: '(demo)',

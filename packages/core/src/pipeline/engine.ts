@@ -73,6 +73,12 @@ export interface FishEngineOptions {
   checkpoint?: (step: EngineCheckpoint) => void;
   /** On stop, how long a running fix may finish before it is cancelled. @default 60000 */
   stopGraceMs?: number;
+  /**
+   * Events older than this (by their own timestamp, against the clock) are counted as `stale`
+   * and never open an incident: a replayed or late log line is not evidence of a problem now.
+   * @default undefined (no limit: replays and tests drive their own time)
+   */
+  maxEvidenceAgeMs?: number;
 }
 
 /** The durable steps of the loop, in order. */
@@ -90,6 +96,8 @@ export type DecisionOutcome =
 
 export interface FishEngineStats {
   events: number;
+  /** Events older than maxEvidenceAgeMs: counted, never acted on. */
+  stale: number;
   duplicates: number;
   matched: number;
   incidents: number;
@@ -155,7 +163,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
   private running = false;
   /** Pending while start() recovers: decisions wait for it (see decideProposal). */
   private recovering: Promise<void> | undefined;
-  private readonly counters = { events: 0, matched: 0, incidents: 0, unknownIncidents: 0, suppressedByCooldown: 0, proposals: 0, executions: 0, errors: 0 };
+  private readonly counters = { stale: 0, events: 0, matched: 0, incidents: 0, unknownIncidents: 0, suppressedByCooldown: 0, proposals: 0, executions: 0, errors: 0 };
 
   constructor(private readonly options: FishEngineOptions) {
     super();
@@ -236,6 +244,10 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     try {
       if (!isWellFormed(event)) throw new Error('not a well-formed ObservedEvent (id, time, host, service, level, message, labels)');
       if (!this.dedup.admit(event.id)) return undefined;
+      if (this.options.maxEvidenceAgeMs !== undefined && this.clock.now() - event.time > this.options.maxEvidenceAgeMs) {
+        this.counters.stale++;
+        return undefined;
+      }
       const catalog = this.options.catalog();
       if (catalog !== this.matcherCatalog) {
         this.matcherCatalog = catalog;
