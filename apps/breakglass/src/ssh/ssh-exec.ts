@@ -54,9 +54,29 @@ export async function sshExec(pool: SshConnectionPool, target: string, command: 
   const started = Date.now();
   const timeout = AbortSignal.timeout(options.timeoutMs);
   const combined = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+  const stdout = new BoundedOutput(options.outputLimitBytes);
+  const stderr = new BoundedOutput(options.outputLimitBytes);
+  let exitCode: number | null = null;
+  let exitSignal: string | null = null;
+  let closed = false;
+  let onClosed: (() => void) | undefined;
+  // Listeners go on in `onChannel`, synchronously with the exec confirmation: ssh2 can deliver a
+  // fast command's output and exit status in the same read, before an awaiting caller resumes.
+  const attach = (channel: ClientChannel) => {
+    channel.on('data', (chunk: Buffer) => stdout.push(chunk));
+    channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    channel.on('exit', (code: number | null, signalName?: string) => {
+      exitCode = typeof code === 'number' ? code : null;
+      exitSignal = signalName ?? null;
+    });
+    channel.on('close', () => {
+      closed = true;
+      onClosed?.();
+    });
+  };
   let channel: ClientChannel;
   try {
-    channel = await pool.exec(target, command, { signal: combined });
+    channel = await pool.exec(target, command, { signal: combined, onChannel: attach });
   } catch (error) {
     if (combined.aborted && !FishError.isInstance(error)) {
       throw new FishError({ code: FishErrorCode.EXECUTOR_CONNECTION, message: errorMessage('breakglass', `ssh to "${target}" ${timeout.aborted ? 'timed out' : 'was cancelled'} before the command started`), cause: error, isRetryable: true });
@@ -64,10 +84,6 @@ export async function sshExec(pool: SshConnectionPool, target: string, command: 
     throw error;
   }
   return new Promise<SshExecResult>((resolve) => {
-    const stdout = new BoundedOutput(options.outputLimitBytes);
-    const stderr = new BoundedOutput(options.outputLimitBytes);
-    let exitCode: number | null = null;
-    let exitSignal: string | null = null;
     let killTimer: NodeJS.Timeout | undefined;
     let settled = false;
     const finish = () => {
@@ -89,13 +105,8 @@ export async function sshExec(pool: SshConnectionPool, target: string, command: 
         setTimeout(finish, 500).unref();
       }, options.killGraceMs ?? 2000);
     }
-    channel.on('data', (chunk: Buffer) => stdout.push(chunk));
-    channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    channel.on('exit', (code: number | null, signalName?: string) => {
-      exitCode = typeof code === 'number' ? code : null;
-      exitSignal = signalName ?? null;
-    });
-    channel.on('close', finish);
+    if (closed) return finish();
+    onClosed = finish;
     if (combined.aborted) stop();
     else combined.addEventListener('abort', stop, { once: true });
   });
