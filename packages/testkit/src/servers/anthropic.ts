@@ -9,6 +9,7 @@ import errorOverloaded from './__fixtures__/anthropic/error-overloaded.json' wit
 import errorRateLimit from './__fixtures__/anthropic/error-rate-limit.json' with { type: 'json' };
 import errorAuthentication from './__fixtures__/anthropic/error-authentication.json' with { type: 'json' };
 import type { LLMConformanceHarness } from '../conformance/llm-provider.js';
+import { closeServer, readBody } from './http.js';
 
 /**
  * A test server for the Anthropic Messages API (`POST /v1/messages`), faithful to the documented
@@ -214,17 +215,6 @@ function sseFrame(event: string, data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
-function readBody(request: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (data: Buffer) => chunks.push(data));
-    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    request.on('error', reject);
-    // A client that gives up before sending the whole body is not recorded as a request.
-    request.on('close', () => reject(new Error('client closed the connection before the end of the body')));
-  });
-}
-
 function validateBody(body: Record<string, unknown>): string | undefined {
   if (typeof body['model'] !== 'string') return 'model: Field required';
   if (typeof body['max_tokens'] !== 'number' || !Number.isInteger(body['max_tokens']) || body['max_tokens'] < 0) return 'max_tokens: Field required';
@@ -415,10 +405,6 @@ export async function startAnthropicServer(options: AnthropicServerOptions = {})
       setScript(script);
     },
     conformance,
-    close: async () => {
-      for (const response of openResponses) response.destroy();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: () => closeServer(server, openResponses),
   };
 }

@@ -7,6 +7,7 @@ import chatStream from './__fixtures__/ollama/chat-stream.json' with { type: 'js
 import tags from './__fixtures__/ollama/tags.json' with { type: 'json' };
 import version from './__fixtures__/ollama/version.json' with { type: 'json' };
 import type { LLMConformanceHarness } from '../conformance/llm-provider.js';
+import { closeServer, readBody } from './http.js';
 
 /**
  * A test server for Ollama's `/api/chat`, `/api/tags` and `/api/version`, faithful to the
@@ -78,17 +79,6 @@ export const ollamaFixtures = {
   tags: () => structuredClone(tags),
   version: () => structuredClone(version),
 };
-
-function readBody(request: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (data: Buffer) => chunks.push(data));
-    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    request.on('error', reject);
-    // A client that gives up before sending the whole body is not recorded as a request.
-    request.on('close', () => reject(new Error('client closed the connection before the end of the body')));
-  });
-}
 
 function split(text: string, size = 12): string[] {
   const parts: string[] = [];
@@ -265,10 +255,6 @@ export async function startOllamaServer(options: OllamaServerOptions = {}): Prom
       setScript(script);
     },
     conformance,
-    close: async () => {
-      for (const response of openResponses) response.destroy();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: () => closeServer(server, openResponses),
   };
 }
