@@ -1,10 +1,4 @@
-import { defineConfig } from 'tsup';
+import { packageBuild } from '../../scripts/package-build.ts';
 
-export default defineConfig({
-  entry: ['src/index.ts', 'src/sqlite-worker.ts'],
-  format: ['esm'],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: 'node22',
-});
+// The worker runs as its own file; its declarations (better-sqlite3 types) are not public API.
+export default packageBuild({ entry: ['src/index.ts', 'src/sqlite-worker.ts'], dts: { entry: 'src/index.ts' } });

@@ -1,9 +1,11 @@
+import { version } from '../package.json';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { definePlugin } from '@fish-sre/core';
 import { createSqliteAuditStore } from './sqlite-audit-store.js';
 
-export const VERSION = '0.1.0';
+/** This package's version, read from its package.json when it is built (never typed by hand). */
+export const VERSION: string = version;
 
 export { createSqliteAuditStore, verifyAuditChain, type SqliteAuditStore, type SqliteAuditStoreOptions } from './sqlite-audit-store.js';
 export { canonicalJson, chainHash, verifyRows, GENESIS_HASH, type AuditChainReport, type ChainedRow, type StoredChainRow } from './audit-chain.js';

@@ -1,4 +1,7 @@
-export const VERSION = '0.1.0';
+import { version } from '../package.json';
+
+/** This package's version, read from its package.json when it is built (never typed by hand). */
+export const VERSION: string = version;
 
 export * from './errors.js';
 export * from './contracts/observed-event.js';
@@ -35,3 +38,7 @@ export * from './registry.js';
 export * from './pipeline/pattern-draft.js';
 export * from './util/sleep.js';
 export * from './plugin-utils/options.js';
+export * from './plugin-utils/retry.js';
+export * from './plugin-utils/http.js';
+export * from './plugin-utils/fit.js';
+export * from './plugin-utils/bounded-queue.js';

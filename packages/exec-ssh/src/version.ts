@@ -1,1 +1,4 @@
-export const VERSION = '0.1.0';
+import { version } from '../package.json';
+
+/** This package's version, read from its package.json when it is built (never typed by hand). */
+export const VERSION: string = version;

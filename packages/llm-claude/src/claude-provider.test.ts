@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FishError, FishErrorCode, createMemoryLogger, type LLMStreamPart } from '@fish-sre/core';
 import { anthropicFixtures, anthropicMessage, startAnthropicServer, testLLMProvider, type AnthropicTestServer } from '@fish-sre/testkit';
-import { claudeProviderPlugin, createClaudeProvider, lookupPrice, defaultPriceTable, retryAfterMilliseconds, type ClaudeProviderOptions } from './index.js';
+import { claudeProviderPlugin, createClaudeProvider, lookupPrice, defaultPriceTable, type ClaudeProviderOptions } from './index.js';
 
 const API_KEY = 'sk-ant-api03-TESTKEY0123456789abcdefghijklmnopqrstuvwxyz';
 
@@ -430,12 +430,6 @@ describe('claude: cost estimate, check, plugin', () => {
     expect(lookupPrice(defaultPriceTable(0.5), 'claude-sonnet-4-6').price.outputEurPerMillion).toBe(7.5);
   });
 
-  it('parses retry-after in seconds, milliseconds and HTTP dates', () => {
-    expect(retryAfterMilliseconds(new Headers({ 'retry-after': '2' }))).toBe(2000);
-    expect(retryAfterMilliseconds(new Headers({ 'retry-after-ms': '150', 'retry-after': '9' }))).toBe(150);
-    expect(retryAfterMilliseconds(new Headers({ 'retry-after': new Date(10_000).toUTCString() }), 4_000)).toBe(6_000);
-    expect(retryAfterMilliseconds(new Headers())).toBeUndefined();
-  });
 
   it('the descriptor validates options and creates a working provider', async () => {
     expect(claudeProviderPlugin).toMatchObject({ kind: 'llm', type: 'claude', packageName: '@fish-sre/llm-claude', specificationVersion: 'v1' });

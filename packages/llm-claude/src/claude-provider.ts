@@ -2,6 +2,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import {
   FishError,
   FishErrorCode,
+  backoffDelay,
   createSecretRedactor,
   describeError,
   errorMessage,
@@ -16,6 +17,7 @@ import {
   type LLMToolCall,
   type LLMUsage,
   type Logger,
+  parseRetryAfter,
   sleepOrAbort,
 } from '@fish-sre/core';
 import { costEur, defaultPriceTable, lookupPrice, DEFAULT_USD_TO_EUR, type ClaudeModelPrice } from './pricing.js';
@@ -114,20 +116,10 @@ interface RawUsage {
   cache_read_input_tokens?: number | null;
 }
 
-const RETRYABLE_ERROR_TYPES = new Set(['overloaded_error', 'api_error', 'rate_limit_error', 'timeout_error']);
+/** Anthropic's own client retries this way: 0.5 s doubling to 8 s, up to a quarter off at random. */
+const RETRY_BACKOFF = { initialDelayMs: 500, maxDelayMs: 8000, jitter: 0.25 };
 
-/** Parses `retry-after-ms` / `retry-after` (seconds or HTTP date) into milliseconds. */
-export function retryAfterMilliseconds(headers: Headers | undefined, now: number = Date.now()): number | undefined {
-  if (!headers) return undefined;
-  const milliseconds = Number.parseFloat(headers.get('retry-after-ms') ?? '');
-  if (Number.isFinite(milliseconds) && milliseconds >= 0) return milliseconds;
-  const value = headers.get('retry-after');
-  if (!value) return undefined;
-  const seconds = Number.parseFloat(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const date = Date.parse(value);
-  return Number.isFinite(date) ? Math.max(0, date - now) : undefined;
-}
+const RETRYABLE_ERROR_TYPES = new Set(['overloaded_error', 'api_error', 'rate_limit_error', 'timeout_error']);
 
 interface Prepared {
   params: Anthropic.MessageCreateParamsNonStreaming;
@@ -300,12 +292,12 @@ export function createClaudeProvider(options: ClaudeProviderOptions = {}): Claud
           const shouldRetryHeader = headers?.get('x-should-retry');
           const retryable = shouldRetryHeader === 'true' ? true : shouldRetryHeader === 'false' ? false : fishError.isRetryable;
           if (!retryable || attempt > maxRetries) break;
-          const retryAfter = retryAfterMilliseconds(headers);
+          const retryAfter = parseRetryAfter(headers);
           if (retryAfter !== undefined && retryAfter > maxRetryDelayMs) {
             fishError.details['retryAfterMs'] = retryAfter;
             throw fishError;
           }
-          const backoff = retryAfter ?? Math.min(500 * 2 ** (attempt - 1), 8000) * (1 - Math.random() * 0.25);
+          const backoff = retryAfter ?? backoffDelay(attempt, RETRY_BACKOFF);
           logger.info('claude: retrying', { model: modelId, attempt, statusCode: fishError.details['statusCode'], delayMs: Math.round(backoff) });
           try {
             await sleep(backoff, signal);

@@ -1,10 +1,12 @@
+import { version } from '../package.json';
 import { z } from 'zod';
 import { definePlugin } from '@fish-sre/core';
 import { createClaudeProvider } from './claude-provider.js';
 
-export const VERSION = '0.1.0';
+/** This package's version, read from its package.json when it is built (never typed by hand). */
+export const VERSION: string = version;
 
-export { createClaudeProvider, retryAfterMilliseconds, DEFAULT_CLAUDE_MODEL, type ClaudeProvider, type ClaudeProviderOptions } from './claude-provider.js';
+export { createClaudeProvider, DEFAULT_CLAUDE_MODEL, type ClaudeProvider, type ClaudeProviderOptions } from './claude-provider.js';
 export { DEFAULT_PRICES_USD, DEFAULT_USD_TO_EUR, CACHE_READ_MULTIPLIER, CACHE_WRITE_MULTIPLIER, defaultPriceTable, lookupPrice, costEur, type ClaudeModelPrice } from './pricing.js';
 
 const priceSchema = z.strictObject({ inputEurPerMillion: z.number().nonnegative(), outputEurPerMillion: z.number().nonnegative() });

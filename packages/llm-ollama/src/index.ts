@@ -1,8 +1,10 @@
+import { version } from '../package.json';
 import { z } from 'zod';
 import { definePlugin } from '@fish-sre/core';
 import { createOllamaProvider } from './ollama-provider.js';
 
-export const VERSION = '0.1.0';
+/** This package's version, read from its package.json when it is built (never typed by hand). */
+export const VERSION: string = version;
 
 export { createOllamaProvider, type OllamaProvider, type OllamaProviderOptions, type OllamaPrice } from './ollama-provider.js';
 

@@ -2,6 +2,7 @@ import { Ollama, type ChatRequest, type ChatResponse, type Message, type Tool } 
 import {
   FishError,
   FishErrorCode,
+  backoffDelay,
   describeError,
   errorMessage,
   redactSecrets,
@@ -204,7 +205,7 @@ export function createOllamaProvider(options: OllamaProviderOptions): OllamaProv
       } catch (error) {
         const fishError = requestError(error, modelId, attempt, deadline, signal);
         if (!fishError.isRetryable || attempt > maxRetries || fishError.details['timeout'] === true) throw fishError;
-        const backoff = Math.min(500 * 2 ** (attempt - 1), 8000) * (1 - Math.random() * 0.25);
+        const backoff = backoffDelay(attempt, { initialDelayMs: 500, maxDelayMs: 8000, jitter: 0.25 });
         logger.info('ollama: retrying', { model: modelId, attempt, statusCode: fishError.details['statusCode'], delayMs: Math.round(backoff) });
         try {
           await sleep(backoff, combined);

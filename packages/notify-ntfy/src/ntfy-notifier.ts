@@ -1,10 +1,14 @@
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 import {
   FishError,
   FishErrorCode,
   createSecretRedactor,
   describeError,
   errorMessage,
+  httpRequest,
+  parseOptions,
+  truncateUtf8,
   silentLogger,
   type Logger,
   type NotificationPriority,
@@ -17,46 +21,58 @@ import {
   type ProposalUpdateStatus,
 } from '@fish-sre/core';
 
-export interface NtfyNotifierOptions {
-  /** ntfy.sh or a self-hosted server. @default 'https://ntfy.sh' */
-  server?: string;
-  /** Must match `^[-_A-Za-z0-9]{1,64}$`; on ntfy.sh anyone who knows it can read it: make it long. */
-  topic: string;
-  /** Access token (`tk_...`), sent as `Authorization: Bearer`. */
-  token?: string;
-  /** Basic auth, instead of a token. */
-  username?: string;
-  password?: string;
+const TOPIC = /^[-_A-Za-z0-9]{1,64}$/;
+const Priority = z.enum(['min', 'low', 'default', 'high', 'urgent']);
+
+/** Options of the ntfy notifier, as written in a config file. */
+export const NtfyNotifierOptionsSchema = z
+  .strictObject({
+    /** ntfy.sh or a self-hosted server. @default 'https://ntfy.sh' */
+    server: z.url({ protocol: /^https?$/ }).default('https://ntfy.sh'),
+    /** Must match `^[-_A-Za-z0-9]{1,64}$`; on ntfy.sh anyone who knows it can read it: make it long. */
+    topic: z.string().regex(TOPIC, 'a topic is 1-64 characters of A-Z a-z 0-9 _ -'),
+    /** Access token (`tk_...`), sent as `Authorization: Bearer`. */
+    token: z.string().min(1).optional(),
+    /** Basic auth, instead of a token. */
+    username: z.string().min(1).optional(),
+    password: z.string().optional(),
+    /** Per request. @default 10000 */
+    timeoutMs: z.number().int().positive().optional(),
+    /** Extra attempts after a 5xx answer, a 429, a timeout or a network error. @default 2 */
+    retries: z.number().int().min(0).max(10).optional(),
+    /** First back-off delay; doubles each attempt (a `Retry-After` answer wins). @default 500 */
+    retryDelayMs: z.number().int().min(0).optional(),
+    /** Priority of a proposal. @default 'high' */
+    proposalPriority: Priority.optional(),
+    /** Tags (emoji shortcodes) of a proposal. @default ['fish', 'wrench'] */
+    proposalTags: z.array(z.string()).optional(),
+    /**
+     * How `update` treats the proposal's notification. `auto` replaces it in place when the server
+     * supports sequence ids (ntfy >= 2.16, detected), else posts a new message.
+     * @default 'auto'
+     */
+    updateMode: z.enum(['auto', 'sequence-id', 'new-message']).optional(),
+    /** Updates with these statuses also dismiss (clear) the notification, where supported. @default ['denied', 'expired'] */
+    clearOn: z.array(z.enum(['approved', 'denied', 'expired', 'succeeded', 'failed', 'rolled_back', 'escalated', 'interrupted'])).optional(),
+    /**
+     * The message budget in UTF-8 bytes. ntfy turns a message over its `message-size-limit`
+     * (4096 by default) into an attachment, or refuses it when attachments are off.
+     * @default 3900
+     */
+    maxMessageBytes: z.number().int().min(512).max(4096).optional(),
+  })
+  .refine((options) => !(options.token !== undefined && options.username !== undefined), { message: 'give either token or username/password, not both' });
+
+/** Options of `createNtfyNotifier`: the config plus injectable I/O. */
+export type NtfyNotifierOptions = z.input<typeof NtfyNotifierOptionsSchema> & {
   /** @default globalThis.fetch */
   fetch?: typeof globalThis.fetch;
-  /** Per request. @default 10000 */
-  timeoutMs?: number;
-  /** Extra attempts after a 5xx answer, a timeout or a network error. @default 2 */
-  retries?: number;
-  /** First back-off delay; doubles each attempt. @default 500 */
-  retryDelayMs?: number;
-  /** Priority of a proposal. @default 'high' */
-  proposalPriority?: NotificationPriority;
-  /** Tags (emoji shortcodes) of a proposal. @default ['fish', 'wrench'] */
-  proposalTags?: string[];
-  /**
-   * How `update` treats the proposal's notification. `auto` replaces it in place when the server
-   * supports sequence ids (ntfy >= 2.16, detected), else posts a new message.
-   * @default 'auto'
-   */
-  updateMode?: 'auto' | 'sequence-id' | 'new-message';
-  /** Updates with these statuses also dismiss (clear) the notification, where supported. @default ['denied', 'expired'] */
-  clearOn?: ProposalUpdateStatus[];
-  /**
-   * The message budget in UTF-8 bytes. ntfy turns a message over its `message-size-limit`
-   * (4096 by default) into an attachment, or refuses it when attachments are off.
-   * @default 3900
-   */
-  maxMessageBytes?: number;
   logger?: Logger;
-  /** @default 'ntfy' */
+  /** Instance name. @default 'ntfy' */
   name?: string;
-}
+  /** Waits between retries; injectable so tests need not sleep. */
+  sleep?: (milliseconds: number, signal?: AbortSignal) => Promise<void>;
+};
 
 /** What ntfy answers to a publish (the subset used). */
 interface PublishedMessage {
@@ -88,7 +104,6 @@ export interface NtfyNotifier extends Notifier {
 }
 
 const PRIORITY: Record<NotificationPriority, number> = { min: 1, low: 2, default: 3, high: 4, urgent: 5 };
-const TOPIC = /^[-_A-Za-z0-9]{1,64}$/;
 /** ntfy's JSON body limit is 2x the message limit (8192 by default); stay under it. */
 const JSON_BODY_LIMIT = 8000;
 const SCOPE = 'ntfy';
@@ -110,20 +125,6 @@ const KIND_TAGS: Record<NotifierMessage['kind'], string> = {
   budget: 'moneybag',
   info: 'information_source',
 };
-
-/** Cuts a string to at most `maxBytes` UTF-8 bytes without splitting a character. */
-export function truncateUtf8(text: string, maxBytes: number): string {
-  if (Buffer.byteLength(text, 'utf8') <= maxBytes) return text;
-  let bytes = 0;
-  let end = 0;
-  for (const character of text) {
-    const size = Buffer.byteLength(character, 'utf8');
-    if (bytes + size > maxBytes) break;
-    bytes += size;
-    end += character.length;
-  }
-  return text.slice(0, end);
-}
 
 /** A sequence id ntfy accepts (`[-_A-Za-z0-9]{1,64}`) derived from a proposal id, collision-free. */
 export function sequenceIdFor(proposalId: string): string {
@@ -165,7 +166,9 @@ function fitPlain(body: string, maxBytes: number): string {
   return `${truncateUtf8(body, maxBytes - Buffer.byteLength(note) - 3)}…${note}`;
 }
 
-export function createNtfyNotifier(options: NtfyNotifierOptions): NtfyNotifier {
+export function createNtfyNotifier(input: NtfyNotifierOptions): NtfyNotifier {
+  const { fetch: givenFetch, logger: givenLogger, name, sleep: givenSleep, ...config } = input;
+  const options = { ...parseOptions(NtfyNotifierOptionsSchema, config, SCOPE), fetch: givenFetch, logger: givenLogger, name, sleep: givenSleep };
   const server = (options.server ?? 'https://ntfy.sh').replace(/\/+$/, '');
   const topic = options.topic;
   const fetchImpl = options.fetch ?? globalThis.fetch;
@@ -181,13 +184,6 @@ export function createNtfyNotifier(options: NtfyNotifierOptions): NtfyNotifier {
   // Never print credentials embedded in the server URL.
   const serverForHumans = server.replace(/\/\/[^@/]*@/, '//');
   const where = `${serverForHumans}/${topic}`;
-
-  if (!TOPIC.test(topic)) {
-    throw new FishError({ code: FishErrorCode.PLUGIN_OPTIONS_INVALID, message: errorMessage(SCOPE, `topic "${redact(topic)}" must match ^[-_A-Za-z0-9]{1,64}$`) });
-  }
-  if (options.token !== undefined && options.username !== undefined) {
-    throw new FishError({ code: FishErrorCode.PLUGIN_OPTIONS_INVALID, message: errorMessage(SCOPE, 'give either token or username/password, not both') });
-  }
 
   const authorization =
     options.token !== undefined
@@ -210,37 +206,27 @@ export function createNtfyNotifier(options: NtfyNotifierOptions): NtfyNotifier {
     });
   }
 
+  /** One call to the server; the retry rules (5xx, 429 with `Retry-After`, timeouts) are core's. */
   async function request(method: string, path: string, body: string | undefined, what: string): Promise<{ status: number; text: string }> {
-    let attempt = 0;
-    for (;;) {
-      const controller = new AbortController();
-      const timer = setTimeout(() => controller.abort(), timeoutMs);
-      try {
-        const headers: Record<string, string> = { Accept: 'application/json' };
-        if (body !== undefined) headers['Content-Type'] = 'application/json';
-        if (authorization !== undefined) headers.Authorization = authorization;
-        const response = await fetchImpl(`${server}${path}`, { method, headers, body, signal: controller.signal });
-        const text = await response.text();
-        if (response.status >= 500 && attempt < retries) {
-          attempt += 1;
-          logger.warn('ntfy answered a server error, retrying', { status: response.status, attempt });
-          await new Promise((resolve) => setTimeout(resolve, retryDelayMs * 2 ** (attempt - 1)));
-          continue;
-        }
-        return { status: response.status, text };
-      } catch (error) {
-        const timedOut = controller.signal.aborted;
-        if (attempt < retries) {
-          attempt += 1;
-          logger.warn('ntfy request failed, retrying', { error: describeError(error), attempt, timedOut });
-          await new Promise((resolve) => setTimeout(resolve, retryDelayMs * 2 ** (attempt - 1)));
-          continue;
-        }
-        throw failure(what, timedOut ? `no answer within ${timeoutMs} ms (${attempt + 1} attempts)` : `${describeError(error)} (${attempt + 1} attempts)`, error, true);
-      } finally {
-        clearTimeout(timer);
-      }
-    }
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (authorization !== undefined) headers.Authorization = authorization;
+    return httpRequest({
+      url: `${server}${path}`,
+      method,
+      headers,
+      ...(body === undefined ? {} : { body }),
+      scope: SCOPE,
+      what: `${what} to ${where}`,
+      errorCode: FishErrorCode.NOTIFIER_FAILED,
+      timeoutMs,
+      retries,
+      retryDelayMs,
+      fetch: fetchImpl,
+      ...(options.sleep ? { sleep: options.sleep } : {}),
+      redact,
+      onRetry: (retry) => logger.warn(retry.status === undefined ? 'ntfy request failed, retrying' : 'ntfy answered a server error, retrying', { ...retry }),
+    });
   }
 
   function errorDetail(status: number, text: string): { detail: string; code?: number } {

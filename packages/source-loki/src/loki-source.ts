@@ -6,7 +6,6 @@ import {
   DurationSchema,
   FishError,
   FishErrorCode,
-  definePlugin,
   describeError,
   errorMessage,
   formatZodIssues,
@@ -20,11 +19,10 @@ import {
   type ObservedEvent,
   type Source,
   type SourceHealth,
+  BoundedQueue,
   LruDedup,
+  sleep,
 } from '@fish-sre/core';
-import { BoundedQueue, sleep } from './bounded-queue.js';
-
-export const VERSION = '0.1.0';
 
 const SCOPE = 'loki';
 
@@ -669,14 +667,3 @@ export function createLokiSource(options: LokiSourceOptions): Source {
     },
   };
 }
-
-/** Plugin descriptor: `sources: [{ type: loki, url, query, tenant }]`. */
-export const lokiSourcePlugin = definePlugin({
-  kind: 'source',
-  type: 'loki',
-  packageName: '@fish-sre/source-loki',
-  version: VERSION,
-  optionsSchema: LokiSourceOptionsSchema,
-  create: (options, context) =>
-    createLokiSource({ ...(options as LokiSourceConfig), name: context.name, fetch: context.fetch, logger: context.logger, clock: context.clock }),
-});

@@ -3,12 +3,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import {
+  BoundedQueue,
   FishError,
   FishErrorCode,
-  definePlugin,
   errorMessage,
   formatZodIssues,
+  parseOptions,
   silentLogger,
+  sleep,
   systemClock,
   type Clock,
   type EventLevel,
@@ -17,8 +19,6 @@ import {
   type Source,
   type SourceHealth,
 } from '@fish-sre/core';
-import { Waiter, sleep } from './async.js';
-import { VERSION } from './prometheus-source.js';
 
 const SCOPE = 'alertmanager';
 
@@ -109,13 +109,9 @@ function parseGoTime(value: string | undefined): number | undefined {
   return milliseconds;
 }
 
-function parseOptions(options: AlertmanagerReceiverOptions) {
+function parseConfig(options: AlertmanagerReceiverOptions) {
   const { name: _name, logger: _logger, clock: _clock, ...config } = options;
-  const parsed = AlertmanagerReceiverOptionsSchema.safeParse(config);
-  if (!parsed.success) {
-    throw new FishError({ code: FishErrorCode.PLUGIN_OPTIONS_INVALID, message: errorMessage(SCOPE, `invalid options: ${formatZodIssues(parsed.error.issues)}`) });
-  }
-  return parsed.data;
+  return parseOptions(AlertmanagerReceiverOptionsSchema, config, SCOPE);
 }
 
 /** Turns one alert of a webhook into an event whose id is the same on every re-delivery. */
@@ -149,13 +145,12 @@ export function alertToEvent(webhook: AlertmanagerWebhook, alert: AlertmanagerWe
  * will never be right (bad token, malformed payload).
  */
 export function createAlertmanagerReceiver(options: AlertmanagerReceiverOptions): AlertmanagerReceiver {
-  const config = parseOptions(options);
+  const config = parseConfig(options);
   const name = options.name ?? 'alertmanager';
   const logger = (options.logger ?? silentLogger).child({ source: name });
   const clock = options.clock ?? systemClock;
   const expected = createHash('sha256').update(`Bearer ${config.bearerToken}`).digest();
-  const queue: ObservedEvent[] = [];
-  const waiter = new Waiter();
+  const queue = new BoundedQueue<ObservedEvent>(config.bufferSize);
   const counters: Record<string, number> = {
     requests: 0,
     webhooks_accepted: 0,
@@ -233,10 +228,10 @@ export function createAlertmanagerReceiver(options: AlertmanagerReceiverOptions)
         return;
       }
       const webhook = parsed.data;
-      if (queue.length + webhook.alerts.length > config.bufferSize) {
+      if (!queue.hasRoomFor(webhook.alerts.length)) {
         // Transient: Alertmanager retries 5xx, and the pipeline will have read some by then.
         counters.rejected_buffer_full!++;
-        logger.warn(errorMessage(SCOPE, `event buffer full (${queue.length}/${config.bufferSize}); answered 503 so Alertmanager retries`));
+        logger.warn(errorMessage(SCOPE, `event buffer full (${queue.size}/${config.bufferSize}); answered 503 so Alertmanager retries`));
         reply(response, 503, { status: 'error', error: 'event buffer full, retry later' }, { 'Retry-After': '5' });
         return;
       }
@@ -245,7 +240,6 @@ export function createAlertmanagerReceiver(options: AlertmanagerReceiverOptions)
       counters.webhooks_accepted!++;
       counters.alerts_received! += webhook.alerts.length;
       counters.truncated_alerts! += webhook.truncatedAlerts ?? 0;
-      waiter.wake();
       reply(response, 200, { status: 'success' });
     });
   };
@@ -283,7 +277,7 @@ export function createAlertmanagerReceiver(options: AlertmanagerReceiverOptions)
         while (!signal.aborted) {
           const event = queue.shift();
           if (event === undefined) {
-            await waiter.wait(signal);
+            await queue.waitForItem(signal);
             continue;
           }
           counters.events_emitted!++;
@@ -295,7 +289,7 @@ export function createAlertmanagerReceiver(options: AlertmanagerReceiverOptions)
     },
     health: () => ({
       state: listening || consumers > 0 ? 'connected' : 'down',
-      detail: `${listening || consumers > 0 ? 'receiving' : 'not listening'}; ${queue.length} of ${config.bufferSize} alerts buffered`,
+      detail: `${listening || consumers > 0 ? 'receiving' : 'not listening'}; ${queue.size} of ${config.bufferSize} alerts buffered`,
       counters: { ...counters },
     }),
   };
@@ -378,12 +372,3 @@ export function createAlertmanagerSource(options: AlertmanagerReceiverOptions): 
     },
   };
 }
-
-export const alertmanagerSourcePlugin = definePlugin({
-  kind: 'source',
-  type: 'alertmanager',
-  packageName: '@fish-sre/source-prom',
-  version: VERSION,
-  optionsSchema: AlertmanagerReceiverOptionsSchema,
-  create: (options, context) => createAlertmanagerSource({ ...(options as AlertmanagerReceiverConfig), name: context.name, logger: context.logger, clock: context.clock }),
-});

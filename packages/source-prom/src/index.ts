@@ -1,7 +1,10 @@
+import { definePlugin } from '@fish-sre/core';
+import { version } from '../package.json';
+import { AlertmanagerReceiverOptionsSchema, createAlertmanagerSource, type AlertmanagerReceiverConfig } from './alertmanager-receiver.js';
+import { PrometheusSourceOptionsSchema, createPrometheusSource, type PrometheusSourceConfig } from './prometheus-source.js';
+
 export {
-  VERSION,
   createPrometheusSource,
-  prometheusSourcePlugin,
   PrometheusSourceOptionsSchema,
   prometheusInstantQuery,
   parseSampleValue,
@@ -15,7 +18,6 @@ export {
 export {
   createAlertmanagerReceiver,
   createAlertmanagerSource,
-  alertmanagerSourcePlugin,
   alertToEvent,
   AlertmanagerWebhookSchema,
   AlertmanagerReceiverOptionsSchema,
@@ -25,3 +27,25 @@ export {
   type AlertmanagerSource,
   type AlertmanagerWebhook,
 } from './alertmanager-receiver.js';
+
+/** This package's version, read from its package.json when it is built (never typed by hand). */
+export const VERSION: string = version;
+
+export const prometheusSourcePlugin = definePlugin({
+  kind: 'source',
+  type: 'prometheus',
+  packageName: '@fish-sre/source-prom',
+  version: VERSION,
+  optionsSchema: PrometheusSourceOptionsSchema,
+  create: (options, context) =>
+    createPrometheusSource({ ...(options as PrometheusSourceConfig), name: context.name, catalog: context.catalog, fetch: context.fetch, logger: context.logger, clock: context.clock }),
+});
+
+export const alertmanagerSourcePlugin = definePlugin({
+  kind: 'source',
+  type: 'alertmanager',
+  packageName: '@fish-sre/source-prom',
+  version: VERSION,
+  optionsSchema: AlertmanagerReceiverOptionsSchema,
+  create: (options, context) => createAlertmanagerSource({ ...(options as AlertmanagerReceiverConfig), name: context.name, logger: context.logger, clock: context.clock }),
+});

@@ -4,12 +4,13 @@ import {
   DurationSchema,
   FishError,
   FishErrorCode,
-  definePlugin,
   describeError,
   errorMessage,
   formatZodIssues,
+  parseOptions,
   redactSecrets,
   silentLogger,
+  sleep,
   systemClock,
   type Catalog,
   type Clock,
@@ -18,9 +19,7 @@ import {
   type Source,
   type SourceHealth,
 } from '@fish-sre/core';
-import { sleep } from './async.js';
 
-export const VERSION = '0.1.0';
 const SCOPE = 'prometheus';
 
 export const PrometheusSourceOptionsSchema = z
@@ -217,14 +216,10 @@ export function metricConditions(catalog: Pick<Catalog, 'patterns'>): MetricCond
  */
 export function createPrometheusSource(options: PrometheusSourceOptions): Source {
   const { name: givenName, catalog, fetch: givenFetch, logger: givenLogger, clock: givenClock, ...rest } = options;
-  const parsed = PrometheusSourceOptionsSchema.safeParse(rest);
-  if (!parsed.success) {
-    throw new FishError({ code: FishErrorCode.PLUGIN_OPTIONS_INVALID, message: errorMessage(SCOPE, `invalid options: ${formatZodIssues(parsed.error.issues)}`) });
-  }
   if (typeof catalog !== 'function') {
     throw new FishError({ code: FishErrorCode.PLUGIN_OPTIONS_INVALID, message: errorMessage(SCOPE, 'invalid options: catalog: expected a function returning the current catalog') });
   }
-  const config = parsed.data;
+  const config = parseOptions(PrometheusSourceOptionsSchema, rest, SCOPE);
   const name = givenName ?? 'prometheus';
   const fetchImpl = givenFetch ?? globalThis.fetch;
   const logger = (givenLogger ?? silentLogger).child({ source: name });
@@ -374,13 +369,3 @@ export function createPrometheusSource(options: PrometheusSourceOptions): Source
     },
   };
 }
-
-export const prometheusSourcePlugin = definePlugin({
-  kind: 'source',
-  type: 'prometheus',
-  packageName: '@fish-sre/source-prom',
-  version: VERSION,
-  optionsSchema: PrometheusSourceOptionsSchema,
-  create: (options, context) =>
-    createPrometheusSource({ ...(options as PrometheusSourceConfig), name: context.name, catalog: context.catalog, fetch: context.fetch, logger: context.logger, clock: context.clock }),
-});

@@ -1,4 +1,7 @@
-export const VERSION = '0.1.0';
+import { version } from '../package.json';
+
+/** This package's version, read from its package.json when it is built (never typed by hand). */
+export const VERSION: string = version;
 
 // Conformance suites: run them against your own plugin.
 export { testSource, type SourceConformanceOptions } from './conformance/source.js';

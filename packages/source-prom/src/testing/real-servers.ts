@@ -5,20 +5,13 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '@fish-sre/testkit';
 
 /** Test-only helpers that run the real Prometheus and Alertmanager from Debian on loopback. */
 
 export const PROMETHEUS_BINARY = process.env.FISH_PROMETHEUS_BIN ?? '/usr/bin/prometheus';
 export const ALERTMANAGER_BINARY = process.env.FISH_ALERTMANAGER_BIN ?? '/usr/bin/prometheus-alertmanager';
 export const haveRealPrometheus = existsSync(PROMETHEUS_BINARY) && existsSync(ALERTMANAGER_BINARY);
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** A /metrics endpoint in the Prometheus text format whose series the test sets. */
 export async function startMetricsTarget() {

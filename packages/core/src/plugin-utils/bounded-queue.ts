@@ -1,8 +1,8 @@
-export { sleep } from '@fish-sre/core';
 /**
- * A bounded hand-off between a producer (socket, HTTP pages) and one async-iterator consumer.
- * The producer never blocks the event loop: it asks `isFull()` and pauses its own reading, or
- * awaits `waitForSpace()`; the consumer awaits `take()`.
+ * A bounded hand-off between a producer (a socket, HTTP pages, a webhook) and one async-iterator
+ * consumer. The producer never blocks the event loop: it asks `isFull()` (or `hasRoomFor(n)`) and
+ * pauses its own reading or refuses the request, or awaits `waitForSpace()`; the consumer awaits
+ * `waitForItem()` and then `shift()`s.
  */
 export class BoundedQueue<T> {
   private readonly items: T[] = [];
@@ -17,6 +17,11 @@ export class BoundedQueue<T> {
 
   isFull(): boolean {
     return this.items.length >= this.capacity;
+  }
+
+  /** Whether `count` more items fit without going over the capacity (a webhook with N alerts). */
+  hasRoomFor(count: number): boolean {
+    return this.items.length + count <= this.capacity;
   }
 
   /** Adds an item even when full (the producer already paused its source): the overshoot is bounded by one frame. */
