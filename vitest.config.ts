@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 // whole suite prints one summary. The JSON report is what .ci/run sums into "N passed, N failed".
 export default defineConfig({
   test: {
-    projects: ['packages/*', 'apps/*', 'catalog', 'examples/*'],
+    projects: ['packages/*', 'apps/*', 'catalog', 'examples/*', 'scripts'],
     reporters: ['default', ['json', { outputFile: 'test-artifacts/vitest-report.json' }]],
     testTimeout: 30_000,
     hookTimeout: 60_000,

@@ -1,30 +1,23 @@
-import { version } from '../package.json';
 import { isAbsolute, join } from 'node:path';
-import { z } from 'zod';
 import { definePlugin } from '@fish-sre/core';
-import { createSqliteAuditStore } from './sqlite-audit-store.js';
+import { version } from '../package.json';
+import { SqliteAuditStoreOptionsSchema, createSqliteAuditStore } from './sqlite-audit-store.js';
 
-/** This package's version, read from its package.json when it is built (never typed by hand). */
-export const VERSION: string = version;
-
-export { createSqliteAuditStore, verifyAuditChain, type SqliteAuditStore, type SqliteAuditStoreOptions } from './sqlite-audit-store.js';
+export { createSqliteAuditStore, verifyAuditChain, SqliteAuditStoreOptionsSchema, type SqliteAuditStore, type SqliteAuditStoreOptions } from './sqlite-audit-store.js';
 export { canonicalJson, chainHash, verifyRows, GENESIS_HASH, type AuditChainReport, type ChainedRow, type StoredChainRow } from './audit-chain.js';
 export { MIGRATIONS, migrationProvider } from './migrations.js';
 export type { AuditDatabase } from './schema.js';
 
-export const sqliteAuditOptionsSchema = z.strictObject({
-  /** Database file; a relative path is taken inside the plugin's data folder. */
-  path: z.string().min(1).default('audit.sqlite'),
-  busyTimeoutMs: z.number().int().nonnegative().optional(),
-  synchronous: z.enum(['FULL', 'NORMAL']).optional(),
-});
+/** This package's version, read from its package.json when it is built (never typed by hand). */
+export const VERSION: string = version;
 
+/** `audit: { type: sqlite, options: { path: audit.sqlite } }` in a fish-sre config file. */
 export const sqliteAuditPlugin = definePlugin({
   kind: 'audit',
   type: 'sqlite',
   packageName: '@fish-sre/audit-sqlite',
   version: VERSION,
-  optionsSchema: sqliteAuditOptionsSchema,
+  optionsSchema: SqliteAuditStoreOptionsSchema,
   create(options, context) {
     const path = options.path === ':memory:' || isAbsolute(options.path) ? options.path : join(context.dataDir, options.path);
     return createSqliteAuditStore({ ...options, path, clock: context.clock });

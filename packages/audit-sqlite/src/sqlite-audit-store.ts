@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { Kysely, sql } from 'kysely';
 import { Migrator } from 'kysely/migration';
+import { z } from 'zod';
 import {
   FishError,
   FishErrorCode,
@@ -27,6 +28,7 @@ import {
   type ProposalRecord,
   type ProposalStatus,
   type ProposalTransition,
+  parseOptions,
 } from '@fish-sre/core';
 import { GENESIS_HASH, canonicalJson, chainHash, verifyRows, type AuditChainReport, type StoredChainRow } from './audit-chain.js';
 import { migrationProvider } from './migrations.js';
@@ -34,16 +36,24 @@ import type { AuditDatabase } from './schema.js';
 import { SQLITE_BEGIN, isUniqueViolation, openSqlite } from './sqlite-setup.js';
 import { WorkerSqliteDialect } from './worker-dialect.js';
 
-export interface SqliteAuditStoreOptions {
-  /** The database file (created when missing). `:memory:` works for throwaway use. */
-  path: string;
+/** Options of the SQLite audit store, as written in a config file. */
+export const SqliteAuditStoreOptionsSchema = z.strictObject({
+  /**
+   * The database file (created when missing). `:memory:` works for throwaway use. In a config file
+   * a relative path is taken inside the plugin's data folder. @default 'audit.sqlite'
+   */
+  path: z.string().min(1).default('audit.sqlite'),
   /** How long a writer waits for another process's lock. @default 5000 */
-  busyTimeoutMs?: number;
+  busyTimeoutMs: z.number().int().nonnegative().optional(),
+  /** `FULL` fsyncs each commit, so an approval recorded before a remote call survives a power cut. @default 'FULL' */
+  synchronous: z.enum(['FULL', 'NORMAL']).optional(),
+});
+
+/** Options of `createSqliteAuditStore`: the config plus the injectable clock. */
+export type SqliteAuditStoreOptions = z.input<typeof SqliteAuditStoreOptionsSchema> & {
   /** Time for the few rows whose call carries no timestamp (`setProposalNotification`). @default systemClock */
   clock?: Clock;
-  /** `FULL` fsyncs each commit, so an approval recorded before a remote call survives a power cut. @default 'FULL' */
-  synchronous?: 'FULL' | 'NORMAL';
-}
+};
 
 /** The AuditStore plus what only this implementation offers. */
 export interface SqliteAuditStore extends AuditStore {
@@ -197,7 +207,9 @@ class Rollback<T> {
   constructor(readonly value: T) {}
 }
 
-export function createSqliteAuditStore(options: SqliteAuditStoreOptions): SqliteAuditStore {
+export function createSqliteAuditStore(input: SqliteAuditStoreOptions): SqliteAuditStore {
+  const { clock, ...config } = input;
+  const options = { ...parseOptions(SqliteAuditStoreOptionsSchema, config, SCOPE), clock };
   let db: Kysely<AuditDatabase> | undefined;
   let initialising: Promise<void> | undefined;
   let closed = false;

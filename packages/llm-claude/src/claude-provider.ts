@@ -1,4 +1,5 @@
 import Anthropic from '@anthropic-ai/sdk';
+import { z } from 'zod';
 import {
   FishError,
   FishErrorCode,
@@ -17,32 +18,40 @@ import {
   type LLMToolCall,
   type LLMUsage,
   type Logger,
+  parseOptions,
   parseRetryAfter,
   sleepOrAbort,
 } from '@fish-sre/core';
 import { costEur, defaultPriceTable, lookupPrice, DEFAULT_USD_TO_EUR, type ClaudeModelPrice } from './pricing.js';
 
-export interface ClaudeProviderOptions {
+const PriceSchema = z.strictObject({ inputEurPerMillion: z.number().nonnegative(), outputEurPerMillion: z.number().nonnegative() });
+
+/** Options of the Claude provider, as written in a config file. */
+export const ClaudeProviderOptionsSchema = z.strictObject({
   /** Anthropic API key. @default process.env.ANTHROPIC_API_KEY (required one way or the other) */
-  apiKey?: string;
+  apiKey: z.string().min(1).optional(),
   /** API base URL, without `/v1`. @default process.env.ANTHROPIC_BASE_URL or https://api.anthropic.com */
-  baseURL?: string;
+  baseURL: z.url().optional(),
   /** Default model. @default 'claude-sonnet-4-6' */
-  model?: string;
+  model: z.string().min(1).optional(),
   /** Model tried once when the main one stays overloaded/unavailable after the retries (529, 5xx, 404). */
-  fallbackModel?: string;
+  fallbackModel: z.string().min(1).optional(),
   /** Retries after the first attempt, on 408/409/429/5xx/529 and connection errors or timeouts. @default 2 */
-  maxRetries?: number;
+  maxRetries: z.number().int().min(0).max(10).optional(),
   /** Time allowed for one attempt until the response headers (streams: until the first byte). @default 120000 */
-  timeoutMs?: number;
+  timeoutMs: z.number().int().positive().optional(),
   /** Longest `retry-after` honoured; a longer one fails at once (retryable) instead of sleeping. @default 60000 */
-  maxRetryDelayMs?: number;
+  maxRetryDelayMs: z.number().int().nonnegative().optional(),
   /** `max_tokens` when the request does not say. @default 1024 */
-  maxOutputTokens?: number;
+  maxOutputTokens: z.number().int().positive().optional(),
   /** EUR per million tokens per model id (or id prefix). Merged over the defaults. */
-  priceTable?: Record<string, ClaudeModelPrice>;
+  priceTable: z.record(z.string(), PriceSchema).optional(),
   /** Rate used to convert the default USD prices. @default 0.86 */
-  usdToEur?: number;
+  usdToEur: z.number().positive().optional(),
+});
+
+/** Options of `createClaudeProvider`: the config plus injectable I/O. */
+export type ClaudeProviderOptions = z.input<typeof ClaudeProviderOptionsSchema> & {
   /** Instance name (the config's `llm.name`). @default 'claude' */
   name?: string;
   fetch?: typeof globalThis.fetch;
@@ -51,7 +60,7 @@ export interface ClaudeProviderOptions {
   sleep?: (milliseconds: number, signal?: AbortSignal) => Promise<void>;
   /** Environment used for `ANTHROPIC_API_KEY`. @default process.env */
   env?: Record<string, string | undefined>;
-}
+};
 
 export const DEFAULT_CLAUDE_MODEL = 'claude-sonnet-4-6';
 const DEFAULT_MAX_OUTPUT_TOKENS = 1024;
@@ -128,7 +137,9 @@ interface Prepared {
   structured: { tool: string; wrapped: boolean } | undefined;
 }
 
-export function createClaudeProvider(options: ClaudeProviderOptions = {}): ClaudeProvider {
+export function createClaudeProvider(input: ClaudeProviderOptions = {}): ClaudeProvider {
+  const { name, fetch, logger: givenLogger, sleep: givenSleep, env: givenEnv, ...config } = input;
+  const options = { ...parseOptions(ClaudeProviderOptionsSchema, config, SCOPE), name, fetch, logger: givenLogger, sleep: givenSleep, env: givenEnv };
   const env = options.env ?? process.env;
   const apiKey = options.apiKey ?? env['ANTHROPIC_API_KEY'];
   if (!apiKey) {

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { Ollama, type ChatRequest, type ChatResponse, type Message, type Tool } from 'ollama';
 import {
   FishError,
@@ -16,38 +17,42 @@ import {
   type LLMToolCall,
   type LLMUsage,
   type Logger,
+  parseOptions,
   sleepOrAbort,
 } from '@fish-sre/core';
 
 /** Price in EUR per million tokens (0 for a machine you own; set it if you rent the GPU). */
-export interface OllamaPrice {
-  inputEurPerMillion: number;
-  outputEurPerMillion: number;
-}
+const PriceSchema = z.strictObject({ inputEurPerMillion: z.number().nonnegative(), outputEurPerMillion: z.number().nonnegative() });
+export type OllamaPrice = z.output<typeof PriceSchema>;
 
-export interface OllamaProviderOptions {
+/** Options of the Ollama provider, as written in a config file. */
+export const OllamaProviderOptionsSchema = z.strictObject({
   /** Ollama server. A host without a scheme gets `http://` and port 11434. @default 'http://127.0.0.1:11434' */
-  host?: string;
+  host: z.string().min(1).optional(),
   /** Model name as `ollama list` shows it (`llama3.1`, `qwen3:8b`). */
-  model: string;
+  model: z.string().min(1, 'the `model` option is required (a name from `ollama list`)'),
   /** How long Ollama keeps the model loaded after a call (`'5m'`, `'1h'`, seconds, `-1` forever). */
-  keepAlive?: string | number;
+  keepAlive: z.union([z.string().min(1), z.number()]).optional(),
   /** Whole-request deadline, streaming included. @default 600000 (local models can be slow) */
-  timeoutMs?: number;
+  timeoutMs: z.number().int().positive().optional(),
   /** Retries before an answer starts, on 429/500/502/503 and connection errors. @default 2 */
-  maxRetries?: number;
+  maxRetries: z.number().int().min(0).max(10).optional(),
   /** `num_predict` when the request sets no `maxOutputTokens`. @default unset (the model's own limit) */
-  maxOutputTokens?: number;
+  maxOutputTokens: z.number().int().positive().optional(),
   /** @default { inputEurPerMillion: 0, outputEurPerMillion: 0 } */
-  price?: OllamaPrice;
+  price: PriceSchema.optional(),
   /** Extra headers (e.g. Authorization for a reverse proxy in front of Ollama). Never logged. */
-  headers?: Record<string, string>;
+  headers: z.record(z.string(), z.string()).optional(),
+});
+
+/** Options of `createOllamaProvider`: the config plus injectable I/O. */
+export type OllamaProviderOptions = z.input<typeof OllamaProviderOptionsSchema> & {
   /** Instance name (the config's `llm.name`). @default 'ollama' */
   name?: string;
   fetch?: typeof globalThis.fetch;
   logger?: Logger;
   sleep?: (milliseconds: number, signal?: AbortSignal) => Promise<void>;
-}
+};
 
 export interface OllamaProvider extends LLMProvider {
   readonly provider: 'ollama';
@@ -98,10 +103,9 @@ function isResponseError(error: unknown): error is ResponseErrorLike {
   return error instanceof Error && error.name === 'ResponseError' && typeof (error as Partial<ResponseErrorLike>).status_code === 'number';
 }
 
-export function createOllamaProvider(options: OllamaProviderOptions): OllamaProvider {
-  if (!options || typeof options.model !== 'string' || options.model.length === 0) {
-    throw new FishError({ code: FishErrorCode.PLUGIN_OPTIONS_INVALID, message: errorMessage(SCOPE, 'the `model` option is required (a name from `ollama list`)') });
-  }
+export function createOllamaProvider(input: OllamaProviderOptions): OllamaProvider {
+  const { name, fetch, logger: givenLogger, sleep: givenSleep, ...config } = input ?? ({} as OllamaProviderOptions);
+  const options = { ...parseOptions(OllamaProviderOptionsSchema, config, SCOPE), name, fetch, logger: givenLogger, sleep: givenSleep };
   const host = options.host ?? 'http://127.0.0.1:11434';
   const model = options.model;
   const timeoutMs = options.timeoutMs ?? 600_000;
