@@ -163,10 +163,11 @@ export function checkPackages(root) {
   const versions = new Map(packages.map(({ manifest }) => [manifest.name, manifest.version]));
   for (const entry of packages) {
     checkInternalRanges(entry, versions, root, problems);
+    // The template is private (never published) but is the shape authors copy: it keeps it too.
+    if (isPluginPackage(entry.folder)) checkPluginShape(entry, root, problems);
     if (entry.manifest.private) continue;
     checkMetadata(entry, root, problems);
     checkDeclarations(entry, root, problems);
-    if (isPluginPackage(entry.folder)) checkPluginShape(entry, root, problems);
   }
   for (const [name, range] of Object.entries(readJson(join(root, 'package.json')).devDependencies ?? {})) {
     if (versions.has(name) && !caretSatisfies(range, versions.get(name))) problems.push(`package.json: devDependencies.${name} is "${range}"; use a caret range`);
