@@ -1,7 +1,5 @@
 import { z } from 'zod';
-import { FishError, FishErrorCode, errorMessage, formatZodIssues, type Logger } from '@fish-sre/core';
-
-const SCOPE = 'ssh';
+import type { Logger } from '@fish-sre/core';
 
 /** How the pool decides whether the key a server presents is the right one. */
 export const HostKeyPolicySchema = z.union([
@@ -31,7 +29,7 @@ export type SshTargetInput = z.input<typeof SshTargetSchema>;
 
 export const TARGET_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
-export const SshPoolOptionsSchema = z.object({
+export const SshPoolOptionsSchema = z.strictObject({
   targets: z.record(z.string().regex(TARGET_NAME_PATTERN, 'target names are letters, digits, . _ -'), SshTargetSchema),
   /** SSH-level keep-alive on pooled connections (0 disables). @default 15000 */
   keepAliveIntervalMs: z.number().int().min(0).default(15_000),
@@ -48,17 +46,6 @@ export type SshPoolOptionsInput = z.input<typeof SshPoolOptionsSchema> & {
    */
   onExecSent?: (target: string) => void;
 };
-
-/** Parses options with a zod schema; a failure is a FishError naming each bad path. */
-export function parseOptions<Schema extends z.ZodType>(schema: Schema, value: unknown): z.output<Schema> {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  throw new FishError({
-    code: FishErrorCode.PLUGIN_OPTIONS_INVALID,
-    message: errorMessage(SCOPE, `invalid options: ${formatZodIssues(result.error.issues)}`),
-    cause: result.error,
-  });
-}
 
 /** Why a connection attempt failed, in the words `fish-sre doctor` prints. */
 export type SshFailureKind = 'unreachable' | 'timeout' | 'auth-refused' | 'host-key-mismatch' | 'host-key-unknown' | 'connection-lost' | 'channel-refused';

@@ -9,13 +9,14 @@ import {
   SCRIPT_NAME_PATTERN,
   describeError,
   errorMessage,
+  parseOptions,
   silentLogger,
   type ExecutionRequest,
   type ExecutionResult,
   type Executor,
   type Logger,
 } from '@fish-sre/core';
-import { SshPoolOptionsSchema, parseOptions } from './pool-options.js';
+import { SshPoolOptionsSchema } from './pool-options.js';
 import type { SshCheckResult, SshPool } from './pool-api.js';
 import { SshConnectionPool } from './ssh-pool.js';
 
@@ -75,9 +76,10 @@ export function buildWrapperCommand(request: Pick<ExecutionRequest, 'verb' | 'pa
  */
 export function createSshExecutor(options: SshExecutorOptions): SshExecutor {
   const { logger: givenLogger, pool: givenPool, ...rest } = options;
-  const parsed = parseOptions(SshExecutorOptionsSchema, givenPool === undefined ? rest : { targets: {}, ...rest });
+  const parsed = parseOptions(SshExecutorOptionsSchema, givenPool === undefined ? rest : { targets: {}, ...rest }, SCOPE);
   const logger = (givenLogger ?? silentLogger).child({ plugin: 'exec-ssh' });
-  const internal = givenPool === undefined ? new SshConnectionPool({ ...parsed, logger }) : asInternal(givenPool);
+  const { targets, keepAliveIntervalMs, idleCloseMs, connectTimeoutMs } = parsed;
+  const internal = givenPool === undefined ? new SshConnectionPool({ targets, keepAliveIntervalMs, idleCloseMs, connectTimeoutMs, logger }) : asInternal(givenPool);
   const pool: SshPool = internal;
 
   async function run(request: ExecutionRequest): Promise<ExecutionResult> {

@@ -1,10 +1,10 @@
 import ssh2 from 'ssh2';
 import type { Client as SshClient, ClientChannel, ConnectConfig } from 'ssh2';
-import { FishError, FishErrorCode, describeError, errorMessage, silentLogger, type Logger } from '@fish-sre/core';
+import { FishError, FishErrorCode, describeError, errorMessage, parseOptions, silentLogger, type Logger } from '@fish-sre/core';
 import { sshFingerprint } from './known-hosts.js';
 import { connectConfig } from './connect-config.js';
 import { checkFailure, connectError, verifyHostKey, type HostKeyVerdict } from './host-key-check.js';
-import { HostKeyPolicySchema, SshPoolOptionsSchema, parseOptions, type HostKeyPolicy, type SshFailureKind, type SshPoolOptionsInput, type SshTarget } from './pool-options.js';
+import { HostKeyPolicySchema, SshPoolOptionsSchema, type HostKeyPolicy, type SshFailureKind, type SshPoolOptionsInput, type SshTarget } from './pool-options.js';
 import type { SshCheckResult, SshCommand, SshPool, SshRunOptions, SshRunResult } from './pool-api.js';
 import { quoteArgv } from './quote.js';
 import { runOnChannel } from './run-channel.js';
@@ -48,7 +48,7 @@ export class SshConnectionPool implements SshPool {
 
   constructor(options: InternalPoolOptions) {
     const { logger, createClient, onExecSent, ...rest } = options;
-    const parsed = parseOptions(SshPoolOptionsSchema, rest);
+    const parsed = parseOptions(SshPoolOptionsSchema, rest, SCOPE);
     this.createClient = createClient ?? (() => new ssh2.Client());
     this.onExecSent = onExecSent;
     this.targets = new Map(Object.entries(parsed.targets));
@@ -87,7 +87,7 @@ export class SshConnectionPool implements SshPool {
 
   setHostKeyPolicy(name: string, policy: HostKeyPolicy): void {
     const target = this.target(name);
-    const parsed = parseOptions(HostKeyPolicySchema, policy);
+    const parsed = parseOptions(HostKeyPolicySchema, policy, SCOPE);
     this.targets.set(name, { ...target, hostKey: parsed });
     const entry = this.entries.get(name);
     if (entry !== undefined) {

@@ -37,6 +37,7 @@ export async function createSelftestNotifier(type: string, options: Record<strin
 export function unavailableProvider(reason: string): LLMProvider {
   return {
     specificationVersion: 'v1',
+    name: 'unavailable',
     provider: 'unavailable',
     modelId: 'none',
     async generate() {
