@@ -95,7 +95,8 @@ async function runDriver(commands: string[], parts = 2): Promise<number[]> {
   const driver = join(dir, 'driver.sh');
   writeFileSync(
     driver,
-    '#!/bin/sh\nfor f in "$1"/*; do\n  cmd=$(cat "$f"; printf x)\n  SSH_ORIGINAL_COMMAND=${cmd%x} "$2" >/dev/null 2>&1\n  echo $?\ndone\n',
+    // bash only for reading NUL-separated input without a fork per case; the wrapper runs under its own /bin/sh.
+    '#!/bin/bash\nwhile IFS= read -r -u 3 -d \'\' cmd; do\n  SSH_ORIGINAL_COMMAND=$cmd "$2" >/dev/null 2>&1 3<&-\n  echo $?\ndone 3<"$1"\n',
   );
   chmodSync(driver, 0o755);
   const size = Math.ceil(commands.length / parts);
@@ -103,9 +104,7 @@ async function runDriver(commands: string[], parts = 2): Promise<number[]> {
   const results = await Promise.all(
     chunks.map((chunk, part) => {
       const inputs = join(dir, `inputs-${part}`);
-      rmSync(inputs, { recursive: true, force: true });
-      mkdirSync(inputs);
-      chunk.forEach((text, index) => writeFileSync(join(inputs, String(index).padStart(6, '0')), text));
+      writeFileSync(inputs, chunk.map((text) => `${text}\0`).join(''));
       return new Promise<number[]>((resolve, reject) => {
         const child = spawn(driver, [inputs, WRAPPER_PATH], {
           stdio: ['pipe', 'pipe', 'inherit'],
@@ -129,12 +128,12 @@ describe('fish-wrapper properties (fast-check, fixed seed)', () => {
     const expected = cases.map(allowed);
     // The generator reaches both sides and the recombined triples (same parts, wrong combination).
     const allowedCount = expected.filter(Boolean).length;
-    expect(allowedCount).toBeGreaterThan(500);
+    expect(allowedCount).toBeGreaterThan(CASES / 20);
     const recombined = cases.filter((text, index) => {
       const [v, p, s] = text.split(' ');
       return !expected[index] && VERBS.includes(v ?? '') && PATTERNS.includes(p ?? '') && SCRIPTS.includes(s ?? '') && text.split(' ').length === 3;
     });
-    expect(recombined.length).toBeGreaterThan(800);
+    expect(recombined.length).toBeGreaterThan(CASES * 0.08);
 
     const statuses = await runDriver(cases);
     expect(statuses).toHaveLength(CASES);
@@ -147,7 +146,7 @@ describe('fish-wrapper properties (fast-check, fixed seed)', () => {
     const ranLines = existsSync(runs) ? readFileSync(runs, 'utf8').split('\n').filter(Boolean) : [];
     // Two drivers run side by side: each allowed command ran exactly once (order across drivers varies).
     expect([...ranLines].sort()).toEqual(cases.filter((_, index) => expected[index]).sort());
-  }, 600_000);
+  }, 1_200_000);
 
   it('the triple property on its own: every verb x pattern x script combination (fast-check property)', async () => {
     const combinations = VERBS.flatMap((v) => PATTERNS.flatMap((p) => SCRIPTS.map((s) => `${v} ${p} ${s}`)));
