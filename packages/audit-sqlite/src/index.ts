@@ -10,7 +10,7 @@ export { canonicalJson, chainHash, verifyRows, GENESIS_HASH, type AuditChainRepo
 export { MIGRATIONS, migrationProvider } from './migrations.js';
 export type { AuditDatabase } from './schema.js';
 
-export const sqliteAuditOptionsSchema = z.object({
+export const sqliteAuditOptionsSchema = z.strictObject({
   /** Database file; a relative path is taken inside the plugin's data folder. */
   path: z.string().min(1).default('audit.sqlite'),
   busyTimeoutMs: z.number().int().nonnegative().optional(),

@@ -7,7 +7,7 @@ import { draftPattern } from './pattern-draft.js';
 function scriptedLlm(answer: unknown): LLMProvider & { requests: LLMGenerateRequest[] } {
   const requests: LLMGenerateRequest[] = [];
   return {
-    specificationVersion: 'v1', provider: 'scripted', modelId: 'scripted-1', requests,
+    specificationVersion: 'v1', name: 'scripted', provider: 'scripted', modelId: 'scripted-1', requests,
     async generate(request) {
       requests.push(request);
       return { text: '', object: answer, toolCalls: [], usage: { inputTokens: 1, outputTokens: 1, costEur: 0 }, finishReason: 'stop', model: 'scripted-1', warnings: [] };
@@ -49,6 +49,14 @@ describe('draftPattern', () => {
     expect(prompt.match(/<\/observed>/g)).toHaveLength(1);
     expect(prompt).toContain('\\u003c/observed\\u003e');
     expect(prompt).not.toContain('hunter2hunter2');
+  });
+
+  it('refuses a drafted regex the linear-time engine cannot run before trying its samples', async () => {
+    const llm = scriptedLlm({ id: 'immich-postgres-refused', title: 'Immich cannot reach Postgres', description: 'x', severity: 'warning', message_regexes: ['^(?=.*ECONNREFUSED)(a+)+$'], diagnosis: 'Check the database.' });
+    const draft = await draftPattern({ llm }, incident);
+    expect(draft!.valid).toBe(false);
+    expect(draft!.problems.join('\n')).toMatch(/not supported by the linear-time regex engine/);
+    expect(draft!.problems.join('\n')).not.toMatch(/does not match its own signals/);
   });
 
   it('returns nothing for an answer that is not the requested shape', async () => {
