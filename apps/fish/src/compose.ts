@@ -6,6 +6,7 @@ import {
   CatalogHolder,
   Classifier,
   FishEngine,
+  connectDecisionChannel,
   createConsoleLogger,
   createSecretRedactor,
   describeError,
@@ -24,6 +25,7 @@ import {
 import type { FishConfig } from './config.js';
 import { createFishRegistry } from './plugins.js';
 import { startApprovalServer, type RunningServer } from './approval-server.js';
+import { createFileBundleWriter } from './unknown-bundles.js';
 
 export interface FishApp {
   engine: FishEngine;
@@ -115,20 +117,22 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     ...(config.pipeline.maxEvidenceAge !== null ? { maxEvidenceAgeMs: config.pipeline.maxEvidenceAge } : {}),
     dedupCapacity: config.pipeline.dedupCapacity,
     rateLimit: config.pipeline.rateLimit,
-    unknown: { minLevel: config.pipeline.unknown.minLevel, count: config.pipeline.unknown.count, windowMs: config.pipeline.unknown.window, cooldownMs: config.pipeline.unknown.cooldown, incidentsDir: join(config.dataDir, 'incidents') },
+    unknown: { minLevel: config.pipeline.unknown.minLevel, count: config.pipeline.unknown.count, windowMs: config.pipeline.unknown.window, cooldownMs: config.pipeline.unknown.cooldown },
+    unknownBundles: createFileBundleWriter(join(config.dataDir, 'incidents')),
     clock,
     logger,
     ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
     ...(draftPatterns ? { draftPatterns } : {}),
   });
 
+  let decisionChannel: { abort: AbortController; done: Promise<void> } | undefined;
   const app: FishApp = {
     engine, catalog, audit, notifier, executor, sources, signer, logger,
     ...(llm ? { llm } : {}),
     async start() {
       if (options.listen !== false) {
         app.server = await startApprovalServer({
-          engine, audit, signer, clock,
+          engine, audit, signer, clock, logger,
           host: config.approval.listen.host,
           port: config.approval.listen.port,
           corsOrigins: config.approval.corsOrigins,
@@ -138,9 +142,20 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
         logger.info(`approval endpoint listening on ${app.server.url} (public: ${config.approval.publicUrl})`);
       }
       await engine.start();
+      if (notifier.listen) {
+        // Decisions tapped in the chat go through the same token checks as the approval links.
+        const listening = new AbortController();
+        decisionChannel = {
+          abort: listening,
+          done: connectDecisionChannel({ notifier, decider: engine, audit, clock, logger, signal: listening.signal }).catch((error) => logger.error(`${notifier.name}: listening for decisions stopped: ${describeError(error)}`)),
+        };
+        logger.info(`decisions are also taken in ${notifier.name}`);
+      }
       logger.info(`fish started: ${catalog.catalog.patterns.length} patterns, ${sources.length} source(s), notifier ${notifier.name}, executor ${executor.name}${config.dryRun ? ', DRY RUN' : ''}`);
     },
     async stop() {
+      decisionChannel?.abort.abort();
+      await decisionChannel?.done;
       await engine.stop();
       await app.server?.close();
       for (const closable of [...sources, notifier, executor, ...(llm ? [llm] : []), audit]) {
