@@ -18,6 +18,8 @@ import {
   type ObservedEvent,
   type Source,
   type SourceHealth,
+  compareMetric,
+  type MetricOperator,
 } from '@fish-sre/core';
 
 const SCOPE = 'prometheus';
@@ -70,24 +72,9 @@ export function parseSampleValue(value: string): number {
   return number;
 }
 
-type Operator = '>' | '>=' | '<' | '<=' | '==' | '!=';
-export function compare(value: number, op: Operator, threshold: number): boolean {
-  switch (op) {
-    case '>':
-      return value > threshold;
-    case '>=':
-      return value >= threshold;
-    case '<':
-      return value < threshold;
-    case '<=':
-      return value <= threshold;
-    case '==':
-      return value === threshold;
-    case '!=':
-      // A NaN sample never satisfies a condition, as in a Prometheus alert rule with `!=` on a
-      // vector that Prometheus drops; treat "no number" as "no observation".
-      return !Number.isNaN(value) && value !== threshold;
-  }
+/** Whether a sample satisfies a signal's condition: core's one comparison (NaN never does). */
+export function compare(value: number, op: MetricOperator, threshold: number): boolean {
+  return compareMetric(op, value, threshold);
 }
 
 const Sample = z.tuple([z.number(), z.string()]);
@@ -189,7 +176,7 @@ export async function prometheusInstantQuery(
 
 interface MetricCondition {
   query: string;
-  op: Operator;
+  op: MetricOperator;
   threshold: number;
   forMs: number;
 }
