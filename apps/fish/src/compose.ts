@@ -25,6 +25,7 @@ import {
 import type { FishConfig } from './config.js';
 import { createFishRegistry } from './plugins.js';
 import { startApprovalServer, type RunningServer } from './approval-server.js';
+import { createOperations, type Operations } from './operate/operations.js';
 
 export interface FishApp {
   engine: FishEngine;
@@ -37,6 +38,8 @@ export interface FishApp {
   signer: ApprovalSigner;
   server?: RunningServer;
   logger: Logger;
+  /** Loop health, heartbeat and systemd watchdog (after start). */
+  operations?: Operations;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -51,6 +54,8 @@ export interface ComposeOptions {
   notifier?: Notifier;
   /** See FishEngineOptions.checkpoint. */
   checkpoint?: (step: EngineCheckpoint) => void;
+  /** Where NOTIFY_SOCKET / WATCHDOG_USEC are read. @default process.env */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -124,6 +129,7 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
   });
 
   let decisionChannel: { abort: AbortController; done: Promise<void> } | undefined;
+  let running = false;
   const app: FishApp = {
     engine, catalog, audit, notifier, executor, sources, signer, logger,
     ...(llm ? { llm } : {}),
@@ -149,9 +155,14 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
         };
         logger.info(`decisions are also taken in ${notifier.name}`);
       }
+      running = true;
+      app.operations = createOperations({ sources, audit, logger, running: () => running, heartbeat: config.heartbeat, env: options.env ?? process.env });
+      await app.operations.started(`${catalog.catalog.patterns.length} patterns, ${sources.length} source(s)`);
       logger.info(`fish started: ${catalog.catalog.patterns.length} patterns, ${sources.length} source(s), notifier ${notifier.name}, executor ${executor.name}${config.dryRun ? ', DRY RUN' : ''}`);
     },
     async stop() {
+      running = false;
+      await app.operations?.stop();
       decisionChannel?.abort.abort();
       await decisionChannel?.done;
       await engine.stop();
