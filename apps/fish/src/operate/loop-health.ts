@@ -1,4 +1,4 @@
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { describeError, type AuditStore, type Source } from '@fish-sre/core';
 
 export interface LoopHealthOptions {
@@ -35,7 +35,7 @@ export interface LoopHealth {
 export function createLoopHealth(options: LoopHealthOptions): LoopHealth {
   const maxLagMs = options.maxEventLoopLagMs ?? 5000;
   const auditTimeoutMs = options.auditTimeoutMs ?? 5000;
-  const histogram: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
+  const histogram = monitorEventLoopDelay({ resolution: 20 });
   histogram.enable();
   let lastLagSeconds = 0;
   const sampleLag = () => {
