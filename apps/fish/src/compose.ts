@@ -30,6 +30,7 @@ import { createFishMetrics, type FishMetrics } from './operate/metrics.js';
 import { instrumentAudit, instrumentLlm, instrumentNotifier, instrumentSource } from './operate/instrument.js';
 import { observeFish, startMetricsServer, type MetricsServer } from './operate/observe.js';
 import { VERSION } from './version.js';
+import { createFileBundleWriter } from './unknown-bundles.js';
 
 export interface FishApp {
   engine: FishEngine;
@@ -142,7 +143,8 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     ...(config.pipeline.maxEvidenceAge !== null ? { maxEvidenceAgeMs: config.pipeline.maxEvidenceAge } : {}),
     dedupCapacity: config.pipeline.dedupCapacity,
     rateLimit: config.pipeline.rateLimit,
-    unknown: { minLevel: config.pipeline.unknown.minLevel, count: config.pipeline.unknown.count, windowMs: config.pipeline.unknown.window, cooldownMs: config.pipeline.unknown.cooldown, incidentsDir: join(config.dataDir, 'incidents') },
+    unknown: { minLevel: config.pipeline.unknown.minLevel, count: config.pipeline.unknown.count, windowMs: config.pipeline.unknown.window, cooldownMs: config.pipeline.unknown.cooldown },
+    unknownBundles: createFileBundleWriter(join(config.dataDir, 'incidents')),
     clock,
     logger,
     ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
@@ -158,7 +160,7 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     async start() {
       if (options.listen !== false) {
         app.server = await startApprovalServer({
-          engine, audit, signer, clock,
+          engine, audit, signer, clock, logger,
           host: config.approval.listen.host,
           port: config.approval.listen.port,
           corsOrigins: config.approval.corsOrigins,

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { startTestSshd } from '@fish-sre/testkit';
-import { SshConnectionPool, createSshExecutor } from '../dist/index.js';
+import { createSshPool, createSshExecutor } from '../dist/index.js';
 
 const ITERATIONS = Number(process.env.ITERATIONS ?? 60);
 const wrapper = fileURLToPath(new URL('../../../apps/fish/deploy/fish-wrapper', import.meta.url));
@@ -21,12 +21,11 @@ mkdirSync(join(dir, 'scripts'));
 // The script's first act is to print the wall-clock time it started (ns).
 writeFileSync(join(dir, 'scripts', 'start.sh'), '#!/bin/sh\ndate +%s%N\n');
 chmodSync(join(dir, 'scripts', 'start.sh'), 0o755);
-writeFileSync(join(dir, 'allow-list'), 'bench\n');
-writeFileSync(join(dir, 'allow-scripts'), 'start.sh\n');
+writeFileSync(join(dir, 'allow-triples'), 'bench start.sh run\nbench start.sh verify\n');
 
 const sshd = await startTestSshd({
   forcedCommand: wrapper,
-  env: { FISH_ALLOW_LIST: join(dir, 'allow-list'), FISH_ALLOW_SCRIPTS: join(dir, 'allow-scripts'), FISH_SCRIPTS_DIR: join(dir, 'scripts') },
+  env: { FISH_ALLOW_TRIPLES: join(dir, 'allow-triples'), FISH_SCRIPTS_DIR: join(dir, 'scripts') },
 });
 writeFileSync(join(dir, 'known_hosts'), `${sshd.knownHostsLine}\n`);
 
@@ -41,13 +40,8 @@ function stats(samples) {
 
 // 1. Pooled: the executor as fish uses it, warm connection.
 let sentAt = 0;
-class TimedPool extends SshConnectionPool {
-  exec(name, command, options = {}) {
-    return super.exec(name, command, { ...options, onExecSent: () => (sentAt = performance.now()) });
-  }
-}
 const target = { host: '127.0.0.1', port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostKey: { knownHostsPath: join(dir, 'known_hosts') } };
-const pool = new TimedPool({ targets: { bench: target } });
+const pool = createSshPool({ targets: { bench: target }, onExecSent: () => (sentAt = performance.now()) });
 const executor = createSshExecutor({ pool });
 const request = { host: 'bench', verb: 'run', patternId: 'bench', script: 'start.sh', timeoutMs: 30_000 };
 await executor.run(request); // warm-up: opens the pooled connection
