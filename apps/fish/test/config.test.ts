@@ -49,6 +49,13 @@ describe('loadConfig', () => {
     await expect(loadConfig(file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(/approval\.publicUrl \(line 4\): Invalid URL/);
   });
 
+  it('refuses a duration without its unit, with its line, and reads one with a unit', async () => {
+    const bare = await write(VALID.replace('  secret: ${FISH_APPROVAL_SECRET}', '  secret: ${FISH_APPROVAL_SECRET}\n  proposalTtl: 3600'));
+    await expect(loadConfig(bare.file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(/approval\.proposalTtl \(line 6\): 3600 has no unit: write a duration with its unit, like "3600s" or "3600ms"/);
+    const withUnit = await write(VALID.replace('  secret: ${FISH_APPROVAL_SECRET}', '  secret: ${FISH_APPROVAL_SECRET}\n  proposalTtl: 30m'));
+    expect((await loadConfig(withUnit.file, { FISH_APPROVAL_SECRET: SECRET })).approval.proposalTtl).toBe(1_800_000);
+  });
+
   it('refuses unknown keys (a typo must not be silently ignored)', async () => {
     const { file } = await write(`${VALID}dryrun: true\n`);
     await expect(loadConfig(file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(/unknown option "dryrun" \(did you mean "dryRun"\?\)/);
