@@ -96,7 +96,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([vm?.stop(), pve?.stop(), unbound?.stop(), proxmox?.close(), anthropic?.close(), ntfy?.close()]);
+  await Promise.all([vm?.stop(), pve?.stop(), unbound?.stop(), proxmox?.close(), anthropic?.close(), ntfy?.stop()]);
   await rm(dataDir, { recursive: true, force: true });
   await rm(fake.dir, { recursive: true, force: true });
 });

@@ -105,17 +105,17 @@ describe('breakglass screens in Chromium', () => {
   it('moves focus into the VM sheet and its confirmation, closes them with Escape, and gives focus back', async () => {
     await page.click('button.vm-toggle');
     await page.waitForSelector('#vm-sheet');
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe('vm-sheet');
+    expect(await page.evaluate('document.activeElement?.id')).toBe('vm-sheet');
     await audit('vm-sheet');
     await page.click('#vm-sheet button:has-text("Shut down")');
     await page.waitForSelector('[role=alertdialog]');
-    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Cancel');
+    expect(await page.evaluate('document.activeElement?.textContent')).toBe('Cancel');
     await audit('confirm-dialog');
     await page.keyboard.press('Escape');
     expect(await page.locator('[role=alertdialog]').count()).toBe(0);
     await page.keyboard.press('Escape');
     expect(await page.locator('#vm-sheet').count()).toBe(0);
-    expect(await page.evaluate(() => document.activeElement?.classList.contains('vm-toggle'))).toBe(true);
+    expect(await page.evaluate("document.activeElement?.classList.contains('vm-toggle')")).toBe(true);
     expect(violations).toEqual([]);
   }, 120_000);
 
@@ -152,12 +152,10 @@ describe('breakglass screens in Chromium', () => {
   }, 120_000);
 
   it('opens the offline shell with the server stopped (service worker active)', async () => {
-    await page.evaluate(async () => {
-      await navigator.serviceWorker.ready;
-    });
+    await page.evaluate('navigator.serviceWorker.ready.then(() => true)');
     // The page must be controlled by the worker before the server goes away.
     await page.reload();
-    expect(await page.evaluate(() => navigator.serviceWorker.controller !== null)).toBe(true);
+    expect(await page.evaluate('navigator.serviceWorker.controller !== null')).toBe(true);
     const url = app!.url;
     await app!.close();
     app = undefined;
