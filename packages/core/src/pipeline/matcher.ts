@@ -117,9 +117,9 @@ export class Matcher {
             ...(log.service ? { service: compileLinearRegex(log.service) } : {}),
             ...(log.host ? { host: compileLinearRegex(log.host) } : {}),
             labels: compileLabels(log.labels),
-            message: compileLinearRegex(log.message, { ignoreCase: log.ignore_case }),
+            message: compileLinearRegex(log.message, { ignoreCase: log.ignore_case, lazy: true }),
             ...(log.followed_by
-              ? { followedBy: { message: compileLinearRegex(log.followed_by.message, { ignoreCase: log.followed_by.ignore_case }), within: log.followed_by.within } }
+              ? { followedBy: { message: compileLinearRegex(log.followed_by.message, { ignoreCase: log.followed_by.ignore_case, lazy: true }), within: log.followed_by.within } }
               : {}),
           }) - 1;
           addPart(entry, 0, log.message);
