@@ -28,3 +28,4 @@ export {
 export * from './servers/anthropic.js';
 export * from './servers/ollama.js';
 export * from './servers/proxmox.js';
+export * from './servers/telegram.js';
