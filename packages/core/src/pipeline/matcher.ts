@@ -149,7 +149,7 @@ export class Matcher {
       if (!metric) return [];
       return this.group(
         this.metricSignals
-          .filter(({ signal }) => signal.metric!.query === metric.name && compareMetric(signal.metric!.op, metric.value, signal.metric!.threshold))
+          .filter(({ signal }) => signal.metric!.query === metric.name && compareMetric(signal.metric!.op, metric.value, signal.metric!.threshold) && (metric.heldForMs ?? 0) >= signal.metric!.for)
           .map(({ patternIndex, signal }) => ({ patternIndex, signalId: signal.id })),
       );
     }
