@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import { z } from 'zod';
@@ -185,7 +185,7 @@ export function normaliseLevel(value: string | undefined): EventLevel {
 /** Stable event id: the same line of the same stream and tenant always gets the same id. */
 export function lokiEventId(tenant: string, labels: Record<string, string>, ts: string, line: string): string {
   const canonical = JSON.stringify(Object.keys(labels).sort().map((key) => [key, labels[key]]));
-  return `loki:${createHash('sha256').update(`${tenant}\u0000${canonical}\u0000${ts}\u0000${line}`).digest('hex').slice(0, 40)}`;
+  return `loki:${hash('sha256', `${tenant}\u0000${canonical}\u0000${ts}\u0000${line}`, 'hex').slice(0, 40)}`;
 }
 
 type Outcome =

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { z } from 'zod';
@@ -108,7 +108,8 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
   let detail = 'not started';
 
   function toEvent(text: string, lineNumber: number): ObservedEvent | undefined {
-    const id = createHash('sha1').update(options.path).update('\0').update(String(lineNumber)).update('\0').update(text).digest('base64url');
+    // One-shot hash (several times faster per line than a Hash object); the same bytes, so the same ids.
+    const id = hash('sha1', `${options.path}\0${lineNumber}\0${text}`, 'base64url');
     if (options.format === 'text') {
       return { id, kind: 'log', source: name, time: clock.now(), host: options.defaultHost, service: options.defaultService, level: 'unknown', message: text, labels: {} };
     }
