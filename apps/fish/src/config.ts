@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { DurationSchema, EventLevel, FishError, FishErrorCode, errorMessage, unknownKeyErrorMap } from '@fish-sre/core';
+import { DurationSchema, EventLevel, FishError, FishErrorCode, errorMessage, requireDurationUnits, unknownKeyErrorMap } from '@fish-sre/core';
 
 const PluginRef = z
   .object({
@@ -43,7 +43,17 @@ export const FishConfigSchema = z
     sources: z.array(PluginRef).min(1, 'configure at least one source'),
     notifier: PluginRef,
     executor: PluginRef,
-    audit: PluginRef.default({ type: 'memory', options: {} }),
+    /**
+     * Where incidents, proposals, decisions and executions are recorded. Required: `memory` keeps
+     * nothing across a restart and chains nothing, so it is used only when asked for by name.
+     */
+    audit: z.preprocess((value, context) => {
+      if (value === undefined) {
+        context.addIssue({ code: 'custom', message: 'no audit store configured: set `audit: { type: sqlite, options: { path: audit.sqlite } }` (or `type: memory` explicitly, which keeps nothing across a restart)' });
+        return z.NEVER;
+      }
+      return value;
+    }, PluginRef),
     llm: PluginRef.extend({
       /** Model for the single retry after a malformed answer. */
       fallbackModel: z.string().optional(),
@@ -123,7 +133,7 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
   const secrets: string[] = [];
   const raw = interpolate(document.toJS(), '', env, problems, secrets);
   // A misspelt key is refused with the key it was probably meant to be (`dryrun` -> `dryRun`).
-  const parsed = FishConfigSchema.safeParse(raw, { error: unknownKeyErrorMap });
+  const parsed = requireDurationUnits(() => FishConfigSchema.safeParse(raw, { error: unknownKeyErrorMap }));
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const node = document.getIn(issue.path as unknown[], true) as { range?: [number, number, number] } | undefined;
