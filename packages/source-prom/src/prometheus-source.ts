@@ -12,14 +12,14 @@ import {
   silentLogger,
   sleep,
   systemClock,
+  compareMetric,
+  type MetricOperator,
   type Catalog,
   type Clock,
   type Logger,
   type ObservedEvent,
   type Source,
   type SourceHealth,
-  compareMetric,
-  type MetricOperator,
 } from '@fish-sre/core';
 
 const SCOPE = 'prometheus';
@@ -72,7 +72,10 @@ export function parseSampleValue(value: string): number {
   return number;
 }
 
-/** Whether a sample satisfies a signal's condition: core's one comparison (NaN never does). */
+/**
+ * The condition of a metric signal on one sample: core's `compareMetric`, the one comparison the
+ * matcher and the engine use too (a NaN sample never satisfies any operator, `!=` included).
+ */
 export function compare(value: number, op: MetricOperator, threshold: number): boolean {
   return compareMetric(op, value, threshold);
 }
@@ -312,7 +315,7 @@ export function createPrometheusSource(options: PrometheusSourceOptions): Source
                 level: 'unknown',
                 message: `${rendered} = ${series.raw} (${condition.op} ${condition.threshold}${condition.forMs > 0 ? ` for ${condition.forMs / 1000}s` : ''})`,
                 labels,
-                metric: { name: query, value },
+                metric: { name: query, value, heldForMs: now - tracked.since },
               });
             }
             active.set(key, next);

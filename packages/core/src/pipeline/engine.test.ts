@@ -51,7 +51,7 @@ const PATTERNS = [
   makePattern({ id: 'fix-fails', required_signals: [{ id: 'line', log: { message: 'fix fails' } }], fix: { script: 'fail.sh' }, on_failure: 'rollback', rollback: { script: 'rollback.sh' }, samples: { match: ['fix fails'] } }),
   makePattern({ id: 'escalates', required_signals: [{ id: 'line', log: { message: 'fix escalates' } }], fix: { script: 'fail.sh' }, diagnosis: 'Check the disk.', samples: { match: ['fix escalates'] } }),
   makePattern({ id: 'verify-fails', required_signals: [{ id: 'line', log: { message: 'verify fails' } }], verify: { script: 'verify-fail.sh' }, samples: { match: ['verify fails'] } }),
-  makePattern({ id: 'earned', required_signals: [{ id: 'line', log: { message: 'earned auto' } }], promote_to_autoexec_after: 2, cooldown: '1s', samples: { match: ['earned auto'] } }),
+  makePattern({ id: 'earned', required_signals: [{ id: 'line', log: { message: 'earned auto', level: ['error'] } }], promote_to_autoexec_after: 2, cooldown: '1s', samples: { match: ['earned auto'] } }),
   makePattern({ id: 'from-event', required_signals: [{ id: 'line', log: { message: 'on its host' } }], target_host: '$event_host', samples: { match: ['on its host'] } }),
   makePattern({ id: 'slow-fix', required_signals: [{ id: 'line', log: { message: 'slow fix' } }], fix: { script: 'slow.sh' }, on_failure: 'rollback', rollback: { script: 'rollback.sh' }, samples: { match: ['slow fix'] } }),
   makePattern({
@@ -449,24 +449,17 @@ describe('FishEngine: restart recovery', () => {
 });
 
 describe('FishEngine: metrics and execution ownership', () => {
-  it('a metric signal fires only after holding for its `for`, and a lower value resets it', async () => {
+  it('a metric signal with `for` fires on the first observation the source reports as held that long, without waiting again', async () => {
     const h = await harness();
-    const sample = (value: number, labels: Record<string, string> = { mount: '/' }) =>
-      h.engine.ingest({ id: `m-${h.clock.now()}-${value}-${labels['mount']}`, kind: 'metric', source: 'prom', time: h.clock.now(), host: 'penny', service: 'node', level: 'info', message: `disk ${value}`, labels, metric: { name: 'disk_used_percent', value } });
-    await sample(95);
-    h.clock.advance(60_000);
-    await sample(96);
-    h.clock.advance(30_000);
-    await sample(80); // dips: the 2 minutes start again
-    h.clock.advance(30_000);
-    await sample(95);
-    h.clock.advance(60_000);
-    await sample(95, { mount: '/srv' }); // another series does not borrow this one's time
-    await sample(97);
+    // What source-prom emits: one event per episode, saying how long the condition has held.
+    const sample = (value: number, heldForMs: number, labels: Record<string, string> = { mount: '/' }) =>
+      h.engine.ingest({ id: `m-${h.clock.now()}-${value}-${labels['mount']}`, kind: 'metric', source: 'prom', time: h.clock.now(), host: 'penny', service: 'node', level: 'info', message: `disk ${value}`, labels, metric: { name: 'disk_used_percent', value, heldForMs } });
+    await sample(95, 60_000); // held 1 minute of the 2 asked
+    await sample(80, 300_000); // below the threshold, however long
     await h.engine.idle();
     expect(await h.audit.listProposals()).toEqual([]);
     h.clock.advance(60_000);
-    await sample(97);
+    await sample(97, 120_000);
     await h.engine.idle();
     expect((await h.audit.listProposals()).map((proposal) => proposal.patternId)).toEqual(['disk-filling']);
     expect(h.lastProposal().notice.evidence.join('\n')).toContain('disk_used_percent = 97');
