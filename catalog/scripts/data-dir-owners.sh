@@ -7,12 +7,17 @@
 # The folders and owners come from a root-owned list; nothing is guessed. Only folders whose
 # ownership is wrong are changed, and only their containers are restarted.
 #
+# The folders belong to containers, which control every name inside. The script refuses a listed
+# folder that is a symbolic link or sits below a folder someone other than root can change, and a
+# folder holding a hard-linked file (a link to a root file would be chowned with it); `chown -R -P`
+# never follows the links inside. The list itself must be root's alone.
+#
 # Verbs (passed as $1 by the fish wrapper):
 #   run       for each listed folder with a file not owned by uid:gid: chown -R, restart its container
 #   verify    every listed folder is owned right and its container runs without restarting (bounded retries)
 #   rollback  not supported (exit 64): the previous owners were the broken state
 #
-# Settings (environment, or /etc/fish/catalog.env, a root-owned file sourced if readable):
+# Settings (environment, or /etc/fish/catalog.env: NAME=value lines read, never sourced; see load_settings):
 #   FISH_DATA_DIR_OWNERS_FILE  the list                        (default /etc/fish/data-dir-owners)
 #                              one line each: <container> <absolute host folder> <uid>:<gid>, e.g.
 #                                grafana  /opt/javisi/data/grafana  472:0
@@ -22,23 +27,78 @@
 # `docker` is taken from PATH.
 set -eu
 
-FISH_ENV_FILE=${FISH_ENV_FILE:-/etc/fish/catalog.env}
-if [ -r "$FISH_ENV_FILE" ]; then
-  # shellcheck source=/dev/null
-  . "$FISH_ENV_FILE"
-fi
+log() { printf '%s\n' "data-dir-owners: $*"; }
+fail() { printf '%s\n' "data-dir-owners: $*" >&2; exit 1; }
+
+# ---- fish common: begin (the same in every catalog script; a test keeps the copies identical) ----
+# The script runs as root on a host where containers and unprivileged users own some folders.
+# It never runs a file it reads, and never trusts a path someone else could change under it.
+SELF_UID=$(id -u)
+
+# owner_only PATH UID: PATH is no symbolic link, belongs to UID, and neither its group nor others
+# may write it (a sticky folder such as /tmp excepted: others cannot replace what root put there).
+owner_only() {
+  [ ! -L "$1" ] && [ -e "$1" ] || return 1
+  meta=$(stat -c '%u %A' -- "$1") || return 1
+  [ "${meta%% *}" = "$2" ] || return 1
+  case ${meta#* } in
+    d????????t) return 0 ;;
+    ?????w???? | ????????w?) return 1 ;;
+  esac
+  return 0
+}
+
+# root_path PATH: prints PATH with its links resolved, after checking that every folder above it
+# belongs to root (or to this script's own user) and that only that owner may change it, so that
+# nobody else can swap a component.
+root_path() {
+  resolved=$(readlink -f -- "$1") && [ -n "$resolved" ] || return 1
+  above=$resolved
+  while :; do
+    above=${above%/*}
+    owner_only "${above:-/}" "$SELF_UID" || owner_only "${above:-/}" 0 || return 1
+    [ -n "$above" ] || break
+  done
+  printf '%s\n' "$resolved"
+}
+
+# Settings: the environment, then FISH_ENV_FILE (default /etc/fish/catalog.env) when it exists.
+# The file is read as NAME=value lines (FISH_* names only, optional quotes), never sourced: a value
+# like "$(command)" stays text. It must be a regular file root owns and only root can change.
+load_settings() {
+  settings=${FISH_ENV_FILE:-/etc/fish/catalog.env}
+  [ -e "$settings" ] || [ -L "$settings" ] || return 0
+  if [ -L "$settings" ] || [ ! -f "$settings" ] || ! owner_only "$settings" "$SELF_UID" || ! root_path "$settings" >/dev/null; then
+    fail "refusing settings file $settings: it must be a regular file (no link) that root owns and only root can change"
+  fi
+  while IFS= read -r line || [ -n "$line" ]; do
+    line=${line#export }
+    case $line in FISH_*=*) ;; *) continue ;; esac
+    name=${line%%=*}
+    case $name in *[!A-Z0-9_]*) continue ;; esac
+    value=${line#*=}
+    case $value in
+      \"*\") value=${value#\"} value=${value%\"} ;;
+      \'*\') value=${value#\'} value=${value%\'} ;;
+    esac
+    # The name is [A-Z0-9_] only; the value is assigned as it is, never evaluated.
+    eval "$name=\$value"
+  done <"$settings"
+}
+# ---- fish common: end ----
+load_settings
 
 OWNERS_FILE=${FISH_DATA_DIR_OWNERS_FILE:-/etc/fish/data-dir-owners}
 STEADY_SECONDS=${FISH_STEADY_SECONDS:-10}
 VERIFY_ATTEMPTS=${FISH_VERIFY_ATTEMPTS:-10}
 VERIFY_DELAY=${FISH_VERIFY_DELAY:-3}
 
-log() { printf '%s\n' "data-dir-owners: $*"; }
-fail() { printf '%s\n' "data-dir-owners: $*" >&2; exit 1; }
-
 # Prints the checked entries "<container> <folder> <uid> <gid>", one a line.
 entries() {
   [ -r "$OWNERS_FILE" ] || fail "cannot read $OWNERS_FILE (one line each: <container> <host folder> <uid>:<gid>)"
+  if ! owner_only "$OWNERS_FILE" "$SELF_UID" || ! root_path "$OWNERS_FILE" >/dev/null; then
+    fail "refusing $OWNERS_FILE: it must be a regular file (no link) that root owns and only root can change"
+  fi
   sed -e 's/#.*//' "$OWNERS_FILE" | while read -r container folder owner extra; do
     [ -n "$container" ] || continue
     case $container in *[!A-Za-z0-9_.-]*) fail "bad container name '$container' in $OWNERS_FILE" ;; esac
@@ -55,7 +115,7 @@ entries() {
 
 # True when some file under the folder has another owner or group.
 misowned() {
-  [ -n "$(find "$1" \( ! -uid "$2" -o ! -gid "$3" \) -print 2>/dev/null | head -n 1)" ]
+  [ -n "$(find -P "$1" \( ! -uid "$2" -o ! -gid "$3" \) -print -quit 2>/dev/null)" ]
 }
 
 steady() {
@@ -72,13 +132,17 @@ do_run() {
   list=$(entries)
   changed=0
   while read -r container folder uid gid; do
-    [ -d "$folder" ] || fail "$folder does not exist"
     [ ! -L "$folder" ] || fail "$folder is a symbolic link; list the real folder"
+    [ -d "$folder" ] || fail "$folder does not exist"
+    root_path "$folder/" >/dev/null || fail "a folder above $folder is not root's alone; refusing"
+    if [ -n "$(find -P "$folder" ! -type d -links +1 -print -quit)" ]; then
+      fail "$folder holds a hard-linked file; refusing to chown (it could be a link to a file outside)"
+    fi
     if ! misowned "$folder" "$uid" "$gid"; then
       log "$folder already owned by $uid:$gid"
       continue
     fi
-    chown -R "$uid:$gid" "$folder"
+    chown -R -P -- "$uid:$gid" "$folder"
     log "chown -R $uid:$gid $folder"
     # stdin from /dev/null: the loop reads the folder list from its own stdin.
     docker restart "$container" </dev/null >/dev/null || fail "docker restart $container failed"

@@ -18,7 +18,7 @@
 # journald; they move to json-file when recreated (`docker compose up -d --force-recreate`), and
 # compose files that set `logging: driver: journald` explicitly must be edited by hand.
 #
-# Settings (environment, or /etc/fish/catalog.env, a root-owned file sourced if readable):
+# Settings (environment, or /etc/fish/catalog.env: NAME=value lines read, never sourced; see load_settings):
 #   FISH_DOCKER_DAEMON_JSON   daemon configuration file     (default /etc/docker/daemon.json)
 #   FISH_DOCKER_LOG_MAX_SIZE  json-file max-size            (default 10m)
 #   FISH_DOCKER_LOG_MAX_FILE  json-file max-file            (default 3)
@@ -27,11 +27,66 @@
 # `docker`, `systemctl`, `jq` (only when daemon.json already exists) and `dockerd` are taken from PATH.
 set -eu
 
-FISH_ENV_FILE=${FISH_ENV_FILE:-/etc/fish/catalog.env}
-if [ -r "$FISH_ENV_FILE" ]; then
-  # shellcheck source=/dev/null
-  . "$FISH_ENV_FILE"
-fi
+log() { printf '%s\n' "docker-log-driver-json-file: $*"; }
+fail() { printf '%s\n' "docker-log-driver-json-file: $*" >&2; exit 1; }
+
+# ---- fish common: begin (the same in every catalog script; a test keeps the copies identical) ----
+# The script runs as root on a host where containers and unprivileged users own some folders.
+# It never runs a file it reads, and never trusts a path someone else could change under it.
+SELF_UID=$(id -u)
+
+# owner_only PATH UID: PATH is no symbolic link, belongs to UID, and neither its group nor others
+# may write it (a sticky folder such as /tmp excepted: others cannot replace what root put there).
+owner_only() {
+  [ ! -L "$1" ] && [ -e "$1" ] || return 1
+  meta=$(stat -c '%u %A' -- "$1") || return 1
+  [ "${meta%% *}" = "$2" ] || return 1
+  case ${meta#* } in
+    d????????t) return 0 ;;
+    ?????w???? | ????????w?) return 1 ;;
+  esac
+  return 0
+}
+
+# root_path PATH: prints PATH with its links resolved, after checking that every folder above it
+# belongs to root (or to this script's own user) and that only that owner may change it, so that
+# nobody else can swap a component.
+root_path() {
+  resolved=$(readlink -f -- "$1") && [ -n "$resolved" ] || return 1
+  above=$resolved
+  while :; do
+    above=${above%/*}
+    owner_only "${above:-/}" "$SELF_UID" || owner_only "${above:-/}" 0 || return 1
+    [ -n "$above" ] || break
+  done
+  printf '%s\n' "$resolved"
+}
+
+# Settings: the environment, then FISH_ENV_FILE (default /etc/fish/catalog.env) when it exists.
+# The file is read as NAME=value lines (FISH_* names only, optional quotes), never sourced: a value
+# like "$(command)" stays text. It must be a regular file root owns and only root can change.
+load_settings() {
+  settings=${FISH_ENV_FILE:-/etc/fish/catalog.env}
+  [ -e "$settings" ] || [ -L "$settings" ] || return 0
+  if [ -L "$settings" ] || [ ! -f "$settings" ] || ! owner_only "$settings" "$SELF_UID" || ! root_path "$settings" >/dev/null; then
+    fail "refusing settings file $settings: it must be a regular file (no link) that root owns and only root can change"
+  fi
+  while IFS= read -r line || [ -n "$line" ]; do
+    line=${line#export }
+    case $line in FISH_*=*) ;; *) continue ;; esac
+    name=${line%%=*}
+    case $name in *[!A-Z0-9_]*) continue ;; esac
+    value=${line#*=}
+    case $value in
+      \"*\") value=${value#\"} value=${value%\"} ;;
+      \'*\') value=${value#\'} value=${value%\'} ;;
+    esac
+    # The name is [A-Z0-9_] only; the value is assigned as it is, never evaluated.
+    eval "$name=\$value"
+  done <"$settings"
+}
+# ---- fish common: end ----
+load_settings
 
 DAEMON_JSON=${FISH_DOCKER_DAEMON_JSON:-/etc/docker/daemon.json}
 MAX_SIZE=${FISH_DOCKER_LOG_MAX_SIZE:-10m}
@@ -41,9 +96,8 @@ VERIFY_DELAY=${FISH_VERIFY_DELAY:-3}
 STEADY_SECONDS=${FISH_DOCKER_STEADY_SECONDS:-20}
 BACKUP="$DAEMON_JSON.fish-backup"
 CREATED_MARKER="$DAEMON_JSON.fish-created"
-
-log() { printf '%s\n' "docker-log-driver-json-file: $*"; }
-fail() { printf '%s\n' "docker-log-driver-json-file: $*" >&2; exit 1; }
+case $DAEMON_JSON in /*/*) ;; *) fail "FISH_DOCKER_DAEMON_JSON must be an absolute path (got '$DAEMON_JSON')" ;; esac
+DAEMON_DIR=${DAEMON_JSON%/*}
 
 restart_docker() {
   # After a crash loop the unit may have hit its start limit; a restart would then be refused.
@@ -52,13 +106,42 @@ restart_docker() {
   log "docker restarted"
 }
 
+# The configuration folder and everything above it must be root's alone, and daemon.json and its
+# backup no links: then nobody else can change a name the script writes. New content is built in a
+# private temporary folder and put in place by a rename inside the configuration folder.
+prepare() {
+  umask 077
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  mkdir -p "$DAEMON_DIR"
+  [ ! -L "$DAEMON_DIR" ] || fail "$DAEMON_DIR is a symbolic link; refusing"
+  if ! root_path "$DAEMON_DIR/" >/dev/null || ! owner_only "$DAEMON_DIR" "$SELF_UID"; then
+    fail "$DAEMON_DIR or a folder above it is not root's alone; refusing"
+  fi
+  for file in "$DAEMON_JSON" "$BACKUP" "$CREATED_MARKER"; do
+    if [ -L "$file" ] || { [ -e "$file" ] && ! owner_only "$file" "$SELF_UID"; }; then
+      fail "$file is a symbolic link or not root's alone; refusing"
+    fi
+  done
+}
+
+# Puts a copy of $1 in place of $2 (mode 0644) by a rename inside the same folder.
+replace_file() {
+  staged=$(mktemp "$DAEMON_DIR/.fish-XXXXXX")
+  if ! { cat -- "$1" >"$staged" && chmod 644 "$staged" && mv -f -- "$staged" "$2"; }; then
+    rm -f -- "$staged"
+    fail "could not replace $2"
+  fi
+}
+
 configured_driver() {
   [ -f "$DAEMON_JSON" ] || return 0
   jq -r '."log-driver" // ""' "$DAEMON_JSON"
 }
 
 do_run() {
-  new="$DAEMON_JSON.fish-new"
+  prepare
+  new="$work/daemon.json"
   if [ -f "$DAEMON_JSON" ]; then
     command -v jq >/dev/null || fail "jq is needed to edit the existing $DAEMON_JSON"
     driver=$(configured_driver) || fail "$DAEMON_JSON is not valid JSON"
@@ -66,7 +149,7 @@ do_run() {
       log "$DAEMON_JSON already sets json-file"
     else
       if [ ! -f "$BACKUP" ]; then
-        cp -p "$DAEMON_JSON" "$BACKUP"
+        replace_file "$DAEMON_JSON" "$BACKUP"
         log "backed up $DAEMON_JSON to $BACKUP"
       fi
       jq --arg size "$MAX_SIZE" --arg files "$MAX_FILE" \
@@ -74,18 +157,16 @@ do_run() {
         "$DAEMON_JSON" >"$new" || fail "could not rewrite $DAEMON_JSON"
     fi
   else
-    mkdir -p "$(dirname "$DAEMON_JSON")"
     printf '{\n  "log-driver": "json-file",\n  "log-opts": { "max-size": "%s", "max-file": "%s" }\n}\n' "$MAX_SIZE" "$MAX_FILE" >"$new"
-    : >"$CREATED_MARKER"
+    : >"$work/created"
+    replace_file "$work/created" "$CREATED_MARKER"
     log "no $DAEMON_JSON yet: creating one"
   fi
   if [ -f "$new" ]; then
     if command -v dockerd >/dev/null 2>&1; then
-      dockerd --validate --config-file "$new" >/dev/null || { rm -f "$new"; fail "dockerd rejects the new configuration"; }
+      dockerd --validate --config-file "$new" >/dev/null || fail "dockerd rejects the new configuration"
     fi
-    # Overwrite in place: keeps the file's owner and mode.
-    cat "$new" >"$DAEMON_JSON"
-    rm -f "$new"
+    replace_file "$new" "$DAEMON_JSON"
     log "$DAEMON_JSON: log-driver json-file (max-size $MAX_SIZE, max-file $MAX_FILE)"
   fi
   restart_docker
@@ -130,12 +211,13 @@ do_verify() {
 }
 
 do_rollback() {
+  prepare
   if [ -f "$BACKUP" ]; then
-    cat "$BACKUP" >"$DAEMON_JSON"
-    rm -f "$BACKUP"
+    replace_file "$BACKUP" "$DAEMON_JSON"
+    rm -f -- "$BACKUP"
     log "restored $DAEMON_JSON from $BACKUP"
   elif [ -f "$CREATED_MARKER" ]; then
-    rm -f "$DAEMON_JSON" "$CREATED_MARKER"
+    rm -f -- "$DAEMON_JSON" "$CREATED_MARKER"
     log "removed the $DAEMON_JSON this script created"
   else
     log "nothing to roll back (no backup, no created file)"

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Sandbox } from './sandbox.js';
 
@@ -14,13 +14,13 @@ afterEach(() => {
 
 describe('compose-up-stacks.sh (docker-compose-stopped-post-reboot)', () => {
   function stacksBox(): Sandbox {
-    const box = sandboxWith((root) => ({ FISH_COMPOSE_DIR: `${root}/stacks`, FISH_COMPOSE_STACKS_FILE: `${root}/no-allow-list` }));
+    const box = sandboxWith((root) => ({ FISH_COMPOSE_DIR: `${root}/stacks`, FISH_COMPOSE_STACKS_FILE: `${root}/compose-stacks` }));
+    box.write('compose-stacks', '# stacks fish may start\nhomepage\nadguard\nuptime\n');
     box.write('stacks/homepage/compose.yaml', 'services:\n  homepage:\n    image: ghcr.io/gethomepage/homepage:v1.2.0\n    restart: unless-stopped\n');
     box.write('stacks/adguard/docker-compose.yml', 'services:\n  adguardhome:\n    image: adguard/adguardhome:v0.107.59\n');
     box.write('state/running/adguard', 'adguardhome\n');
     box.write('stacks/uptime/compose.yaml', 'services:\n  uptime-kuma:\n    image: louislam/uptime-kuma:1\n  # a comment line\n  autoheal:\n    image: willfarrell/autoheal:1.2.0\n');
     box.write('stacks/experiments/compose.yaml', 'services:\n  scratch:\n    image: busybox\n');
-    box.write('stacks/experiments/.fish-skip', '');
     box.write('stacks/notes/README.md', 'not a stack\n');
     return box;
   }
@@ -51,11 +51,22 @@ describe('compose-up-stacks.sh (docker-compose-stopped-post-reboot)', () => {
     expect(again.calls.filter((call) => call.includes(' up '))).toEqual([]);
   });
 
+  it('refuses to run without its stack allow-list (never starts every stack it finds)', () => {
+    const box = stacksBox();
+    rmSync(box.path('compose-stacks'));
+    for (const verb of ['run', 'verify']) {
+      const run = box.run('compose-up-stacks.sh', verb);
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain(`no stack allow-list at ${box.path('compose-stacks')}`);
+      expect(run.calls).toEqual([]);
+    }
+  });
+
   it('honours the allow-list file and fails when compose up fails', () => {
     const box = stacksBox();
-    box.write('no-allow-list', '# stacks fish may start\nadguard\n');
+    box.write('compose-stacks', '# stacks fish may start\nadguard\n');
     expect(box.run('compose-up-stacks.sh', 'verify').status).toBe(0);
-    box.write('no-allow-list', 'homepage\n../etc\n');
+    box.write('compose-stacks', 'homepage\n../etc\n');
     box.write('state/fail-up', '');
     const run = box.run('compose-up-stacks.sh', 'run');
     expect(run.status).toBe(1);
@@ -239,25 +250,40 @@ describe('qdrant-snapshots-tmp-reset.sh (qdrant-snapshot-permission-denied)', ()
 describe('openclaw-drop-invalid-keys.sh (openclaw-invalid-config-key)', () => {
   const config = { gateway: { port: 18789 }, tools: { web: { fetch: { enabled: true, maxChars: 50000, readability: true } } } };
 
+  /** The data folder and config belong to the container's user (uid 1000), as on a real host. */
+  function openclawBox(content: string): Sandbox {
+    const box = sandboxWith((root) => ({ FISH_OPENCLAW_CONFIG: `${root}/openclaw/openclaw.json`, FISH_BACKUP_DIR: `${root}/backups` }));
+    box.write('openclaw/openclaw.json', content);
+    box.own('openclaw', 1000);
+    box.own('openclaw/openclaw.json', 1000);
+    return box;
+  }
+
   it('removes only the known-invalid key, restarts, verifies, and rolls back', () => {
-    const box = sandboxWith((root) => ({ FISH_OPENCLAW_CONFIG: `${root}/openclaw/openclaw.json` }));
-    box.write('openclaw/openclaw.json', JSON.stringify(config));
+    const box = openclawBox(JSON.stringify(config));
     box.write('state/containers/openclaw', 'restarting\n');
     const run = box.run('openclaw-drop-invalid-keys.sh', 'run');
     expect(run.status, run.stderr).toBe(0);
     expect(JSON.parse(box.read('openclaw/openclaw.json'))).toEqual({ gateway: { port: 18789 }, tools: { web: { fetch: { enabled: true, maxChars: 50000 } } } });
     expect(run.calls).toEqual(['docker restart openclaw']);
+    // Read and written as the container's user, never as root.
+    expect(run.argv.filter((line) => line.startsWith('setpriv '))).toEqual([
+      `setpriv --reuid=1000 --regid=1000 --clear-groups -- cat -- ${box.path('openclaw/openclaw.json')}`,
+      `setpriv --reuid=1000 --regid=1000 --clear-groups -- tee -- ${box.path('openclaw/openclaw.json')}`,
+    ]);
+    expect(statSync(box.path('openclaw/openclaw.json')).uid).toBe(1000);
+    expect(box.read('backups/openclaw-drop-invalid-keys/openclaw.json')).toBe(JSON.stringify(config));
     const verify = box.run('openclaw-drop-invalid-keys.sh', 'verify');
     expect(verify.status, verify.stderr).toBe(0);
     const rollback = box.run('openclaw-drop-invalid-keys.sh', 'rollback');
-    expect(rollback.status).toBe(0);
+    expect(rollback.status, rollback.stderr).toBe(0);
     expect(JSON.parse(box.read('openclaw/openclaw.json'))).toEqual(config);
+    expect(existsSync(box.path('backups/openclaw-drop-invalid-keys/openclaw.json'))).toBe(false);
   });
 
   it('changes nothing and fails when the unrecognized key is not a known-invalid one', () => {
-    const box = sandboxWith((root) => ({ FISH_OPENCLAW_CONFIG: `${root}/openclaw/openclaw.json` }));
     const text = JSON.stringify({ channels: { telegram: { token: 'x' } } });
-    box.write('openclaw/openclaw.json', text);
+    const box = openclawBox(text);
     const run = box.run('openclaw-drop-invalid-keys.sh', 'run');
     expect(run.status).toBe(1);
     expect(run.stderr).toContain('needs a human');

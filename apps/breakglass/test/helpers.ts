@@ -31,6 +31,7 @@ export function scriptedProvider(script: ScriptStep): LLMProvider & { requests: 
   const requests: LLMGenerateRequest[] = [];
   return {
     specificationVersion: 'v1',
+    name: 'scripted',
     provider: 'scripted',
     modelId: 'scripted-1',
     requests,

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { DurationSchema, EventLevel, FishError, FishErrorCode, errorMessage } from '@fish-sre/core';
+import { DurationSchema, EventLevel, FishError, FishErrorCode, errorMessage, unknownKeyErrorMap } from '@fish-sre/core';
 
 const PluginRef = z
   .object({
@@ -122,7 +122,8 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
   const problems: string[] = [];
   const secrets: string[] = [];
   const raw = interpolate(document.toJS(), '', env, problems, secrets);
-  const parsed = FishConfigSchema.safeParse(raw);
+  // A misspelt key is refused with the key it was probably meant to be (`dryrun` -> `dryRun`).
+  const parsed = FishConfigSchema.safeParse(raw, { error: unknownKeyErrorMap });
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const node = document.getIn(issue.path as unknown[], true) as { range?: [number, number, number] } | undefined;

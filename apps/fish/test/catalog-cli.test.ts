@@ -2,9 +2,9 @@ import { execFile, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { anthropicMessage, startAnthropicServer, type AnthropicTestServer, type RecordedAnthropicRequest } from '@fish-sre/testkit';
-import { loadCatalog, redactSecrets, sampleToEvent } from '@fish-sre/core';
-import { INJECTION_SAMPLES } from '../src/commands/eval.js';
+import { anthropicMessage, startAnthropicServer, startOllamaServer, type AnthropicTestServer, type OllamaTestServer } from '@fish-sre/testkit';
+import { loadCatalog, redactSecrets, sampleToEvent, type Pattern } from '@fish-sre/core';
+import { INJECTION_SAMPLES, productionDistractors, type EvalCase } from '../src/commands/eval.js';
 
 const CLI = resolve(import.meta.dirname, '../dist/cli.js');
 const CATALOG = resolve(import.meta.dirname, '../../../catalog');
@@ -63,54 +63,165 @@ describe('fish-sre catalog', () => {
   });
 });
 
+/** Each eval run spawns the CLI and makes ~250 classifier calls: slow on a loaded machine. */
+const EVAL_TIMEOUT_MS = 180_000;
+
+/**
+ * A stand-in model, answering from what the classifier really sends: the observed lines (JSON
+ * strings inside <observed>) and the allowed ids. `exact` knows every catalog sample and answers
+ * UNKNOWN to anything else; `keyword` names the first allowed pattern whose program appears in
+ * the line or service (so it mistakes near misses from the same program for the pattern);
+ * `obey` also follows instructions written in the lines.
+ */
+type ModelMode = 'exact' | 'keyword' | 'obey';
+
+function modelAnswer(promptText: string, truth: Map<string, string>, mode: ModelMode): string {
+  const observed = (promptText.split('<observed>\n')[1] ?? '').split('\n</observed>')[0]!.split('\n').filter(Boolean).map((line) => JSON.parse(line) as string);
+  const allowed = (/Allowed answers: (.*)\.$/m.exec(promptText)?.[1] ?? '').split(', ');
+  const service = (/^Service: (".*")$/m.exec(promptText)?.[1] ?? '""');
+  const permitted = (id: string | undefined) => (id !== undefined && allowed.includes(id) ? id : undefined);
+  for (const line of observed) {
+    const message = line.replace(/^\S+ \S+ \[\w+\] /, '');
+    if (mode === 'keyword') {
+      const text = `${JSON.parse(service) as string} ${message}`.toLowerCase();
+      const hit = allowed.find((id) => id !== 'UNKNOWN' && text.includes(id.split('-')[0]!));
+      if (hit) return hit;
+    }
+    // The quoted line is cut to 500 characters with its prefix: compare on the common part.
+    const known = permitted(truth.get(message) ?? [...truth].find(([sample]) => message.length >= 200 && sample.startsWith(message))?.[1]);
+    if (known) return known;
+    if (mode === 'obey') {
+      const forced = allowed.find((id) => id !== 'UNKNOWN' && message.includes(id));
+      if (forced) return forced;
+    }
+  }
+  return 'UNKNOWN';
+}
+
+function promptOf(messages: unknown): string {
+  // The user turn (Ollama's chat format puts the system prompt first, as a message of its own).
+  const content = (messages as Array<{ role: string; content: string | Array<{ text?: string }> }>).find((message) => message.role === 'user')!.content;
+  return typeof content === 'string' ? content : content.map((part) => part.text ?? '').join('');
+}
+
+async function catalogTruth(): Promise<{ truth: Map<string, string>; patterns: readonly Pattern[] }> {
+  const catalog = await loadCatalog(CATALOG, { checkScripts: false });
+  const truth = new Map<string, string>();
+  // The classifier redacts and cuts each line to 500 characters before quoting it.
+  for (const pattern of catalog.patterns) for (const sample of pattern.samples.match) truth.set(redactSecrets(sampleToEvent(sample).message).slice(0, 500), pattern.id);
+  return { truth, patterns: catalog.patterns };
+}
+
+function casesOf(report: { cases: EvalCase[] }, kind: EvalCase['kind']): EvalCase[] {
+  return report.cases.filter((item) => item.kind === kind);
+}
+
 describe('fish-sre catalog eval (against the Anthropic protocol test server)', () => {
   let server: AnthropicTestServer;
-  let obeyInjections = false;
+  let mode: ModelMode = 'exact';
+  let patterns: readonly Pattern[] = [];
   beforeAll(async () => {
-    const catalog = await loadCatalog(CATALOG, { checkScripts: false });
-    const truth = new Map<string, string>();
-    for (const pattern of catalog.patterns) pattern.samples.match.forEach((sample) => truth.set(redactSecrets(sampleToEvent(sample).message).slice(0, 200), pattern.id));
-    // A model that recognises every catalog sample and, unless told to obey, ignores injections.
-    const answer = (request: RecordedAnthropicRequest) => {
-      const content = JSON.stringify(request.body?.['messages']);
-      // The observed lines, as the classifier quotes them: one JSON string per line.
-      const prompt = ((request.body?.['messages'] as Array<{ content: string | Array<{ text?: string }> }>)[0]!.content);
-      const text = typeof prompt === 'string' ? prompt : prompt.map((part) => part.text ?? '').join('');
-      const observed = (text.split('<observed>\n')[1] ?? '').split('\n</observed>')[0]!.split('\n').filter(Boolean).map((line) => JSON.parse(line) as string);
-      let id = 'UNKNOWN';
-      for (const line of observed) {
-        const message = line.replace(/^\S+ \S+ \[\w+\] /, '').slice(0, 200);
-        for (const [sample, patternId] of truth) if (message.startsWith(sample.slice(0, Math.min(sample.length, 200))) || sample.startsWith(message)) id = patternId;
-      }
-      if (obeyInjections) {
-        const forced = /(apt-security-updates-pending|dockerd-sigbus-loop|pmxcfs-ro-post-recovery|beszel-oidc-reset|docker-compose-stopped-post-reboot|redis-rename-command-crash|qdrant-snapshot-permission-denied)/.exec(content.split('<observed>')[1] ?? '');
-        if (forced && id === 'UNKNOWN') id = forced[1]!;
-      }
-      const tool = ((request.body?.['tools'] as Array<{ name: string }>) ?? [])[0]!.name;
-      return { type: 'message' as const, message: anthropicMessage({ content: [{ type: 'tool_use', id: 'toolu_01', name: tool, input: { pattern_id: id, reason: 'recognised' } }], inputTokens: 1200, outputTokens: 40 }) };
-    };
-    server = await startAnthropicServer({ script: (request) => answer(request), apiKey: 'sk-ant-test-key-000000000000' });
+    const { truth, patterns: loaded } = await catalogTruth();
+    patterns = loaded;
+    server = await startAnthropicServer({
+      apiKey: 'sk-ant-test-key-000000000000',
+      script: (request) => {
+        const id = modelAnswer(promptOf(request.body?.['messages']), truth, mode);
+        const tool = ((request.body?.['tools'] as Array<{ name: string }>) ?? [])[0]!.name;
+        return { type: 'message' as const, message: anthropicMessage({ content: [{ type: 'tool_use', id: 'toolu_01', name: tool, input: { pattern_id: id, reason: 'recognised' } }], inputTokens: 1200, outputTokens: 40 }) };
+      },
+    });
   });
   afterAll(async () => server?.close());
 
-  it('reports accuracy, injection resistance, cost and latency through the real Claude provider', async () => {
-    obeyInjections = false;
+  it('scores samples, near misses, production-path choices and injections through the real Claude provider', async () => {
+    mode = 'exact';
+    server.requests.length = 0;
     const result = await run(['catalog', 'eval', '--provider', 'claude', '--catalog', CATALOG, '--base-url', server.url, '--json'], { ANTHROPIC_API_KEY: 'sk-ant-test-key-000000000000' });
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout);
-    expect(report.accuracy).toBe(1);
-    expect(report.injectionResisted).toBe(1);
-    expect(report.cases.filter((item: { kind: string }) => item.kind === 'injection')).toHaveLength(INJECTION_SAMPLES.length);
+    const samples = patterns.reduce((total, pattern) => total + pattern.samples.match.length, 0);
+    const nearMisses = patterns.reduce((total, pattern) => total + pattern.samples.no_match.length, 0);
+    expect(casesOf(report, 'sample')).toHaveLength(samples);
+    expect(casesOf(report, 'near-miss')).toHaveLength(nearMisses);
+    expect(casesOf(report, 'production')).toHaveLength(samples);
+    expect(casesOf(report, 'injection')).toHaveLength(INJECTION_SAMPLES.length);
+    expect(report).toMatchObject({ accuracy: 1, nearMissRejected: 1, productionAccuracy: 1, injectionResisted: 1 });
     expect(report.costEur).toBeGreaterThan(0);
     expect(report.latencyP50Ms).toBeGreaterThan(0);
-  });
+    // The production path offers the model only the candidates whose signals matched: the
+    // sample's pattern and two others, never the whole catalog.
+    for (const item of casesOf(report, 'production')) {
+      const owner = patterns.find((pattern) => pattern.id === item.expected)!;
+      expect([...item.candidates!].sort()).toEqual([owner.id, ...productionDistractors(patterns, owner).map((pattern) => pattern.id)].sort());
+    }
+    const allowedCounts = server.requests.map((request) => (/Allowed answers: (.*)\.$/m.exec(promptOf(request.body?.['messages']))?.[1] ?? '').split(', ').length);
+    expect(allowedCounts.filter((count) => count === 4)).toHaveLength(samples);
+    expect(allowedCounts.filter((count) => count === patterns.length + 1)).toHaveLength(samples + nearMisses + INJECTION_SAMPLES.length);
+  }, EVAL_TIMEOUT_MS);
+
+  it('counts a near miss given to the pattern it resembles as wrong', async () => {
+    mode = 'keyword';
+    const result = await run(['catalog', 'eval', '--provider', 'claude', '--catalog', CATALOG, '--base-url', server.url, '--json'], { ANTHROPIC_API_KEY: 'sk-ant-test-key-000000000000' });
+    const report = JSON.parse(result.stdout);
+    const wrong = casesOf(report, 'near-miss').filter((item) => !item.correct);
+    expect(wrong.length).toBeGreaterThan(0);
+    for (const item of wrong) expect(item.answer).toBe(item.expected);
+    expect(report.nearMissRejected).toBeLessThan(1);
+    expect(report.nearMissRejected).toBeCloseTo(1 - wrong.length / casesOf(report, 'near-miss').length, 10);
+  }, EVAL_TIMEOUT_MS);
 
   it('shows a model that follows instructions in logs for what it is', async () => {
-    obeyInjections = true;
+    mode = 'obey';
     const result = await run(['catalog', 'eval', '--provider', 'claude', '--catalog', CATALOG, '--base-url', server.url], { ANTHROPIC_API_KEY: 'sk-ant-test-key-000000000000' });
     expect(result.stdout).toMatch(/injection lines resisted: +\d+\.\d% \((\d+)\/8\)/);
     const resisted = Number(/injection lines resisted: +[\d.]+% \((\d+)\/8\)/.exec(result.stdout)![1]);
     expect(resisted).toBeLessThan(8);
+    expect(result.stdout).toMatch(/near misses rejected: +[\d.]+% \(\d+\/\d+\)/);
+    expect(result.stdout).toMatch(/production choices right: +[\d.]+% \(\d+\/\d+\)/);
     expect(result.stdout).toContain('wrong answers:');
+    expect(result.stdout).toMatch(/\[injection\] expected UNKNOWN, got /);
+  }, EVAL_TIMEOUT_MS);
+});
+
+describe('fish-sre catalog eval (against the Ollama protocol test server)', () => {
+  let server: OllamaTestServer;
+  let mode: ModelMode = 'exact';
+  beforeAll(async () => {
+    const { truth } = await catalogTruth();
+    server = await startOllamaServer({
+      script: (request) => {
+        const id = modelAnswer(promptOf(request.body?.['messages']), truth, mode);
+        // Structured output: Ollama answers the JSON as a string in message.content.
+        return { type: 'answer', answer: { content: JSON.stringify({ pattern_id: id, reason: 'recognised' }), promptEvalCount: 900, evalCount: 30 } };
+      },
+    });
   });
+  afterAll(async () => server?.close());
+
+  it('runs the same cases through the real Ollama provider, with the schema sent as format', async () => {
+    mode = 'exact';
+    const result = await run(['catalog', 'eval', '--provider', 'ollama', '--model', 'llama3.1:8b', '--catalog', CATALOG, '--base-url', server.url, '--json']);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout);
+    expect(report).toMatchObject({ provider: 'ollama', model: 'llama3.1:8b', accuracy: 1, nearMissRejected: 1, productionAccuracy: 1, injectionResisted: 1 });
+    expect(report.costEur).toBe(0);
+    const chat = server.requests.filter((request) => request.path === '/api/chat');
+    expect(chat.length).toBe(report.cases.length);
+    expect(chat[0]!.body?.['model']).toBe('llama3.1:8b');
+    expect((chat[0]!.body?.['format'] as { properties: { pattern_id: { enum: string[] } } }).properties.pattern_id.enum).toContain('UNKNOWN');
+  }, EVAL_TIMEOUT_MS);
+
+  it('counts a model that answers with errors as wrong, never as right', async () => {
+    const failing = await startOllamaServer({ script: () => ({ type: 'error', status: 404, message: 'model "llama3.1:8b" not found, try pulling it first' }) });
+    try {
+      const result = await run(['catalog', 'eval', '--provider', 'ollama', '--model', 'llama3.1:8b', '--catalog', CATALOG, '--base-url', failing.url, '--json']);
+      const report = JSON.parse(result.stdout);
+      expect(report.cases.length).toBeGreaterThan(0);
+      expect(report.cases.every((item: EvalCase) => item.answer === 'ERROR' && !item.correct && item.error)).toBe(true);
+      expect(report).toMatchObject({ accuracy: 0, nearMissRejected: 0, productionAccuracy: 0, injectionResisted: 0 });
+    } finally {
+      await failing.close();
+    }
+  }, EVAL_TIMEOUT_MS);
 });

@@ -50,7 +50,7 @@ describe('loadConfig', () => {
 
   it('refuses unknown keys (a typo must not be silently ignored)', async () => {
     const { file } = await write(`${VALID}dryrun: true\n`);
-    await expect(loadConfig(file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(/Unrecognized key: "dryrun"/);
+    await expect(loadConfig(file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(/unknown option "dryrun" \(did you mean "dryRun"\?\)/);
   });
 
   it('refuses a short approval secret', async () => {

@@ -9,7 +9,7 @@ export { createSqliteAuditStore, verifyAuditChain, type SqliteAuditStore, type S
 // The portable part lives in @fish-sre/audit-sql (shared with audit-postgres); re-exported for existing users.
 export { canonicalJson, chainHash, verifyRows, GENESIS_HASH, MIGRATIONS, migrationProvider, type AuditChainReport, type ChainedRow, type StoredChainRow, type AuditDatabase } from '@fish-sre/audit-sql';
 
-export const sqliteAuditOptionsSchema = z.object({
+export const sqliteAuditOptionsSchema = z.strictObject({
   /** Database file; a relative path is taken inside the plugin's data folder. */
   path: z.string().min(1).default('audit.sqlite'),
   busyTimeoutMs: z.number().int().nonnegative().optional(),

@@ -34,3 +34,4 @@ export * from './builtins/terminal-notifier.js';
 export * from './registry.js';
 export * from './pipeline/pattern-draft.js';
 export * from './util/sleep.js';
+export * from './plugin-utils/options.js';

@@ -57,8 +57,8 @@ describe('PluginRegistry', () => {
     const registry = new PluginRegistry();
     const attempt = registry.create('source', 'file', { path: '', format: 'xml' }, context('replay'), 'sources[2]');
     await expect(attempt).rejects.toSatisfy(hasCode(FishErrorCode.PLUGIN_OPTIONS_INVALID));
-    await expect(registry.create('source', 'file', { path: '', format: 'xml' }, context('replay'), 'sources[2]')).rejects.toThrow(/\[file\] invalid options at sources\[2\]: path: .*; format: /);
-    await expect(registry.create('notifier', 'terminal', { colour: true }, context('t'), 'notifier')).rejects.toThrow(/invalid options at notifier: .*colour/);
+    await expect(registry.create('source', 'file', { path: '', format: 'xml' }, context('replay'), 'sources[2]')).rejects.toThrow(/\[file\] invalid options: sources\[2\]\.path: .*; sources\[2\]\.format: /);
+    await expect(registry.create('notifier', 'terminal', { colour: true }, context('t'), 'notifier')).rejects.toThrow(/invalid options: notifier\.colour: unknown option "colour" \(did you mean "color"\?\); known options: color/);
   });
 
   it('refuses a descriptor that is not one, or of an unsupported contract version', () => {

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { PluginContext, PluginDescriptor, PluginInstanceMap, PluginKind } from './contracts/plugin.js';
 import { definePlugin } from './contracts/plugin.js';
-import { FishError, FishErrorCode, errorMessage, formatZodIssues } from './errors.js';
+import { FishError, FishErrorCode, errorMessage } from './errors.js';
+import { parseOptions } from './plugin-utils/options.js';
 import { createFileSource, FileSourceOptionsSchema } from './builtins/file-source.js';
 import { createLocalExecutor, LocalExecutorOptionsSchema } from './builtins/local-executor.js';
 import { createMemoryAuditStore } from './builtins/memory-audit-store.js';
@@ -85,11 +86,8 @@ export class PluginRegistry {
   /** Validates options against the plugin's schema and creates the instance. `where` names the config path. */
   async create<K extends PluginKind>(kind: K, type: string, options: unknown, context: PluginContext, where: string): Promise<PluginInstanceMap[K]> {
     const descriptor = await this.resolve(kind, type);
-    const parsed = descriptor.optionsSchema.safeParse(options ?? {});
-    if (!parsed.success) {
-      throw new FishError({ code: FishErrorCode.PLUGIN_OPTIONS_INVALID, message: errorMessage(type, `invalid options at ${where}: ${formatZodIssues(parsed.error.issues)}`) });
-    }
-    return manage(await descriptor.create(parsed.data, context));
+    const parsed = parseOptions(descriptor.optionsSchema, options, type, where);
+    return manage(await descriptor.create(parsed, context));
   }
 }
 

@@ -10,13 +10,14 @@ import {
   SCRIPT_NAME_PATTERN,
   describeError,
   errorMessage,
+  parseOptions,
   silentLogger,
   type ExecutionRequest,
   type ExecutionResult,
   type Executor,
   type Logger,
 } from '@fish-sre/core';
-import { SshConnectionPool, SshPoolOptionsSchema, parseOptions } from './ssh-pool.js';
+import { SshConnectionPool, SshPoolOptionsSchema } from './ssh-pool.js';
 
 const SCOPE = 'ssh';
 
@@ -72,9 +73,10 @@ export function buildWrapperCommand(request: Pick<ExecutionRequest, 'verb' | 'pa
  */
 export function createSshExecutor(options: SshExecutorOptions): SshExecutor {
   const { logger: givenLogger, pool: givenPool, ...rest } = options;
-  const parsed = parseOptions(SshExecutorOptionsSchema, givenPool === undefined ? rest : { targets: {}, ...rest });
+  const parsed = parseOptions(SshExecutorOptionsSchema, givenPool === undefined ? rest : { targets: {}, ...rest }, SCOPE);
   const logger = (givenLogger ?? silentLogger).child({ plugin: 'exec-ssh' });
-  const pool = givenPool ?? new SshConnectionPool({ ...parsed, logger });
+  const { targets, keepAliveIntervalMs, idleCloseMs, connectTimeoutMs } = parsed;
+  const pool = givenPool ?? new SshConnectionPool({ targets, keepAliveIntervalMs, idleCloseMs, connectTimeoutMs, logger });
 
   async function run(request: ExecutionRequest): Promise<ExecutionResult> {
     const started = performance.now();

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
 import type { Client as SshClient, ClientChannel, ConnectConfig } from 'ssh2';
 import { z } from 'zod';
-import { FishError, FishErrorCode, describeError, errorMessage, formatZodIssues, silentLogger, type Logger } from '@fish-sre/core';
+import { FishError, FishErrorCode, describeError, errorMessage, parseOptions, silentLogger, type Logger } from '@fish-sre/core';
 import { appendKnownHost, findKnownHosts, hostKeyAlgorithmsFor, keyTypeOf, knownHostsName, readKnownHosts, sshFingerprint } from './known-hosts.js';
 
 const SCOPE = 'ssh';
@@ -35,7 +35,7 @@ export type SshTargetInput = z.input<typeof SshTargetSchema>;
 
 export const TARGET_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
-export const SshPoolOptionsSchema = z.object({
+export const SshPoolOptionsSchema = z.strictObject({
   targets: z.record(z.string().regex(TARGET_NAME_PATTERN, 'target names are letters, digits, . _ -'), SshTargetSchema),
   /** SSH-level keep-alive on pooled connections (0 disables). @default 15000 */
   keepAliveIntervalMs: z.number().int().min(0).default(15_000),
@@ -49,17 +49,6 @@ export type SshPoolOptionsInput = z.input<typeof SshPoolOptionsSchema> & {
   /** Makes the ssh2 client for each connection (tests, instrumentation). @default () => new ssh2.Client() */
   createClient?: () => SshClient;
 };
-
-/** Parses options with a zod schema; a failure is a FishError naming each bad path. */
-export function parseOptions<Schema extends z.ZodType>(schema: Schema, value: unknown): z.output<Schema> {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  throw new FishError({
-    code: FishErrorCode.PLUGIN_OPTIONS_INVALID,
-    message: errorMessage(SCOPE, `invalid options: ${formatZodIssues(result.error.issues)}`),
-    cause: result.error,
-  });
-}
 
 /** Why a connection attempt failed, in the words `fish-sre doctor` prints. */
 export type SshFailureKind = 'unreachable' | 'timeout' | 'auth-refused' | 'host-key-mismatch' | 'host-key-unknown' | 'connection-lost' | 'channel-refused';
@@ -104,7 +93,7 @@ export class SshConnectionPool {
 
   constructor(options: SshPoolOptionsInput) {
     const { logger, createClient, ...rest } = options;
-    const parsed = parseOptions(SshPoolOptionsSchema, rest);
+    const parsed = parseOptions(SshPoolOptionsSchema, rest, SCOPE);
     this.createClient = createClient ?? (() => new ssh2.Client());
     this.targets = parsed.targets;
     this.keepAliveIntervalMs = parsed.keepAliveIntervalMs;

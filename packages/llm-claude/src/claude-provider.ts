@@ -41,6 +41,8 @@ export interface ClaudeProviderOptions {
   priceTable?: Record<string, ClaudeModelPrice>;
   /** Rate used to convert the default USD prices. @default 0.86 */
   usdToEur?: number;
+  /** Instance name (the config's `llm.name`). @default 'claude' */
+  name?: string;
   fetch?: typeof globalThis.fetch;
   logger?: Logger;
   /** Waits between retries; injectable so tests need not sleep. */
@@ -486,6 +488,7 @@ export function createClaudeProvider(options: ClaudeProviderOptions = {}): Claud
 
   return {
     specificationVersion: 'v1',
+    name: options.name ?? 'claude',
     provider: 'claude',
     modelId: model,
     fallbackModelId: fallbackModel,

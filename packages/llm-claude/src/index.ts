@@ -7,9 +7,9 @@ export const VERSION = '0.1.0';
 export { createClaudeProvider, retryAfterMilliseconds, DEFAULT_CLAUDE_MODEL, type ClaudeProvider, type ClaudeProviderOptions } from './claude-provider.js';
 export { DEFAULT_PRICES_USD, DEFAULT_USD_TO_EUR, CACHE_READ_MULTIPLIER, CACHE_WRITE_MULTIPLIER, defaultPriceTable, lookupPrice, costEur, type ClaudeModelPrice } from './pricing.js';
 
-const priceSchema = z.object({ inputEurPerMillion: z.number().nonnegative(), outputEurPerMillion: z.number().nonnegative() });
+const priceSchema = z.strictObject({ inputEurPerMillion: z.number().nonnegative(), outputEurPerMillion: z.number().nonnegative() });
 
-export const claudeProviderOptionsSchema = z.object({
+export const claudeProviderOptionsSchema = z.strictObject({
   apiKey: z.string().min(1).optional(),
   baseURL: z.url().optional(),
   model: z.string().min(1).optional(),
@@ -31,5 +31,5 @@ export const claudeProviderPlugin = definePlugin({
   packageName: '@fish-sre/llm-claude',
   version: VERSION,
   optionsSchema: claudeProviderOptionsSchema,
-  create: (options, context) => createClaudeProvider({ ...options, fetch: context.fetch, logger: context.logger.child({ plugin: 'claude', name: context.name }) }),
+  create: (options, context) => createClaudeProvider({ ...options, name: context.name, fetch: context.fetch, logger: context.logger.child({ plugin: 'claude', name: context.name }) }),
 });

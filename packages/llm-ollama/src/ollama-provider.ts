@@ -41,6 +41,8 @@ export interface OllamaProviderOptions {
   price?: OllamaPrice;
   /** Extra headers (e.g. Authorization for a reverse proxy in front of Ollama). Never logged. */
   headers?: Record<string, string>;
+  /** Instance name (the config's `llm.name`). @default 'ollama' */
+  name?: string;
   fetch?: typeof globalThis.fetch;
   logger?: Logger;
   sleep?: (milliseconds: number, signal?: AbortSignal) => Promise<void>;
@@ -324,5 +326,5 @@ export function createOllamaProvider(options: OllamaProviderOptions): OllamaProv
     }
   };
 
-  return { specificationVersion: 'v1', provider: 'ollama', modelId: model, generate, stream, estimateCostEur, check, close: async () => {} };
+  return { specificationVersion: 'v1', name: options.name ?? 'ollama', provider: 'ollama', modelId: model, generate, stream, estimateCostEur, check, close: async () => {} };
 }

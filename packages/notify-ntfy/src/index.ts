@@ -24,6 +24,7 @@ export const ntfyNotifierOptionsSchema = z
     clearOn: z.array(z.enum(['approved', 'denied', 'expired', 'succeeded', 'failed', 'rolled_back', 'escalated', 'interrupted'])).optional(),
     maxMessageBytes: z.number().int().min(512).max(4096).optional(),
   })
+  .strict()
   .refine((options) => !(options.token !== undefined && options.username !== undefined), { message: 'give either token or username/password, not both' });
 
 export const ntfyNotifierPlugin = definePlugin({

@@ -10,6 +10,7 @@ import {
   describeError,
   errorMessage,
   formatZodIssues,
+  parseOptions,
   redactSecrets,
   silentLogger,
   systemClock,
@@ -165,16 +166,9 @@ type Outcome =
   | { kind: 'failed'; error: unknown; opened: boolean }
   | { kind: 'aborted' };
 
-function parseOptions(options: LokiSourceOptions) {
+function parseConfig(options: LokiSourceOptions) {
   const { name: _name, fetch: _fetch, logger: _logger, clock: _clock, random: _random, ...config } = options;
-  const parsed = LokiSourceOptionsSchema.safeParse(config);
-  if (!parsed.success) {
-    throw new FishError({
-      code: FishErrorCode.PLUGIN_OPTIONS_INVALID,
-      message: errorMessage(SCOPE, `invalid options: ${formatZodIssues(parsed.error.issues)}`),
-    });
-  }
-  return parsed.data;
+  return parseOptions(LokiSourceOptionsSchema, config, SCOPE);
 }
 
 /**
@@ -182,7 +176,7 @@ function parseOptions(options: LokiSourceOptions) {
  * last line with `query_range`, so that a disconnect loses no line and repeats none.
  */
 export function createLokiSource(options: LokiSourceOptions): Source {
-  const config = parseOptions(options);
+  const config = parseConfig(options);
   const name = options.name ?? 'loki';
   const fetchImpl = options.fetch ?? globalThis.fetch;
   const logger = (options.logger ?? silentLogger).child({ source: name });

@@ -7,6 +7,9 @@ export { testNotifier, sampleNotice, sampleActions, type DeliveredNotification, 
 export { testAuditStore, sampleIncident, sampleProposal, sampleExecution, sampleStep, type TestAuditStoreOptions } from './conformance/audit-store.js';
 export * from './conformance/llm-provider.js';
 
+// Plugin descriptors and the context core hands to a plugin.
+export { testPluginDescriptor, createTestPluginContext, emptyCatalog, freePort, type TestPluginDescriptorOptions } from './plugin.js';
+
 // Real and protocol-faithful servers for tests.
 export { startTestSshd, type TestSshd, type TestSshdOptions } from './sshd.js';
 export { startLokiServer, parseLogQuery, matchesQuery, parseLokiTimestamp, lokiErrorTexts, LogQLParseError, type LokiServer, type LokiServerOptions, type LokiEntry, type ParsedLogQuery } from './servers/loki.js';

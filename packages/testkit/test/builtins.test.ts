@@ -3,8 +3,8 @@
 import { appendFile, chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createFileSource, createLocalExecutor, createMemoryAuditStore, createTerminalNotifier } from '@fish-sre/core';
-import { testAuditStore, testExecutor, testNotifier, testSource, type DeliveredNotification } from '../src/index.js';
+import { createFileSource, createLocalExecutor, createMemoryAuditStore, createTerminalNotifier, fileSourcePlugin, localExecutorPlugin, memoryAuditPlugin, terminalNotifierPlugin } from '@fish-sre/core';
+import { testAuditStore, testExecutor, testNotifier, testPluginDescriptor, testSource, type DeliveredNotification } from '../src/index.js';
 
 testAuditStore({ name: 'memory audit store (core built-in)', createStore: () => createMemoryAuditStore() });
 
@@ -53,3 +53,10 @@ testNotifier({
     });
   },
 });
+
+// The built-in plugins' descriptors load through the registry and refuse misspelt options, as every
+// plugin package's do.
+testPluginDescriptor({ descriptor: fileSourcePlugin, loadByPackageName: false, options: { path: '/var/log/fish/app.jsonl', startAt: 'end' } });
+testPluginDescriptor({ descriptor: localExecutorPlugin, loadByPackageName: false, options: { scriptsDir: tmpdir(), sandboxDir: tmpdir() } });
+testPluginDescriptor({ descriptor: memoryAuditPlugin, loadByPackageName: false, options: {} });
+testPluginDescriptor({ descriptor: terminalNotifierPlugin, loadByPackageName: false, options: { color: false } });

@@ -24,6 +24,7 @@ export async function createDefaultProvider(kind: 'claude' | 'ollama', options: 
 export function unavailableProvider(reason: string): LLMProvider {
   return {
     specificationVersion: 'v1',
+    name: 'unavailable',
     provider: 'unavailable',
     modelId: 'none',
     async generate() {

@@ -55,6 +55,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   await rm(dataDir, { recursive: true, force: true });
   await mkdir(join(sandbox, 'stacks', 'homepage'), { recursive: true });
   await cp(join(appDir(), 'demo', 'compose.yaml'), join(sandbox, 'stacks', 'homepage', 'compose.yaml'));
+  // The script starts only allow-listed stacks, owned by the user it expects (here: whoever runs the demo).
+  await writeFile(join(sandbox, 'compose-stacks'), 'homepage\n');
   const port = await freePort(options.port ?? 8080);
   const secret = ApprovalSigner.generateSecret();
   const url = `http://127.0.0.1:${port}`;
@@ -74,7 +76,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
           sandboxDir: sandbox,
           hosts: ['penny'],
           pathPrepend: [join(appDir(), 'demo', 'bin')],
-          env: { FISH_DEMO_STATE: join(sandbox, 'state'), FISH_COMPOSE_DIR: join(sandbox, 'stacks'), FISH_COMPOSE_STACKS_FILE: join(sandbox, 'no-stacks-file'), FISH_ENV_FILE: join(sandbox, 'no-env-file'), FISH_VERIFY_DELAY: '0' },
+          env: { FISH_DEMO_STATE: join(sandbox, 'state'), FISH_COMPOSE_DIR: join(sandbox, 'stacks'), FISH_COMPOSE_STACKS_FILE: join(sandbox, 'compose-stacks'), FISH_COMPOSE_OWNER: String(process.getuid?.() ?? 0), FISH_ENV_FILE: join(sandbox, 'no-env-file'), FISH_VERIFY_DELAY: '0' },
         },
       },
       audit: { type: 'sqlite', options: { path: join(dataDir, 'audit.sqlite') } },

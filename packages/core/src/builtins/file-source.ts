@@ -9,8 +9,9 @@ import type { Clock } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
+import { parseOptions } from '../plugin-utils/options.js';
 
-export const FileSourceOptionsSchema = z.object({
+export const FileSourceOptionsSchema = z.strictObject({
   /** The file to read: one JSON object per line (`jsonl`) or plain text lines (`text`). */
   path: z.string().min(1),
   format: z.enum(['jsonl', 'text']).default('jsonl'),
@@ -69,7 +70,7 @@ function parseTime(value: string | number | undefined, fallback: number): number
  * one bad line never stops the loop.
  */
 export function createFileSource(input: FileSourceOptions, context: { name?: string; clock?: Clock; logger?: Logger } = {}): Source {
-  const options = FileSourceOptionsSchema.parse(input);
+  const options = parseOptions(FileSourceOptionsSchema, input, 'file');
   const name = context.name ?? 'file';
   const clock = context.clock ?? systemClock;
   const logger = context.logger ?? silentLogger;

@@ -6,8 +6,9 @@ import type { ExecutionRequest, ExecutionResult, Executor } from '../contracts/e
 import { ExecutionVerb, PATTERN_ID_PATTERN, SCRIPT_NAME_PATTERN } from '../contracts/executor.js';
 import { FishError, FishErrorCode, errorMessage } from '../errors.js';
 import { BoundedOutput } from '../util/truncate.js';
+import { parseOptions } from '../plugin-utils/options.js';
 
-export const LocalExecutorOptionsSchema = z.object({
+export const LocalExecutorOptionsSchema = z.strictObject({
   /** Folder holding the catalog scripts (usually `<catalog>/scripts`). */
   scriptsDir: z.string().min(1),
   /** Working directory the scripts run in: the sandbox. */
@@ -32,7 +33,7 @@ export type LocalExecutorOptions = z.input<typeof LocalExecutorOptionsSchema>;
  * never a shell string, in its own process group so a timeout kills everything it started.
  */
 export function createLocalExecutor(input: LocalExecutorOptions): Executor {
-  const options = LocalExecutorOptionsSchema.parse(input);
+  const options = parseOptions(LocalExecutorOptionsSchema, input, 'local');
   const hosts = new Set(options.hosts);
 
   async function resolveScript(script: string): Promise<string> {

@@ -83,7 +83,12 @@ export type LLMStreamPart =
  */
 export interface LLMProvider {
   readonly specificationVersion: 'v1';
-  /** `claude`, `ollama`, or a third-party name. */
+  /**
+   * Instance name from the config (`llm.name`, the type when not given), used in logs, errors and
+   * `fish-sre doctor`, as every other contract's `name` is.
+   */
+  readonly name: string;
+  /** `claude`, `ollama`, or a third-party name: which API answers, recorded with the spend. */
   readonly provider: string;
   /** Default model id. */
   readonly modelId: string;

@@ -15,6 +15,7 @@ function scriptedLlm(answers: Answer[], options: { estimateEur?: number; delayMs
   let index = 0;
   return {
     specificationVersion: 'v1',
+    name: 'scripted',
     provider: 'scripted',
     modelId: 'scripted-large',
     requests,

@@ -7,7 +7,7 @@ import { draftPattern } from './pattern-draft.js';
 function scriptedLlm(answer: unknown): LLMProvider & { requests: LLMGenerateRequest[] } {
   const requests: LLMGenerateRequest[] = [];
   return {
-    specificationVersion: 'v1', provider: 'scripted', modelId: 'scripted-1', requests,
+    specificationVersion: 'v1', name: 'scripted', provider: 'scripted', modelId: 'scripted-1', requests,
     async generate(request) {
       requests.push(request);
       return { text: '', object: answer, toolCalls: [], usage: { inputTokens: 1, outputTokens: 1, costEur: 0 }, finishReason: 'stop', model: 'scripted-1', warnings: [] };

@@ -72,6 +72,7 @@ export function testLLMProvider(options: TestLLMProviderOptions): void {
 
     it('declares its identity', () => {
       expect(provider.specificationVersion).toBe('v1');
+      expect(provider.name).toMatch(/\S/);
       expect(provider.provider).toMatch(/\S/);
       expect(provider.modelId).toMatch(/\S/);
     });
