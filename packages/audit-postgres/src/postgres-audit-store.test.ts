@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FishError, FishErrorCode, type AuditStore } from '@fish-sre/core';
 import { MIGRATIONS } from '@fish-sre/audit-sql';
 import { sampleExecution, sampleIncident, sampleProposal, sampleStep, startTestPostgres, testAuditStore, type TestPostgres } from '@fish-sre/testkit';
-import { createPostgresAuditStore, postgresAuditPlugin, type PostgresAuditStore } from './index.js';
+import { createPostgresAuditStore, type PostgresAuditStore } from './index.js';
 
 let server: TestPostgres;
 const urls = new WeakMap<AuditStore, string>();
@@ -192,11 +192,5 @@ describe('postgres audit store specifics', () => {
     expect(acknowledged.filter((id) => !stored.has(id))).toEqual([]);
     expect(await store.verifyChain()).toMatchObject({ ok: true });
     await store.close();
-  });
-
-  it('is created by its plugin descriptor, refusing unknown options', () => {
-    expect(postgresAuditPlugin.optionsSchema.safeParse({ url: 'postgres://fish@db/fish', poolsize: 3 }).success).toBe(false);
-    expect(postgresAuditPlugin.optionsSchema.safeParse({ url: 'mysql://fish@db/fish' }).success).toBe(false);
-    expect(postgresAuditPlugin.optionsSchema.parse({ url: 'postgres://fish@db/fish' })).toMatchObject({ poolSize: 10, statementTimeoutMs: 10_000 });
   });
 });

@@ -77,7 +77,8 @@ function readPem(path: string | undefined, what: string): string | undefined {
  * and the hash chain gets one head. `shared` is true: core takes host locks in the store.
  */
 export function createPostgresAuditStore(input: PostgresAuditStoreOptions): PostgresAuditStore {
-  const options = PostgresAuditStoreOptionsSchema.parse(input);
+  const { clock, logger, ...settings } = input;
+  const options = PostgresAuditStoreOptionsSchema.parse(settings);
   const where = describeDatabaseUrl(options.url);
   const createKysely = () => {
     const ssl = options.tls
@@ -97,13 +98,13 @@ export function createPostgresAuditStore(input: PostgresAuditStoreOptions): Post
     // idle, on the client while a transaction holds it between two queries. Unheard, either
     // would end the process; heard, the pool drops the connection and opens a new one on
     // demand, and the query that was running fails as AUDIT_UNREACHABLE (retryable).
-    const report = (error: Error) => input.logger?.warn(toFishError('a database connection failed', error, where).message);
+    const report = (error: Error) => logger?.warn(toFishError('a database connection failed', error, where).message);
     pool.on('error', report);
     pool.on('connect', (client) => client.on('error', report));
     return new Kysely<AuditDatabase>({ dialect: new PostgresDialect({ pool }) });
   };
   const store = createSqlAuditStore({
-    ...(input.clock ? { clock: input.clock } : {}),
+    ...(clock ? { clock } : {}),
     dialect: {
       name: 'postgres',
       scope: SCOPE,

@@ -35,3 +35,4 @@ export * from './registry.js';
 export * from './pipeline/pattern-draft.js';
 export * from './util/sleep.js';
 export * from './plugin-utils/options.js';
+export * from './pipeline/store-coordination.js';

@@ -29,4 +29,3 @@ export * from './servers/anthropic.js';
 export * from './servers/ollama.js';
 export * from './servers/proxmox.js';
 export { startTestPostgres, type TestPostgres, type TestPostgresOptions } from './postgres.js';
-export { freePort } from './sshd.js';

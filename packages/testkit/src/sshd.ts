@@ -66,8 +66,7 @@ function keygen(path: string, comment: string): void {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path], { stdio: 'ignore' });
 }
 
-/** A TCP port free on 127.0.0.1 right now (for servers that cannot listen on port 0). */
-export async function freePort(): Promise<number> {
+async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
