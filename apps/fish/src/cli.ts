@@ -14,6 +14,8 @@ const USAGE = `fish-sre — a personal SRE assistant
 
 Usage:
   fish-sre demo [--yes] [--port N]           the whole loop on embedded defaults (no external service)
+  fish-sre demo --telegram                   the same, decided with Telegram buttons (FISH_TELEGRAM_BOT_TOKEN,
+                                             FISH_TELEGRAM_CHAT_ID, optional FISH_TELEGRAM_API_URL)
   fish-sre run --config fish.yaml             run the loop with a config file
   fish-sre doctor --config fish.yaml          check every configured source, notifier, target and LLM
   fish-sre catalog validate [--catalog DIR]   load and validate the catalog
@@ -38,6 +40,7 @@ async function main(argv: string[]): Promise<number> {
       out: { type: 'string' },
       yes: { type: 'boolean', short: 'y', default: false },
       demo: { type: 'boolean', default: false },
+      telegram: { type: 'boolean', default: false },
       port: { type: 'string' },
       'data-dir': { type: 'string' },
       provider: { type: 'string' },
@@ -58,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
   };
   switch (command) {
     case 'demo':
-      return runDemo({ yes: values.yes, ...(values.port ? { port: Number(values.port) } : {}), ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}), ...(values.catalog ? { catalogDir: values.catalog } : {}) });
+      return runDemo({ yes: values.yes, ...(values.telegram ? { telegram: telegramFromEnvironment() } : {}), ...(values.port ? { port: Number(values.port) } : {}), ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}), ...(values.catalog ? { catalogDir: values.catalog } : {}) });
     case 'run': {
       // FISH_CRASH_AT=<checkpoint> kills the process with SIGKILL right after that durable step:
       // the crash-test harness uses it to prove exactly-once execution across crashes.
@@ -140,3 +143,11 @@ main(process.argv.slice(2)).then(
     process.exit(FishError.isInstance(error) && error.code === 'FISH_ERR_CONFIG_INVALID' ? 78 : 1);
   },
 );
+
+/** The bot token comes from the environment, never from argv (argv is visible to every user). */
+function telegramFromEnvironment(): { botToken: string; chatId: number; apiUrl?: string } {
+  const botToken = process.env.FISH_TELEGRAM_BOT_TOKEN;
+  const chatId = Number(process.env.FISH_TELEGRAM_CHAT_ID);
+  if (!botToken || !Number.isInteger(chatId)) throw new Error('demo --telegram needs FISH_TELEGRAM_BOT_TOKEN and FISH_TELEGRAM_CHAT_ID in the environment');
+  return { botToken, chatId, ...(process.env.FISH_TELEGRAM_API_URL ? { apiUrl: process.env.FISH_TELEGRAM_API_URL } : {}) };
+}

@@ -6,6 +6,7 @@ import {
   CatalogHolder,
   Classifier,
   FishEngine,
+  connectDecisionChannel,
   createConsoleLogger,
   createSecretRedactor,
   describeError,
@@ -122,6 +123,7 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     ...(draftPatterns ? { draftPatterns } : {}),
   });
 
+  let decisionChannel: { abort: AbortController; done: Promise<void> } | undefined;
   const app: FishApp = {
     engine, catalog, audit, notifier, executor, sources, signer, logger,
     ...(llm ? { llm } : {}),
@@ -138,9 +140,20 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
         logger.info(`approval endpoint listening on ${app.server.url} (public: ${config.approval.publicUrl})`);
       }
       await engine.start();
+      if (notifier.listen) {
+        // Decisions tapped in the chat go through the same token checks as the approval links.
+        const listening = new AbortController();
+        decisionChannel = {
+          abort: listening,
+          done: connectDecisionChannel({ notifier, decider: engine, audit, clock, logger, signal: listening.signal }).catch((error) => logger.error(`${notifier.name}: listening for decisions stopped: ${describeError(error)}`)),
+        };
+        logger.info(`decisions are also taken in ${notifier.name}`);
+      }
       logger.info(`fish started: ${catalog.catalog.patterns.length} patterns, ${sources.length} source(s), notifier ${notifier.name}, executor ${executor.name}${config.dryRun ? ', DRY RUN' : ''}`);
     },
     async stop() {
+      decisionChannel?.abort.abort();
+      await decisionChannel?.done;
       await engine.stop();
       await app.server?.close();
       for (const closable of [...sources, notifier, executor, ...(llm ? [llm] : []), audit]) {

@@ -34,5 +34,6 @@ export * from './builtins/terminal-notifier.js';
 export * from './registry.js';
 export * from './pipeline/pattern-draft.js';
 export * from './util/sleep.js';
+export * from './pipeline/decision-channel.js';
 export * from './plugin-utils/options.js';
 export * from './pipeline/store-coordination.js';

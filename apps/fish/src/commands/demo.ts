@@ -19,6 +19,8 @@ export interface DemoOptions {
   write?: (text: string) => void;
   /** A catalog folder other than the bundled one. */
   catalogDir?: string;
+  /** Send the proposal to Telegram and take the decision from its buttons (instead of the terminal). */
+  telegram?: { botToken: string; chatId: number; apiUrl?: string };
 }
 
 async function freePort(preferred: number): Promise<number> {
@@ -68,7 +70,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       dataDir,
       approval: { listen: { host: '127.0.0.1', port }, publicUrl: url, secret, proposalTtl: '15m' },
       sources: [{ type: 'file', name: 'demo-logs', options: { path: join(catalogDir, 'samples', 'demo.jsonl'), replayDelayMs: options.replayDelayMs ?? 15, defaultHost: 'penny' } }],
-      notifier: { type: 'terminal' },
+      notifier: options.telegram
+        ? { type: 'telegram', options: { ...options.telegram, pollTimeoutSeconds: 2 } }
+        : { type: 'terminal' },
       executor: {
         type: 'local',
         options: {
@@ -85,9 +89,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       log: { level: 'warn' },
     }),
     configPath: '(demo)',
-    secrets: [secret],
+    secrets: [secret, ...(options.telegram ? [options.telegram.botToken] : [])],
   };
-  const app = await composeFish(config, { notifier: createTerminalNotifier({ write }), logger: createConsoleLogger({ level: 'warn' }) });
+  const app = await composeFish(config, { ...(options.telegram ? {} : { notifier: createTerminalNotifier({ write }) }), logger: createConsoleLogger({ level: 'warn' }) });
 
   write(`fish demo: replaying ${join(catalogDir, 'samples', 'demo.jsonl')} against ${app.catalog.catalog.patterns.length} catalog patterns\n`);
   write(`approval page: ${url}  (audit and sandbox in ${dataDir})\n`);
@@ -112,6 +116,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
           .then(async (response) => write(`  approval endpoint answered ${response.status}: ${((await response.json()) as { message: string }).message}\n`))
           .catch((error) => write(`  approval failed: ${describeError(error)}\n`));
       }, 300);
+    } else if (options.telegram) {
+      write(`  Sent to Telegram chat ${options.telegram.chatId}: tap Approve or Deny there\n`);
     } else {
       write(`  Open the approve link in a browser, or run in another terminal:\n    npx fish-sre approve ${proposal.id} --demo\n`);
     }

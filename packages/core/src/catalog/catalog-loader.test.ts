@@ -7,6 +7,7 @@ import { FishError, FishErrorCode } from '../errors.js';
 import { createMemoryLogger } from '../util/logger.js';
 import { CatalogHolder, loadCatalog } from './catalog-loader.js';
 import { catalogJsonSchema, type Catalog } from './catalog-schema.js';
+import { Matcher } from '../pipeline/matcher.js';
 
 const roots: string[] = [];
 afterAll(async () => {
@@ -96,6 +97,33 @@ describe('loadCatalog', () => {
 
   it('reports a bad regex', async () => {
     expectProblem(await loadError({ 'stack-down.yaml': GOOD.replace('"exited with code \\\\d+"', '"exited (with code"') }), 'required_signals[0].log.message', /invalid regular expression/);
+  });
+
+  it('refuses a regex the linear-time engine cannot run (look-ahead, back-reference), naming file, line and field', async () => {
+    const error = await loadError({ 'stack-down.yaml': GOOD.replace('"exited with code \\\\d+"', '"exited (?=with) code"') });
+    expectProblem(error, 'required_signals[0].log.message', /not supported by the linear-time regex engine/);
+    expect(error.message).toMatch(/stack-down\.yaml:\d+/);
+    const backReference = await loadError({ 'stack-down.yaml': GOOD.replace('"exited with code \\\\d+"', '"(exited) \\\\1"') });
+    expectProblem(backReference, 'required_signals[0].log.message', /linear-time/);
+  });
+
+  it('loads a catastrophic-backtracking regex and the matcher runs it in linear time', async () => {
+    const root = await makeCatalog({ 'stack-down.yaml': GOOD.replace('"exited with code \\\\d+"', '"^(a+)+$"') });
+    const catalog = await loadCatalog(root);
+    const matcher = new Matcher(catalog, { maxMessageLength: 300_000 });
+    // 2^262144 paths for a backtracking engine; one pass for the linear one.
+    const evil = { id: 'x', kind: 'log' as const, source: 't', time: 0, host: 'penny', service: 'homepage', level: 'error' as const, labels: {}, message: `${'a'.repeat(256 * 1024)}!` };
+    expect(matcher.match(evil)).toEqual([]);
+    expect(matcher.match({ ...evil, message: 'a'.repeat(256 * 1024) }).map((hit) => hit.pattern.id)).toEqual(['stack-down']);
+  });
+
+  it('accepts a multi-line signal (followed_by ... within) and exports it in the JSON Schema', async () => {
+    const text = GOOD.replace(/( +)message: "exited with code \\\\d\+"\n/, (_all, indent: string) => `${indent}message: "exited with code \\\\d+"\n${indent}followed_by:\n${indent}  message: "^Restarting"\n${indent}  within: 10s\n`);
+    expect(text).toContain('followed_by');
+    const catalog = await loadCatalog(await makeCatalog({ 'stack-down.yaml': text }), { checkScripts: false });
+    expect(catalog.patterns[0]!.required_signals[0]!.log!.followed_by).toEqual({ message: '^Restarting', ignore_case: false, within: 10_000 });
+    expect(JSON.stringify(catalogJsonSchema())).toContain('followed_by');
+    expectProblem(await loadError({ 'stack-down.yaml': text.replace('within: 10s', 'within: soon') }), 'required_signals[0].log.followed_by.within', /duration/);
   });
 
   it('reports a bad duration', async () => {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { EventLevel } from '../contracts/observed-event.js';
 import { PATTERN_ID_PATTERN, SCRIPT_NAME_PATTERN } from '../contracts/executor.js';
 import { parseDuration } from '../util/duration.js';
+import { regexProblem } from '../pipeline/linear-regex.js';
 
 /** `30s`, `5m`, `1h`, or seconds as a number; parsed to milliseconds. */
 export const DurationSchema = z
@@ -15,14 +16,26 @@ export const DurationSchema = z
     return parsed;
   });
 
-/** A JavaScript regular expression, compiled at load time so a bad one names its file and field. */
+/**
+ * A regular expression, compiled at load time so a bad one names its file and field. It must be
+ * valid JavaScript (`u` flag) and run on the linear-time engine (RE2: no look-around, no
+ * back-references), so no crafted line can make matching it slow.
+ */
 export const RegexSchema = z.string().min(1).superRefine((value, context) => {
-  try {
-    new RegExp(value, 'u');
-  } catch (error) {
-    context.addIssue({ code: 'custom', message: `invalid regular expression ${JSON.stringify(value)}: ${(error as Error).message}` });
-  }
+  const problem = regexProblem(value);
+  if (problem) context.addIssue({ code: 'custom', message: problem });
 });
+
+const FollowedBy = z
+  .object({
+    /** Regex the later line's message must match. */
+    message: RegexSchema,
+    /** Case-insensitive matching of this regex. @default false */
+    ignore_case: z.boolean().default(false),
+    /** The later line must come at most this long after the first, on the same host and service. */
+    within: DurationSchema,
+  })
+  .strict();
 
 const LogSignal = z
   .object({
@@ -38,6 +51,11 @@ const LogSignal = z
     service: RegexSchema.optional(),
     /** Regex on the event's host. */
     host: RegexSchema.optional(),
+    /**
+     * A multi-line signal: it matches on a later line of the same stream (host and service) that
+     * matches this, within the given time after a line matching everything above.
+     */
+    followed_by: FollowedBy.optional(),
   })
   .strict();
 
@@ -97,6 +115,8 @@ const SampleSchema = z.union([
       labels: z.record(z.string(), z.string()).optional(),
       kind: z.enum(['log', 'metric', 'alert']).optional(),
       metric: z.object({ name: z.string(), value: z.number() }).optional(),
+      /** For a `followed_by` signal: the later line(s) of the same stream, in order. */
+      followed_by: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
     })
     .strict(),
 ]);

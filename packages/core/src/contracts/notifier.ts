@@ -25,6 +25,13 @@ export interface ProposalActions {
   approveUrl: string;
   denyUrl: string;
   viewUrl: string;
+  /**
+   * The signed tokens inside `approveUrl` / `denyUrl`, for channels that carry the decision
+   * back themselves (a chat button's callback) and hand it to `DecisionSink.decide`. Optional:
+   * a link-only notifier ignores them, and an older core does not give them.
+   */
+  approveToken?: string;
+  denyToken?: string;
 }
 
 export type ProposalUpdateStatus =
@@ -67,9 +74,48 @@ export interface NotificationReceipt {
   channel: string;
 }
 
+/** A decision that arrived through the notifier's own channel (a tapped chat button). */
+export interface ChannelDecision {
+  /** The signed token the proposal was sent with: core checks it exactly as the approval endpoint does. */
+  token: string;
+  decision: 'approve' | 'deny';
+  /** Who decided, as the channel identifies them, e.g. `telegram:123456789`. */
+  actor: string;
+  /** The notifier's name. */
+  channel: string;
+}
+
+/** What core answers to a channel decision; the notifier shows `message` to the human. */
+export interface ChannelDecisionReply {
+  ok: boolean;
+  /** e.g. `approved: the fix runs on penny now`, `already approved at 10:02 UTC by telegram:1`. */
+  message: string;
+}
+
+/** A decision attempt the notifier refused itself, before any token was looked at. */
+export interface ChannelDecisionRefusal {
+  /** `unauthorised-chat`, `unauthorised-user`, `unknown-button`, `malformed`, `bad-webhook-secret`. */
+  reason: string;
+  actor: string;
+  channel: string;
+  /** Redacted, one line. */
+  detail: string;
+}
+
+/**
+ * Where a decision-carrying notifier hands what it receives. Core implements it: `decide` runs
+ * the same token checks as the approval endpoint (signature, expiry, single use, a proposal
+ * still open), and both methods record the attempt in the audit store.
+ */
+export interface DecisionSink {
+  decide(decision: ChannelDecision): Promise<ChannelDecisionReply>;
+  refuse(refusal: ChannelDecisionRefusal): Promise<void>;
+}
+
 /**
  * Sends proposals and messages to a human. Decisions come back through the approval endpoint
- * with a signed token, never through the notifier.
+ * with a signed token, or, for a notifier with `listen`, through its own channel, still as the
+ * signed token: the notifier transports the decision, it never decides.
  */
 export interface Notifier {
   readonly specificationVersion: 'v1';
@@ -79,5 +125,11 @@ export interface Notifier {
   update?(update: ProposalUpdate): Promise<NotificationReceipt | void>;
   notify(message: NotifierMessage): Promise<NotificationReceipt>;
   check?(signal?: AbortSignal): Promise<{ ok: boolean; detail: string }>;
+  /**
+   * Optional capability, detected by core: the channel carries decisions back (chat buttons).
+   * Reads them until `signal` aborts (long polling, a webhook) and hands each to `sink`; resolves
+   * when stopped. Without it, decisions come only through the approval endpoint's links.
+   */
+  listen?(sink: DecisionSink, signal: AbortSignal): Promise<void>;
   close?(): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { alertEvent, logEvent, makePattern, metricEvent } from '../test-support/fixtures.js';
-import { Matcher, checkCatalogSamples, sampleToEvent } from './matcher.js';
+import type { ObservedEvent } from '../contracts/observed-event.js';
+import { Matcher, checkCatalogSamples, compileLinearRegex, sampleToEvent } from './matcher.js';
 
 const ids = (matcher: Matcher, event: Parameters<Matcher['match']>[0]) => matcher.match(event).map((hit) => `${hit.pattern.id}:${hit.signalIds.join('+')}`);
 
@@ -109,5 +110,87 @@ describe('checkCatalogSamples', () => {
     expect(sampleToEvent({ message: 'x', kind: 'alert', labels: { alertname: 'HostDown' } })).toMatchObject({ kind: 'alert', alertStatus: 'firing' });
     const pattern = makePattern({ id: 'mm', required_signals: [{ id: 'm', metric: { query: 'disk', op: '>', threshold: 90 } }], samples: { match: [{ message: 'disk', metric: { name: 'disk', value: 95 } }], no_match: [{ message: 'disk', metric: { name: 'disk', value: 50 } }] } });
     expect(checkCatalogSamples({ patterns: [pattern] }).failures).toEqual([]);
+  });
+});
+
+describe('Matcher: linear time, prefiltered', () => {
+  it('runs every catalog regex on the linear-time engine', () => {
+    expect(compileLinearRegex('^(a+)+$').engine).toBe('re2');
+    // A backtracking engine would explore 2^262144 ways to split the a's before failing.
+    const matcher = new Matcher({ patterns: [makePattern({ id: 'evil', required_signals: [{ id: 's', log: { message: '^(a+)+$' } }], samples: { match: ['aaa'] } })] }, { maxMessageLength: 300_000 });
+    expect(ids(matcher, logEvent({ message: `${'a'.repeat(256 * 1024)}!` }))).toEqual([]);
+    expect(ids(matcher, logEvent({ message: 'a'.repeat(256 * 1024) }))).toEqual(['evil:s']);
+  });
+
+  it('runs only the regexes of signals whose literals the line contains, whatever the catalog size', () => {
+    const patterns = Array.from({ length: 500 }, (_, index) =>
+      makePattern({ id: `generated-${index}`, required_signals: [{ id: 's', log: { message: `component${index} failed: (timeout|refused) after \\d+ ms` } }], samples: { match: [`component${index} failed: timeout after 5 ms`] } }),
+    );
+    const matcher = new Matcher({ patterns });
+    expect(ids(matcher, logEvent({ message: 'GET /index.html 200 in 3 ms' }))).toEqual([]);
+    expect(matcher.stats().regexRuns).toBe(0);
+    expect(ids(matcher, logEvent({ message: 'component417 failed: refused after 12 ms' }))).toEqual(['generated-417:s']);
+    expect(matcher.stats().regexRuns).toBe(1);
+    expect(matcher.stats()).toMatchObject({ unindexedSignals: 0 });
+  });
+
+  it('still tries signals with no usable literal on every line in their scope', () => {
+    const matcher = new Matcher({ patterns: [makePattern({ id: 'digits', required_signals: [{ id: 's', log: { message: '^\\d+$', service: '^counter$' } }], samples: { match: [{ message: '42', service: 'counter' }] } })] });
+    expect(matcher.stats().unindexedSignals).toBe(1);
+    expect(ids(matcher, logEvent({ message: '12345', service: 'counter' }))).toEqual(['digits:s']);
+    expect(ids(matcher, logEvent({ message: '12345', service: 'other' }))).toEqual([]);
+  });
+
+  it('cuts messages to maxMessageLength before matching, and counts it', () => {
+    const matcher = new Matcher({ patterns: [makePattern({ id: 'tail', required_signals: [{ id: 's', log: { message: 'disk full' } }] })] }, { maxMessageLength: 1000 });
+    expect(ids(matcher, logEvent({ message: `disk full ${'x'.repeat(995)}` }))).toEqual(['tail:s']);
+    expect(matcher.stats().truncated).toBe(1);
+    expect(ids(matcher, logEvent({ message: `${'x'.repeat(995)} disk full` }))).toEqual([]);
+    expect(matcher.stats().truncated).toBe(2);
+    expect(ids(matcher, logEvent({ message: 'disk full' }))).toEqual(['tail:s']);
+    expect(matcher.stats().truncated).toBe(2);
+  });
+
+  it('agrees with JavaScript regexes on the catalog-like patterns, case folding included', () => {
+    const sources = ['[Ss]napshots?\\b.*Permission denied \\(os error 13\\)', '(unrecognized|unknown) directive: rate_limit\\b', "GF_PATHS_DATA='[^']*' is not writable\\."];
+    const patterns = sources.map((message, index) => makePattern({ id: `p${index}`, required_signals: [{ id: 's', log: { message, ignore_case: index === 1 } }] }));
+    const matcher = new Matcher({ patterns });
+    const lines = ['Failed to create snapshot: Permission denied (os error 13)', 'SNAPSHOT x Permission denied (os error 13)', 'UNKNOWN DIRECTIVE: RATE_LIMIT', 'unknown directive: rate_limits', "GF_PATHS_DATA='/var/lib/grafana' is not writable.", "gf_paths_data='/x' is not writable."];
+    for (const line of lines) {
+      const expected = sources.flatMap((source, index) => (new RegExp(source, index === 1 ? 'iu' : 'u').test(line) ? [`p${index}:s`] : []));
+      expect(ids(matcher, logEvent({ message: line })), line).toEqual(expected);
+    }
+  });
+});
+
+describe('Matcher: followed_by (multi-line signals)', () => {
+  const pattern = makePattern({
+    id: 'redis-bad-config',
+    required_signals: [{ id: 'block', log: { message: '^\\*\\*\\* FATAL CONFIG FILE ERROR \\(Redis [0-9.]+\\) \\*\\*\\*$', service: 'redis', followed_by: { message: "^>>> 'rename-command ", within: '2s' } } }],
+    samples: { match: [{ message: '*** FATAL CONFIG FILE ERROR (Redis 7.2.4) ***', service: 'redis', followed_by: ['Reading the configuration file, at line 2', ">>> 'rename-command FLUSHALL \"\"'"] }] },
+  });
+  const line = (message: string, time: number, fields: Partial<ObservedEvent> = {}) => logEvent({ message, time, service: 'redis', host: 'penny', ...fields });
+
+  it('matches the later line of the same stream within the span, once', () => {
+    const matcher = new Matcher({ patterns: [pattern] });
+    expect(ids(matcher, line('*** FATAL CONFIG FILE ERROR (Redis 7.2.4) ***', 1000))).toEqual([]);
+    expect(ids(matcher, line('Reading the configuration file, at line 2', 1001))).toEqual([]);
+    expect(ids(matcher, line(">>> 'rename-command FLUSHALL \"\"'", 1002))).toEqual(['redis-bad-config:block']);
+    expect(ids(matcher, line(">>> 'rename-command FLUSHALL \"\"'", 1003))).toEqual([]);
+  });
+
+  it('does not match across streams, after the span, or without the first line', () => {
+    const matcher = new Matcher({ patterns: [pattern] });
+    expect(ids(matcher, line(">>> 'rename-command CONFIG \"\"'", 500))).toEqual([]);
+    matcher.match(line('*** FATAL CONFIG FILE ERROR (Redis 7.2.4) ***', 1000));
+    expect(ids(matcher, line(">>> 'rename-command CONFIG \"\"'", 1001, { host: 'lancelot' }))).toEqual([]);
+    expect(ids(matcher, line(">>> 'rename-command CONFIG \"\"'", 1001, { service: 'redis-2' }))).toEqual([]);
+    expect(ids(matcher, line(">>> 'rename-command CONFIG \"\"'", 3001))).toEqual([]);
+  });
+
+  it('checks multi-line samples line by line (checkCatalogSamples)', () => {
+    expect(checkCatalogSamples({ patterns: [pattern] }).failures).toEqual([]);
+    const broken = { ...pattern, samples: { match: [{ message: '*** FATAL CONFIG FILE ERROR (Redis 7.2.4) ***', service: 'redis', followed_by: 'Bad directive or wrong number of arguments' }], no_match: [] } };
+    expect(checkCatalogSamples({ patterns: [broken] }).failures).toHaveLength(1);
   });
 });

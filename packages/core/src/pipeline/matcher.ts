@@ -1,5 +1,13 @@
 import type { ObservedEvent } from '../contracts/observed-event.js';
-import type { Catalog, CatalogSample, Pattern, Signal } from '../catalog/catalog-schema.js';
+import type { Catalog, Pattern, Signal } from '../catalog/catalog-schema.js';
+import { compileLinearRegex, type LinearRegex } from './linear-regex.js';
+import { createLiteralIndex, type LiteralIndex } from './literal-index.js';
+import { requiredLiterals } from './regex-literals.js';
+import { compareMetric } from './metric-compare.js';
+
+export { sampleToEvent, sampleToEvents, checkCatalogSamples, type SampleCheckFailure } from './catalog-samples.js';
+export { compareMetric, type MetricOperator } from './metric-compare.js';
+export { compileLinearRegex, type LinearRegex } from './linear-regex.js';
 
 /** Which of a pattern's required signals one event satisfies. */
 export interface PatternHit {
@@ -8,27 +16,46 @@ export interface PatternHit {
   signalIds: string[];
 }
 
-type Predicate = (event: ObservedEvent) => boolean;
-
-interface CompiledPattern {
-  pattern: Pattern;
-  signals: Array<{ id: string; test: Predicate }>;
+export interface MatcherOptions {
+  /** Messages longer than this are cut before matching (counted in `stats().truncated`). @default 16384 */
+  maxMessageLength?: number;
+  /** Streams remembered for `followed_by` signals; the oldest is forgotten past it. @default 10000 */
+  maxPendingStreams?: number;
 }
 
-const COMPARATORS: Record<string, (value: number, threshold: number) => boolean> = {
-  '>': (value, threshold) => value > threshold,
-  '>=': (value, threshold) => value >= threshold,
-  '<': (value, threshold) => value < threshold,
-  '<=': (value, threshold) => value <= threshold,
-  '==': (value, threshold) => value === threshold,
-  '!=': (value, threshold) => value !== threshold,
-};
-
-function compileLabels(labels: Record<string, string>): Array<[string, RegExp]> {
-  return Object.entries(labels).map(([name, pattern]) => [name, new RegExp(pattern, 'u')]);
+export interface MatcherStats {
+  /** Messages cut to `maxMessageLength` before matching. */
+  truncated: number;
+  /** Message regexes run (lines whose literals selected a signal, or signals with no literal). */
+  regexRuns: number;
+  /** Signals with no usable literal: tried on every line in their scope. */
+  unindexedSignals: number;
+  /** States of the literal automaton and the bytes of its tables. */
+  indexStates: number;
+  indexBytes: number;
 }
 
-function labelsMatch(event: ObservedEvent, matchers: Array<[string, RegExp]>): boolean {
+/** One compiled log signal; `part` 1 is a `followed_by` signal's later line. */
+interface LogEntry {
+  patternIndex: number;
+  signalId: string;
+  levels?: ReadonlySet<string>;
+  service?: LinearRegex;
+  host?: LinearRegex;
+  labels: Array<[string, LinearRegex]>;
+  message: LinearRegex;
+  followedBy?: { message: LinearRegex; within: number };
+}
+
+/** A log-signal regex part: the first line's message (0) or the later line's (1). */
+interface Part {
+  entry: number;
+  part: 0 | 1;
+}
+
+const SCOPE_CACHE_LIMIT = 4096;
+
+function labelsMatch(event: ObservedEvent, matchers: Array<[string, LinearRegex]>): boolean {
   for (const [name, regex] of matchers) {
     const value = event.labels[name];
     if (value === undefined || !regex.test(value)) return false;
@@ -36,60 +63,188 @@ function labelsMatch(event: ObservedEvent, matchers: Array<[string, RegExp]>): b
   return true;
 }
 
-function compileSignal(signal: Signal): Predicate {
-  if (signal.log) {
-    const log = signal.log;
-    const message = new RegExp(log.message, log.ignore_case ? 'iu' : 'u');
-    const labels = compileLabels(log.labels);
-    const levels = log.level ? new Set(log.level) : undefined;
-    const service = log.service ? new RegExp(log.service, 'u') : undefined;
-    const host = log.host ? new RegExp(log.host, 'u') : undefined;
-    // Cheapest checks first: the message regex is the expensive one on a hot path.
-    return (event) =>
-      event.kind === 'log' &&
-      (levels === undefined || levels.has(event.level)) &&
-      (service === undefined || service.test(event.service)) &&
-      (host === undefined || host.test(event.host)) &&
-      (labels.length === 0 || labelsMatch(event, labels)) &&
-      message.test(event.message);
-  }
-  if (signal.metric) {
-    const metric = signal.metric;
-    const compare = COMPARATORS[metric.op]!;
-    return (event) =>
-      event.kind === 'metric' && event.metric !== undefined && event.metric.name === metric.query && compare(event.metric.value, metric.threshold);
-  }
-  const alert = signal.alert!;
-  const labels = compileLabels(alert.labels);
-  return (event) =>
-    event.kind === 'alert' && event.alertStatus !== 'resolved' && event.labels['alertname'] === alert.alertname && labelsMatch(event, labels);
+function compileLabels(labels: Record<string, string>): Array<[string, LinearRegex]> {
+  return Object.entries(labels).map(([name, source]) => [name, compileLinearRegex(source)]);
 }
 
 /**
- * The deterministic matcher: the catalog compiled once into predicates. It decides which
- * patterns an event is evidence for. No LLM involved, no text from the event is ever executed.
+ * The deterministic matcher: the catalog compiled once. It decides which patterns an event is
+ * evidence for. No LLM involved, no text from the event is ever executed.
+ *
+ * Its cost per line does not grow with the catalog: every message regex runs on the linear-time
+ * engine, and only for lines that contain one of the literals every match of it must contain
+ * (found by one pass of a literal automaton) and whose level, service and host are in its scope
+ * (decided once per distinct value). `followed_by` signals keep, per stream, when their first
+ * line was seen.
  */
 export class Matcher {
-  private readonly compiled: CompiledPattern[];
+  private readonly entries: LogEntry[] = [];
+  private readonly parts: Part[] = [];
+  private readonly unindexed: number[] = [];
+  private readonly index: LiteralIndex;
+  private readonly metricSignals: Array<{ patternIndex: number; signal: Signal }> = [];
+  private readonly alertSignals: Array<{ patternIndex: number; signalId: string; alertname: string; labels: Array<[string, LinearRegex]> }> = [];
+  private readonly serviceScope = new Map<string, Uint8Array>();
+  private readonly hostScope = new Map<string, Uint8Array>();
+  private readonly pending = new Map<string, number>();
+  private readonly seen: Uint32Array;
+  private generation = 0;
+  private readonly maxMessageLength: number;
+  private readonly maxPendingStreams: number;
+  private readonly counters = { truncated: 0, regexRuns: 0 };
 
-  constructor(readonly catalog: Pick<Catalog, 'patterns'>) {
-    this.compiled = catalog.patterns.map((pattern) => ({
-      pattern,
-      signals: pattern.required_signals.map((signal) => ({ id: signal.id, test: compileSignal(signal) })),
-    }));
+  constructor(
+    readonly catalog: Pick<Catalog, 'patterns'>,
+    options: MatcherOptions = {},
+  ) {
+    this.maxMessageLength = options.maxMessageLength ?? 16_384;
+    this.maxPendingStreams = options.maxPendingStreams ?? 10_000;
+    const literals: Array<{ literal: string; id: number }> = [];
+    const addPart = (entry: number, part: 0 | 1, source: string) => {
+      const id = this.parts.push({ entry, part }) - 1;
+      const found = requiredLiterals(source);
+      if (found) for (const literal of found) literals.push({ literal, id });
+      else this.unindexed.push(id);
+    };
+    catalog.patterns.forEach((pattern, patternIndex) => {
+      for (const signal of pattern.required_signals) {
+        if (signal.log) {
+          const log = signal.log;
+          const entry = this.entries.push({
+            patternIndex,
+            signalId: signal.id,
+            ...(log.level ? { levels: new Set(log.level) } : {}),
+            ...(log.service ? { service: compileLinearRegex(log.service) } : {}),
+            ...(log.host ? { host: compileLinearRegex(log.host) } : {}),
+            labels: compileLabels(log.labels),
+            message: compileLinearRegex(log.message, { ignoreCase: log.ignore_case }),
+            ...(log.followed_by
+              ? { followedBy: { message: compileLinearRegex(log.followed_by.message, { ignoreCase: log.followed_by.ignore_case }), within: log.followed_by.within } }
+              : {}),
+          }) - 1;
+          addPart(entry, 0, log.message);
+          if (log.followed_by) addPart(entry, 1, log.followed_by.message);
+        } else if (signal.metric) this.metricSignals.push({ patternIndex, signal });
+        else if (signal.alert) this.alertSignals.push({ patternIndex, signalId: signal.id, alertname: signal.alert.alertname, labels: compileLabels(signal.alert.labels) });
+      }
+    });
+    this.index = createLiteralIndex(literals);
+    this.seen = new Uint32Array(this.parts.length);
+  }
+
+  stats(): MatcherStats {
+    return { ...this.counters, unindexedSignals: this.unindexed.length, indexStates: this.index.states, indexBytes: this.index.bytes };
+  }
+
+  /** Forgets the first lines `followed_by` signals were waiting on. */
+  reset(): void {
+    this.pending.clear();
   }
 
   /** Every pattern for which this event matches at least one required signal. */
   match(event: ObservedEvent): PatternHit[] {
-    let hits: PatternHit[] | undefined;
-    for (const { pattern, signals } of this.compiled) {
-      let signalIds: string[] | undefined;
-      for (const signal of signals) {
-        if (signal.test(event)) (signalIds ??= []).push(signal.id);
-      }
-      if (signalIds) (hits ??= []).push({ pattern, signalIds });
+    if (event.kind === 'log') return this.group(this.matchLog(event));
+    if (event.kind === 'metric') {
+      const metric = event.metric;
+      if (!metric) return [];
+      return this.group(
+        this.metricSignals
+          .filter(({ signal }) => signal.metric!.query === metric.name && compareMetric(signal.metric!.op, metric.value, signal.metric!.threshold))
+          .map(({ patternIndex, signal }) => ({ patternIndex, signalId: signal.id })),
+      );
     }
-    return hits ?? [];
+    if (event.alertStatus === 'resolved') return [];
+    return this.group(this.alertSignals.filter((alert) => event.labels['alertname'] === alert.alertname && labelsMatch(event, alert.labels)));
+  }
+
+  private matchLog(event: ObservedEvent): Array<{ patternIndex: number; signalId: string }> {
+    let message = event.message;
+    if (message.length > this.maxMessageLength) {
+      this.counters.truncated++;
+      message = message.slice(0, this.maxMessageLength);
+    }
+    const generation = ++this.generation;
+    if (generation === 0xffffffff) {
+      this.seen.fill(0);
+      this.generation = 1;
+    }
+    const candidates: number[] = [];
+    this.index.scan(message, (id) => {
+      if (this.seen[id] !== this.generation) {
+        this.seen[id] = this.generation;
+        candidates.push(id);
+      }
+    });
+    for (const id of this.unindexed) candidates.push(id);
+    if (candidates.length === 0) return [];
+    candidates.sort((a, b) => a - b);
+    const serviceScope = this.scope(this.serviceScope, event.service, (entry) => entry.service);
+    const hostScope = this.scope(this.hostScope, event.host, (entry) => entry.host);
+    const hits: Array<{ patternIndex: number; signalId: string }> = [];
+    // First lines are remembered after the loop: one line is never its own continuation.
+    let firstLines: string[] | undefined;
+    for (const id of candidates) {
+      const { entry: entryIndex, part } = this.parts[id]!;
+      const entry = this.entries[entryIndex]!;
+      if (serviceScope[entryIndex] === 0 || hostScope[entryIndex] === 0) continue;
+      if (part === 1) {
+        const key = `${entryIndex}\0${event.host}\0${event.service}`;
+        const since = this.pending.get(key);
+        if (since === undefined || event.time < since || event.time - since > entry.followedBy!.within) continue;
+        this.counters.regexRuns++;
+        if (!entry.followedBy!.message.test(message)) continue;
+        this.pending.delete(key);
+        hits.push({ patternIndex: entry.patternIndex, signalId: entry.signalId });
+        continue;
+      }
+      if (entry.levels && !entry.levels.has(event.level)) continue;
+      if (entry.labels.length > 0 && !labelsMatch(event, entry.labels)) continue;
+      this.counters.regexRuns++;
+      if (!entry.message.test(message)) continue;
+      if (entry.followedBy) (firstLines ??= []).push(`${entryIndex}\0${event.host}\0${event.service}`);
+      else hits.push({ patternIndex: entry.patternIndex, signalId: entry.signalId });
+    }
+    if (firstLines) for (const key of firstLines) this.remember(key, event.time);
+    return hits;
+  }
+
+  /** Which entries accept this service (or host): each regex runs once per distinct value. */
+  private scope(cache: Map<string, Uint8Array>, value: string, regexOf: (entry: LogEntry) => LinearRegex | undefined): Uint8Array {
+    let scope = cache.get(value);
+    if (scope) return scope;
+    scope = new Uint8Array(this.entries.length);
+    this.entries.forEach((entry, index) => {
+      const regex = regexOf(entry);
+      scope![index] = regex === undefined || regex.test(value.slice(0, 1024)) ? 1 : 0;
+    });
+    if (cache.size >= SCOPE_CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
+    cache.set(value, scope);
+    return scope;
+  }
+
+  private remember(key: string, time: number): void {
+    this.pending.delete(key);
+    this.pending.set(key, time);
+    if (this.pending.size > this.maxPendingStreams) this.pending.delete(this.pending.keys().next().value as string);
+  }
+
+  /** Hits grouped per pattern, in catalog order, signal ids in the pattern's order. */
+  private group(hits: Array<{ patternIndex: number; signalId: string }>): PatternHit[] {
+    if (hits.length === 0) return [];
+    const byPattern = new Map<number, string[]>();
+    for (const hit of hits) {
+      const ids = byPattern.get(hit.patternIndex);
+      if (ids) {
+        if (!ids.includes(hit.signalId)) ids.push(hit.signalId);
+      } else byPattern.set(hit.patternIndex, [hit.signalId]);
+    }
+    return [...byPattern]
+      .sort(([a], [b]) => a - b)
+      .map(([patternIndex, signalIds]) => {
+        const pattern = this.catalog.patterns[patternIndex]!;
+        const order = pattern.required_signals.map((signal) => signal.id);
+        return { pattern, signalIds: signalIds.sort((a, b) => order.indexOf(a) - order.indexOf(b)) };
+      });
   }
 
   /** Confidence of a pattern given the set of its signal ids seen: matched / required. */
@@ -98,57 +253,4 @@ export class Matcher {
     const matched = pattern.required_signals.filter((signal) => seen.has(signal.id)).length;
     return matched / pattern.required_signals.length;
   }
-}
-
-/** Turns a catalog sample (a bare line or an object) into an event for the matcher. */
-export function sampleToEvent(sample: CatalogSample, index = 0): ObservedEvent {
-  const base = typeof sample === 'string' ? { message: sample } : sample;
-  return {
-    id: `sample-${index}`,
-    kind: base.kind ?? (base.metric ? 'metric' : 'log'),
-    source: 'sample',
-    time: 0,
-    host: base.host ?? 'sample-host',
-    service: base.service ?? 'sample-service',
-    level: base.level ?? 'error',
-    message: base.message,
-    labels: base.labels ?? {},
-    ...(base.metric ? { metric: base.metric } : {}),
-    ...(base.kind === 'alert' ? { alertStatus: 'firing' as const } : {}),
-  };
-}
-
-export interface SampleCheckFailure {
-  patternId: string;
-  sample: string;
-  expected: 'match' | 'no_match';
-  /** What the matcher found instead. */
-  got: string;
-}
-
-/**
- * Runs every pattern's samples through the real matcher: `match` samples must hit the pattern,
- * `no_match` samples (near misses) must not. Used by `fish-sre catalog test` and CI.
- */
-export function checkCatalogSamples(catalog: Pick<Catalog, 'patterns'>): { checked: number; failures: SampleCheckFailure[] } {
-  const matcher = new Matcher(catalog);
-  const failures: SampleCheckFailure[] = [];
-  let checked = 0;
-  for (const pattern of catalog.patterns) {
-    pattern.samples.match.forEach((sample, index) => {
-      checked++;
-      const hit = matcher.match(sampleToEvent(sample, index)).find((candidate) => candidate.pattern.id === pattern.id);
-      if (!hit) {
-        failures.push({ patternId: pattern.id, sample: typeof sample === 'string' ? sample : sample.message, expected: 'match', got: 'no signal matched' });
-      }
-    });
-    pattern.samples.no_match.forEach((sample, index) => {
-      checked++;
-      const hit = matcher.match(sampleToEvent(sample, index)).find((candidate) => candidate.pattern.id === pattern.id);
-      if (hit) {
-        failures.push({ patternId: pattern.id, sample: typeof sample === 'string' ? sample : sample.message, expected: 'no_match', got: `matched signals ${hit.signalIds.join(', ')}` });
-      }
-    });
-  }
-  return { checked, failures };
 }

@@ -51,6 +51,14 @@ describe('draftPattern', () => {
     expect(prompt).not.toContain('hunter2hunter2');
   });
 
+  it('refuses a drafted regex the linear-time engine cannot run before trying its samples', async () => {
+    const llm = scriptedLlm({ id: 'immich-postgres-refused', title: 'Immich cannot reach Postgres', description: 'x', severity: 'warning', message_regexes: ['^(?=.*ECONNREFUSED)(a+)+$'], diagnosis: 'Check the database.' });
+    const draft = await draftPattern({ llm }, incident);
+    expect(draft!.valid).toBe(false);
+    expect(draft!.problems.join('\n')).toMatch(/not supported by the linear-time regex engine/);
+    expect(draft!.problems.join('\n')).not.toMatch(/does not match its own signals/);
+  });
+
   it('returns nothing for an answer that is not the requested shape', async () => {
     expect(await draftPattern({ llm: scriptedLlm({ id: 'Not A Valid Id', title: 'x' }) }, incident)).toBeUndefined();
     expect(await draftPattern({ llm: scriptedLlm('rm -rf /') }, incident)).toBeUndefined();

@@ -1,0 +1,157 @@
+// Matcher benchmarks: ingest throughput through parse -> dedup -> rules -> matcher next to a bare
+// JSON.parse of the same lines; the same with the catalog plus 480 generated patterns; the heap
+// of the prefilter index for 500 patterns; the time to match a 256 KiB adversarial line for every
+// catalog regex. Ratios are against baselines measured in this same run.
+// Prints one JSON line of figures on stdout, human text on stderr.
+import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { ApprovalSigner, FishEngine, Matcher, PatternSchema, createMemoryAuditStore, loadCatalog, normaliseLevel, sampleToEvent } from '@fish-sre/core';
+import { homelabDay, rng } from './homelab-day.mjs';
+
+const say = (text) => process.stderr.write(`${text}\n`);
+const catalog = await loadCatalog(new URL('../catalog', import.meta.url).pathname);
+const hosts = ['penny', 'lancelot', 'galahad'];
+const noopNotifier = { specificationVersion: 'v1', name: 'noop', propose: async () => ({ id: 'n', channel: 'noop' }), notify: async () => ({ id: 'n', channel: 'noop' }) };
+const noopExecutor = { specificationVersion: 'v1', name: 'noop', hosts: () => hosts, run: async () => ({ exitCode: 0, stdout: '', stderr: '', durationMs: 0, timedOut: false }) };
+const incidentLines = catalog.patterns.flatMap((pattern) =>
+  pattern.samples.match.slice(0, 1).map((sample) => {
+    const event = sampleToEvent(sample);
+    return { host: hosts.includes(event.host) ? event.host : 'penny', service: event.service, level: event.level, message: event.message };
+  }),
+);
+
+/**
+ * 480 patterns shaped like the catalog's: a service scope and a message regex with literals,
+ * alternations and character classes, each distinct. None is meant to match the day's lines.
+ */
+function generatedPatterns(count) {
+  const random = rng(42);
+  const services = ['sonarr', 'radarr', 'jellyfin', 'immich-server', 'paperless', 'vaultwarden', 'nextcloud', 'gitea', 'mosquitto', 'zigbee2mqtt', 'home-assistant', 'frigate'];
+  const verbs = ['failed to open', 'cannot connect to', 'timed out waiting for', 'refused connection from', 'lost lease on', 'could not parse'];
+  const nouns = ['database', 'upstream', 'socket', 'config file', 'volume', 'certificate', 'broker', 'index'];
+  return Array.from({ length: count }, (_, index) => {
+    const service = services[index % services.length];
+    const verb = verbs[Math.floor(random() * verbs.length)];
+    const noun = nouns[Math.floor(random() * nouns.length)];
+    return PatternSchema.parse({
+      id: `generated-${index}`,
+      title: `Generated ${index}`,
+      target_host: '$event_host',
+      diagnosis: 'generated for the benchmark',
+      required_signals: [{ id: 'line', log: { message: `E${1000 + index}: ${verb} (the )?${noun} "[^"]+" \\((errno|code) [0-9]+\\)`, service: `^${service}(-[0-9]+)?$` } }],
+      samples: { match: [{ message: `E${1000 + index}: ${verb} ${noun} "x" (errno 5)`, service }] },
+    });
+  });
+}
+
+function makeEngine(patterns) {
+  const bigCatalog = { ...catalog, patterns };
+  return new FishEngine({
+    catalog: () => bigCatalog, sources: [], audit: createMemoryAuditStore(), notifier: noopNotifier, executor: noopExecutor,
+    signer: new ApprovalSigner('b'.repeat(32)), publicUrl: 'http://127.0.0.1:8080', targets: hosts,
+  });
+}
+
+/** What a source does per line: JSON parse, normalise, stable id. */
+function parseLine(text) {
+  const line = JSON.parse(text);
+  return {
+    id: createHash('sha1').update(text).digest('base64url'),
+    kind: 'log', source: 'bench', time: line.time, host: line.host ?? 'unknown', service: line.service ?? 'unknown',
+    level: normaliseLevel(line.level), message: line.message, labels: {},
+  };
+}
+
+/** CPU time of `run`, best of three (the machine is shared; the best is the least disturbed). */
+function cpuTime(run) {
+  let best = Number.POSITIVE_INFINITY;
+  for (let round = 0; round < 3; round++) {
+    globalThis.gc?.();
+    const started = process.cpuUsage();
+    run();
+    const used = process.cpuUsage(started);
+    best = Math.min(best, (used.user + used.system) / 1000);
+  }
+  return best;
+}
+
+const LINES = Number(process.env.BENCH_LINES ?? 200_000);
+const texts = [];
+for (const line of homelabDay({ incidentLines, incidents: 200 })) {
+  texts.push(JSON.stringify(line));
+  if (texts.length >= LINES) break;
+}
+const perSecond = (ms) => Math.round(texts.length / (ms / 1000));
+
+// ---- 1. Bare JSON.parse of the same lines: the baseline --------------------------------------
+let sink = 0;
+const parseMs = cpuTime(() => {
+  for (const text of texts) sink += JSON.parse(text).message.length;
+});
+
+// ---- 2. Ingest with the catalog, and with the catalog plus 480 generated patterns -----------
+const generated = generatedPatterns(480);
+function ingestMs(patterns) {
+  return cpuTime(() => {
+    const engine = makeEngine(patterns);
+    for (const text of texts) engine.ingest(parseLine(text));
+  });
+}
+const catalogMs = ingestMs(catalog.patterns);
+const bigMs = ingestMs([...catalog.patterns, ...generated]);
+const figures = {
+  jsonParseLinesPerSecond: perSecond(parseMs),
+  ingestLinesPerSecond: perSecond(catalogMs),
+  ingestVsJsonParse: +(parseMs / catalogMs).toFixed(3),
+  patterns: catalog.patterns.length,
+  ingestLinesPerSecondBigCatalog: perSecond(bigMs),
+  bigCatalogPatterns: catalog.patterns.length + generated.length,
+  bigVsCatalog: +(catalogMs / bigMs).toFixed(3),
+};
+say(`bare JSON.parse: ${figures.jsonParseLinesPerSecond.toLocaleString('en')} lines/s per core (${sink > 0 ? 'parsed' : ''})`);
+say(`ingest (parse -> dedup -> rules -> matcher), ${figures.patterns} patterns: ${figures.ingestLinesPerSecond.toLocaleString('en')} lines/s = ${figures.ingestVsJsonParse}x JSON.parse`);
+say(`ingest, ${figures.bigCatalogPatterns} patterns: ${figures.ingestLinesPerSecondBigCatalog.toLocaleString('en')} lines/s = ${figures.bigVsCatalog}x the ${figures.patterns}-pattern figure`);
+
+// ---- 3. Heap of the matcher (prefilter index and compiled regexes) for 500 patterns ----------
+const fiveHundred = [...catalog.patterns, ...generated].slice(0, 500);
+globalThis.gc?.();
+const heapBefore = process.memoryUsage().heapUsed;
+const matchers = [new Matcher({ patterns: fiveHundred })];
+globalThis.gc?.();
+const heapMb = (process.memoryUsage().heapUsed - heapBefore) / 1024 / 1024;
+const stats = matchers[0].stats();
+figures.matcherHeapMb500 = +heapMb.toFixed(2);
+figures.indexStates500 = stats.indexStates;
+figures.unindexedSignals500 = stats.unindexedSignals;
+say(`matcher for 500 patterns: ${heapMb.toFixed(2)} MB heap (literal automaton ${stats.indexStates} states, ${(stats.indexBytes / 1024).toFixed(0)} KiB; ${stats.unindexedSignals} signals without a literal)`);
+
+// ---- 4. A 256 KiB adversarial line for every catalog regex -----------------------------------
+// The line repeats the start of the regex's own samples (what makes a backtracking engine retry
+// from every position) and never completes a match. Measured with the cut disabled, so the
+// figure is the engine's, and with the default cut (16 KiB).
+const SIZE = 256 * 1024;
+const worst = { full: { ms: 0, pattern: '' }, cut: { ms: 0, pattern: '' } };
+for (const [label, options] of [['full', { maxMessageLength: SIZE + 1 }], ['cut', {}]]) {
+  for (const pattern of catalog.patterns) {
+    const sample = pattern.samples.match.map(sampleToEvent).find((event) => event.kind === 'log');
+    if (!sample) continue;
+    const matcher = new Matcher({ patterns: [pattern] }, options);
+    const unit = `${sample.message.slice(0, Math.max(8, Math.floor(sample.message.length * 0.8)))} `;
+    const message = unit.repeat(Math.ceil(SIZE / unit.length)).slice(0, SIZE);
+    const event = { ...sample, id: 'adversarial', message };
+    matcher.match(event);
+    let best = Number.POSITIVE_INFINITY;
+    for (let round = 0; round < 3; round++) {
+      const started = performance.now();
+      matcher.match(event);
+      best = Math.min(best, performance.now() - started);
+    }
+    if (best > worst[label].ms) worst[label] = { ms: best, pattern: pattern.id };
+  }
+}
+figures.adversarial256KiBMs = +worst.full.ms.toFixed(2);
+figures.adversarial256KiBPattern = worst.full.pattern;
+figures.adversarial256KiBCutMs = +worst.cut.ms.toFixed(2);
+say(`256 KiB adversarial line, slowest catalog regex: ${worst.full.ms.toFixed(2)} ms (${worst.full.pattern}) uncut; ${worst.cut.ms.toFixed(2)} ms with the default 16 KiB cut`);
+
+console.log(JSON.stringify({ bench: 'matcher', lines: texts.length, ...figures }));

@@ -1,0 +1,109 @@
+/**
+ * An Aho–Corasick automaton over lowercase printable-ASCII literals: one pass over a line finds
+ * every literal it contains, whatever the number of literals. Case is folded while scanning
+ * (ASCII letters, plus the Kelvin sign and the long s, which fold to k and s), so the index is
+ * sound for case-insensitive regexes too; any other character breaks a literal.
+ */
+export interface LiteralIndex {
+  /** Calls `onMatch` with the id of every literal found (an id may repeat). */
+  scan(text: string, onMatch: (id: number) => void): void;
+  /** Automaton states, for the memory figures. */
+  readonly states: number;
+  /** Bytes held by the automaton's tables (approximate). */
+  readonly bytes: number;
+}
+
+const KELVIN_SIGN = 0x212a;
+const LONG_S = 0x017f;
+
+/**
+ * Builds the automaton. Each literal must be lowercase printable ASCII (what `requiredLiterals`
+ * returns); `id` is the caller's number for it.
+ */
+export function createLiteralIndex(literals: ReadonlyArray<{ literal: string; id: number }>): LiteralIndex {
+  // The alphabet: only characters that occur in some literal get a column; the rest map to 0.
+  const symbolOf = new Uint8Array(128);
+  let symbols = 1;
+  for (const { literal } of literals) {
+    for (let index = 0; index < literal.length; index++) {
+      const code = literal.charCodeAt(index);
+      if (code >= 128 || (code >= 65 && code <= 90)) throw new Error(`literal ${JSON.stringify(literal)} is not lowercase ASCII`);
+      if (symbolOf[code] === 0) symbolOf[code] = symbols++;
+    }
+  }
+  for (let code = 65; code <= 90; code++) symbolOf[code] = symbolOf[code + 32]!;
+  const kelvinSymbol = symbolOf[107]!;
+  const longSSymbol = symbolOf[115]!;
+
+  // Trie first, as growable arrays; then resolved into a dense transition table.
+  const trie: number[][] = [new Array<number>(symbols).fill(-1)];
+  const own: number[][] = [[]];
+  for (const { literal, id } of literals) {
+    let state = 0;
+    for (let index = 0; index < literal.length; index++) {
+      const symbol = symbolOf[literal.charCodeAt(index)]!;
+      let next = trie[state]![symbol]!;
+      if (next === -1) {
+        next = trie.length;
+        trie.push(new Array<number>(symbols).fill(-1));
+        own.push([]);
+        trie[state]![symbol] = next;
+      }
+      state = next;
+    }
+    own[state]!.push(id);
+  }
+
+  const count = trie.length;
+  const table = new Int32Array(count * symbols);
+  const fail = new Int32Array(count);
+  // Nearest state along the failure chain that ends a literal (-1: none): the output links.
+  const outputLink = new Int32Array(count).fill(-1);
+  const queue: number[] = [];
+  for (let symbol = 1; symbol < symbols; symbol++) {
+    const child = trie[0]![symbol]!;
+    if (child === -1) table[symbol] = 0;
+    else {
+      table[symbol] = child;
+      queue.push(child);
+    }
+  }
+  for (let head = 0; head < queue.length; head++) {
+    const state = queue[head]!;
+    const failure = fail[state]!;
+    outputLink[state] = own[failure]!.length > 0 ? failure : outputLink[failure]!;
+    for (let symbol = 1; symbol < symbols; symbol++) {
+      const child = trie[state]![symbol]!;
+      if (child === -1) table[state * symbols + symbol] = table[failure * symbols + symbol]!;
+      else {
+        table[state * symbols + symbol] = child;
+        fail[child] = table[failure * symbols + symbol]!;
+        queue.push(child);
+      }
+    }
+  }
+  const outputs: ReadonlyArray<readonly number[]> = own;
+  // States where some literal ends (itself or along its output links): the only ones the scan stops at.
+  const reports = new Uint8Array(count);
+  for (let state = 1; state < count; state++) reports[state] = own[state]!.length > 0 || outputLink[state] !== -1 ? 1 : 0;
+  // Characters >= 128 that fold to a literal's ASCII letter.
+  const foldHigh = (code: number) => (code === KELVIN_SIGN ? kelvinSymbol : code === LONG_S ? longSSymbol : 0);
+
+  return {
+    states: count,
+    bytes: table.byteLength + fail.byteLength + outputLink.byteLength + literals.length * 16,
+    scan(text, onMatch) {
+      let state = 0;
+      const length = text.length;
+      for (let index = 0; index < length; index++) {
+        const code = text.charCodeAt(index);
+        state = table[state * symbols + (code < 128 ? symbolOf[code]! : foldHigh(code))]!;
+        if (reports[state] === 0) continue;
+        for (let found = state; found !== -1; found = outputLink[found]!) {
+          const ids = outputs[found]!;
+          for (let at = 0; at < ids.length; at++) onMatch(ids[at]!);
+        }
+      }
+    },
+  };
+}
