@@ -3,7 +3,7 @@ import { Hono, type Context } from 'hono';
 import { html, raw } from 'hono/html';
 import type { AddressInfo } from 'node:net';
 import type { IncomingMessage } from 'node:http';
-import type { ApprovalSigner, AuditStore, Decision, FishEngine, ProposalRecord } from '@fish-sre/core';
+import { FishError, FishErrorCode, type ApprovalSigner, type AuditStore, type Decision, type FishEngine, type ProposalRecord } from '@fish-sre/core';
 
 export interface ApprovalServerOptions {
   engine: FishEngine;
@@ -128,7 +128,13 @@ ${execution
   });
 
   app.notFound((c) => c.json({ error: 'not found' }, 404));
-  app.onError((error, c) => c.json({ error: `internal error: ${error.message.slice(0, 200)}` }, 500));
+  app.onError((error, c) => {
+    // Nothing is decided that is not recorded: with the store away, the tap changed nothing.
+    if (FishError.hasCode(error, FishErrorCode.AUDIT_UNREACHABLE)) {
+      return c.json({ error: 'the audit store is unreachable right now: nothing was decided or run; tap again in a minute' }, 503, { 'retry-after': '30' });
+    }
+    return c.json({ error: `internal error: ${error.message.slice(0, 200)}` }, 500);
+  });
   return app;
 }
 

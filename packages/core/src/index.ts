@@ -37,3 +37,4 @@ export * from './util/sleep.js';
 export * from './pipeline/decision-channel.js';
 export * from './plugin-utils/options.js';
 export * from './pipeline/store-coordination.js';
+export * from './pipeline/audit-outage.js';
