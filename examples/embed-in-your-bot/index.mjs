@@ -73,9 +73,9 @@ const finished = new Promise((resolve) => engine.on('execution', (execution) => 
 engine.on('proposal', async (_proposal, links) => {
   const token = links.approveUrl.split('/').pop();
   const outcome = await engine.decide(token, 'approve', 'owner@my-chat');
-  console.log(`[bot] decision: ${outcome.httpStatus} ${outcome.message}`);
+  console.log(`[bot] decision: ${outcome.status} — ${outcome.message}`);
   const again = await engine.decide(token, 'approve', 'owner@my-chat');
-  console.log(`[bot] pressed twice: ${again.httpStatus} ${again.message}`);
+  console.log(`[bot] pressed twice: ${again.status} — ${again.message}`);
 });
 
 await engine.start();

@@ -1,15 +1,23 @@
 export const VERSION = '0.1.0';
 
-export { loadConfig, type BreakglassConfig } from './config.js';
+export { loadConfig, credentialsFrom, type BreakglassConfig } from './config.js';
 export { startBreakglass, defaultWebRoot, type StartOptions, type RunningBreakglass } from './server.js';
+export { buildParts, type BreakglassParts } from './parts.js';
 export { createApp, type AppOptions } from './http/app.js';
+export { LoginSessions } from './http/auth.js';
 export { SessionManager, Session, type CommandRunner, type SessionManagerOptions } from './agent/session.js';
 export { eventsToMessages, type SessionEvent, type SessionEventBody } from './agent/events.js';
-export { AGENT_TOOLS, isReadOnlyCommand, planToolCall, wrapUntrusted } from './agent/tools.js';
+export { AGENT_TOOLS, DEFAULT_READ_ROOTS, isReadOnlyCommand, isUnderReadRoots, planToolCall, wrapUntrusted } from './agent/tools.js';
+export { isReadOnlyJournalctl } from './agent/journalctl-rule.js';
+export { createAgentProvider, createSelftestNotifier, createRegistry } from './agent/provider.js';
+export { spendCheck, sessionCost, monthCost, type SpendCaps } from './agent/spend.js';
+export { transcriptMarkdown } from './agent/transcript-markdown.js';
 export { buildSystemPrompt } from './agent/system-prompt.js';
-export { POWER_VERBS, MUTATING_VERBS, isPowerVerb, parsePowerVerb, type PowerVerb, type PowerBackend, type PowerResult } from './power/verbs.js';
+export { POWER_VERBS, MUTATING_VERBS, INSPECT_VERBS, isPowerVerb, parsePowerVerb, type PowerVerb, type InspectVerb, type PowerBackend, type PowerResult, type InspectResult } from './power/verbs.js';
 export { PowerService } from './power/power-service.js';
 export { createSshPowerBackend } from './power/ssh-power-backend.js';
 export { createProxmoxPowerBackend } from './power/proxmox-power-backend.js';
 export { ProxmoxClient, UPID_PATTERN, taskSucceeded } from './power/proxmox-client.js';
-export { sshExec, quoteArgv } from './ssh/ssh-exec.js';
+export { HostKeyGuard, fingerprintsIn, type HostKeyState } from './ssh/host-keys.js';
+export { runSelftest, formatReport, notifyFailures, type SelftestReport, type SelftestCheck } from './selftest.js';
+export { openTrail, verifyTrailText, verifyTrailFile, recordHash, GENESIS_HASH, type Trail, type TrailRecord, type TrailKind } from './trail/trail.js';

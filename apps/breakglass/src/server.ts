@@ -9,16 +9,17 @@ import type { BreakglassConfig } from './config.js';
 import { SessionManager, type CommandRunner } from './agent/session.js';
 import { buildSystemPrompt } from './agent/system-prompt.js';
 import { createApp } from './http/app.js';
+import { LoginSessions } from './http/auth.js';
 import { PowerService } from './power/power-service.js';
-import { createProxmoxPowerBackend } from './power/proxmox-power-backend.js';
-import { createSshPowerBackend } from './power/ssh-power-backend.js';
 import type { PowerBackend } from './power/verbs.js';
-import { SshConnectionPool, type SshTargetInput } from '@fish-sre/exec-ssh';
-import { loadPrivateKey, quoteArgv, sshExec } from './ssh/ssh-exec.js';
+import { buildParts } from './parts.js';
+import { runSelftest } from './selftest.js';
+import { HostKeyGuard } from './ssh/host-keys.js';
+import { openTrail } from './trail/trail.js';
 
 export interface StartOptions {
   config: BreakglassConfig;
-  /** The agent's model. Injected so breakglass never depends on one vendor (and tests can script it). */
+  /** The agent's model (built through the plugin registry by the CLI; tests script one). */
   provider: LLMProvider;
   logger?: Logger;
   /** Overrides (tests): the target command runner, the power backend, the UI folder. */
@@ -31,6 +32,7 @@ export interface RunningBreakglass {
   url: string;
   port: number;
   sessions: SessionManager;
+  hostKeys: HostKeyGuard | undefined;
   close(): Promise<void>;
 }
 
@@ -43,35 +45,19 @@ export async function startBreakglass(options: StartOptions): Promise<RunningBre
   const { config } = options;
   const logger = options.logger ?? silentLogger;
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const trail = await openTrail(join(config.dataDir, 'trail.jsonl'));
+  const parts = await buildParts(config, logger, { withVm: !options.runCommand, ...(options.powerBackend ? { powerBackend: options.powerBackend } : {}) });
+  const backend = parts.backend;
+  // The hypervisor's view (read-only verbs) goes through the forced command when it is configured.
+  const hypervisor = parts.sshBackend ?? backend;
 
-  // One pool, two targets: the VM the agent repairs, and the hypervisor's forced-command key.
-  // A pinned fingerprint when configured, else trust-on-first-use into the data folder.
-  const hostKey = (pin: string | undefined) => (pin ? { fingerprint: pin } : { trustOnFirstUse: true as const, knownHostsPath: join(config.dataDir, 'known_hosts') });
-  const targets: Record<string, SshTargetInput> = {};
-  if (!options.runCommand) {
-    targets['vm'] = { host: config.target.host, port: config.target.port, username: config.target.user, privateKey: await loadPrivateKey(config.target.keyFile), hostKey: hostKey(config.target.hostKeySha256) };
-  }
-  if (!options.powerBackend && config.power.backend === 'ssh' && config.power.ssh) {
-    const ssh = config.power.ssh;
-    targets['hypervisor'] = { host: ssh.host, port: ssh.port, username: ssh.user, privateKey: await loadPrivateKey(ssh.keyFile), hostKey: hostKey(ssh.hostKeySha256) };
-  }
-  const pool = new SshConnectionPool({ targets, logger, connectTimeoutMs: 10_000, idleCloseMs: 60_000 });
+  const hostKeys = parts.pool.has('vm') ? new HostKeyGuard({ pool: parts.pool, file: join(config.dataDir, 'host-keys.json'), trail, hypervisor, logger }) : undefined;
+  await hostKeys?.load();
 
   const runCommand: CommandRunner =
-    options.runCommand ??
-    ((argv, run) => sshExec(pool, 'vm', quoteArgv(argv), { timeoutMs: run.timeoutMs, outputLimitBytes: config.agent.outputLimitBytes, signal: run.signal }));
+    options.runCommand ?? ((argv, run) => parts.pool.run('vm', { argv }, { timeoutMs: run.timeoutMs, outputLimitBytes: config.agent.outputLimitBytes, signal: run.signal, killGraceMs: 2000, closeAfterKillMs: 1000 }));
 
-  let backend = options.powerBackend;
-  if (!backend) {
-    if (targets['hypervisor']) {
-      backend = createSshPowerBackend({ pool, target: 'hypervisor', timeoutMs: config.power.verbTimeoutMs });
-    } else if (config.power.api) {
-      backend = createProxmoxPowerBackend({ ...config.power.api });
-    } else {
-      throw new Error('no power backend configured');
-    }
-  }
-  const power = new PowerService({ backend, timeoutMs: config.power.verbTimeoutMs, logFile: join(config.dataDir, 'power.jsonl'), logger });
+  const power = new PowerService({ backend, timeoutMs: config.power.verbTimeoutMs, forensicsTimeoutMs: config.power.forensicsTimeoutMs, trail, logger });
 
   const target = `${config.target.user}@${config.target.host}`;
   const sessions = new SessionManager({
@@ -86,6 +72,11 @@ export async function startBreakglass(options: StartOptions): Promise<RunningBre
     commandTimeoutMs: config.agent.commandTimeoutMs,
     outputLimitBytes: config.agent.outputLimitBytes,
     ...(config.agent.model ? { model: config.agent.model } : {}),
+    ...(config.agent.readRoots ? { readRoots: config.agent.readRoots } : {}),
+    spendCaps: config.agent.spendCaps,
+    trail,
+    inspectHypervisor: (view, signal) => hypervisor.inspect(view, signal),
+    ...(hostKeys ? { onCommandError: (error: unknown) => hostKeys.noteError(error) } : {}),
     logger,
   });
   await sessions.load();
@@ -94,6 +85,10 @@ export async function startBreakglass(options: StartOptions): Promise<RunningBre
     sessions,
     power,
     auth: config.auth,
+    logins: new LoginSessions(),
+    trail,
+    ...(hostKeys ? { hostKeys } : {}),
+    selftest: () => runSelftest({ provider: options.provider, pool: parts.pool, ...(parts.api ? { api: parts.api } : {}) }),
     peer: (c) => {
       try {
         return getConnInfo(c).remote.address;
@@ -115,9 +110,10 @@ export async function startBreakglass(options: StartOptions): Promise<RunningBre
     url: `http://${config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host}:${port}`,
     port,
     sessions,
+    hostKeys,
     async close() {
       await sessions.close();
-      await pool.close();
+      await parts.close();
       await new Promise<void>((resolve) => {
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
         server.close(() => resolve());

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionManager } from '../src/agent/session.js';
 import { loadConfig } from '../src/config.js';
 import { createApp } from '../src/http/app.js';
+import { LoginSessions } from '../src/http/auth.js';
 import { PowerService } from '../src/power/power-service.js';
 import type { PowerBackend, PowerVerb } from '../src/power/verbs.js';
 import { TEST_TOKEN, scriptedProvider, testEnv } from './helpers.js';
@@ -16,7 +17,9 @@ function recordingBackend(): PowerBackend & { calls: PowerVerb[] } {
   const calls: PowerVerb[] = [];
   return {
     kind: 'ssh',
+    capturesForensics: false,
     calls,
+    inspect: async (verb) => ({ verb, ok: true, output: '', durationMs: 0 }),
     async run(verb) {
       calls.push(verb);
       return { verb, ok: true, output: `status: running`, state: 'running', durationMs: 1 };
@@ -49,6 +52,7 @@ beforeAll(async () => {
     sessions,
     power: new PowerService({ backend, timeoutMs: 1000 }),
     auth: { token: TEST_TOKEN, trustedHeader: 'x-authentik-username', trustedProxies: [PROXY], cookieSecure: false },
+    logins: new LoginSessions(),
     peer: () => peerAddress,
     webRoot: dir,
     keepAliveMs: 50,
@@ -64,7 +68,7 @@ function concretePath(path: string): string {
 }
 
 describe('auth on every route', () => {
-  const PUBLIC = new Set(['GET /login', 'POST /login', 'GET /healthz']);
+  const PUBLIC = new Set(['GET /login', 'POST /login', 'GET /healthz', 'GET /sw.js', 'GET /offline.html']);
 
   it('lists the routes we expect (the enumeration is not empty)', () => {
     const routes = app.routes.filter((route) => route.method !== 'ALL').map((route) => `${route.method} ${route.path}`);

@@ -3,14 +3,13 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { type Server, type Socket, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SshConnectionPool } from '@fish-sre/exec-ssh';
+import { createSshPool, type SshPool } from '@fish-sre/exec-ssh';
 import { createClaudeProvider } from '@fish-sre/llm-claude';
 import { anthropicMessage, anthropicStreamEvents, startAnthropicServer, startProxmoxServer, startTestSshd, type AnthropicTestServer, type ProxmoxTestServer, type TestSshd } from '@fish-sre/testkit';
 import { type Browser, type Page, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProxmoxPowerBackend } from '../src/power/proxmox-power-backend.js';
 import { startBreakglass, type RunningBreakglass } from '../src/server.js';
-import { quoteArgv, sshExec } from '../src/ssh/ssh-exec.js';
 import { TEST_TOKEN, testConfig } from './helpers.js';
 
 /**
@@ -67,7 +66,7 @@ function startCuttableProxy(targetPort: number): Promise<{ port: number; cut(): 
 
 let sshd: TestSshd;
 let anthropic: AnthropicTestServer;
-let pool: SshConnectionPool;
+let pool: SshPool;
 let proxmox: ProxmoxTestServer;
 let app: RunningBreakglass;
 let proxy: Awaited<ReturnType<typeof startCuttableProxy>>;
@@ -83,7 +82,7 @@ beforeAll(async () => {
   sshd = await startTestSshd();
   marker = join(dataDir, 'approved-marker');
   proxmox = await startProxmoxServer({ authFailureDelayMs: 50, taskPolls: 2, vmName: 'devvm' });
-  pool = new SshConnectionPool({ targets: { vm: { host: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostKey: { fingerprint: sshd.hostKeyFingerprint } } } });
+  pool = createSshPool({ targets: { vm: { host: sshd.host, port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostKey: { fingerprint: sshd.hostKeyFingerprint } } } });
   const tool = (id: string, argv: string[]) => ({ type: 'tool_use' as const, id, name: 'run_command', input: { argv } });
   anthropic = await startAnthropicServer({
     apiKey: 'sk-ant-test-breakglass',
@@ -103,7 +102,7 @@ beforeAll(async () => {
     provider,
     // The built UI (npm test builds first; run `npm run build -w @fish-sre/breakglass` otherwise).
     webRoot: new URL('../dist/web', import.meta.url).pathname,
-    runCommand: (argv, options) => sshExec(pool, 'vm', quoteArgv(argv), { timeoutMs: options.timeoutMs, outputLimitBytes: 32_768, signal: options.signal }),
+    runCommand: (argv, options) => pool.run('vm', { argv }, { timeoutMs: options.timeoutMs, outputLimitBytes: 32_768, signal: options.signal }),
     powerBackend: createProxmoxPowerBackend({ host: proxmox.host, port: proxmox.port, tokenId: proxmox.tokenId, tokenSecret: proxmox.tokenSecret, fingerprintSha256: proxmox.fingerprint256, node: proxmox.node, vmid: proxmox.vmid, pollMs: 50 }),
   });
   proxy = await startCuttableProxy(app.port);
@@ -215,7 +214,7 @@ describe('breakglass in a phone-sized Chromium', () => {
     expect(proxmox.tasks.length).toBe(before);
     await dialog.getByRole('button', { name: 'Yes, cycle' }).tap();
     await page.getByText('cycle: OK').waitFor({ timeout: 20_000 });
-    expect(proxmox.tasks.slice(before).map((task) => [task.type, task.exitstatus])).toEqual([['qmstop', 'OK'], ['qmstart', 'OK']]);
+    expect(proxmox.tasks.slice(before).map((task) => [task.type, task.exitstatus])).toEqual([['qmshutdown', 'OK'], ['qmstart', 'OK']]);
     await shot('09-cycled');
   });
 });

@@ -2,7 +2,7 @@
 export const INJECTION_CORPUS = [
   'status; reboot', 'status && qm destroy 102', 'reset|sh', 'status`id`', 'status$(id)', '$(reboot)', 'status\nreset',
   'status\r\nreset', 'status\0', ' status', 'status ', 'STATUS', 'Reset', 'reset --skiplock', 'cycle 103', '../status',
-  'status/../../bin/sh', 'status%00', 'status%0Areset', 'start\tstop', 'stop;', '', ' ', 'qm', 'destroy', 'shutdown',
+  'status/../../bin/sh', 'status%00', 'status%0Areset', 'start\tstop', 'stop;', '', ' ', 'qm', 'destroy', 'Shutdown', 'shutdown ', 'config', 'journal',
   'reboot', 'migrate', 'forensics > /etc/passwd', '-reset', '--', 'statu', 'statuss', 'ѕtatus' /* Cyrillic s */, 'ｓｔａｔｕｓ',
   '__proto__', 'constructor', 'toString', 'hasOwnProperty',
 ];

@@ -11,6 +11,7 @@ export function testEnv(overrides: Record<string, string | undefined> = {}): Rec
     BREAKGLASS_TARGET_KEY_FILE: '/nonexistent/key',
     BREAKGLASS_PVE_SSH_HOST: '127.0.0.1',
     BREAKGLASS_PVE_SSH_KEY_FILE: '/nonexistent/key',
+    BREAKGLASS_PVE_SSH_HOST_KEY_SHA256: 'SHA256:' + 'A'.repeat(43),
     BREAKGLASS_LISTEN_PORT: '0',
     BREAKGLASS_COOKIE_SECURE: 'false',
     ...overrides,

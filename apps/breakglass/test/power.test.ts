@@ -10,9 +10,9 @@ import { POWER_VERBS, isPowerVerb, parsePowerVerb, type PowerBackend, type Power
 
 
 describe('power verb allow-list', () => {
-  it('accepts exactly the six verbs', () => {
+  it('accepts exactly the seven verbs', () => {
     for (const verb of POWER_VERBS) expect(parsePowerVerb(verb)).toBe(verb);
-    expect(POWER_VERBS).toEqual(['status', 'forensics', 'reset', 'stop', 'start', 'cycle']);
+    expect(POWER_VERBS).toEqual(['status', 'forensics', 'shutdown', 'cycle', 'reset', 'stop', 'start']);
   });
 
   it.each(INJECTION_CORPUS)('refuses %j', (candidate) => {
@@ -25,14 +25,16 @@ describe('power verb allow-list', () => {
   });
 });
 
-function fakeBackend(): PowerBackend & { calls: PowerVerb[] } {
+function fakeBackend(hangForensics = false): PowerBackend & { calls: PowerVerb[] } {
   const calls: PowerVerb[] = [];
   return {
     kind: 'ssh',
+    capturesForensics: false,
     calls,
+    inspect: async (verb) => ({ verb, ok: true, output: '', durationMs: 0 }),
     async run(verb, signal) {
       calls.push(verb);
-      if (verb === 'stop') await new Promise((resolve, reject) => signal.addEventListener('abort', () => reject(new Error('hypervisor did not answer')), { once: true }));
+      if (verb === 'stop' || (verb === 'forensics' && hangForensics)) await new Promise((resolve, reject) => signal.addEventListener('abort', () => reject(new Error('hypervisor did not answer')), { once: true }));
       return { verb, ok: true, output: verb, durationMs: 0 };
     },
   };
@@ -63,6 +65,17 @@ describe('PowerService', () => {
     const result = await service.run('reset', { confirm: true, actor: 't' });
     expect(backend.calls).toEqual(['forensics', 'reset']);
     expect(result.forensics?.verb).toBe('forensics');
+  });
+
+  it('gives forensics their own short budget: a hanging capture never eats the verb\'s time', async () => {
+    const backend = fakeBackend(true);
+    const service = new PowerService({ backend, timeoutMs: 5000, forensicsTimeoutMs: 150 });
+    const started = Date.now();
+    const result = await service.run('reset', { confirm: true, actor: 't' });
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(backend.calls).toEqual(['forensics', 'reset']);
+    expect(result.forensics).toMatchObject({ ok: false });
+    expect(result).toMatchObject({ verb: 'reset', ok: true });
   });
 
   it('gives up after its timeout when the hypervisor hangs, and refuses a second verb meanwhile', async () => {
@@ -115,14 +128,37 @@ describe('Proxmox VE API backend against the testkit server', () => {
     expect(polls.length).toBe(3);
   });
 
-  it('runs cycle as stop (waited for) then start', async () => {
+  it('runs cycle as an ACPI shutdown with its timeout, then start (no hard stop when the guest powers off)', async () => {
     const before = server.tasks.length;
-    const result = await backend().run('cycle', signal());
+    const requestsBefore = server.requests.length;
+    const result = await backend({ shutdownTimeoutSeconds: 42 }).run('cycle', signal());
     expect(result.ok).toBe(true);
-    expect(server.tasks.slice(before).map((task) => task.type)).toEqual(['qmstop', 'qmstart']);
+    expect(server.tasks.slice(before).map((task) => task.type)).toEqual(['qmshutdown', 'qmstart']);
     expect(server.tasks.slice(before).every((task) => task.status === 'stopped' && task.exitstatus === 'OK')).toBe(true);
-    expect(result.output).toMatch(/stop: task UPID:.*\nstop: OK\nstart: task UPID:.*\nstart: OK\nstatus: running/);
+    expect(result.output).toMatch(/shutdown: task UPID:.*\nshutdown: OK\nstart: task UPID:.*\nstart: OK\nstatus: running/);
+    const shutdown = server.requests.slice(requestsBefore).find((request) => request.path.endsWith('/status/shutdown'));
+    expect(shutdown).toMatchObject({ method: 'POST', body: 'timeout=42' });
     expect(server.vmState).toBe('running');
+  });
+
+  it('runs cycle as shutdown, then a hard stop with its timeout when the guest ignores the ACPI button, then start', async () => {
+    server.failNextTask('qmshutdown', 'VM quit/powerdown failed - got timeout');
+    const before = server.tasks.length;
+    const requestsBefore = server.requests.length;
+    const result = await backend({ shutdownTimeoutSeconds: 5, stopTimeoutSeconds: 7 }).run('cycle', signal());
+    expect(result.ok).toBe(true);
+    expect(server.tasks.slice(before).map((task) => [task.type, task.exitstatus])).toEqual([
+      ['qmshutdown', 'VM quit/powerdown failed - got timeout'],
+      ['qmstop', 'OK'],
+      ['qmstart', 'OK'],
+    ]);
+    expect(result.output).toMatch(/the guest did not power off in time/);
+    const posts = server.requests.slice(requestsBefore).filter((request) => request.method === 'POST');
+    expect(posts.map((request) => [request.path.split('/').at(-1), request.body])).toEqual([
+      ['shutdown', 'timeout=5'],
+      ['stop', 'timeout=7'],
+      ['start', ''],
+    ]);
   });
 
   it('reports a failed task as a failure, even though the POST returned 200', async () => {

@@ -13,7 +13,7 @@ import { TEST_TOKEN, type ScriptStep, readSse, scriptedProvider, sleep, slowText
 const AUTH = { authorization: `Bearer ${TEST_TOKEN}` };
 const JSON_AUTH = { ...AUTH, 'content-type': 'application/json' };
 
-const idleBackend: PowerBackend = { kind: 'ssh', run: async (verb) => ({ verb, ok: true, output: 'status: running', state: 'running', durationMs: 0 }) };
+const idleBackend: PowerBackend = { kind: 'ssh', capturesForensics: true, inspect: async (verb) => ({ verb, ok: true, output: `hypervisor says ${verb}`, durationMs: 0 }), run: async (verb) => ({ verb, ok: true, output: 'status: running', state: 'running', durationMs: 0 }) };
 
 let dir: string;
 let running: RunningBreakglass | undefined;

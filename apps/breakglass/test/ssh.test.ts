@@ -8,41 +8,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planToolCall } from '../src/agent/tools.js';
 import { createSshPowerBackend } from '../src/power/ssh-power-backend.js';
 import { PowerService } from '../src/power/power-service.js';
-import { quoteArgv, sshExec } from '../src/ssh/ssh-exec.js';
 import { INJECTION_CORPUS } from './fixtures.js';
-import { SshConnectionPool } from '@fish-sre/exec-ssh';
+import { GATE_SCRIPT, createFakePve, type FakePve } from './fake-pve.js';
+import { createSshPool, type SshPool } from '@fish-sre/exec-ssh';
 import { startTestSshd, type TestSshd } from '@fish-sre/testkit';
 
-const SCRIPT = new URL('../deploy/breakglass-pve', import.meta.url).pathname;
-
-/** A stand-in for Proxmox's `qm`: keeps the VM state in a file and logs each argv. */
-const FAKE_QM = `#!/bin/sh
-STATE="$(dirname "$0")/vm-state"
-[ -f "$STATE" ] || echo running > "$STATE"
-printf '%s\\n' "$*" >> "$(dirname "$0")/qm-calls"
-case "$1" in
-  status) echo "status: $(cat "$STATE")"; if [ "\${3:-}" = --verbose ]; then echo "pid: 4242"; fi ;;
-  config) echo "memory: 8192"; echo "cores: 4" ;;
-  stop) echo stopped > "$STATE" ;;
-  start) if [ "$(cat "$STATE")" = running ]; then echo "VM $2 already running" >&2; exit 2; fi; echo running > "$STATE" ;;
-  reset) [ "$(cat "$STATE")" = running ] || { echo "VM $2 not running" >&2; exit 2; } ;;
-  *) echo "unknown command" >&2; exit 255 ;;
-esac
-`;
+const SCRIPT = GATE_SCRIPT;
 
 let vm: TestSshd;
 let pve: TestSshd;
-let pool: SshConnectionPool;
+let pool: SshPool;
 let gateDir: string;
+let fake: FakePve;
 
 beforeAll(async () => {
-  gateDir = await mkdtemp(join(tmpdir(), 'bg-gate-'));
-  await writeFile(join(gateDir, 'qm'), FAKE_QM, { mode: 0o755 });
-  [vm, pve] = await Promise.all([
-    startTestSshd(),
-    startTestSshd({ forcedCommand: `${SCRIPT} --qm ${join(gateDir, 'qm')} --log-dir ${join(gateDir, 'pve-log')} --stop-timeout 5 102`, authorizedKeyOptions: ['from="127.0.0.1"'] }),
-  ]);
-  pool = new SshConnectionPool({
+  fake = await createFakePve();
+  gateDir = fake.dir;
+  [vm, pve] = await Promise.all([startTestSshd(), startTestSshd({ forcedCommand: fake.forcedCommand, authorizedKeyOptions: ['from="127.0.0.1"'] })]);
+  pool = createSshPool({
     targets: {
       vm: { host: vm.host, port: vm.port, username: vm.username, privateKey: vm.privateKey, hostKey: { fingerprint: vm.hostKeyFingerprint } },
       hypervisor: { host: pve.host, port: pve.port, username: pve.username, privateKey: pve.privateKey, hostKey: { fingerprint: pve.hostKeyFingerprint } },
@@ -56,7 +39,7 @@ afterAll(async () => {
   await rm(gateDir, { recursive: true, force: true });
 });
 
-const exec = (argv: string[], options: { timeoutMs?: number; outputLimitBytes?: number } = {}) => sshExec(pool, 'vm', quoteArgv(argv), { timeoutMs: options.timeoutMs ?? 10_000, outputLimitBytes: options.outputLimitBytes ?? 65_536 });
+const exec = (argv: string[], options: { timeoutMs?: number; outputLimitBytes?: number } = {}) => pool.run('vm', { argv }, { timeoutMs: options.timeoutMs ?? 10_000, outputLimitBytes: options.outputLimitBytes ?? 65_536, killGraceMs: 1000, closeAfterKillMs: 500 });
 
 describe('SSH exec on the target VM (real sshd)', () => {
   it('passes argv words literally: no shell syntax is interpreted', async () => {
@@ -80,7 +63,7 @@ describe('SSH exec on the target VM (real sshd)', () => {
   });
 
   it('refuses a host whose key does not match the pin', async () => {
-    await expect(sshExec(pool, 'impostor', quoteArgv(['true']), { timeoutMs: 5000, outputLimitBytes: 100 })).rejects.toMatchObject({ code: FishErrorCode.EXECUTOR_HOST_KEY });
+    await expect(pool.run('impostor', { argv: ['true'] }, { timeoutMs: 5000, outputLimitBytes: 100 })).rejects.toMatchObject({ code: FishErrorCode.EXECUTOR_HOST_KEY });
   });
 
   it('runs read_file and search_files with their fixed argv', async () => {
@@ -109,20 +92,70 @@ describe('hypervisor forced command (deploy/breakglass-pve behind a real sshd)',
     expect(result).toMatchObject({ ok: true, state: 'running' });
   });
 
-  it('runs cycle as stop, wait, start, with forensics saved first', async () => {
-    await writeFile(join(gateDir, 'qm-calls'), '');
-    const service = new PowerService({ backend: backend(), timeoutMs: 30_000 });
+  const forensicsFiles = async () => (await readdir(join(gateDir, 'pve-log')).catch(() => [] as string[])).filter((name) => name.startsWith('forensics-102-'));
+
+  it('runs cycle as ACPI shutdown (with its timeout), then start, every qm under timeout, forensics captured once', async () => {
+    await fake.reset();
+    const before = (await forensicsFiles()).length;
+    const service = new PowerService({ backend: backend(), timeoutMs: 30_000, forensicsTimeoutMs: 5000 });
     const result = await service.run('cycle', { confirm: true, actor: 'test' });
-    expect(result.ok).toBe(true);
+    expect(result.ok, result.output).toBe(true);
     expect(result.output).toMatch(/forensics: saved to .*forensics-102-/);
-    expect(result.output).toMatch(/status: running$/);
-    const calls = await qmCalls();
-    const firstMutation = calls.findIndex((call) => call === 'stop 102');
-    expect(calls.slice(0, firstMutation)).toEqual(expect.arrayContaining(['status 102 --verbose', 'config 102']));
-    expect(calls.slice(firstMutation)).toEqual(expect.arrayContaining(['stop 102', 'start 102']));
-    expect(calls.indexOf('start 102')).toBeGreaterThan(firstMutation);
-    const saved = await readdir(join(gateDir, 'pve-log'));
-    expect(saved.some((name) => name.startsWith('forensics-102-'))).toBe(true);
+    expect(result.output).toMatch(/shutdown: ACPI power button, waiting up to 3s\nshutdown: done\nstart: starting\nstatus: running$/);
+    expect(result.state).toBe('running');
+    const calls = await fake.qmCalls();
+    const mutations = calls.filter((call) => /^(shutdown|stop|start|reset) /.test(call));
+    expect(mutations).toEqual(['shutdown 102 --timeout 3', 'start 102']);
+    expect(calls.indexOf('config 102')).toBeLessThan(calls.indexOf('shutdown 102 --timeout 3'));
+    expect(calls.filter((call) => call === 'config 102')).toHaveLength(1);
+    expect(await fake.qmParents()).toEqual(calls.map(() => 'timeout'));
+    expect((await forensicsFiles()).length).toBe(before + 1);
+    expect(result.forensics).toBeUndefined();
+  });
+
+  it('runs cycle as shutdown, then a hard stop with its timeout when the guest ignores the ACPI button, then start', async () => {
+    await fake.reset();
+    await fake.set('acpi-ignored', '');
+    try {
+      const service = new PowerService({ backend: backend(), timeoutMs: 30_000 });
+      const result = await service.run('cycle', { confirm: true, actor: 'test' });
+      expect(result.ok, result.output).toBe(true);
+      expect(result.output).toMatch(/shutdown: the guest did not power off in time\nstop: hard stop, waiting up to 5s\nstart: starting\nstatus: running\n/);
+      expect((await fake.qmCalls()).filter((call) => /^(shutdown|stop|start) /.test(call))).toEqual(['shutdown 102 --timeout 3', 'stop 102 --timeout 5', 'start 102']);
+      expect(new Set(await fake.qmParents())).toEqual(new Set(['timeout']));
+    } finally {
+      await fake.set('acpi-ignored', undefined);
+    }
+  });
+
+  it('runs shutdown as the ACPI button with a timeout, and reports a guest that ignores it as a failure', async () => {
+    await fake.set('acpi-ignored', '');
+    try {
+      const result = await backend().run('shutdown', AbortSignal.timeout(20_000));
+      expect(result.ok).toBe(false);
+      expect(result.output).toMatch(/powerdown failed - got timeout/);
+    } finally {
+      await fake.set('acpi-ignored', undefined);
+    }
+    await fake.reset();
+    const result = await backend().run('shutdown', AbortSignal.timeout(20_000));
+    expect(result).toMatchObject({ ok: true, state: 'stopped' });
+    expect((await fake.qmCalls()).filter((call) => call.startsWith('shutdown'))).toEqual(['shutdown 102 --timeout 3']);
+    await fake.set('vm-state', 'running\n');
+  });
+
+  it('answers the read-only hypervisor views through the forced command', async () => {
+    const config = await backend().inspect('config', AbortSignal.timeout(10_000));
+    expect(config).toMatchObject({ ok: true });
+    expect(config.output).toContain('memory: 8192');
+    expect((await backend().inspect('tasks', AbortSignal.timeout(10_000))).output).toMatch(/UPID:pve1:.*qmstart/);
+    expect((await backend().inspect('journal', AbortSignal.timeout(10_000))).output).toMatch(/-u 102\.scope/);
+    expect(await backend().inspect('agent-ping', AbortSignal.timeout(10_000))).toMatchObject({ ok: true, output: 'guest agent: answered ping' });
+    await fake.set('agent-down', '');
+    const ping = await backend().inspect('agent-ping', AbortSignal.timeout(10_000));
+    await fake.set('agent-down', undefined);
+    expect(ping.ok).toBe(false);
+    expect(ping.output).toMatch(/guest agent: no answer/);
   });
 
   it('reports a failing qm as a failure (reset on a stopped VM)', async () => {
@@ -136,7 +169,7 @@ describe('hypervisor forced command (deploy/breakglass-pve behind a real sshd)',
   it('denies anything but an allow-listed verb on the host, and logs it (the host enforces its own list)', async () => {
     await writeFile(join(gateDir, 'qm-calls'), '');
     for (const raw of [...INJECTION_CORPUS.filter((value) => value.length > 0 && !value.includes('\0')).slice(0, 8), 'status; touch /tmp/bg-pwned']) {
-      const result = await sshExec(pool, 'hypervisor', raw, { timeoutMs: 10_000, outputLimitBytes: 10_000 });
+      const result = await pool.run('hypervisor', { command: raw }, { timeoutMs: 10_000, outputLimitBytes: 10_000 });
       expect(result.exitCode, raw).toBe(3);
       expect(result.stderr).toMatch(/denied/);
     }

@@ -4,6 +4,7 @@ import { html, raw } from 'hono/html';
 import type { AddressInfo } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import { FishError, FishErrorCode, type ApprovalSigner, type AuditStore, type Decision, type FishEngine, type ProposalRecord } from '@fish-sre/core';
+import { decisionHttpStatus } from './decision-http.js';
 
 export interface ApprovalServerOptions {
   engine: FishEngine;
@@ -99,8 +100,8 @@ ${proposalDetails(proposal)}
     app.post(`/${decision}/:token`, async (c) => {
       const outcome = await options.engine.decide(c.req.param('token'), decision as Decision, actorOf(c));
       const body = { ok: outcome.ok, status: outcome.status, message: outcome.message, proposalId: outcome.proposal?.id };
-      if (wantsHtml(c)) return c.html(page('fish', html`<h1>${outcome.message}</h1>${outcome.proposal ? proposalDetails(outcome.proposal) : ''}`), outcome.httpStatus);
-      return c.json(body, outcome.httpStatus);
+      if (wantsHtml(c)) return c.html(page('fish', html`<h1>${outcome.message}</h1>${outcome.proposal ? proposalDetails(outcome.proposal) : ''}`), decisionHttpStatus(outcome));
+      return c.json(body, decisionHttpStatus(outcome));
     });
   }
 

@@ -136,8 +136,12 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// Writes to a pipe are asynchronous: exit only once stdout has flushed, or a large report
+// (`catalog eval --json`) reaches the reader cut short.
+const exitAfterFlush = (code: number) => process.stdout.write('', () => process.exit(code));
+
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => exitAfterFlush(code),
   (error: unknown) => {
     process.stderr.write(`fish-sre: ${FishError.isInstance(error) ? error.message : describeError(error)}\n`);
     process.exit(FishError.isInstance(error) && error.code === 'FISH_ERR_CONFIG_INVALID' ? 78 : 1);

@@ -25,6 +25,7 @@ import {
 import type { FishConfig } from './config.js';
 import { createFishRegistry } from './plugins.js';
 import { startApprovalServer, type RunningServer } from './approval-server.js';
+import { createFileBundleWriter } from './unknown-bundles.js';
 
 export interface FishApp {
   engine: FishEngine;
@@ -116,7 +117,8 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     ...(config.pipeline.maxEvidenceAge !== null ? { maxEvidenceAgeMs: config.pipeline.maxEvidenceAge } : {}),
     dedupCapacity: config.pipeline.dedupCapacity,
     rateLimit: config.pipeline.rateLimit,
-    unknown: { minLevel: config.pipeline.unknown.minLevel, count: config.pipeline.unknown.count, windowMs: config.pipeline.unknown.window, cooldownMs: config.pipeline.unknown.cooldown, incidentsDir: join(config.dataDir, 'incidents') },
+    unknown: { minLevel: config.pipeline.unknown.minLevel, count: config.pipeline.unknown.count, windowMs: config.pipeline.unknown.window, cooldownMs: config.pipeline.unknown.cooldown },
+    unknownBundles: createFileBundleWriter(join(config.dataDir, 'incidents')),
     clock,
     logger,
     ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),

@@ -121,3 +121,17 @@ describe('approval endpoint', () => {
     });
   });
 });
+
+describe('decision outcomes as HTTP statuses', () => {
+  it('maps a damaged link and the wrong button to 400, an unknown proposal to 404', async () => {
+    const { app, approveToken, denyToken, engine, signer } = await proposedFixture();
+    expect((await app.request(`/approve/${approveToken.slice(0, 20)}`, { method: 'POST' })).status).toBe(400);
+    expect((await app.request(`/deny/${approveToken}`, { method: 'POST' })).status).toBe(400);
+    expect((await app.request(`/approve/${denyToken}`, { method: 'POST' })).status).toBe(400);
+    const unknown = signer.sign('prop_00000000000000000000', 'approve', Date.now() + 60_000);
+    const response = await app.request(`/approve/${unknown}`, { method: 'POST' });
+    expect(response.status).toBe(404);
+    expect(await response.json()).toMatchObject({ ok: false, status: 'not-found' });
+    await engine.idle();
+  });
+});

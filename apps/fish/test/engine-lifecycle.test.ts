@@ -34,13 +34,13 @@ describe('engine stop while a fix runs', () => {
 });
 
 describe('a stale link', () => {
-  it('answers 410 but does not expire a proposal whose own window is still open', async () => {
+  it('answers expired but does not expire a proposal whose own window is still open', async () => {
     const fixture = await createFixture();
     await fixture.engine.ingest(fixture.event(1));
     const { notice } = fixture.notifier.proposals[0]!;
     const stale = fixture.signer.sign(notice.proposalId, 'approve', fixture.clock.now() - 1000);
     const outcome = await fixture.engine.decide(stale, 'approve', 'someone');
-    expect(outcome).toMatchObject({ ok: false, status: 'expired', httpStatus: 410 });
+    expect(outcome).toMatchObject({ ok: false, status: 'expired' });
     expect((await fixture.audit.getProposal(notice.proposalId))!.status).toBe('proposed');
   });
 });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { startTestSshd } from '@fish-sre/testkit';
-import { SshConnectionPool, createSshExecutor } from '../dist/index.js';
+import { createSshPool, createSshExecutor } from '../dist/index.js';
 
 const ITERATIONS = Number(process.env.ITERATIONS ?? 60);
 const wrapper = fileURLToPath(new URL('../../../apps/fish/deploy/fish-wrapper', import.meta.url));
@@ -41,13 +41,8 @@ function stats(samples) {
 
 // 1. Pooled: the executor as fish uses it, warm connection.
 let sentAt = 0;
-class TimedPool extends SshConnectionPool {
-  exec(name, command, options = {}) {
-    return super.exec(name, command, { ...options, onExecSent: () => (sentAt = performance.now()) });
-  }
-}
 const target = { host: '127.0.0.1', port: sshd.port, username: sshd.username, privateKey: sshd.privateKey, hostKey: { knownHostsPath: join(dir, 'known_hosts') } };
-const pool = new TimedPool({ targets: { bench: target } });
+const pool = createSshPool({ targets: { bench: target }, onExecSent: () => (sentAt = performance.now()) });
 const executor = createSshExecutor({ pool });
 const request = { host: 'bench', verb: 'run', patternId: 'bench', script: 'start.sh', timeoutMs: 30_000 };
 await executor.run(request); // warm-up: opens the pooled connection

@@ -1,7 +1,8 @@
 export { VERSION } from './version.js';
 export { createSshExecutor, buildWrapperCommand, SshExecutorOptionsSchema, type SshExecutor, type SshExecutorOptions } from './ssh-executor.js';
+export { createSshPool } from './ssh-pool.js';
+export type { SshPool, SshCommand, SshRunOptions, SshRunResult, SshCheckResult } from './pool-api.js';
 export {
-  SshConnectionPool,
   SshPoolOptionsSchema,
   SshTargetSchema,
   HostKeyPolicySchema,
@@ -11,6 +12,7 @@ export {
   type HostKeyPolicy,
   type SshPoolOptionsInput,
   type SshFailureKind,
-} from './ssh-pool.js';
+} from './pool-options.js';
+export { quoteArgv } from './quote.js';
 export { sshFingerprint, knownHostsName, findKnownHosts } from './known-hosts.js';
 export { sshExecutorPlugin } from './plugin.js';

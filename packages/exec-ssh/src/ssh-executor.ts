@@ -1,7 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
 import {
-  BoundedOutput,
   ExecutionVerb,
   FishError,
   FishErrorCode,
@@ -17,7 +16,9 @@ import {
   type Executor,
   type Logger,
 } from '@fish-sre/core';
-import { SshConnectionPool, SshPoolOptionsSchema } from './ssh-pool.js';
+import { SshPoolOptionsSchema } from './pool-options.js';
+import type { SshCheckResult, SshPool } from './pool-api.js';
+import { SshConnectionPool } from './ssh-pool.js';
 
 const SCOPE = 'ssh';
 
@@ -33,14 +34,16 @@ export type SshExecutorOptions = Omit<z.input<typeof SshExecutorOptionsSchema>, 
   /** Required unless `pool` is given. */
   targets?: z.input<typeof SshExecutorOptionsSchema>['targets'];
   logger?: Logger;
-  /** Share a pool (e.g. with breakglass); when given, its targets and connection settings are used. */
-  pool?: SshConnectionPool;
+  /** Share a pool made by `createSshPool`; when given, its targets and connection settings are used. */
+  pool?: SshPool;
 };
 
 export interface SshExecutor extends Executor {
-  readonly pool: SshConnectionPool;
+  /** The pool the executor runs on (shared with other consumers when one was given). */
+  readonly pool: SshPool;
   hosts(): string[];
-  check(host: string, signal?: AbortSignal): Promise<{ ok: boolean; detail: string }>;
+  /** Connection check plus a probe that the key is bound to the wrapper. */
+  check(host: string, signal?: AbortSignal): Promise<SshCheckResult>;
   close(): Promise<void>;
 }
 
@@ -76,7 +79,8 @@ export function createSshExecutor(options: SshExecutorOptions): SshExecutor {
   const parsed = parseOptions(SshExecutorOptionsSchema, givenPool === undefined ? rest : { targets: {}, ...rest }, SCOPE);
   const logger = (givenLogger ?? silentLogger).child({ plugin: 'exec-ssh' });
   const { targets, keepAliveIntervalMs, idleCloseMs, connectTimeoutMs } = parsed;
-  const pool = givenPool ?? new SshConnectionPool({ targets, keepAliveIntervalMs, idleCloseMs, connectTimeoutMs, logger });
+  const internal = givenPool === undefined ? new SshConnectionPool({ targets, keepAliveIntervalMs, idleCloseMs, connectTimeoutMs, logger }) : asInternal(givenPool);
+  const pool: SshPool = internal;
 
   async function run(request: ExecutionRequest): Promise<ExecutionResult> {
     const started = performance.now();
@@ -92,117 +96,29 @@ export function createSshExecutor(options: SshExecutorOptions): SshExecutor {
     }
     if (request.signal?.aborted) throw new FishError({ code: FishErrorCode.EXECUTOR_FAILED, message: errorMessage(SCOPE, 'aborted before the command was sent'), details: { kind: 'aborted' } });
 
-    const stdout = new BoundedOutput(parsed.outputLimitBytes);
-    const stderr = new BoundedOutput(parsed.outputLimitBytes);
-    const exit: { exited: boolean; code: number | null; signal: string | null } = { exited: false, code: null, signal: null };
-    const recordExit = (code: unknown, signalName?: unknown) => {
-      if (exit.exited) return;
-      if (typeof code === 'number') {
-        exit.exited = true;
-        exit.code = code;
-      } else if (typeof signalName === 'string') {
-        exit.exited = true;
-        exit.signal = signalName.replace(/^SIG/, '');
-      }
-    };
-    let markClosed: () => void = () => undefined;
-    const closed = new Promise<void>((resolve) => {
-      markClosed = resolve;
+    const result = await internal.run(request.host, { command }, {
+      timeoutMs: request.timeoutMs,
+      outputLimitBytes: parsed.outputLimitBytes,
+      killGraceMs: parsed.killGraceMs,
+      closeAfterKillMs: parsed.closeAfterKillMs,
+      ...(request.signal === undefined ? {} : { signal: request.signal }),
     });
-    const execOptions: Parameters<SshConnectionPool['exec']>[2] = {
-      // Listeners go on synchronously: a fast script's output and exit status can arrive in the
-      // same read as the exec confirmation.
-      onChannel: (opened) => {
-        opened.on('data', (chunk: Buffer) => stdout.push(chunk));
-        opened.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-        opened.on('exit', recordExit);
-        opened.once('close', (code?: unknown, signalName?: unknown) => {
-          recordExit(code, signalName);
-          markClosed();
-        });
-      },
-    };
-    if (request.signal !== undefined) execOptions.signal = request.signal;
-    const channel = await pool.exec(request.host, command, execOptions);
-
-    return new Promise<ExecutionResult>((resolve, reject) => {
-      let timedOut = false;
-      let aborted = false;
-      let cancelling = false;
-      const timers: NodeJS.Timeout[] = [];
-
-
-      const cancel = (why: 'timeout' | 'abort') => {
-        if (cancelling) return;
-        cancelling = true;
-        logger.warn(`cancelling remote script (${why})`, { target: request.host, patternId: request.patternId, script: request.script });
-        try {
-          channel.signal('TERM');
-        } catch {
-          // channel already closing
-        }
-        channel.end(); // EOF: the wrapper TERMs the process group, KILLs after its grace
-        timers.push(
-          setTimeout(() => {
-            try {
-              channel.signal('KILL');
-            } catch {
-              // not writable after EOF: the wrapper's own KILL applies
-            }
-            timers.push(setTimeout(() => channel.close(), parsed.closeAfterKillMs));
-          }, parsed.killGraceMs),
-        );
-      };
-
-      timers.push(
-        setTimeout(() => {
-          timedOut = true;
-          cancel('timeout');
-        }, request.timeoutMs),
-      );
-      const onAbort = () => {
-        aborted = true;
-        cancel('abort');
-      };
-      request.signal?.addEventListener('abort', onAbort, { once: true });
-      if (request.signal?.aborted) onAbort();
-
-      void closed.then(() => {
-        const { exited, code: exitCode, signal: exitSignal } = exit;
-        for (const timer of timers) clearTimeout(timer);
-        request.signal?.removeEventListener('abort', onAbort);
-        const durationMs = Math.round(performance.now() - started);
-        if (!exited && !cancelling) {
-          reject(
-            new FishError({
-              code: FishErrorCode.EXECUTOR_CONNECTION,
-              message: errorMessage(SCOPE, `connection to target "${request.host}" was lost while ${command} was running; not retried (the script may have run partly)`),
-              isRetryable: false,
-              details: { kind: 'connection-lost', target: request.host, mayHaveStarted: true, durationMs },
-            }),
-          );
-          return;
-        }
-        if (aborted && !timedOut) {
-          reject(
-            new FishError({
-              code: FishErrorCode.EXECUTOR_FAILED,
-              message: errorMessage(SCOPE, `aborted: ${command} on target "${request.host}" was cancelled after ${durationMs} ms`),
-              details: { kind: 'aborted', target: request.host, exitCode, durationMs },
-            }),
-          );
-          return;
-        }
-        resolve({ exitCode, signal: exitSignal, stdout: stdout.toString(), stderr: stderr.toString(), durationMs, timedOut });
+    const durationMs = Math.round(performance.now() - started);
+    if (result.cancelled) {
+      throw new FishError({
+        code: FishErrorCode.EXECUTOR_FAILED,
+        message: errorMessage(SCOPE, `aborted: ${command} on target "${request.host}" was cancelled after ${durationMs} ms`),
+        details: { kind: 'aborted', target: request.host, exitCode: result.exitCode, durationMs },
       });
-    });
+    }
+    return { exitCode: result.exitCode, signal: result.signal, stdout: result.stdout, stderr: result.stderr, durationMs, timedOut: result.timedOut };
   }
 
   /**
    * Connection check plus a probe of the forced command: `true` is not a wrapper command, so the
    * wrapper must deny it (126). If it runs (0), the key is not restricted to the wrapper.
    */
-  async function check(host: string, signal?: AbortSignal): Promise<{ ok: boolean; detail: string }> {
+  async function check(host: string, signal?: AbortSignal): Promise<SshCheckResult> {
     const basic = await pool.check(host, signal);
     if (!basic.ok) return basic;
     let answer: { code: number | null; stderr: string };
@@ -222,28 +138,8 @@ export function createSshExecutor(options: SshExecutorOptions): SshExecutor {
   }
 
   async function probe(host: string, signal?: AbortSignal): Promise<{ code: number | null; stderr: string }> {
-    const stderr = new BoundedOutput(4096);
-    let code: number | null = null;
-    let done: () => void = () => undefined;
-    const closed = new Promise<void>((resolve) => {
-      done = resolve;
-    });
-    const options: Parameters<SshConnectionPool['exec']>[2] = {
-      onChannel: (channel) => {
-        channel.on('data', () => undefined);
-        channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-        channel.on('exit', (exitCode: unknown) => {
-          if (typeof exitCode === 'number') code = exitCode;
-        });
-        channel.once('close', () => done());
-      },
-    };
-    if (signal !== undefined) options.signal = signal;
-    const channel = await pool.exec(host, 'true', options);
-    const timer = setTimeout(() => channel.close(), parsed.connectTimeoutMs);
-    await closed;
-    clearTimeout(timer);
-    return { code, stderr: stderr.toString() };
+    const result = await internal.run(host, { command: 'true' }, { timeoutMs: parsed.connectTimeoutMs, outputLimitBytes: 4096, killGraceMs: 0, closeAfterKillMs: 0, ...(signal === undefined ? {} : { signal }) });
+    return { code: result.exitCode, stderr: result.stderr };
   }
 
   return {
@@ -255,4 +151,9 @@ export function createSshExecutor(options: SshExecutorOptions): SshExecutor {
     check,
     close: () => (givenPool === undefined ? pool.close() : Promise.resolve()),
   };
+}
+
+function asInternal(pool: SshPool): SshConnectionPool {
+  if (pool instanceof SshConnectionPool) return pool;
+  throw new FishError({ code: FishErrorCode.PLUGIN_OPTIONS_INVALID, message: errorMessage(SCOPE, 'pool must be made by createSshPool from this package') });
 }

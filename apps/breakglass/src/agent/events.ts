@@ -15,7 +15,7 @@ export type SessionEventBody =
   | { type: 'tool-result'; step: number; callId: string; toolName: string; output: string; isError: boolean; exitCode?: number | null; skipped?: boolean }
   | { type: 'usage'; inputTokens: number; outputTokens: number; costEur: number }
   | { type: 'error'; message: string }
-  | { type: 'done'; reason: 'stop' | 'cancelled' | 'timeout' | 'error' | 'max-steps' | 'interrupted' };
+  | { type: 'done'; reason: 'stop' | 'cancelled' | 'timeout' | 'error' | 'max-steps' | 'interrupted' | 'budget' };
 
 export type SessionEvent = SessionEventBody & { seq: number; at: string; turn: number };
 

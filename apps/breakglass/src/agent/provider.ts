@@ -1,23 +1,36 @@
-import { FishError, FishErrorCode, type LLMProvider, type Logger, errorMessage } from '@fish-sre/core';
+import { FishError, FishErrorCode, type LLMProvider, type Logger, type Notifier, type PluginContext, PluginRegistry, errorMessage, systemClock } from '@fish-sre/core';
+import { claudeProviderPlugin } from '@fish-sre/llm-claude';
+import { ollamaProviderPlugin } from '@fish-sre/llm-ollama';
+import { ntfyNotifierPlugin } from '@fish-sre/notify-ntfy';
 
 /**
- * Builds the configured provider. The packages are imported lazily so that a broken or missing
- * LLM package never stops breakglass from starting: the power verbs must work without it.
+ * breakglass builds its LLM (and the selftest's notifier) through fish's plugin registry, like
+ * fish does: `BREAKGLASS_LLM=claude|ollama` (or an npm package exporting an `llm` descriptor) with
+ * its options validated by the plugin's own schema, so a new provider needs no change here.
  */
-export async function createDefaultProvider(kind: 'claude' | 'ollama', options: { model?: string; ollamaHost?: string; logger: Logger }): Promise<LLMProvider> {
-  try {
-    if (kind === 'claude') {
-      const { createClaudeProvider } = await import('@fish-sre/llm-claude');
-      // ANTHROPIC_API_KEY (and optionally ANTHROPIC_BASE_URL) come from the environment.
-      return createClaudeProvider({ ...(options.model ? { model: options.model } : {}), logger: options.logger, timeoutMs: 60_000 });
-    }
-    const { createOllamaProvider } = await import('@fish-sre/llm-ollama');
-    if (!options.model) throw new FishError({ code: FishErrorCode.CONFIG_INVALID, message: errorMessage('breakglass', 'BREAKGLASS_MODEL is required with BREAKGLASS_LLM=ollama') });
-    return createOllamaProvider({ model: options.model, ...(options.ollamaHost ? { host: options.ollamaHost } : {}), logger: options.logger });
-  } catch (cause) {
-    if (FishError.isInstance(cause)) throw cause;
-    throw new FishError({ code: FishErrorCode.PLUGIN_UNKNOWN, message: errorMessage('breakglass', `cannot load the ${kind} provider`), cause });
-  }
+export function createRegistry(): PluginRegistry {
+  return new PluginRegistry([claudeProviderPlugin, ollamaProviderPlugin, ntfyNotifierPlugin] as never[]);
+}
+
+function context(name: string, logger: Logger, dataDir: string): PluginContext {
+  return {
+    name,
+    logger: logger.child({ plugin: name }),
+    clock: systemClock,
+    catalog: () => {
+      throw new FishError({ code: FishErrorCode.PLUGIN_INVALID, message: errorMessage('breakglass', 'breakglass has no incident catalog') });
+    },
+    dataDir,
+    fetch: globalThis.fetch,
+  };
+}
+
+export async function createAgentProvider(type: string, options: Record<string, unknown>, logger: Logger, dataDir: string): Promise<LLMProvider> {
+  return createRegistry().create('llm', type, options, context(type, logger, dataDir), 'BREAKGLASS_LLM_OPTIONS');
+}
+
+export async function createSelftestNotifier(type: string, options: Record<string, unknown>, logger: Logger, dataDir: string): Promise<Notifier> {
+  return createRegistry().create('notifier', type, options, context(type, logger, dataDir), 'BREAKGLASS_NOTIFY_OPTIONS');
 }
 
 /** Stands in when the provider cannot be built: every turn fails with the reason, the rest works. */

@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { FishError, FishErrorCode, type LLMProvider, type LLMStreamPart, type Logger, describeError, errorMessage, redactSecrets, silentLogger } from '@fish-sre/core';
 import { type SessionEvent, type SessionEventBody, eventsToMessages } from './events.js';
 import { AGENT_TOOLS, ToolInputError, planToolCall } from './tools.js';
+import type { Trail } from '../trail/trail.js';
+import type { InspectVerb } from '../power/verbs.js';
+import { type SpendCaps, spendCheck } from './spend.js';
 
 /** Runs an argv on the target VM (SSH in production, the same SSH against a loopback sshd in tests). */
 export type CommandRunner = (
@@ -25,6 +28,16 @@ export interface SessionManagerOptions {
   outputLimitBytes: number;
   model?: string;
   logger?: Logger;
+  /** The hypervisor's read-only views (the `hypervisor` tool); absent = the tool answers that it is not set up. */
+  inspectHypervisor?: (view: InspectVerb, signal: AbortSignal) => Promise<{ ok: boolean; output: string }>;
+  /** Folders `read_file`/`search_files` read without asking. @default DEFAULT_READ_ROOTS */
+  readRoots?: readonly string[];
+  /** LLM spend caps in EUR; a turn stops before the call that would start past one. */
+  spendCaps?: SpendCaps;
+  /** Approved commands and approvals are recorded here. */
+  trail?: Trail;
+  /** Sees every error from the VM runner (the host-key guard notes a changed key). */
+  onCommandError?: (error: unknown) => void;
 }
 
 type Waiter = () => void;
@@ -216,6 +229,14 @@ export class SessionManager {
     return true;
   }
 
+  /** Every session's events (the month's spend is summed over them). */
+  allEvents(): Iterable<SessionEvent> {
+    const sessions = [...this.sessions.values()];
+    return (function* () {
+      for (const session of sessions) yield* session.events;
+    })();
+  }
+
   /** Ends every running turn (shutdown). */
   async close(): Promise<void> {
     const finishing: Promise<void>[] = [];
@@ -234,6 +255,13 @@ export class SessionManager {
     const endReason = () => (signal.reason === 'timeout' ? 'timeout' : 'cancelled');
     for (let step = 1; step <= this.options.maxSteps; step += 1) {
       if (signal.aborted) return this.end(session, endReason());
+      if (this.options.spendCaps) {
+        const refusal = spendCheck(this.options.spendCaps, session.events, this.allEvents(), new Date());
+        if (refusal !== undefined) {
+          session.append({ type: 'error', message: refusal });
+          return this.end(session, 'budget');
+        }
+      }
       const calls: Array<{ toolCallId: string; toolName: string; input: unknown }> = [];
       try {
         const stream = this.options.provider.stream({
@@ -255,6 +283,11 @@ export class SessionManager {
       if (signal.aborted) return this.end(session, endReason());
       if (calls.length === 0) return this.end(session, 'stop');
       for (const call of calls) {
+        // A repeated id would let one Run answer two commands (and breaks the transcript): refuse the turn.
+        if (session.events.some((event) => event.type === 'tool-call' && event.callId === call.toolCallId)) {
+          session.append({ type: 'error', message: `refused: the model repeated tool call id ${JSON.stringify(call.toolCallId).slice(0, 80)}; nothing was run` });
+          return this.end(session, 'error');
+        }
         await this.handleToolCall(session, turn, step, call);
       }
     }
@@ -262,7 +295,7 @@ export class SessionManager {
     return this.end(session, 'max-steps');
   }
 
-  private end(session: Session, reason: 'stop' | 'cancelled' | 'timeout' | 'error' | 'max-steps'): void {
+  private end(session: Session, reason: 'stop' | 'cancelled' | 'timeout' | 'error' | 'max-steps' | 'budget'): void {
     if (reason === 'timeout') session.append({ type: 'error', message: `turn timed out after ${Math.round(this.options.turnTimeoutMs / 1000)} s` });
     session.append({ type: 'done', reason });
   }
@@ -288,7 +321,7 @@ export class SessionManager {
     const base = { step, callId: call.toolCallId, toolName: call.toolName };
     let plan;
     try {
-      plan = planToolCall(call.toolName, call.input, { outputLimitBytes: this.options.outputLimitBytes });
+      plan = planToolCall(call.toolName, call.input, { outputLimitBytes: this.options.outputLimitBytes, ...(this.options.readRoots ? { readRoots: this.options.readRoots } : {}) });
     } catch (error) {
       session.append({ type: 'tool-call', ...base, input: call.input });
       session.append({ type: 'tool-result', ...base, output: error instanceof ToolInputError ? error.message : describeError(error), isError: true });
@@ -310,20 +343,45 @@ export class SessionManager {
         });
       });
       if (decision === 'aborted') return;
+      const approval = [...session.events].reverse().find((event) => event.type === 'approval' && event.callId === call.toolCallId);
+      await this.record('approval', approval?.type === 'approval' ? approval.actor : 'unknown', { session: session.id, callId: call.toolCallId, argv: plan.argv, decision });
       if (decision === 'skip') {
         session.append({ type: 'tool-result', ...base, output: 'The operator chose Skip: this command was not run. Do not retry it unchanged; propose something else or ask.', isError: true, skipped: true });
         return;
       }
     }
     const timeoutMs = Math.min(plan.timeoutMs ?? this.options.commandTimeoutMs, this.options.turnTimeoutMs);
+    if (plan.hypervisorView !== undefined) {
+      if (!this.options.inspectHypervisor) {
+        session.append({ type: 'tool-result', ...base, output: 'the hypervisor view is not configured here', isError: true });
+        return;
+      }
+      try {
+        const view = await this.options.inspectHypervisor(plan.hypervisorView, AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]));
+        session.append({ type: 'tool-result', ...base, output: redactOutput(view.output) || '(no output)', isError: !view.ok });
+      } catch (error) {
+        session.append({ type: 'tool-result', ...base, output: describeError(error), isError: true });
+      }
+      return;
+    }
     try {
       const result = await this.options.runCommand(plan.argv, { timeoutMs, signal });
+      if (!plan.readOnly) await this.record('command', 'agent', { session: session.id, callId: call.toolCallId, argv: plan.argv, exitCode: result.exitCode, timedOut: result.timedOut });
       const output = [result.stdout.trimEnd(), result.stderr.trimEnd() ? `[stderr]\n${result.stderr.trimEnd()}` : ''].filter((part) => part.length > 0).join('\n');
       const note = result.timedOut ? `\n[breakglass: timed out after ${Math.round(timeoutMs / 1000)} s]` : '';
       // Output may hold secrets (a config file, an env dump): redacted before it reaches the model or the transcript.
       session.append({ type: 'tool-result', ...base, output: redactOutput(`${output}${note}`) || '(no output)', isError: result.exitCode !== 0, exitCode: result.exitCode });
     } catch (error) {
+      this.options.onCommandError?.(error);
       session.append({ type: 'tool-result', ...base, output: describeError(error), isError: true });
+    }
+  }
+
+  private async record(kind: 'approval' | 'command', actor: string, data: Record<string, unknown>): Promise<void> {
+    try {
+      await this.options.trail?.append(kind, actor, data);
+    } catch (error) {
+      this.logger.error('cannot write the trail', { error: describeError(error) });
     }
   }
 }

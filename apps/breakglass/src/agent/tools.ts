@@ -1,5 +1,8 @@
+import { posix } from 'node:path';
 import type { LLMTool } from '@fish-sre/core';
 import { z } from 'zod';
+import { INSPECT_VERBS, type InspectVerb } from '../power/verbs.js';
+import { isReadOnlyJournalctl } from './journalctl-rule.js';
 
 /**
  * The agent's three tools. Each turns a model's request into a fixed argv; the argv is quoted word
@@ -18,6 +21,11 @@ export const SearchFilesInput = z.object({
   ignoreCase: z.boolean().optional(),
 });
 
+export const HypervisorInput = z.object({ view: z.enum(INSPECT_VERBS.filter((verb) => verb !== 'vm-hostkeys') as [InspectVerb, ...InspectVerb[]]) });
+
+/** Folders (and files) `read_file` and `search_files` may read without asking. Anything else asks. */
+export const DEFAULT_READ_ROOTS: readonly string[] = ['/var/log', '/etc/systemd', '/run/systemd', '/usr/lib/systemd', '/lib/systemd', '/etc/fstab', '/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/etc/os-release'];
+
 export const AGENT_TOOLS: LLMTool[] = [
   {
     name: 'run_command',
@@ -34,7 +42,7 @@ export const AGENT_TOOLS: LLMTool[] = [
   },
   {
     name: 'read_file',
-    description: 'Read the start of a file on the VM (absolute path). Output is capped.',
+    description: 'Read the start of a file on the VM (absolute path). Files under /var/log and /etc/systemd (and a few system files) are read at once; anything else waits for Run or Skip. Output is capped.',
     inputSchema: {
       type: 'object',
       properties: { path: { type: 'string', description: 'Absolute path, e.g. /etc/fstab' }, maxBytes: { type: 'number' } },
@@ -43,7 +51,7 @@ export const AGENT_TOOLS: LLMTool[] = [
   },
   {
     name: 'search_files',
-    description: 'grep recursively under a path on the VM for a pattern (extended regex, or a fixed string). Returns file:line:match, at most 50 matches per file; output capped.',
+    description: 'grep recursively under a path on the VM for a pattern (extended regex, or a fixed string). Returns file:line:match, at most 50 matches per file; output capped. Same folder rule as read_file.',
     inputSchema: {
       type: 'object',
       properties: {
@@ -55,12 +63,25 @@ export const AGENT_TOOLS: LLMTool[] = [
       required: ['pattern', 'path'],
     },
   },
+  {
+    name: 'hypervisor',
+    description:
+      "Look at the VM from the Proxmox host (read-only, through the host's forced command; works when the VM's SSH does not): status (qm status), config (qm config), tasks (the VM's recent Proxmox tasks), journal (the host journal for this VM), agent-ping / agent-info (is the QEMU guest agent answering). Use it first when the VM does not answer SSH.",
+    inputSchema: {
+      type: 'object',
+      properties: { view: { type: 'string', enum: INSPECT_VERBS.filter((verb) => verb !== 'vm-hostkeys') } },
+      required: ['view'],
+    },
+  },
 ];
 
-export type ToolName = 'run_command' | 'read_file' | 'search_files';
+export type ToolName = 'run_command' | 'read_file' | 'search_files' | 'hypervisor';
 
 export interface PlannedCommand {
+  /** What runs: the argv on the VM, or (for `hypervisor`) `['hypervisor', view]` for display. */
   argv: string[];
+  /** Set for the hypervisor tool: the read-only view to ask the host for. */
+  hypervisorView?: InspectVerb;
   timeoutMs?: number;
   /** True when the command may run without asking (read-only allow-list). */
   readOnly: boolean;
@@ -71,6 +92,15 @@ export class ToolInputError extends Error {}
 function absolutePath(path: string): string {
   if (!path.startsWith('/') || path.includes('\0')) throw new ToolInputError('path must be absolute');
   return path;
+}
+
+/**
+ * True when `path` is one of `roots` or below one. The path must already be normal (no `.`/`..`
+ * segments, no doubled or trailing slash): a path that only normalises into a root is not in it.
+ */
+export function isUnderReadRoots(path: string, roots: readonly string[]): boolean {
+  if (posix.normalize(path) !== path || (path.length > 1 && path.endsWith('/'))) return false;
+  return roots.some((root) => path === root || path.startsWith(`${root}/`));
 }
 
 /**
@@ -90,8 +120,7 @@ const READ_ONLY_RULES: Record<string, (rest: string[]) => boolean> = {
   ps: (rest) => rest.every((argument) => /^-?[A-Za-z]+$/.test(argument) || /^--sort=[-+]?[a-z%]+$/.test(argument) || /^-?o$/.test(argument) || /^[a-z%,=]+$/.test(argument)),
   ss: (rest) => rest.every((argument) => /^-[tulnpaesmiHOx4]+$/.test(argument)),
   dmesg: (rest) => rest.every((argument) => /^-[TtHxkL]+$/.test(argument) || anyOf('--ctime', '--human', '--nopager', '--level=err', '--level=warn', '--level=err,warn', '--kernel')(argument)),
-  journalctl: (rest) =>
-    rest.every((argument) => (SAFE_FLAG.test(argument) || SAFE_WORD.test(argument)) && !/^--(vacuum|rotate|flush|sync|relinquish|smart-relinquish|setup-keys|update-catalog|follow)|^-f$|^-[A-Za-z]*f/.test(argument)),
+  journalctl: isReadOnlyJournalctl,
   systemctl: (rest) => {
     const sub = rest.find((argument) => !argument.startsWith('-'));
     const flagsOk = rest.filter((argument) => argument.startsWith('-')).every(anyOf('--no-pager', '--failed', '--all', '-a', '-l', '--full', '--plain', '--type=service', '--state=failed', '--user'));
@@ -128,7 +157,8 @@ export function isReadOnlyCommand(argv: readonly string[]): boolean {
  * Turns a tool call into the argv to run. Throws ToolInputError for a malformed call (reported back
  * to the model as an error result).
  */
-export function planToolCall(toolName: string, input: unknown, limits: { outputLimitBytes: number }): PlannedCommand {
+export function planToolCall(toolName: string, input: unknown, limits: { outputLimitBytes: number; readRoots?: readonly string[] }): PlannedCommand {
+  const readRoots = limits.readRoots ?? DEFAULT_READ_ROOTS;
   switch (toolName) {
     case 'run_command': {
       const parsed = RunCommandInput.safeParse(input);
@@ -139,7 +169,8 @@ export function planToolCall(toolName: string, input: unknown, limits: { outputL
       const parsed = ReadFileInput.safeParse(input);
       if (!parsed.success) throw new ToolInputError('read_file needs {"path": "/absolute/path"}');
       const bytes = Math.min(parsed.data.maxBytes ?? limits.outputLimitBytes, limits.outputLimitBytes);
-      return { argv: ['head', '-c', String(bytes), '--', absolutePath(parsed.data.path)], readOnly: true };
+      const path = absolutePath(parsed.data.path);
+      return { argv: ['head', '-c', String(bytes), '--', path], readOnly: isUnderReadRoots(path, readRoots) };
     }
     case 'search_files': {
       const parsed = SearchFilesInput.safeParse(input);
@@ -147,11 +178,16 @@ export function planToolCall(toolName: string, input: unknown, limits: { outputL
       const { pattern, path, fixedString, ignoreCase } = parsed.data;
       return {
         argv: ['grep', '-r', '-n', '-I', '--max-count=50', fixedString ? '-F' : '-E', ...(ignoreCase ? ['-i'] : []), '-e', pattern, '--', absolutePath(path)],
-        readOnly: true,
+        readOnly: isUnderReadRoots(path, readRoots),
       };
     }
+    case 'hypervisor': {
+      const parsed = HypervisorInput.safeParse(input);
+      if (!parsed.success) throw new ToolInputError(`hypervisor needs {"view": one of ${HypervisorInput.shape.view.options.join(', ')}}`);
+      return { argv: ['hypervisor', parsed.data.view], hypervisorView: parsed.data.view, readOnly: true };
+    }
     default:
-      throw new ToolInputError(`unknown tool ${JSON.stringify(toolName).slice(0, 64)}; use run_command, read_file or search_files`);
+      throw new ToolInputError(`unknown tool ${JSON.stringify(toolName).slice(0, 64)}; use run_command, read_file, search_files or hypervisor`);
   }
 }
 

@@ -8,13 +8,26 @@ import { z } from 'zod';
 import type { SessionManager } from '../agent/session.js';
 import { POWER_VERBS, isMutatingVerb, isPowerVerb } from '../power/verbs.js';
 import type { PowerService } from '../power/power-service.js';
-import { COOKIE_NAME, type Identity, type PeerAddress, authenticate, cookieValueFor, requireAuth, sha256Equal } from './auth.js';
+import { COOKIE_NAME, type Identity, type LoginSessions, type PeerAddress, authenticate, requireAuth, sha256Equal, throttleKey } from './auth.js';
 import { LOGIN_PAGE } from './login-page.js';
+import { getCookie } from 'hono/cookie';
+import type { Trail } from '../trail/trail.js';
+import type { HostKeyGuard } from '../ssh/host-keys.js';
+import type { SelftestReport } from '../selftest.js';
+import { registerOperations } from './operations.js';
 
 export interface AppOptions {
   sessions: SessionManager;
   power: PowerService;
   auth: { token?: string; trustedHeader?: string; trustedProxies: string[]; cookieSecure: boolean };
+  /** Server-side login sessions behind the cookie (logout revokes). */
+  logins: LoginSessions;
+  /** The append-only trail (logins, power verbs, approvals, re-pins). */
+  trail?: Trail;
+  /** The VM host-key state and re-pin. */
+  hostKeys?: HostKeyGuard;
+  /** Runs the selftest (the UI button). */
+  selftest?: () => Promise<SelftestReport>;
   peer: PeerAddress;
   /** Built UI folder (dist/web). */
   webRoot: string;
@@ -28,7 +41,8 @@ type AppEnv = { Variables: { identity: Identity } };
 /** Asks EventSource to reconnect quickly after a drop (phones lose signal often). */
 const RECONNECT_MS = 1500;
 
-const PUBLIC_PATHS = new Set(['/login', '/healthz']);
+// The service worker and the offline page hold no state: public, so the shell can always be installed.
+const PUBLIC_PATHS = new Set(['/login', '/healthz', '/sw.js', '/offline.html']);
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -45,7 +59,7 @@ const PromptBody = z.object({ text: z.string().trim().min(1).max(8000) });
 const CreateBody = z.object({ title: z.string().trim().max(120).optional() });
 const ApproveBody = z.object({ decision: z.enum(['run', 'skip']) });
 
-function statusFor(error: unknown): 400 | 401 | 409 | 429 | 500 | 502 {
+export function statusFor(error: unknown): 400 | 401 | 409 | 429 | 500 | 502 {
   if (!FishError.isInstance(error)) return 500;
   switch (error.code) {
     case FishErrorCode.VERB_NOT_ALLOWED:
@@ -77,7 +91,11 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     c.header('x-frame-options', 'DENY');
     if (!c.res.headers.has('cache-control')) c.header('cache-control', 'no-store');
   });
-  app.use('*', requireAuth({ ...options.auth, peer: options.peer, publicPaths: PUBLIC_PATHS }));
+  const authOptions = { ...options.auth, logins: options.logins };
+  const record = async (kind: 'login' | 'login-refused' | 'logout', actor: string, data: Record<string, unknown>) => {
+    await options.trail?.append(kind, actor, data).catch(() => undefined);
+  };
+  app.use('*', requireAuth({ ...authOptions, peer: options.peer, publicPaths: PUBLIC_PATHS }));
   app.use('/api/*', async (c, next) => {
     if (c.req.method === 'POST' && !(c.req.header('content-type') ?? '').toLowerCase().startsWith('application/json')) {
       return c.json({ error: 'send application/json' }, 415);
@@ -88,29 +106,38 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.get('/healthz', (c) => c.text('ok'));
 
   app.get('/login', (c) => {
-    if (authenticate(c, options.auth, options.peer)) return c.redirect('/', 302);
+    if (authenticate(c, authOptions, options.peer)) return c.redirect('/', 302);
     return c.html(LOGIN_PAGE(!options.auth.token ? 'Sign in through your identity proxy.' : undefined));
   });
-  // Login attempts per client address: 10 at once, then 5 a minute. The token is 128 bits, so this
-  // is defence in depth against a guessing script, and it keeps the 500 ms delay from piling up.
+  // Login attempts per identity: the one a trusted proxy forwards (everyone behind the proxy shares
+  // its address), else the client address. 10 at once, then 5 a minute. The token is 128 bits, so
+  // this is defence in depth against a guessing script, and it keeps the 500 ms delay from piling up.
   const loginAttempts = new KeyedRateLimiter({ burst: 10, perMinute: 5, maxKeys: 1_000 });
   app.post('/login', async (c) => {
-    if (!loginAttempts.tryTake(options.peer(c) ?? 'unknown', Date.now())) {
+    const key = throttleKey(c, authOptions, options.peer);
+    if (!loginAttempts.tryTake(key, Date.now())) {
       c.header('retry-after', '60');
+      await record('login-refused', key, { reason: 'throttled' });
       return c.html(LOGIN_PAGE('Too many attempts; wait a minute.'), 429);
     }
     const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
     const token = typeof form['token'] === 'string' ? form['token'] : '';
     if (!options.auth.token) return c.html(LOGIN_PAGE('Token login is not enabled here.'), 401);
     if (token.length === 0 || !sha256Equal(token, options.auth.token)) {
+      await record('login-refused', key, { reason: 'wrong token' });
       await new Promise((resolve) => setTimeout(resolve, 500));
       return c.html(LOGIN_PAGE('Wrong token.'), 401);
     }
-    setCookie(c, COOKIE_NAME, cookieValueFor(options.auth.token), { httpOnly: true, secure: options.auth.cookieSecure, sameSite: 'Strict', path: '/', maxAge: 60 * 60 * 24 * 30 });
+    const actor = key.startsWith('user:') ? key.slice(5) : 'token';
+    setCookie(c, COOKIE_NAME, options.logins.create(actor), { httpOnly: true, secure: options.auth.cookieSecure, sameSite: 'Strict', path: '/', maxAge: 60 * 60 * 24 * 30 });
+    await record('login', actor, { via: 'token', from: key });
     return c.redirect('/', 303);
   });
-  app.post('/logout', (c) => {
+  app.post('/logout', async (c) => {
+    const cookie = getCookie(c, COOKIE_NAME);
+    if (cookie) options.logins.revoke(cookie);
     deleteCookie(c, COOKIE_NAME, { path: '/' });
+    await record('logout', c.get('identity').actor, {});
     return c.redirect('/login', 303);
   });
 
@@ -205,6 +232,8 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     }
   });
 
+  registerOperations(app, { sessions, ...(options.hostKeys ? { hostKeys: options.hostKeys } : {}), ...(options.selftest ? { selftest: options.selftest } : {}), ...(options.trail ? { trail: options.trail } : {}), statusFor });
+
   const serveFile = async (relative: string, cacheable: boolean) => {
     const root = normalize(options.webRoot);
     const full = normalize(join(root, relative));
@@ -226,6 +255,9 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.get('/assets/:file', async (c) => (await serveFile(`assets/${c.req.param('file')}`, true)) ?? c.notFound());
   app.get('/icons/:file', async (c) => (await serveFile(`icons/${c.req.param('file')}`, false)) ?? c.notFound());
   app.get('/manifest.webmanifest', async (c) => (await serveFile('manifest.webmanifest', false)) ?? c.notFound());
+  // The service worker must be served from the root to control the whole app; never cached by HTTP.
+  app.get('/sw.js', async (c) => (await serveFile('sw.js', false)) ?? c.notFound());
+  app.get('/offline.html', async (c) => (await serveFile('offline.html', false)) ?? c.notFound());
 
   app.onError((error, c) => c.json({ error: describeError(error) }, statusFor(error)));
   return app;

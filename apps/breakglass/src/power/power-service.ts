@@ -1,25 +1,27 @@
-import { appendFile, mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { FishError, FishErrorCode, type Logger, describeError, errorMessage, silentLogger } from '@fish-sre/core';
+import type { Trail } from '../trail/trail.js';
 import { type PowerBackend, type PowerResult, isMutatingVerb, parsePowerVerb } from './verbs.js';
 
 export interface PowerServiceOptions {
   backend: PowerBackend;
-  /** Upper bound for one verb, forensics included: a wedged host never hangs the UI. */
+  /** Upper bound for the verb itself (forensics have their own budget, taken before it starts). */
   timeoutMs: number;
-  /** JSON-lines record of every power action (who, what, result). */
-  logFile?: string;
+  /** Upper bound for the forensics taken before a mutating verb: they never eat the verb's time. @default 20000 */
+  forensicsTimeoutMs?: number;
+  /** The append-only trail every power action is recorded in. */
+  trail?: Trail;
   logger?: Logger;
 }
 
 export interface PowerRunResult extends PowerResult {
-  /** For mutating verbs: the forensics captured just before. */
+  /** For mutating verbs on a backend that does not capture them itself: the forensics taken just before. */
   forensics?: PowerResult;
 }
 
 /**
  * The LLM-independent recovery path. Order of checks: allow-list (no I/O before it), confirm for
- * mutating verbs, one verb at a time, forensics before any state change, a hard timeout.
+ * mutating verbs, one verb at a time, forensics before any state change (within their own short
+ * budget), then the verb within its own timeout.
  */
 export class PowerService {
   private busy = false;
@@ -33,6 +35,10 @@ export class PowerService {
     return this.options.backend.kind;
   }
 
+  get backend(): PowerBackend {
+    return this.options.backend;
+  }
+
   async run(rawVerb: unknown, request: { confirm?: unknown; actor: string }): Promise<PowerRunResult> {
     const verb = parsePowerVerb(rawVerb);
     if (isMutatingVerb(verb) && request.confirm !== true) {
@@ -42,17 +48,18 @@ export class PowerService {
       throw new FishError({ code: FishErrorCode.STATE_TRANSITION_ILLEGAL, message: errorMessage('breakglass', 'another power action is in progress; wait for it to finish'), isRetryable: true });
     }
     this.busy = true;
-    const signal = AbortSignal.timeout(this.options.timeoutMs);
     try {
       let forensics: PowerResult | undefined;
-      if (isMutatingVerb(verb)) {
+      if (isMutatingVerb(verb) && !this.options.backend.capturesForensics) {
         try {
-          forensics = await this.options.backend.run('forensics', signal);
+          forensics = await this.options.backend.run('forensics', AbortSignal.timeout(this.options.forensicsTimeoutMs ?? 20_000));
         } catch (error) {
           // Forensics must not block recovery: record the failure and go on.
           forensics = { verb: 'forensics', ok: false, output: describeError(error), durationMs: 0 };
         }
       }
+      // The verb's clock starts now, whatever the forensics took.
+      const signal = AbortSignal.timeout(this.options.timeoutMs + (this.options.backend.capturesForensics && isMutatingVerb(verb) ? (this.options.forensicsTimeoutMs ?? 20_000) : 0));
       let result: PowerResult;
       try {
         result = await this.options.backend.run(verb, signal);
@@ -69,12 +76,11 @@ export class PowerService {
 
   private async record(actor: string, result: PowerRunResult): Promise<void> {
     this.logger.info('power verb', { actor, verb: result.verb, ok: result.ok, durationMs: result.durationMs });
-    if (!this.options.logFile) return;
+    if (result.verb === 'status') return;
     try {
-      await mkdir(dirname(this.options.logFile), { recursive: true });
-      await appendFile(this.options.logFile, `${JSON.stringify({ at: new Date().toISOString(), actor, ...result })}\n`);
+      await this.options.trail?.append('power', actor, { verb: result.verb, ok: result.ok, state: result.state ?? null, durationMs: result.durationMs, output: result.output.slice(0, 2000) });
     } catch (error) {
-      this.logger.error('cannot write the power log', { error: describeError(error) });
+      this.logger.error('cannot write the trail', { error: describeError(error) });
     }
   }
 }

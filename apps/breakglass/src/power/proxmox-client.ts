@@ -159,13 +159,17 @@ export class ProxmoxClient {
     return parsed.data;
   }
 
+  async vmConfig(node: string, vmid: number, signal: AbortSignal): Promise<unknown> {
+    return this.call('GET', `/nodes/${encodeURIComponent(node)}/qemu/${vmid}/config`, signal);
+  }
+
   async recentTasks(node: string, vmid: number, signal: AbortSignal): Promise<unknown> {
     return this.call('GET', `/nodes/${encodeURIComponent(node)}/tasks?vmid=${vmid}&limit=10`, signal);
   }
 
   /** POSTs a power action and returns its UPID (validated against the real format). */
-  async powerAction(node: string, vmid: number, action: 'start' | 'stop' | 'reset' | 'shutdown', signal: AbortSignal): Promise<string> {
-    const data = await this.call('POST', `/nodes/${encodeURIComponent(node)}/qemu/${vmid}/status/${action}`, signal, {});
+  async powerAction(node: string, vmid: number, action: 'start' | 'stop' | 'reset' | 'shutdown', signal: AbortSignal, parameters: Record<string, string> = {}): Promise<string> {
+    const data = await this.call('POST', `/nodes/${encodeURIComponent(node)}/qemu/${vmid}/status/${action}`, signal, parameters);
     if (typeof data !== 'string' || !UPID_PATTERN.test(data)) throw scopeError(FishErrorCode.HYPERVISOR_FAILED, `status/${action}: expected a UPID, got ${JSON.stringify(data)?.slice(0, 120)}`);
     return data;
   }

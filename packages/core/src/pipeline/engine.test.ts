@@ -12,7 +12,7 @@ import type { Source } from '../contracts/source.js';
 import { createLocalExecutor } from '../builtins/local-executor.js';
 import { createMemoryAuditStore } from '../builtins/memory-audit-store.js';
 import { FishError, FishErrorCode } from '../errors.js';
-import { logEvent, makePattern } from '../test-support/fixtures.js';
+import { logEvent, makePattern, memoryBundleWriter } from '../test-support/fixtures.js';
 import { ManualClock } from '../util/clock.js';
 import { FishEngine, type FishEngineOptions } from './engine.js';
 
@@ -43,7 +43,7 @@ async function setup() {
     await writeFile(join(scriptsDir, name), `#!/bin/sh\n${body}\n`);
     await chmod(join(scriptsDir, name), 0o755);
   }
-  return { root, scriptsDir, sandboxDir, incidentsDir: join(root, 'incidents') };
+  return { root, scriptsDir, sandboxDir };
 }
 
 const PATTERNS = [
@@ -95,6 +95,7 @@ interface Harness {
   engine: FishEngine;
   audit: AuditStore;
   notifier: ReturnType<typeof recordingNotifier>;
+  bundles: ReturnType<typeof memoryBundleWriter>;
   clock: ManualClock;
   dirs: Awaited<ReturnType<typeof setup>>;
   fire(message: string, fields?: Partial<ObservedEvent>): Promise<void>;
@@ -107,6 +108,7 @@ async function harness(overrides: Partial<FishEngineOptions> = {}, shared?: { au
   const audit = shared?.audit ?? createMemoryAuditStore();
   const clock = shared?.clock ?? new ManualClock(Date.UTC(2026, 0, 1, 9, 30));
   const notifier = recordingNotifier();
+  const bundles = memoryBundleWriter();
   const catalog: Catalog = { patterns: PATTERNS, scriptsDir: dirs.scriptsDir, loadedFrom: dirs.root, loadedAt: clock.now(), digest: 'x' };
   const engine = new FishEngine({
     catalog: () => catalog,
@@ -117,7 +119,8 @@ async function harness(overrides: Partial<FishEngineOptions> = {}, shared?: { au
     signer: new ApprovalSigner(SECRET),
     publicUrl: 'https://fish.example.test/',
     clock,
-    unknown: { incidentsDir: dirs.incidentsDir, count: 3 },
+    unknown: { count: 3 },
+    unknownBundles: bundles,
     ...overrides,
   });
   const token = (url: string) => url.slice(url.lastIndexOf('/') + 1);
@@ -125,6 +128,7 @@ async function harness(overrides: Partial<FishEngineOptions> = {}, shared?: { au
     engine,
     audit,
     notifier,
+    bundles,
     clock,
     dirs,
     async fire(message, fields = {}) {
@@ -164,7 +168,7 @@ describe('FishEngine: the proposal state machine', () => {
     expect(await h.runs()).toEqual([]);
 
     const outcome = await h.engine.decide(approve, 'approve', 'alice');
-    expect(outcome).toMatchObject({ ok: true, status: 'approved', httpStatus: 200 });
+    expect(outcome).toMatchObject({ ok: true, status: 'approved' });
     await h.engine.idle();
     const execution = await h.audit.getExecutionByProposal(notice.proposalId);
     expect(execution).toMatchObject({ status: 'succeeded', targetHost: 'penny', dryRun: false });
@@ -226,7 +230,7 @@ describe('FishEngine: the proposal state machine', () => {
     const { notice, approve, deny } = h.lastProposal();
     expect(await h.engine.decide(deny, 'deny', 'bob')).toMatchObject({ ok: true, status: 'denied' });
     const late = await h.engine.decide(approve, 'approve', 'alice');
-    expect(late).toMatchObject({ ok: false, status: 'already-decided', httpStatus: 409 });
+    expect(late).toMatchObject({ ok: false, status: 'already-decided' });
     expect(late.message).toMatch(/^already denied at 09:30 UTC by bob$/);
     await h.engine.idle();
     expect(await h.audit.getExecutionByProposal(notice.proposalId)).toBeUndefined();
@@ -244,7 +248,7 @@ describe('FishEngine: the proposal state machine', () => {
     expect(await h.engine.expireProposals()).toBe(1);
     expect((await h.audit.getProposal(notice.proposalId))?.status).toBe('expired');
     const outcome = await h.engine.decide(approve, 'approve', 'alice');
-    expect(outcome).toMatchObject({ ok: false, status: 'expired', httpStatus: 410 });
+    expect(outcome).toMatchObject({ ok: false, status: 'expired' });
     await h.engine.idle();
     expect(await h.runs()).toEqual([]);
     expect(updates(h)).toEqual(['expired']);
@@ -255,7 +259,7 @@ describe('FishEngine: the proposal state machine', () => {
     await h.fire('stack down');
     const { notice, approve } = h.lastProposal();
     h.clock.advance(61_000);
-    expect(await h.engine.decide(approve, 'approve', 'alice')).toMatchObject({ ok: false, status: 'expired', httpStatus: 410 });
+    expect(await h.engine.decide(approve, 'approve', 'alice')).toMatchObject({ ok: false, status: 'expired' });
     expect((await h.audit.getProposal(notice.proposalId))?.status).toBe('expired');
     await h.engine.idle();
     expect(await h.runs()).toEqual([]);
@@ -358,19 +362,19 @@ describe('FishEngine: approval tokens through decide()', () => {
     await h.fire('stack down');
     const { notice, approve, deny } = h.lastProposal();
     const forged = `${approve.slice(0, -2)}${approve.endsWith('AA') ? 'BB' : 'AA'}`;
-    expect(await h.engine.decide(forged, 'approve', 'mallory')).toMatchObject({ ok: false, status: 'invalid', httpStatus: 403 });
-    expect(await h.engine.decide(approve.slice(0, 30), 'approve', 'mallory')).toMatchObject({ ok: false, status: 'invalid', httpStatus: 400 });
+    expect(await h.engine.decide(forged, 'approve', 'mallory')).toMatchObject({ ok: false, status: 'invalid', reason: 'bad-signature' });
+    expect(await h.engine.decide(approve.slice(0, 30), 'approve', 'mallory')).toMatchObject({ ok: false, status: 'invalid', reason: 'malformed' });
     const otherKey = new ApprovalSigner('another-secret-0123456789abcdefghij').sign(notice.proposalId, 'approve', h.clock.now() + 60_000);
-    expect(await h.engine.decide(otherKey, 'approve', 'mallory')).toMatchObject({ ok: false, status: 'invalid', httpStatus: 403 });
-    expect(await h.engine.decide(approve, 'deny', 'mallory')).toMatchObject({ ok: false, status: 'wrong-decision', httpStatus: 400 });
+    expect(await h.engine.decide(otherKey, 'approve', 'mallory')).toMatchObject({ ok: false, status: 'invalid', reason: 'bad-signature' });
+    expect(await h.engine.decide(approve, 'deny', 'mallory')).toMatchObject({ ok: false, status: 'wrong-decision' });
     expect((await h.audit.getProposal(notice.proposalId))?.status).toBe('proposed');
 
     h.clock.advance(5 * 60_000);
     expect(await h.engine.decide(approve, 'approve', 'alice')).toMatchObject({ ok: true, status: 'approved' });
     const replay = await h.engine.decide(approve, 'approve', 'alice');
-    expect(replay).toMatchObject({ ok: false, status: 'already-decided', httpStatus: 409, message: 'already approved at 09:35 UTC by alice' });
+    expect(replay).toMatchObject({ ok: false, status: 'already-decided', message: 'already approved at 09:35 UTC by alice' });
     const denyAfter = await h.engine.decide(deny, 'deny', 'bob');
-    expect(denyAfter).toMatchObject({ ok: false, status: 'already-decided', httpStatus: 409, message: 'already approved at 09:35 UTC by alice' });
+    expect(denyAfter).toMatchObject({ ok: false, status: 'already-decided', message: 'already approved at 09:35 UTC by alice' });
     await h.engine.idle();
     expect((await h.runs()).filter((line) => line.startsWith('run '))).toHaveLength(1);
     const decision = (await h.audit.history({ entityId: notice.proposalId })).find((entry) => entry.action === 'approved');
@@ -399,7 +403,7 @@ describe('FishEngine: approval tokens through decide()', () => {
     const outcomes = await Promise.all(Array.from({ length: 100 }, (_, i) => h.engine.decide(approve, 'approve', `clicker-${i}`)));
     await h.engine.idle();
     expect(outcomes.filter((outcome) => outcome.ok)).toHaveLength(1);
-    expect(outcomes.filter((outcome) => !outcome.ok && outcome.httpStatus === 409)).toHaveLength(99);
+    expect(outcomes.filter((outcome) => !outcome.ok && outcome.status === 'already-decided')).toHaveLength(99);
     expect(await h.runs()).toEqual(['run stack-down fix.sh', 'verify stack-down verify.sh']);
     expect((await h.audit.listExecutions()).filter((execution) => execution.proposalId === notice.proposalId)).toHaveLength(1);
     expect(h.engine.stats().executions).toBe(1);
@@ -562,7 +566,7 @@ describe('FishEngine: audit first, then the side effect', () => {
   it('answers 404 for a validly signed token whose proposal does not exist', async () => {
     const h = await harness();
     const token = new ApprovalSigner(SECRET).sign('prop_missing', 'approve', h.clock.now() + 60_000);
-    expect(await h.engine.decide(token, 'approve', 'alice')).toMatchObject({ ok: false, status: 'not-found', httpStatus: 404 });
+    expect(await h.engine.decide(token, 'approve', 'alice')).toMatchObject({ ok: false, status: 'not-found' });
   });
 });
 
@@ -612,28 +616,31 @@ describe('FishEngine: safety', () => {
   it('writes a bundle for an unknown severe incident and notifies', async () => {
     const h = await harness();
     for (let i = 0; i < 2; i++) await h.fire(`segfault in worker ${i}`, { service: 'mystery' });
-    expect(await readdir(h.dirs.incidentsDir).catch(() => [])).toEqual([]);
+    expect(h.bundles.bundles).toEqual([]);
     await h.fire('info lines do not count', { service: 'mystery', level: 'info' });
     await h.fire('segfault in worker 3', { service: 'mystery' });
-    const files = await readdir(h.dirs.incidentsDir);
-    expect(files).toHaveLength(1);
-    const bundle = JSON.parse(await readFile(join(h.dirs.incidentsDir, files[0]!), 'utf8')) as { incident: { patternId: string; host: string; service: string }; evidence: string[] };
+    expect(h.bundles.bundles).toHaveLength(1);
+    const bundle = h.bundles.bundles[0]!;
     expect(bundle.incident).toMatchObject({ patternId: 'UNKNOWN', host: 'penny', service: 'mystery' });
     expect(bundle.evidence).toHaveLength(3);
     expect(bundle.evidence.join('\n')).not.toContain('info lines');
     const message = notifies(h).find((item) => item.kind === 'unknown-incident');
-    expect(message?.body).toContain(files[0]);
+    expect(message?.body).toContain(`memory:${bundle.incident.id}`);
     expect(h.engine.stats().unknownIncidents).toBe(1);
   });
 
   it('still notifies an unknown incident when its bundle cannot be written', async () => {
-    const dirs = await setup();
-    await writeFile(join(dirs.root, 'not-a-folder'), 'x');
-    const h = await harness({ unknown: { incidentsDir: join(dirs.root, 'not-a-folder', 'incidents'), count: 1 } }, { dirs });
+    const h = await harness({ unknown: { count: 1 }, unknownBundles: { writeBundle: async () => { throw new Error('EROFS: read-only file system'); } } });
     await h.fire('segfault', { service: 'mystery' });
     const message = notifies(h).find((item) => item.kind === 'unknown-incident');
-    expect(message?.body).toContain('not written');
+    expect(message?.body).toContain('not written (EROFS: read-only file system)');
     expect(h.engine.stats().errors).toBe(1);
+  });
+
+  it('notifies an unknown incident without a bundle writer, saying so', async () => {
+    const h = await harness({ unknown: { count: 1 }, unknownBundles: undefined });
+    await h.fire('segfault', { service: 'mystery' });
+    expect(notifies(h).find((item) => item.kind === 'unknown-incident')?.body).toContain('Bundle: not written (no incidents folder configured)');
   });
 
   it('counts a bad event and keeps the loop going', async () => {
@@ -694,7 +701,7 @@ describe('FishEngine: safety', () => {
     await h.engine.decide(h.lastProposal().approve, 'approve', 'alice');
     await h.engine.idle();
     const everything = JSON.stringify([h.notifier.sent, await h.audit.listIncidents(), await h.audit.listProposals(), await h.audit.listExecutions(), await h.audit.listNotifications(), await h.audit.history()]);
-    const bundles = await Promise.all((await readdir(h.dirs.incidentsDir)).map((name) => readFile(join(h.dirs.incidentsDir, name), 'utf8')));
+    const bundles = h.bundles.bundles.map((bundle) => JSON.stringify(bundle));
     expect(bundles).toHaveLength(1);
     expect(everything).toContain('stack down: login failed password=[REDACTED]');
     for (const secret of secrets) {

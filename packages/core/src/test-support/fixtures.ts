@@ -1,6 +1,7 @@
 /** Helpers shared by core's tests (not exported from the package). */
 import type { ObservedEvent } from '../contracts/observed-event.js';
 import { PatternSchema, type Pattern, type PatternInput } from '../catalog/catalog-schema.js';
+import type { UnknownBundle, UnknownBundleWriter } from '../pipeline/stages/unknown-incidents.js';
 
 let sequence = 0;
 
@@ -30,4 +31,22 @@ export function metricEvent(name: string, value: number, fields: Partial<Observe
 export function alertEvent(alertname: string, status: 'firing' | 'resolved', labels: Record<string, string> = {}): ObservedEvent {
   sequence++;
   return { id: `a-${sequence}`, kind: 'alert', source: 'alertmanager', time: 0, host: 'penny', service: 'node', level: 'critical', message: alertname, labels: { alertname, ...labels }, alertStatus: status };
+}
+
+/** An UNKNOWN bundle writer that keeps bundles and drafts in memory (core does no file I/O). */
+export function memoryBundleWriter(): UnknownBundleWriter & { bundles: UnknownBundle[]; drafts: Map<string, string> } {
+  const bundles: UnknownBundle[] = [];
+  const drafts = new Map<string, string>();
+  return {
+    bundles,
+    drafts,
+    async writeBundle(bundle) {
+      bundles.push(structuredClone(bundle));
+      return `memory:${bundle.incident.id}`;
+    },
+    async writeDraft(incidentId, yaml) {
+      drafts.set(incidentId, yaml);
+      return `memory:${incidentId}.draft.yaml`;
+    },
+  };
 }

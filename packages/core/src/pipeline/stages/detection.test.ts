@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import type { Catalog, Pattern } from '../../catalog/catalog-schema.js';
+import { logEvent, makePattern, metricEvent } from '../../test-support/fixtures.js';
+import { ManualClock } from '../../util/clock.js';
+import { Detection, type DetectionOptions } from './detection.js';
+import { EngineCounters } from './observer.js';
+
+const PATTERNS = [
+  makePattern({ id: 'web-down', required_signals: [{ id: 'line', log: { message: 'connection refused' } }], trigger: { count: 3, window: '1m' }, cooldown: '10m', samples: { match: ['connection refused'] } }),
+  makePattern({ id: 'oom', required_signals: [{ id: 'line', log: { message: 'out of memory' } }], cooldown: '5m', samples: { match: ['out of memory'] } }),
+];
+
+function detection(options: DetectionOptions = {}, patterns: Pattern[] = PATTERNS) {
+  const clock = new ManualClock(Date.UTC(2026, 0, 1, 9, 0));
+  let catalog: Catalog = { patterns, scriptsDir: '/x', loadedFrom: '/x', loadedAt: 0, digest: 'a' };
+  const counters = new EngineCounters();
+  const stage = new Detection({ clock, catalog: () => catalog, counters }, options);
+  return { stage, clock, counters, reload: (next: Pattern[]) => (catalog = { ...catalog, patterns: next, digest: 'b' }) };
+}
+
+describe('detection', () => {
+  it('opens an incident once the trigger count is reached within the window, with its evidence', () => {
+    const { stage, clock } = detection();
+    const at = clock.now();
+    expect(stage.detect(logEvent({ message: 'connection refused 1', time: at }))).toBeUndefined();
+    expect(stage.detect(logEvent({ message: 'connection refused 2', time: at + 1000 }))).toBeUndefined();
+    const incident = stage.detect(logEvent({ message: 'connection refused 3', time: at + 2000 }));
+    expect(incident).toMatchObject({ host: 'penny', service: 'homepage', firstSeen: at + 2000, cooldownUntil: at + 2000 + 600_000 });
+    expect(incident!.candidates.map((candidate) => candidate.pattern.id)).toEqual(['web-down']);
+    expect(incident!.evidence).toHaveLength(3);
+    expect(incident!.evidence[2]).toContain('[error] connection refused 3');
+  });
+
+  it('drops events that slid out of the window, and their evidence', () => {
+    const { stage, clock } = detection();
+    const at = clock.now();
+    stage.detect(logEvent({ message: 'connection refused old', time: at }));
+    stage.detect(logEvent({ message: 'connection refused a', time: at + 61_000 }));
+    expect(stage.detect(logEvent({ message: 'connection refused b', time: at + 62_000 }))).toBeUndefined();
+    const incident = stage.detect(logEvent({ message: 'connection refused c', time: at + 63_000 }));
+    expect(incident?.evidence.join('\n')).not.toContain('old');
+  });
+
+  it('ignores a duplicate event id and counts it', () => {
+    const { stage, counters } = detection();
+    const event = logEvent({ message: 'out of memory' });
+    expect(stage.detect(event)).toBeDefined();
+    expect(stage.detect({ ...event })).toBeUndefined();
+    expect(counters.get('duplicates')).toBe(1);
+  });
+
+  it('counts events older than maxEvidenceAgeMs as stale and never opens an incident from them', () => {
+    const { stage, clock, counters } = detection({ maxEvidenceAgeMs: 60_000 });
+    expect(stage.detect(logEvent({ message: 'out of memory', time: clock.now() - 61_000 }))).toBeUndefined();
+    expect(counters.get('stale')).toBe(1);
+    expect(stage.detect(logEvent({ message: 'out of memory', time: clock.now() - 59_000 }))).toBeDefined();
+  });
+
+  it('suppresses the same fingerprint during its cooldown, and opens it again after', () => {
+    const { stage, clock, counters } = detection();
+    const at = clock.now();
+    expect(stage.detect(logEvent({ message: 'out of memory', time: at }))).toBeDefined();
+    expect(stage.detect(logEvent({ message: 'out of memory', time: at + 299_000 }))).toBeUndefined();
+    expect(counters.get('suppressedByCooldown')).toBe(1);
+    expect(stage.detect(logEvent({ message: 'out of memory', time: at + 300_001 }))).toBeDefined();
+    // Another host is another fingerprint.
+    expect(stage.detect(logEvent({ message: 'out of memory', time: at + 1, host: 'leonard' }))).toBeDefined();
+  });
+
+  it('rate-limits incidents per host and service', () => {
+    const patterns = [makePattern({ id: 'flood', required_signals: [{ id: 'line', log: { message: 'flood' } }], cooldown: 0, samples: { match: ['flood'] } })];
+    const { stage, clock, counters } = detection({ rateLimit: { burst: 2, perMinute: 1 } }, patterns);
+    const opened = Array.from({ length: 5 }, (_, i) => stage.detect(logEvent({ message: 'flood', time: clock.now() + i }))).filter(Boolean);
+    expect(opened).toHaveLength(2);
+    expect(counters.get('rateLimited')).toBe(3);
+    expect(stage.detect(logEvent({ message: 'flood', time: clock.now() + 60_010 }))).toBeDefined();
+  });
+
+  it('opens an UNKNOWN incident from severe unmatched events only', () => {
+    const { stage, clock } = detection({ unknown: { count: 2, windowMs: 60_000, cooldownMs: 1000 } });
+    expect(stage.detect(logEvent({ message: 'segfault', service: 'mystery', time: clock.now() }))).toBeUndefined();
+    expect(stage.detect(logEvent({ message: 'just info', service: 'mystery', level: 'info', time: clock.now() }))).toBeUndefined();
+    const incident = stage.detect(logEvent({ message: 'segfault again', service: 'mystery', time: clock.now() + 1 }));
+    expect(incident).toMatchObject({ candidates: [], service: 'mystery', cooldownUntil: clock.now() + 1001 });
+    expect(incident!.evidence).toHaveLength(2);
+  });
+
+  it('compares metric samples through the metric signals and holds them for `for`', () => {
+    const patterns = [makePattern({ id: 'disk', required_signals: [{ id: 'used', metric: { query: 'disk_used', op: '>', threshold: 90, for: '2m' } }], samples: { match: [{ message: 'd', metric: { name: 'disk_used', value: 95 } }] } })];
+    const { stage, clock } = detection({}, patterns);
+    const at = clock.now();
+    expect(stage.detect(metricEvent('disk_used', 95, { time: at }))).toBeUndefined();
+    expect(stage.detect(metricEvent('disk_used', 95, { time: at + 60_000 }))).toBeUndefined();
+    expect(stage.detect(metricEvent('disk_used', 95, { time: at + 120_000 }))?.candidates[0]?.pattern.id).toBe('disk');
+  });
+
+  it('uses a reloaded catalog for the next event', () => {
+    const { stage, reload } = detection();
+    expect(stage.detect(logEvent({ message: 'disk on fire' }))).toBeUndefined();
+    reload([makePattern({ id: 'fire', required_signals: [{ id: 'line', log: { message: 'disk on fire' } }], samples: { match: ['disk on fire'] } })]);
+    expect(stage.detect(logEvent({ message: 'disk on fire' }))?.candidates[0]?.pattern.id).toBe('fire');
+  });
+
+  it('throws for a malformed event (the facade counts it) and keeps working', () => {
+    const { stage } = detection();
+    expect(() => stage.detect({ id: 'x', kind: 'log' } as never)).toThrow(/not a well-formed ObservedEvent/);
+    expect(stage.detect(logEvent({ message: 'out of memory' }))).toBeDefined();
+  });
+
+  it('is synchronous: detect returns a value, never a promise', () => {
+    const { stage } = detection();
+    const result = stage.detect(logEvent({ message: 'out of memory' }));
+    expect(result).not.toBeInstanceOf(Promise);
+  });
+});

@@ -1,0 +1,162 @@
+import type { Catalog } from '../../catalog/catalog-schema.js';
+import { UNKNOWN_PATTERN_ID } from '../../catalog/catalog-schema.js';
+import type { EventLevel, ObservedEvent } from '../../contracts/observed-event.js';
+import type { Clock } from '../../util/clock.js';
+import type { Candidate } from '../classifier.js';
+import { incidentFingerprint } from '../fingerprint.js';
+import { LruDedup } from '../lru-dedup.js';
+import { Matcher } from '../matcher.js';
+import { KeyedRateLimiter } from '../rate-limiter.js';
+import { SlidingWindowCounter } from '../sliding-window.js';
+import { Cooldowns } from './cooldowns.js';
+import { EVIDENCE_LINES, LEVEL_RANK, evidenceLine, isWellFormed, pushEvidence } from './event-shape.js';
+import { MetricSignals } from './metric-signals.js';
+import type { EngineCounters } from './observer.js';
+
+/** Novel incidents: severe events no pattern matches, `count` within `windowMs` per host+service. */
+export interface UnknownDetectionOptions {
+  minLevel?: EventLevel;
+  count?: number;
+  windowMs?: number;
+  cooldownMs?: number;
+}
+
+export interface DetectionOptions {
+  dedupCapacity?: number;
+  rateLimit?: { burst: number; perMinute: number };
+  /** Events older than this (by their own timestamp) are counted as stale and never open an incident. */
+  maxEvidenceAgeMs?: number;
+  unknown?: UnknownDetectionOptions;
+}
+
+/** An incident detection opened: what routing needs, and the cooldown it started. */
+export interface DetectedIncident {
+  fingerprint: string;
+  host: string;
+  service: string;
+  /** The patterns whose triggers fired; empty for an UNKNOWN incident. */
+  candidates: Candidate[];
+  evidence: string[];
+  /** The time (ms) of the event that opened it. */
+  firstSeen: number;
+  /** Until when (ms) the same fingerprint is suppressed. */
+  cooldownUntil: number;
+}
+
+/** Default cooldown of an UNKNOWN incident. */
+export const UNKNOWN_COOLDOWN_MS = 3_600_000;
+
+interface WindowState {
+  evidence: string[];
+  signals: Map<string, number>;
+}
+
+/**
+ * The hot path: dedup, staleness, matching, trigger windows, cooldown and rate limit. Synchronous
+ * and free of I/O: one event in, at most one incident out. Throws only for a malformed event
+ * (the facade counts and reports it).
+ */
+export class Detection {
+  readonly cooldowns = new Cooldowns();
+  private readonly dedup: LruDedup;
+  private readonly limiter: KeyedRateLimiter;
+  private readonly windows = new SlidingWindowCounter();
+  private readonly windowState = new Map<string, WindowState>();
+  private readonly unknownWindows = new SlidingWindowCounter();
+  private readonly unknownEvidence = new Map<string, string[]>();
+  private matcherCatalog: Catalog;
+  private matcher: Matcher;
+  private metrics: MetricSignals;
+
+  constructor(
+    private readonly context: { clock: Clock; catalog: () => Catalog; counters: EngineCounters },
+    private readonly options: DetectionOptions = {},
+  ) {
+    this.dedup = new LruDedup(options.dedupCapacity ?? 10_000);
+    this.limiter = new KeyedRateLimiter(options.rateLimit ?? { burst: 3, perMinute: 1 });
+    this.matcherCatalog = context.catalog();
+    this.matcher = new Matcher(this.matcherCatalog);
+    this.metrics = new MetricSignals(this.matcherCatalog);
+  }
+
+  /** One event in; the incident it opens, if any. */
+  detect(event: ObservedEvent): DetectedIncident | undefined {
+    const { counters } = this.context;
+    if (!isWellFormed(event)) throw new Error('not a well-formed ObservedEvent (id, time, host, service, level, message, labels)');
+    if (!this.dedup.admit(event.id)) {
+      counters.add('duplicates');
+      return undefined;
+    }
+    if (this.options.maxEvidenceAgeMs !== undefined && this.context.clock.now() - event.time > this.options.maxEvidenceAgeMs) {
+      counters.add('stale');
+      return undefined;
+    }
+    this.refreshCatalog();
+    const hits = event.kind === 'metric' ? this.metrics.hits(event) : this.matcher.match(event);
+    if (hits.length === 0) return this.detectUnknown(event);
+    counters.add('matched');
+    let fired: Candidate[] | undefined;
+    for (const hit of hits) {
+      const key = `${hit.pattern.id}\0${event.host}\0${event.service}`;
+      const windowMs = hit.pattern.trigger.window;
+      const count = this.windows.add(key, event.time, windowMs);
+      let state = this.windowState.get(key);
+      if (!state) {
+        state = { evidence: [], signals: new Map() };
+        this.windowState.set(key, state);
+      }
+      pushEvidence(state.evidence, evidenceLine(event), count);
+      for (const signalId of hit.signalIds) state.signals.set(signalId, event.time);
+      if (count >= hit.pattern.trigger.count) {
+        const signalIds = [...state.signals].filter(([, at]) => at > event.time - windowMs).map(([id]) => id);
+        const confidence = signalIds.length / hit.pattern.required_signals.length;
+        (fired ??= []).push({ pattern: hit.pattern, confidence, signalIds });
+      }
+    }
+    if (!fired) return undefined;
+    const fingerprint = incidentFingerprint(fired.map((candidate) => candidate.pattern.id), event.host, event.service);
+    const cooldown = Math.max(...fired.map((candidate) => candidate.pattern.cooldown));
+    const evidence = fired.flatMap((candidate) => this.windowState.get(`${candidate.pattern.id}\0${event.host}\0${event.service}`)?.evidence ?? []);
+    return this.open(event, fingerprint, cooldown, fired, () => [...new Set(evidence)].slice(-EVIDENCE_LINES));
+  }
+
+  private detectUnknown(event: ObservedEvent): DetectedIncident | undefined {
+    const unknown = this.options.unknown ?? {};
+    if (LEVEL_RANK[event.level] < LEVEL_RANK[unknown.minLevel ?? 'error']) return undefined;
+    const key = `${event.host}\0${event.service}`;
+    const count = this.unknownWindows.add(key, event.time, unknown.windowMs ?? 300_000);
+    const evidence = this.unknownEvidence.get(key) ?? [];
+    pushEvidence(evidence, evidenceLine(event), count);
+    this.unknownEvidence.set(key, evidence);
+    if (this.unknownEvidence.size > 10_000) this.unknownEvidence.delete(this.unknownEvidence.keys().next().value as string);
+    if (count < (unknown.count ?? 3)) return undefined;
+    const fingerprint = incidentFingerprint([UNKNOWN_PATTERN_ID], event.host, event.service);
+    const opened = this.open(event, fingerprint, unknown.cooldownMs ?? UNKNOWN_COOLDOWN_MS, [], () => [...evidence]);
+    if (opened) this.unknownEvidence.delete(key);
+    return opened;
+  }
+
+  /** Cooldown, then the per host+service rate limit; starts the cooldown of what it opens. */
+  private open(event: ObservedEvent, fingerprint: string, cooldownMs: number, candidates: Candidate[], evidence: () => string[]): DetectedIncident | undefined {
+    if (this.cooldowns.active(fingerprint, event.time)) {
+      this.context.counters.add('suppressedByCooldown');
+      return undefined;
+    }
+    if (!this.limiter.tryTake(`${event.host}\0${event.service}`, event.time)) {
+      this.context.counters.add('rateLimited');
+      return undefined;
+    }
+    const cooldownUntil = event.time + cooldownMs;
+    this.cooldowns.start(fingerprint, cooldownUntil, event.time);
+    this.context.counters.add('incidents');
+    return { fingerprint, host: event.host, service: event.service, candidates, evidence: evidence(), firstSeen: event.time, cooldownUntil };
+  }
+
+  private refreshCatalog(): void {
+    const catalog = this.context.catalog();
+    if (catalog === this.matcherCatalog) return;
+    this.matcherCatalog = catalog;
+    this.matcher = new Matcher(catalog);
+    this.metrics = new MetricSignals(catalog);
+  }
+}

@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto';
+import type { Pattern } from '../../catalog/catalog-schema.js';
+import type { ExecutionResult, ExecutionVerb } from '../../contracts/executor.js';
+import type { ExecutionRecord, ExecutionStatus, ExecutionStep, ProposalRecord } from '../../contracts/records.js';
+import { describeError } from '../../errors.js';
+import { redactSecrets } from '../../util/redact.js';
+import type { HostLock } from '../host-mutex.js';
+import type { StageContext } from './context.js';
+import { STEP_DETAIL, dryRunOutput, escalation, fixApplied, fixFailed, fixVerified, patternGone, rollbackFailed, rolledBack } from './messages.js';
+import type { NotificationStage } from './notifications.js';
+
+export interface ExecutionOptions {
+  hostLock: HostLock;
+  /** Cancels running steps (after the stop grace period). */
+  signal: () => AbortSignal;
+}
+
+/**
+ * Runs an approved proposal exactly once, as a compare-and-set state machine on the execution
+ * row: pending -> running -> (verifying) -> succeeded | failed -> rolled_back | escalated. The row
+ * (unique per proposal) is written first; each step's start is recorded before the remote call
+ * and its result after it. When a transition does not apply, the row changed under us (a peer's
+ * recovery marked it interrupted): this run no longer owns it and runs nothing more.
+ */
+export class ExecutionStage {
+  constructor(
+    private readonly context: StageContext,
+    private readonly notifications: NotificationStage,
+    private readonly options: ExecutionOptions,
+  ) {}
+
+  async execute(proposal: ProposalRecord): Promise<void> {
+    const { audit } = this.context;
+    const pattern = this.context.catalog().patterns.find((candidate) => candidate.id === proposal.patternId);
+    const executionId = `exe_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
+    const created = this.context.now();
+    const inserted = await audit.insertExecution({
+      id: executionId, proposalId: proposal.id, patternId: proposal.patternId, targetHost: proposal.targetHost, status: 'pending', dryRun: proposal.dryRun, createdAt: created, updatedAt: created, steps: [],
+    });
+    if (!inserted) return; // Another path already owns this proposal's execution.
+    this.context.checkpoint('execution-written');
+    this.context.counters.add('executions', { pattern: proposal.patternId });
+    if (!pattern?.fix) {
+      const gone = patternGone(proposal.patternId);
+      await this.transition(executionId, ['pending'], 'interrupted', undefined, gone.detail);
+      await this.escalate(proposal, executionId, gone.escalation);
+      return;
+    }
+    await this.options.hostLock.runExclusive(proposal.targetHost, () => this.run(proposal, pattern, executionId));
+  }
+
+  /**
+   * Ends an execution a human must look at: moves it (from interrupted or failed) to escalated
+   * unless `transition` is false (the caller already did), then escalates and updates the proposal.
+   */
+  async escalate(proposal: ProposalRecord, executionId: string, body: string, transition = true): Promise<void> {
+    if (transition) await this.transition(executionId, ['interrupted', 'failed'], 'escalated', undefined, body);
+    await this.notifications.escalate(escalation(proposal, body), { proposalId: proposal.id, incidentId: proposal.incidentId });
+    this.notifications.updateLater(proposal, 'escalated', body);
+  }
+
+  /** A compare-and-set on the execution row; emits the new record when it applied. */
+  async transition(id: string, from: ExecutionStatus[], to: ExecutionStatus, step?: ExecutionStep, detail?: string): Promise<ExecutionRecord | undefined> {
+    const record = await this.context.audit.transitionExecution({ id, from, to, at: this.context.now(), ...(step ? { appendStep: step } : {}), ...(detail ? { detail } : {}) });
+    if (record) this.context.emit('execution', record);
+    return record;
+  }
+
+  private async run(proposal: ProposalRecord, pattern: Pattern, executionId: string): Promise<void> {
+    const fixStep = pattern.fix!;
+    if (!(await this.transition(executionId, ['pending'], 'running'))) return;
+    const fix = await this.step(proposal, pattern, 'run', fixStep.script, fixStep.timeout);
+    const fixOk = fix.exitCode === 0 && !fix.timedOut;
+    if (fixOk && pattern.verify) {
+      if (!(await this.transition(executionId, ['running'], 'verifying', fix))) return this.lostOwnership(executionId);
+      const verify = await this.step(proposal, pattern, 'verify', pattern.verify.script, pattern.verify.timeout);
+      if (verify.exitCode === 0 && !verify.timedOut) {
+        const done = await this.transition(executionId, ['verifying'], 'succeeded', verify, STEP_DETAIL.verified);
+        if (done) this.notifications.updateLater(proposal, 'succeeded', fixVerified(pattern, proposal));
+        return;
+      }
+      if (!(await this.transition(executionId, ['verifying'], 'failed', verify, STEP_DETAIL.verifyFailed(verify)))) return this.lostOwnership(executionId);
+    } else if (fixOk) {
+      const done = await this.transition(executionId, ['running'], 'succeeded', fix, STEP_DETAIL.appliedNoVerify);
+      if (done) this.notifications.updateLater(proposal, 'succeeded', fixApplied(pattern, proposal));
+      return;
+    } else if (!(await this.transition(executionId, ['running'], 'failed', fix, STEP_DETAIL.fixFailed(fix)))) {
+      return this.lostOwnership(executionId);
+    }
+    if (pattern.on_failure === 'rollback' && pattern.rollback) {
+      const rollback = await this.step(proposal, pattern, 'rollback', pattern.rollback.script, pattern.rollback.timeout);
+      if (rollback.exitCode === 0 && !rollback.timedOut) {
+        await this.transition(executionId, ['failed'], 'rolled_back', rollback, STEP_DETAIL.rolledBack);
+        this.notifications.updateLater(proposal, 'rolled_back', rolledBack(pattern, proposal));
+        return;
+      }
+      await this.transition(executionId, ['failed'], 'escalated', rollback, STEP_DETAIL.rollbackFailed(rollback));
+      return this.escalate(proposal, executionId, rollbackFailed(pattern, proposal), false);
+    }
+    await this.transition(executionId, ['failed'], 'escalated', undefined, STEP_DETAIL.escalated);
+    await this.escalate(proposal, executionId, fixFailed(pattern, proposal), false);
+  }
+
+  private async lostOwnership(executionId: string): Promise<void> {
+    const current = await this.context.audit.getExecution(executionId);
+    this.context.logger.warn(`execution ${executionId} changed to "${current?.status ?? 'missing'}" while it ran here; no further step is run`);
+    await this.context.audit.recordSystemEvent('execution-ownership-lost', { executionId, status: current?.status ?? null }, this.context.now());
+  }
+
+  private async step(proposal: ProposalRecord, pattern: Pattern, verb: ExecutionVerb, script: string, timeoutMs: number): Promise<ExecutionStep> {
+    const startedAt = this.context.now();
+    if (proposal.dryRun) {
+      return { verb, script, startedAt, exitCode: 0, signal: null, stdout: dryRunOutput(verb, pattern.id, script, proposal.targetHost), stderr: '', durationMs: 0, timedOut: false, dryRun: true };
+    }
+    let result: ExecutionResult;
+    try {
+      const running = this.context.executor.run({ host: proposal.targetHost, verb, patternId: pattern.id, script, timeoutMs, signal: this.options.signal() });
+      this.context.checkpoint('remote-call-started');
+      result = await running;
+      this.context.checkpoint('remote-call-finished');
+    } catch (error) {
+      this.context.counters.observe('executionStep', 0, { verb, pattern: pattern.id, outcome: 'error' });
+      return { verb, script, startedAt, exitCode: null, signal: null, stdout: '', stderr: redactSecrets(describeError(error)), durationMs: 0, timedOut: false, dryRun: false };
+    }
+    const outcome = result.timedOut ? 'timeout' : result.exitCode === 0 ? 'ok' : 'failed';
+    this.context.counters.observe('executionStep', result.durationMs, { verb, pattern: pattern.id, outcome });
+    return { verb, script, startedAt, exitCode: result.exitCode, signal: result.signal ?? null, stdout: redactSecrets(result.stdout), stderr: redactSecrets(result.stderr), durationMs: result.durationMs, timedOut: result.timedOut, dryRun: false };
+  }
+}

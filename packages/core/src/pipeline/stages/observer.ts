@@ -1,0 +1,68 @@
+/** The engine's counters: each also exported to metrics through the observer. */
+export type EngineCounter =
+  | 'events'
+  | 'stale'
+  | 'duplicates'
+  | 'matched'
+  | 'incidents'
+  | 'unknownIncidents'
+  | 'suppressedByCooldown'
+  | 'claimedElsewhere'
+  | 'rateLimited'
+  | 'proposals'
+  | 'executions'
+  | 'notifications'
+  | 'notificationFailures'
+  | 'errors';
+
+/** Durations the engine measures, in milliseconds. */
+export type EngineHistogram =
+  /** From a detected incident to its proposal, escalation or UNKNOWN notice (classification included). */
+  | 'incidentRouting'
+  /** One notifier call. */
+  | 'notification'
+  /** One fix, verify or rollback step, as the executor reported it. */
+  | 'executionStep';
+
+/**
+ * A hook for metrics (a Prometheus exporter, tracing). Called synchronously on the hot path, so
+ * an implementation must be cheap and must not throw; labels are low-cardinality (pattern ids,
+ * verbs, outcomes; never hosts' free text or evidence).
+ */
+export interface EngineObserver {
+  /** A counter went up by one. */
+  count?(counter: EngineCounter, labels?: Readonly<Record<string, string>>): void;
+  /** A duration was measured. */
+  observe?(histogram: EngineHistogram, milliseconds: number, labels?: Readonly<Record<string, string>>): void;
+}
+
+/** The counters behind `FishEngine.stats()`, forwarding each step to the observer. */
+export class EngineCounters {
+  private readonly values = new Map<EngineCounter, number>();
+
+  constructor(private readonly observer: EngineObserver = {}) {}
+
+  add(counter: EngineCounter, labels?: Readonly<Record<string, string>>): void {
+    this.values.set(counter, (this.values.get(counter) ?? 0) + 1);
+    if (this.observer.count) {
+      try {
+        this.observer.count(counter, labels);
+      } catch {
+        // An observer is never allowed to break the loop.
+      }
+    }
+  }
+
+  observe(histogram: EngineHistogram, milliseconds: number, labels?: Readonly<Record<string, string>>): void {
+    if (!this.observer.observe) return;
+    try {
+      this.observer.observe(histogram, milliseconds, labels);
+    } catch {
+      // As above.
+    }
+  }
+
+  get(counter: EngineCounter): number {
+    return this.values.get(counter) ?? 0;
+  }
+}

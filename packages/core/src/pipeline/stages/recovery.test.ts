@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { ApprovalSigner } from '../../approval/approval-token.js';
+import { makePattern } from '../../test-support/fixtures.js';
+import { seedProposal, testStageContext } from '../../test-support/stage-context.js';
+import { HostMutex } from '../host-mutex.js';
+import { Cooldowns } from './cooldowns.js';
+import { DecisionStage } from './decisions.js';
+import { ExecutionStage } from './execution.js';
+import { NotificationStage } from './notifications.js';
+import { RecoveryStage } from './recovery.js';
+
+function setup() {
+  const context = testStageContext({ patterns: [makePattern({ id: 'web-down', cooldown: '30m' })] });
+  const signer = new ApprovalSigner('recovery-test-secret-0123456789abcd');
+  const notifications = new NotificationStage(context, { signer, publicUrl: 'https://x.test' });
+  const execution = new ExecutionStage(context, notifications, { hostLock: new HostMutex(), signal: () => new AbortController().signal });
+  const decisions = new DecisionStage(context, notifications, { signer, recovering: () => undefined, execute: (proposal) => execution.execute(proposal) });
+  const cooldowns = new Cooldowns();
+  const recovery = new RecoveryStage(context, { notifications, decisions, execution }, { cooldowns, unknownCooldownMs: 3_600_000 });
+  return { context, recovery, cooldowns };
+}
+
+describe('recovery stage', () => {
+  it('rebuilds cooldowns from the incidents in the audit trail', async () => {
+    const { context, recovery, cooldowns } = setup();
+    await seedProposal(context.audit, context.clock.now());
+    await recovery.recover();
+    expect(cooldowns.active('fp_prop_1', context.clock.now() + 29 * 60_000)).toBe(true);
+    expect(cooldowns.active('fp_prop_1', context.clock.now() + 30 * 60_000)).toBe(false);
+  });
+
+  it('marks an execution caught mid-flight interrupted and escalates it, never re-running it', async () => {
+    const { context, recovery } = setup();
+    const proposal = await seedProposal(context.audit, context.clock.now(), { approved: true });
+    await context.audit.insertExecution({ id: 'exe_1', proposalId: proposal.id, patternId: 'web-down', targetHost: 'penny', status: 'pending', dryRun: false, createdAt: context.now(), updatedAt: context.now(), steps: [] });
+    await context.audit.transitionExecution({ id: 'exe_1', from: ['pending'], to: 'running', at: context.now() });
+    await recovery.recover();
+    await context.tasks.drain();
+    expect((await context.audit.getExecution('exe_1'))?.status).toBe('escalated');
+    const escalation = context.notifier.sent.find((item) => item.type === 'notify');
+    expect(escalation).toMatchObject({ message: { body: 'The web-down fix on penny was interrupted (fish stopped while it was running). It was NOT re-run: check the host and decide.' } });
+  });
+
+  it('sends again a proposal whose notification was never recorded, and expires the ones past their window', async () => {
+    const { context, recovery } = setup();
+    await seedProposal(context.audit, context.clock.now(), { id: 'prop_open' });
+    await seedProposal(context.audit, context.clock.now() - 3_600_000, { id: 'prop_old', ttlMs: 60_000 });
+    await recovery.recover();
+    await context.tasks.drain();
+    expect(context.notifier.sent.filter((item) => item.type === 'propose').map((item) => item.type === 'propose' && item.notice.proposalId)).toEqual(['prop_open']);
+    expect((await context.audit.getProposal('prop_old'))?.status).toBe('expired');
+  });
+});

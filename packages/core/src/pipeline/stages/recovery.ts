@@ -1,0 +1,69 @@
+import type { StageContext } from './context.js';
+import type { Cooldowns } from './cooldowns.js';
+import type { DecisionStage } from './decisions.js';
+import type { ExecutionStage } from './execution.js';
+import { interruptedDetail, interruptedEscalation } from './messages.js';
+import type { NotificationStage } from './notifications.js';
+
+export interface RecoveryOptions {
+  cooldowns: Cooldowns;
+  /** Cooldown of an UNKNOWN incident (no candidates), to rebuild its cooldown. */
+  unknownCooldownMs: number;
+}
+
+/**
+ * After a crash: an execution that was pending, running or verifying is marked `interrupted`
+ * and escalated — never re-run by itself, since the fix may have half-happened. An approved
+ * proposal with no execution row had nothing started, so it runs now. An open proposal whose
+ * notification was never recorded is sent again (else nobody could ever approve it), and the
+ * incident cooldowns are rebuilt, so a source re-reading what it already read (the file
+ * source, a Loki lookback) does not propose the same incident a second time.
+ */
+export class RecoveryStage {
+  constructor(
+    private readonly context: StageContext,
+    private readonly stages: { notifications: NotificationStage; decisions: DecisionStage; execution: ExecutionStage },
+    private readonly options: RecoveryOptions,
+  ) {}
+
+  async recover(): Promise<void> {
+    const { audit, clock } = this.context;
+    const { notifications, decisions, execution: runner } = this.stages;
+    await this.restoreCooldowns();
+    // `interrupted` is never final: one found here was marked by a recovery (or an execution)
+    // that itself died before escalating, so it is escalated now.
+    const unfinished = await audit.listExecutions({ status: ['pending', 'running', 'verifying', 'interrupted'], limit: 1000 });
+    for (const execution of unfinished) {
+      if (execution.status !== 'interrupted') {
+        const interrupted = await runner.transition(execution.id, ['pending', 'running', 'verifying'], 'interrupted', undefined, interruptedDetail(execution.status));
+        if (!interrupted) continue;
+      }
+      const proposal = await audit.getProposal(execution.proposalId);
+      if (proposal) await runner.escalate(proposal, execution.id, interruptedEscalation(execution.patternId, execution.targetHost, execution.status));
+    }
+    for (const proposal of await audit.listProposals({ status: 'approved', limit: 1000 })) {
+      if (!(await audit.getExecutionByProposal(proposal.id))) {
+        await audit.recordSystemEvent('resume-approved', { proposalId: proposal.id }, this.context.now());
+        void this.context.tasks.track(runner.execute(proposal));
+      }
+    }
+    for (const proposal of await audit.listProposals({ status: 'proposed', limit: 1000 })) {
+      if (proposal.notificationId !== undefined || Date.parse(proposal.expiresAt) <= clock.now()) continue;
+      const incident = await audit.getIncident(proposal.incidentId);
+      const pattern = this.context.catalog().patterns.find((candidate) => candidate.id === proposal.patternId);
+      if (!incident || !pattern) continue;
+      await audit.recordSystemEvent('resume-notification', { proposalId: proposal.id }, this.context.now());
+      await notifications.propose(proposal, incident, pattern);
+    }
+    await decisions.expireProposals();
+  }
+
+  /** Cooldowns live in memory: rebuild them from the incidents in the audit trail. */
+  private async restoreCooldowns(): Promise<void> {
+    const patterns = new Map(this.context.catalog().patterns.map((pattern) => [pattern.id, pattern]));
+    for (const incident of await this.context.audit.listIncidents({ limit: 1000 })) {
+      const cooldown = incident.candidates.length === 0 ? this.options.unknownCooldownMs : Math.max(0, ...incident.candidates.map((id) => patterns.get(id)?.cooldown ?? 0));
+      this.options.cooldowns.extend(incident.fingerprint, Date.parse(incident.firstSeen) + cooldown);
+    }
+  }
+}

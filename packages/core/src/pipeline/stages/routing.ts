@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto';
+import type { Pattern } from '../../catalog/catalog-schema.js';
+import type { IncidentRecord, ProposalRecord } from '../../contracts/records.js';
+import { toIso } from '../../util/clock.js';
+import { redactSecrets } from '../../util/redact.js';
+import type { Classifier } from '../classifier.js';
+import type { AutoExecPolicy } from './auto-exec-policy.js';
+import type { StageContext } from './context.js';
+import type { DetectedIncident } from './detection.js';
+import { diagnosisOnly, noFixTarget } from './messages.js';
+import type { NotificationStage } from './notifications.js';
+import type { UnknownIncidentStage } from './unknown-incidents.js';
+
+/** Event-supplied target placeholder: the event's host, looked up among configured targets. */
+export const EVENT_HOST_TARGET = '$event_host';
+
+export interface RoutingOptions {
+  classifier: Classifier;
+  autoExec: AutoExecPolicy;
+  /** Host names fixes may run on. */
+  targets: () => string[];
+  dryRun: boolean;
+  proposalTtlMs: number;
+  /** Cancels a classification in progress when the engine stops. */
+  signal: () => AbortSignal;
+  /** Runs an approved proposal (the execution stage, handed in by the facade). */
+  execute: (proposal: ProposalRecord) => Promise<void>;
+}
+
+/**
+ * A detected incident becomes one of three things: a proposal (a known pattern with a fix on a
+ * configured target), an escalation (known, but nothing safe to run), or an UNKNOWN bundle.
+ * The incident row is written first; a proposal that earned auto-exec is approved and run here.
+ */
+export class RoutingStage {
+  constructor(
+    private readonly context: StageContext,
+    private readonly notifications: NotificationStage,
+    private readonly unknown: UnknownIncidentStage,
+    private readonly options: RoutingOptions,
+  ) {}
+
+  async route(detected: DetectedIncident): Promise<void> {
+    const started = this.context.clock.now();
+    const outcome = await this.routeIncident(detected);
+    this.context.counters.observe('incidentRouting', this.context.clock.now() - started, { outcome });
+  }
+
+  private async routeIncident(detected: DetectedIncident): Promise<'proposal' | 'auto-exec' | 'escalation' | 'unknown'> {
+    const { audit } = this.context;
+    const catalog = this.context.catalog();
+    const classification = await this.options.classifier.classify(
+      { fingerprint: detected.fingerprint, host: detected.host, service: detected.service, candidates: detected.candidates, evidence: detected.evidence, catalog: catalog.patterns },
+      this.options.signal(),
+    );
+    const incident: IncidentRecord = {
+      id: `inc_${randomUUID().replace(/-/g, '').slice(0, 20)}`,
+      fingerprint: detected.fingerprint,
+      host: detected.host,
+      service: detected.service,
+      patternId: classification.patternId,
+      candidates: detected.candidates.map((candidate) => candidate.pattern.id),
+      confidence: classification.confidence,
+      method: classification.method,
+      reason: redactSecrets(classification.reason),
+      evidence: detected.evidence,
+      eventCount: detected.evidence.length,
+      firstSeen: toIso(detected.firstSeen),
+      lastSeen: this.context.now(),
+      createdAt: this.context.now(),
+    };
+    await audit.insertIncident(incident);
+    this.context.emit('incident', incident);
+    const pattern = catalog.patterns.find((candidate) => candidate.id === classification.patternId);
+    if (!pattern) {
+      await this.unknown.handle(incident, classification);
+      return 'unknown';
+    }
+    if (!pattern.fix) {
+      await this.notifications.escalate(diagnosisOnly(pattern, incident), { incidentId: incident.id });
+      return 'escalation';
+    }
+    const targetHost = this.resolveTarget(pattern, incident.host);
+    if (!targetHost) {
+      await this.notifications.escalate(noFixTarget(pattern, incident), { incidentId: incident.id });
+      return 'escalation';
+    }
+    const verdict = await this.options.autoExec.evaluate(pattern);
+    const createdAt = this.context.clock.now();
+    const proposal: ProposalRecord = {
+      id: `prop_${randomUUID().replace(/-/g, '').slice(0, 20)}`,
+      incidentId: incident.id,
+      patternId: pattern.id,
+      targetHost,
+      service: incident.service,
+      confidence: classification.confidence,
+      status: 'proposed',
+      dryRun: this.options.dryRun,
+      autoExec: verdict.autoExec,
+      createdAt: toIso(createdAt),
+      expiresAt: toIso(createdAt + this.options.proposalTtlMs),
+    };
+    await audit.insertProposal(proposal);
+    this.context.checkpoint('proposal-written');
+    this.context.counters.add('proposals', { pattern: pattern.id });
+    if (verdict.autoExec) {
+      const approved = await audit.transitionProposal({ id: proposal.id, from: 'proposed', to: 'approved', at: this.context.now(), actor: 'auto-exec', reason: verdict.reason });
+      if (approved) {
+        this.context.emit('decision', approved);
+        await this.options.execute(approved);
+      }
+      return 'auto-exec';
+    }
+    await this.notifications.propose(proposal, incident, pattern);
+    return 'proposal';
+  }
+
+  /** The pattern's target must be a configured target: a host named by an event is looked up, never trusted. */
+  private resolveTarget(pattern: Pattern, eventHost: string): string | undefined {
+    const wanted = pattern.target_host === EVENT_HOST_TARGET ? eventHost : pattern.target_host;
+    return this.options.targets().includes(wanted) ? wanted : undefined;
+  }
+}
