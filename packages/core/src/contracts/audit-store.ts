@@ -67,7 +67,7 @@ export interface HostLockRequest {
  * The right to open an incident for a fingerprint until its cooldown ends. The first instance
  * to claim it opens the incident; the others count their detection as a duplicate.
  */
-export interface IncidentClaim {
+export interface IncidentClaimRequest {
   fingerprint: string;
   owner: string;
   at: string;
@@ -180,7 +180,7 @@ export interface AuditStore {
    * Claims a fingerprint until its cooldown ends. True for the first claim (or when the previous
    * claim's cooldown has ended), false while another claim holds: the detection is a duplicate.
    */
-  claimIncident?(claim: IncidentClaim): Promise<boolean>;
+  claimIncident?(claim: IncidentClaimRequest): Promise<boolean>;
 
   close?(): Promise<void>;
 }

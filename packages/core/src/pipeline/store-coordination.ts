@@ -104,11 +104,13 @@ export class StoreHostLock {
 export class StoreIncidentClaim {
   constructor(private readonly options: StoreCoordinationOptions) {}
 
-  async claim(incident: { fingerprint: string; firstSeen: number; cooldownUntil: number }): Promise<boolean> {
+  async claim(incident: { fingerprint: string; host?: string; service?: string; firstSeen: number; cooldownUntil: number }): Promise<boolean> {
     const now = this.options.clock.now();
     const cooldown = Math.max(0, incident.cooldownUntil - incident.firstSeen);
     const until = Math.max(incident.cooldownUntil, now + cooldown);
-    return this.options.store.claimIncident({ fingerprint: incident.fingerprint, owner: this.options.owner, at: toIso(now), until: toIso(until) });
+    const claimed = await this.options.store.claimIncident({ fingerprint: incident.fingerprint, owner: this.options.owner, at: toIso(now), until: toIso(until) });
+    if (!claimed) this.options.logger?.info(`incident ${incident.fingerprint}${incident.host ? ` on ${incident.host}/${incident.service ?? ''}` : ''} is already claimed by another fish instance: counted as a duplicate`);
+    return claimed;
   }
 }
 
