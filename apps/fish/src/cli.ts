@@ -41,6 +41,7 @@ async function main(argv: string[]): Promise<number> {
       yes: { type: 'boolean', short: 'y', default: false },
       demo: { type: 'boolean', default: false },
       telegram: { type: 'boolean', default: false },
+      'metrics-port': { type: 'string' },
       port: { type: 'string' },
       'data-dir': { type: 'string' },
       provider: { type: 'string' },
@@ -61,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
   };
   switch (command) {
     case 'demo':
-      return runDemo({ yes: values.yes, ...(values.telegram ? { telegram: telegramFromEnvironment() } : {}), ...(values.port ? { port: Number(values.port) } : {}), ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}), ...(values.catalog ? { catalogDir: values.catalog } : {}) });
+      return runDemo({ yes: values.yes, ...(values.telegram ? { telegram: telegramFromEnvironment() } : {}), ...(values.port ? { port: Number(values.port) } : {}), ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}), ...(values.catalog ? { catalogDir: values.catalog } : {}), ...(values['metrics-port'] ? { metricsPort: Number(values['metrics-port']) } : {}) });
     case 'run': {
       // FISH_CRASH_AT=<checkpoint> kills the process with SIGKILL right after that durable step:
       // the crash-test harness uses it to prove exactly-once execution across crashes.

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { DurationSchema, EventLevel, FishError, FishErrorCode, errorMessage, unknownKeyErrorMap } from '@fish-sre/core';
+import { DurationSchema, EventLevel, FishError, FishErrorCode, errorMessage, requireDurationUnits, unknownKeyErrorMap } from '@fish-sre/core';
 
 const PluginRef = z
   .object({
@@ -43,7 +43,17 @@ export const FishConfigSchema = z
     sources: z.array(PluginRef).min(1, 'configure at least one source'),
     notifier: PluginRef,
     executor: PluginRef,
-    audit: PluginRef.default({ type: 'memory', options: {} }),
+    /**
+     * Where incidents, proposals, decisions and executions are recorded. Required: `memory` keeps
+     * nothing across a restart and chains nothing, so it is used only when asked for by name.
+     */
+    audit: z.preprocess((value, context) => {
+      if (value === undefined) {
+        context.addIssue({ code: 'custom', message: 'no audit store configured: set `audit: { type: sqlite, options: { path: audit.sqlite } }` (or `type: memory` explicitly, which keeps nothing across a restart)' });
+        return z.NEVER;
+      }
+      return value;
+    }, PluginRef),
     /**
      * This fish among several on one shared audit store (PostgreSQL). `id` names it in the audit
      * trail (default: host name, pid and a random part); `lease` is how long its claim on a
@@ -83,6 +93,27 @@ export const FishConfigSchema = z
       })
       .strict()
       .default({ busCapacity: 10_000, maxEvidenceAge: 900_000, dedupCapacity: 10_000, rateLimit: { burst: 3, perMinute: 1 }, unknown: { minLevel: 'error', count: 3, window: 300_000, cooldown: 3_600_000 } }),
+    /** The Prometheus endpoint (`/metrics`); null turns it off. @default 127.0.0.1:9464 */
+    metrics: z
+      .object({ listen: z.object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(9464) }).strict().default({ host: '127.0.0.1', port: 9464 }) })
+      .strict()
+      .nullable()
+      .default({ listen: { host: '127.0.0.1', port: 9464 } }),
+    /**
+     * A dead-man's switch outside the box: a push URL pinged every `interval` while the loop is
+     * healthy (healthchecks.io, Uptime Kuma push monitors). Use `${ENV_VAR}`: the URL is a secret.
+     */
+    heartbeat: z
+      .object({
+        url: z.url({ protocol: /^https?$/ }),
+        /** Called instead while the loop is unhealthy (healthchecks.io: `<url>/fail`). */
+        failUrl: z.url({ protocol: /^https?$/ }).optional(),
+        method: z.enum(['GET', 'POST']).default('GET'),
+        interval: DurationSchema.default(60_000),
+        timeout: DurationSchema.default(10_000),
+      })
+      .strict()
+      .optional(),
     log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info'), format: z.enum(['pretty', 'json']).default('pretty') }).strict().default({ level: 'info', format: 'pretty' }),
   })
   .strict();
@@ -136,7 +167,7 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
   const secrets: string[] = [];
   const raw = interpolate(document.toJS(), '', env, problems, secrets);
   // A misspelt key is refused with the key it was probably meant to be (`dryrun` -> `dryRun`).
-  const parsed = FishConfigSchema.safeParse(raw, { error: unknownKeyErrorMap });
+  const parsed = requireDurationUnits(() => FishConfigSchema.safeParse(raw, { error: unknownKeyErrorMap }));
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const node = document.getIn(issue.path as unknown[], true) as { range?: [number, number, number] } | undefined;

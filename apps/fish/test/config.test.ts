@@ -16,6 +16,7 @@ notifier: { type: terminal }
 executor:
   type: local
   options: { scriptsDir: ./catalog/scripts, sandboxDir: /tmp }
+audit: { type: sqlite, options: { path: audit.sqlite } }
 `;
 
 async function write(text: string) {
@@ -48,6 +49,13 @@ describe('loadConfig', () => {
     await expect(loadConfig(file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(/approval\.publicUrl \(line 4\): Invalid URL/);
   });
 
+  it('refuses a duration without its unit, with its line, and reads one with a unit', async () => {
+    const bare = await write(VALID.replace('  secret: ${FISH_APPROVAL_SECRET}', '  secret: ${FISH_APPROVAL_SECRET}\n  proposalTtl: 3600'));
+    await expect(loadConfig(bare.file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(/approval\.proposalTtl \(line 6\): 3600 has no unit: write a duration with its unit, like "3600s" or "3600ms"/);
+    const withUnit = await write(VALID.replace('  secret: ${FISH_APPROVAL_SECRET}', '  secret: ${FISH_APPROVAL_SECRET}\n  proposalTtl: 30m'));
+    expect((await loadConfig(withUnit.file, { FISH_APPROVAL_SECRET: SECRET })).approval.proposalTtl).toBe(1_800_000);
+  });
+
   it('refuses unknown keys (a typo must not be silently ignored)', async () => {
     const { file } = await write(`${VALID}dryrun: true\n`);
     await expect(loadConfig(file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(/unknown option "dryrun" \(did you mean "dryRun"\?\)/);
@@ -61,6 +69,13 @@ describe('loadConfig', () => {
   it('reports YAML syntax errors with a line number', async () => {
     const { file } = await write('catalog: [unclosed\n');
     await expect(loadConfig(file)).rejects.toThrow(/fish\.yaml:\d+: YAML syntax/);
+  });
+
+  it('refuses a configuration without an audit store (never a silent in-memory trail), and takes memory only by name', async () => {
+    const missing = await write(VALID.replace(/^audit:.*\n/m, ''));
+    await expect(loadConfig(missing.file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(/audit.*no audit store configured: set `audit: \{ type: sqlite/);
+    const explicit = await write(VALID.replace(/^audit:.*$/m, 'audit: { type: memory }'));
+    expect((await loadConfig(explicit.file, { FISH_APPROVAL_SECRET: SECRET })).audit.type).toBe('memory');
   });
 
   it('requires at least one source', async () => {

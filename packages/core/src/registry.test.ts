@@ -10,6 +10,7 @@ import { FishError, FishErrorCode } from './errors.js';
 import { PluginRegistry, manage } from './registry.js';
 import { ManualClock } from './util/clock.js';
 import { silentLogger } from './util/logger.js';
+import { DurationSchema } from './util/duration.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -66,6 +67,34 @@ describe('PluginRegistry', () => {
     expect(() => registry.register({ kind: 'source' } as never)).toThrow(expect.objectContaining({ code: FishErrorCode.PLUGIN_INVALID }));
     const future = { ...definePlugin({ kind: 'source', type: 'x', packageName: 'x', version: '1', optionsSchema: z.object({}), create: () => ({}) as never }), specificationVersion: 'v2' };
     expect(() => registry.register(future as never)).toThrow(expect.objectContaining({ code: FishErrorCode.PLUGIN_VERSION_UNSUPPORTED }));
+  });
+});
+
+describe('durations in plugin options', () => {
+  const created: number[] = [];
+  const pausing = definePlugin({
+    kind: 'notifier',
+    type: 'pausing',
+    packageName: 'pausing',
+    version: '1',
+    optionsSchema: z.object({ delay: DurationSchema.default(1000) }).strict(),
+    create: (options: { delay: number }) => {
+      created.push(options.delay);
+      return { specificationVersion: 'v1', name: 'pausing', propose: async () => ({ id: '1', channel: 'x' }), notify: async () => ({ id: '1', channel: 'x' }) } as Notifier;
+    },
+  });
+
+  it('refuses a bare number from the config, naming the option and the unit it needs', async () => {
+    const registry = new PluginRegistry();
+    registry.register(pausing);
+    await expect(registry.create('notifier', 'pausing', { delay: 50 }, context('p'), 'notifier.options')).rejects.toThrow(/notifier\.options\.delay: 50 has no unit: write a duration with its unit, like "50s" or "50ms"/);
+    await registry.create('notifier', 'pausing', { delay: '50ms' }, context('p'), 'notifier.options');
+    await registry.create('notifier', 'pausing', {}, context('p'), 'notifier.options');
+    expect(created).toEqual([50, 1000]);
+  });
+
+  it('takes a number as milliseconds when the options come from code', () => {
+    expect(pausing.optionsSchema.parse({ delay: 50 })).toEqual({ delay: 50 });
   });
 });
 

@@ -7,6 +7,7 @@ import { createFileSource, FileSourceOptionsSchema } from './builtins/file-sourc
 import { createLocalExecutor, LocalExecutorOptionsSchema } from './builtins/local-executor.js';
 import { createMemoryAuditStore } from './builtins/memory-audit-store.js';
 import { createTerminalNotifier } from './builtins/terminal-notifier.js';
+import { requireDurationUnits } from './util/duration.js';
 
 export const fileSourcePlugin = definePlugin({
   kind: 'source', type: 'file', packageName: '@fish-sre/core', version: '0.1.0',
@@ -86,7 +87,8 @@ export class PluginRegistry {
   /** Validates options against the plugin's schema and creates the instance. `where` names the config path. */
   async create<K extends PluginKind>(kind: K, type: string, options: unknown, context: PluginContext, where: string): Promise<PluginInstanceMap[K]> {
     const descriptor = await this.resolve(kind, type);
-    const parsed = parseOptions(descriptor.optionsSchema, options, type, where);
+    // Options from the config file: a duration must carry its unit there.
+    const parsed = requireDurationUnits(() => parseOptions(descriptor.optionsSchema, options, type, where));
     return manage(await descriptor.create(parsed, context));
   }
 }

@@ -130,6 +130,13 @@ describe('loadCatalog', () => {
     expectProblem(await loadError({ 'stack-down.yaml': GOOD.replace('timeout: 2m', 'timeout: 2 minutes') }), 'fix.timeout', /expected a duration/);
   });
 
+  it('refuses a duration without its unit, saying so (a bare number could be seconds or milliseconds)', async () => {
+    expectProblem(await loadError({ 'stack-down.yaml': GOOD.replace('timeout: 2m', 'timeout: 120') }), 'fix.timeout', /120 has no unit: write a duration with its unit, like "120s" or "120ms"/);
+    expectProblem(await loadError({ 'stack-down.yaml': GOOD.replace('timeout: 2m', 'timeout: "120"') }), 'fix.timeout', /"120" has no unit/);
+    const catalog = await loadCatalog(await makeCatalog({ 'stack-down.yaml': GOOD.replace('timeout: 2m', 'timeout: 0') }), { checkScripts: false });
+    expect(catalog.patterns[0]!.fix!.timeout).toBe(0);
+  });
+
   it('reports a signal with two kinds, and one with none', async () => {
     const two = GOOD.replace('      message: "exited with code \\\\d+"', '      message: "exited"\n    metric:\n      query: up\n      op: "=="\n      threshold: 0');
     expectProblem(await loadError({ 'stack-down.yaml': two }), 'required_signals[0]', /exactly one of log, metric or alert/);

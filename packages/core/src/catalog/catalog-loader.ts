@@ -7,6 +7,7 @@ import type { Logger } from '../util/logger.js';
 import type { Clock } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
 import { PatternSchema, type Catalog, type Pattern } from './catalog-schema.js';
+import { requireDurationUnits } from '../util/duration.js';
 
 /** One thing wrong with the catalog: which file, which pattern, which field, what was expected. */
 export interface CatalogProblem {
@@ -96,7 +97,7 @@ export async function loadCatalog(directory: string, options: LoadCatalogOptions
     }
     const raw = document.toJS() as unknown;
     const rawId = typeof raw === 'object' && raw !== null && typeof (raw as { id?: unknown }).id === 'string' ? (raw as { id: string }).id : undefined;
-    const parsed = PatternSchema.safeParse(raw);
+    const parsed = requireDurationUnits(() => PatternSchema.safeParse(raw));
     if (!parsed.success) {
       for (const issue of parsed.error.issues) {
         // An unknown key is reported at the key itself (its own field path and line), so a typo

@@ -1,20 +1,8 @@
 import { z } from 'zod';
 import { EventLevel } from '../contracts/observed-event.js';
 import { PATTERN_ID_PATTERN, SCRIPT_NAME_PATTERN } from '../contracts/executor.js';
-import { parseDuration } from '../util/duration.js';
+import { DurationSchema } from '../util/duration.js';
 import { regexProblem } from '../pipeline/linear-regex.js';
-
-/** `30s`, `5m`, `1h`, or seconds as a number; parsed to milliseconds. */
-export const DurationSchema = z
-  .union([z.string(), z.number()])
-  .transform((value, context) => {
-    const parsed = parseDuration(value);
-    if (parsed === undefined) {
-      context.addIssue({ code: 'custom', message: `expected a duration like "30s", "5m" or "1h", got ${JSON.stringify(value)}` });
-      return z.NEVER;
-    }
-    return parsed;
-  });
 
 /**
  * A regular expression, compiled at load time so a bad one names its file and field. It must be
