@@ -3,11 +3,13 @@
 #
 # What it installs (idempotent: running it again with the same inputs changes nothing):
 #   $PREFIX/bin/fish-wrapper                 the forced-command wrapper (root:root 0755)
-#   $SYSCONFDIR/fish/allow-list              pattern ids taken from the catalog's `id:` lines
-#   $SYSCONFDIR/fish/allow-scripts           script names the catalog references (`script:`)
-#                                            and that exist in <catalog>/scripts
+#   $SYSCONFDIR/fish/allow-triples           one "<pattern id> <script> <verb>" line for each
+#                                            script a pattern names (fix -> run, verify ->
+#                                            verify, rollback -> rollback) that exists in
+#                                            <catalog>/scripts: the wrapper allows exactly these
 #   $FISH_HOME_SCRIPTS (/opt/fish/catalog/scripts)  exactly those scripts (0755); scripts no
-#                                            longer referenced are removed
+#                                            longer referenced are removed (and so are the
+#                                            allow-list/allow-scripts files of older versions)
 #   $SYSCONFDIR/sudoers.d/fish               fish may run the wrapper as root, nothing else
 #   user `fish` (system user, shell /bin/sh, home /var/lib/fish-target) and, when PUBKEY and
 #   FROM are given, its ~/.ssh/authorized_keys holding only fish's forced-command line.
@@ -68,25 +70,48 @@ put() {
   printf 'installed %s\n' "$2"
 }
 
-# 1. Allow-lists from the catalog. Only values matching the wrapper's grammar are kept.
-find "$catalog" -type f \( -name '*.yaml' -o -name '*.yml' \) -exec sed -n 's/^id:[[:space:]]*["'\'']\{0,1\}\([a-z0-9-]*\)["'\'']\{0,1\}[[:space:]]*$/\1/p' {} + |
-  grep -E '^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$' | sort -u >"$work/allow-list" || :
-find "$catalog" -type f \( -name '*.yaml' -o -name '*.yml' \) -exec sed -n 's/^[[:space:]]*script:[[:space:]]*["'\'']\{0,1\}\([a-z0-9_.-]*\)["'\'']\{0,1\}[[:space:]]*$/\1/p' {} + |
-  grep -E '^[a-z0-9][a-z0-9_-]{0,62}\.sh$' | sort -u >"$work/referenced" || :
-: >"$work/allow-scripts"
-while IFS= read -r script; do
+# 1. Triples from the catalog: each pattern file's top-level `id:` and the `script:` under its
+#    top-level fix/verify/rollback. Only lines matching the wrapper's grammar are kept.
+find "$catalog" -type f \( -name '*.yaml' -o -name '*.yml' \) | sort | while IFS= read -r file; do
+  awk '
+    function value(line) {
+      sub(/^[^:]*:[[:space:]]*/, "", line)
+      sub(/[[:space:]]+#.*$/, "", line)
+      sub(/[[:space:]]+$/, "", line)
+      if (line ~ /^".*"$/ || line ~ /^\047.*\047$/) line = substr(line, 2, length(line) - 2)
+      return line
+    }
+    /^id:/ { id = value($0) }
+    /^[^[:space:]#][^:]*:/ { section = $0; sub(/:.*/, "", section) }
+    /^[[:space:]]+script:/ {
+      if (section == "fix") verbs[++count] = "run"
+      else if (section == "verify" || section == "rollback") verbs[++count] = section
+      else next
+      scripts[count] = value($0)
+    }
+    END { for (i = 1; i <= count; i++) print id, scripts[i], verbs[i] }
+  ' "$file"
+done | grep -E '^[a-z0-9][a-z0-9-]{0,62}[a-z0-9] [a-z0-9][a-z0-9_-]{0,62}\.sh (run|verify|rollback)$' | sort -u >"$work/candidates" || :
+: >"$work/allow-triples"
+while read -r pattern script verb; do
   if [ -f "$catalog/scripts/$script" ]; then
-    printf '%s\n' "$script" >>"$work/allow-scripts"
+    printf '%s %s %s\n' "$pattern" "$script" "$verb" >>"$work/allow-triples"
   else
-    printf 'install-target.sh: warning: %s is referenced but not in %s/scripts; not allowed\n' "$script" "$catalog" >&2
+    printf 'install-target.sh: warning: %s (%s of %s) is not in %s/scripts; not allowed\n' "$script" "$verb" "$pattern" "$catalog" >&2
   fi
-done <"$work/referenced"
-[ -s "$work/allow-list" ] || die "no pattern id found in $catalog"
+done <"$work/candidates"
+[ -s "$work/allow-triples" ] || die "no pattern with an installable script found in $catalog"
+cut -d ' ' -f 2 "$work/allow-triples" | sort -u >"$work/allow-scripts"
 
 # 2. Wrapper, allow-lists, scripts.
 put "$here/fish-wrapper" "$destdir$wrapper_path" 755
-put "$work/allow-list" "$destdir$sysconfdir/fish/allow-list" 644
-put "$work/allow-scripts" "$destdir$sysconfdir/fish/allow-scripts" 644
+put "$work/allow-triples" "$destdir$sysconfdir/fish/allow-triples" 644
+for old in allow-list allow-scripts; do
+  if [ -e "$destdir$sysconfdir/fish/$old" ]; then
+    rm -f -- "$destdir$sysconfdir/fish/$old"
+    printf 'removed %s\n' "$destdir$sysconfdir/fish/$old"
+  fi
+done
 mkdir -p "$destdir$scripts_dir"
 while IFS= read -r script; do
   put "$catalog/scripts/$script" "$destdir$scripts_dir/$script" 755
@@ -126,4 +151,4 @@ if [ -n "$pubkey" ]; then
     chmod 700 "$home_dir/.ssh"
   fi
 fi
-printf 'fish target ready: %s pattern(s), %s script(s)\n' "$(wc -l <"$work/allow-list" | tr -d ' ')" "$(wc -l <"$work/allow-scripts" | tr -d ' ')"
+printf 'fish target ready: %s pattern(s), %s script(s), %s allowed triple(s)\n' "$(cut -d ' ' -f 1 "$work/allow-triples" | sort -u | wc -l | tr -d ' ')" "$(wc -l <"$work/allow-scripts" | tr -d ' ')" "$(wc -l <"$work/allow-triples" | tr -d ' ')"

@@ -3,8 +3,10 @@ import { Hono, type Context } from 'hono';
 import { html, raw } from 'hono/html';
 import type { AddressInfo } from 'node:net';
 import type { IncomingMessage } from 'node:http';
-import type { ApprovalSigner, AuditStore, Decision, FishEngine, ProposalRecord } from '@fish-sre/core';
+import { randomBytes } from 'node:crypto';
+import type { ApprovalSigner, AuditStore, Decision, FishEngine, Logger, ProposalRecord } from '@fish-sre/core';
 import { decisionHttpStatus } from './decision-http.js';
+import { createTrustedPeers } from './trusted-peers.js';
 
 export interface ApprovalServerOptions {
   engine: FishEngine;
@@ -14,8 +16,11 @@ export interface ApprovalServerOptions {
   corsOrigins: string[];
   /** Header carrying the user identity from the edge proxy, honoured only from `trustedProxies`. */
   identityHeader?: string;
+  /** Addresses or CIDR ranges (IPv4, IPv6) of the edge proxies; compared as addresses, not strings. */
   trustedProxies?: string[];
   clock?: { now(): number };
+  /** Where internal errors go (with a reference); the client only ever sees the reference. */
+  logger?: Logger;
 }
 
 type Bindings = { incoming: IncomingMessage };
@@ -38,7 +43,7 @@ function page(title: string, body: unknown) {
 export function createApprovalApp(options: ApprovalServerOptions): Hono<{ Bindings: Bindings }> {
   const app = new Hono<{ Bindings: Bindings }>();
   const allowedOrigins = new Set(options.corsOrigins.map((origin) => origin.replace(/\/+$/, '')));
-  const trusted = new Set(options.trustedProxies ?? []);
+  const trusted = createTrustedPeers(options.trustedProxies ?? []);
 
   app.use('*', async (c, next) => {
     c.header('X-Content-Type-Options', 'nosniff');
@@ -63,16 +68,16 @@ export function createApprovalApp(options: ApprovalServerOptions): Hono<{ Bindin
     await next();
   });
 
+  /**
+   * Who decided: the identity an edge proxy vouches for (only from a trusted proxy), else the
+   * holder of the signed link. Never the User-Agent: any client can send any User-Agent.
+   */
   const actorOf = (c: Context<{ Bindings: Bindings }>): string => {
-    const peer = c.env?.incoming?.socket?.remoteAddress ?? '';
-    if (options.identityHeader && trusted.has(peer)) {
+    if (options.identityHeader && trusted(c.env?.incoming?.socket?.remoteAddress)) {
       const identity = c.req.header(options.identityHeader);
-      if (identity) return identity.slice(0, 120);
+      if (identity && /^[\w.@+-]{1,120}$/.test(identity)) return identity;
     }
-    const agent = c.req.header('user-agent') ?? '';
-    const terminal = /^fish-sre-cli \(([\w.-]{1,40})\)/.exec(agent);
-    if (terminal) return `terminal (${terminal[1]})`;
-    return /ntfy/i.test(agent) ? 'ntfy-action' : 'approval-link';
+    return 'approval-link';
   };
 
   const wantsHtml = (c: Context) => (c.req.header('accept') ?? '').includes('text/html');
@@ -129,7 +134,12 @@ ${execution
   });
 
   app.notFound((c) => c.json({ error: 'not found' }, 404));
-  app.onError((error, c) => c.json({ error: `internal error: ${error.message.slice(0, 200)}` }, 500));
+  // Internal messages (paths, SQL, stack) stay in the log; the client gets a reference to find them.
+  app.onError((error, c) => {
+    const reference = randomBytes(6).toString('hex');
+    options.logger?.error('approval endpoint: internal error', { reference, error: error.message, path: new URL(c.req.url).pathname.replace(/\/(approve|deny)\/.*/, '/$1/…') });
+    return c.json({ error: `internal error (reference ${reference})` }, 500);
+  });
   return app;
 }
 

@@ -132,7 +132,7 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     async start() {
       if (options.listen !== false) {
         app.server = await startApprovalServer({
-          engine, audit, signer, clock,
+          engine, audit, signer, clock, logger,
           host: config.approval.listen.host,
           port: config.approval.listen.port,
           corsOrigins: config.approval.corsOrigins,

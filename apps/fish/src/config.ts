@@ -43,7 +43,17 @@ export const FishConfigSchema = z
     sources: z.array(PluginRef).min(1, 'configure at least one source'),
     notifier: PluginRef,
     executor: PluginRef,
-    audit: PluginRef.default({ type: 'memory', options: {} }),
+    /**
+     * Where incidents, proposals, decisions and executions are recorded. Required: `memory` keeps
+     * nothing across a restart and chains nothing, so it is used only when asked for by name.
+     */
+    audit: z.preprocess((value, context) => {
+      if (value === undefined) {
+        context.addIssue({ code: 'custom', message: 'no audit store configured: set `audit: { type: sqlite, options: { path: audit.sqlite } }` (or `type: memory` explicitly, which keeps nothing across a restart)' });
+        return z.NEVER;
+      }
+      return value;
+    }, PluginRef),
     llm: PluginRef.extend({
       /** Model for the single retry after a malformed answer. */
       fallbackModel: z.string().optional(),

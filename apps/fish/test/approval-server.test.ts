@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApprovalApp, startApprovalServer, type RunningServer } from '../src/approval-server.js';
+import { createMemoryLogger } from '@fish-sre/core';
 import { createFixture } from './helpers.js';
 
 async function proposedFixture() {
@@ -34,7 +35,8 @@ describe('approval endpoint', () => {
     await engine.idle();
     const replay = await app.request(`/approve/${approveToken}`, { method: 'POST' });
     expect(replay.status).toBe(409);
-    expect((await replay.json()).message).toMatch(/^already approved at 05:00 UTC by ntfy-action$/);
+    // The User-Agent is not an identity: anyone can send "ntfy" or "fish-sre-cli (root)".
+    expect((await replay.json()).message).toMatch(/^already approved at 05:00 UTC by approval-link$/);
     const deny = await app.request(`/deny/${denyToken}`, { method: 'POST' });
     expect(deny.status).toBe(409);
     expect((await deny.json()).message).toContain('already approved');
@@ -119,6 +121,43 @@ describe('approval endpoint', () => {
       await fetch(`${server.url}/approve/${fixture.approveToken}`, { method: 'POST', headers: { 'x-auth-user': 'mallory' } });
       expect((await fixture.audit.getProposal(fixture.notice.proposalId))!.decidedBy).toBe('approval-link');
     });
+
+    it('compares trusted proxies as addresses: a dual-stack socket\'s ::ffff:127.0.0.1 is 127.0.0.1', async () => {
+      const fixture = await proposedFixture();
+      server = await startApprovalServer({ engine: fixture.engine, audit: fixture.audit, signer: fixture.signer, corsOrigins: [], clock: fixture.clock, host: '::', port: 0, identityHeader: 'x-auth-user', trustedProxies: ['127.0.0.1'] });
+      await fetch(`http://127.0.0.1:${server.port}/approve/${fixture.approveToken}`, { method: 'POST', headers: { 'x-auth-user': 'gabin' } });
+      expect((await fixture.audit.getProposal(fixture.notice.proposalId))!.decidedBy).toBe('gabin');
+    });
+
+    it('accepts CIDR ranges, and refuses a malformed entry with a configuration error', async () => {
+      const fixture = await proposedFixture();
+      server = await startApprovalServer({ engine: fixture.engine, audit: fixture.audit, signer: fixture.signer, corsOrigins: [], clock: fixture.clock, host: '127.0.0.1', port: 0, identityHeader: 'x-auth-user', trustedProxies: ['10.0.0.0/8', '127.0.0.0/8'] });
+      await fetch(`${server.url}/approve/${fixture.approveToken}`, { method: 'POST', headers: { 'x-auth-user': 'gabin' } });
+      expect((await fixture.audit.getProposal(fixture.notice.proposalId))!.decidedBy).toBe('gabin');
+      for (const bad of ['localhost', '127.0.0.1/33', '10.0.0.0/8/1', '']) {
+        expect(() => createApprovalApp({ engine: fixture.engine, audit: fixture.audit, signer: fixture.signer, corsOrigins: [], trustedProxies: [bad] }), bad).toThrow(/FISH_ERR_CONFIG_INVALID|is not an IP address or CIDR range/);
+      }
+    });
+
+    it('never takes the User-Agent as an identity', async () => {
+      const fixture = await proposedFixture();
+      server = await startApprovalServer({ engine: fixture.engine, audit: fixture.audit, signer: fixture.signer, corsOrigins: [], clock: fixture.clock, host: '127.0.0.1', port: 0 });
+      await fetch(`${server.url}/approve/${fixture.approveToken}`, { method: 'POST', headers: { 'user-agent': 'fish-sre-cli (root)' } });
+      expect((await fixture.audit.getProposal(fixture.notice.proposalId))!.decidedBy).toBe('approval-link');
+    });
+  });
+
+  it('answers an internal error with a reference only, and logs the message', async () => {
+    const fixture = await proposedFixture();
+    const logger = createMemoryLogger();
+    const failing = { ...fixture.audit, getProposal: async () => { throw new Error('SQLITE_IOERR: disk I/O error at /var/lib/fish/audit.sqlite'); } };
+    const app = createApprovalApp({ engine: fixture.engine, audit: failing, signer: fixture.signer, corsOrigins: [], clock: fixture.clock, logger });
+    const response = await app.request(`/approve/${fixture.approveToken}`);
+    expect(response.status).toBe(500);
+    const body = (await response.json()) as { error: string };
+    expect(body.error).toMatch(/^internal error \(reference [0-9a-f]{12}\)$/);
+    expect(JSON.stringify(body)).not.toContain('SQLITE');
+    expect(logger.lines.find((line) => line.level === 'error')!.fields).toMatchObject({ error: expect.stringContaining('SQLITE_IOERR'), reference: body.error.slice(-13, -1) });
   });
 });
 

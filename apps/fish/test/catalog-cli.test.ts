@@ -61,6 +61,37 @@ describe('fish-sre catalog', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/web-down\.yaml:\d+, pattern "web-down", field required_signals\[0\]\.log\.message: invalid regular expression/);
   });
+
+  it('validate warns about an unscoped log signal and refuses auto-exec on one (exit 1); the bundled catalog passes', async () => {
+    const { mkdtemp, mkdir, writeFile, chmod } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const directory = await mkdtemp(resolve(tmpdir(), 'fish-lint-catalog-'));
+    await mkdir(resolve(directory, 'patterns'));
+    await mkdir(resolve(directory, 'scripts'));
+    await writeFile(resolve(directory, 'scripts', 'up.sh'), '#!/bin/sh\nexit 0\n');
+    await chmod(resolve(directory, 'scripts', 'up.sh'), 0o755);
+    const pattern = (id: string, extra: string, scope: string) =>
+      `id: ${id}\ntitle: t\nrequired_signals:\n  - id: dns\n    log:\n      message: 'getaddrinfo ENOTFOUND \\w+'\n${scope}target_host: $event_host\nfix:\n  script: up.sh\nverify:\n  script: up.sh\ndiagnosis: d\nsamples: { match: [ "getaddrinfo ENOTFOUND homepage" ] }\n${extra}`;
+    await writeFile(resolve(directory, 'patterns', 'warn-only.yaml'), pattern('warn-only', '', ''));
+    await writeFile(resolve(directory, 'patterns', 'catch-all-scope.yaml'), pattern('catch-all-scope', '', "      service: '.*'\n"));
+    await writeFile(resolve(directory, 'patterns', 'scoped-auto.yaml'), pattern('scoped-auto', 'promote_to_autoexec_after: 3\n', "      service: 'caddy|traefik'\n      level: [error, warn]\n"));
+    const warned = await run(['catalog', 'validate', '--catalog', directory]);
+    expect(warned.code).toBe(0);
+    expect(warned.stdout).toContain('WARNING pattern "warn-only", field required_signals[0].log: signal "dns" matches its message from any service');
+    // A scope that matches every name is no scope.
+    expect(warned.stdout).toContain('WARNING pattern "catch-all-scope"');
+    expect(warned.stdout).not.toContain('pattern "scoped-auto"');
+
+    await writeFile(resolve(directory, 'patterns', 'unscoped-auto.yaml'), pattern('unscoped-auto', 'promote_to_autoexec_after: 3\n', ''));
+    const refused = await run(['catalog', 'validate', '--catalog', directory]);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toContain('catalog REFUSED');
+    expect(refused.stdout).toContain('ERROR pattern "unscoped-auto", field required_signals[0].log: signal "dns" matches its message from any service, host and level, and promote_to_autoexec_after is set');
+
+    const bundled = await run(['catalog', 'validate', '--catalog', CATALOG]);
+    expect(bundled.code).toBe(0);
+    expect(bundled.stdout).not.toContain('ERROR');
+  });
 });
 
 /** Each eval run spawns the CLI and makes ~250 classifier calls: slow on a loaded machine. */

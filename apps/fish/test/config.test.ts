@@ -16,6 +16,7 @@ notifier: { type: terminal }
 executor:
   type: local
   options: { scriptsDir: ./catalog/scripts, sandboxDir: /tmp }
+audit: { type: sqlite, options: { path: audit.sqlite } }
 `;
 
 async function write(text: string) {
@@ -68,6 +69,13 @@ describe('loadConfig', () => {
   it('reports YAML syntax errors with a line number', async () => {
     const { file } = await write('catalog: [unclosed\n');
     await expect(loadConfig(file)).rejects.toThrow(/fish\.yaml:\d+: YAML syntax/);
+  });
+
+  it('refuses a configuration without an audit store (never a silent in-memory trail), and takes memory only by name', async () => {
+    const missing = await write(VALID.replace(/^audit:.*\n/m, ''));
+    await expect(loadConfig(missing.file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(/audit.*no audit store configured: set `audit: \{ type: sqlite/);
+    const explicit = await write(VALID.replace(/^audit:.*$/m, 'audit: { type: memory }'));
+    expect((await loadConfig(explicit.file, { FISH_APPROVAL_SECRET: SECRET })).audit.type).toBe('memory');
   });
 
   it('requires at least one source', async () => {

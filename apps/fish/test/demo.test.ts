@@ -68,7 +68,8 @@ describe('fish-sre demo (the embedded default, end to end)', () => {
     expect(approvals).toHaveLength(1);
     const approval = await approvals[0]!;
     expect(approval.output).toMatch(/^200: approved: the fix runs on penny now/m);
-    expect(run.output).toMatch(/decision: prop_[a-f0-9]{20} approved by terminal \(/);
+    // The User-Agent is not an identity: a tap, a curl and `fish-sre approve` are all the link holder.
+    expect(run.output).toMatch(/decision: prop_[a-f0-9]{20} approved by approval-link/);
     expect(run.output).toContain('Demo finished: execution succeeded.');
     expect(run.code).toBe(0);
   }, 90_000);

@@ -16,6 +16,7 @@ export * from './util/redact.js';
 export * from './util/duration.js';
 export * from './util/truncate.js';
 export * from './catalog/catalog-loader.js';
+export * from './catalog/catalog-lint.js';
 export * from './approval/approval-token.js';
 export * from './pipeline/lru-dedup.js';
 export * from './pipeline/event-bus.js';

@@ -21,12 +21,11 @@ mkdirSync(join(dir, 'scripts'));
 // The script's first act is to print the wall-clock time it started (ns).
 writeFileSync(join(dir, 'scripts', 'start.sh'), '#!/bin/sh\ndate +%s%N\n');
 chmodSync(join(dir, 'scripts', 'start.sh'), 0o755);
-writeFileSync(join(dir, 'allow-list'), 'bench\n');
-writeFileSync(join(dir, 'allow-scripts'), 'start.sh\n');
+writeFileSync(join(dir, 'allow-triples'), 'bench start.sh run\nbench start.sh verify\n');
 
 const sshd = await startTestSshd({
   forcedCommand: wrapper,
-  env: { FISH_ALLOW_LIST: join(dir, 'allow-list'), FISH_ALLOW_SCRIPTS: join(dir, 'allow-scripts'), FISH_SCRIPTS_DIR: join(dir, 'scripts') },
+  env: { FISH_ALLOW_TRIPLES: join(dir, 'allow-triples'), FISH_SCRIPTS_DIR: join(dir, 'scripts') },
 });
 writeFileSync(join(dir, 'known_hosts'), `${sshd.knownHostsLine}\n`);
 

@@ -80,9 +80,10 @@ describe('deploy kit', () => {
 
     const first = install();
     expect(first.status).toBe(0);
-    expect(first.stderr).toContain('pve-check.sh is referenced but not in');
-    expect(readFileSync(join(root, 'etc/fish/allow-list'), 'utf8')).toBe('docker-compose-stopped\npmxcfs-ro\n');
-    expect(readFileSync(join(root, 'etc/fish/allow-scripts'), 'utf8')).toBe('compose-check.sh\ncompose-up.sh\nrestart-pve-cluster.sh\n');
+    expect(readFileSync(join(root, 'etc/fish/allow-triples'), 'utf8')).toBe(
+      'docker-compose-stopped compose-check.sh verify\ndocker-compose-stopped compose-up.sh run\npmxcfs-ro restart-pve-cluster.sh run\n',
+    );
+    expect(first.stderr).toContain('pve-check.sh (verify of pmxcfs-ro) is not in');
     expect(readdirSync(join(root, 'opt/fish/catalog/scripts')).sort()).toEqual(['compose-check.sh', 'compose-up.sh', 'restart-pve-cluster.sh']);
     expect(statSync(join(root, 'usr/local/bin/fish-wrapper')).mode & 0o777).toBe(0o755);
     expect(statSync(join(root, 'etc/sudoers.d/fish')).mode & 0o777).toBe(0o440);
@@ -98,7 +99,7 @@ describe('deploy kit', () => {
     const third = install();
     expect(third.status).toBe(0);
     expect(third.stdout).toContain('removed');
-    expect(readFileSync(join(root, 'etc/fish/allow-list'), 'utf8')).toBe('docker-compose-stopped\n');
+    expect(readFileSync(join(root, 'etc/fish/allow-triples'), 'utf8')).toBe('docker-compose-stopped compose-check.sh verify\ndocker-compose-stopped compose-up.sh run\n');
     expect(readdirSync(join(root, 'opt/fish/catalog/scripts')).sort()).toEqual(['compose-check.sh', 'compose-up.sh']);
   });
 
@@ -120,11 +121,13 @@ describe('fish-wrapper run-time behaviour (no ssh: SSH_ORIGINAL_COMMAND set dire
     writeFileSync(join(scripts, name), `#!/bin/sh\n${body}\n`);
     chmodSync(join(scripts, name), 0o755);
   };
-  install('code.sh', 'echo "verb=$1 env=$FISH_VERB/$FISH_PATTERN_ID cwd=$(pwd) list=${FISH_ALLOW_LIST:-unset}"; exit 3');
+  install('code.sh', 'echo "verb=$1 env=$FISH_VERB/$FISH_PATTERN_ID cwd=$(pwd) list=${FISH_ALLOW_TRIPLES:-unset}"; exit 3');
   install('stubborn.sh', `trap '' TERM\necho $$ > '${dir}/stubborn.pid'\nwhile :; do sleep 0.2; done`);
   install('sleepy.sh', `echo $$ > '${dir}/sleepy.pid'\nsleep 30`);
-  writeFileSync(join(dir, 'allow-list'), 'p1\n');
-  writeFileSync(join(dir, 'allow-scripts'), 'code.sh\nstubborn.sh\nsleepy.sh\nmissing.sh\n');
+  writeFileSync(
+    join(dir, 'allow-triples'),
+    ['code.sh', 'stubborn.sh', 'sleepy.sh', 'missing.sh'].flatMap((script) => ['run', 'verify', 'rollback'].map((verb) => `p1 ${script} ${verb}`)).join('\n') + '\n',
+  );
 
   /** Runs the wrapper with stdin kept open (like an SSH channel); closes it once `closeStdinAfter` exists. */
   const wrapper = (command: string, env: Record<string, string> = {}, closeStdinAfter?: string) =>
@@ -134,8 +137,7 @@ describe('fish-wrapper run-time behaviour (no ssh: SSH_ORIGINAL_COMMAND set dire
         env: {
           PATH: process.env.PATH ?? '/usr/bin:/bin',
           SSH_ORIGINAL_COMMAND: command,
-          FISH_ALLOW_LIST: join(dir, 'allow-list'),
-          FISH_ALLOW_SCRIPTS: join(dir, 'allow-scripts'),
+          FISH_ALLOW_TRIPLES: join(dir, 'allow-triples'),
           FISH_SCRIPTS_DIR: scripts,
           FISH_KILL_GRACE: '1',
           ...env,
@@ -191,6 +193,6 @@ describe('fish-wrapper run-time behaviour (no ssh: SSH_ORIGINAL_COMMAND set dire
     expect((await wrapper('run p1 missing.sh')).code).toBe(127);
     expect((await wrapper('run p1 code.sh', { FISH_TIMEOUT: '1;id' })).code).toBe(125);
     expect((await wrapper('run p2 code.sh')).code).toBe(126);
-    expect((await wrapper('run p1 code.sh', { FISH_ALLOW_LIST: join(dir, 'nonexistent') })).code).toBe(126);
+    expect((await wrapper('run p1 code.sh', { FISH_ALLOW_TRIPLES: join(dir, 'nonexistent') })).code).toBe(126);
   });
 });

@@ -16,9 +16,8 @@ export interface WrapperHost {
 
 /** A real sshd whose client key is forced through the real fish-wrapper, with its own catalog. */
 export async function startWrapperHost(options: {
-  scripts: Array<{ patternId: string; script: string; content: string }>;
-  extraAllowedPatterns?: string[];
-  extraAllowedScripts?: string[];
+  /** Each script is allowed for its pattern with every verb, unless `verbs` narrows it. */
+  scripts: Array<{ patternId: string; script: string; content: string; verbs?: Array<'run' | 'verify' | 'rollback'> }>;
   killGraceSeconds?: number;
   timeoutSeconds?: number;
 }): Promise<WrapperHost> {
@@ -29,16 +28,13 @@ export async function startWrapperHost(options: {
     writeFileSync(join(scriptsDir, entry.script), entry.content);
     chmodSync(join(scriptsDir, entry.script), 0o755);
   }
-  const patterns = [...new Set([...options.scripts.map((s) => s.patternId), ...(options.extraAllowedPatterns ?? [])])];
-  const scriptNames = [...new Set([...options.scripts.map((s) => s.script), ...(options.extraAllowedScripts ?? [])])];
-  writeFileSync(join(dir, 'allow-list'), `# pattern ids\n${patterns.join('\n')}\n`);
-  writeFileSync(join(dir, 'allow-scripts'), `# script names\n${scriptNames.join('\n')}\n`);
+  const triples = options.scripts.flatMap((s) => (s.verbs ?? ['run', 'verify', 'rollback']).map((verb) => `${s.patternId} ${s.script} ${verb}`));
+  writeFileSync(join(dir, 'allow-triples'), `# pattern script verb\n${[...new Set(triples)].join('\n')}\n`);
   const denyLog = join(dir, 'deny.log');
   const sshd = await startTestSshd({
     forcedCommand: WRAPPER_PATH,
     env: {
-      FISH_ALLOW_LIST: join(dir, 'allow-list'),
-      FISH_ALLOW_SCRIPTS: join(dir, 'allow-scripts'),
+      FISH_ALLOW_TRIPLES: join(dir, 'allow-triples'),
       FISH_SCRIPTS_DIR: scriptsDir,
       FISH_DENY_LOG: denyLog,
       FISH_KILL_GRACE: String(options.killGraceSeconds ?? 1),

@@ -27,20 +27,18 @@ describe('sshd -> sudo -n fish-wrapper (as installed) -> catalog script as root'
     chmodSync(dir, 0o755);
     const scripts = join(dir, 'scripts');
     mkdirSync(scripts);
-    writeFileSync(join(scripts, 'whoami.sh'), `#!/bin/sh\necho "uid=$(id -u) verb=$1 fishvar=\${FISH_ALLOW_LIST:-unset}"\n`);
+    writeFileSync(join(scripts, 'whoami.sh'), `#!/bin/sh\necho "uid=$(id -u) verb=$1 fishvar=\${FISH_ALLOW_TRIPLES:-unset}"\n`);
     writeFileSync(join(scripts, 'stubborn.sh'), `#!/bin/sh\ntrap '' TERM\necho $$ > '${dir}/stubborn.pid'\nwhile :; do sleep 0.2; done\n`);
     for (const name of ['whoami.sh', 'stubborn.sh']) chmodSync(join(scripts, name), 0o755);
-    writeFileSync(join(dir, 'allow-list'), 'chain-pat\n');
-    writeFileSync(join(dir, 'allow-scripts'), 'whoami.sh\nstubborn.sh\n');
+    writeFileSync(join(dir, 'allow-triples'), 'chain-pat whoami.sh verify\nchain-pat stubborn.sh run\n');
     // A permissive list the fish user might try to point the wrapper at: sudo must drop the variable.
-    writeFileSync(join(dir, 'evil-allow-list'), 'chain-pat\nevil-pat\n');
+    writeFileSync(join(dir, 'evil-allow-triples'), 'chain-pat whoami.sh verify\nevil-pat whoami.sh run\n');
     // The wrapper exactly as shipped, with its default paths pointed at this temp catalog.
     const wrapper = readFileSync(WRAPPER_PATH, 'utf8')
-      .replace('${FISH_ALLOW_LIST:-/etc/fish/allow-list}', `\${FISH_ALLOW_LIST:-${dir}/allow-list}`)
-      .replace('${FISH_ALLOW_SCRIPTS:-/etc/fish/allow-scripts}', `\${FISH_ALLOW_SCRIPTS:-${dir}/allow-scripts}`)
+      .replace('${FISH_ALLOW_TRIPLES:-/etc/fish/allow-triples}', `\${FISH_ALLOW_TRIPLES:-${dir}/allow-triples}`)
       .replace('${FISH_SCRIPTS_DIR:-/opt/fish/catalog/scripts}', `\${FISH_SCRIPTS_DIR:-${scripts}}`)
       .replace('${FISH_KILL_GRACE:-5}', '${FISH_KILL_GRACE:-1}');
-    expect(wrapper).toContain(`${dir}/allow-list`);
+    expect(wrapper).toContain(`${dir}/allow-triples`);
     writeFileSync(join(dir, 'fish-wrapper'), wrapper);
     chmodSync(join(dir, 'fish-wrapper'), 0o755);
 
@@ -58,7 +56,7 @@ describe('sshd -> sudo -n fish-wrapper (as installed) -> catalog script as root'
     sshd = await startTestSshd({
       username: USER,
       forcedCommand: `sudo -n ${join(dir, 'fish-wrapper')}`,
-      env: { FISH_ALLOW_LIST: join(dir, 'evil-allow-list'), FISH_TIMEOUT: '1' },
+      env: { FISH_ALLOW_TRIPLES: join(dir, 'evil-allow-triples'), FISH_TIMEOUT: '1' },
     });
     executor = createSshExecutor({
       targets: { box: { host: '127.0.0.1', port: sshd.port, username: USER, privateKey: sshd.privateKey, hostKey: { fingerprint: sshd.hostKeyFingerprint } } },
@@ -93,11 +91,11 @@ describe('sshd -> sudo -n fish-wrapper (as installed) -> catalog script as root'
     expect(result.detail).toContain('fish-wrapper is the forced command');
   });
 
-  it('a pattern only the injected FISH_ALLOW_LIST would allow is denied (126)', async () => {
+  it('a triple only the injected FISH_ALLOW_TRIPLES would allow is denied (126)', async () => {
     const result = await executor.run({ host: 'box', verb: 'run', patternId: 'evil-pat', script: 'whoami.sh', timeoutMs: 20_000 });
     expect(result.exitCode).toBe(126);
     expect(result.stdout).toBe('');
-    expect(result.stderr).toContain('denied (pattern-not-allowed)');
+    expect(result.stderr).toContain('denied (not-allowed)');
   });
 
   it('the cancel on timeout goes through sudo: a TERM-ignoring root script is killed', async () => {

@@ -112,6 +112,8 @@ function buildCorpus(canaryPath: string): string[] {
     'run good- good.sh', 'run -good good.sh', 'run good-pat -good.sh', 'run good-pat _good.sh', 'run good-pat good.sh.sh',
     'run good_pat good.sh', 'run good.pat good.sh', 'run g good.sh', 'run good-pat .good.sh', 'run other-pat good.sh',
     'run good-pat evil.sh', 'verify good-pat evil.sh', 'rollback evil-pat evil.sh', 'run evil-pat good.sh', 'run good-pat good',
+    // allowed pattern and script, but not with this verb: the triple decides
+    'rollback good-pat good.sh',
     // long arguments
     `run ${'a'.repeat(65)} good.sh`, `run good-pat ${'a'.repeat(64)}.sh`, `run ${'a'.repeat(10_000)} good.sh`,
     `run good-pat ${'a'.repeat(100_000)}.sh`, `${base} ${'x'.repeat(5000)}`, `run ${'good-pat '.repeat(500)}good.sh`,
@@ -139,10 +141,9 @@ beforeAll(async () => {
       { patternId: 'evil-pat', script: 'evil.sh', content: '#!/bin/sh\ntouch "$(dirname "$0")/../canary"\n' },
     ],
   });
-  // evil.sh is installed but taken out of both allow-lists.
+  // evil.sh is installed but in no allowed triple.
   const { writeFileSync } = await import('node:fs');
-  writeFileSync(join(host.dir, 'allow-list'), 'good-pat\n');
-  writeFileSync(join(host.dir, 'allow-scripts'), 'good.sh\n');
+  writeFileSync(join(host.dir, 'allow-triples'), 'good-pat good.sh run\ngood-pat good.sh verify\n');
   canary = join(host.dir, 'canary');
   runsLog = join(host.dir, 'runs.log');
 });

@@ -2,15 +2,22 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
-import { EventLevel, Matcher, catalogJsonSchema, checkCatalogSamples, loadCatalog, type ObservedEvent } from '@fish-sre/core';
+import { EventLevel, Matcher, catalogJsonSchema, checkCatalogSamples, lintCatalog, loadCatalog, type ObservedEvent } from '@fish-sre/core';
 
 type Write = (text: string) => void;
 
+/**
+ * `fish-sre catalog validate`: loads the catalog (schema, regexes, scripts), then lints it. An
+ * unscoped log signal is a warning; one on a pattern that asks for auto-exec is an error (exit 1).
+ */
 export async function catalogValidate(directory: string, write: Write): Promise<number> {
   const catalog = await loadCatalog(directory);
-  write(`catalog OK: ${catalog.patterns.length} patterns in ${directory}\n`);
+  const findings = lintCatalog(catalog);
+  const errors = findings.filter((finding) => finding.severity === 'error');
+  write(`catalog ${errors.length === 0 ? 'OK' : 'REFUSED'}: ${catalog.patterns.length} patterns in ${directory}\n`);
   for (const pattern of catalog.patterns) write(`  ${pattern.id.padEnd(42)} ${pattern.fix ? `fix ${pattern.fix.script}` : 'escalates (no automatic fix)'}\n`);
-  return 0;
+  for (const finding of findings) write(`${finding.severity.toUpperCase()} pattern "${finding.patternId}", field ${finding.path}: ${finding.message}\n`);
+  return errors.length === 0 ? 0 : 1;
 }
 
 export async function catalogTest(directory: string, write: Write): Promise<number> {

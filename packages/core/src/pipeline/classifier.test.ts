@@ -100,6 +100,17 @@ describe('Classifier', () => {
     expect(llm.requests).toHaveLength(3);
   });
 
+  it('never answers from the cache with a pattern that is now below its min_confidence', async () => {
+    const llm = scriptedLlm([{ object: { pattern_id: 'container-oom', reason: 'r' } }, { object: { pattern_id: 'disk-full', reason: 'r2' } }]);
+    const classifier = new Classifier({ llm });
+    expect(await classifier.classify(input([candidate(oom), candidate(crash)]))).toMatchObject({ patternId: 'container-oom', method: 'llm' });
+    // Same fingerprint, but the OOM signal no longer reaches the pattern's min_confidence (1).
+    const later = await classifier.classify(input([candidate(oom, 0.5), candidate(crash), candidate(disk)]));
+    expect(later.patternId).not.toBe('container-oom');
+    expect(later).toMatchObject({ patternId: 'disk-full', method: 'llm', confidence: 1 });
+    expect(llm.requests).toHaveLength(2);
+  });
+
   it('quotes log text only inside <observed> as JSON strings, with secrets redacted', async () => {
     const llm = scriptedLlm([{ object: { pattern_id: 'container-oom', reason: 'r' } }]);
     const classifier = new Classifier({ llm });

@@ -98,8 +98,15 @@ export class Classifier {
       return { patternId: only.pattern.id, confidence: only.confidence, method: 'deterministic', reason: `signals matched: ${only.signalIds.join(', ')}`, llmCalls: 0 };
     }
     const wantsLlm = this.options.llm !== undefined && (eligible.length > 1 || this.options.recogniseNovel !== false);
+    // A cached choice is reused only if that pattern is still an eligible candidate now (its
+    // confidence at or above min_confidence), with today's confidence: never a stale LLM opinion.
     const cached = this.cache.get(input.fingerprint);
-    if (cached && cached.expiresAt > this.clock.now()) return { ...cached.result, method: 'cache', llmCalls: 0 };
+    if (cached && cached.expiresAt > this.clock.now()) {
+      const still = eligible.find((candidate) => candidate.pattern.id === cached.result.patternId);
+      if (still) return { ...cached.result, confidence: still.confidence, method: 'cache', llmCalls: 0 };
+      if (cached.result.patternId === UNKNOWN_PATTERN_ID) return { ...cached.result, method: 'cache', llmCalls: 0 };
+      this.cache.delete(input.fingerprint);
+    }
 
     const deterministic = (): Classification =>
       eligible.length > 0
