@@ -23,6 +23,7 @@ Usage:
   fish-sre catalog schema [--out FILE]        print the JSON Schema of a pattern file
   fish-sre catalog eval --provider claude|ollama [--model M] [--base-url URL] [--json]
                                               accuracy, injection resistance, cost and latency of a model
+  fish-sre status --config F [--json]        open incidents, waiting proposals, last fixes, sources, budget
   fish-sre audit list|show <id>|verify --config F (or --demo)   read and verify the audit trail
   fish-sre approve|deny <proposal> [--config F | --demo]
 `;
@@ -40,6 +41,7 @@ async function main(argv: string[]): Promise<number> {
       yes: { type: 'boolean', short: 'y', default: false },
       demo: { type: 'boolean', default: false },
       telegram: { type: 'boolean', default: false },
+      'metrics-port': { type: 'string' },
       port: { type: 'string' },
       'data-dir': { type: 'string' },
       provider: { type: 'string' },
@@ -60,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
   };
   switch (command) {
     case 'demo':
-      return runDemo({ yes: values.yes, ...(values.telegram ? { telegram: telegramFromEnvironment() } : {}), ...(values.port ? { port: Number(values.port) } : {}), ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}), ...(values.catalog ? { catalogDir: values.catalog } : {}) });
+      return runDemo({ yes: values.yes, ...(values.telegram ? { telegram: telegramFromEnvironment() } : {}), ...(values.port ? { port: Number(values.port) } : {}), ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}), ...(values.catalog ? { catalogDir: values.catalog } : {}), ...(values['metrics-port'] ? { metricsPort: Number(values['metrics-port']) } : {}) });
     case 'run': {
       // FISH_CRASH_AT=<checkpoint> kills the process with SIGKILL right after that durable step:
       // the crash-test harness uses it to prove exactly-once execution across crashes.
@@ -121,6 +123,21 @@ async function main(argv: string[]): Promise<number> {
           return result.ok ? 0 : 1;
         }
         throw new Error(`unknown audit command "${sub ?? ''}" (list, show <id>, verify)`);
+      } finally {
+        await audit.close?.();
+      }
+    }
+    case 'status': {
+      const { collectStatus, formatStatus } = await import('./commands/status.js');
+      const { composeAuditOnly } = await import('./audit-only.js');
+      const config = await loadConfig(requireConfig());
+      const audit = await composeAuditOnly(config);
+      try {
+        const listen = config.metrics?.listen;
+        const host = listen ? (listen.host.includes(':') ? `[${listen.host}]` : listen.host === '0.0.0.0' ? '127.0.0.1' : listen.host) : undefined;
+        const status = await collectStatus({ audit, budgetCapEur: config.llm?.monthlyBudgetEur ?? 0, ...(listen && host ? { metricsUrl: `http://${host}:${listen.port}/metrics` } : {}) });
+        write(values.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+        return 0;
       } finally {
         await audit.close?.();
       }

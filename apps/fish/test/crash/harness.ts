@@ -218,6 +218,7 @@ executor:
   type: local
   options: { scriptsDir: ${catalog}/scripts, sandboxDir: ${this.sandboxDir}, hosts: [${TARGET}], killGraceMs: 200 }
 audit: { type: sqlite, options: { path: ${this.auditPath} } }
+metrics: { listen: { host: 127.0.0.1, port: 0 } }
 log: { level: info, format: pretty }
 `,
     );

@@ -51,7 +51,7 @@ const PATTERNS = [
   makePattern({ id: 'fix-fails', required_signals: [{ id: 'line', log: { message: 'fix fails' } }], fix: { script: 'fail.sh' }, on_failure: 'rollback', rollback: { script: 'rollback.sh' }, samples: { match: ['fix fails'] } }),
   makePattern({ id: 'escalates', required_signals: [{ id: 'line', log: { message: 'fix escalates' } }], fix: { script: 'fail.sh' }, diagnosis: 'Check the disk.', samples: { match: ['fix escalates'] } }),
   makePattern({ id: 'verify-fails', required_signals: [{ id: 'line', log: { message: 'verify fails' } }], verify: { script: 'verify-fail.sh' }, samples: { match: ['verify fails'] } }),
-  makePattern({ id: 'earned', required_signals: [{ id: 'line', log: { message: 'earned auto' } }], promote_to_autoexec_after: 2, cooldown: '1s', samples: { match: ['earned auto'] } }),
+  makePattern({ id: 'earned', required_signals: [{ id: 'line', log: { message: 'earned auto', level: ['error'] } }], promote_to_autoexec_after: 2, cooldown: '1s', samples: { match: ['earned auto'] } }),
   makePattern({ id: 'from-event', required_signals: [{ id: 'line', log: { message: 'on its host' } }], target_host: '$event_host', samples: { match: ['on its host'] } }),
   makePattern({ id: 'slow-fix', required_signals: [{ id: 'line', log: { message: 'slow fix' } }], fix: { script: 'slow.sh' }, on_failure: 'rollback', rollback: { script: 'rollback.sh' }, samples: { match: ['slow fix'] } }),
   makePattern({

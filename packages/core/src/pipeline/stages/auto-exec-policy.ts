@@ -1,3 +1,4 @@
+import { autoExecAllowed } from '../../catalog/catalog-lint.js';
 import type { Pattern } from '../../catalog/catalog-schema.js';
 import type { AuditStore } from '../../contracts/audit-store.js';
 import { autoExecReason } from './messages.js';
@@ -10,7 +11,8 @@ export type AutoExecVerdict = { autoExec: false } | { autoExec: true; reason: st
  * promotion rules can change (or be replaced by an embedder) without touching routing.
  */
 export interface AutoExecPolicy {
-  evaluate(pattern: Pattern): Promise<AutoExecVerdict>;
+  /** `targetHost`: where the fix would run; promotion is earned per (pattern, host). */
+  evaluate(pattern: Pattern, targetHost?: string): Promise<AutoExecVerdict>;
 }
 
 export interface AutoExecPolicyOptions {
@@ -19,18 +21,33 @@ export interface AutoExecPolicyOptions {
   audit: AuditStore;
 }
 
+/** Execution outcomes that end a streak: anything finished that was not a verified success. */
+const FINISHED = ['succeeded', 'failed', 'rolled_back', 'escalated', 'interrupted'] as const;
+
 /**
  * The default rule: with auto-exec on, a pattern that sets `promote_to_autoexec_after: N` runs by
- * itself once N real (not dry-run) executions of it have succeeded.
+ * itself once its N most recent real (not dry-run) executions on that host all succeeded and were
+ * verified: any failure, rollback, escalation or interruption resets the count. A pattern with a
+ * log signal that is not scoped to a service, host, level or label never runs by itself (any
+ * application could log the text it matches).
  */
 export function createAutoExecPolicy(options: AutoExecPolicyOptions): AutoExecPolicy {
   return {
-    async evaluate(pattern) {
+    async evaluate(pattern, targetHost) {
       const threshold = pattern.promote_to_autoexec_after;
-      if (!options.enabled || threshold === null) return { autoExec: false };
-      const executions = await options.audit.listExecutions({ status: 'succeeded', limit: 1000 });
-      const successes = executions.filter((execution) => execution.patternId === pattern.id && !execution.dryRun).length;
-      return successes >= threshold ? { autoExec: true, reason: autoExecReason(successes, threshold) } : { autoExec: false };
+      if (!options.enabled || threshold === null || !autoExecAllowed(pattern)) return { autoExec: false };
+      const finished = await options.audit.listExecutions({ status: FINISHED, limit: 1000 });
+      const relevant = finished
+        .filter((execution) => execution.patternId === pattern.id && !execution.dryRun && (targetHost === undefined || execution.targetHost === targetHost))
+        .sort((a, b) => Date.parse(b.updatedAt) - Date.parse(a.updatedAt));
+      let streak = 0;
+      for (const execution of relevant) {
+        if (execution.status !== 'succeeded') break;
+        streak++;
+        if (streak >= threshold) break;
+      }
+      if (streak < threshold) return { autoExec: false };
+      return { autoExec: true, reason: `${autoExecReason(streak, threshold)} (consecutive${targetHost ? ` on ${targetHost}` : ''}; a failure, rollback or escalation resets the count)` };
     },
   };
 }

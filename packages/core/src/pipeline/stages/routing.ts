@@ -85,7 +85,7 @@ export class RoutingStage {
       await this.notifications.escalate(noFixTarget(pattern, incident), { incidentId: incident.id });
       return 'escalation';
     }
-    const verdict = await this.options.autoExec.evaluate(pattern);
+    const verdict = await this.options.autoExec.evaluate(pattern, targetHost);
     const createdAt = this.context.clock.now();
     const proposal: ProposalRecord = {
       id: `prop_${randomUUID().replace(/-/g, '').slice(0, 20)}`,
