@@ -1,3 +1,4 @@
+import { createFileStateStore } from './state-store.js';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -96,7 +97,7 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
   const context = async (name: string): Promise<PluginContext> => {
     const dataDir = join(config.dataDir, name);
     await mkdir(dataDir, { recursive: true });
-    return { name, logger: logger.child({ plugin: name }), clock, catalog: () => catalog.catalog, dataDir, fetch: globalThis.fetch };
+    return { name, logger: logger.child({ plugin: name }), clock, catalog: () => catalog.catalog, dataDir, fetch: globalThis.fetch, state: createFileStateStore(dataDir) };
   };
 
   const audit = instrumentAudit(await registry.create('audit', config.audit.type, config.audit.options, await context(config.audit.name ?? config.audit.type), 'audit.options'), metrics);

@@ -9,6 +9,8 @@ export * from './contracts/executor.js';
 export * from './contracts/records.js';
 export * from './contracts/audit-store.js';
 export * from './contracts/plugin.js';
+export * from './contracts/state-store.js';
+export * from './pipeline/continuation-joiner.js';
 export * from './catalog/catalog-schema.js';
 export * from './util/clock.js';
 export * from './util/logger.js';
