@@ -66,14 +66,14 @@ export async function runSelftest(options: SelftestOptions): Promise<SelftestRep
       timed('hypervisor forced command (breakglass-pve)', async () => {
         const check = await options.pool.check('hypervisor', AbortSignal.timeout(timeoutMs));
         if (!check.ok) return check;
+        // `true` is not a verb: the forced command must refuse it (exit 3). If it ran, the key is not bound to breakglass-pve.
+        const probe = await options.pool.run('hypervisor', { command: 'true' }, { timeoutMs, outputLimitBytes: 4096 });
+        if (probe.exitCode === 0) return { ok: false, detail: 'the hypervisor key is NOT bound to breakglass-pve: a plain command ran (install the authorized_keys line from apps/breakglass/deploy/README.md)' };
+        if (probe.exitCode !== 3 || !probe.stderr.includes('denied')) return { ok: false, detail: `the forced command answered an unknown verb with exit ${String(probe.exitCode)} instead of a refusal (is breakglass-pve the installed version?)` };
         const status = await options.pool.run('hypervisor', { command: 'status' }, { timeoutMs, outputLimitBytes: 4096 });
         if (status.exitCode !== 0 || !/^status: \w+/m.test(status.stdout)) {
           return { ok: false, detail: `connected, but \`status\` through the forced command failed (exit ${String(status.exitCode)}): ${(status.stderr || status.stdout).split('\n')[0]?.slice(0, 200) ?? ''}` };
         }
-        // `true` is not a verb: the forced command must refuse it (exit 3). If it ran, the key is not bound to breakglass-pve.
-        const probe = await options.pool.run('hypervisor', { command: 'true' }, { timeoutMs, outputLimitBytes: 4096 });
-        if (probe.exitCode === 0) return { ok: false, detail: 'the hypervisor key is NOT bound to breakglass-pve: a plain command ran (install the authorized_keys line from deploy/README-hypervisor.md)' };
-        if (probe.exitCode !== 3 || !probe.stderr.includes('denied')) return { ok: false, detail: `the forced command answered an unknown verb with exit ${String(probe.exitCode)} instead of a refusal (is breakglass-pve the installed version?)` };
         return { ok: true, detail: `${check.detail}; ${status.stdout.trim().split('\n')[0]}; unknown verbs are refused` };
       }),
     );

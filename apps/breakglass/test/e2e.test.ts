@@ -207,7 +207,7 @@ describe('breakglass in a phone-sized Chromium', () => {
     await page.locator('.pill.running').waitFor();
     await shot('07-vm-sheet');
     const before = proxmox.tasks.length;
-    await page.getByRole('button', { name: 'Power-cycle (stop + start)' }).tap();
+    await page.getByRole('button', { name: 'Power-cycle (shutdown, stop if needed, start)' }).tap();
     const dialog = page.getByRole('alertdialog');
     await dialog.waitFor();
     await shot('08-confirm');

@@ -1,3 +1,4 @@
+import { createFileStateStore } from './state-store.js';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -25,6 +26,11 @@ import {
 import type { FishConfig } from './config.js';
 import { createFishRegistry } from './plugins.js';
 import { startApprovalServer, type RunningServer } from './approval-server.js';
+import { createOperations, type Operations } from './operate/operations.js';
+import { createFishMetrics, type FishMetrics } from './operate/metrics.js';
+import { instrumentAudit, instrumentLlm, instrumentNotifier, instrumentSource } from './operate/instrument.js';
+import { observeFish, startMetricsServer, type MetricsServer } from './operate/observe.js';
+import { VERSION } from './version.js';
 import { createFileBundleWriter } from './unknown-bundles.js';
 
 export interface FishApp {
@@ -38,6 +44,11 @@ export interface FishApp {
   signer: ApprovalSigner;
   server?: RunningServer;
   logger: Logger;
+  /** Loop health, heartbeat and systemd watchdog (after start). */
+  operations?: Operations;
+  metrics: FishMetrics;
+  /** The `/metrics` endpoint, when `metrics.listen` is configured (after start). */
+  metricsServer?: MetricsServer;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -52,6 +63,8 @@ export interface ComposeOptions {
   notifier?: Notifier;
   /** See FishEngineOptions.checkpoint. */
   checkpoint?: (step: EngineCheckpoint) => void;
+  /** Where NOTIFY_SOCKET / WATCHDOG_USEC are read. @default process.env */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -65,27 +78,41 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
   const clock = options.clock ?? systemClock;
   const registry = options.registry ?? createFishRegistry();
   await mkdir(config.dataDir, { recursive: true });
+  const metrics = createFishMetrics({ version: VERSION });
+  const loadStarted = performance.now();
   const catalog = await CatalogHolder.load(config.catalog, { logger });
+  metrics.catalogLoadDuration.set((performance.now() - loadStarted) / 1000);
+  metrics.catalogReloadSuccess.set(1);
+  metrics.catalogReloadTimestamp.set(clock.now() / 1000);
+  const reload = catalog.reload.bind(catalog);
+  catalog.reload = async () => {
+    const started = performance.now();
+    const result = await reload();
+    metrics.catalogLoadDuration.set((performance.now() - started) / 1000);
+    metrics.catalogReloadSuccess.set(result.ok ? 1 : 0);
+    metrics.catalogReloadTimestamp.set(clock.now() / 1000);
+    return result;
+  };
   // Each plugin gets its own folder under dataDir (cursors, the SQLite file, known_hosts).
   const context = async (name: string): Promise<PluginContext> => {
     const dataDir = join(config.dataDir, name);
     await mkdir(dataDir, { recursive: true });
-    return { name, logger: logger.child({ plugin: name }), clock, catalog: () => catalog.catalog, dataDir, fetch: globalThis.fetch };
+    return { name, logger: logger.child({ plugin: name }), clock, catalog: () => catalog.catalog, dataDir, fetch: globalThis.fetch, state: createFileStateStore(dataDir) };
   };
 
-  const audit = await registry.create('audit', config.audit.type, config.audit.options, await context(config.audit.name ?? config.audit.type), 'audit.options');
+  const audit = instrumentAudit(await registry.create('audit', config.audit.type, config.audit.options, await context(config.audit.name ?? config.audit.type), 'audit.options'), metrics);
   await audit.init?.();
-  const notifier = options.notifier ?? (await registry.create('notifier', config.notifier.type, config.notifier.options, await context(config.notifier.name ?? config.notifier.type), 'notifier.options'));
+  const notifier = instrumentNotifier(options.notifier ?? (await registry.create('notifier', config.notifier.type, config.notifier.options, await context(config.notifier.name ?? config.notifier.type), 'notifier.options')), metrics);
   const executor = await registry.create('executor', config.executor.type, config.executor.options, await context(config.executor.name ?? config.executor.type), 'executor.options');
   const sources: Source[] = [];
   for (const [index, source] of config.sources.entries()) {
-    sources.push(await registry.create('source', source.type, source.options, await context(source.name ?? source.type), `sources[${index}].options`));
+    sources.push(instrumentSource(await registry.create('source', source.type, source.options, await context(source.name ?? source.type), `sources[${index}].options`), metrics));
   }
   let llm: LLMProvider | undefined;
   let classifier: Classifier;
   let draftPatterns: { llm: LLMProvider; budget: BudgetGuard } | undefined;
   if (config.llm) {
-    llm = await registry.create('llm', config.llm.type, config.llm.options, await context(config.llm.name ?? config.llm.type), 'llm.options');
+    llm = instrumentLlm(await registry.create('llm', config.llm.type, config.llm.options, await context(config.llm.name ?? config.llm.type), 'llm.options'), metrics);
     const budget = new BudgetGuard({
       store: audit,
       monthlyCapEur: config.llm.monthlyBudgetEur,
@@ -121,13 +148,17 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     unknownBundles: createFileBundleWriter(join(config.dataDir, 'incidents')),
     clock,
     logger,
+    ...(config.instance.id ? { instanceId: config.instance.id } : {}),
+    leaseMs: config.instance.lease,
     ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
     ...(draftPatterns ? { draftPatterns } : {}),
   });
 
   let decisionChannel: { abort: AbortController; done: Promise<void> } | undefined;
+  observeFish({ metrics, engine, audit, sources, catalog, clock, budgetCapEur: config.llm?.monthlyBudgetEur ?? 0, health: () => app.operations?.health, heartbeat: () => app.operations?.heartbeat });
+  let running = false;
   const app: FishApp = {
-    engine, catalog, audit, notifier, executor, sources, signer, logger,
+    engine, catalog, audit, notifier, executor, sources, signer, logger, metrics,
     ...(llm ? { llm } : {}),
     async start() {
       if (options.listen !== false) {
@@ -151,9 +182,19 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
         };
         logger.info(`decisions are also taken in ${notifier.name}`);
       }
+      running = true;
+      app.operations = createOperations({ sources, audit, logger, running: () => running, heartbeat: config.heartbeat, env: options.env ?? process.env });
+      if (config.metrics && options.listen !== false) {
+        app.metricsServer = await startMetricsServer({ metrics, host: config.metrics.listen.host, port: config.metrics.listen.port });
+        logger.info(`metrics on ${app.metricsServer.url}/metrics`);
+      }
+      await app.operations.started(`${catalog.catalog.patterns.length} patterns, ${sources.length} source(s)`);
       logger.info(`fish started: ${catalog.catalog.patterns.length} patterns, ${sources.length} source(s), notifier ${notifier.name}, executor ${executor.name}${config.dryRun ? ', DRY RUN' : ''}`);
     },
     async stop() {
+      running = false;
+      await app.operations?.stop();
+      await app.metricsServer?.close();
       decisionChannel?.abort.abort();
       await decisionChannel?.done;
       await engine.stop();

@@ -54,6 +54,19 @@ export const FishConfigSchema = z
       }
       return value;
     }, PluginRef),
+    /**
+     * This fish among several on one shared audit store (PostgreSQL). `id` names it in the audit
+     * trail (default: host name, pid and a random part); `lease` is how long its claim on a
+     * running fix (and a host lock) holds unless renewed: a crashed instance's fix is escalated
+     * by another instance that long after the crash. @default { lease: 30s }
+     */
+    instance: z
+      .object({
+        id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'an instance id is 1-64 letters, digits, dots, dashes or underscores').optional(),
+        lease: DurationSchema.refine((milliseconds) => milliseconds >= 3000, 'the lease must be at least 3s (it is renewed every third of it)').default(30_000),
+      })
+      .strict()
+      .default({ lease: 30_000 }),
     llm: PluginRef.extend({
       /** Model for the single retry after a malformed answer. */
       fallbackModel: z.string().optional(),
@@ -80,6 +93,27 @@ export const FishConfigSchema = z
       })
       .strict()
       .default({ busCapacity: 10_000, maxEvidenceAge: 900_000, dedupCapacity: 10_000, rateLimit: { burst: 3, perMinute: 1 }, unknown: { minLevel: 'error', count: 3, window: 300_000, cooldown: 3_600_000 } }),
+    /** The Prometheus endpoint (`/metrics`); null turns it off. @default 127.0.0.1:9464 */
+    metrics: z
+      .object({ listen: z.object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(9464) }).strict().default({ host: '127.0.0.1', port: 9464 }) })
+      .strict()
+      .nullable()
+      .default({ listen: { host: '127.0.0.1', port: 9464 } }),
+    /**
+     * A dead-man's switch outside the box: a push URL pinged every `interval` while the loop is
+     * healthy (healthchecks.io, Uptime Kuma push monitors). Use `${ENV_VAR}`: the URL is a secret.
+     */
+    heartbeat: z
+      .object({
+        url: z.url({ protocol: /^https?$/ }),
+        /** Called instead while the loop is unhealthy (healthchecks.io: `<url>/fail`). */
+        failUrl: z.url({ protocol: /^https?$/ }).optional(),
+        method: z.enum(['GET', 'POST']).default('GET'),
+        interval: DurationSchema.default(60_000),
+        timeout: DurationSchema.default(10_000),
+      })
+      .strict()
+      .optional(),
     log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info'), format: z.enum(['pretty', 'json']).default('pretty') }).strict().default({ level: 'info', format: 'pretty' }),
   })
   .strict();

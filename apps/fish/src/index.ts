@@ -1,4 +1,4 @@
-export const VERSION = '0.1.0';
+export { VERSION } from './version.js';
 export { loadConfig, FishConfigSchema, type FishConfig } from './config.js';
 export { composeFish, type FishApp, type ComposeOptions } from './compose.js';
 export { createApprovalApp, startApprovalServer, type ApprovalServerOptions, type RunningServer } from './approval-server.js';

@@ -6,9 +6,8 @@ import { createSqliteAuditStore } from './sqlite-audit-store.js';
 export const VERSION = '0.1.0';
 
 export { createSqliteAuditStore, verifyAuditChain, type SqliteAuditStore, type SqliteAuditStoreOptions } from './sqlite-audit-store.js';
-export { canonicalJson, chainHash, verifyRows, GENESIS_HASH, type AuditChainReport, type ChainedRow, type StoredChainRow } from './audit-chain.js';
-export { MIGRATIONS, migrationProvider } from './migrations.js';
-export type { AuditDatabase } from './schema.js';
+// The portable part lives in @fish-sre/audit-sql (shared with audit-postgres); re-exported for existing users.
+export { canonicalJson, chainHash, verifyRows, GENESIS_HASH, MIGRATIONS, migrationProvider, type AuditChainReport, type ChainedRow, type StoredChainRow, type AuditDatabase } from '@fish-sre/audit-sql';
 
 export const sqliteAuditOptionsSchema = z.strictObject({
   /** Database file; a relative path is taken inside the plugin's data folder. */

@@ -12,7 +12,7 @@ import { requireDurationUnits } from './util/duration.js';
 export const fileSourcePlugin = definePlugin({
   kind: 'source', type: 'file', packageName: '@fish-sre/core', version: '0.1.0',
   optionsSchema: FileSourceOptionsSchema,
-  create: (options, context) => createFileSource(options, { name: context.name, clock: context.clock, logger: context.logger }),
+  create: (options, context) => createFileSource(options, { name: context.name, clock: context.clock, logger: context.logger, ...(context.state ? { position: context.state } : {}) }),
 });
 
 export const localExecutorPlugin = definePlugin({

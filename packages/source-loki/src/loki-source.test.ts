@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { FishError, FishErrorCode, ObservedEventSchema, createMemoryLogger, type ObservedEvent, type Source } from '@fish-sre/core';
+import { FishError, FishErrorCode, ObservedEventSchema, createMemoryLogger, createMemoryStateStore, type ObservedEvent, type Source } from '@fish-sre/core';
 import { startLokiServer, testSource, type LokiServer } from '@fish-sre/testkit';
 import { createLokiSource, lokiEventId, normaliseLevel, type LokiSourceOptions } from './index.js';
 
@@ -182,7 +182,8 @@ describe('Loki tail against the Loki test server', () => {
   for (const recoverDropped of [true, false]) {
     it(`counts dropped_entries, says so in a warn event${recoverDropped ? ' and fetches the dropped lines again' : ''}`, async () => {
       const app = `drops-${recoverDropped}`;
-      const source = makeSource({ query: `{app="${app}"}`, recoverDropped });
+      // Lines one at a time (no multi-line joining), so the last one is not held waiting for a continuation.
+      const source = makeSource({ query: `{app="${app}"}`, recoverDropped, multiline: false });
       const { events, waitFor } = consume(source);
       await waitFor(() => source.health!().state === 'connected');
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -336,7 +337,7 @@ describe('Loki tail frames as Loki writes them (recorded shapes)', () => {
     });
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     cleanups.push(() => new Promise<void>((resolve) => { wss.close(); http.closeAllConnections(); http.close(() => resolve()); }));
-    const source = createLokiSource({ url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`, query: '{app="api"}', reconnect: fast, lookback: '1000d', maxBackfill: '1000d' });
+    const source = createLokiSource({ url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`, query: '{app="api"}', reconnect: fast, lookback: '1000d', maxBackfill: '1000d', multiline: false });
     cleanups.push(() => source.close?.());
     const { events, waitFor } = consume(source);
     expect(await waitFor(() => events.length >= 4)).toBe(true);
@@ -359,4 +360,66 @@ testSource({
     await push(markers.map((marker) => [nextTs(), `conformance ${marker}`]), { app: 'conformance' });
     return markers;
   },
+});
+
+describe('multi-line events and restarts', () => {
+  it("joins Redis's FATAL CONFIG FILE ERROR block and a Go panic, pushed a line at a time, into one event each", async () => {
+    const labels = { app: 'multi', host: 'galahad', container: 'redis' };
+    const source = makeSource({ query: '{app="multi"}', multiline: { wait: '200ms' } });
+    const { events, waitFor } = consume(source);
+    await waitFor(() => source.health!().state === 'connected');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // redis src/config.c loaderr (7.2): header, line number, the offending line, the reason.
+    const redis = ['*** FATAL CONFIG FILE ERROR (Redis 7.2.4) ***', 'Reading the configuration file, at line 2', ">>> 'rename-command FLUSHALL \"\"'", 'Bad directive or wrong number of arguments'];
+    for (const line of redis) await push([[nextTs(), line]], labels);
+    // Go runtime: panic, signal line, blank line, goroutine header, frames.
+    const go = ['panic: runtime error: invalid memory address or nil pointer dereference', '[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x48f0d6]', 'goroutine 1 [running]:', 'main.main()', '\t/app/main.go:11 +0x1d'];
+    for (const line of go) await push([[nextTs(), line]], { ...labels, container: 'api' });
+    expect(await waitFor(() => events.length >= 2)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(events.map((event) => [event.service, event.message])).toEqual([
+      ['redis', redis.join('\n')],
+      ['api', go.join('\n')],
+    ]);
+    expect(source.health!().counters).toMatchObject({ multiline_joined_lines: 7 });
+  });
+
+  it('back-fills what was written while stopped from the saved position, each line once', async () => {
+    const state = createMemoryStateStore();
+    const labels = { app: 'restart', host: 'penny' };
+    const first = makeSource({ query: '{app="restart"}', position: state, multiline: false });
+    const before = consume(first);
+    await before.waitFor(() => first.health!().state === 'connected');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await push([[nextTs(), 'before the stop']], labels);
+    expect(await before.waitFor(() => lines(before.events).includes('before the stop'))).toBe(true);
+    before.controller.abort();
+    await before.done;
+    await first.close?.();
+    expect(state.values.get('loki-position-loki')).toContain('"lastNs"');
+
+    // Down: three lines, one of them sharing the last timestamp's nanosecond with a line already seen.
+    await push([[nextTs(), 'while down 1'], [nextTs(), 'while down 2'], [nextTs(), 'while down 3']], labels);
+
+    const second = makeSource({ query: '{app="restart"}', position: state, multiline: false });
+    const after = consume(second);
+    expect(await after.waitFor(() => lines(after.events).length >= 3)).toBe(true);
+    await push([[nextTs(), 'after the restart']], labels);
+    expect(await after.waitFor(() => lines(after.events).includes('after the restart'))).toBe(true);
+    expect(lines(after.events)).toEqual(['while down 1', 'while down 2', 'while down 3', 'after the restart']);
+    expect(second.health!().counters).toMatchObject({ backfill_window_exceeded: 0 });
+  });
+
+  it('bounds the back-fill from an old saved position by maxBackfill, and counts it', async () => {
+    const state = createMemoryStateStore();
+    const old = (BigInt(Date.now()) - 3n * 3_600_000n) * 1_000_000n;
+    await state.write('loki-position-loki', JSON.stringify({ lastNs: old.toString(), ids: [] }));
+    const labels = { app: 'old-position', host: 'penny' };
+    await push([[old + 1n, 'three hours ago'], [nextTs(), 'recent']], labels);
+    const source = makeSource({ query: '{app="old-position"}', position: state, maxBackfill: '1h', multiline: false });
+    const { events, waitFor } = consume(source);
+    expect(await waitFor(() => lines(events).includes('recent'))).toBe(true);
+    expect(lines(events)).toEqual(['recent']);
+    expect(source.health!().counters).toMatchObject({ backfill_window_exceeded: 1 });
+  });
 });

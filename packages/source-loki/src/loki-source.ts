@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import { z } from 'zod';
@@ -21,8 +21,12 @@ import {
   type Source,
   type SourceHealth,
   LruDedup,
+  createContinuationJoiner,
+  type JoinedMessage,
+  type PluginStateStore,
 } from '@fish-sre/core';
 import { BoundedQueue, sleep } from './bounded-queue.js';
+import { createLokiPosition } from './loki-position.js';
 
 export const VERSION = '0.1.0';
 
@@ -89,6 +93,25 @@ export const LokiSourceOptionsSchema = z
     bufferSize: z.number().int().min(10).max(1_000_000).default(1000),
     /** Timeout of each HTTP request (query_range, ready) and of the WebSocket handshake. @default 30s */
     requestTimeout: DurationSchema.default(30_000),
+    /**
+     * Join continuation lines (indented lines, `Caused by:`, Go/Rust/Java stack traces, Redis's
+     * configuration-error block) of one host and service into one event. `false` turns it off.
+     */
+    multiline: z
+      .union([
+        z.literal(false),
+        z
+          .object({
+            /** Lines in one event. @default 200 */
+            maxLines: z.number().int().positive().default(200),
+            /** Characters in one event; the rest is cut (counted in `multiline_cut`). @default 16384 */
+            maxLength: z.number().int().positive().default(16_384),
+            /** A message is complete when its stream has been quiet this long. @default 1s */
+            wait: DurationSchema.default(1000),
+          })
+          .strict(),
+      ])
+      .default({ maxLines: 200, maxLength: 16_384, wait: 1000 }),
   })
   .strict();
 
@@ -103,6 +126,11 @@ export interface LokiSourceOptions extends LokiSourceConfig {
   clock?: Clock;
   /** Random source for the reconnect jitter, in [0, 1). */
   random?: () => number;
+  /**
+   * Where the read position (last timestamp and the ids at it) is kept across restarts; a start
+   * back-fills from it (bounded by `maxBackfill`). Absent: the first connection starts at `lookback`.
+   */
+  position?: PluginStateStore;
 }
 
 interface Entry {
@@ -157,7 +185,7 @@ export function normaliseLevel(value: string | undefined): EventLevel {
 /** Stable event id: the same line of the same stream and tenant always gets the same id. */
 export function lokiEventId(tenant: string, labels: Record<string, string>, ts: string, line: string): string {
   const canonical = JSON.stringify(Object.keys(labels).sort().map((key) => [key, labels[key]]));
-  return `loki:${createHash('sha256').update(`${tenant}\u0000${canonical}\u0000${ts}\u0000${line}`).digest('hex').slice(0, 40)}`;
+  return `loki:${hash('sha256', `${tenant}\u0000${canonical}\u0000${ts}\u0000${line}`, 'hex').slice(0, 40)}`;
 }
 
 type Outcome =
@@ -167,7 +195,7 @@ type Outcome =
   | { kind: 'aborted' };
 
 function parseConfig(options: LokiSourceOptions) {
-  const { name: _name, fetch: _fetch, logger: _logger, clock: _clock, random: _random, ...config } = options;
+  const { name: _name, fetch: _fetch, logger: _logger, clock: _clock, random: _random, position: _position, ...config } = options;
   return parseOptions(LokiSourceOptionsSchema, config, SCOPE);
 }
 
@@ -206,6 +234,8 @@ export function createLokiSource(options: LokiSourceOptions): Source {
     backfill_window_exceeded: 0,
     protocol_errors: 0,
     backpressure_pauses: 0,
+    multiline_joined_lines: 0,
+    multiline_cut: 0,
   };
   let state: SourceHealth['state'] = 'down';
   let detail: string | undefined = 'not started';
@@ -342,11 +372,30 @@ export function createLokiSource(options: LokiSourceOptions): Source {
     let lastNs: bigint | undefined;
     const initialStart = nowNs() - BigInt(Math.floor(config.lookback)) * 1_000_000n;
     let attempt = 0;
+    const position = createLokiPosition(options.position, `loki-position-${name}`, logger);
+    const saved = await position.load();
+    if (saved) {
+      lastNs = saved.lastNs;
+      for (const id of saved.ids) recent.admit(id);
+      logger.info('resuming from the saved read position', { lastNs: saved.lastNs.toString() });
+    }
+    // Continuation lines are joined per host and service; completion is wall-clock idleness.
+    const joiner = config.multiline === false ? undefined : createContinuationJoiner<{ entry: Entry; id: string }>({ ...config.multiline, now: () => performance.now() });
 
     const enqueue = (event: ObservedEvent) => {
       queue.push(event);
       counters.events_emitted!++;
     };
+    const enqueueJoined = (messages: Array<JoinedMessage<{ entry: Entry; id: string }>>) => {
+      for (const { meta, message } of messages) enqueue(toEvent(message === meta.entry.line ? meta.entry : { ...meta.entry, line: message }, meta.id));
+      if (joiner) {
+        const stats = joiner.stats();
+        counters.multiline_joined_lines = stats.joinedLines;
+        counters.multiline_cut = stats.cutMessages;
+      }
+    };
+    const idleFlush = joiner && config.multiline !== false ? setInterval(() => enqueueJoined(joiner.flushIdle(performance.now() - (config.multiline as { wait: number }).wait)), Math.max(20, Math.min(500, config.multiline.wait / 2))) : undefined;
+    idleFlush?.unref();
 
     /** Emits a line unless it was already emitted (same tenant, labels, ns timestamp and text). */
     const emit = (entry: Entry): boolean => {
@@ -356,8 +405,12 @@ export function createLokiSource(options: LokiSourceOptions): Source {
         counters.duplicates_skipped!++;
         return false;
       }
-      enqueue(toEvent(entry, id));
+      if (joiner) {
+        const event = toEvent(entry, id);
+        enqueueJoined(joiner.push(`${event.host}\0${event.service}`, entry.line, { entry, id }));
+      } else enqueue(toEvent(entry, id));
       if (lastNs === undefined || entry.ts > lastNs) lastNs = entry.ts;
+      position.note(entry.ts, id);
       return true;
     };
 
@@ -610,6 +663,9 @@ export function createLokiSource(options: LokiSourceOptions): Source {
       if (signal.aborted) break;
       counters.reconnects!++;
     }
+    if (idleFlush) clearInterval(idleFlush);
+    if (joiner) enqueueJoined(joiner.flushAll());
+    await position.flush();
     state = 'down';
     detail = 'stopped';
   }
@@ -678,5 +734,5 @@ export const lokiSourcePlugin = definePlugin({
   version: VERSION,
   optionsSchema: LokiSourceOptionsSchema,
   create: (options, context) =>
-    createLokiSource({ ...(options as LokiSourceConfig), name: context.name, fetch: context.fetch, logger: context.logger, clock: context.clock }),
+    createLokiSource({ ...(options as LokiSourceConfig), name: context.name, fetch: context.fetch, logger: context.logger, clock: context.clock, ...(context.state ? { position: context.state } : {}) }),
 });

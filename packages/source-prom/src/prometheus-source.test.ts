@@ -94,7 +94,8 @@ describe('createPrometheusSource for: semantics (manual clock)', () => {
     }
     // Held at calls 1..4 (3 s after the first) -> emitted after call 4; dropped at 6; held again 7..10.
     expect(events.map((event) => event.call)).toEqual([4, 10]);
-    expect(events[0]).toMatchObject({ time: 1_004_000, host: 'penny', service: 'node', metric: { name: 'disk_used', value: 80 }, kind: 'metric' });
+    // The event says how long the condition held: the matcher compares it with the signal's for: (and nothing waits again).
+    expect(events[0]).toMatchObject({ time: 1_004_000, host: 'penny', service: 'node', metric: { name: 'disk_used', value: 80, heldForMs: 3000 }, kind: 'metric' });
     expect(events[0]!.id).not.toBe(events[1]!.id);
     expect(source.health!().counters.events_emitted).toBe(2);
   });

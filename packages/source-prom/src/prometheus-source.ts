@@ -11,6 +11,8 @@ import {
   redactSecrets,
   silentLogger,
   systemClock,
+  compareMetric,
+  type MetricOperator,
   type Catalog,
   type Clock,
   type Logger,
@@ -71,24 +73,12 @@ export function parseSampleValue(value: string): number {
   return number;
 }
 
-type Operator = '>' | '>=' | '<' | '<=' | '==' | '!=';
-export function compare(value: number, op: Operator, threshold: number): boolean {
-  switch (op) {
-    case '>':
-      return value > threshold;
-    case '>=':
-      return value >= threshold;
-    case '<':
-      return value < threshold;
-    case '<=':
-      return value <= threshold;
-    case '==':
-      return value === threshold;
-    case '!=':
-      // A NaN sample never satisfies a condition, as in a Prometheus alert rule with `!=` on a
-      // vector that Prometheus drops; treat "no number" as "no observation".
-      return !Number.isNaN(value) && value !== threshold;
-  }
+/**
+ * The condition of a metric signal on one sample: core's `compareMetric`, the one comparison the
+ * matcher and the engine use too (a NaN sample never satisfies any operator, `!=` included).
+ */
+export function compare(value: number, op: MetricOperator, threshold: number): boolean {
+  return compareMetric(op, value, threshold);
 }
 
 const Sample = z.tuple([z.number(), z.string()]);
@@ -190,7 +180,7 @@ export async function prometheusInstantQuery(
 
 interface MetricCondition {
   query: string;
-  op: Operator;
+  op: MetricOperator;
   threshold: number;
   forMs: number;
 }
@@ -330,7 +320,7 @@ export function createPrometheusSource(options: PrometheusSourceOptions): Source
                 level: 'unknown',
                 message: `${rendered} = ${series.raw} (${condition.op} ${condition.threshold}${condition.forMs > 0 ? ` for ${condition.forMs / 1000}s` : ''})`,
                 labels,
-                metric: { name: query, value },
+                metric: { name: query, value, heldForMs: now - tracked.since },
               });
             }
             active.set(key, next);

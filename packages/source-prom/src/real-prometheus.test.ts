@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PatternSchema, ObservedEventSchema, type Catalog, type ObservedEvent, type Source } from '@fish-sre/core';
+import { ApprovalSigner, FishEngine, PatternSchema, ObservedEventSchema, createMemoryAuditStore, type Catalog, type ObservedEvent, type Source } from '@fish-sre/core';
 import { testSource } from '@fish-sre/testkit';
 import { createAlertmanagerSource, createPrometheusSource, type AlertmanagerSource } from './index.js';
 import { haveRealPrometheus, startAlertmanager, startMetricsTarget, startPrometheus, type RealProcess } from './testing/real-servers.js';
@@ -196,3 +196,50 @@ testSource({
   },
   matches: (event, marker) => event.labels.marker === marker,
 });
+
+describe('metric for: end to end (real Prometheus -> source-prom -> engine -> proposal)', () => {
+  it('opens one incident, with a proposal, on the first episode the source reports after for:', async () => {
+    target.set('fish_test_value{disk="sdd"}', '10');
+    const pattern = PatternSchema.parse({
+      id: 'disk-sdd-full',
+      title: 'sdd full',
+      required_signals: [{ id: 'full', metric: { query: 'fish_test_value{disk="sdd"}', op: '>', threshold: 90, for: '2s' } }],
+      target_host: 'penny',
+      fix: { script: 'fix.sh' },
+      verify: { script: 'verify.sh' },
+      samples: { match: [{ message: 'x', metric: { name: 'fish_test_value{disk="sdd"}', value: 95 } }] },
+    });
+    const catalog: Catalog = { patterns: [pattern], scriptsDir: '/nonexistent', loadedFrom: 'test', loadedAt: 0, digest: 'x' };
+    const source = createPrometheusSource({ url: prometheus.url, interval: '250ms', catalog: () => catalog });
+    const proposals: unknown[] = [];
+    const engine = new FishEngine({
+      catalog: () => catalog,
+      sources: [source],
+      audit: createMemoryAuditStore(),
+      notifier: { specificationVersion: 'v1', name: 'test', propose: async () => ({ id: 'n', channel: 'test' }), notify: async () => ({ id: 'n', channel: 'test' }) },
+      executor: { specificationVersion: 'v1', name: 'test', hosts: () => ['penny'], run: async () => ({ exitCode: 0, stdout: '', stderr: '', durationMs: 0, timedOut: false }) },
+      signer: new ApprovalSigner('c'.repeat(32)),
+      publicUrl: 'http://127.0.0.1:8080',
+      targets: ['penny'],
+    });
+    engine.on('proposal', (proposal) => proposals.push(proposal));
+    await engine.start();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      target.set('fish_test_value{disk="sdd"}', '95');
+      const deadline = Date.now() + 30_000;
+      while (proposals.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(source.health!().counters.events_emitted).toBe(1);
+      expect(proposals).toHaveLength(1);
+      expect(engine.stats().incidents).toBe(1);
+      // The condition keeps holding: still one episode, one incident.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(engine.stats().incidents).toBe(1);
+    } finally {
+      target.set('fish_test_value{disk="sdd"}', '10');
+      await engine.stop();
+      await source.close?.();
+    }
+  }, 60_000);
+});
+

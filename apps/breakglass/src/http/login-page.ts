@@ -15,10 +15,10 @@ export const LOGIN_PAGE = (message?: string): string => `<!doctype html>
   button { min-height: 48px; border-radius: 10px; border: 0; background: #ffb020; color: #1a1200; font-size: 16px; font-weight: 700; }
   p { margin: 0; color: #ffb4a8; }
 </style></head>
-<body><form method="post" action="/login">
+<body><main><form method="post" action="/login">
 <h1>breakglass</h1>
 ${message ? `<p role="alert">${message.replace(/[<>&"]/g, '')}</p>` : ''}
 <label for="token">Access token</label>
 <input id="token" name="token" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
-</form></body></html>`;
+</form></main></body></html>`;

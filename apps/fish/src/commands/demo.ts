@@ -19,6 +19,8 @@ export interface DemoOptions {
   write?: (text: string) => void;
   /** A catalog folder other than the bundled one. */
   catalogDir?: string;
+  /** Where /metrics listens. @default a free port */
+  metricsPort?: number;
   /** Send the proposal to Telegram and take the decision from its buttons (instead of the terminal). */
   telegram?: { botToken: string; chatId: number; apiUrl?: string };
 }
@@ -86,6 +88,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       audit: { type: 'sqlite', options: { path: join(dataDir, 'audit.sqlite') } },
       // The bundled logs are from a morning in April: replayed, they are evidence by design.
       pipeline: { maxEvidenceAge: null },
+      // Prometheus metrics on a free port (printed below): several demos may run side by side.
+      metrics: { listen: { host: '127.0.0.1', port: options.metricsPort ?? 0 } },
       log: { level: 'warn' },
     }),
     configPath: '(demo)',
@@ -124,6 +128,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   });
 
   await app.start();
+  if (app.metricsServer) write(`metrics: ${app.metricsServer.url}/metrics\n`);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolveTimeout) => {
     timer = setTimeout(() => resolveTimeout('timeout'), options.decisionTimeoutMs ?? 15 * 60_000);

@@ -7,6 +7,7 @@ import type { Source } from '../contracts/source.js';
 import { ManualClock } from '../util/clock.js';
 import { createMemoryLogger } from '../util/logger.js';
 import { createFileSource } from './file-source.js';
+import { createMemoryStateStore } from '../contracts/state-store.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -58,10 +59,75 @@ describe('createFileSource', () => {
     expect(events[1]).toMatchObject({ host: 'demo', service: 'svc', level: 'unknown', time: 1767261600 * 1000 });
     expect(events[2]).toMatchObject({ level: 'critical', time: 1767261600123 });
     expect(new Set(events.map((event) => event.id)).size).toBe(3);
-    expect(source.health!().counters).toEqual({ lines: 6, events: 3, invalid: 3 });
+    expect(source.health!().counters).toEqual({ lines: 6, events: 3, invalid: 3, joinedLines: 0, cutEvents: 0, backfillExceeded: 0, rotatedWhileDown: 0 });
     expect(logger.lines.filter((line) => line.level === 'warn')).toHaveLength(3);
     // Reading the same file again yields the same ids (dedup across restarts).
     expect((await collect(createFileSource({ path }))).map((event) => event.id)).toEqual(events.map((event) => event.id));
+  });
+
+  it('joins continuation lines (Redis config block, Go panic) of one stream into one event, in file order', async () => {
+    const path = join(dir, 'multi.log');
+    // redis src/config.c loaderr, and a Go nil-dereference panic (runtime/panic.go, traceback.go).
+    const lines = [
+      '1:C 20 Apr 2026 08:45:00.001 # Configuration loaded',
+      '',
+      '*** FATAL CONFIG FILE ERROR (Redis 7.2.4) ***',
+      'Reading the configuration file, at line 2',
+      ">>> 'rename-command FLUSHALL \"\"'",
+      'Bad directive or wrong number of arguments',
+      'panic: runtime error: invalid memory address or nil pointer dereference',
+      '[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x48f0d6]',
+      '',
+      'goroutine 1 [running]:',
+      'main.main()',
+      '\t/app/main.go:11 +0x1d',
+      'done',
+    ];
+    await writeFile(path, `${lines.join('\n')}\n`);
+    const source = createFileSource({ path, format: 'text' });
+    const events = await collect(source);
+    expect(events.map((event) => event.message)).toEqual([lines[0], lines.slice(2, 6).join('\n'), lines.slice(6, 12).filter((line) => line !== '').join('\n'), 'done']);
+    // Blank lines are not events (nor kept inside one).
+    expect(source.health!().counters).toMatchObject({ lines: 11, events: 4, joinedLines: 7 });
+    expect(new Set(events.map((event) => event.id)).size).toBe(4);
+    const separate = await collect(createFileSource({ path, format: 'text', multiline: false }));
+    expect(separate).toHaveLength(11);
+  });
+
+  it('resumes after a restart from the saved offset and inode: lines written while stopped are read once', async () => {
+    const path = join(dir, 'resume.log');
+    const state = createMemoryStateStore();
+    await writeFile(path, 'one\ntwo\n');
+    // Production start: only new lines. The position (end of the file) is saved at once.
+    const first = await collect(createFileSource({ path, format: 'text', startAt: 'end' }, { position: state }));
+    expect(first).toEqual([]);
+    expect(JSON.parse(state.values.get('file-position-file')!)).toMatchObject({ offset: 8, line: 0 });
+    // Stopped; three lines are written, the last one still without its newline.
+    await appendFile(path, 'three\nfour\nfi');
+    const resumed = await collect(createFileSource({ path, format: 'text', startAt: 'end' }, { position: state }));
+    expect(resumed.map((event) => event.message)).toEqual(['three', 'four', 'fi']);
+    expect(JSON.parse(state.values.get('file-position-file')!)).toMatchObject({ offset: 19, line: 2 });
+    await appendFile(path, 've\n');
+    const again = await collect(createFileSource({ path, format: 'text', startAt: 'end' }, { position: state }));
+    expect(again.map((event) => event.message)).toEqual(['five']);
+    // Line numbers (and so ids) continue from the saved position rather than starting over.
+    expect(new Set([...resumed, ...again].map((event) => event.id)).size).toBe(4);
+  });
+
+  it('reads a file replaced while stopped from its start, and skips what is beyond maxBackfillBytes (counted)', async () => {
+    const path = join(dir, 'rotated.log');
+    const state = createMemoryStateStore();
+    await writeFile(path, 'old 1\nold 2\n');
+    await collect(createFileSource({ path, format: 'text' }, { position: state }));
+    await rm(path);
+    await writeFile(path, 'new 1\n');
+    const rotated = createFileSource({ path, format: 'text', startAt: 'end' }, { position: state });
+    expect((await collect(rotated)).map((event) => event.message)).toEqual(['new 1']);
+    expect(rotated.health!().counters).toMatchObject({ rotatedWhileDown: 1 });
+    await appendFile(path, `${'x'.repeat(100)}\nlast\n`);
+    const bounded = createFileSource({ path, format: 'text', maxBackfillBytes: 20 }, { position: state });
+    expect((await collect(bounded)).map((event) => event.message)).toEqual(['last']);
+    expect(bounded.health!().counters).toMatchObject({ backfillExceeded: 1 });
   });
 
   it('reads text lines with the clock time and default host/service', async () => {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { z } from 'zod';
@@ -10,6 +10,9 @@ import { systemClock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
 import { parseOptions } from '../plugin-utils/options.js';
+import type { PluginStateStore } from '../contracts/state-store.js';
+import { loadFilePosition, type FilePosition } from './file-position.js';
+import { createContinuationJoiner, type JoinedMessage } from '../pipeline/continuation-joiner.js';
 
 export const FileSourceOptionsSchema = z.strictObject({
   /** The file to read: one JSON object per line (`jsonl`) or plain text lines (`text`). */
@@ -28,8 +31,27 @@ export const FileSourceOptionsSchema = z.strictObject({
   /** Host/service for lines that do not say. */
   defaultHost: z.string().default('localhost'),
   defaultService: z.string().default('unknown'),
+  /** After a restart, the most a saved position is behind the end of the file; older bytes are skipped (counted). @default 64 MiB */
+  maxBackfillBytes: z.number().int().positive().default(64 * 1024 * 1024),
   /** Delay between lines when replaying (ms); 0 replays as fast as the pipeline takes them. */
   replayDelayMs: z.number().nonnegative().default(0),
+  /**
+   * Join continuation lines (indented lines, `Caused by:`, Go/Rust/Java stack traces, Redis's
+   * configuration-error block) of one host and service into one event. `false` turns it off.
+   */
+  multiline: z
+    .union([
+      z.literal(false),
+      z.strictObject({
+        /** Lines in one event. @default 200 */
+        maxLines: z.number().int().positive().default(200),
+        /** Characters in one event; the rest is cut (counted in `cutEvents`). @default 16384 */
+        maxLength: z.number().int().positive().default(16_384),
+        /** A message is complete when its stream has been quiet this long (ms). @default 1000 */
+        waitMs: z.number().int().nonnegative().default(1000),
+      }),
+    ])
+    .default({ maxLines: 200, maxLength: 16_384, waitMs: 1000 }),
 });
 export type FileSourceOptions = z.input<typeof FileSourceOptionsSchema>;
 
@@ -69,17 +91,25 @@ function parseTime(value: string | number | undefined, fallback: number): number
  * reference Source implementation. A line that is not valid is counted in `invalid` and skipped:
  * one bad line never stops the loop.
  */
-export function createFileSource(input: FileSourceOptions, context: { name?: string; clock?: Clock; logger?: Logger } = {}): Source {
+export function createFileSource(input: FileSourceOptions, context: { name?: string; clock?: Clock; logger?: Logger; position?: PluginStateStore } = {}): Source {
   const options = parseOptions(FileSourceOptionsSchema, input, 'file');
   const name = context.name ?? 'file';
   const clock = context.clock ?? systemClock;
   const logger = context.logger ?? silentLogger;
-  const counters = { lines: 0, events: 0, invalid: 0 };
+  const counters = { lines: 0, events: 0, invalid: 0, joinedLines: 0, cutEvents: 0, backfillExceeded: 0, rotatedWhileDown: 0 };
+  const positionKey = `file-position-${name}`;
+  const joiner = options.multiline === false ? undefined : createContinuationJoiner<ObservedEvent>({ ...options.multiline, now: () => performance.now() });
+  const joined = (messages: Array<JoinedMessage<ObservedEvent>>): ObservedEvent[] => {
+    if (joiner) Object.assign(counters, { joinedLines: joiner.stats().joinedLines, cutEvents: joiner.stats().cutMessages });
+    counters.events += messages.length;
+    return messages.map(({ meta, message }) => (message === meta.message ? meta : { ...meta, message }));
+  };
   let state: SourceHealth['state'] = 'down';
   let detail = 'not started';
 
   function toEvent(text: string, lineNumber: number): ObservedEvent | undefined {
-    const id = createHash('sha1').update(options.path).update('\0').update(String(lineNumber)).update('\0').update(text).digest('base64url');
+    // One-shot hash (several times faster per line than a Hash object); the same bytes, so the same ids.
+    const id = hash('sha1', `${options.path}\0${lineNumber}\0${text}`, 'base64url');
     if (options.format === 'text') {
       return { id, kind: 'log', source: name, time: clock.now(), host: options.defaultHost, service: options.defaultService, level: 'unknown', message: text, labels: {} };
     }
@@ -121,28 +151,51 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
       // (the writer may be in the middle of it) and read at the end otherwise. `position` always
       // counts the bytes really consumed, so following never re-reads or skips a byte.
       let position = 0;
-      if (options.startAt === 'end') {
+      let lineNumber = 0;
+      // Where the last complete line ends, and which file it was (inode), for the saved position.
+      let saved: FilePosition | undefined;
+      let skipPartialLine = false;
+      const resumed = context.position ? await loadFilePosition(context.position, positionKey, options.path, options.maxBackfillBytes, logger) : undefined;
+      if (resumed) {
+        ({ position, lineNumber, skipPartialLine } = resumed);
+        if (resumed.exceeded) counters.backfillExceeded++;
+        if (resumed.rotated) counters.rotatedWhileDown++;
+        saved = resumed.saved;
+      } else if (options.startAt === 'end') {
         try {
           position = (await stat(options.path)).size;
         } catch {
           position = 0; // not there yet: everything it will hold is new
         }
       }
-      let lineNumber = 0;
+      let lastStream: string | undefined;
       let remainder = '';
       let decoder = new StringDecoder('utf8');
       state = 'connected';
       detail = `reading ${options.path}`;
       const emit = function* (text: string): Generator<ObservedEvent> {
         lineNumber++;
+        if (skipPartialLine) {
+          // Reading resumed inside a line (the gap was longer than maxBackfillBytes).
+          skipPartialLine = false;
+          return;
+        }
         const line = text.endsWith('\r') ? text.slice(0, -1) : text;
         if (line.trim() === '') return;
         counters.lines++;
         const event = toEvent(line, lineNumber);
-        if (event) {
+        if (!event) return;
+        if (!joiner) {
           counters.events++;
           yield event;
+          return;
         }
+        // One message in progress at a time, so events keep the file's order: a line of another
+        // host or service completes the one in progress.
+        const stream = `${event.host}\0${event.service}`;
+        if (stream !== lastStream) yield* joined(joiner.flushAll());
+        lastStream = stream;
+        yield* joined(joiner.push(stream, event.message, event));
       };
       try {
         let first = true;
@@ -153,7 +206,13 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
           }
           let size: number;
           try {
-            size = (await stat(options.path)).size;
+            const info = await stat(options.path);
+            size = info.size;
+            // The first position is saved at once: a restart before any new line resumes from here, not from the end.
+            if (context.position && !saved && size >= position) {
+              saved = { inode: info.ino, offset: position, line: lineNumber };
+              await savePosition(context.position, positionKey, saved, logger);
+            }
           } catch (error) {
             if (first && !options.follow) throw error;
             state = 'reconnecting';
@@ -172,12 +231,15 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
           if (size > position) {
             const handle = await open(options.path, 'r');
             try {
+              const inode = (await handle.stat()).ino;
               const buffer = Buffer.alloc(Math.min(CHUNK_BYTES, size - position));
               while (position < size && !signal.aborted) {
                 const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - position), position);
                 if (bytesRead === 0) break;
+                const chunkStart = position;
                 position += bytesRead;
-                const parts = (remainder + decoder.write(buffer.subarray(0, bytesRead))).split('\n');
+                const chunk = buffer.subarray(0, bytesRead);
+                const parts = (remainder + decoder.write(chunk)).split('\n');
                 remainder = parts.pop() ?? '';
                 for (const text of parts) {
                   for (const event of emit(text)) {
@@ -186,18 +248,24 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
                     if (options.replayDelayMs > 0) await sleep(options.replayDelayMs, signal);
                   }
                 }
+                // A newline byte never occurs inside a UTF-8 sequence: the last one ends the last complete line.
+                const newline = chunk.lastIndexOf(0x0a);
+                if (newline !== -1) saved = { inode, offset: chunkStart + newline + 1, line: lineNumber };
               }
             } finally {
               await handle.close();
             }
+            if (context.position && saved) await savePosition(context.position, positionKey, saved, logger);
           }
           first = false;
           if (!options.follow) {
             const last = remainder + decoder.end();
             remainder = '';
             if (last !== '') yield* emit(last);
+            if (joiner) yield* joined(joiner.flushAll());
             return;
           }
+          if (joiner && options.multiline !== false) yield* joined(joiner.flushIdle(performance.now() - options.multiline.waitMs));
         }
       } finally {
         state = 'down';
@@ -217,6 +285,14 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
 }
 
 const CHUNK_BYTES = 64 * 1024;
+
+async function savePosition(store: PluginStateStore, key: string, position: FilePosition, logger: Logger): Promise<void> {
+  try {
+    await store.write(key, JSON.stringify(position));
+  } catch (error) {
+    logger.warn(`could not save the read position: ${(error as Error).message}`);
+  }
+}
 
 function sleep(milliseconds: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

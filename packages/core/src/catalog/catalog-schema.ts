@@ -102,7 +102,8 @@ const SampleSchema = z.union([
       level: EventLevel.optional(),
       labels: z.record(z.string(), z.string()).optional(),
       kind: z.enum(['log', 'metric', 'alert']).optional(),
-      metric: z.object({ name: z.string(), value: z.number() }).optional(),
+      /** A metric observation; `heldForMs` absent: the condition held as long as the signal's `for:` asks. */
+      metric: z.object({ name: z.string(), value: z.number(), heldForMs: z.number().nonnegative().optional() }).optional(),
       /** For a `followed_by` signal: the later line(s) of the same stream, in order. */
       followed_by: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
     })

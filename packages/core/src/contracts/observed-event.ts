@@ -30,7 +30,18 @@ export const ObservedEventSchema = z.object({
   /** All labels the source knew, as strings. */
   labels: z.record(z.string(), z.string()).default({}),
   /** For metric observations: the metric query or name and its value (finite: a source maps +/-Inf to +/-Number.MAX_VALUE and keeps the exact text in a label; NaN never satisfies a threshold and is not emitted). */
-  metric: z.object({ name: z.string(), value: z.number() }).optional(),
+  metric: z
+    .object({
+      name: z.string(),
+      value: z.number(),
+      /**
+       * How long the source has seen the condition it reports hold (ms): a metric signal with
+       * `for:` matches when this reaches it. The source measures it, the matcher only compares:
+       * `for:` is decided in one place.
+       */
+      heldForMs: z.number().nonnegative().optional(),
+    })
+    .optional(),
   /** For alerts: `firing` or `resolved`. */
   alertStatus: z.enum(['firing', 'resolved']).optional(),
 });

@@ -1,3 +1,4 @@
+import type { PluginStateStore } from './state-store.js';
 import type { z } from 'zod';
 import type { AuditStore } from './audit-store.js';
 import type { Executor } from './executor.js';
@@ -29,6 +30,8 @@ export interface PluginContext {
   /** Folder where the plugin may keep state (cursor files, caches). */
   dataDir: string;
   fetch: typeof globalThis.fetch;
+  /** Durable key-value state kept across restarts (a source's read position); absent: none is kept. */
+  state?: PluginStateStore;
 }
 
 /**

@@ -15,7 +15,7 @@ export function sampleToEvent(sample: CatalogSample, index = 0): ObservedEvent {
     level: base.level ?? 'error',
     message: base.message,
     labels: base.labels ?? {},
-    ...(base.metric ? { metric: base.metric } : {}),
+    ...(base.metric ? { metric: { ...base.metric, heldForMs: base.metric.heldForMs ?? Number.MAX_SAFE_INTEGER } } : {}),
     ...(base.kind === 'alert' ? { alertStatus: 'firing' as const } : {}),
   };
 }

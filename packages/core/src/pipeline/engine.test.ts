@@ -449,24 +449,17 @@ describe('FishEngine: restart recovery', () => {
 });
 
 describe('FishEngine: metrics and execution ownership', () => {
-  it('a metric signal fires only after holding for its `for`, and a lower value resets it', async () => {
+  it('a metric signal with `for` fires on the first observation the source reports as held that long, without waiting again', async () => {
     const h = await harness();
-    const sample = (value: number, labels: Record<string, string> = { mount: '/' }) =>
-      h.engine.ingest({ id: `m-${h.clock.now()}-${value}-${labels['mount']}`, kind: 'metric', source: 'prom', time: h.clock.now(), host: 'penny', service: 'node', level: 'info', message: `disk ${value}`, labels, metric: { name: 'disk_used_percent', value } });
-    await sample(95);
-    h.clock.advance(60_000);
-    await sample(96);
-    h.clock.advance(30_000);
-    await sample(80); // dips: the 2 minutes start again
-    h.clock.advance(30_000);
-    await sample(95);
-    h.clock.advance(60_000);
-    await sample(95, { mount: '/srv' }); // another series does not borrow this one's time
-    await sample(97);
+    // What source-prom emits: one event per episode, saying how long the condition has held.
+    const sample = (value: number, heldForMs: number, labels: Record<string, string> = { mount: '/' }) =>
+      h.engine.ingest({ id: `m-${h.clock.now()}-${value}-${labels['mount']}`, kind: 'metric', source: 'prom', time: h.clock.now(), host: 'penny', service: 'node', level: 'info', message: `disk ${value}`, labels, metric: { name: 'disk_used_percent', value, heldForMs } });
+    await sample(95, 60_000); // held 1 minute of the 2 asked
+    await sample(80, 300_000); // below the threshold, however long
     await h.engine.idle();
     expect(await h.audit.listProposals()).toEqual([]);
     h.clock.advance(60_000);
-    await sample(97);
+    await sample(97, 120_000);
     await h.engine.idle();
     expect((await h.audit.listProposals()).map((proposal) => proposal.patternId)).toEqual(['disk-filling']);
     expect(h.lastProposal().notice.evidence.join('\n')).toContain('disk_used_percent = 97');

@@ -51,17 +51,26 @@ function toRe2Syntax(source: string): string {
  * Compiles a catalog regex for the linear-time engine.
  * @throws Error naming what the engine does not support (look-around, back-references, ...)
  */
-export function compileLinearRegex(source: string, options: { ignoreCase?: boolean } = {}): LinearRegex {
+export function compileLinearRegex(source: string, options: { ignoreCase?: boolean; lazy?: boolean } = {}): LinearRegex {
   const ignoreCase = options.ignoreCase === true;
-  let compiled: RE2JS;
-  try {
-    compiled = RE2JS.compile(toRe2Syntax(source), ignoreCase ? RE2JS.CASE_INSENSITIVE : 0);
-  } catch (error) {
-    throw new Error(
-      `not supported by the linear-time regex engine (RE2 syntax: no look-ahead, look-behind or back-references): ${(error as Error).message}`,
-    );
-  }
-  return { source, ignoreCase, engine: 're2', test: (text) => compiled.test(text) };
+  const compile = (): RE2JS => {
+    try {
+      return RE2JS.compile(toRe2Syntax(source), ignoreCase ? RE2JS.CASE_INSENSITIVE : 0);
+    } catch (error) {
+      throw new Error(
+        `not supported by the linear-time regex engine (RE2 syntax: no look-ahead, look-behind or back-references): ${(error as Error).message}`,
+      );
+    }
+  };
+  // Lazy: compiled on the first line that reaches it (most never do: the literal prefilter keeps
+  // them out), so a large catalog costs little memory. The catalog schema compiled it once already.
+  let compiled: RE2JS | undefined = options.lazy ? undefined : compile();
+  return {
+    source,
+    ignoreCase,
+    engine: 're2',
+    test: (text) => (compiled ??= compile()).test(text),
+  };
 }
 
 /** Why a source cannot be a catalog regex (JavaScript syntax and the linear engine both), or undefined. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { alertEvent, logEvent, makePattern, metricEvent } from '../test-support/fixtures.js';
 import type { ObservedEvent } from '../contracts/observed-event.js';
-import { Matcher, checkCatalogSamples, compileLinearRegex, sampleToEvent } from './matcher.js';
+import { Matcher, checkCatalogSamples, compareMetric, compileLinearRegex, sampleToEvent } from './matcher.js';
 
 const ids = (matcher: Matcher, event: Parameters<Matcher['match']>[0]) => matcher.match(event).map((hit) => `${hit.pattern.id}:${hit.signalIds.join('+')}`);
 
@@ -192,5 +192,17 @@ describe('Matcher: followed_by (multi-line signals)', () => {
     expect(checkCatalogSamples({ patterns: [pattern] }).failures).toEqual([]);
     const broken = { ...pattern, samples: { match: [{ message: '*** FATAL CONFIG FILE ERROR (Redis 7.2.4) ***', service: 'redis', followed_by: 'Bad directive or wrong number of arguments' }], no_match: [] } };
     expect(checkCatalogSamples({ patterns: [broken] }).failures).toHaveLength(1);
+  });
+});
+
+describe('Matcher: metric for:', () => {
+  it('matches a metric signal with for: only when the source reports the condition held that long', () => {
+    const matcher = new Matcher({ patterns: [makePattern({ id: 'pp', required_signals: [{ id: 'm', metric: { query: 'apt_upgrades_pending', op: '>', threshold: 0, for: '24h' } }] })] });
+    const held = (heldForMs: number | undefined, value = 3) => ({ ...metricEvent('apt_upgrades_pending', value), metric: { name: 'apt_upgrades_pending', value, ...(heldForMs === undefined ? {} : { heldForMs }) } });
+    expect(ids(matcher, held(86_400_000))).toEqual(['pp:m']);
+    expect(ids(matcher, held(86_399_999))).toEqual([]);
+    expect(ids(matcher, held(undefined))).toEqual([]);
+    expect(ids(matcher, held(86_400_000, Number.NaN))).toEqual([]);
+    expect(compareMetric('!=', Number.NaN, 0)).toBe(false);
   });
 });

@@ -117,9 +117,9 @@ export class Matcher {
             ...(log.service ? { service: compileLinearRegex(log.service) } : {}),
             ...(log.host ? { host: compileLinearRegex(log.host) } : {}),
             labels: compileLabels(log.labels),
-            message: compileLinearRegex(log.message, { ignoreCase: log.ignore_case }),
+            message: compileLinearRegex(log.message, { ignoreCase: log.ignore_case, lazy: true }),
             ...(log.followed_by
-              ? { followedBy: { message: compileLinearRegex(log.followed_by.message, { ignoreCase: log.followed_by.ignore_case }), within: log.followed_by.within } }
+              ? { followedBy: { message: compileLinearRegex(log.followed_by.message, { ignoreCase: log.followed_by.ignore_case, lazy: true }), within: log.followed_by.within } }
               : {}),
           }) - 1;
           addPart(entry, 0, log.message);
@@ -149,7 +149,7 @@ export class Matcher {
       if (!metric) return [];
       return this.group(
         this.metricSignals
-          .filter(({ signal }) => signal.metric!.query === metric.name && compareMetric(signal.metric!.op, metric.value, signal.metric!.threshold))
+          .filter(({ signal }) => signal.metric!.query === metric.name && compareMetric(signal.metric!.op, metric.value, signal.metric!.threshold) && (metric.heldForMs ?? 0) >= signal.metric!.for)
           .map(({ patternIndex, signal }) => ({ patternIndex, signalId: signal.id })),
       );
     }

@@ -85,13 +85,13 @@ describe('detection', () => {
     expect(incident!.evidence).toHaveLength(2);
   });
 
-  it('compares metric samples through the metric signals and holds them for `for`', () => {
+  it('compares metric observations through the metric signals; `for` is the duration the source reports', () => {
     const patterns = [makePattern({ id: 'disk', required_signals: [{ id: 'used', metric: { query: 'disk_used', op: '>', threshold: 90, for: '2m' } }], samples: { match: [{ message: 'd', metric: { name: 'disk_used', value: 95 } }] } })];
     const { stage, clock } = detection({}, patterns);
     const at = clock.now();
-    expect(stage.detect(metricEvent('disk_used', 95, { time: at }))).toBeUndefined();
-    expect(stage.detect(metricEvent('disk_used', 95, { time: at + 60_000 }))).toBeUndefined();
-    expect(stage.detect(metricEvent('disk_used', 95, { time: at + 120_000 }))?.candidates[0]?.pattern.id).toBe('disk');
+    const held = (heldForMs: number, time: number) => ({ ...metricEvent('disk_used', 95, { time }), metric: { name: 'disk_used', value: 95, heldForMs } });
+    expect(stage.detect(held(60_000, at))).toBeUndefined();
+    expect(stage.detect(held(120_000, at + 1))?.candidates[0]?.pattern.id).toBe('disk');
   });
 
   it('uses a reloaded catalog for the next event', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { makePattern, metricEvent } from '../../test-support/fixtures.js';
-import { METRIC_COMPARE, MetricSignals } from './metric-signals.js';
+import { compareMetric } from '../metric-compare.js';
+import { MetricSignals } from './metric-signals.js';
 
 const catalogOf = (op: string, threshold: number, forDuration: string | number = 0) => ({
   patterns: [makePattern({ id: 'load-high', required_signals: [{ id: 's', metric: { query: 'load', op: op as '>', threshold, for: forDuration } }], samples: { match: [{ message: 'm', metric: { name: 'load', value: threshold } }] } })],
@@ -8,10 +9,12 @@ const catalogOf = (op: string, threshold: number, forDuration: string | number =
 });
 
 describe('metric signals', () => {
-  it('compares with every operator', () => {
-    expect(Object.entries(METRIC_COMPARE).map(([op, compare]) => [op, compare(5, 5), compare(6, 5)])).toEqual([
-      ['>', false, true], ['>=', true, true], ['<', false, false], ['<=', true, false], ['==', true, false], ['!=', false, true],
+  it('compares with every operator through the one comparison; NaN never holds', () => {
+    expect((['>', '>=', '<', '<=', '==', '!='] as const).map((op) => [op, compareMetric(op, 5, 5), compareMetric(op, 6, 5), compareMetric(op, Number.NaN, 5)])).toEqual([
+      ['>', false, true, false], ['>=', true, true, false], ['<', false, false, false], ['<=', true, false, false], ['==', true, false, false], ['!=', false, true, false],
     ]);
+    const signals = new MetricSignals(catalogOf('!=', 0));
+    expect(signals.hits(metricEvent('load', Number.NaN))).toEqual([]);
   });
 
   it('fires at once without `for`, and only for its metric', () => {
@@ -21,18 +24,14 @@ describe('metric signals', () => {
     expect(signals.hits(metricEvent('other', 10))).toEqual([]);
   });
 
-  it('needs the condition held for `for`; a sample that does not hold resets it', () => {
+  it('decides `for` once, from how long the source saw the condition hold: no second wait', () => {
     const signals = new MetricSignals(catalogOf('>', 90, '1m'));
-    expect(signals.hits(metricEvent('load', 95, { time: 0 }))).toEqual([]);
-    expect(signals.hits(metricEvent('load', 80, { time: 30_000 }))).toEqual([]);
-    expect(signals.hits(metricEvent('load', 95, { time: 60_000 }))).toEqual([]);
-    expect(signals.hits(metricEvent('load', 95, { time: 120_000 }))).toHaveLength(1);
-  });
-
-  it('holds each label set (series) on its own', () => {
-    const signals = new MetricSignals(catalogOf('>', 90, '1m'));
-    signals.hits(metricEvent('load', 95, { time: 0, labels: { device: 'sda' } }));
-    expect(signals.hits(metricEvent('load', 95, { time: 60_000, labels: { device: 'sdb' } }))).toEqual([]);
-    expect(signals.hits(metricEvent('load', 95, { time: 60_000, labels: { device: 'sda' } }))).toHaveLength(1);
+    const held = (heldForMs: number | undefined) => ({ ...metricEvent('load', 95), metric: { name: 'load', value: 95, ...(heldForMs === undefined ? {} : { heldForMs }) } });
+    // The first episode the source reports (held 60 s) opens it at once.
+    expect(signals.hits(held(60_000))).toHaveLength(1);
+    expect(signals.hits(held(59_999))).toEqual([]);
+    // A bare sample (no duration measured) satisfies only signals without `for`.
+    expect(signals.hits(held(undefined))).toEqual([]);
+    expect(new MetricSignals(catalogOf('>', 90)).hits(held(undefined))).toHaveLength(1);
   });
 });

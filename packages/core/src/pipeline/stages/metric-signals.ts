@@ -1,21 +1,11 @@
 import type { Catalog, Pattern } from '../../catalog/catalog-schema.js';
 import type { ObservedEvent } from '../../contracts/observed-event.js';
-import { SustainedCondition } from '../sliding-window.js';
-
-/** How a metric signal compares a sample to its threshold. */
-export const METRIC_COMPARE: Record<string, (value: number, threshold: number) => boolean> = {
-  '>': (a, b) => a > b,
-  '>=': (a, b) => a >= b,
-  '<': (a, b) => a < b,
-  '<=': (a, b) => a <= b,
-  '==': (a, b) => a === b,
-  '!=': (a, b) => a !== b,
-};
+import { compareMetric, type MetricOperator } from '../metric-compare.js';
 
 interface MetricEntry {
   pattern: Pattern;
   signalId: string;
-  op: string;
+  op: MetricOperator;
   threshold: number;
   forMs: number;
 }
@@ -27,14 +17,16 @@ export interface MetricHit {
 }
 
 /**
- * The one place where metric samples are compared with the catalog's metric signals: threshold,
- * held for `for` per series (a sample that does not hold resets it, like a Prometheus rule).
+ * The one place where metric observations are compared with the catalog's metric signals:
+ * core's `compareMetric` on the threshold (NaN never holds), and `for:` decided once, by the
+ * duration the source measured (`event.metric.heldForMs`: the Prometheus source reports a series
+ * once per episode, when its condition has held for the signal's `for:`). Nothing here waits
+ * again, so the first episode a source reports opens the incident.
  */
 export class MetricSignals {
   private readonly index = new Map<string, MetricEntry[]>();
-  private readonly sustained = new SustainedCondition();
 
-  constructor(catalog: Catalog) {
+  constructor(catalog: Pick<Catalog, 'patterns'>) {
     for (const pattern of catalog.patterns) {
       for (const signal of pattern.required_signals) {
         if (!signal.metric) continue;
@@ -45,17 +37,16 @@ export class MetricSignals {
     }
   }
 
-  /** The patterns this sample is evidence for now. */
+  /** The patterns this observation is evidence for. */
   hits(event: ObservedEvent): MetricHit[] {
-    const entries = event.metric ? this.index.get(event.metric.name) : undefined;
-    if (!entries) return [];
-    const series = Object.entries(event.labels).sort().map(([name, value]) => `${name}=${value}`).join(',');
+    const metric = event.metric;
+    const entries = metric ? this.index.get(metric.name) : undefined;
+    if (!metric || !entries) return [];
+    const heldForMs = metric.heldForMs ?? 0;
     const hits = new Map<Pattern, string[]>();
     for (const entry of entries) {
-      const holds = METRIC_COMPARE[entry.op]!(event.metric!.value, entry.threshold);
-      if (this.sustained.observe(`${entry.pattern.id}\0${entry.signalId}\0${series}`, holds, event.time, entry.forMs)) {
-        hits.set(entry.pattern, [...(hits.get(entry.pattern) ?? []), entry.signalId]);
-      }
+      if (!compareMetric(entry.op, metric.value, entry.threshold) || heldForMs < entry.forMs) continue;
+      hits.set(entry.pattern, [...(hits.get(entry.pattern) ?? []), entry.signalId]);
     }
     return [...hits].map(([pattern, signalIds]) => ({ pattern, signalIds }));
   }

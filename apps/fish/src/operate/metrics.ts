@@ -1,0 +1,60 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * fish's Prometheus metrics, named by the conventions (`fish_` prefix, `_total` counters, base
+ * units: seconds, euros) with low-cardinality labels only: pattern id, source, host, notifier,
+ * outcome. Never an incident or proposal id (one series per incident would grow without end).
+ * One registry per app (not prom-client's global one), so tests and embedders can run several.
+ */
+export function createFishMetrics(options: { version: string }) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
+  const registers = [registry];
+  const metrics = {
+    registry,
+    buildInfo: new Gauge({ name: 'fish_build_info', help: 'Always 1; the labels say which fish runs.', labelNames: ['version', 'node_version'], registers }),
+    loopHealthy: new Gauge({ name: 'fish_loop_healthy', help: '1 while the loop is healthy (what the heartbeat and the watchdog check).', registers }),
+    eventsReceived: new Counter({ name: 'fish_events_received_total', help: 'Events a source yielded into the loop.', labelNames: ['source'], registers }),
+    eventsDropped: new Counter({ name: 'fish_events_dropped_total', help: 'Events dropped because the bounded bus was full.', labelNames: ['source'], registers }),
+    eventsStale: new Counter({ name: 'fish_events_stale_total', help: 'Events older than maxEvidenceAge: counted, never acted on.', labelNames: ['source'], registers }),
+    eventsDeduplicated: new Counter({ name: 'fish_events_deduplicated_total', help: 'Events whose id was already seen.', labelNames: ['source'], registers }),
+    sourceUp: new Gauge({ name: 'fish_source_up', help: '1 when the source is connected, 0 when reconnecting or down.', labelNames: ['source'], registers }),
+    incidents: new Counter({ name: 'fish_incidents_total', help: 'Incidents opened, by pattern (UNKNOWN for novel ones).', labelNames: ['pattern', 'host'], registers }),
+    proposals: new Counter({ name: 'fish_proposals_total', help: 'Proposals by outcome (proposed, approved, denied, expired).', labelNames: ['pattern', 'outcome'], registers }),
+    proposalsWaiting: new Gauge({ name: 'fish_proposals_waiting', help: 'Proposals waiting for a human decision.', registers }),
+    oldestWaiting: new Gauge({ name: 'fish_proposal_oldest_waiting_seconds', help: 'Age of the oldest proposal waiting for a decision (0 when none).', registers }),
+    approvalLatency: new Histogram({ name: 'fish_approval_latency_seconds', help: 'From proposal to human decision.', labelNames: ['pattern'], buckets: [5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200], registers }),
+    executions: new Counter({ name: 'fish_executions_total', help: 'Finished executions by outcome (succeeded, failed, rolled_back, escalated, interrupted).', labelNames: ['pattern', 'host', 'outcome'], registers }),
+    executionDuration: new Histogram({ name: 'fish_execution_duration_seconds', help: 'From execution start to its final state (fix, verify, rollback).', labelNames: ['pattern'], buckets: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600], registers }),
+    llmCalls: new Counter({ name: 'fish_llm_calls_total', help: 'LLM calls, by provider and result.', labelNames: ['provider', 'result'], registers }),
+    llmTokens: new Counter({ name: 'fish_llm_tokens_total', help: 'LLM tokens, by direction (input, output).', labelNames: ['provider', 'direction'], registers }),
+    llmSpent: new Gauge({ name: 'fish_llm_spent_euros', help: 'LLM spend this calendar month (settled and reserved).', registers }),
+    llmBudget: new Gauge({ name: 'fish_llm_budget_euros', help: 'Monthly LLM budget cap (0: no LLM configured).', registers }),
+    llmBudgetRemaining: new Gauge({ name: 'fish_llm_budget_remaining_euros', help: 'What is left of the monthly LLM budget.', registers }),
+    auditWriteDuration: new Histogram({ name: 'fish_audit_write_duration_seconds', help: 'Audit store writes (state changes).', labelNames: ['operation'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers }),
+    auditWriteFailures: new Counter({ name: 'fish_audit_write_failures_total', help: 'Audit store writes that failed.', labelNames: ['operation'], registers }),
+    notificationsSent: new Counter({ name: 'fish_notifications_sent_total', help: 'Notifications delivered, by notifier and kind.', labelNames: ['notifier', 'kind'], registers }),
+    notificationFailures: new Counter({ name: 'fish_notification_failures_total', help: 'Notifications that failed, by notifier and kind.', labelNames: ['notifier', 'kind'], registers }),
+    catalogLoadDuration: new Gauge({ name: 'fish_catalog_load_duration_seconds', help: 'How long the last catalog load took.', registers }),
+    catalogPatterns: new Gauge({ name: 'fish_catalog_patterns', help: 'Patterns in the catalog in use.', registers }),
+    catalogReloadSuccess: new Gauge({ name: 'fish_catalog_last_reload_success', help: '1 when the last catalog (re)load succeeded, 0 when it was refused (the last good one stays).', registers }),
+    catalogReloadTimestamp: new Gauge({ name: 'fish_catalog_last_reload_timestamp_seconds', help: 'When the catalog was last (re)loaded.', registers }),
+    heartbeatLastSuccess: new Gauge({ name: 'fish_heartbeat_last_success_timestamp_seconds', help: 'Last successful heartbeat ping (0: none yet or not configured).', registers }),
+  };
+  metrics.buildInfo.set({ version: options.version, node_version: process.version }, 1);
+  return metrics;
+}
+
+export type FishMetrics = ReturnType<typeof createFishMetrics>;
+
+/** A counter fed from a monotonic number kept elsewhere (engine stats): adds what grew since. */
+export function followCounter(counter: Counter<string>, labels: Record<string, string>) {
+  let previous = 0;
+  // Present from the start at 0: a series that appears only on the first drop hides that
+  // there were none (and breaks rate() over the first one).
+  counter.inc(labels, 0);
+  return (current: number) => {
+    if (current > previous) counter.inc(labels, current - previous);
+    previous = Math.max(previous, current);
+  };
+}

@@ -1,0 +1,67 @@
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApprovalSigner, createConsoleLogger, type ExecutionRecord } from '@fish-sre/core';
+import { composeFish, type FishApp } from '../../src/compose.js';
+import { FishConfigSchema } from '../../src/config.js';
+import { appDir, bundledCatalogDir } from '../../src/paths.js';
+
+/**
+ * The demo's whole loop in this process, with /metrics on a free port: the bundled logs are
+ * replayed, the proposal is approved through the engine's token check, the real catalog fix runs
+ * in a sandbox. For tests that scrape a fish that has been through an incident.
+ */
+export async function startDemoFish(options: { approve?: boolean } = {}): Promise<{ app: FishApp; metricsUrl: string; execution?: ExecutionRecord; stop: () => Promise<void> }> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'fish-metrics-'));
+  const catalogDir = bundledCatalogDir();
+  const sandbox = join(dataDir, 'sandbox');
+  await mkdir(join(sandbox, 'stacks', 'homepage'), { recursive: true });
+  await cp(join(appDir(), 'demo', 'compose.yaml'), join(sandbox, 'stacks', 'homepage', 'compose.yaml'));
+  await writeFile(join(sandbox, 'compose-stacks'), 'homepage\n');
+  const secret = ApprovalSigner.generateSecret();
+  const config = {
+    ...FishConfigSchema.parse({
+      catalog: catalogDir,
+      dataDir,
+      approval: { listen: { host: '127.0.0.1', port: 0 }, publicUrl: 'http://127.0.0.1:1', secret, proposalTtl: '15m' },
+      sources: [{ type: 'file', name: 'demo-logs', options: { path: join(catalogDir, 'samples', 'demo.jsonl'), replayDelayMs: 1, defaultHost: 'penny', follow: true, pollIntervalMs: 200 } }],
+      notifier: { type: 'terminal' },
+      executor: {
+        type: 'local',
+        options: {
+          scriptsDir: join(catalogDir, 'scripts'),
+          sandboxDir: sandbox,
+          hosts: ['penny'],
+          pathPrepend: [join(appDir(), 'demo', 'bin')],
+          env: { FISH_DEMO_STATE: join(sandbox, 'state'), FISH_COMPOSE_DIR: join(sandbox, 'stacks'), FISH_COMPOSE_STACKS_FILE: join(sandbox, 'compose-stacks'), FISH_COMPOSE_OWNER: String(process.getuid?.() ?? 0), FISH_ENV_FILE: join(sandbox, 'no-env-file'), FISH_VERIFY_DELAY: '0' },
+        },
+      },
+      audit: { type: 'sqlite', options: { path: join(dataDir, 'audit.sqlite') } },
+      pipeline: { maxEvidenceAge: null },
+      metrics: { listen: { host: '127.0.0.1', port: 0 } },
+      log: { level: 'error' },
+    }),
+    configPath: '(test)',
+    secrets: [secret],
+  };
+  const { createTerminalNotifier } = await import('@fish-sre/core');
+  const app = await composeFish(config, { notifier: createTerminalNotifier({ write: () => undefined }), logger: createConsoleLogger({ level: 'error' }), env: {} });
+  const finished = new Promise<ExecutionRecord>((resolve) => app.engine.on('execution', (execution) => ['succeeded', 'failed', 'rolled_back', 'escalated'].includes(execution.status) && resolve(execution)));
+  const proposed = new Promise<string>((resolve) => app.engine.on('proposal', (_proposal, links) => resolve(links.approveUrl.split('/').pop()!)));
+  await app.start();
+  const stop = async () => {
+    await app.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  const token = await Promise.race([proposed, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 30_000))]);
+  if (!token) {
+    await stop();
+    throw new Error('the demo incident was not proposed within 30 s');
+  }
+  if (options.approve === false) return { app, metricsUrl: `${app.metricsServer!.url}/metrics`, stop };
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  await app.engine.decide(token, 'approve', 'test:owner');
+  const execution = await finished;
+  await app.engine.idle();
+  return { app, metricsUrl: `${app.metricsServer!.url}/metrics`, execution, stop };
+}

@@ -1,0 +1,54 @@
+import { stat } from 'node:fs/promises';
+import { z } from 'zod';
+import type { PluginStateStore } from '../contracts/state-store.js';
+import type { Logger } from '../util/logger.js';
+
+/** Where the file source stopped: the file (inode), the byte after its last complete line, and that line's number. */
+export const FilePositionSchema = z.object({ inode: z.number().int().nonnegative(), offset: z.number().int().nonnegative(), line: z.number().int().nonnegative() });
+export type FilePosition = z.infer<typeof FilePositionSchema>;
+
+export interface ResumedFilePosition {
+  position: number;
+  lineNumber: number;
+  /** Reading starts inside a line: the first (partial) line is skipped. */
+  skipPartialLine: boolean;
+  /** The gap was longer than maxBackfillBytes. */
+  exceeded: boolean;
+  /** The file was replaced while fish was down: the new one is read from its start. */
+  rotated: boolean;
+  saved: FilePosition;
+}
+
+/**
+ * Reads the saved position of a file source and decides where to resume: the same file (inode)
+ * resumes at the saved offset, at most `maxBackfillBytes` behind its end; a replaced file is read
+ * from its start; a file shorter than the offset (truncated) too. Undefined when nothing usable
+ * was saved or the file is not there: the source then starts as configured.
+ */
+export async function loadFilePosition(store: PluginStateStore, key: string, path: string, maxBackfillBytes: number, logger: Logger): Promise<ResumedFilePosition | undefined> {
+  let saved: FilePosition;
+  try {
+    const text = await store.read(key);
+    if (text === undefined) return undefined;
+    saved = FilePositionSchema.parse(JSON.parse(text));
+  } catch (error) {
+    logger.warn(`the saved position of ${path} is not usable (${(error as Error).message}); starting as configured`);
+    return undefined;
+  }
+  let info: { ino: number; size: number };
+  try {
+    info = await stat(path);
+  } catch {
+    return undefined;
+  }
+  if (info.ino !== saved.inode || info.size < saved.offset) {
+    logger.info(`${path} was replaced or truncated while fish was down; reading it from the start`);
+    return { position: 0, lineNumber: 0, skipPartialLine: false, exceeded: false, rotated: true, saved };
+  }
+  if (info.size - saved.offset > maxBackfillBytes) {
+    logger.warn(`${path} grew by more than maxBackfillBytes (${maxBackfillBytes}) while fish was down; older lines are skipped`);
+    // Line numbers are unknown past the skipped bytes: count on from a distinct range.
+    return { position: info.size - maxBackfillBytes, lineNumber: saved.line + 1_000_000_000, skipPartialLine: true, exceeded: true, rotated: false, saved };
+  }
+  return { position: saved.offset, lineNumber: saved.line, skipPartialLine: false, exceeded: false, rotated: false, saved };
+}
