@@ -47,12 +47,14 @@ case "$*" in
 esac
 `);
 await chmod(join(sandbox, 'bin', 'docker'), 0o755);
+// The fix starts only the stacks on its allow-list, owned by the user it expects (here: whoever runs the example).
+await writeFile(join(sandbox, 'compose-stacks'), 'homepage\n');
 const executor = createLocalExecutor({
   scriptsDir: join(catalogDir, 'scripts'),
   sandboxDir: sandbox,
   hosts: ['penny'],
   pathPrepend: [join(sandbox, 'bin')],
-  env: { FISH_COMPOSE_DIR: join(sandbox, 'stacks'), FISH_COMPOSE_STACKS_FILE: join(sandbox, 'none'), FISH_ENV_FILE: join(sandbox, 'none'), FISH_VERIFY_DELAY: '0' },
+  env: { FISH_COMPOSE_DIR: join(sandbox, 'stacks'), FISH_COMPOSE_STACKS_FILE: join(sandbox, 'compose-stacks'), FISH_COMPOSE_OWNER: String(process.getuid?.() ?? 0), FISH_ENV_FILE: join(sandbox, 'none'), FISH_VERIFY_DELAY: '0' },
 });
 
 // 3. The engine: catalog, sources, audit, notifier, executor, and a signing secret.

@@ -4,7 +4,7 @@ import { html, raw } from 'hono/html';
 import type { AddressInfo } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import type { ApprovalSigner, AuditStore, Decision, FishEngine, Logger, ProposalRecord } from '@fish-sre/core';
+import { FishError, FishErrorCode, type ApprovalSigner, type AuditStore, type Decision, type FishEngine, type Logger, type ProposalRecord } from '@fish-sre/core';
 import { decisionHttpStatus } from './decision-http.js';
 import { createTrustedPeers } from './trusted-peers.js';
 
@@ -136,6 +136,10 @@ ${execution
   app.notFound((c) => c.json({ error: 'not found' }, 404));
   // Internal messages (paths, SQL, stack) stay in the log; the client gets a reference to find them.
   app.onError((error, c) => {
+    // Nothing is decided that is not recorded: with the store away, the tap changed nothing.
+    if (FishError.hasCode(error, FishErrorCode.AUDIT_UNREACHABLE)) {
+      return c.json({ error: 'the audit store is unreachable right now: nothing was decided or run; tap again in a minute' }, 503, { 'retry-after': '30' });
+    }
     const reference = randomBytes(6).toString('hex');
     options.logger?.error('approval endpoint: internal error', { reference, error: error.message, path: new URL(c.req.url).pathname.replace(/\/(approve|deny)\/.*/, '/$1/…') });
     return c.json({ error: `internal error (reference ${reference})` }, 500);

@@ -148,6 +148,8 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     unknownBundles: createFileBundleWriter(join(config.dataDir, 'incidents')),
     clock,
     logger,
+    ...(config.instance.id ? { instanceId: config.instance.id } : {}),
+    leaseMs: config.instance.lease,
     ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
     ...(draftPatterns ? { draftPatterns } : {}),
   });

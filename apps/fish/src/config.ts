@@ -54,6 +54,19 @@ export const FishConfigSchema = z
       }
       return value;
     }, PluginRef),
+    /**
+     * This fish among several on one shared audit store (PostgreSQL). `id` names it in the audit
+     * trail (default: host name, pid and a random part); `lease` is how long its claim on a
+     * running fix (and a host lock) holds unless renewed: a crashed instance's fix is escalated
+     * by another instance that long after the crash. @default { lease: 30s }
+     */
+    instance: z
+      .object({
+        id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'an instance id is 1-64 letters, digits, dots, dashes or underscores').optional(),
+        lease: DurationSchema.refine((milliseconds) => milliseconds >= 3000, 'the lease must be at least 3s (it is renewed every third of it)').default(30_000),
+      })
+      .strict()
+      .default({ lease: 30_000 }),
     llm: PluginRef.extend({
       /** Model for the single retry after a malformed answer. */
       fallbackModel: z.string().optional(),

@@ -1,4 +1,5 @@
 import { PluginRegistry, type PluginDescriptor } from '@fish-sre/core';
+import { postgresAuditPlugin } from '@fish-sre/audit-postgres';
 import { sqliteAuditPlugin } from '@fish-sre/audit-sqlite';
 import { sshExecutorPlugin } from '@fish-sre/exec-ssh';
 import { claudeProviderPlugin } from '@fish-sre/llm-claude';
@@ -13,7 +14,7 @@ import { telegramNotifierPlugin } from '@fish-sre/notify-telegram';
  * is named in the config by its npm package name and loaded by the registry on demand: nothing
  * here changes for it.
  */
-export const FIRST_PARTY_PLUGINS: PluginDescriptor[] = [lokiSourcePlugin, prometheusSourcePlugin, alertmanagerSourcePlugin, ntfyNotifierPlugin, telegramNotifierPlugin, sshExecutorPlugin, claudeProviderPlugin, ollamaProviderPlugin, sqliteAuditPlugin] as PluginDescriptor[];
+export const FIRST_PARTY_PLUGINS: PluginDescriptor[] = [lokiSourcePlugin, prometheusSourcePlugin, alertmanagerSourcePlugin, ntfyNotifierPlugin, telegramNotifierPlugin, sshExecutorPlugin, claudeProviderPlugin, ollamaProviderPlugin, sqliteAuditPlugin, postgresAuditPlugin] as PluginDescriptor[];
 
 export function createFishRegistry(): PluginRegistry {
   const registry = new PluginRegistry();

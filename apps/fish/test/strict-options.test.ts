@@ -27,6 +27,7 @@ ${notifier}
 executor:
   type: local
   options: { scriptsDir: ${join(CATALOG, 'scripts')}, sandboxDir: ${directory} }
+audit: { type: memory }
 `,
   );
   return file;

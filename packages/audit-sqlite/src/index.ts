@@ -4,9 +4,8 @@ import { version } from '../package.json';
 import { SqliteAuditStoreOptionsSchema, createSqliteAuditStore } from './sqlite-audit-store.js';
 
 export { createSqliteAuditStore, verifyAuditChain, SqliteAuditStoreOptionsSchema, type SqliteAuditStore, type SqliteAuditStoreOptions } from './sqlite-audit-store.js';
-export { canonicalJson, chainHash, verifyRows, GENESIS_HASH, type AuditChainReport, type ChainedRow, type StoredChainRow } from './audit-chain.js';
-export { MIGRATIONS, migrationProvider } from './migrations.js';
-export type { AuditDatabase } from './schema.js';
+// The portable part lives in @fish-sre/audit-sql (shared with audit-postgres); re-exported for existing users.
+export { canonicalJson, chainHash, verifyRows, GENESIS_HASH, MIGRATIONS, migrationProvider, type AuditChainReport, type ChainedRow, type StoredChainRow, type AuditDatabase } from '@fish-sre/audit-sql';
 
 /** This package's version, read from its package.json when it is built (never typed by hand). */
 export const VERSION: string = version;

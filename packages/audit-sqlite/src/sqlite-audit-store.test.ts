@@ -5,7 +5,9 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FishError, FishErrorCode, OUTPUT_LIMIT_BYTES, silentLogger, systemClock } from '@fish-sre/core';
 import { sampleExecution, sampleIncident, sampleProposal, sampleStep, testAuditStore } from '@fish-sre/testkit';
-import { createSqliteAuditStore, sqliteAuditPlugin, verifyAuditChain, type SqliteAuditStore } from './index.js';
+import { Kysely, SqliteDialect } from 'kysely';
+import { Migrator } from 'kysely/migration';
+import { MIGRATIONS, createSqliteAuditStore, migrationProvider, sqliteAuditPlugin, verifyAuditChain, type SqliteAuditStore } from './index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'fish-audit-sqlite-'));
 let fileCounter = 0;
@@ -13,7 +15,12 @@ const nextPath = () => join(root, `audit-${++fileCounter}.sqlite`);
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-testAuditStore({ name: 'sqlite (file in a temp dir)', createStore: () => createSqliteAuditStore({ path: nextPath(), synchronous: 'NORMAL' }) });
+testAuditStore({
+  name: 'sqlite (file in a temp dir)',
+  createStore: () => createSqliteAuditStore({ path: nextPath(), synchronous: 'NORMAL' }),
+  // Another process on the same file: a second connection, in its own worker thread.
+  createPeer: (store) => createSqliteAuditStore({ path: (store as SqliteAuditStore).path, synchronous: 'NORMAL' }),
+});
 
 describe('sqlite audit store specifics', () => {
   let store: SqliteAuditStore;
@@ -72,7 +79,7 @@ describe('sqlite audit store specifics', () => {
     const raw = new Database(path, { readonly: true });
     try {
       const names = raw.prepare('select name from kysely_migration order by name').all() as Array<{ name: string }>;
-      expect(names.map((row) => row.name)).toEqual(['0001_initial']);
+      expect(names.map((row) => row.name)).toEqual(Object.keys(MIGRATIONS).sort());
       const tables = (raw.prepare("select name from sqlite_master where type = 'table'").all() as Array<{ name: string }>).map((row) => row.name);
       expect(tables).toEqual(expect.arrayContaining(['incidents', 'proposals', 'decisions', 'executions', 'notifications', 'llm_usage', 'audit_log']));
       expect(raw.prepare('select count(*) as count from decisions').get()).toEqual({ count: 1 });
@@ -80,6 +87,33 @@ describe('sqlite audit store specifics', () => {
       raw.close();
     }
     store = createSqliteAuditStore({ path });
+  });
+
+  it('refuses a database migrated by a newer fish with AUDIT_SCHEMA_NEWER, naming the migration', async () => {
+    await store.close?.();
+    const raw = new Database(path);
+    raw.prepare("insert into kysely_migration (name, timestamp) values ('9999_from_the_future', '2030-01-01T00:00:00.000Z')").run();
+    raw.close();
+    const newer = createSqliteAuditStore({ path });
+    const error = await newer.init?.().then(() => undefined, (caught: unknown) => caught);
+    expect(FishError.hasCode(error, FishErrorCode.AUDIT_SCHEMA_NEWER)).toBe(true);
+    expect((error as Error).message).toMatch(/migrated by a newer fish \(migration 9999_from_the_future; this version knows up to 0002_coordination\)/);
+    await newer.close?.();
+    store = createSqliteAuditStore({ path: nextPath() });
+  });
+
+  it('upgrades a database written before the coordination migration, and its chain still verifies', async () => {
+    await store.close?.();
+    const oldPath = nextPath();
+    // The schema as the first release left it: only 0001, no head row until the first write.
+    const old = new Kysely<unknown>({ dialect: new SqliteDialect({ database: new Database(oldPath) }) });
+    expect((await new Migrator({ db: old, provider: migrationProvider }).migrateTo('0001_initial')).error).toBeUndefined();
+    await old.destroy();
+    store = createSqliteAuditStore({ path: oldPath });
+    await store.init?.();
+    await fillLoop(2);
+    expect(await verifyAuditChain(oldPath)).toMatchObject({ ok: true, rows: 12 });
+    expect((await store.listExecutions())[0]?.owner).toBeUndefined();
   });
 
   it('truncates step output at 64 KiB and redacts secrets in it', async () => {

@@ -46,3 +46,5 @@ export * from './plugin-utils/retry.js';
 export * from './plugin-utils/http.js';
 export * from './plugin-utils/fit.js';
 export * from './plugin-utils/bounded-queue.js';
+export * from './pipeline/store-coordination.js';
+export * from './pipeline/audit-outage.js';

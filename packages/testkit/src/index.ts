@@ -32,3 +32,4 @@ export * from './servers/anthropic.js';
 export * from './servers/ollama.js';
 export * from './servers/proxmox.js';
 export * from './servers/telegram.js';
+export { startTestPostgres, type TestPostgres, type TestPostgresOptions } from './postgres.js';

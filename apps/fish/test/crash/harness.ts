@@ -1,7 +1,7 @@
 /**
  * Crash-test harness: runs the REAL `fish-sre run` process (apps/fish/dist/cli.js) on a temp
  * world — a one-pattern catalog, a followed .jsonl incident file, the local executor in a sandbox,
- * an SQLite audit file — kills it (FISH_CRASH_AT fault injection or an external SIGKILL) and
+ * an SQLite audit file (or one PostgreSQL database shared by several instances) — kills it (FISH_CRASH_AT fault injection or an external SIGKILL) and
  * restarts it on the same files. Every wait is bounded; every child is tracked and killed by
  * `killAllChildren()`.
  */
@@ -11,8 +11,9 @@ import { appendFile, chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ApprovalSigner, type Decision, type EngineCheckpoint, type ExecutionRecord, type ProposalRecord } from '@fish-sre/core';
-import { createSqliteAuditStore, type SqliteAuditStore } from '@fish-sre/audit-sqlite';
+import { ApprovalSigner, type AuditStore, type Decision, type EngineCheckpoint, type ExecutionRecord, type ProposalRecord } from '@fish-sre/core';
+import { createSqliteAuditStore } from '@fish-sre/audit-sqlite';
+import { createPostgresAuditStore } from '@fish-sre/audit-postgres';
 import type { NtfyAction, NtfyMessage, NtfyTestServer } from '@fish-sre/testkit';
 
 export const CLI = resolve(import.meta.dirname, '../../dist/cli.js');
@@ -142,28 +143,44 @@ export interface HttpAnswer {
  * Notifications go to an ntfy server (testkit's protocol-faithful one) on a topic of its own:
  * the harness is the phone.
  */
+export interface WorldOptions {
+  /** Several instances share one PostgreSQL database (its URL) instead of an SQLite file. */
+  postgresUrl?: string;
+  /** How many fish instances the world has configs for (same sources, catalog, topic and store). @default 1 */
+  instances?: number;
+  /** `instance.lease` of each config (e.g. `3s`). @default fish's own default */
+  lease?: string;
+}
+
 export class World {
   readonly secret = randomBytes(32).toString('base64url');
   readonly signer = new ApprovalSigner(this.secret);
   readonly topic = `fish-crash-${randomBytes(12).toString('hex')}`;
-  private audit: SqliteAuditStore | undefined;
+  private audit: (AuditStore & { close(): Promise<void> }) | undefined;
   private lineNumber = 0;
 
   private constructor(
     readonly dir: string,
-    readonly port: number,
+    readonly ports: number[],
     readonly ntfy: NtfyTestServer,
+    readonly options: WorldOptions,
   ) {}
 
-  static async create(ntfy: NtfyTestServer): Promise<World> {
+  static async create(ntfy: NtfyTestServer, options: WorldOptions = {}): Promise<World> {
     const dir = await mkdtemp(join(tmpdir(), 'fish-crash-'));
-    const world = new World(dir, await freePort(), ntfy);
+    const ports: number[] = [];
+    for (let index = 0; index < (options.instances ?? 1); index++) ports.push(await freePort());
+    const world = new World(dir, ports, ntfy, options);
     worlds.add(world);
     await world.write();
     return world;
   }
 
-  get configPath() { return join(this.dir, 'fish.yaml'); }
+  get port() { return this.ports[0]!; }
+  get configPath() { return this.configPathOf(0); }
+  /** Instance 0 reads fish.yaml; instance N, fish-N.yaml (its own port and data folder). */
+  configPathOf(instance: number) { return join(this.dir, instance === 0 ? 'fish.yaml' : `fish-${instance}.yaml`); }
+  baseUrlOf(instance: number) { return `http://127.0.0.1:${this.ports[instance]!}`; }
   get incidentsPath() { return join(this.dir, 'incidents.jsonl'); }
   get sandboxDir() { return join(this.dir, 'sandbox'); }
   get counterPath() { return join(this.sandboxDir, 'counter.log'); }
@@ -202,13 +219,15 @@ samples:
     await writeFile(this.incidentsPath, '');
     await this.setFixSleep(0);
     await this.setVerifySleep(0);
-    await writeFile(
-      this.configPath,
-      `catalog: ./catalog
-dataDir: ${this.dir}/data
-approval:
-  listen: { host: 127.0.0.1, port: ${this.port} }
-  publicUrl: ${this.baseUrl}
+    for (const [instance, port] of this.ports.entries()) {
+      const audit = this.options.postgresUrl ? '{ type: postgres, options: { url: "${FISH_DATABASE_URL}", poolSize: 4 } }' : `{ type: sqlite, options: { path: ${this.auditPath} } }`;
+      await writeFile(
+        this.configPathOf(instance),
+        `catalog: ./catalog
+dataDir: ${this.dir}/data${instance === 0 ? '' : `-${instance}`}
+${this.options.lease ? `instance: { lease: ${this.options.lease} }\n` : ''}approval:
+  listen: { host: 127.0.0.1, port: ${port} }
+  publicUrl: ${this.baseUrlOf(instance)}
   secret: \${FISH_CRASH_TEST_SECRET}
 sources:
   - type: file
@@ -217,11 +236,12 @@ notifier: { type: ntfy, options: { server: "${this.ntfy.url}", topic: ${this.top
 executor:
   type: local
   options: { scriptsDir: ${catalog}/scripts, sandboxDir: ${this.sandboxDir}, hosts: [${TARGET}], killGraceMs: 200 }
-audit: { type: sqlite, options: { path: ${this.auditPath} } }
+audit: ${audit}
 metrics: { listen: { host: 127.0.0.1, port: 0 } }
 log: { level: info, format: pretty }
 `,
-    );
+      );
+    }
   }
 
   async setFixSleep(seconds: number): Promise<void> {
@@ -233,22 +253,22 @@ log: { level: info, format: pretty }
   }
 
   env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', FISH_CRASH_TEST_SECRET: this.secret, ...extra };
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', FISH_CRASH_TEST_SECRET: this.secret, ...(this.options.postgresUrl ? { FISH_DATABASE_URL: this.options.postgresUrl } : {}), ...extra };
     if (!extra['FISH_CRASH_AT']) delete env['FISH_CRASH_AT'];
     return env;
   }
 
   /** Starts `fish-sre run --config` and waits (bounded) until /healthz answers. */
   /** Starts `fish-sre run --config` without waiting for anything (it may die during recovery). */
-  spawn(options: { crashAt?: EngineCheckpoint; persistent?: boolean } = {}): FishProcess {
-    return new FishProcess(['run', '--config', this.configPath], this.env(options.crashAt ? { FISH_CRASH_AT: options.crashAt } : {}), options.persistent);
+  spawn(options: { crashAt?: EngineCheckpoint; persistent?: boolean; instance?: number } = {}): FishProcess {
+    return new FishProcess(['run', '--config', this.configPathOf(options.instance ?? 0)], this.env(options.crashAt ? { FISH_CRASH_AT: options.crashAt } : {}), options.persistent);
   }
 
-  async start(options: { crashAt?: EngineCheckpoint; timeoutMs?: number; persistent?: boolean } = {}): Promise<FishProcess> {
+  async start(options: { crashAt?: EngineCheckpoint; timeoutMs?: number; persistent?: boolean; instance?: number } = {}): Promise<FishProcess> {
     const fish = this.spawn(options);
     await waitUntil('fish /healthz', async () => {
       if (!fish.running) throw new Error(`fish exited (${JSON.stringify(fish.exit)}) before it was healthy; output:\n${fish.output.slice(-3000)}`);
-      const response = await fetch(`${this.baseUrl}/healthz`, { signal: AbortSignal.timeout(1000) });
+      const response = await fetch(`${this.baseUrlOf(options.instance ?? 0)}/healthz`, { signal: AbortSignal.timeout(1000) });
       return response.ok && /fish started/.test(fish.output);
     }, options.timeoutMs ?? 30_000);
     return fish;
@@ -267,11 +287,11 @@ log: { level: info, format: pretty }
     await appendFile(this.incidentsPath, `${JSON.stringify({ message: `connect ECONNREFUSED 10.0.0.1:80 (#${this.lineNumber})`, host: TARGET, service, level: 'error' })}\n`);
   }
 
-  /** The audit file, read through the same store fish uses. */
-  async store(): Promise<SqliteAuditStore> {
+  /** The audit file (or database), read through the same store fish uses. */
+  async store(): Promise<AuditStore & { close(): Promise<void> }> {
     if (!this.audit) {
-      this.audit = createSqliteAuditStore({ path: this.auditPath });
-      await this.audit.init?.();
+      this.audit = this.options.postgresUrl ? createPostgresAuditStore({ url: this.options.postgresUrl, poolSize: 4 }) : createSqliteAuditStore({ path: this.auditPath });
+      await this.audit.init();
     }
     return this.audit;
   }
@@ -318,8 +338,8 @@ log: { level: info, format: pretty }
   }
 
   /** POSTs a decision exactly as the ntfy action button does (no Origin, JSON answer). */
-  async post(decision: Decision, token: string, timeoutMs = 10_000): Promise<HttpAnswer> {
-    const response = await fetch(`${this.baseUrl}/${decision}/${encodeURIComponent(token)}`, { method: 'POST', headers: { 'user-agent': 'ntfy/1.16.0 (Android)' }, signal: AbortSignal.timeout(timeoutMs) });
+  async post(decision: Decision, token: string, timeoutMs = 10_000, instance = 0): Promise<HttpAnswer> {
+    const response = await fetch(`${this.baseUrlOf(instance)}/${decision}/${encodeURIComponent(token)}`, { method: 'POST', headers: { 'user-agent': 'ntfy/1.16.0 (Android)' }, signal: AbortSignal.timeout(timeoutMs) });
     const text = await response.text();
     let body: HttpAnswer['body'];
     try {

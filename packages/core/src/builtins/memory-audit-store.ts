@@ -23,6 +23,14 @@ import { truncateOutput } from '../util/truncate.js';
 
 const clone = <T>(value: T): T => structuredClone(value);
 
+/** The statuses an owner keeps a lease on: the execution is still in its hands. */
+const LEASED_STATUSES: readonly ExecutionStatus[] = ['pending', 'running', 'verifying'];
+
+/** True when a lease (or lock, or claim) ending at `end` is over at `at`; no end means no holder. */
+function leaseExpired(end: string | undefined, at: string): boolean {
+  return end === undefined || Date.parse(end) <= Date.parse(at);
+}
+
 function statusMatches<S extends string>(status: S, filter: ListFilter<S>['status']): boolean {
   if (filter === undefined) return true;
   return typeof filter === 'string' ? status === filter : (filter as readonly S[]).includes(status);
@@ -41,6 +49,8 @@ export function createMemoryAuditStore(): AuditStore {
   const notifications: NotificationRecord[] = [];
   const usage = new Map<string, LlmUsageRecord>();
   const log: AuditEntry[] = [];
+  const hostLocks = new Map<string, { owner: string; expiresAt: string }>();
+  const claims = new Map<string, { owner: string; until: string }>();
 
   const append = (entity: AuditEntry['entity'], entityId: string, action: string, data: Record<string, unknown>, at: string) => {
     log.push({ seq: log.length + 1, at, entity, entityId, action, data: clone(data) });
@@ -125,6 +135,7 @@ export function createMemoryAuditStore(): AuditStore {
     async transitionExecution(transition: ExecutionTransition) {
       const execution = executions.get(transition.id);
       if (!execution || !transition.from.includes(execution.status)) return undefined;
+      if (transition.onlyIfLeaseExpired && !leaseExpired(execution.leaseExpiresAt, transition.at)) return undefined;
       if (!isLegalExecutionTransition(execution.status, transition.to)) {
         append('system', transition.id, 'transition-refused', { from: execution.status, to: transition.to }, transition.at);
         throw new FishError({ code: FishErrorCode.STATE_TRANSITION_ILLEGAL, message: errorMessage('audit', `execution ${transition.id}: ${execution.status} -> ${transition.to} is not a legal transition`) });
@@ -169,6 +180,28 @@ export function createMemoryAuditStore(): AuditStore {
     },
     async listLlmUsage(filter = {}) {
       return [...usage.values()].filter((row) => filter.month === undefined || row.month === filter.month).slice(-(filter.limit ?? 50)).map(clone);
+    },
+
+    async renewExecutionLease(renewal) {
+      const execution = executions.get(renewal.id);
+      if (!execution || execution.owner !== renewal.owner || !LEASED_STATUSES.includes(execution.status)) return false;
+      execution.leaseExpiresAt = renewal.leaseExpiresAt;
+      return true;
+    },
+    async acquireHostLock(request) {
+      const held = hostLocks.get(request.host);
+      if (held && held.owner !== request.owner && !leaseExpired(held.expiresAt, request.at)) return false;
+      hostLocks.set(request.host, { owner: request.owner, expiresAt: request.expiresAt });
+      return true;
+    },
+    async releaseHostLock(request) {
+      if (hostLocks.get(request.host)?.owner === request.owner) hostLocks.delete(request.host);
+    },
+    async claimIncident(claim) {
+      const held = claims.get(claim.fingerprint);
+      if (held && !leaseExpired(held.until, claim.at)) return false;
+      claims.set(claim.fingerprint, { owner: claim.owner, until: claim.until });
+      return true;
     },
 
     async history(filter = {}) {

@@ -32,6 +32,47 @@ export interface ExecutionTransition {
   /** A step to append (the result of run / verify / rollback). */
   appendStep?: ExecutionStep;
   detail?: string;
+  /**
+   * Take-over by recovery: the transition happens only when the execution has no owner or its
+   * lease expired at `at`. A live peer's execution (lease still valid) is left alone.
+   */
+  onlyIfLeaseExpired?: boolean;
+}
+
+/** An owner extending its claim on a running execution. */
+export interface ExecutionLeaseRenewal {
+  id: string;
+  /** The instance id that owns the execution. */
+  owner: string;
+  /** The new end of the lease (ISO). */
+  leaseExpiresAt: string;
+  at: string;
+}
+
+/**
+ * A lock on a target host shared by every instance on the store: one fix per host at a time,
+ * whichever instance runs it. It lapses at `expiresAt` unless renewed, so a crashed instance
+ * cannot hold a host forever.
+ */
+export interface HostLockRequest {
+  host: string;
+  /** The instance id asking. */
+  owner: string;
+  at: string;
+  /** End of the lock unless renewed (ISO). */
+  expiresAt: string;
+}
+
+/**
+ * The right to open an incident for a fingerprint until its cooldown ends. The first instance
+ * to claim it opens the incident; the others count their detection as a duplicate.
+ */
+export interface IncidentClaimRequest {
+  fingerprint: string;
+  owner: string;
+  at: string;
+  /** When the cooldown ends and the same problem may open a new incident (ISO). */
+  until: string;
 }
 
 export interface BudgetReservation {
@@ -116,6 +157,30 @@ export interface AuditStore {
   history(filter?: { entityId?: string; afterSeq?: number; limit?: number }): Promise<AuditEntry[]>;
   /** Records a free-form system event (start, stop, catalog reload, refused transition). */
   recordSystemEvent(action: string, data: Record<string, unknown>, at: string): Promise<void>;
+
+  /**
+   * True when several fish instances may use this store at the same time (PostgreSQL). Core then
+   * takes host locks in the store instead of in memory. @default false
+   */
+  readonly shared?: boolean;
+
+  /**
+   * Extends the owner's lease on an unfinished execution. False when the execution is finished,
+   * interrupted, or owned by someone else: the caller no longer owns it and must stop.
+   */
+  renewExecutionLease?(renewal: ExecutionLeaseRenewal): Promise<boolean>;
+  /**
+   * Takes (or, for its owner, extends) a host lock. True when the caller holds it now; false
+   * when another owner holds an unexpired lock. Never waits.
+   */
+  acquireHostLock?(request: HostLockRequest): Promise<boolean>;
+  /** Releases a host lock held by `owner` (a lock held by someone else is left alone). */
+  releaseHostLock?(request: { host: string; owner: string }): Promise<void>;
+  /**
+   * Claims a fingerprint until its cooldown ends. True for the first claim (or when the previous
+   * claim's cooldown has ended), false while another claim holds: the detection is a duplicate.
+   */
+  claimIncident?(claim: IncidentClaimRequest): Promise<boolean>;
 
   close?(): Promise<void>;
 }

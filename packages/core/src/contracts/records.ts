@@ -128,6 +128,13 @@ export const ExecutionRecordSchema = z.object({
   steps: z.array(ExecutionStepSchema),
   /** Why it ended the way it did, in words. */
   detail: z.string().optional(),
+  /**
+   * The fish instance running it. With several instances on one store, recovery leaves a live
+   * peer's execution alone: only one whose lease expired is taken over (interrupted, escalated).
+   */
+  owner: z.string().optional(),
+  /** Until when the owner's claim holds; the owner renews it while the execution runs. */
+  leaseExpiresAt: z.string().optional(),
 });
 export type ExecutionRecord = z.infer<typeof ExecutionRecordSchema>;
 

@@ -54,6 +54,10 @@ export interface FishEngineOptions {
   hostLock?: HostLock;
   /** Claims each detected incident before it is routed (several instances). @default always this instance */
   incidentClaim?: IncidentClaim;
+  /** This instance's name among several on one shared store (execution owner, locks, claims). @default createInstanceId() */
+  instanceId?: string;
+  /** With a shared store: how long an execution lease or host lock holds unless renewed. @default 30000 */
+  leaseMs?: number;
   /** Receives every counter and timing (metrics). */
   observer?: EngineObserver;
   clock?: Clock;

@@ -1,3 +1,5 @@
+import { AuditOutageQueue, isAuditOutage } from './audit-outage.js';
+import { DEFAULT_LEASE_MS, StoreHostLock, StoreIncidentClaim, createInstanceId, isCoordinatingStore } from './store-coordination.js';
 import { EventEmitter } from 'node:events';
 import type { Decision } from '../approval/approval-token.js';
 import type { ObservedEvent } from '../contracts/observed-event.js';
@@ -62,6 +64,9 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
   /** Cancels running fixes: only after the stop grace period, never with the sources. */
   private executionAbort = new AbortController();
   private expiryTimer: NodeJS.Timeout | undefined;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private readonly sharedLeaseMs: number | undefined; // set when the store is shared by several instances
+  private readonly outage: AuditOutageQueue<{ detected: DetectedIncident; claimed: boolean }>;
   private running = false;
   /** Pending while start() recovers: decisions wait for it. */
   private recovering: Promise<void> | undefined;
@@ -74,7 +79,13 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     this.counters = new EngineCounters(options.observer);
     this.tasks = new TaskTracker((error) => this.fail(error));
     this.classifier = options.classifier ?? new Classifier({ clock: this.clock, logger: this.logger });
-    this.claim = options.incidentClaim ?? localIncidentClaim;
+    // With a store several instances share, locks, claims and leases live in it.
+    const shared = isCoordinatingStore(options.audit)
+      ? { store: options.audit, owner: options.instanceId ?? createInstanceId(), clock: this.clock, logger: this.logger, leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS }
+      : undefined;
+    this.sharedLeaseMs = shared?.leaseMs;
+    this.claim = options.incidentClaim ?? (shared ? new StoreIncidentClaim(shared) : localIncidentClaim);
+    this.outage = new AuditOutageQueue({ retry: (held) => this.routeOnce(held), logger: this.logger, notify: (message) => options.notifier.notify(message) });
     const context: StageContext = {
       clock: this.clock,
       audit: options.audit,
@@ -96,7 +107,8 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
       ...(options.unknown ? { unknown: options.unknown } : {}),
     });
     const notifications = new NotificationStage(context, { signer: options.signer, publicUrl: options.publicUrl });
-    const execution = new ExecutionStage(context, notifications, { hostLock: options.hostLock ?? new HostMutex(), signal: () => this.executionAbort.signal });
+    const hostLock = options.hostLock ?? (shared ? new StoreHostLock(shared) : new HostMutex());
+    const execution = new ExecutionStage(context, notifications, { hostLock, signal: () => this.executionAbort.signal, ...(shared ? { ownership: shared } : {}) });
     const execute = (proposal: Parameters<ExecutionStage['execute']>[0]) => execution.execute(proposal);
     const unknown = new UnknownIncidentStage(context, notifications, {
       ...(options.unknownBundles ? { writer: options.unknownBundles } : {}),
@@ -116,6 +128,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     this.recovery = new RecoveryStage(context, { notifications, decisions: this.decisions, execution }, {
       cooldowns: this.detection.cooldowns,
       unknownCooldownMs: options.unknown?.cooldownMs ?? UNKNOWN_COOLDOWN_MS,
+      ...(shared ? { sharedLeaseMs: shared.leaseMs } : {}),
     });
   }
 
@@ -146,6 +159,11 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     this.tasks.trackLoop(this.consume());
     this.expiryTimer = setInterval(() => void this.expireProposals().catch((error) => this.fail(error)), 15_000);
     this.expiryTimer.unref();
+    if (this.sharedLeaseMs !== undefined) {
+      // A peer that died mid-fix: its execution is escalated here once its lease expired.
+      this.leaseTimer = setInterval(() => void this.recovery.takeOverUnfinished().catch((error) => this.fail(error)), Math.max(1000, Math.floor(this.sharedLeaseMs / 2)));
+      this.leaseTimer.unref();
+    }
   }
 
   /**
@@ -157,6 +175,8 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     this.running = false;
     this.abort.abort();
     if (this.expiryTimer) clearInterval(this.expiryTimer);
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    this.outage.stop();
     this.bus.close();
     this.busClosed = true;
     // A fix already running is let finish (an apt upgrade cut in the middle is worse than a slow
@@ -228,12 +248,19 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     return this.decisions.expireProposals();
   }
 
+  /** Claim, then route; an incident the store cannot record now is held and routed again later. */
   private async route(detected: DetectedIncident): Promise<void> {
-    if (!(await this.claim.claim(detected))) {
-      this.counters.add('claimedElsewhere');
-      return;
-    }
-    await this.routing.route(detected);
+    const held = { detected, claimed: false };
+    await this.routeOnce(held).catch((error: unknown) => {
+      if (!isAuditOutage(error)) throw error;
+      this.outage.hold(held, error);
+    });
+  }
+
+  private async routeOnce(held: { detected: DetectedIncident; claimed: boolean }): Promise<void> {
+    if (!held.claimed && !(await this.claim.claim(held.detected))) return void this.counters.add('claimedElsewhere');
+    held.claimed = true;
+    await this.routing.route(held.detected);
   }
 
   private async pump(source: Source, signal: AbortSignal): Promise<void> {

@@ -9,12 +9,24 @@ import {
   type NotificationRecord,
   type ProposalRecord,
 } from '@fish-sre/core';
+import { testAuditStoreCoordination } from './audit-store-coordination.js';
 
 export interface TestAuditStoreOptions {
   /** Shown in the describe block, e.g. `sqlite`. */
   name: string;
   /** A fresh, empty store for each test (the suite calls `init()` and `close()` itself). */
   createStore: () => AuditStore | Promise<AuditStore>;
+  /**
+   * A second store on the same database as the one given, as another fish instance opens it
+   * (a second connection to the file, a second pool to the server). The coordination races are
+   * then spread over both.
+   */
+  createPeer?: (store: AuditStore) => AuditStore | Promise<AuditStore>;
+  /**
+   * Run the coordination part (owners and leases, host locks, incident claims), which a store
+   * shared by several instances must pass. @default true
+   */
+  coordination?: boolean;
 }
 
 let counter = 0;
@@ -495,4 +507,22 @@ export function testAuditStore(options: TestAuditStoreOptions): void {
       });
     });
   });
+
+  if (options.coordination !== false) {
+    testAuditStoreCoordination({
+      name: options.name,
+      createStore: options.createStore,
+      ...(options.createPeer ? { createPeer: options.createPeer } : {}),
+      async seed(store, overrides) {
+        const incident = sampleIncident();
+        await store.insertIncident(incident);
+        const proposal = sampleProposal(incident.id);
+        await store.insertProposal(proposal);
+        await store.transitionProposal({ id: proposal.id, from: 'proposed', to: 'approved', at: at(10), actor: 'test' });
+        const execution = sampleExecution(proposal.id, overrides);
+        expect(await store.insertExecution(execution)).toBe(true);
+        return execution;
+      },
+    });
+  }
 }

@@ -5,6 +5,7 @@ import type { ExecutionRecord, ExecutionStatus, ExecutionStep, ProposalRecord } 
 import { describeError } from '../../errors.js';
 import { redactSecrets } from '../../util/redact.js';
 import type { HostLock } from '../host-mutex.js';
+import { ExecutionLeaseKeeper, type StoreCoordinationOptions } from '../store-coordination.js';
 import type { StageContext } from './context.js';
 import { STEP_DETAIL, dryRunOutput, escalation, fixApplied, fixFailed, fixVerified, patternGone, rollbackFailed, rolledBack } from './messages.js';
 import type { NotificationStage } from './notifications.js';
@@ -13,6 +14,8 @@ export interface ExecutionOptions {
   hostLock: HostLock;
   /** Cancels running steps (after the stop grace period). */
   signal: () => AbortSignal;
+  /** Several instances on one store: each execution row names this instance, whose lease is renewed while it runs. */
+  ownership?: StoreCoordinationOptions;
 }
 
 /**
@@ -31,11 +34,13 @@ export class ExecutionStage {
 
   async execute(proposal: ProposalRecord): Promise<void> {
     const { audit } = this.context;
+    const ownership = this.options.ownership;
     const pattern = this.context.catalog().patterns.find((candidate) => candidate.id === proposal.patternId);
     const executionId = `exe_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
     const created = this.context.now();
     const inserted = await audit.insertExecution({
       id: executionId, proposalId: proposal.id, patternId: proposal.patternId, targetHost: proposal.targetHost, status: 'pending', dryRun: proposal.dryRun, createdAt: created, updatedAt: created, steps: [],
+      ...(ownership ? { owner: ownership.owner, leaseExpiresAt: ExecutionLeaseKeeper.firstLeaseEnd(ownership) } : {}),
     });
     if (!inserted) return; // Another path already owns this proposal's execution.
     this.context.checkpoint('execution-written');
@@ -46,7 +51,13 @@ export class ExecutionStage {
       await this.escalate(proposal, executionId, gone.escalation);
       return;
     }
-    await this.options.hostLock.runExclusive(proposal.targetHost, () => this.run(proposal, pattern, executionId));
+    // The lease is renewed from the row's creation on, also while it waits for the host lock.
+    const keeper = ownership ? new ExecutionLeaseKeeper(ownership, executionId) : undefined;
+    try {
+      await this.options.hostLock.runExclusive(proposal.targetHost, () => this.run(proposal, pattern, executionId));
+    } finally {
+      keeper?.stop();
+    }
   }
 
   /**

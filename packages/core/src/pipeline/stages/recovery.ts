@@ -9,6 +9,11 @@ export interface RecoveryOptions {
   cooldowns: Cooldowns;
   /** Cooldown of an UNKNOWN incident (no candidates), to rebuild its cooldown. */
   unknownCooldownMs: number;
+  /**
+   * Set when several instances share the store: an unfinished execution is taken over only once
+   * its owner's lease (this long) expired, never while a live peer runs it.
+   */
+  sharedLeaseMs?: number;
 }
 
 /**
@@ -32,15 +37,7 @@ export class RecoveryStage {
     await this.restoreCooldowns();
     // `interrupted` is never final: one found here was marked by a recovery (or an execution)
     // that itself died before escalating, so it is escalated now.
-    const unfinished = await audit.listExecutions({ status: ['pending', 'running', 'verifying', 'interrupted'], limit: 1000 });
-    for (const execution of unfinished) {
-      if (execution.status !== 'interrupted') {
-        const interrupted = await runner.transition(execution.id, ['pending', 'running', 'verifying'], 'interrupted', undefined, interruptedDetail(execution.status));
-        if (!interrupted) continue;
-      }
-      const proposal = await audit.getProposal(execution.proposalId);
-      if (proposal) await runner.escalate(proposal, execution.id, interruptedEscalation(execution.patternId, execution.targetHost, execution.status));
-    }
+    await this.takeOverUnfinished();
     for (const proposal of await audit.listProposals({ status: 'approved', limit: 1000 })) {
       if (!(await audit.getExecutionByProposal(proposal.id))) {
         await audit.recordSystemEvent('resume-approved', { proposalId: proposal.id }, this.context.now());
@@ -49,6 +46,8 @@ export class RecoveryStage {
     }
     for (const proposal of await audit.listProposals({ status: 'proposed', limit: 1000 })) {
       if (proposal.notificationId !== undefined || Date.parse(proposal.expiresAt) <= clock.now()) continue;
+      // A live peer may be sending this one right now: only an old enough one was lost.
+      if (this.options.sharedLeaseMs !== undefined && Date.parse(proposal.createdAt) > clock.now() - this.options.sharedLeaseMs) continue;
       const incident = await audit.getIncident(proposal.incidentId);
       const pattern = this.context.catalog().patterns.find((candidate) => candidate.id === proposal.patternId);
       if (!incident || !pattern) continue;
@@ -56,6 +55,37 @@ export class RecoveryStage {
       await notifications.propose(proposal, incident, pattern);
     }
     await decisions.expireProposals();
+  }
+
+  /**
+   * Marks `interrupted` and escalates, once, every execution whose runner is gone. Alone on the
+   * store, that is every unfinished one. With peers (`sharedLeaseMs`), only those whose lease
+   * expired (the store checks it in the same compare-and-set), and an `interrupted` one only when
+   * no peer has touched it for a lease (else the peer escalating it is alive). Run at start and,
+   * with peers, periodically: the survivor of a crashed instance escalates its fix.
+   */
+  async takeOverUnfinished(): Promise<void> {
+    const { audit, clock } = this.context;
+    const runner = this.stages.execution;
+    const shared = this.options.sharedLeaseMs;
+    const unfinished = await audit.listExecutions({ status: ['pending', 'running', 'verifying', 'interrupted'], limit: 1000 });
+    for (const execution of unfinished) {
+      if (execution.status !== 'interrupted') {
+        if (shared !== undefined && execution.leaseExpiresAt !== undefined && Date.parse(execution.leaseExpiresAt) > clock.now()) continue;
+        const interrupted = await audit.transitionExecution({
+          id: execution.id, from: ['pending', 'running', 'verifying'], to: 'interrupted', at: this.context.now(), detail: interruptedDetail(execution.status), ...(shared !== undefined ? { onlyIfLeaseExpired: true } : {}),
+        });
+        if (!interrupted) continue;
+        this.context.emit('execution', interrupted);
+      } else if (shared !== undefined && Date.parse(execution.updatedAt) > clock.now() - shared) {
+        continue;
+      }
+      const proposal = await audit.getProposal(execution.proposalId);
+      if (!proposal) continue;
+      const body = interruptedEscalation(execution.patternId, execution.targetHost, execution.status);
+      // The compare-and-set decides who escalates: one notification, whichever instance wins.
+      if (await runner.transition(execution.id, ['interrupted'], 'escalated', undefined, body)) await runner.escalate(proposal, execution.id, body, false);
+    }
   }
 
   /** Cooldowns live in memory: rebuild them from the incidents in the audit trail. */

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Migration, MigrationProvider } from 'kysely/migration';
+import { GENESIS_HASH } from './audit-chain.js';
 
 /**
  * Versioned migrations, in code (no files to ship or find at run time). Written with kysely's
@@ -136,6 +137,36 @@ export const MIGRATIONS: Record<string, Migration> = {
       for (const table of ['audit_head', 'audit_log', 'llm_usage', 'notifications', 'executions', 'decisions', 'proposals', 'incidents']) {
         await db.schema.dropTable(table).execute();
       }
+    },
+  },
+  '0002_coordination': {
+    async up(db: Kysely<unknown>) {
+      // Several instances on one store: who runs an execution and until when (a lease), a lock
+      // per target host, and the claim on an incident fingerprint until its cooldown ends.
+      await db.schema.alterTable('executions').addColumn('owner', 'text').execute();
+      await db.schema.alterTable('executions').addColumn('lease_expires_ms', 'bigint').execute();
+      await db.schema
+        .createTable('host_locks')
+        .addColumn('host', 'text', (column) => column.primaryKey())
+        .addColumn('owner', 'text', (column) => column.notNull())
+        .addColumn('expires_ms', 'bigint', (column) => column.notNull())
+        .execute();
+      await db.schema
+        .createTable('incident_claims')
+        .addColumn('fingerprint', 'text', (column) => column.primaryKey())
+        .addColumn('owner', 'text', (column) => column.notNull())
+        .addColumn('claimed_at', 'text', (column) => column.notNull())
+        .addColumn('until_ms', 'bigint', (column) => column.notNull())
+        .execute();
+      // The head row exists from now on: a write transaction can lock it before anything else
+      // (PostgreSQL: SELECT ... FOR UPDATE), which makes it the store's one write lock.
+      await sql`insert into audit_head (id, seq, hash) select 1, 0, ${GENESIS_HASH} where not exists (select 1 from audit_head where id = 1)`.execute(db);
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable('incident_claims').execute();
+      await db.schema.dropTable('host_locks').execute();
+      await db.schema.alterTable('executions').dropColumn('lease_expires_ms').execute();
+      await db.schema.alterTable('executions').dropColumn('owner').execute();
     },
   },
 };

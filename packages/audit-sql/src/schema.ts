@@ -14,6 +14,8 @@ export interface AuditDatabase {
   llm_usage: LlmUsageTable;
   audit_log: AuditLogTable;
   audit_head: AuditHeadTable;
+  host_locks: HostLockTable;
+  incident_claims: IncidentClaimTable;
 }
 
 export interface IncidentTable {
@@ -72,6 +74,10 @@ export interface ExecutionTable {
   updated_at: string;
   steps_json: string;
   detail: string | null;
+  /** The instance running it (migration 0002); null for rows written before, or by a store without owners. */
+  owner: string | null;
+  /** End of the owner's lease, epoch milliseconds (a number compares the same in every database). */
+  lease_expires_ms: number | string | null;
 }
 
 export interface NotificationTable {
@@ -118,6 +124,21 @@ export interface AuditHeadTable {
   id: number;
   seq: number;
   hash: string;
+}
+
+/** One row per locked target host (migration 0002): one fix per host across instances. */
+export interface HostLockTable {
+  host: string;
+  owner: string;
+  expires_ms: number | string;
+}
+
+/** One row per incident fingerprint (migration 0002): the instance that opened it, and until when. */
+export interface IncidentClaimTable {
+  fingerprint: string;
+  owner: string;
+  claimed_at: string;
+  until_ms: number | string;
 }
 
 export type { Generated };
