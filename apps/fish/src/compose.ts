@@ -1,6 +1,6 @@
 import { createFileStateStore } from './state-store.js';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   ApprovalSigner,
   BudgetGuard,
@@ -25,6 +25,7 @@ import {
 } from '@fish-sre/core';
 import type { FishConfig } from './config.js';
 import { createFishRegistry } from './plugins.js';
+import { openCatalog } from './catalog-layers.js';
 import { startApprovalServer, type RunningServer } from './approval-server.js';
 import { createOperations, type Operations } from './operate/operations.js';
 import { createFishMetrics, type FishMetrics } from './operate/metrics.js';
@@ -80,7 +81,7 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
   await mkdir(config.dataDir, { recursive: true });
   const metrics = createFishMetrics({ version: VERSION });
   const loadStarted = performance.now();
-  const catalog = await CatalogHolder.load(config.catalog, { logger });
+  const catalog = await CatalogHolder.load(openCatalog(config.catalog, dirname(config.configPath)), { logger });
   metrics.catalogLoadDuration.set((performance.now() - loadStarted) / 1000);
   metrics.catalogReloadSuccess.set(1);
   metrics.catalogReloadTimestamp.set(clock.now() / 1000);

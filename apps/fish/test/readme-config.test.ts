@@ -1,9 +1,10 @@
-import { readFile, mkdtemp, writeFile, mkdir, cp } from 'node:fs/promises';
+import { readFile, mkdtemp, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createFishRegistry } from '../src/plugins.js';
+import { openCatalog } from '../src/catalog-layers.js';
 
 // The README's example config is documentation users copy: it must stay valid, option by option.
 describe("the README's homelab config", () => {
@@ -12,9 +13,11 @@ describe("the README's homelab config", () => {
     const block = /```yaml\n(# \/etc\/fish-sre\/fish\.yaml[\s\S]*?)```/.exec(readme)?.[1];
     expect(block).toBeDefined();
     const directory = await mkdtemp(join(tmpdir(), 'fish-readme-'));
-    await cp(resolve(import.meta.dirname, '../../../catalog'), join(directory, 'catalog'), { recursive: true });
+    // The own folder of the example, with one pattern that disables a seed pattern.
+    await mkdir(join(directory, 'my-patterns', 'patterns'), { recursive: true });
+    await writeFile(join(directory, 'my-patterns', 'patterns', 'loki-empty-ring.yaml'), 'id: loki-empty-ring\ndisabled: true\n');
     const file = join(directory, 'fish.yaml');
-    await writeFile(file, block!.replace('/opt/fish-sre/catalog', join(directory, 'catalog')).replace('/var/lib/fish', join(directory, 'state')));
+    await writeFile(file, block!.replace('/var/lib/fish', join(directory, 'state')));
     await mkdir(join(directory, 'state'));
     const config = await loadConfig(file, {
       FISH_APPROVAL_SECRET: 'a'.repeat(44),
@@ -24,6 +27,10 @@ describe("the README's homelab config", () => {
       CREDENTIALS_DIRECTORY: '/run/credentials/fish.service',
       ANTHROPIC_API_KEY: 'sk-ant-test-0000000000000000',
     });
+    expect(config.catalog).toEqual(['bundled', join(directory, 'my-patterns')]);
+    const catalog = await openCatalog(config.catalog, directory).load();
+    expect(catalog.disabled?.map((stub) => stub.id)).toEqual(['loki-empty-ring']);
+    expect(catalog.patterns.length).toBeGreaterThan(5);
     const registry = createFishRegistry();
     const plugins: Array<[Parameters<typeof registry.resolve>[0], { type: string; options: unknown }]> = [
       ...config.sources.map((source) => ['source', source] as [ 'source', typeof source ]),

@@ -5,7 +5,7 @@ import type { Executor } from './executor.js';
 import type { LLMProvider } from './llm-provider.js';
 import type { Notifier } from './notifier.js';
 import type { Source } from './source.js';
-import type { Catalog } from '../catalog/catalog-schema.js';
+import type { CatalogSnapshot } from '../catalog/catalog-schema.js';
 import type { Logger } from '../util/logger.js';
 import type { Clock } from '../util/clock.js';
 
@@ -26,7 +26,7 @@ export interface PluginContext {
   logger: Logger;
   clock: Clock;
   /** Current catalog (it may be reloaded: call this rather than keep the value). */
-  catalog: () => Catalog;
+  catalog: () => CatalogSnapshot;
   /** Folder where the plugin may keep state (cursor files, caches). */
   dataDir: string;
   fetch: typeof globalThis.fetch;
