@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anthropicMessage, startAnthropicServer, startOllamaServer, type AnthropicTestServer, type OllamaTestServer } from '@fish-sre/testkit';
-import { loadCatalog, redactSecrets, sampleToEvent, type Pattern } from '@fish-sre/core';
+import { loadCatalog, redactSecrets, type Pattern } from '@fish-sre/core';
+import { sampleToEvent } from '@fish-sre/core/internal';
 import { INJECTION_SAMPLES, productionDistractors, type EvalCase } from '../src/commands/eval.js';
 
 const CLI = resolve(import.meta.dirname, '../dist/cli.js');
