@@ -241,7 +241,7 @@ describe('fish-sre catalog eval (against the Ollama protocol test server)', () =
     const chat = server.requests.filter((request) => request.path === '/api/chat');
     expect(chat.length).toBe(report.cases.length);
     expect(chat[0]!.body?.['model']).toBe('llama3.1:8b');
-    expect((chat[0]!.body?.['format'] as { properties: { pattern_id: { enum: string[] } } }).properties.pattern_id.enum).toContain('UNKNOWN');
+    expect((chat[0]!.body!['format'] as { properties: { pattern_id: { enum: string[] } } }).properties.pattern_id.enum).toContain('UNKNOWN');
   }, EVAL_TIMEOUT_MS);
 
   it('counts a model that answers with errors as wrong, never as right', async () => {
