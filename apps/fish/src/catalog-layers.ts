@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
-import { FishError, FishErrorCode, createLayeredCatalog, displayPath, errorMessage, type Catalog, type CatalogLayer } from '@fish-sre/core';
+import { FishError, FishErrorCode, createLayeredCatalog, errorMessage, type Catalog, type CatalogLayer } from '@fish-sre/core';
+import { displayPath } from '@fish-sre/core/internal';
 import { findBundledCatalog } from './paths.js';
 
 /** The word that names the seed catalog (`@fish-sre/catalog`) in `catalog:` and `--catalog`. */
