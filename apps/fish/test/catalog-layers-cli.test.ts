@@ -119,38 +119,49 @@ describe('fish-sre catalog validate with layers', () => {
     expect(result.stdout).toMatch(/docker-compose-stopped-post-reboot\s+fix \S+\s+from \S*catalog\/patterns\/docker-compose-stopped-post-reboot\.yaml:\d+ \(bundled\)\n/);
   });
 
-  it('an override replaces the seed pattern whole and a stub disables one: validate, test and match all see it', async () => {
-    await writeFile(join(own, 'patterns', 'docker-compose-stopped-post-reboot.yaml'), OVERRIDE);
-    await writeFile(join(own, 'patterns', 'loki-empty-ring.yaml'), DISABLE);
-    try {
-      const layers = ['--catalog', 'bundled', '--catalog', own];
-      const validate = await run(['catalog', 'validate', ...layers]);
+  describe('an override replaces a seed pattern whole and a stub disables one', () => {
+    const layers = () => ['--catalog', 'bundled', '--catalog', own];
+    const EMPTY_RING = 'level=error msg="error sending batch, will retry" status=500 error="server returned HTTP status 500 Internal Server Error (500): empty ring"';
+    beforeAll(async () => {
+      await writeFile(join(own, 'patterns', 'docker-compose-stopped-post-reboot.yaml'), OVERRIDE);
+      await writeFile(join(own, 'patterns', 'loki-empty-ring.yaml'), DISABLE);
+    });
+    afterAll(async () => {
+      await rm(join(own, 'patterns', 'docker-compose-stopped-post-reboot.yaml'));
+      await rm(join(own, 'patterns', 'loki-empty-ring.yaml'));
+    });
+
+    it('validate says which pattern overrides which, and which stub disabled what', async () => {
+      const validate = await run(['catalog', 'validate', ...layers()]);
       expect(validate.code, validate.stderr).toBe(0);
       expect(validate.stdout).toContain(`catalog OK: ${seedCount} patterns in bundled + `);
       expect(validate.stdout).toContain('(1 overridden, 1 disabled)');
       expect(validate.stdout).toMatch(/docker-compose-stopped-post-reboot\s+escalates \(no automatic fix\)\s+from \S*my-patterns\/patterns\/docker-compose-stopped-post-reboot\.yaml:1 \(\S+\), overrides \S*catalog\/patterns\/docker-compose-stopped-post-reboot\.yaml:\d+ \(bundled\)/);
       expect(validate.stdout).toMatch(/loki-empty-ring\s+disabled\s+by \S*my-patterns\/patterns\/loki-empty-ring\.yaml:2 \(\S+\), was \S*catalog\/patterns\/loki-empty-ring\.yaml:2 \(bundled\): we ship logs elsewhere/);
+    });
 
-      const test = await run(['catalog', 'test', ...layers]);
+    it('test runs the samples of the combined catalog', async () => {
+      const test = await run(['catalog', 'test', ...layers()]);
       expect(test.code, test.stdout).toBe(0);
       expect(test.stdout).toContain(`(${seedCount} patterns)`);
+    });
 
+    it("match: the seed's signal went with the seed's pattern, the override's own signal matches, the disabled pattern matches nothing", async () => {
       const seedLine = JSON.parse(await readFile(join(SEED, 'samples', 'demo.jsonl'), 'utf8').then((text) => text.split('\n').find((line) => line.includes('ENOTFOUND'))!)) as { message: string };
-      const results = await match(layers, [
+      const results = await match(layers(), [
         { message: seedLine.message, host: 'penny', service: 'uptime-kuma', level: 'warn' },
         { message: "compose-stack@homepage.service: Failed with result 'exit-code'.", host: 'penny', service: 'systemd', level: 'error' },
-        { message: 'level=error msg="error sending batch, will retry" status=500 error="server returned HTTP status 500 Internal Server Error (500): empty ring"', host: 'penny', service: 'promtail', level: 'error' },
+        { message: EMPTY_RING, host: 'penny', service: 'promtail', level: 'error' },
       ]);
-      // The seed's signal is gone with the seed's pattern; the override's own signal matches; the disabled pattern matches nothing.
       expect(results[0]!.matches.map((hit) => hit.pattern)).not.toContain('docker-compose-stopped-post-reboot');
       expect(results[1]!.matches.map((hit) => hit.pattern)).toContain('docker-compose-stopped-post-reboot');
       expect(results[2]!.matches).toEqual([]);
-      const seedOnly = await match(['--catalog', 'bundled'], [{ message: 'level=error msg="error sending batch, will retry" status=500 error="server returned HTTP status 500 Internal Server Error (500): empty ring"', host: 'penny', service: 'promtail', level: 'error' }]);
+    });
+
+    it('match on the seed alone still finds the pattern the own layer disabled', async () => {
+      const seedOnly = await match(['--catalog', 'bundled'], [{ message: EMPTY_RING, host: 'penny', service: 'promtail', level: 'error' }]);
       expect(seedOnly[0]!.matches.map((hit) => hit.pattern)).toContain('loki-empty-ring');
-    } finally {
-      await rm(join(own, 'patterns', 'docker-compose-stopped-post-reboot.yaml'));
-      await rm(join(own, 'patterns', 'loki-empty-ring.yaml'));
-    }
+    });
   });
 
   it('refuses a broken override and a duplicate id, then a stub with nothing to disable, each with its file and line (exit 1)', async () => {

@@ -56,7 +56,7 @@ function pathToString(path: ReadonlyArray<PropertyKey>): string {
 function lineOf(document: ReturnType<typeof parseDocument>, text: string, path: ReadonlyArray<PropertyKey>): number | undefined {
   for (let length = path.length; length >= 0; length--) {
     const node = document.getIn(path.slice(0, length) as unknown[], true) as { range?: [number, number, number] } | undefined;
-    if (node && node.range) return text.slice(0, node.range[0]).split('\n').length;
+    if (node?.range) return text.slice(0, node.range[0]).split('\n').length;
   }
   return undefined;
 }
@@ -203,35 +203,37 @@ async function loadFolder(options: FolderCatalogOptions): Promise<CatalogSnapsho
 }
 
 /**
- * Polls `fingerprint` every `intervalMs` and reloads when it changes; yields a new snapshot when
- * its digest differs from the last one reported (or the previous load failed), a failure when a
- * load fails. Polling rather than `fs.watch`: it sees editors' rename-over saves, bind mounts and
- * network folders alike, and costs a `readdir` and a few `stat`s per interval.
+ * Yields the current snapshot (or why it cannot load) first, then polls `fingerprint` every
+ * `intervalMs` and reloads when it changes: a new snapshot when its digest differs from the last
+ * one reported (or the previous load failed), a failure when a load fails. The fingerprint is
+ * taken before each load, so a change made while loading is seen at the next poll, never lost.
+ * Polling rather than `fs.watch`: it sees editors' rename-over saves, bind mounts and network
+ * folders alike, and costs a `readdir` and a few `stat`s per interval.
  */
 export async function* pollCatalog(catalog: Pick<Catalog, 'load'>, fingerprint: () => Promise<string>, intervalMs: number, signal: AbortSignal): AsyncGenerator<CatalogUpdate> {
   let seen = await fingerprint();
   let lastDigest: string | undefined;
   let failing = false;
-  try {
-    lastDigest = (await catalog.load(signal)).digest;
-  } catch {
-    failing = true;
-  }
+  let first = true;
   while (!signal.aborted) {
-    await sleep(intervalMs, signal);
-    if (signal.aborted) return;
-    const now = await fingerprint();
-    if (now === seen) continue;
-    seen = now;
+    if (!first) {
+      await sleep(intervalMs, signal);
+      if (signal.aborted) return;
+      const now = await fingerprint();
+      if (now === seen) continue;
+      seen = now;
+    }
     try {
       const snapshot = await catalog.load(signal);
-      if (snapshot.digest === lastDigest && !failing) continue;
+      if (!first && snapshot.digest === lastDigest && !failing) continue;
       lastDigest = snapshot.digest;
       failing = false;
       yield { ok: true, snapshot };
     } catch (error) {
       failing = true;
       yield { ok: false, error: FishError.isInstance(error) ? error : new FishError({ code: FishErrorCode.CATALOG_INVALID, message: errorMessage('catalog', String(error)), cause: error }) };
+    } finally {
+      first = false;
     }
   }
 }

@@ -112,13 +112,15 @@ describe('CatalogHolder.follow', () => {
     const results: CatalogReloadResult[] = [];
     const abort = new AbortController();
     let notify: () => void = () => {};
+    const nextResult = () => new Promise<void>((resolve) => (notify = resolve));
+    let waiting = nextResult();
     const following = holder.follow(abort.signal, (result) => {
       results.push(result);
       notify();
     });
-    const nextResult = () => new Promise<void>((resolve) => (notify = resolve));
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    let waiting = nextResult();
+    await waiting; // the current state first: unchanged
+    expect(results).toEqual([expect.objectContaining({ ok: true, changed: false })]);
+    waiting = nextResult();
     await writeFile(join(own, 'patterns', 'web-down.yaml'), 'id: web-down\ndisabled: true\n');
     await waiting;
     expect(holder.catalog.patterns.map((each) => each.id)).toEqual(['mine']);
@@ -126,7 +128,7 @@ describe('CatalogHolder.follow', () => {
     waiting = nextResult();
     await writeFile(join(own, 'patterns', 'web-down.yaml'), 'id: web-down\ndisabled: yes please\n');
     await waiting;
-    expect(results.map((result) => result.ok)).toEqual([true, false]);
+    expect(results.map((result) => result.ok)).toEqual([true, true, false]);
     expect(holder.catalog).toBe(good);
     expect(logger.lines.some((line) => line.level === 'error' && line.message.includes('keeping the last good catalog'))).toBe(true);
     abort.abort();

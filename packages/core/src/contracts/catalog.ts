@@ -28,9 +28,11 @@ export interface Catalog {
    */
   load(signal?: AbortSignal): Promise<CatalogSnapshot>;
   /**
-   * Optional capability, detected by core: yields an update each time what `load` would return
-   * changes (a new digest), or a failed load after a change, until `signal` aborts; then the
-   * iterator ends. Without it, the catalog is reloaded only on demand (SIGHUP).
+   * Optional capability, detected by core: yields the current snapshot (or the load error) first,
+   * then an update each time what `load` would return changes (a new digest) or a load fails
+   * after a change, until `signal` aborts; then the iterator ends. Starting with the current state
+   * means no change made between a `load` and the start of `watch` is lost. Without it, the
+   * catalog is reloaded only on demand (SIGHUP).
    */
   watch?(signal: AbortSignal): AsyncIterable<CatalogUpdate>;
 }

@@ -131,16 +131,17 @@ export function testCatalog(options: TestCatalogOptions): void {
       }
     });
 
-    it('watch (when implemented) reports a change, a failed load, the recovery, and ends on abort', async () => {
+    it('watch (when implemented) reports the current state, a change, a failed load, the recovery, and ends on abort', async () => {
       if (!subject.catalog.watch) return;
       const abort = new AbortController();
       const iterator = subject.catalog.watch(abort.signal)[Symbol.asyncIterator]();
       try {
-        // The watch takes its baseline when first asked for an update: ask, give it time, then change.
-        const first = iterator.next();
-        await new Promise((resolve) => setTimeout(resolve, 300));
+        // First the current state, so that nothing changed since the last load is lost.
+        const current = await nextUpdate(iterator.next(), timeoutMs);
+        expect(current.ok).toBe(true);
+        expect((current as { snapshot: CatalogSnapshot }).snapshot.patterns.some((pattern) => pattern.id === 'conformance-disk-full')).toBe(true);
         await subject.writePattern('conformance-disk-full', conformancePattern('conformance-disk-full', 'Disk full, seen by watch'));
-        const changed = await nextUpdate(first, timeoutMs);
+        const changed = await nextUpdate(iterator.next(), timeoutMs);
         expect(changed.ok).toBe(true);
         const snapshot = (changed as { snapshot: CatalogSnapshot }).snapshot;
         expect(snapshot.patterns.find((pattern) => pattern.id === 'conformance-disk-full')!.title).toBe('Disk full, seen by watch');
