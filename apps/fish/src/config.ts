@@ -25,6 +25,12 @@ export const FishConfigSchema = z
     catalog: z
       .union([z.string().min(1), z.array(z.string().min(1, 'a catalog layer is `bundled` or a folder path')).min(1, 'give at least one catalog layer (`bundled`, a folder)')])
       .transform((value) => (typeof value === 'string' ? [value] : value)),
+    /**
+     * Re-read the catalog when its files change (every layer's folder is looked at every 2 s),
+     * as well as on SIGHUP; an invalid change is refused and the last good catalog stays.
+     * @default false
+     */
+    catalogWatch: z.boolean().default(false),
     /** Where fish keeps state: incident bundles, cursors. @default /var/lib/fish */
     dataDir: z.string().default('/var/lib/fish'),
     /** Go through everything but the remote call. @default false */
