@@ -22,6 +22,7 @@ export * from './util/duration.js';
 export * from './util/truncate.js';
 export * from './catalog/catalog-loader.js';
 export * from './catalog/catalog-lint.js';
+export * from './catalog/pattern-pin.js';
 export * from './approval/approval-token.js';
 export * from './pipeline/lru-dedup.js';
 export * from './pipeline/event-bus.js';
