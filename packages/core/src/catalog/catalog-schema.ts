@@ -219,12 +219,14 @@ export interface CatalogSnapshot {
   /** Where it was loaded from, and when. */
   loadedFrom: string;
   loadedAt: number;
-  /** sha256 of the files, to tell whether a reload changed anything. */
+  /** sha256 of the files (patterns and scripts), to tell whether a reload changed anything. */
   digest: string;
   /** Where each pattern came from, by pattern id. Every `Catalog` implementation fills it. */
   origins?: Readonly<Record<string, PatternOrigin>>;
   /** Disable stubs: those this snapshot asks to apply (a folder), or those applied (layered). */
   disabled?: readonly PatternDisable[];
+  /** sha256 (hex) of each script file's content by script name, as loaded: proposals pin them. */
+  scriptDigests?: Readonly<Record<string, string>>;
 }
 
 /** The special pattern id for an incident no catalog pattern explains. */

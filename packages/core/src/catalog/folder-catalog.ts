@@ -34,6 +34,8 @@ export interface FolderCatalogOptions {
   layer?: string;
   /** Check that every script a pattern names exists and is executable. @default true */
   checkScripts?: boolean;
+  /** A folder without pattern files is valid (a user's layer not written yet). @default false */
+  allowEmpty?: boolean;
   /** Further folders a script may be in when it is not in this one's `scripts/` (lower layers'). */
   fallbackScriptDirs?: readonly string[];
   /** How often `watch` looks at the folder's file names, sizes and times. @default 2000 */
@@ -108,7 +110,7 @@ async function folderFingerprint(directory: string): Promise<string> {
   return hash.digest('hex');
 }
 
-async function checkScripts(pattern: Pattern, origin: PatternOrigin, folders: readonly string[], problems: CatalogProblem[]): Promise<void> {
+async function checkScripts(pattern: Pattern, origin: PatternOrigin, folders: readonly string[], problems: CatalogProblem[], scriptDigests: Record<string, string>): Promise<void> {
   for (const step of ['fix', 'verify', 'rollback'] as const) {
     const script = pattern[step]?.script;
     if (!script) continue;
@@ -116,6 +118,8 @@ async function checkScripts(pattern: Pattern, origin: PatternOrigin, folders: re
     for (const folder of folders) {
       try {
         await access(join(folder, script), constants.X_OK);
+        // What a proposal pins: the content of the script as loaded (the first folder that has it).
+        scriptDigests[script] ??= createHash('sha256').update(await readFile(join(folder, script))).digest('hex');
         found = true;
         break;
       } catch {
@@ -147,8 +151,9 @@ async function loadFolder(options: FolderCatalogOptions): Promise<CatalogSnapsho
   const disabled: PatternDisable[] = [];
   const byId = new Map<string, string>();
   const digest = createHash('sha256');
+  const scriptDigests: Record<string, string> = {};
 
-  if (files.length === 0) problems.push({ file: display(patternsDir), message: 'no pattern files (*.yaml) found' });
+  if (files.length === 0 && !options.allowEmpty) problems.push({ file: display(patternsDir), message: 'no pattern files (*.yaml) found' });
 
   for (const name of files) {
     const file = display(join(patternsDir, name));
@@ -193,13 +198,25 @@ async function loadFolder(options: FolderCatalogOptions): Promise<CatalogSnapsho
       continue;
     }
     const pattern = parsed.data as Pattern;
-    if (options.checkScripts !== false) await checkScripts(pattern, origin, [scriptsDir, ...(options.fallbackScriptDirs ?? [])], problems);
+    if (options.checkScripts !== false) await checkScripts(pattern, origin, [scriptsDir, ...(options.fallbackScriptDirs ?? [])], problems, scriptDigests);
     patterns.push(pattern);
     origins[id] = origin;
   }
 
   if (problems.length > 0) throw catalogInvalid(display(directory), problems);
-  return { patterns, scriptsDir, scriptDirs: [scriptsDir], loadedFrom: directory, loadedAt: clock.now(), digest: digest.digest('hex'), origins, disabled };
+  // A script edited in place changes the catalog digest too (a reload reports it as a change).
+  for (const [script, sha256] of Object.entries(scriptDigests).sort(([a], [b]) => (a < b ? -1 : 1))) digest.update(`script:${script}`).update('\0').update(sha256).update('\0');
+  return {
+    patterns,
+    scriptsDir,
+    scriptDirs: [scriptsDir],
+    loadedFrom: directory,
+    loadedAt: clock.now(),
+    digest: digest.digest('hex'),
+    origins,
+    disabled,
+    ...(options.checkScripts !== false ? { scriptDigests } : {}),
+  };
 }
 
 /**

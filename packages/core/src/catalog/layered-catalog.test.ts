@@ -94,6 +94,14 @@ describe('createLayeredCatalog', () => {
     expect(alone.message).toContain('"own" is the lowest catalog layer');
   });
 
+  it('accepts an own layer without pattern files yet, but not an empty lowest layer', async () => {
+    const seed = await layer({ 'web-down.yaml': pattern('web-down', 'Web down') });
+    const snapshot = await createLayeredCatalog({ layers: [{ name: 'bundled', directory: seed }, { name: 'own', directory: await layer({}) }] }).load();
+    expect(snapshot.patterns.map((each) => each.id)).toEqual(['web-down']);
+    const empty = await refusal(createLayeredCatalog({ layers: [{ name: 'own', directory: await layer({}) }] }).load());
+    expect(empty.message).toContain('no pattern files (*.yaml) found');
+  });
+
   it('reports problems of every layer in one error', async () => {
     const seed = await layer({ 'web-down.yaml': pattern('web-down', 'Web down').replace('target_host: penny\n', '') });
     const own = await layer({ 'mine.yaml': pattern('mine', 'Mine').replace('title: Mine', 'title: ""') });

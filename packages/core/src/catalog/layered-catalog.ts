@@ -72,6 +72,8 @@ export function combineCatalogLayers(snapshots: ReadonlyArray<{ name: string; sn
     digest,
     origins: Object.fromEntries([...current.entries()].map(([id, entry]) => [id, entry.origin])),
     disabled,
+    // By script name, a higher layer's script first: the order a script is looked up in.
+    ...(snapshots.some((layer) => layer.snapshot.scriptDigests) ? { scriptDigests: Object.assign({}, ...snapshots.map((layer) => layer.snapshot.scriptDigests ?? {})) as Record<string, string> } : {}),
   };
 }
 
@@ -89,6 +91,8 @@ export function createLayeredCatalog(options: LayeredCatalogOptions): Catalog {
       directory: layer.directory,
       layer: layer.name,
       checkScripts: options.checkScripts ?? true,
+      // Only the lowest layer must hold patterns: an own folder may still be empty.
+      allowEmpty: folders.length > 0,
       // A higher layer's pattern may run a script that a lower layer ships.
       fallbackScriptDirs: [...folders].reverse().map((folder) => `${folder}/scripts`),
       ...(options.clock ? { clock: options.clock } : {}),
