@@ -81,6 +81,8 @@ describe('fish-sre init --non-interactive, then doctor and run in that folder', 
     expect(environment).toMatch(/^FISH_NTFY_TOPIC=fish-init-test-topic$/m);
     expect((await stat(join(directory, '.env'))).mode & 0o777).toBe(0o600);
     expect(await readFile(join(directory, 'patterns', 'README.md'), 'utf8')).toMatch(/fish-sre catalog validate/);
+    // The seed catalog, with this folder's (still empty) patterns/ layered above it.
+    expect(config).toMatch(/^catalog: \[bundled, \.\]$/m);
   }, 20_000);
 
   it('doctor needs the secrets: refused without them, naming the variable; passes with --env-file', async () => {

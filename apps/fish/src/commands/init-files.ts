@@ -28,7 +28,7 @@ export interface InitAnswers {
   publicUrl: string;
   approvalPort: number;
   metricsPort: number;
-  /** The catalog line's value (the bundled seed catalog). */
+  /** Where the seed catalog is installed, named in patterns/README.md as the examples to copy. */
   catalog: string;
 }
 
@@ -129,9 +129,11 @@ export function renderConfig(answers: InitAnswers, writtenAt: Date): string {
     '# (.env here, or the EnvironmentFile of fish.service): secrets stay out of this file.',
     '# Relative paths are relative to this file\'s folder.',
     '',
-    '# The incident patterns fish recognises: the seed catalog shipped with fish-sre (@fish-sre/catalog).',
-    '# Your own patterns: see patterns/README.md.',
-    `catalog: ${quote(answers.catalog)}`,
+    '# The incident patterns fish recognises, lowest layer first: `bundled` is the seed catalog shipped',
+    '# with fish-sre (@fish-sre/catalog); `.` is this folder, whose patterns/ and scripts/ hold your own.',
+    '# A file in patterns/ adds a pattern, replaces the seed pattern of the same id, or disables it',
+    '# (`id: <id>` and `disabled: true`): see patterns/README.md.',
+    'catalog: [bundled, .]',
     '',
     '# fish\'s state: the SQLite audit trail, each source\'s read position, UNKNOWN incident bundles.',
     `dataDir: ${quote(answers.dataDir)}`,
@@ -207,8 +209,12 @@ A pattern is one YAML file: an \`id\`, the \`required_signals\` (log lines by re
 thresholds) that recognise the incident, the \`target_host\`, the \`fix\` and \`verify\` scripts (in a
 \`scripts/\` folder beside \`patterns/\`), and \`samples\` of real lines that must and must not match.
 
-    fish-sre catalog validate --catalog <folder>   # every problem, with file, line and field
-    fish-sre catalog test --catalog <folder>       # every sample through the real matcher
+A file named after a seed pattern's id replaces that pattern whole (copy the seed file, then edit
+it); a file holding only \`id: <id>\`, \`disabled: true\` and a \`reason:\` turns it off.
+
+    fish-sre catalog validate --config fish.yaml   # every problem, with file, line and field,
+                                                   # and where each pattern came from
+    fish-sre catalog test --config fish.yaml       # every sample through the real matcher
 
 Each script must also be installed and allow-listed on its target hosts
 (\`apps/fish/deploy/install-target.sh <folder>\`): fish-wrapper runs nothing else.
