@@ -70,6 +70,6 @@ export * from './plugin-utils/bounded-queue.js';
 export * from './util/clock.js';
 export * from './util/logger.js';
 export * from './util/redact.js';
-export * from './util/duration.js';
+export { DurationSchema, durationProblem, formatDuration, parseDuration, requireDurationUnits } from './util/duration.js';
 export * from './util/truncate.js';
 export * from './util/sleep.js';
