@@ -21,3 +21,4 @@ export { rankCandidates } from './pipeline/classifier.js';
 export { budgetMonth } from './pipeline/budget-guard.js';
 export { closestName, describeUnknownKeys, editDistance } from './plugin-utils/options.js';
 export { durationJsonSchema } from './util/duration.js';
+export * from './catalog/pattern-pin.js';
