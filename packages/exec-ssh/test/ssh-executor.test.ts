@@ -3,8 +3,8 @@ import { createServer, connect as netConnect, type Server, type Socket } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FishError, FishErrorCode, type ExecutionRequest } from '@fish-sre/core';
-import { processAlive, startTestSshd, waitFor, type TestSshd } from '@fish-sre/testkit';
+import { FishError, FishErrorCode } from '@fish-sre/core';
+import { executionRequest, processAlive, startTestSshd, waitFor, type TestSshd } from '@fish-sre/testkit';
 import { createSshExecutor, sshExecutorPlugin, type HostKeyPolicy, type SshExecutor } from '../src/index.js';
 import { startWrapperHost, type WrapperHost } from './helpers.js';
 
@@ -31,14 +31,7 @@ async function caught(promise: Promise<unknown>): Promise<unknown> {
   );
 }
 
-const req = (host: string, patternId: string, script: string, extra: Partial<ExecutionRequest> = {}): ExecutionRequest => ({
-  host,
-  verb: 'run',
-  patternId,
-  script,
-  timeoutMs: 20_000,
-  ...extra,
-});
+const req = executionRequest;
 
 /** A loopback TCP proxy that can cut the next connection as soon as the client sends anything. */
 class CuttingProxy {

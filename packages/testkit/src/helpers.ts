@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { FishError } from '@fish-sre/core';
+import { FishError, type ExecutionRequest } from '@fish-sre/core';
 
 /**
  * Every item an async iterable yields, in order. A stream that yields more than `limit` items
@@ -52,4 +52,9 @@ export function processAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** A `run` request for `script` of `patternId` on `host` with a 20 s timeout; `extra` overrides any field. */
+export function executionRequest(host: string, patternId: string, script: string, extra: Partial<ExecutionRequest> = {}): ExecutionRequest {
+  return { host, verb: 'run', patternId, script, timeoutMs: 20_000, ...extra };
 }

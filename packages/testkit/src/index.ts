@@ -47,4 +47,4 @@ export {
 } from './prometheus.js';
 
 // Small helpers for plugin tests.
-export { collectStream, fishErrorOf, processAlive, waitFor } from './helpers.js';
+export { collectStream, executionRequest, fishErrorOf, processAlive, waitFor } from './helpers.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FishError, FishErrorCode, type ExecutionRequest, type ExecutionResult, type Executor } from '@fish-sre/core';
-import { processAlive, waitFor } from '../helpers.js';
+import { executionRequest, processAlive, waitFor } from '../helpers.js';
 
 /** One catalog entry the suite needs installed: pattern id, script file name, POSIX sh body. */
 export interface ConformanceScript {
@@ -65,14 +65,7 @@ export function testExecutor(options: ExecutorConformanceOptions): void {
     let executor: Executor;
     let host: string;
     let cleanup: (() => Promise<void>) | undefined;
-    const request = (patternId: string, script: string, extra: Partial<ExecutionRequest> = {}): ExecutionRequest => ({
-      host,
-      verb: 'run',
-      patternId,
-      script,
-      timeoutMs: 20_000,
-      ...extra,
-    });
+    const request = (patternId: string, script: string, extra: Partial<ExecutionRequest> = {}) => executionRequest(host, patternId, script, extra);
     const runLines = () => (existsSync(runs) ? readFileSync(runs, 'utf8').split('\n').filter(Boolean) : []);
 
     beforeAll(async () => {
