@@ -67,6 +67,7 @@ export * from './plugin-utils/retry.js';
 export * from './plugin-utils/http.js';
 export * from './plugin-utils/fit.js';
 export * from './plugin-utils/bounded-queue.js';
+export * from './plugin-utils/http-auth.js';
 export * from './util/clock.js';
 export * from './util/logger.js';
 export * from './util/redact.js';

@@ -27,7 +27,7 @@ const PUBLIC = [
   'type ExecutionTransition', 'ExecutionVerb', 'type Executor', 'type FileSourceOptions', 'FileSourceOptionsSchema',
   'fileSourcePlugin', 'FishEngine', 'type FishEngineEvents', 'type FishEngineOptions', 'type FishEngineStats', 'FishError',
   'FishErrorCode', 'type FishErrorOptions', 'fit', 'formatCatalogProblem', 'formatDuration', 'formatZodIssues', 'type HostLock',
-  'type HostLockRequest', 'HostMutex', 'httpRequest', 'type HttpRequestOptions', 'type HttpResponse', 'type IncidentClaim',
+  'type HostLockRequest', 'HostMutex', 'type HttpAuth', 'HttpAuthSchema', 'httpAuthorization', 'httpRequest', 'type HttpRequestOptions', 'type HttpResponse', 'type IncidentClaim',
   'type IncidentClaimRequest', 'type IncidentRecord', 'IncidentRecordSchema', 'isLegalExecutionTransition',
   'isLegalProposalTransition', 'isScopedSignal', 'lintCatalog', 'type ListFilter', 'type LLMContentPart', 'type LLMFinishReason',
   'type LLMGenerateRequest', 'type LLMGenerateResult', 'type LLMMessage', 'type LLMProvider', 'type LLMStreamPart',
