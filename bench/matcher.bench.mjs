@@ -58,7 +58,7 @@ function parseLine(text) {
   const start = offset;
   offset += text.length + 1;
   return {
-    id: `file:/var/log/homelab/day.jsonl:1234567.0:${start}+${text.length + 1}`,
+    id: `file:803.2n9c.0:${start}+${text.length + 1}`,
     kind: 'log', source: 'bench', time: line.time, host: line.host ?? 'unknown', service: line.service ?? 'unknown',
     level: normaliseLevel(line.level), message: line.message, labels: {},
   };

@@ -166,6 +166,8 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
         }
       }
       let inode = 0;
+      // Line ids: the file (device and inode), copy-truncations seen, and the line's byte range.
+      let fileId = '';
       // Copy-truncations seen: offsets start over, ids must not (the dedup still remembers the old ones).
       let truncations = 0;
       let lastStream: string | undefined;
@@ -199,7 +201,7 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
         const body = text.endsWith('\r') ? text.slice(0, -1) : text;
         if (body.trim() === '') return [];
         counters.lines++;
-        const event = toEvent(body, lineNumber, `file:${options.path}:${inode}.${truncations}:${offset}+${end - offset}`);
+        const event = toEvent(body, lineNumber, `${fileId}.${truncations}:${offset}+${end - offset}`);
         if (!event) return [];
         const located: Located = { event, offset, line };
         if (!joiner) return [located];
@@ -233,7 +235,7 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
           try {
             const info = await stat(options.path);
             size = info.size;
-            if (inode === 0) inode = info.ino;
+            if (inode === 0) ({ inode, fileId } = identity(info));
             // The first position is saved at once: a restart before any new line resumes from here, not from the end.
             if (!saved && size >= position) await persist();
           } catch (error) {
@@ -255,7 +257,7 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
           if (size > position) {
             const handle = await open(options.path, 'r');
             try {
-              inode = (await handle.stat()).ino;
+              ({ inode, fileId } = identity(await handle.stat()));
               const buffer = Buffer.alloc(Math.min(CHUNK_BYTES, size - position));
               while (position < size && !signal.aborted) {
                 const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - position), position);
@@ -325,6 +327,10 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
 }
 
 const CHUNK_BYTES = 64 * 1024;
+
+function identity(info: { dev: number; ino: number }): { inode: number; fileId: string } {
+  return { inode: info.ino, fileId: `file:${info.dev.toString(36)}.${info.ino.toString(36)}` };
+}
 
 /** A message's event with where its first line is in the file: byte offset, lines before it. */
 interface Located {

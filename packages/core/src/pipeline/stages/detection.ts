@@ -66,6 +66,7 @@ export class Detection {
   private readonly unknownWindows = new SlidingWindowCounter();
   private readonly unknownEvidence = new Map<string, RawEvidence[]>();
   private readonly fingerprints = new Map<string, string>();
+  private readonly unknownFingerprints = new Map<string, string>();
   private matcherCatalog: Catalog;
   private matcher: Matcher;
   private metrics: MetricSignals;
@@ -132,7 +133,12 @@ export class Detection {
     this.unknownEvidence.set(key, evidence);
     if (this.unknownEvidence.size > 10_000) this.unknownEvidence.delete(this.unknownEvidence.keys().next().value as string);
     if (count < (unknown.count ?? 3)) return undefined;
-    const fingerprint = this.fingerprint([UNKNOWN_PATTERN_ID], event.host, event.service);
+    let fingerprint = this.unknownFingerprints.get(key);
+    if (fingerprint === undefined) {
+      if (this.unknownFingerprints.size >= 10_000) this.unknownFingerprints.clear();
+      fingerprint = incidentFingerprint([UNKNOWN_PATTERN_ID], event.host, event.service);
+      this.unknownFingerprints.set(key, fingerprint);
+    }
     const opened = this.open(event, fingerprint, unknown.cooldownMs ?? UNKNOWN_COOLDOWN_MS, [], () => evidence.map((item) => evidenceLine(item)));
     if (opened) this.unknownEvidence.delete(key);
     return opened;
