@@ -4,7 +4,8 @@
 // catalog regex. Ratios are against baselines measured in this same run.
 // Prints one JSON line of figures on stdout, human text on stderr.
 import { performance } from 'node:perf_hooks';
-import { ApprovalSigner, FishEngine, Matcher, PatternSchema, createMemoryAuditStore, loadCatalog, normaliseLevel, sampleToEvent } from '@fish-sre/core';
+import { ApprovalSigner, FishEngine, PatternSchema, createMemoryAuditStore, loadCatalog } from '@fish-sre/core';
+import { Matcher, normaliseLevel, sampleToEvent } from '@fish-sre/core/internal';
 import { homelabDay, rng } from './homelab-day.mjs';
 
 const say = (text) => process.stderr.write(`${text}\n`);
