@@ -1,5 +1,5 @@
 import { FishError, FishErrorCode, errorMessage, redactSecrets, type Clock } from '@fish-sre/core';
-import { createSqlAuditStore, verifyRows, GENESIS_HASH, type AuditChainReport, type AuditDatabase, type SqlAuditStore, type StoredChainRow } from '@fish-sre/audit-sql';
+import { createSqlAuditStore, verifyRows, type AuditChainReport, type ChainAnchor, type AuditDatabase, type SqlAuditStore, type StoredChainRow } from '@fish-sre/audit-sql';
 import { Kysely } from 'kysely';
 import { z } from 'zod';
 import type Database from 'better-sqlite3';
@@ -34,8 +34,8 @@ export interface SqliteAuditStore extends SqlAuditStore {
   readonly path: string;
   /** SQLite worker threads restarted after dying since the store opened. */
   readonly workerRestarts: number;
-  /** Walks the hash chain of `audit_log`; see {@link verifyAuditChain}. */
-  verifyChain(): Promise<AuditChainReport>;
+  /** Walks the hash chain of `audit_log`; see {@link verifyAuditChain}. `anchor`: a head kept elsewhere earlier. */
+  verifyChain(anchor?: ChainAnchor): Promise<AuditChainReport>;
 }
 
 const SCOPE = 'audit-sqlite';
@@ -94,14 +94,14 @@ export function createSqliteAuditStore(settings: SqliteAuditStoreOptions): Sqlit
   Object.defineProperty(store, 'workerRestarts', { get: () => dialectInUse?.workerRestarts ?? 0, enumerable: true });
   return Object.assign(store as typeof store & { readonly workerRestarts: number }, {
     path: options.path,
-    async verifyChain() {
+    async verifyChain(anchor?: ChainAnchor) {
       await store.database();
-      return verifyAuditChain(options.path);
+      return verifyAuditChain(options.path, anchor);
     },
   });
 }
 
-function verifyDatabase(database: Database.Database): AuditChainReport {
+function verifyDatabase(database: Database.Database, anchor?: ChainAnchor): AuditChainReport {
   const rows = database.prepare('select seq, at, entity, entity_id, action, data_json, prev_hash, hash from audit_log order by seq asc').iterate() as IterableIterator<
     AuditDatabase['audit_log']
   >;
@@ -111,21 +111,21 @@ function verifyDatabase(database: Database.Database): AuditChainReport {
     }
   }
   const head = database.prepare('select seq, hash from audit_head where id = 1').get() as { seq: number; hash: string } | undefined;
-  return verifyRows(mapped(), head === undefined ? { seq: 0, hash: GENESIS_HASH } : { seq: Number(head.seq), hash: head.hash });
+  return verifyRows(mapped(), head === undefined ? null : { seq: Number(head.seq), hash: head.hash }, anchor);
 }
 
 /**
  * Checks the audit_log hash chain of a store, or of a database file (opened read-only).
  * `{ ok: false, firstBadSeq, problem }` names the first row that was edited, deleted or moved.
  */
-export async function verifyAuditChain(target: SqliteAuditStore | string): Promise<AuditChainReport> {
-  if (typeof target !== 'string') return target.verifyChain();
+export async function verifyAuditChain(target: SqliteAuditStore | string, anchor?: ChainAnchor): Promise<AuditChainReport> {
+  if (typeof target !== 'string') return target.verifyChain(anchor);
   const database = openSqlite({ path: target, busyTimeoutMs: 5000, synchronous: 'FULL', readonly: true });
   try {
     // One read transaction: a consistent snapshot, whatever writers do meanwhile (WAL).
     database.exec('begin');
     try {
-      return verifyDatabase(database);
+      return verifyDatabase(database, anchor);
     } finally {
       database.exec('commit');
     }
