@@ -19,6 +19,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync,
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stripVTControlCharacters } from 'node:util';
 import { workspacePackages } from './check-packages.mjs';
 import { startLocalRegistry } from './local-registry.mjs';
 
@@ -165,8 +166,9 @@ async function projectChecks() {
     const built = await run(process.execPath, [tsc, '-p', join(pluginFolder, 'tsconfig.json')], { cwd: pluginFolder });
     if (built.code !== 0) throw new Error(`tsc failed on the page's code:\n    ${tail(built.stdout)}`);
     const tested = await run(join(project, 'node_modules', '.bin', 'vitest'), ['run', '--root', pluginFolder, '--maxWorkers=1'], { cwd: pluginFolder, env: { CI: 'true' } });
-    const passed = /Tests\s+(\d+) passed/.exec(tested.output.replace(/\x1b\[[0-9;]*m/g, ''));
-    if (tested.code !== 0 || !passed) throw new Error(`testPluginDescriptor / testNotifier failed:\n    ${tail(tested.output.replace(/\x1b\[[0-9;]*m/g, ''), 30)}`);
+    const output = stripVTControlCharacters(tested.output);
+    const passed = /Tests\s+(\d+) passed/.exec(output);
+    if (tested.code !== 0 || !passed) throw new Error(`testPluginDescriptor / testNotifier failed:\n    ${tail(output, 30)}`);
     console.log(`  the plugin passed ${passed[1]} conformance tests`);
     const packed = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: pluginFolder });
     if (packed.code !== 0) throw new Error(`npm pack of the plugin failed:\n    ${tail(packed.output)}`);
@@ -177,7 +179,10 @@ async function projectChecks() {
 
 async function globalInstall() {
   await step('npm i -g --prefix <tmp> @fish-sre/fish', async () => {
-    const installed = await run('npm', ['install', scope, '--global', '--prefix', globalPrefix, '@fish-sre/fish'], { cwd: work, env: npmEnv });
+    // --ignore-scripts, as npm 11 does in the project for every package its package.json has not
+    // allowed: the optional native addons (unix-dgram for the watchdog, ssh2's cpu-features) would
+    // compile for minutes, and fish runs without them (better-sqlite3 ships prebuilt binaries).
+    const installed = await run('npm', ['install', scope, '--global', '--ignore-scripts', '--prefix', globalPrefix, '@fish-sre/fish'], { cwd: work, env: npmEnv });
     if (installed.code !== 0) throw new Error(`npm install --global failed:\n    ${tail(installed.output)}`);
   });
 }
