@@ -146,6 +146,7 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     autoExec: config.autoExec,
     proposalTtlMs: config.approval.proposalTtl,
     resumeWindowMs: config.approval.resumeWindow,
+    autoExecDenyWindowMs: config.approval.autoExecDenyWindow,
     busCapacity: config.pipeline.busCapacity,
     ...(config.pipeline.maxEvidenceAge !== null ? { maxEvidenceAgeMs: config.pipeline.maxEvidenceAge } : {}),
     dedupCapacity: config.pipeline.dedupCapacity,

@@ -51,6 +51,11 @@ export const FishConfigSchema = z
          * most this long ago; an older one is escalated instead. @default 5m
          */
         resumeWindow: DurationSchema.default(300_000),
+        /**
+         * An auto-exec run is announced (with Deny) this long before it starts; a deny in the
+         * window cancels it. 0s runs at once (only the outcome is sent). @default 2m
+         */
+        autoExecDenyWindow: DurationSchema.default(120_000),
         /** Browser origins allowed to POST decisions (the ntfy web app). @default ["https://ntfy.sh"] */
         corsOrigins: z.array(z.string()).default(['https://ntfy.sh']),
         /** Header carrying the user's identity from the edge proxy, trusted only from `trustedProxies`. */

@@ -29,7 +29,7 @@ Usage:
   fish-sre catalog eval --provider claude|ollama [--model M] [--base-url URL] [--json]
                                               accuracy, injection resistance, cost and latency of a model
   fish-sre status --config F [--json]        open incidents, waiting proposals, last fixes, sources, budget
-  fish-sre audit list|show <id>|verify --config F (or --demo)   read and verify the audit trail
+  fish-sre audit list|show <id>|verify [--expect-head SEQ:HASH] --config F (or --demo)   read and verify the audit trail
   fish-sre approve|deny <proposal> [--config F | --demo]
 
   --env-file F    read KEY=value lines into the environment first (the secrets \${NAME} in the config
@@ -60,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
       model: { type: 'string' },
       'base-url': { type: 'string' },
       json: { type: 'boolean', default: false },
+      'expect-head': { type: 'string' },
       'env-file': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -133,10 +134,16 @@ async function main(argv: string[]): Promise<number> {
           return 0;
         }
         if (sub === 'verify') {
-          const verify = (audit as { verifyChain?: () => Promise<{ ok: boolean; rows: number; problem?: string }> }).verifyChain;
+          type Report = { ok: boolean; rows: number; problem?: string; headHash: string; headSeq?: number };
+          const verify = (audit as { verifyChain?: (anchor?: { seq: number; hash: string }) => Promise<Report> }).verifyChain;
           if (!verify) throw new Error(`the "${audit.name}" audit store keeps no hash chain; use the sqlite audit store`);
-          const result = await verify.call(audit);
-          write(result.ok ? `audit chain OK: ${result.rows} rows\n` : `audit chain BROKEN: ${result.problem}\n`);
+          const expected = values['expect-head'];
+          const match = expected === undefined ? null : /^(\d{1,15}):([0-9a-f]{64})$/.exec(expected.trim());
+          const anchor = match ? { seq: Number(match[1]), hash: match[2]! } : undefined;
+          if (expected !== undefined && anchor === undefined) throw new Error(`--expect-head "${expected}" is not <seq>:<sha256 hex>, as "audit verify" prints the head`);
+          const result = await verify.call(audit, anchor);
+          // The head, to keep off this machine: `--expect-head` with it later detects a wiped or rebuilt trail.
+          write(result.ok ? `audit chain OK: ${result.rows} rows; head ${result.headSeq ?? result.rows}:${result.headHash}${anchor ? ` (contains the expected head ${anchor.seq})` : ''}\n` : `audit chain BROKEN: ${result.problem}\n`);
           return result.ok ? 0 : 1;
         }
         throw new Error(`unknown audit command "${sub ?? ''}" (list, show <id>, verify)`);

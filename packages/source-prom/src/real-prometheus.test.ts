@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApprovalSigner, FishEngine, PatternSchema, ObservedEventSchema, createMemoryAuditStore, type CatalogSnapshot, type ObservedEvent, type Source } from '@fish-sre/core';
-import { testSource } from '@fish-sre/testkit';
+import { haveRealPrometheus, startMetricsTarget, startRealAlertmanager, startRealPrometheus, testSource, type RealProcess } from '@fish-sre/testkit';
 import { createAlertmanagerSource, createPrometheusSource, type AlertmanagerSource } from './index.js';
-import { haveRealPrometheus, startAlertmanager, startMetricsTarget, startPrometheus, type RealProcess } from './testing/real-servers.js';
 
 // Real Prometheus and Alertmanager from Debian (apt-get install prometheus prometheus-alertmanager).
 if (!haveRealPrometheus) throw new Error('Prometheus/Alertmanager binaries missing: apt-get install -y prometheus prometheus-alertmanager');
@@ -32,8 +31,9 @@ beforeAll(async () => {
   target.set('fish_test_value{disk="sdc"}', '+Inf');
   receiver = createAlertmanagerSource({ bearerToken: TOKEN, listen: { host: '127.0.0.1', port: 0 } });
   const { url } = await receiver.start();
-  alertmanager = await startAlertmanager({ webhookUrl: `${url}/alertmanager`, bearerToken: TOKEN });
-  prometheus = await startPrometheus({
+  alertmanager = await startRealAlertmanager({ webhookUrl: `${url}/alertmanager`, bearerToken: TOKEN });
+  prometheus = await startRealPrometheus({
+    job: 'fishtest',
     target: target.address,
     alertmanager: alertmanager.url,
     rules: `groups:

@@ -34,3 +34,18 @@ export * from './servers/ollama.js';
 export * from './servers/proxmox.js';
 export * from './servers/telegram.js';
 export { startTestPostgres, type TestPostgres, type TestPostgresOptions } from './postgres.js';
+export {
+  startRealPrometheus,
+  startRealAlertmanager,
+  startMetricsTarget,
+  queryPrometheus,
+  haveRealPrometheus,
+  PROMETHEUS_BINARY,
+  ALERTMANAGER_BINARY,
+  type RealProcess,
+  type RealPrometheusOptions,
+  type RealAlertmanagerOptions,
+} from './prometheus.js';
+
+// Small helpers for plugin tests.
+export { collectStream, executionRequest, fishErrorOf, processAlive, waitFor } from './helpers.js';

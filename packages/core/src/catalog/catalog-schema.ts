@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { EventLevel } from '../contracts/observed-event.js';
 import { PATTERN_ID_PATTERN, SCRIPT_NAME_PATTERN } from '../contracts/executor.js';
-import { DurationSchema } from '../util/duration.js';
+import { DurationSchema, durationJsonSchema } from '../util/duration.js';
 import { regexProblem } from '../pipeline/linear-regex.js';
 
 /**
@@ -234,5 +234,15 @@ export const UNKNOWN_PATTERN_ID = 'UNKNOWN';
 
 /** JSON Schema of one catalog file, for editors (yaml-language-server). */
 export function catalogJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(PatternSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return z.toJSONSchema(PatternSchema, {
+    io: 'input',
+    unrepresentable: 'any',
+    // A catalog file is read inside requireDurationUnits: a duration there needs its unit, which
+    // the zod union (string | number) cannot say by itself.
+    override: (context) => {
+      if (context.zodSchema !== DurationSchema) return;
+      for (const key of Object.keys(context.jsonSchema)) delete context.jsonSchema[key];
+      Object.assign(context.jsonSchema, durationJsonSchema());
+    },
+  }) as Record<string, unknown>;
 }

@@ -37,6 +37,11 @@ export interface FishEngineOptions {
   dryRun?: boolean;
   /** Allow patterns that earned it to run without a human decision. @default false */
   autoExec?: boolean;
+  /**
+   * An unattended (auto-exec) run is announced with a Deny button this long before it starts; a
+   * deny in the window cancels it. 0: run at once. @default 120000 (2 minutes)
+   */
+  autoExecDenyWindowMs?: number;
   /** Replaces the rule deciding which proposals run without a human. @default promotion after N verified successes */
   autoExecPolicy?: AutoExecPolicy;
   /** How long a proposal can be approved, in milliseconds. @default 1 hour */

@@ -85,6 +85,27 @@ describe('detection', () => {
     expect(incident!.evidence).toHaveLength(2);
   });
 
+  it('redacts the evidence of an UNKNOWN incident when it opens it, the same as redacting every line at once', () => {
+    // Unmatched severe lines are kept raw until an incident is opened (redacting each one was the
+    // hot path's main cost): what leaves detection must still be redacted, cut after redaction.
+    const { stage, clock } = detection();
+    const at = clock.now();
+    const key = `-----BEGIN OPENSSH PRIVATE KEY-----\n${'b3BlbnNzaC1rZXktdjEAAAAA'.repeat(60)}\n-----END OPENSSH PRIVATE KEY-----`;
+    const lines = [
+      'login failed password=hunter2-pa55 for admin',
+      `${'x'.repeat(990)} api_key=abcdefghijklmnop0123 straddles the cut`,
+      `restore failed: ${key} then Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlMTIz`,
+    ];
+    let incident;
+    for (const [index, message] of lines.entries()) incident = stage.detect(logEvent({ message, service: 'mystery', level: 'critical', time: at + index }));
+    expect(incident?.candidates).toEqual([]);
+    const evidence = incident!.evidence.join('\n');
+    for (const secret of ['hunter2-pa55', 'abcdefghijklmnop0123', 'b3BlbnNzaC1rZXktdjEAAAAA', 'eyJhbGciOiJIUzI1NiJ9', 'c2lnbmF0dXJlMTIz']) expect(evidence).not.toContain(secret);
+    expect(incident!.evidence[0]).toMatch(/\[critical\] login failed password=\[REDACTED\] for admin$/);
+    expect(incident!.evidence[2]).toContain('[REDACTED PRIVATE KEY] then Authorization: Bearer [REDACTED]');
+    expect(incident!.evidence.every((line) => line.length <= 1000)).toBe(true);
+  });
+
   it('compares metric observations through the metric signals; `for` is the duration the source reports', () => {
     const patterns = [makePattern({ id: 'disk', required_signals: [{ id: 'used', metric: { query: 'disk_used', op: '>', threshold: 90, for: '2m' } }], samples: { match: [{ message: 'd', metric: { name: 'disk_used', value: 95 } }] } })];
     const { stage, clock } = detection({}, patterns);
