@@ -7,6 +7,7 @@ import { parse } from 'yaml';
 import { parseOptions, requireDurationUnits, type PluginKind } from '@fish-sre/core';
 import { FishConfigSchema, loadConfig } from '../src/config.js';
 import { createFishRegistry } from '../src/plugins.js';
+import { openCatalog } from '../src/catalog-layers.js';
 
 // Every YAML example in the documentation is text users copy. Each fenced yaml block of every
 // README and guide is found here and either loaded as a fish config by the real loader (a whole
@@ -92,8 +93,17 @@ function asConfigFile(block: Block, directory: string): string {
     audit: `audit: { type: sqlite, options: { path: ${JSON.stringify(join(directory, 'audit.sqlite'))} } }`,
   };
   // The folders a README names (/opt/fish-sre/catalog, /var/lib/fish) are the reader's host's.
-  const text = block.text.replace(/^catalog:.*$/m, base.catalog!).replace(/^dataDir:.*$/m, base.dataDir!);
+  // A layer list naming `bundled` keeps its form (its own folders are made in `directory` by the test).
+  const catalogLine = /^catalog:.*$/m.exec(block.text)?.[0] ?? '';
+  const text = (catalogLine.includes('bundled') ? block.text : block.text.replace(/^catalog:.*$/m, base.catalog!)).replace(/^dataDir:.*$/m, base.dataDir!);
   return [text, ...Object.entries(base).filter(([key]) => !shown.has(key)).map(([, line]) => line)].join('\n');
+}
+
+/** The user's own catalog folders a `catalog: [bundled, ./folder]` line names, relative to the config. */
+function ownCatalogFolders(block: Block): string[] {
+  const value = (parse(block.text) as { catalog?: unknown }).catalog;
+  const layers = Array.isArray(value) ? value : value === undefined ? [] : [value];
+  return layers.filter((layer): layer is string => typeof layer === 'string' && layer !== 'bundled' && !layer.startsWith('/'));
 }
 
 describe('YAML examples in the documentation', () => {
@@ -113,6 +123,7 @@ describe('YAML examples in the documentation', () => {
       await mkdir(join(directory, 'state'));
       const file = join(directory, 'fish.yaml');
       await writeFile(file, asConfigFile(block, directory));
+      for (const folder of ownCatalogFolders(block)) await mkdir(join(directory, folder, 'patterns'), { recursive: true });
       const config = await loadConfig(file, ENV);
       const registry = createFishRegistry();
       const plugins: Array<[PluginKind, string, { type: string; options?: unknown }]> = [
@@ -129,4 +140,35 @@ describe('YAML examples in the documentation', () => {
       }
     });
   }
+});
+
+// The README's homelab config names the seed catalog and an own folder: the layers load, and a
+// disable stub in the own folder takes the seed pattern out.
+describe("the README's homelab config", () => {
+  it('loads the bundled catalog beneath the own folder', async () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const block = /```yaml\n(# \/etc\/fish-sre\/fish\.yaml[\s\S]*?)```/.exec(readme)?.[1];
+    expect(block).toBeDefined();
+    const directory = await mkdtemp(join(tmpdir(), 'fish-readme-'));
+    await mkdir(join(directory, 'my-patterns', 'patterns'), { recursive: true });
+    await writeFile(join(directory, 'my-patterns', 'patterns', 'loki-empty-ring.yaml'), 'id: loki-empty-ring\ndisabled: true\n');
+    await mkdir(join(directory, 'state'));
+    const file = join(directory, 'fish.yaml');
+    await writeFile(file, block!.replace('/var/lib/fish', join(directory, 'state')));
+    const config = await loadConfig(file, ENV);
+    expect(config.catalog).toEqual(['bundled', join(directory, 'my-patterns')]);
+    const catalog = await openCatalog(config.catalog, directory).load();
+    expect(catalog.disabled?.map((stub) => stub.id)).toEqual(['loki-empty-ring']);
+    expect(catalog.patterns.length).toBeGreaterThan(5);
+  });
+});
+
+describe("the README's other YAML examples", () => {
+  it('are each valid YAML (users paste them into fish.yaml)', async () => {
+    const { parseDocument } = await import('yaml');
+    const readme = await readFile(resolve(import.meta.dirname, '../../../README.md'), 'utf8');
+    const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((match) => match[1]!);
+    expect(blocks.length).toBeGreaterThan(0);
+    for (const block of blocks) expect(parseDocument(block, { uniqueKeys: true }).errors.map((error) => `${error.message}\n${block}`)).toEqual([]);
+  });
 });

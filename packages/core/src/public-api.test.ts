@@ -14,7 +14,7 @@ const PUBLIC = [
   'type ApprovalClaims', 'ApprovalSigner', 'type AuditEntry', 'AuditEntrySchema', 'type AuditStore', 'autoExecAllowed',
   'type AutoExecPolicy', 'type AutoExecPolicyOptions', 'type AutoExecVerdict', 'backoffDelay', 'type BackoffOptions',
   'BoundedOutput', 'BoundedQueue', 'BudgetGuard', 'type BudgetGuardOptions', 'type BudgetReservation', 'type BudgetSettlement',
-  'type Candidate', 'type Catalog', 'CatalogHolder', 'catalogJsonSchema', 'type CatalogLintFinding', 'type CatalogProblem',
+  'type Candidate', 'type Catalog', 'CatalogHolder', 'type CatalogLayer', 'combineCatalogLayers', 'createFolderCatalog', 'createLayeredCatalog', 'type CatalogSnapshot', 'type CatalogUpdate', 'DisableStubSchema', 'type FolderCatalogOptions', 'formatPatternOrigin', 'type LayeredCatalogOptions', 'type PatternDisable', 'type PatternOrigin', 'patternOrigin', 'catalogJsonSchema', 'type CatalogLintFinding', 'type CatalogProblem',
   'type CatalogReloadResult', 'type CatalogSample', 'type ChannelDecision', 'type ChannelDecisionRefusal',
   'type ChannelDecisionReply', 'type Classification', 'type ClassificationInput', 'ClassificationMethod', 'Classifier',
   'type ClassifierOptions', 'type Clock', 'connectDecisionChannel', 'type ConsoleLoggerOptions', 'createConsoleLogger',

@@ -129,7 +129,10 @@ export interface LokiSourceOptions extends LokiSourceConfig {
 interface Entry {
   ts: bigint;
   line: string;
+  /** Stream labels plus, with categorize-labels, structured metadata and parsed labels. */
   labels: Record<string, string>;
+  /** The stream labels alone: set by the shipper, never by the line; host and service come from these only. */
+  stream: Record<string, string>;
 }
 
 const TimestampString = z.string().regex(/^\d{1,25}$/);
@@ -258,8 +261,9 @@ export function createLokiSource(options: LokiSourceOptions): Source {
     source: name,
     time: Number(entry.ts / 1_000_000n),
     timeNs: entry.ts.toString(),
-    host: firstLabel(entry.labels, config.labels.host) ?? 'unknown',
-    service: firstLabel(entry.labels, config.labels.service) ?? 'unknown',
+    // The fix target: a `host` parsed out of the line (or put in its metadata) never chooses it.
+    host: firstLabel(entry.stream, config.labels.host) ?? 'unknown',
+    service: firstLabel(entry.stream, config.labels.service) ?? 'unknown',
     level: normaliseLevel(firstLabel(entry.labels, config.labels.level)),
     message: entry.line,
     labels: entry.labels,
@@ -280,7 +284,7 @@ export function createLokiSource(options: LokiSourceOptions): Source {
           }
           labels = { ...merged, ...stream.stream };
         }
-        entries.push({ ts: BigInt(value[0]), line: value[1], labels });
+        entries.push({ ts: BigInt(value[0]), line: value[1], labels, stream: stream.stream });
       }
     }
     return entries;

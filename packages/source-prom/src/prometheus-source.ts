@@ -14,7 +14,7 @@ import {
   silentLogger,
   sleep,
   systemClock,
-  type Catalog,
+  type CatalogSnapshot,
   type Clock,
   type Logger,
   type ObservedEvent,
@@ -54,7 +54,7 @@ export interface PrometheusSourceOptions extends PrometheusSourceConfig {
   /** @default 'prometheus' */
   name?: string;
   /** The current catalog; re-read every cycle (it may be hot-reloaded). */
-  catalog: () => Pick<Catalog, 'patterns'>;
+  catalog: () => Pick<CatalogSnapshot, 'patterns'>;
   fetch?: typeof globalThis.fetch;
   logger?: Logger;
   clock?: Clock;
@@ -185,7 +185,7 @@ const conditionKey = (condition: MetricCondition) => `${condition.query}\u0000${
 const labelsKey = (labels: Record<string, string>) => JSON.stringify(Object.keys(labels).sort().map((key) => [key, labels[key]]));
 
 /** Collects the distinct metric signals of the catalog. */
-export function metricConditions(catalog: Pick<Catalog, 'patterns'>): MetricCondition[] {
+export function metricConditions(catalog: Pick<CatalogSnapshot, 'patterns'>): MetricCondition[] {
   const conditions = new Map<string, MetricCondition>();
   for (const pattern of catalog.patterns) {
     for (const signal of pattern.required_signals) {

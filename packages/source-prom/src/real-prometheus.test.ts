@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApprovalSigner, FishEngine, PatternSchema, ObservedEventSchema, createMemoryAuditStore, type Catalog, type ObservedEvent, type Source } from '@fish-sre/core';
+import { ApprovalSigner, FishEngine, PatternSchema, ObservedEventSchema, createMemoryAuditStore, type CatalogSnapshot, type ObservedEvent, type Source } from '@fish-sre/core';
 import { haveRealPrometheus, startMetricsTarget, startRealAlertmanager, startRealPrometheus, testSource, type RealProcess } from '@fish-sre/testkit';
 import { createAlertmanagerSource, createPrometheusSource, type AlertmanagerSource } from './index.js';
 
@@ -12,7 +12,7 @@ let prometheus: RealProcess;
 let alertmanager: RealProcess;
 let receiver: AlertmanagerSource;
 
-function catalogOf(signals: Array<{ query: string; op: '>' | '>=' | '<' | '<=' | '==' | '!='; threshold: number; for?: string }>): Catalog {
+function catalogOf(signals: Array<{ query: string; op: '>' | '>=' | '<' | '<=' | '==' | '!='; threshold: number; for?: string }>): CatalogSnapshot {
   const pattern = PatternSchema.parse({
     id: 'metric-test',
     title: 'metric test',
@@ -209,7 +209,7 @@ describe('metric for: end to end (real Prometheus -> source-prom -> engine -> pr
       verify: { script: 'verify.sh' },
       samples: { match: [{ message: 'x', metric: { name: 'fish_test_value{disk="sdd"}', value: 95 } }] },
     });
-    const catalog: Catalog = { patterns: [pattern], scriptsDir: '/nonexistent', loadedFrom: 'test', loadedAt: 0, digest: 'x' };
+    const catalog: CatalogSnapshot = { patterns: [pattern], scriptsDir: '/nonexistent', loadedFrom: 'test', loadedAt: 0, digest: 'x' };
     const source = createPrometheusSource({ url: prometheus.url, interval: '250ms', catalog: () => catalog });
     const proposals: unknown[] = [];
     const engine = new FishEngine({
