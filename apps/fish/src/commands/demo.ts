@@ -1,11 +1,12 @@
-import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { ApprovalSigner, createConsoleLogger, createTerminalNotifier, describeError, type ExecutionRecord } from '@fish-sre/core';
 import { composeFish } from '../compose.js';
 import { FishConfigSchema, type FishConfig } from '../config.js';
-import { appDir, bundledCatalogDir } from '../paths.js';
+import { bundledCatalogDir } from '../paths.js';
 import { printHistory } from './audit.js';
+import { prepareDemoSandbox } from './demo-sandbox.js';
 
 export interface DemoOptions {
   /** Approve automatically through the approval endpoint, as a phone tap would. */
@@ -55,12 +56,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const write = options.write ?? ((text: string) => process.stdout.write(text));
   const dataDir = resolve(options.dataDir ?? '.fish-demo');
   const catalogDir = options.catalogDir ?? bundledCatalogDir();
-  const sandbox = join(dataDir, 'sandbox');
   await rm(dataDir, { recursive: true, force: true });
-  await mkdir(join(sandbox, 'stacks', 'homepage'), { recursive: true });
-  await cp(join(appDir(), 'demo', 'compose.yaml'), join(sandbox, 'stacks', 'homepage', 'compose.yaml'));
-  // The script starts only allow-listed stacks, owned by the user it expects (here: whoever runs the demo).
-  await writeFile(join(sandbox, 'compose-stacks'), 'homepage\n');
+  const { executor } = await prepareDemoSandbox(dataDir, catalogDir);
   const port = await freePort(options.port ?? 8080);
   const secret = ApprovalSigner.generateSecret();
   const url = `http://127.0.0.1:${port}`;
@@ -75,16 +72,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       notifier: options.telegram
         ? { type: 'telegram', options: { ...options.telegram, pollTimeoutSeconds: 2 } }
         : { type: 'terminal' },
-      executor: {
-        type: 'local',
-        options: {
-          scriptsDir: join(catalogDir, 'scripts'),
-          sandboxDir: sandbox,
-          hosts: ['penny'],
-          pathPrepend: [join(appDir(), 'demo', 'bin')],
-          env: { FISH_DEMO_STATE: join(sandbox, 'state'), FISH_COMPOSE_DIR: join(sandbox, 'stacks'), FISH_COMPOSE_STACKS_FILE: join(sandbox, 'compose-stacks'), FISH_COMPOSE_OWNER: String(process.getuid?.() ?? 0), FISH_ENV_FILE: join(sandbox, 'no-env-file'), FISH_VERIFY_DELAY: '0' },
-        },
-      },
+      executor,
       audit: { type: 'sqlite', options: { path: join(dataDir, 'audit.sqlite') } },
       // The bundled logs are from a morning in April: replayed, they are evidence by design.
       pipeline: { maxEvidenceAge: null },

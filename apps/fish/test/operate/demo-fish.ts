@@ -1,10 +1,11 @@
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApprovalSigner, createConsoleLogger, type ExecutionRecord } from '@fish-sre/core';
 import { composeFish, type FishApp } from '../../src/compose.js';
 import { FishConfigSchema } from '../../src/config.js';
-import { appDir, bundledCatalogDir } from '../../src/paths.js';
+import { prepareDemoSandbox } from '../../src/commands/demo-sandbox.js';
+import { bundledCatalogDir } from '../../src/paths.js';
 
 /**
  * The demo's whole loop in this process, with /metrics on a free port: the bundled logs are
@@ -14,10 +15,7 @@ import { appDir, bundledCatalogDir } from '../../src/paths.js';
 export async function startDemoFish(options: { approve?: boolean } = {}): Promise<{ app: FishApp; metricsUrl: string; execution?: ExecutionRecord; stop: () => Promise<void> }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'fish-metrics-'));
   const catalogDir = bundledCatalogDir();
-  const sandbox = join(dataDir, 'sandbox');
-  await mkdir(join(sandbox, 'stacks', 'homepage'), { recursive: true });
-  await cp(join(appDir(), 'demo', 'compose.yaml'), join(sandbox, 'stacks', 'homepage', 'compose.yaml'));
-  await writeFile(join(sandbox, 'compose-stacks'), 'homepage\n');
+  const { executor } = await prepareDemoSandbox(dataDir, catalogDir);
   const secret = ApprovalSigner.generateSecret();
   const config = {
     ...FishConfigSchema.parse({
@@ -26,16 +24,7 @@ export async function startDemoFish(options: { approve?: boolean } = {}): Promis
       approval: { listen: { host: '127.0.0.1', port: 0 }, publicUrl: 'http://127.0.0.1:1', secret, proposalTtl: '15m' },
       sources: [{ type: 'file', name: 'demo-logs', options: { path: join(catalogDir, 'samples', 'demo.jsonl'), replayDelayMs: 1, defaultHost: 'penny', follow: true, pollIntervalMs: 200 } }],
       notifier: { type: 'terminal' },
-      executor: {
-        type: 'local',
-        options: {
-          scriptsDir: join(catalogDir, 'scripts'),
-          sandboxDir: sandbox,
-          hosts: ['penny'],
-          pathPrepend: [join(appDir(), 'demo', 'bin')],
-          env: { FISH_DEMO_STATE: join(sandbox, 'state'), FISH_COMPOSE_DIR: join(sandbox, 'stacks'), FISH_COMPOSE_STACKS_FILE: join(sandbox, 'compose-stacks'), FISH_COMPOSE_OWNER: String(process.getuid?.() ?? 0), FISH_ENV_FILE: join(sandbox, 'no-env-file'), FISH_VERIFY_DELAY: '0' },
-        },
-      },
+      executor,
       audit: { type: 'sqlite', options: { path: join(dataDir, 'audit.sqlite') } },
       pipeline: { maxEvidenceAge: null },
       metrics: { listen: { host: '127.0.0.1', port: 0 } },
