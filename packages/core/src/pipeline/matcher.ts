@@ -1,5 +1,5 @@
 import type { ObservedEvent } from '../contracts/observed-event.js';
-import type { Catalog, Pattern, Signal } from '../catalog/catalog-schema.js';
+import type { CatalogSnapshot, Pattern, Signal } from '../catalog/catalog-schema.js';
 import { compileLinearRegex, type LinearRegex } from './linear-regex.js';
 import { createLiteralIndex, type LiteralIndex } from './literal-index.js';
 import { requiredLiterals } from './regex-literals.js';
@@ -109,7 +109,7 @@ export class Matcher {
   };
 
   constructor(
-    readonly catalog: Pick<Catalog, 'patterns'>,
+    readonly catalog: Pick<CatalogSnapshot, 'patterns'>,
     options: MatcherOptions = {},
   ) {
     this.maxMessageLength = options.maxMessageLength ?? 16_384;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Catalog, Pattern } from '../../catalog/catalog-schema.js';
+import type { CatalogSnapshot, Pattern } from '../../catalog/catalog-schema.js';
 import { logEvent, makePattern, metricEvent } from '../../test-support/fixtures.js';
 import { ManualClock } from '../../util/clock.js';
 import { Detection, type DetectionOptions } from './detection.js';
@@ -12,7 +12,7 @@ const PATTERNS = [
 
 function detection(options: DetectionOptions = {}, patterns: Pattern[] = PATTERNS) {
   const clock = new ManualClock(Date.UTC(2026, 0, 1, 9, 0));
-  let catalog: Catalog = { patterns, scriptsDir: '/x', loadedFrom: '/x', loadedAt: 0, digest: 'a' };
+  let catalog: CatalogSnapshot = { patterns, scriptsDir: '/x', loadedFrom: '/x', loadedAt: 0, digest: 'a' };
   const counters = new EngineCounters();
   const stage = new Detection({ clock, catalog: () => catalog, counters }, options);
   return { stage, clock, counters, reload: (next: Pattern[]) => (catalog = { ...catalog, patterns: next, digest: 'b' }) };

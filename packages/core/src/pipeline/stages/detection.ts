@@ -1,4 +1,4 @@
-import type { Catalog } from '../../catalog/catalog-schema.js';
+import type { CatalogSnapshot } from '../../catalog/catalog-schema.js';
 import { UNKNOWN_PATTERN_ID } from '../../catalog/catalog-schema.js';
 import type { EventLevel, ObservedEvent } from '../../contracts/observed-event.js';
 import type { Clock } from '../../util/clock.js';
@@ -67,12 +67,12 @@ export class Detection {
   private readonly unknownEvidence = new Map<string, RawEvidence[]>();
   private readonly fingerprints = new Map<string, string>();
   private readonly unknownFingerprints = new Map<string, string>();
-  private matcherCatalog: Catalog;
+  private matcherCatalog: CatalogSnapshot;
   private matcher: Matcher;
   private metrics: MetricSignals;
 
   constructor(
-    private readonly context: { clock: Clock; catalog: () => Catalog; counters: EngineCounters },
+    private readonly context: { clock: Clock; catalog: () => CatalogSnapshot; counters: EngineCounters },
     private readonly options: DetectionOptions = {},
   ) {
     this.dedup = new LruDedup(options.dedupCapacity ?? 10_000);
