@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
+import { dirname } from 'node:path';
 import { FishError, FishErrorCode, describeError, errorMessage } from '@fish-sre/core';
-import { bundledCatalogDir } from './paths.js';
+import { openCatalog } from './catalog-layers.js';
 import { loadConfig } from './config.js';
 import { composeFish } from './compose.js';
 import { runDemo } from './commands/demo.js';
@@ -19,7 +20,9 @@ Usage:
                                              FISH_TELEGRAM_CHAT_ID, optional FISH_TELEGRAM_API_URL)
   fish-sre run --config fish.yaml             run the loop with a config file
   fish-sre doctor --config fish.yaml          check every configured source, notifier, target and LLM
-  fish-sre catalog validate [--catalog DIR]   load and validate the catalog
+  fish-sre catalog validate [--catalog DIR]   load and validate the catalog, say where each pattern came from
+                                             (--catalog again for each layer, lowest first; \`bundled\` is the
+                                             seed catalog; default: the config's catalog, else bundled)
   fish-sre catalog test [--catalog DIR]       run every sample through the real matcher
   fish-sre catalog match [--catalog DIR]      JSON events on stdin -> matching patterns on stdout
   fish-sre catalog schema [--out FILE]        print the JSON Schema of a pattern file
@@ -45,7 +48,7 @@ async function main(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       config: { type: 'string', short: 'c' },
-      catalog: { type: 'string' },
+      catalog: { type: 'string', multiple: true },
       out: { type: 'string' },
       yes: { type: 'boolean', short: 'y', default: false },
       demo: { type: 'boolean', default: false },
@@ -74,7 +77,7 @@ async function main(argv: string[]): Promise<number> {
   };
   switch (command) {
     case 'demo':
-      return runDemo({ yes: values.yes, ...(values.telegram ? { telegram: telegramFromEnvironment() } : {}), ...(values.port ? { port: Number(values.port) } : {}), ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}), ...(values.catalog ? { catalogDir: values.catalog } : {}), ...(values['metrics-port'] ? { metricsPort: Number(values['metrics-port']) } : {}) });
+      return runDemo({ yes: values.yes, ...(values.telegram ? { telegram: telegramFromEnvironment() } : {}), ...(values.port ? { port: Number(values.port) } : {}), ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}), ...(values.catalog ? { catalogDir: values.catalog[values.catalog.length - 1]! } : {}), ...(values['metrics-port'] ? { metricsPort: Number(values['metrics-port']) } : {}) });
     case 'run': {
       // FISH_CRASH_AT=<checkpoint> kills the process with SIGKILL right after that durable step:
       // the crash-test harness uses it to prove exactly-once execution across crashes.
@@ -94,15 +97,18 @@ async function main(argv: string[]): Promise<number> {
     case 'doctor':
       return doctor(requireConfig(), write);
     case 'catalog': {
-      const directory = values.catalog ?? (values.config ? (await loadConfig(values.config)).catalog : bundledCatalogDir());
-      if (sub === 'validate') return catalogValidate(directory, write);
-      if (sub === 'test') return catalogTest(directory, write);
-      if (sub === 'match') return catalogMatch(directory, process.stdin, write);
+      const config = !values.catalog && values.config ? await loadConfig(values.config) : undefined;
+      // Layers from --catalog (relative to here), else from the config (relative to it), else the seed.
+      const entries = values.catalog ?? config?.catalog ?? ['bundled'];
+      const open = (checkScripts: boolean) => openCatalog(entries, config ? dirname(config.configPath) : process.cwd(), { checkScripts });
+      if (sub === 'validate') return catalogValidate(open(true), write);
+      if (sub === 'test') return catalogTest(open(true), write);
+      if (sub === 'match') return catalogMatch(open(false), process.stdin, write);
       if (sub === 'schema') return catalogSchema(write, values.out);
       if (sub === 'eval') {
         if (!values.provider) throw new Error('usage: fish-sre catalog eval --provider claude|ollama [--model M] [--base-url URL] [--json]');
         const { catalogEval } = await import('./commands/eval.js');
-        return catalogEval(directory, values.provider, { ...(values.model ? { model: values.model } : {}), ...(values['base-url'] ? { baseUrl: values['base-url'] } : {}), json: values.json }, write);
+        return catalogEval(open(false), values.provider, { ...(values.model ? { model: values.model } : {}), ...(values['base-url'] ? { baseUrl: values['base-url'] } : {}), json: values.json }, write);
       }
       throw new Error(`unknown catalog command "${sub ?? ''}" (validate, test, match, schema, eval)`);
     }

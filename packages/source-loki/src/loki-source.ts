@@ -4,6 +4,8 @@ import WebSocket from 'ws';
 import { z } from 'zod';
 import {
   DurationSchema,
+  HttpAuthSchema,
+  httpAuthorization,
   FishError,
   FishErrorCode,
   describeError,
@@ -42,12 +44,7 @@ export const LokiSourceOptionsSchema = z
       .regex(/^[A-Za-z0-9!\-_.*'()]+$/, 'a single tenant id: letters, digits and !-_.*\'() (tail refuses "A|B")')
       .optional(),
     /** Credentials for a reverse proxy in front of Loki. */
-    auth: z
-      .discriminatedUnion('type', [
-        z.object({ type: z.literal('basic'), username: z.string().min(1), password: z.string() }).strict(),
-        z.object({ type: z.literal('bearer'), token: z.string().min(1) }).strict(),
-      ])
-      .optional(),
+    auth: HttpAuthSchema.optional(),
     /** Tail backfill limit and `query_range` page size. @default 100 */
     limit: z.number().int().min(1).max(5000).default(100),
     /** Seconds Loki waits before sending a line, so slow ingesters catch up. Loki refuses more than 5. @default 0 */
@@ -239,12 +236,9 @@ export function createLokiSource(options: LokiSourceOptions): Source {
   let state: SourceHealth['state'] = 'down';
   let detail: string | undefined = 'not started';
 
-  const headers: Record<string, string> = {};
+  const { headers, secrets } = httpAuthorization(config.auth);
   if (config.tenant) headers['X-Scope-OrgID'] = config.tenant;
-  if (config.auth?.type === 'basic') headers.Authorization = `Basic ${Buffer.from(`${config.auth.username}:${config.auth.password}`).toString('base64')}`;
-  if (config.auth?.type === 'bearer') headers.Authorization = `Bearer ${config.auth.token}`;
   if (config.categorizeLabels) headers['X-Loki-Response-Encoding-Flags'] = 'categorize-labels';
-  const secrets = [config.auth?.type === 'basic' ? config.auth.password : config.auth?.type === 'bearer' ? config.auth.token : ''].filter((s) => s.length >= 4);
   const clean = (text: string) => {
     let result = redactSecrets(text);
     for (const secret of secrets) result = result.split(secret).join('[REDACTED]');

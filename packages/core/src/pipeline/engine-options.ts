@@ -1,5 +1,5 @@
 import type { ApprovalSigner } from '../approval/approval-token.js';
-import type { Catalog } from '../catalog/catalog-schema.js';
+import type { CatalogSnapshot } from '../catalog/catalog-schema.js';
 import type { AuditStore } from '../contracts/audit-store.js';
 import type { Executor } from '../contracts/executor.js';
 import type { LLMProvider } from '../contracts/llm-provider.js';
@@ -21,7 +21,7 @@ import type { UnknownBundleWriter } from './stages/unknown-incidents.js';
 /** What the engine facade is given. Durations are milliseconds. */
 export interface FishEngineOptions {
   /** The current catalog; called for every event, so a reload takes effect at once. */
-  catalog: () => Catalog;
+  catalog: () => CatalogSnapshot;
   sources: Source[];
   audit: AuditStore;
   notifier: Notifier;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { ApprovalSigner } from '../approval/approval-token.js';
-import type { Catalog } from '../catalog/catalog-schema.js';
+import type { CatalogSnapshot } from '../catalog/catalog-schema.js';
 import type { AuditStore } from '../contracts/audit-store.js';
 import type { NotificationReceipt, Notifier, NotifierMessage, ProposalActions, ProposalNotice, ProposalUpdate } from '../contracts/notifier.js';
 import type { ObservedEvent } from '../contracts/observed-event.js';
@@ -109,7 +109,7 @@ async function harness(overrides: Partial<FishEngineOptions> = {}, shared?: { au
   const clock = shared?.clock ?? new ManualClock(Date.UTC(2026, 0, 1, 9, 30));
   const notifier = recordingNotifier();
   const bundles = memoryBundleWriter();
-  const catalog: Catalog = { patterns: PATTERNS, scriptsDir: dirs.scriptsDir, loadedFrom: dirs.root, loadedAt: clock.now(), digest: 'x' };
+  const catalog: CatalogSnapshot = { patterns: PATTERNS, scriptsDir: dirs.scriptsDir, loadedFrom: dirs.root, loadedAt: clock.now(), digest: 'x' };
   const engine = new FishEngine({
     catalog: () => catalog,
     sources: [],
@@ -550,7 +550,7 @@ describe('FishEngine: audit first, then the side effect', () => {
 
   it('picks up a reloaded catalog on the next event', async () => {
     const dirs = await setup();
-    let catalog: Catalog = { patterns: [PATTERNS[0]!], scriptsDir: dirs.scriptsDir, loadedFrom: dirs.root, loadedAt: 0, digest: 'a' };
+    let catalog: CatalogSnapshot = { patterns: [PATTERNS[0]!], scriptsDir: dirs.scriptsDir, loadedFrom: dirs.root, loadedAt: 0, digest: 'a' };
     const h = await harness({ catalog: () => catalog }, { dirs });
     await h.fire('fix fails');
     expect(await h.audit.listProposals()).toEqual([]);
