@@ -32,6 +32,7 @@ import { createOperations, type Operations } from './operate/operations.js';
 import { createFishMetrics, type FishMetrics } from './operate/metrics.js';
 import { instrumentAudit, instrumentLlm, instrumentNotifier, instrumentSource } from './operate/instrument.js';
 import { observeFish, startMetricsServer, type MetricsServer } from './operate/observe.js';
+import { startAuditAnchor } from './operate/audit-anchor.js';
 import { VERSION } from './version.js';
 import { createFileBundleWriter } from './unknown-bundles.js';
 
@@ -161,6 +162,7 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     ...(draftPatterns ? { draftPatterns } : {}),
   });
 
+  let auditAnchor: ReturnType<typeof startAuditAnchor> | undefined;
   let decisionChannel: { abort: AbortController; done: Promise<void> } | undefined;
   let catalogWatch: { abort: AbortController; done: Promise<void> } | undefined;
   observeFish({ metrics, engine, audit, sources, catalog, clock, budgetCapEur: config.llm?.monthlyBudgetEur ?? 0, health: () => app.operations?.health, heartbeat: () => app.operations?.heartbeat });
@@ -201,11 +203,13 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
         app.metricsServer = await startMetricsServer({ metrics, host: config.metrics.listen.host, port: config.metrics.listen.port });
         logger.info(`metrics on ${app.metricsServer.url}/metrics`);
       }
+      if (config.auditAnchor) auditAnchor = startAuditAnchor({ audit, notifier, logger, everyMs: config.auditAnchor.every });
       await app.operations.started(`${catalog.catalog.patterns.length} patterns, ${sources.length} source(s)`);
       logger.info(`fish started: ${catalog.catalog.patterns.length} patterns, ${sources.length} source(s), notifier ${notifier.name}, executor ${executor.name}${config.dryRun ? ', DRY RUN' : ''}`);
     },
     async stop() {
       running = false;
+      auditAnchor?.stop();
       await app.operations?.stop();
       await app.metricsServer?.close();
       decisionChannel?.abort.abort();

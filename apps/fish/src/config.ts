@@ -116,6 +116,11 @@ export const FishConfigSchema = z
       })
       .strict()
       .default({ busCapacity: 10_000, maxEvidenceAge: 900_000, dedupCapacity: 10_000, rateLimit: { burst: 3, perMinute: 1 }, unknown: { minLevel: 'error', count: 3, window: 300_000, cooldown: 3_600_000 } }),
+    /**
+     * Sends the audit chain's head through the notifier this often, so it is kept off this machine
+     * (`fish-sre audit verify --expect-head`). Off unless set: one more message a day. @default null
+     */
+    auditAnchor: z.object({ every: DurationSchema.refine((milliseconds) => milliseconds >= 1000, 'at least 1s') }).strict().nullable().default(null),
     /** The Prometheus endpoint (`/metrics`); null turns it off. @default 127.0.0.1:9464 */
     metrics: z
       .object({ listen: z.object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(9464) }).strict().default({ host: '127.0.0.1', port: 9464 }) })

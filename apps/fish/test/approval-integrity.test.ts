@@ -90,3 +90,19 @@ describe('an approval found at restart with nothing started', () => {
     expect(rebuilt.exit.code).toBe(1);
   }, 60_000);
 });
+
+describe('the audit head kept off the machine', () => {
+  it('auditAnchor sends the head through the notifier; audit verify --expect-head checks it later', async () => {
+    const world = await World.create(ntfy, { extraConfig: 'auditAnchor: { every: 1s }' });
+    const fish = await world.start();
+    await world.appendIncident('web');
+    await world.waitForPhoneProposal((await world.waitForProposal('web')).id);
+    const sent = await world.waitForPhoneMessage(/^fish: audit head$/);
+    const head = /Head (\d+:[0-9a-f]{64})/.exec(sent.message ?? '')?.[1];
+    expect(head).toBeDefined();
+    expect(await fish.stop()).toEqual({ code: 0, signal: null });
+    const verify = await world.cli(['audit', 'verify', '--expect-head', head!]);
+    expect(verify.output).toMatch(/audit chain OK: \d+ rows; head \d+:[0-9a-f]{64} \(contains the expected head \d+\)/);
+    expect(verify.exit.code).toBe(0);
+  }, 60_000);
+});

@@ -221,7 +221,7 @@ describe('sqlite audit store specifics', () => {
       const anchor = { seq: head.headSeq!, hash: head.headHash };
       expect(await verifyAuditChain(path, anchor)).toMatchObject({ ok: true });
       // Everything deleted and the head row reset to the genesis state: only the anchor tells.
-      const wiped = await tamper(['delete from audit_log', "update audit_head set seq = 0, hash = '" + '0'.repeat(64) + "'"]);
+      const wiped = await tamper(['delete from audit_log', `update audit_head set seq = 0, hash = '${'0'.repeat(64)}'`]);
       expect(wiped.ok).toBe(true);
       expect(await verifyAuditChain(path, anchor)).toMatchObject({ ok: false, problem: expect.stringMatching(/anchored head \(seq \d+\) is no longer in the chain/) });
       // Rows written after the anchor are fine; a chain rebuilt from scratch is not.

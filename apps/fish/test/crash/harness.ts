@@ -152,6 +152,8 @@ export interface WorldOptions {
   lease?: string;
   /** Extra `approval:` settings of each config, e.g. `{ resumeWindow: '1s' }`. */
   approval?: Record<string, string>;
+  /** Extra top-level lines of each config, e.g. `auditAnchor: { every: 1s }`. */
+  extraConfig?: string;
 }
 
 export class World {
@@ -241,6 +243,7 @@ executor:
 audit: ${audit}
 metrics: { listen: { host: 127.0.0.1, port: 0 } }
 log: { level: info, format: pretty }
+${this.options.extraConfig ?? ''}
 `,
       );
     }
