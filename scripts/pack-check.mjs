@@ -199,11 +199,10 @@ await step('global fish-sre doctor with a config naming the plugin installed bes
   const installed = await run('npm', ['install', scope, pluginTarball.path], { cwd: site, env: npmEnv });
   if (installed.code !== 0) throw new Error(`npm install ${pluginTarball.name} in the site folder failed:\n    ${tail(installed.output)}`);
   writeFileSync(join(site, 'app.log'), '');
-  const catalog = join(globalPrefix, 'lib', 'node_modules', '@fish-sre', 'fish', 'node_modules', '@fish-sre', 'catalog');
   writeFileSync(
     join(site, 'fish.yaml'),
     [
-      `catalog: ${JSON.stringify(existsSync(catalog) ? catalog : join(globalPrefix, 'lib', 'node_modules', '@fish-sre', 'catalog'))}`,
+      'catalog: bundled # the seed catalog the global CLI brings',
       'dataDir: data',
       'approval: { publicUrl: "https://fish.example.net", secret: "${FISH_APPROVAL_SECRET}", listen: { host: 127.0.0.1, port: 0 } }',
       // Absolute paths: this checks where the plugin is found, not how relative paths resolve.

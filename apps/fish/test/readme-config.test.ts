@@ -172,13 +172,3 @@ describe("the README's homelab config", () => {
     expect(catalog.patterns.length).toBeGreaterThan(5);
   });
 });
-
-describe("the README's other YAML examples", () => {
-  it('are each valid YAML (users paste them into fish.yaml)', async () => {
-    const { parseDocument } = await import('yaml');
-    const readme = readFileSync(join(root, 'README.md'), 'utf8');
-    const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((match) => match[1]!);
-    expect(blocks.length).toBeGreaterThan(0);
-    for (const block of blocks) expect(parseDocument(block, { uniqueKeys: true }).errors.map((error) => `${error.message}\n${block}`)).toEqual([]);
-  });
-});

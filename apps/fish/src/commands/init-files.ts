@@ -28,8 +28,6 @@ export interface InitAnswers {
   publicUrl: string;
   approvalPort: number;
   metricsPort: number;
-  /** Where the seed catalog is installed, named in patterns/README.md as the examples to copy. */
-  catalog: string;
 }
 
 /** Environment variables the config refers to, with what .env holds for each. */
@@ -130,10 +128,9 @@ export function renderConfig(answers: InitAnswers, writtenAt: Date): string {
     '# Relative paths are relative to this file\'s folder.',
     '',
     '# The incident patterns fish recognises, lowest layer first: `bundled` is the seed catalog shipped',
-    '# with fish-sre (@fish-sre/catalog); `.` is this folder, whose patterns/ and scripts/ hold your own.',
-    '# A file in patterns/ adds a pattern, replaces the seed pattern of the same id, or disables it',
-    '# (`id: <id>` and `disabled: true`): see patterns/README.md.',
-    'catalog: [bundled, .]',
+    '# with fish-sre (@fish-sre/catalog); patterns/ holds yours (patterns/README.md): a file there adds a',
+    '# pattern, replaces a seed pattern of the same id, or disables one (`id: <id>`, `disabled: true`).',
+    'catalog: [bundled, patterns]',
     '',
     '# fish\'s state: the SQLite audit trail, each source\'s read position, UNKNOWN incident bundles.',
     `dataDir: ${quote(answers.dataDir)}`,
@@ -197,23 +194,22 @@ export function renderEnv(answers: InitAnswers, secrets: InitSecrets): string {
 }
 
 /** patterns/README.md: what the folder is for and how a pattern is written and checked. */
-export function renderPatternsReadme(catalog: string): string {
+export function renderPatternsReadme(seedCatalog: string): string {
   return `# Your own incident patterns
 
-This folder is for the patterns that are yours: the incidents your homelab has already had, with
-the fix you ran by hand. fish-sre ships a seed catalog (\`${catalog}\`); its
-\`patterns/*.yaml\` files are the examples to copy, and \`fish-sre catalog schema --out
+fish.yaml reads its catalog in layers, \`catalog: [bundled, patterns]\`: the seed catalog shipped
+with fish-sre, then this folder. A pattern file here (one YAML file per pattern, this folder or a
+\`patterns/\` folder inside it) adds an incident your homelab has already had, with the fix you
+ran by hand; a file with the \`id\` of a seed pattern replaces it whole; \`id: <id>\`,
+\`disabled: true\`, \`reason: ...\` turns a seed pattern off. The seed's own files
+(${seedCatalog}/patterns) are the examples to copy, and \`fish-sre catalog schema --out
 pattern.schema.json\` writes the JSON Schema your editor can check a file against.
 
-A pattern is one YAML file: an \`id\`, the \`required_signals\` (log lines by regex, or metric
-thresholds) that recognise the incident, the \`target_host\`, the \`fix\` and \`verify\` scripts (in a
-\`scripts/\` folder beside \`patterns/\`), and \`samples\` of real lines that must and must not match.
+A pattern: an \`id\`, the \`required_signals\` (log lines by regex, or metric thresholds) that
+recognise the incident, the \`target_host\`, the \`fix\` and \`verify\` scripts (in a \`scripts/\`
+folder beside the pattern files), and \`samples\` of real lines that must and must not match.
 
-A file named after a seed pattern's id replaces that pattern whole (copy the seed file, then edit
-it); a file holding only \`id: <id>\`, \`disabled: true\` and a \`reason:\` turns it off.
-
-    fish-sre catalog validate --config fish.yaml   # every problem, with file, line and field,
-                                                   # and where each pattern came from
+    fish-sre catalog validate --config fish.yaml   # every problem (file, line, field), and where each pattern came from
     fish-sre catalog test --config fish.yaml       # every sample through the real matcher
 
 Each script must also be installed and allow-listed on its target hosts

@@ -231,7 +231,7 @@ async function collectAnswers(flags: Flags, directory: string, questions: Questi
   const metricsPort = flag(flags, 'metrics-port', port(0)) ?? 9464;
   const publicUrl = await ask(flag(flags, 'public-url', httpUrl), 'URL your phone opens to reach it (tunnel / reverse proxy)', httpUrl, `http://127.0.0.1:${approvalPort || 8080}`);
   return {
-    answers: { ...(loki ? { loki } : {}), ...(prometheusUrl ? { prometheus: { url: prometheusUrl } } : {}), notifier, targets, knownHostsPath, dataDir, publicUrl, approvalPort, metricsPort, catalog: bundledCatalogDir() },
+    answers: { ...(loki ? { loki } : {}), ...(prometheusUrl ? { prometheus: { url: prometheusUrl } } : {}), notifier, targets, knownHostsPath, dataDir, publicUrl, approvalPort, metricsPort },
     secrets,
   };
 }
@@ -299,7 +299,7 @@ export async function runInit(argv: string[], io: { input: NodeJS.ReadableStream
   await writeFile(files.config, renderConfig(answers, new Date()));
   await writeFile(files.env, renderEnv(answers, secrets), { mode: 0o600 });
   await chmod(files.env, 0o600);
-  await writeFile(files.patternsReadme, renderPatternsReadme(answers.catalog));
+  await writeFile(files.patternsReadme, renderPatternsReadme(bundledCatalogDir([directory])));
   write(`\nWrote ${files.config}, ${files.env} (mode 0600) and ${files.patternsReadme}.\n`);
   let code = 0;
   if (!flags['skip-doctor']) {
