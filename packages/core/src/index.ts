@@ -38,6 +38,7 @@ export * from './builtins/local-executor.js';
 export * from './builtins/file-source.js';
 export * from './builtins/terminal-notifier.js';
 export * from './registry.js';
+export { importPluginPackage, isPluginPath, isPluginSpecifier, type PluginSearchPath } from './plugin-loader.js';
 export * from './pipeline/pattern-draft.js';
 export * from './util/sleep.js';
 export * from './pipeline/decision-channel.js';
