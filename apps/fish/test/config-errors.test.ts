@@ -61,7 +61,7 @@ const MISTAKES: Mistake[] = [
   { what: 'a typo in a top-level key', edit: (config) => `${config}dryrun: true\n`, line: 28, path: 'dryrun', expected: /unknown option "dryrun" \(did you mean "dryRun"\?\)/ },
   { what: 'a wrong type', edit: (config) => `${config}autoExec: "yes"\n`, line: 28, path: 'autoExec', expected: /expected boolean/ },
   { what: 'a duration without its unit', edit: replace('  listen:\n', '  proposalTtl: 3600\n  listen:\n'), line: 6, path: 'approval.proposalTtl', expected: /3600 has no unit: write a duration with its unit, like "3600s"/ },
-  { what: 'an unknown plugin type', edit: replace('  type: ntfy\n', '  type: ntfyy\n'), line: 15, path: 'notifier.type', expected: /unknown notifier type "ntfyy" \(available: [^)]*ntfy/ },
+  { what: 'an unknown plugin type', edit: replace('  type: ntfy\n', '  type: ntfyy\n'), line: 15, path: 'notifier.type', expected: /unknown notifier type "ntfyy" \(did you mean "ntfy"\?\) \(available: [^)]*ntfy/ },
   { what: 'a misspelt plugin option', edit: replace('    token:', '    tokn:'), line: 19, path: 'notifier.options.tokn', expected: /unknown option "tokn" \(did you mean "token"\?\)/ },
   { what: 'a plugin option of the wrong value', edit: replace('startAt: end', 'startAt: middle'), line: 13, path: 'sources[0].options.startAt', expected: /expected one of "beginning"\|"end"/ },
   { what: 'a missing environment variable', edit: replace('${NTFY_TOKEN:-tk_placeholder}', '${NTFY_TOKEN}'), line: 19, path: 'notifier.options.token', expected: /environment variable NTFY_TOKEN is not set/ },

@@ -45,9 +45,9 @@ async function isDirectory(path: string): Promise<boolean> {
 async function packageEntry(folder: string, name: string): Promise<string> {
   const manifest = JSON.parse(await readFile(join(folder, 'package.json'), 'utf8')) as Record<string, unknown>;
   if (manifest['exports'] !== undefined) {
-    let entries: string[] | void;
+    let entries: string[] | undefined;
     try {
-      entries = resolveExports(manifest, '.', { conditions: ['node'] });
+      entries = resolveExports(manifest, '.', { conditions: ['node'] }) ?? undefined;
     } catch (error) {
       throw new FishError({ code: FishErrorCode.PLUGIN_INVALID, message: errorMessage('registry', `package "${name}" (${folder}) exports no entry point for import: ${(error as Error).message}`), cause: error });
     }
