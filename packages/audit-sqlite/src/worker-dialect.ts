@@ -99,10 +99,14 @@ class WorkerSqliteDriver implements Driver {
       worker.on('message', onMessage);
       worker.once('error', reject);
     });
+    // The worker holds the process open only while a query is in flight: an idle store whose
+    // owner forgot close() does not keep Node alive (every commit is already durable then).
+    worker.unref();
     worker.on('message', (response: WorkerResponse) => {
       const waiter = this.#pending.get(response.id);
       if (waiter === undefined) return;
       this.#pending.delete(response.id);
+      if (this.#pending.size === 0) worker.unref();
       waiter.resolve(response);
     });
     const fail = (error: Error) => {
@@ -119,6 +123,7 @@ class WorkerSqliteDriver implements Driver {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     const id = this.#nextId++;
     return new Promise<WorkerResponse>((resolve, reject) => {
+      if (this.#pending.size === 0) this.#worker?.ref();
       this.#pending.set(id, { resolve, reject });
       this.#worker?.postMessage({ ...request, id } satisfies WorkerRequest);
     });
