@@ -156,6 +156,7 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     dryRun: config.dryRun,
     autoExec: config.autoExec,
     proposalTtlMs: config.approval.proposalTtl,
+    resumeWindowMs: config.approval.resumeWindow,
     busCapacity: config.pipeline.busCapacity,
     ...(config.pipeline.maxEvidenceAge !== null ? { maxEvidenceAgeMs: config.pipeline.maxEvidenceAge } : {}),
     dedupCapacity: config.pipeline.dedupCapacity,

@@ -20,3 +20,4 @@ export { normaliseLevel } from './builtins/file-source.js';
 export { rankCandidates } from './pipeline/classifier.js';
 export { budgetMonth } from './pipeline/budget-guard.js';
 export { closestName, describeUnknownKeys, editDistance } from './plugin-utils/options.js';
+export * from './catalog/pattern-pin.js';

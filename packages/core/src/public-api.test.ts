@@ -39,7 +39,7 @@ const PUBLIC = [
   'parseDuration', 'parseOptions', 'parseRetryAfter', 'type Pattern', 'PATTERN_ID_PATTERN', 'type PatternInput', 'PatternSchema',
   'type PluginContext', 'type PluginDescriptor', 'type PluginInstanceMap', 'type PluginKind', 'PluginRegistry', 'type PluginRegistryOptions', 'type PluginSearchPath',
   'type PluginStateStore', 'PROPOSAL_TRANSITIONS', 'type ProposalActions', 'type ProposalLinks', 'type ProposalNotice',
-  'type ProposalRecord', 'ProposalRecordSchema', 'ProposalStatus', 'type ProposalTransition', 'type ProposalUpdate',
+  'type ProposalRecord', 'type ProposalPin', 'ProposalPinSchema', 'ProposalRecordSchema', 'ProposalStatus', 'type ProposalTransition', 'type ProposalUpdate',
   'type ProposalUpdateStatus', 'redactSecrets', 'RegexSchema', 'requireDurationUnits', 'SCRIPT_NAME_PATTERN', 'type Signal',
   'SignalSchema', 'silentLogger', 'sleep', 'sleepOrAbort', 'type Source', 'type SourceHealth', 'systemClock',
   'type TerminalNotifierOptions', 'terminalNotifierPlugin', 'toIso', 'type TokenCheck', 'type TokenDecider', 'truncateOutput',

@@ -128,6 +128,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     this.recovery = new RecoveryStage(context, { notifications, decisions: this.decisions, execution }, {
       cooldowns: this.detection.cooldowns,
       unknownCooldownMs: options.unknown?.cooldownMs ?? UNKNOWN_COOLDOWN_MS,
+      resumeWindowMs: options.resumeWindowMs ?? 300_000,
       ...(shared ? { sharedLeaseMs: shared.leaseMs } : {}),
     });
   }
