@@ -168,8 +168,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
   }
 
   /**
-   * Stops the sources, drains the bus, and waits for in-flight incidents and executions. What it
-   * was given is closed here only with `own: true`; otherwise its creator closes it.
+   * Stops the sources, drains the bus, waits for in-flight work; closes its plugins only if `own`.
    */
   async stop(options: { graceMs?: number } = {}): Promise<void> {
     if (!this.running) return;
