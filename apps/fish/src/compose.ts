@@ -13,6 +13,7 @@ import {
   describeError,
   systemClock,
   type AuditStore,
+  type CatalogReloadResult,
   type Clock,
   type EngineCheckpoint,
   type Executor,
@@ -28,6 +29,7 @@ import {
 import { fieldPath, type FishConfig } from './config.js';
 import { configError, pluginConfigError, type PluginReference } from './config-errors.js';
 import { createFishRegistry } from './plugins.js';
+import { openCatalog } from './catalog-layers.js';
 import { startApprovalServer, type RunningServer } from './approval-server.js';
 import { createOperations, type Operations } from './operate/operations.js';
 import { createFishMetrics, type FishMetrics } from './operate/metrics.js';
@@ -83,22 +85,28 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
   await mkdir(config.dataDir, { recursive: true });
   const metrics = createFishMetrics({ version: VERSION });
   const loadStarted = performance.now();
-  const catalog = await CatalogHolder.load(config.catalog, { logger }).catch(async (error: unknown) => {
-    if (!(await stat(config.catalog).then((found) => found.isDirectory(), () => false))) {
-      throw configError(config, ['catalog'], `folder ${config.catalog} does not exist (a relative path is taken from the config file's folder); expected a catalog folder holding patterns/ and scripts/`, error);
+  const catalog = await CatalogHolder.load(openCatalog(config.catalog, dirname(config.configPath)), { logger }).catch(async (error: unknown) => {
+    // A catalog folder that is not there is a mistake in the config: say which line.
+    for (const [index, entry] of config.catalog.entries()) {
+      if (entry !== 'bundled' && !(await stat(entry).then((found) => found.isDirectory(), () => false))) {
+        throw configError(config, config.catalog.length === 1 ? ['catalog'] : ['catalog', index], `folder ${entry} does not exist (a relative path is taken from the config file's folder); expected \`bundled\` or a catalog folder holding patterns/ and scripts/`, error);
+      }
     }
     throw error;
   });
   metrics.catalogLoadDuration.set((performance.now() - loadStarted) / 1000);
   metrics.catalogReloadSuccess.set(1);
   metrics.catalogReloadTimestamp.set(clock.now() / 1000);
+  const recordReload = (result: CatalogReloadResult) => {
+    metrics.catalogReloadSuccess.set(result.ok ? 1 : 0);
+    metrics.catalogReloadTimestamp.set(clock.now() / 1000);
+  };
   const reload = catalog.reload.bind(catalog);
   catalog.reload = async () => {
     const started = performance.now();
     const result = await reload();
     metrics.catalogLoadDuration.set((performance.now() - started) / 1000);
-    metrics.catalogReloadSuccess.set(result.ok ? 1 : 0);
-    metrics.catalogReloadTimestamp.set(clock.now() / 1000);
+    recordReload(result);
     return result;
   };
   // Each plugin gets its own folder under dataDir (cursors, the SQLite file, known_hosts).
@@ -157,6 +165,7 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     autoExec: config.autoExec,
     proposalTtlMs: config.approval.proposalTtl,
     resumeWindowMs: config.approval.resumeWindow,
+    autoExecDenyWindowMs: config.approval.autoExecDenyWindow,
     busCapacity: config.pipeline.busCapacity,
     ...(config.pipeline.maxEvidenceAge !== null ? { maxEvidenceAgeMs: config.pipeline.maxEvidenceAge } : {}),
     dedupCapacity: config.pipeline.dedupCapacity,
@@ -172,6 +181,7 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
   });
 
   let decisionChannel: { abort: AbortController; done: Promise<void> } | undefined;
+  let catalogWatch: { abort: AbortController; done: Promise<void> } | undefined;
   observeFish({ metrics, engine, audit, sources, catalog, clock, budgetCapEur: config.llm?.monthlyBudgetEur ?? 0, health: () => app.operations?.health, heartbeat: () => app.operations?.heartbeat });
   let running = false;
   const app: FishApp = {
@@ -190,6 +200,11 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
         logger.info(`approval endpoint listening on ${app.server.url} (public: ${config.approval.publicUrl})`);
       }
       await engine.start();
+      if (config.catalogWatch) {
+        // The catalog's own watch: a changed file is loaded, an invalid one refused (last good stays).
+        const watching = new AbortController();
+        catalogWatch = { abort: watching, done: catalog.follow(watching.signal, recordReload).catch((error) => logger.error(`catalog: watching stopped: ${describeError(error)}`)) };
+      }
       if (notifier.listen) {
         // Decisions tapped in the chat go through the same token checks as the approval links.
         const listening = new AbortController();
@@ -214,6 +229,8 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
       await app.metricsServer?.close();
       decisionChannel?.abort.abort();
       await decisionChannel?.done;
+      catalogWatch?.abort.abort();
+      await catalogWatch?.done;
       await engine.stop();
       await app.server?.close();
       for (const closable of [...sources, notifier, executor, ...(llm ? [llm] : []), audit]) {

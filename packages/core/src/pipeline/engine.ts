@@ -123,12 +123,12 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
       proposalTtlMs: options.proposalTtlMs ?? 3_600_000,
       signal: () => this.abort.signal,
       execute,
+      autoExecDenyWindowMs: options.autoExecDenyWindowMs ?? 120_000,
     });
     this.decisions = new DecisionStage(context, notifications, { signer: options.signer, recovering: () => this.recovering, execute });
     this.recovery = new RecoveryStage(context, { notifications, decisions: this.decisions, execution }, {
       cooldowns: this.detection.cooldowns,
-      unknownCooldownMs: options.unknown?.cooldownMs ?? UNKNOWN_COOLDOWN_MS,
-      resumeWindowMs: options.resumeWindowMs ?? 300_000,
+      unknownCooldownMs: options.unknown?.cooldownMs ?? UNKNOWN_COOLDOWN_MS, resumeWindowMs: options.resumeWindowMs ?? 300_000,
       ...(shared ? { sharedLeaseMs: shared.leaseMs } : {}),
     });
   }
