@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 
-const SCRIPT = join(import.meta.dirname, 'forgotten-close.mjs');
+const SCRIPT = join(import.meta.dirname, 'forgotten-close.fixture.mjs');
 
 /** Runs the script in its own Node; a process the store keeps alive is killed after `timeoutMs`. */
 function run(mode: string, timeoutMs = 15_000): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string; path: string }> {

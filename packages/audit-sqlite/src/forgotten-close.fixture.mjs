@@ -1,5 +1,5 @@
 // Creates a SQLite audit store and an engine on it, uses them, and never calls close(): the
-// process must end by itself once the work is done. Run by forgotten-close.test.ts.
+// process must end by itself once the work is done. Run by forgotten-close.test.ts (not part of the build: tsup bundles src/index.ts).
 import { ApprovalSigner, FishEngine, createLocalExecutor } from '@fish-sre/core';
 import { createSqliteAuditStore } from '@fish-sre/audit-sqlite';
 
