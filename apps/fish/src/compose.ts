@@ -1,5 +1,5 @@
 import { createFileStateStore } from './state-store.js';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import {
   ApprovalSigner,
@@ -21,10 +21,13 @@ import {
   type Logger,
   type Notifier,
   type PluginContext,
+  type PluginInstanceMap,
+  type PluginKind,
   type PluginRegistry,
   type Source,
 } from '@fish-sre/core';
-import type { FishConfig } from './config.js';
+import { fieldPath, type FishConfig } from './config.js';
+import { configError, pluginConfigError, type PluginReference } from './config-errors.js';
 import { createFishRegistry } from './plugins.js';
 import { openCatalog } from './catalog-layers.js';
 import { startApprovalServer, type RunningServer } from './approval-server.js';
@@ -79,11 +82,19 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
   const baseLogger = options.logger ?? createConsoleLogger({ level: config.log.level, format: config.log.format });
   const logger: Logger = wrapRedacting(baseLogger, redact);
   const clock = options.clock ?? systemClock;
-  const registry = options.registry ?? createFishRegistry();
+  const registry = options.registry ?? createFishRegistry({ configDir: dirname(config.configPath) });
   await mkdir(config.dataDir, { recursive: true });
   const metrics = createFishMetrics({ version: VERSION });
   const loadStarted = performance.now();
-  const catalog = await CatalogHolder.load(openCatalog(config.catalog, dirname(config.configPath)), { logger });
+  const catalog = await CatalogHolder.load(openCatalog(config.catalog, dirname(config.configPath)), { logger }).catch(async (error: unknown) => {
+    // A catalog folder that is not there is a mistake in the config: say which line.
+    for (const [index, entry] of config.catalog.entries()) {
+      if (entry !== 'bundled' && !(await stat(entry).then((found) => found.isDirectory(), () => false))) {
+        throw configError(config, config.catalog.length === 1 ? ['catalog'] : ['catalog', index], `folder ${entry} does not exist (a relative path is taken from the config file's folder); expected \`bundled\` or a catalog folder holding patterns/ and scripts/`, error);
+      }
+    }
+    throw error;
+  });
   metrics.catalogLoadDuration.set((performance.now() - loadStarted) / 1000);
   metrics.catalogReloadSuccess.set(1);
   metrics.catalogReloadTimestamp.set(clock.now() / 1000);
@@ -106,19 +117,27 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     return { name, logger: logger.child({ plugin: name }), clock, catalog: () => catalog.catalog, dataDir, fetch: globalThis.fetch, state: createFileStateStore(dataDir) };
   };
 
-  const audit = instrumentAudit(await registry.create('audit', config.audit.type, config.audit.options, await context(config.audit.name ?? config.audit.type), 'audit.options'), metrics);
+  // A plugin the config names wrongly (unknown type, bad option) is a config error: it names the
+  // file and the line of the offending key, like every other.
+  const create = async <K extends PluginKind>(kind: K, reference: PluginReference, at: PropertyKey[]): Promise<PluginInstanceMap[K]> => {
+    const where = fieldPath([...at, 'options']);
+    try {
+      return await registry.create(kind, reference.type, reference.options, await context(reference.name ?? reference.type), where, reference.package);
+    } catch (error) {
+      throw pluginConfigError(config, at, error);
+    }
+  };
+  const audit = instrumentAudit(await create('audit', config.audit, ['audit']), metrics);
   await audit.init?.();
-  const notifier = instrumentNotifier(options.notifier ?? (await registry.create('notifier', config.notifier.type, config.notifier.options, await context(config.notifier.name ?? config.notifier.type), 'notifier.options')), metrics);
-  const executor = await registry.create('executor', config.executor.type, config.executor.options, await context(config.executor.name ?? config.executor.type), 'executor.options');
+  const notifier = instrumentNotifier(options.notifier ?? (await create('notifier', config.notifier, ['notifier'])), metrics);
+  const executor = await create('executor', config.executor, ['executor']);
   const sources: Source[] = [];
-  for (const [index, source] of config.sources.entries()) {
-    sources.push(instrumentSource(await registry.create('source', source.type, source.options, await context(source.name ?? source.type), `sources[${index}].options`), metrics));
-  }
+  for (const [index, source] of config.sources.entries()) sources.push(instrumentSource(await create('source', source, ['sources', index]), metrics));
   let llm: LLMProvider | undefined;
   let classifier: Classifier;
   let draftPatterns: { llm: LLMProvider; budget: BudgetGuard } | undefined;
   if (config.llm) {
-    llm = instrumentLlm(await registry.create('llm', config.llm.type, config.llm.options, await context(config.llm.name ?? config.llm.type), 'llm.options'), metrics);
+    llm = instrumentLlm(await create('llm', config.llm, ['llm']), metrics);
     const budget = new BudgetGuard({
       store: audit,
       monthlyCapEur: config.llm.monthlyBudgetEur,

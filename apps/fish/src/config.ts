@@ -1,13 +1,22 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import { DurationSchema, EventLevel, FishError, FishErrorCode, errorMessage, requireDurationUnits, unknownKeyErrorMap } from '@fish-sre/core';
 
 const PluginRef = z
   .object({
-    /** Built-in name (`loki`, `ntfy`, `ssh`, `sqlite`, `claude` ...) or an npm package name. */
+    /**
+     * Built-in name (`loki`, `ntfy`, `ssh`, `sqlite`, `claude` ...); with `package`, the
+     * descriptor's `type` inside that package. Alone, an npm package name or a path
+     * (`./my-plugin`) exporting one plugin of the kind is accepted too.
+     */
     type: z.string().min(1),
+    /**
+     * The npm package (or a path, relative to the config file) that provides the plugin: looked
+     * up next to the config file, then in the working directory, then in fish-sre's own install.
+     */
+    package: z.string().min(1).optional(),
     /** Instance name; defaults to the type. */
     name: z.string().min(1).optional(),
     options: z.record(z.string(), z.unknown()).default({}),
@@ -41,7 +50,7 @@ export const FishConfigSchema = z
       .object({
         listen: z.object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(8080) }).strict().default({ host: '127.0.0.1', port: 8080 }),
         /** Base URL the phone uses to reach the approval endpoint (tunnel / reverse proxy). */
-        publicUrl: z.url(),
+        publicUrl: z.url({ protocol: /^https?$/, error: 'expected a URL with its scheme, like https://fish.example.net' }),
         /** HMAC secret for approval links, at least 32 characters. Use `${ENV_VAR}`. */
         secret: z.string().min(32, 'the approval secret must be at least 32 characters'),
         /** How long a proposal can be approved. @default 1h */
@@ -63,7 +72,18 @@ export const FishConfigSchema = z
         trustedProxies: z.array(z.string()).default([]),
       })
       .strict(),
-    sources: z.array(PluginRef).min(1, 'configure at least one source'),
+    sources: z
+      .array(PluginRef)
+      .min(1, 'configure at least one source')
+      .superRefine((sources, context) => {
+        const seen = new Map<string, number>();
+        for (const [index, source] of sources.entries()) {
+          const name = source.name ?? source.type;
+          const first = seen.get(name);
+          if (first === undefined) seen.set(name, index);
+          else context.addIssue({ code: 'custom', path: [index, source.name === undefined ? 'type' : 'name'], message: `duplicate source name "${name}" (also sources[${first}]): give each source its own \`name\`` });
+        }
+      }),
     notifier: PluginRef,
     executor: PluginRef,
     /**
@@ -146,10 +166,48 @@ export const FishConfigSchema = z
   })
   .strict();
 
-export type FishConfig = z.output<typeof FishConfigSchema> & { configPath: string; secrets: string[] };
+export type FishConfig = z.output<typeof FishConfigSchema> & {
+  configPath: string;
+  secrets: string[];
+  /**
+   * `file:line` of a field in the config file (`fish.yaml:12`), for messages about a value found
+   * wrong after loading (plugin options, a missing catalog folder). The line is the key's own.
+   */
+  locate?: (path: ReadonlyArray<PropertyKey>) => string;
+};
+
+/** A config path as written in messages: `sources[0].options.url`. */
+export function fieldPath(path: ReadonlyArray<PropertyKey>): string {
+  return path.map((part, index) => (typeof part === 'number' || /^\d+$/.test(String(part)) ? `[${String(part)}]` : `${index === 0 ? '' : '.'}${String(part)}`)).join('') || '(root)';
+}
+
+/**
+ * The line of the deepest node of \`path\` present in the document: the key's own line for a map
+ * entry (an unknown key is reported where it is written, not at its parent), the item's line for a
+ * list entry; the parent's line only when the key is missing altogether.
+ */
+function lineOf(document: Document, counter: LineCounter, path: ReadonlyArray<PropertyKey>): number | undefined {
+  let node: unknown = document.contents;
+  let line: number | undefined = node && (node as { range?: number[] }).range ? counter.linePos((node as { range: number[] }).range[0]!).line : undefined;
+  for (const part of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((item) => String(isScalar(item.key) ? item.key.value : item.key) === String(part));
+      if (!pair) break;
+      const range = (pair.key as { range?: number[] } | null)?.range;
+      if (range) line = counter.linePos(range[0]!).line;
+      node = pair.value;
+    } else if (isSeq(node)) {
+      const item = node.items[Number(part)] as { range?: number[] } | undefined;
+      if (!item) break;
+      if (item.range) line = counter.linePos(item.range[0]!).line;
+      node = item;
+    } else break;
+  }
+  return line;
+}
 
 /** `${NAME}` and `${NAME:-default}` in string values come from the environment (secrets stay out of the file). */
-function interpolate(value: unknown, path: string, env: NodeJS.ProcessEnv, problems: string[], secrets: string[]): unknown {
+function interpolate(value: unknown, path: PropertyKey[], env: NodeJS.ProcessEnv, problems: Problem[], secrets: string[]): unknown {
   if (typeof value === 'string') {
     return value.replace(/\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}/g, (_match, name: string, fallback: string | undefined) => {
       const found = env[name];
@@ -158,19 +216,20 @@ function interpolate(value: unknown, path: string, env: NodeJS.ProcessEnv, probl
         return found;
       }
       if (fallback !== undefined) return fallback;
-      problems.push(`${path}: environment variable ${name} is not set`);
+      problems.push({ path, message: `environment variable ${name} is not set: export it, or put it in the environment file the service reads (systemd EnvironmentFile=), or write \`\${${name}:-default}\`` });
       return '';
     });
   }
-  if (Array.isArray(value)) return value.map((item, index) => interpolate(item, `${path}[${index}]`, env, problems, secrets));
+  if (Array.isArray(value)) return value.map((item, index) => interpolate(item, [...path, index], env, problems, secrets));
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, interpolate(item, path ? `${path}.${key}` : key, env, problems, secrets)]));
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, interpolate(item, [...path, key], env, problems, secrets)]));
   }
   return value;
 }
 
-function issuePath(path: ReadonlyArray<PropertyKey>): string {
-  return path.map((part, index) => (typeof part === 'number' ? `[${part}]` : `${index === 0 ? '' : '.'}${String(part)}`)).join('') || '(root)';
+interface Problem {
+  path: PropertyKey[];
+  message: string;
 }
 
 /**
@@ -186,30 +245,47 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
   } catch (error) {
     throw new FishError({ code: FishErrorCode.CONFIG_INVALID, message: errorMessage('config', `cannot read ${configPath}: ${(error as Error).message}`), cause: error });
   }
-  const document = parseDocument(text, { uniqueKeys: true });
+  const counter = new LineCounter();
+  const document = parseDocument(text, { uniqueKeys: true, lineCounter: counter, prettyErrors: false });
   if (document.errors.length > 0) {
+    // A key indented deeper than the one above it (which already has a value) is reported by the
+    // parser at the key above; the mistake is on the deeper line, where its range ends.
+    const deeper = document.errors.find((error) => error.code === 'MULTILINE_IMPLICIT_KEY');
+    if (deeper) {
+      const line = counter.linePos(deeper.pos[1]).line;
+      const above = counter.linePos(deeper.pos[0]).line;
+      throw new FishError({ code: FishErrorCode.CONFIG_INVALID, message: errorMessage('config', `${path}:${line}: YAML syntax: this line is indented deeper than the key on line ${above}, which already has a value (check the indentation: a nested key needs more spaces than its parent, siblings the same number)`), details: { file: configPath, line } });
+    }
     const first = document.errors[0]!;
-    throw new FishError({ code: FishErrorCode.CONFIG_INVALID, message: errorMessage('config', `${path}:${first.linePos?.[0]?.line ?? '?'}: YAML syntax: ${first.message.split('\n')[0]}`) });
+    const line = first.linePos?.[0]?.line ?? counter.linePos(first.pos[0]).line;
+    throw new FishError({ code: FishErrorCode.CONFIG_INVALID, message: errorMessage('config', `${path}:${line}: YAML syntax: ${first.message.split('\n')[0]}${/INDENT|BLOCK|MISSING_CHAR/.test(first.code) ? ' (check the indentation: a nested key needs more spaces than its parent, siblings the same number; list items start with "- ")' : ''}`), details: { file: configPath, line } });
   }
-  const problems: string[] = [];
+  const problems: Problem[] = [];
   const secrets: string[] = [];
-  const raw = interpolate(document.toJS(), '', env, problems, secrets);
+  const raw = interpolate(document.toJS(), [], env, problems, secrets);
   // A misspelt key is refused with the key it was probably meant to be (`dryrun` -> `dryRun`).
   const parsed = requireDurationUnits(() => FishConfigSchema.safeParse(raw, { error: unknownKeyErrorMap }));
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      const node = document.getIn(issue.path as unknown[], true) as { range?: [number, number, number] } | undefined;
-      const line = node?.range ? `:${text.slice(0, node.range[0]).split('\n').length}` : '';
-      problems.push(`${issuePath(issue.path)}${line ? ` (line ${line.slice(1)})` : ''}: ${issue.message}`);
+      // An unknown key is reported at the key itself, one problem per key.
+      const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
+      if (keys.length > 1) for (const key of keys) problems.push({ path: [...issue.path, key], message: issue.message });
+      else problems.push({ path: keys.length === 1 ? [...issue.path, keys[0]!] : [...issue.path], message: issue.message });
     }
   }
+  const locate = (at: ReadonlyArray<PropertyKey>) => `${path}:${lineOf(document, counter, at) ?? 1}`;
   if (problems.length > 0) {
-    throw new FishError({ code: FishErrorCode.CONFIG_INVALID, message: errorMessage('config', `${path} is not valid:\n  ${problems.join('\n  ')}`), details: { problems } });
+    const lines = problems.map((problem) => `${locate(problem.path)}: ${fieldPath(problem.path)}: ${problem.message}`);
+    throw new FishError({
+      code: FishErrorCode.CONFIG_INVALID,
+      message: errorMessage('config', `${path} is not valid:\n  ${lines.join('\n  ')}`),
+      details: { file: configPath, problems: problems.map((problem) => ({ path: fieldPath(problem.path), line: lineOf(document, counter, problem.path), message: problem.message })) },
+    });
   }
   const config = parsed.data!;
   const base = dirname(configPath);
   const relativeTo = (value: string) => (isAbsolute(value) ? value : resolve(base, value));
   // `bundled` is resolved when the catalog is opened (beside the config file, then with the CLI).
   const catalog = config.catalog.map((entry) => (entry === 'bundled' ? entry : relativeTo(entry)));
-  return { ...config, catalog, dataDir: relativeTo(config.dataDir), configPath, secrets: [...new Set([...secrets, config.approval.secret])] };
+  return { ...config, catalog, dataDir: relativeTo(config.dataDir), configPath, secrets: [...new Set([...secrets, config.approval.secret])], locate };
 }

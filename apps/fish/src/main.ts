@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { FishError, FishErrorCode, describeError, errorMessage } from '@fish-sre/core';
 import { openCatalog } from './catalog-layers.js';
 import { loadConfig } from './config.js';
+import { exitStatusOf } from './config-errors.js';
 import { composeFish } from './compose.js';
 import { runDemo } from './commands/demo.js';
 import { catalogMatch, catalogSchema, catalogTest, catalogValidate } from './commands/catalog.js';
@@ -184,7 +185,7 @@ main(process.argv.slice(2)).then(
   (code) => exitAfterFlush(code),
   (error: unknown) => {
     process.stderr.write(`fish-sre: ${FishError.isInstance(error) ? error.message : describeError(error)}\n`);
-    process.exit(FishError.isInstance(error) && error.code === 'FISH_ERR_CONFIG_INVALID' ? 78 : 1);
+    process.exit(exitStatusOf(error));
   },
 );
 

@@ -46,12 +46,12 @@ describe('loadConfig', () => {
 
   it('names the path and the line of a wrong field, and what was expected', async () => {
     const { file } = await write(VALID.replace('publicUrl: https://fish.example.ts.net', 'publicUrl: not a url'));
-    await expect(loadConfig(file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(/approval\.publicUrl \(line 4\): Invalid URL/);
+    await expect(loadConfig(file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(/fish\.yaml:4: approval\.publicUrl: expected a URL with its scheme/);
   });
 
   it('refuses a duration without its unit, with its line, and reads one with a unit', async () => {
     const bare = await write(VALID.replace('  secret: ${FISH_APPROVAL_SECRET}', '  secret: ${FISH_APPROVAL_SECRET}\n  proposalTtl: 3600'));
-    await expect(loadConfig(bare.file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(/approval\.proposalTtl \(line 6\): 3600 has no unit: write a duration with its unit, like "3600s" or "3600ms"/);
+    await expect(loadConfig(bare.file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(/fish\.yaml:6: approval\.proposalTtl: 3600 has no unit: write a duration with its unit, like "3600s" or "3600ms"/);
     const withUnit = await write(VALID.replace('  secret: ${FISH_APPROVAL_SECRET}', '  secret: ${FISH_APPROVAL_SECRET}\n  proposalTtl: 30m'));
     expect((await loadConfig(withUnit.file, { FISH_APPROVAL_SECRET: SECRET })).approval.proposalTtl).toBe(1_800_000);
   });

@@ -146,10 +146,14 @@ class WorkerSqliteDriver implements Driver {
     });
     this.#worker = worker;
     this.policy.onWorker?.(worker, this.#restarts);
+    // The worker holds the process open only while a query is in flight: an idle store whose
+    // owner forgot close() does not keep Node alive (every commit is already durable then).
+    worker.unref();
     worker.on('message', (response: WorkerResponse) => {
       const waiter = this.#pending.get(response.id);
       if (waiter === undefined) return;
       this.#pending.delete(response.id);
+      if (this.#pending.size === 0) worker.unref();
       this.#restartsInRow = 0;
       waiter.resolve(response);
     });
@@ -204,6 +208,7 @@ class WorkerSqliteDriver implements Driver {
     if (worker === undefined) throw new SqliteWorkerError('the SQLite worker thread is not running', WORKER_EXITED);
     const id = this.#nextId++;
     return new Promise<WorkerResponse>((resolve, reject) => {
+      if (this.#pending.size === 0) worker.ref();
       this.#pending.set(id, { resolve, reject });
       worker.postMessage({ ...request, id } satisfies WorkerRequest);
     });

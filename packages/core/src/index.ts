@@ -25,6 +25,7 @@ export * from './contracts/state-store.js';
 
 // The plugin registry and the built-in plugins (also the reference implementations).
 export * from './registry.js';
+export type { PluginSearchPath } from './plugin-loader.js';
 export * from './builtins/memory-audit-store.js';
 export * from './builtins/local-executor.js';
 export { FileSourceOptionsSchema, createFileSource, type FileSourceOptions } from './builtins/file-source.js';

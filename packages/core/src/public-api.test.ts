@@ -37,7 +37,7 @@ const PUBLIC = [
   'type NotificationPriority', 'type NotificationReceipt', 'type NotificationRecord', 'NotificationRecordSchema', 'type Notifier',
   'type NotifierMessage', 'type ObservedEvent', 'type ObservedEventInput', 'ObservedEventSchema', 'OUTPUT_LIMIT_BYTES',
   'parseDuration', 'parseOptions', 'parseRetryAfter', 'type Pattern', 'PATTERN_ID_PATTERN', 'type PatternInput', 'PatternSchema',
-  'type PluginContext', 'type PluginDescriptor', 'type PluginInstanceMap', 'type PluginKind', 'PluginRegistry',
+  'type PluginContext', 'type PluginDescriptor', 'type PluginInstanceMap', 'type PluginKind', 'PluginRegistry', 'type PluginRegistryOptions', 'type PluginSearchPath',
   'type PluginStateStore', 'PROPOSAL_TRANSITIONS', 'type ProposalActions', 'type ProposalLinks', 'type ProposalNotice', 'type ProposalPin', 'ProposalPinSchema',
   'type ProposalRecord', 'ProposalRecordSchema', 'ProposalStatus', 'type ProposalTransition', 'type ProposalUpdate',
   'type ProposalUpdateStatus', 'redactSecrets', 'RegexSchema', 'requireDurationUnits', 'SCRIPT_NAME_PATTERN', 'type Signal',

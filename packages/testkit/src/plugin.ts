@@ -103,11 +103,12 @@ export function testPluginDescriptor<Kind extends PluginKind>(options: TestPlugi
     });
 
     if (options.loadByPackageName !== false) {
-      it('loads by package name, as a config file naming the package does', async () => {
-        const loaded = await new PluginRegistry([]).resolve(descriptor.kind, descriptor.packageName);
-        // A package exporting two descriptors of one kind (source-prom: prometheus, alertmanager)
-        // loads the first by its name; the others are registered by type.
+      it('loads by package name and type, as a config file naming the package does', async () => {
+        // As a config names it: `package: <name>` and the descriptor's `type` (a package may
+        // export several plugins of one kind, like source-prom's prometheus and alertmanager).
+        const loaded = await new PluginRegistry([]).resolve(descriptor.kind, descriptor.type, descriptor.packageName);
         expect(loaded.kind).toBe(descriptor.kind);
+        expect(loaded.type).toBe(descriptor.type);
         expect(loaded.packageName).toBe(descriptor.packageName);
       });
     }

@@ -3,6 +3,7 @@ import { describeError, type FishError } from '@fish-sre/core';
 import { openCatalog } from '../catalog-layers.js';
 import { composeFish } from '../compose.js';
 import { loadConfig } from '../config.js';
+import { exitStatusOf } from '../config-errors.js';
 
 interface Check {
   what: string;
@@ -38,7 +39,7 @@ export async function doctor(configPath: string, write: (text: string) => void):
     checks.push({ what: 'config', ok: true, detail: configPath });
   } catch (error) {
     write(`✗ config: ${(error as FishError).message}\n`);
-    return 1;
+    return exitStatusOf(error);
   }
   try {
     const source = openCatalog(config.catalog, dirname(config.configPath));
@@ -48,10 +49,13 @@ export async function doctor(configPath: string, write: (text: string) => void):
     checks.push({ what: 'catalog', ok: false, detail: describeError(error) });
   }
   let app;
+  // A plugin the config names or sets wrongly is a config error (status 78), like a bad field.
+  let status = 1;
   try {
     app = await composeFish(config, { listen: false });
   } catch (error) {
     checks.push({ what: 'plugins', ok: false, detail: describeError(error) });
+    status = exitStatusOf(error);
   }
   if (app) {
     for (const source of app.sources) checks.push(await bounded(`source ${source.name}`, () => source.check?.() ?? Promise.resolve({ ok: true, detail: 'no check available' })));
@@ -67,5 +71,5 @@ export async function doctor(configPath: string, write: (text: string) => void):
   for (const check of checks) write(`${check.ok ? '✓' : '✗'} ${check.what}: ${check.detail}\n`);
   const failed = checks.filter((check) => !check.ok).length;
   write(failed === 0 ? 'All checks passed.\n' : `${failed} check(s) failed.\n`);
-  return failed === 0 ? 0 : 1;
+  return failed === 0 ? 0 : status;
 }

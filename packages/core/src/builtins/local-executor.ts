@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { realpath } from 'node:fs/promises';
-import { delimiter, join, sep } from 'node:path';
+import { realpath, stat } from 'node:fs/promises';
+import { delimiter, isAbsolute, join, sep } from 'node:path';
 import { z } from 'zod';
 import type { ExecutionRequest, ExecutionResult, Executor } from '../contracts/executor.js';
 import { ExecutionVerb, PATTERN_ID_PATTERN, SCRIPT_NAME_PATTERN } from '../contracts/executor.js';
@@ -130,7 +130,13 @@ export function createLocalExecutor(input: LocalExecutorOptions): Executor {
       }
     },
     async check(host) {
-      return hosts.has(host) ? { ok: true, detail: `runs scripts locally in ${options.sandboxDir}` } : { ok: false, detail: `host "${host}" is not configured for the local executor` };
+      if (!hosts.has(host)) return { ok: false, detail: `host "${host}" is not configured for the local executor` };
+      // A folder that does not exist fails the first fix at 3 a.m.: say so now.
+      for (const [option, folder] of [['sandboxDir', options.sandboxDir], ['scriptsDir', options.scriptsDir]] as const) {
+        const found = await stat(folder).then((entry) => entry.isDirectory(), () => false);
+        if (!found) return { ok: false, detail: `${option} ${folder} is not an existing folder${isAbsolute(folder) ? '' : ` (relative to the working directory ${process.cwd()})`}` };
+      }
+      return { ok: true, detail: `runs scripts locally in ${options.sandboxDir}` };
     },
   };
 }

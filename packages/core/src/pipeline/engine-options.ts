@@ -77,6 +77,15 @@ export interface FishEngineOptions {
    * tracing and by the crash-test harness, which kills the process at each of them.
    */
   checkpoint?: (step: EngineCheckpoint) => void;
+  /**
+   * Who closes the plugins handed to the engine. `true`: the engine owns them, and `stop()`
+   * closes the sources, the notifier, the executor, the drafting LLM and, last, the audit store
+   * (an embedder that made them for this engine alone need not close anything else). An LLM given
+   * to a Classifier stays its creator's. @default false: they stay open and whoever created them
+   * closes them after `stop()` (fish-sre's CLI does, once its HTTP servers are down), so one
+   * store can outlive an engine or serve several.
+   */
+  own?: boolean;
   /** On stop, how long a running fix may finish before it is cancelled. @default 60000 */
   stopGraceMs?: number;
   /**

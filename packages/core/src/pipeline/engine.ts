@@ -24,7 +24,7 @@ import { NotificationStage } from './stages/notifications.js';
 import { EngineCounters } from './stages/observer.js';
 import { RecoveryStage } from './stages/recovery.js';
 import { RoutingStage } from './stages/routing.js';
-import { TaskTracker } from './stages/task-tracker.js';
+import { TaskTracker, closeOwned } from './stages/task-tracker.js';
 import { UnknownIncidentStage } from './stages/unknown-incidents.js';
 
 export type { FishEngineOptions, FishEngineStats } from './engine-options.js';
@@ -168,8 +168,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
   }
 
   /**
-   * Stops the sources, drains the bus, and waits for in-flight incidents and executions. It does
-   * not close what it was given (audit store, notifier, executor, sources): their owner does.
+   * Stops the sources, drains the bus, waits for in-flight work; closes its plugins only if `own`.
    */
   async stop(options: { graceMs?: number } = {}): Promise<void> {
     if (!this.running) return;
@@ -187,6 +186,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     this.executionAbort.abort();
     await this.tasks.drain();
     await this.options.audit.recordSystemEvent('stopped', {}, this.now());
+    if (this.options.own === true) await closeOwned(this.options, this.logger);
   }
 
   /** Waits until every incident and execution started so far has finished (tests, the demo). */

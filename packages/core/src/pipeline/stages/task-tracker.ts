@@ -42,3 +42,28 @@ export class TaskTracker {
     while (this.inFlight.size > 0 || this.loops.size > 0) await this.settled();
   }
 }
+
+/** A plugin the engine may close: anything with an optional `close()` and, for messages, a `name`. */
+interface Closable {
+  readonly name?: string;
+  close?(): Promise<void>;
+}
+
+/**
+ * Closes what an engine was handed when it owns it (`own: true`): the sources first (no new
+ * events), then the notifier, the executor and the drafting LLM, and the audit store last (the
+ * others may still write to it while closing). One failing close is logged; the rest still close.
+ */
+export async function closeOwned(
+  plugins: { sources: readonly Closable[]; notifier: Closable; executor: Closable; audit: Closable; draftPatterns?: { llm: Closable } | undefined },
+  logger: { warn(message: string): void },
+): Promise<void> {
+  const order = new Set<Closable>([...plugins.sources, plugins.notifier, plugins.executor, ...(plugins.draftPatterns ? [plugins.draftPatterns.llm] : []), plugins.audit]);
+  for (const plugin of order) {
+    try {
+      await plugin.close?.();
+    } catch (error) {
+      logger.warn(`closing ${plugin.name ?? 'a plugin'} failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+}
