@@ -37,7 +37,10 @@ export interface FishApp {
   engine: FishEngine;
   catalog: CatalogHolder;
   audit: AuditStore;
+  /** The first notifier. */
   notifier: Notifier;
+  /** Every notifier, in fallback order (the first is `notifier`). */
+  notifiers: Notifier[];
   executor: Executor;
   sources: Source[];
   llm?: LLMProvider;
@@ -102,7 +105,15 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
 
   const audit = instrumentAudit(await registry.create('audit', config.audit.type, config.audit.options, await context(config.audit.name ?? config.audit.type), 'audit.options'), metrics);
   await audit.init?.();
-  const notifier = instrumentNotifier(options.notifier ?? (await registry.create('notifier', config.notifier.type, config.notifier.options, await context(config.notifier.name ?? config.notifier.type), 'notifier.options')), metrics);
+  const notifiers: Notifier[] = [];
+  for (const [index, ref] of config.notifiers.entries()) {
+    const where = config.notifiers.length === 1 && index === 0 ? 'notifier.options' : `notifiers[${index}].options`;
+    const created = index === 0 && options.notifier ? options.notifier : await registry.create('notifier', ref.type, ref.options, await context(ref.name ?? ref.type), where);
+    notifiers.push(instrumentNotifier(created, metrics));
+  }
+  const notifier = notifiers[0]!;
+  // Budget warnings go through the engine's outbox like every other notification.
+  let engineRef: FishEngine | undefined;
   const executor = await registry.create('executor', config.executor.type, config.executor.options, await context(config.executor.name ?? config.executor.type), 'executor.options');
   const sources: Source[] = [];
   for (const [index, source] of config.sources.entries()) {
@@ -118,8 +129,8 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
       monthlyCapEur: config.llm.monthlyBudgetEur,
       clock,
       onExhausted: ({ month, spentEur, capEur }) =>
-        void notifier
-          .notify({ kind: 'budget', title: 'fish: LLM budget reached', body: `Spent ${spentEur.toFixed(2)} of ${capEur} EUR in ${month}. Classifying deterministically until next month.`, priority: 'default', tags: ['moneybag'] })
+        void engineRef
+          ?.notify({ kind: 'budget', title: 'fish: LLM budget reached', body: `Spent ${spentEur.toFixed(2)} of ${capEur} EUR in ${month}. Classifying deterministically until next month.`, priority: 'default', tags: ['moneybag'] })
           .catch((error) => logger.error(`budget notification failed: ${describeError(error)}`)),
     });
     if (config.llm.draftUnknownPatterns) draftPatterns = { llm, budget };
@@ -133,6 +144,14 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     sources,
     audit,
     notifier,
+    outbox: {
+      fallbacks: notifiers.slice(1),
+      failoverAfterAttempts: config.delivery.failoverAfterAttempts,
+      failoverAfterMs: config.delivery.failoverAfter,
+      retryInitialMs: config.delivery.retryInitial,
+      retryMaxMs: config.delivery.retryMax,
+      expireAfterMs: config.delivery.expireAfter,
+    },
     executor,
     signer,
     classifier,
@@ -153,12 +172,13 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
     ...(draftPatterns ? { draftPatterns } : {}),
   });
+  engineRef = engine;
 
-  let decisionChannel: { abort: AbortController; done: Promise<void> } | undefined;
+  const decisionChannels: Array<{ abort: AbortController; done: Promise<void> }> = [];
   observeFish({ metrics, engine, audit, sources, catalog, clock, budgetCapEur: config.llm?.monthlyBudgetEur ?? 0, health: () => app.operations?.health, heartbeat: () => app.operations?.heartbeat });
   let running = false;
   const app: FishApp = {
-    engine, catalog, audit, notifier, executor, sources, signer, logger, metrics,
+    engine, catalog, audit, notifier, notifiers, executor, sources, signer, logger, metrics,
     ...(llm ? { llm } : {}),
     async start() {
       if (options.listen !== false) {
@@ -173,14 +193,14 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
         logger.info(`approval endpoint listening on ${app.server.url} (public: ${config.approval.publicUrl})`);
       }
       await engine.start();
-      if (notifier.listen) {
+      for (const channel of notifiers.filter((candidate) => candidate.listen)) {
         // Decisions tapped in the chat go through the same token checks as the approval links.
         const listening = new AbortController();
-        decisionChannel = {
+        decisionChannels.push({
           abort: listening,
-          done: connectDecisionChannel({ notifier, decider: engine, audit, clock, logger, signal: listening.signal }).catch((error) => logger.error(`${notifier.name}: listening for decisions stopped: ${describeError(error)}`)),
-        };
-        logger.info(`decisions are also taken in ${notifier.name}`);
+          done: connectDecisionChannel({ notifier: channel, decider: engine, audit, clock, logger, signal: listening.signal }).catch((error) => logger.error(`${channel.name}: listening for decisions stopped: ${describeError(error)}`)),
+        });
+        logger.info(`decisions are also taken in ${channel.name}`);
       }
       running = true;
       app.operations = createOperations({ sources, audit, logger, running: () => running, heartbeat: config.heartbeat, env: options.env ?? process.env });
@@ -189,17 +209,18 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
         logger.info(`metrics on ${app.metricsServer.url}/metrics`);
       }
       await app.operations.started(`${catalog.catalog.patterns.length} patterns, ${sources.length} source(s)`);
-      logger.info(`fish started: ${catalog.catalog.patterns.length} patterns, ${sources.length} source(s), notifier ${notifier.name}, executor ${executor.name}${config.dryRun ? ', DRY RUN' : ''}`);
+      logger.info(`fish started: ${catalog.catalog.patterns.length} patterns, ${sources.length} source(s), notifier ${notifiers.map((each) => each.name).join(' then ')}, executor ${executor.name}${config.dryRun ? ', DRY RUN' : ''}`);
     },
     async stop() {
       running = false;
       await app.operations?.stop();
       await app.metricsServer?.close();
-      decisionChannel?.abort.abort();
-      await decisionChannel?.done;
+      for (const channel of decisionChannels) channel.abort.abort();
+      await Promise.all(decisionChannels.map((channel) => channel.done));
+      decisionChannels.length = 0;
       await engine.stop();
       await app.server?.close();
-      for (const closable of [...sources, notifier, executor, ...(llm ? [llm] : []), audit]) {
+      for (const closable of [...sources, ...notifiers, executor, ...(llm ? [llm] : []), audit]) {
         try {
           await closable.close?.();
         } catch (error) {

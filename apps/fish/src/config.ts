@@ -41,7 +41,24 @@ export const FishConfigSchema = z
       })
       .strict(),
     sources: z.array(PluginRef).min(1, 'configure at least one source'),
-    notifier: PluginRef,
+    /** One notifier; or `notifiers`, several in fallback order (see `delivery`). */
+    notifier: PluginRef.optional(),
+    notifiers: z.array(PluginRef).min(1, 'list at least one notifier').optional(),
+    /**
+     * The delivery outbox: every notification is recorded before it is sent and retried until
+     * sent or expired. With several `notifiers`, one that failed `failoverAfterAttempts` times, or
+     * for `failoverAfter`, hands the notification to the next (after the last, the first again).
+     */
+    delivery: z
+      .object({
+        failoverAfterAttempts: z.number().int().positive().default(5),
+        failoverAfter: DurationSchema.default(120_000),
+        retryInitial: DurationSchema.default(2000),
+        retryMax: DurationSchema.default(300_000),
+        expireAfter: DurationSchema.default(86_400_000),
+      })
+      .strict()
+      .default({ failoverAfterAttempts: 5, failoverAfter: 120_000, retryInitial: 2000, retryMax: 300_000, expireAfter: 86_400_000 }),
     executor: PluginRef,
     /**
      * Where incidents, proposals, decisions and executions are recorded. Required: `memory` keeps
@@ -116,7 +133,20 @@ export const FishConfigSchema = z
       .optional(),
     log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info'), format: z.enum(['pretty', 'json']).default('pretty') }).strict().default({ level: 'info', format: 'pretty' }),
   })
-  .strict();
+  .strict()
+  .superRefine((config, context) => {
+    if ((config.notifier === undefined) === (config.notifiers === undefined)) {
+      context.addIssue({ code: 'custom', path: ['notifiers'], message: 'configure either `notifier` (one) or `notifiers` (a list in fallback order), not both or neither' });
+    }
+    const names = (config.notifiers ?? []).map((notifier) => notifier.name ?? notifier.type);
+    const twice = names.find((name, index) => names.indexOf(name) !== index);
+    if (twice !== undefined) context.addIssue({ code: 'custom', path: ['notifiers'], message: `two notifiers are named "${twice}": give each a distinct \`name\`` });
+  })
+  // `notifiers` is the list in fallback order; `notifier` its first.
+  .transform((config) => {
+    const notifiers = config.notifiers ?? [config.notifier!];
+    return { ...config, notifier: notifiers[0]!, notifiers };
+  });
 
 export type FishConfig = z.output<typeof FishConfigSchema> & { configPath: string; secrets: string[] };
 

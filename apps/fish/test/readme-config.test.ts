@@ -21,13 +21,16 @@ describe("the README's homelab config", () => {
       FISH_ALERTMANAGER_TOKEN: 'b'.repeat(32),
       FISH_NTFY_TOPIC: 'fish-homelab-7f3k',
       FISH_NTFY_TOKEN: 'tk_abcdefghijklmnopqrstuvwxyz012',
+      FISH_TELEGRAM_BOT_TOKEN: '123456:ABCdefGHIjklMNOpqrSTUvwxYZ012345678',
       CREDENTIALS_DIRECTORY: '/run/credentials/fish.service',
       ANTHROPIC_API_KEY: 'sk-ant-test-0000000000000000',
     });
+    expect(config.notifiers.map((notifier) => notifier.type)).toEqual(['ntfy', 'telegram']);
+    expect(config.delivery).toEqual({ failoverAfterAttempts: 5, failoverAfter: 120_000, retryInitial: 2000, retryMax: 300_000, expireAfter: 86_400_000 });
     const registry = createFishRegistry();
     const plugins: Array<[Parameters<typeof registry.resolve>[0], { type: string; options: unknown }]> = [
       ...config.sources.map((source) => ['source', source] as [ 'source', typeof source ]),
-      ['notifier', config.notifier],
+      ...config.notifiers.map((notifier) => ['notifier', notifier] as ['notifier', typeof notifier]),
       ['executor', config.executor],
       ['audit', config.audit],
       ['llm', config.llm!],

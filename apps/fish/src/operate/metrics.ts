@@ -39,6 +39,8 @@ export function createFishMetrics(options: { version: string }) {
     catalogPatterns: new Gauge({ name: 'fish_catalog_patterns', help: 'Patterns in the catalog in use.', registers }),
     catalogReloadSuccess: new Gauge({ name: 'fish_catalog_last_reload_success', help: '1 when the last catalog (re)load succeeded, 0 when it was refused (the last good one stays).', registers }),
     catalogReloadTimestamp: new Gauge({ name: 'fish_catalog_last_reload_timestamp_seconds', help: 'When the catalog was last (re)loaded.', registers }),
+    outboxPending: new Gauge({ name: 'fish_notification_outbox_pending', help: 'Notifications recorded but not delivered yet (retried until sent or expired).', registers }),
+    outboxOldest: new Gauge({ name: 'fish_notification_outbox_oldest_seconds', help: 'Age of the oldest undelivered notification (0 when none).', registers }),
     heartbeatLastSuccess: new Gauge({ name: 'fish_heartbeat_last_success_timestamp_seconds', help: 'Last successful heartbeat ping (0: none yet or not configured).', registers }),
   };
   metrics.buildInfo.set({ version: options.version, node_version: process.version }, 1);

@@ -72,6 +72,11 @@ export function observeFish(options: ObserveOptions): void {
     for (const proposal of await audit.listProposals({ status: 'expired', limit: 100 }).catch(() => [])) {
       if (firstExpiry(proposal.id)) metrics.proposals.inc({ pattern: proposal.patternId, outcome: 'expired' });
     }
+    const backlog = await audit.outboxBacklog().catch(() => undefined);
+    if (backlog) {
+      metrics.outboxPending.set(backlog.pending);
+      metrics.outboxOldest.set(backlog.oldestCreatedAt ? Math.max(0, (now - Date.parse(backlog.oldestCreatedAt)) / 1000) : 0);
+    }
     const spent = await audit.spentInMonth(new Date(now).toISOString().slice(0, 7)).catch(() => 0);
     metrics.llmBudget.set(options.budgetCapEur);
     metrics.llmSpent.set(spent);

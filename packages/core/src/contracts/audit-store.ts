@@ -6,6 +6,8 @@ import type {
   IncidentRecord,
   LlmUsageRecord,
   NotificationRecord,
+  OutboxRecord,
+  OutboxStatus,
   ProposalRecord,
   ProposalStatus,
 } from './records.js';
@@ -95,6 +97,30 @@ export interface BudgetSettlement {
   at: string;
 }
 
+/** An instance taking an outbox row to send it; the claim lapses at `until` (a crashed sender). */
+export interface OutboxClaim {
+  id: string;
+  owner: string;
+  at: string;
+  until: string;
+}
+
+/** What became of one send attempt: the row's new state, written only by the claim's owner. */
+export interface OutboxSettlement {
+  id: string;
+  owner: string;
+  at: string;
+  /** `pending`: failed, tried again at `nextAttemptAt`; `sent`; `expired`: given up. */
+  status: OutboxStatus;
+  attempts: number;
+  channel: string;
+  channelSince: string;
+  failures: Record<string, number>;
+  nextAttemptAt: string;
+  lastError?: string;
+  receiptId?: string;
+}
+
 export interface ListFilter<Status extends string> {
   status?: Status | readonly Status[];
   /** Newest first. @default 50 */
@@ -144,6 +170,23 @@ export interface AuditStore {
 
   recordNotification(notification: NotificationRecord): Promise<void>;
   listNotifications(filter?: { proposalId?: string; limit?: number }): Promise<NotificationRecord[]>;
+
+  /** Writes a notification to the outbox (status `pending`) before anything sends it. */
+  enqueueOutbox(entry: OutboxRecord): Promise<void>;
+  /**
+   * Outbox rows, oldest first. `dueBy`: only pending rows whose next attempt is due then and
+   * whose claim (if any) has lapsed. @default limit 100
+   */
+  listOutbox(filter?: { status?: OutboxStatus | readonly OutboxStatus[]; proposalId?: string; dueBy?: string; limit?: number }): Promise<OutboxRecord[]>;
+  /**
+   * Takes a pending row to send it: answers the row when it is pending and unclaimed, its claim
+   * lapsed at `at`, or `owner` already holds it; `undefined` otherwise (another instance sends it).
+   */
+  claimOutbox(claim: OutboxClaim): Promise<OutboxRecord | undefined>;
+  /** Writes the result of an attempt and drops the claim; false (nothing changes) unless `owner` holds a pending row. */
+  settleOutbox(settlement: OutboxSettlement): Promise<boolean>;
+  /** Pending rows and the oldest one's creation time: the delivery backlog. */
+  outboxBacklog(): Promise<{ pending: number; oldestCreatedAt?: string }>;
 
   /** Atomically checks the monthly cap and reserves `amountEur`. False when it would overspend. */
   reserveBudget(reservation: BudgetReservation): Promise<boolean>;

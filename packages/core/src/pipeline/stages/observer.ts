@@ -13,6 +13,8 @@ export type EngineCounter =
   | 'executions'
   | 'notifications'
   | 'notificationFailures'
+  /** Notifications the outbox gave up on: not delivered before they expired. */
+  | 'notificationsExpired'
   | 'errors';
 
 /** Durations the engine measures, in milliseconds. */
