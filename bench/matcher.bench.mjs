@@ -5,7 +5,8 @@
 // Prints one JSON line of figures on stdout, human text on stderr.
 import { hash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { ApprovalSigner, FishEngine, Matcher, PatternSchema, createMemoryAuditStore, loadCatalog, normaliseLevel, sampleToEvent } from '@fish-sre/core';
+import { ApprovalSigner, FishEngine, PatternSchema, createMemoryAuditStore, loadCatalog } from '@fish-sre/core';
+import { Matcher, normaliseLevel, sampleToEvent } from '@fish-sre/core/internal';
 import { homelabDay, rng } from './homelab-day.mjs';
 
 const say = (text) => process.stderr.write(`${text}\n`);

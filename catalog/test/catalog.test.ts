@@ -2,18 +2,16 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  Matcher,
   ObservedEventSchema,
   PATTERN_ID_PATTERN,
   SCRIPT_NAME_PATTERN,
   catalogJsonSchema,
-  checkCatalogSamples,
   loadCatalog,
-  sampleToEvent,
   type CatalogSample,
   type ObservedEvent,
   type Pattern,
 } from '@fish-sre/core';
+import { Matcher, checkCatalogSamples, sampleToEvent } from '@fish-sre/core/internal';
 import { describe, expect, it } from 'vitest';
 import { catalogDir, loadPatternFiles, loadPatterns, samplesDir, scriptsDir } from './load-catalog.js';
 import { readSampleLines, replay, toObservedEvent } from './replay.js';

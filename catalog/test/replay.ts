@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { Matcher, ObservedEventSchema, type ObservedEvent, type Pattern } from '@fish-sre/core';
+import { ObservedEventSchema, type ObservedEvent, type Pattern } from '@fish-sre/core';
+import { Matcher } from '@fish-sre/core/internal';
 
 /** A sample log line as stored in samples/*.jsonl. */
 export interface SampleLine {

@@ -90,6 +90,7 @@ beforeAll(async () => {
       { type: 'message', chunkSize: 4, message: anthropicMessage({ content: [{ type: 'text', text: FIRST_TEXT }, tool('toolu_df', ['df', '-h']), tool('toolu_touch', ['touch', marker])], inputTokens: 1200, outputTokens: 80 }) },
       { type: 'message', chunkSize: 4, message: anthropicMessage({ content: [{ type: 'text', text: PART_A }, tool('toolu_uptime', ['uptime'])] }) },
       // The answer is held back while the test cuts the phone's connection: it arrives while the browser is away.
+      // biome-ignore lint/suspicious/noThenProperty: the test server's step format names its continuation `then`; the step is data, never awaited.
       { type: 'delay', delayMs: 2500, then: { type: 'message', chunkSize: 4, message: anthropicMessage({ content: [{ type: 'text', text: PART_B }] }) } },
       // A stream that starts and then stays open: only Stop ends this turn.
       { type: 'events', holdOpen: true, events: anthropicStreamEvents(anthropicMessage({ content: [{ type: 'text', text: STOP_TEXT }] }), 6).slice(0, 8) },

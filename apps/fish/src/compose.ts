@@ -29,7 +29,7 @@ import { startApprovalServer, type RunningServer } from './approval-server.js';
 import { createOperations, type Operations } from './operate/operations.js';
 import { createFishMetrics, type FishMetrics } from './operate/metrics.js';
 import { instrumentAudit, instrumentLlm, instrumentNotifier, instrumentSource } from './operate/instrument.js';
-import { observeFish, startMetricsServer, type MetricsServer } from './operate/observe.js';
+import { fishEngineObserver, observeFish, startMetricsServer, type MetricsServer } from './operate/observe.js';
 import { VERSION } from './version.js';
 import { createFileBundleWriter } from './unknown-bundles.js';
 
@@ -159,6 +159,7 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     dryRun: config.dryRun,
     autoExec: config.autoExec,
     proposalTtlMs: config.approval.proposalTtl,
+    resumeWindowMs: config.approval.resumeWindow,
     busCapacity: config.pipeline.busCapacity,
     ...(config.pipeline.maxEvidenceAge !== null ? { maxEvidenceAgeMs: config.pipeline.maxEvidenceAge } : {}),
     dedupCapacity: config.pipeline.dedupCapacity,
@@ -171,6 +172,7 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     leaseMs: config.instance.lease,
     ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
     ...(draftPatterns ? { draftPatterns } : {}),
+    observer: fishEngineObserver(metrics, sources.map((source) => source.name)),
   });
   engineRef = engine;
 

@@ -33,6 +33,11 @@ export const FishConfigSchema = z
         secret: z.string().min(32, 'the approval secret must be at least 32 characters'),
         /** How long a proposal can be approved. @default 1h */
         proposalTtl: DurationSchema.default(3_600_000),
+        /**
+         * After a restart, an approved fix that never started runs only if it was approved at
+         * most this long ago; an older one is escalated instead. @default 5m
+         */
+        resumeWindow: DurationSchema.default(300_000),
         /** Browser origins allowed to POST decisions (the ntfy web app). @default ["https://ntfy.sh"] */
         corsOrigins: z.array(z.string()).default(['https://ntfy.sh']),
         /** Header carrying the user's identity from the edge proxy, trusted only from `trustedProxies`. */

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { FishError, describeError } from '@fish-sre/core';
+import { FishError, FishErrorCode, describeError, errorMessage } from '@fish-sre/core';
 import { bundledCatalogDir } from './paths.js';
 import { loadConfig } from './config.js';
 import { composeFish } from './compose.js';
@@ -12,6 +12,8 @@ import { printHistory } from './commands/audit.js';
 const USAGE = `fish-sre — a personal SRE assistant
 
 Usage:
+  fish-sre init [--non-interactive] [--dir DIR]   write a commented fish.yaml, a .env and patterns/, then run doctor
+                                             (fish-sre init --help: every flag)
   fish-sre demo [--yes] [--port N]           the whole loop on embedded defaults (no external service)
   fish-sre demo --telegram                   the same, decided with Telegram buttons (FISH_TELEGRAM_BOT_TOKEN,
                                              FISH_TELEGRAM_CHAT_ID, optional FISH_TELEGRAM_API_URL)
@@ -26,11 +28,18 @@ Usage:
   fish-sre status --config F [--json]        open incidents, waiting proposals, last fixes, sources, budget
   fish-sre audit list|show <id>|verify --config F (or --demo)   read and verify the audit trail
   fish-sre approve|deny <proposal> [--config F | --demo]
+
+  --env-file F    read KEY=value lines into the environment first (the secrets \${NAME} in the config
+                  refers to); variables already set win
 `;
 
 const write = (text: string) => process.stdout.write(text);
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'init') {
+    const { runInit } = await import('./commands/init.js');
+    return runInit(argv.slice(1), { input: process.stdin, write });
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -48,10 +57,12 @@ async function main(argv: string[]): Promise<number> {
       model: { type: 'string' },
       'base-url': { type: 'string' },
       json: { type: 'boolean', default: false },
+      'env-file': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   const [command, sub, argument] = positionals;
+  if (values['env-file']) loadEnvironmentFile(values['env-file']);
   if (values.help || !command) {
     write(USAGE);
     return command ? 0 : 2;
@@ -170,4 +181,13 @@ function telegramFromEnvironment(): { botToken: string; chatId: number; apiUrl?:
   const chatId = Number(process.env.FISH_TELEGRAM_CHAT_ID);
   if (!botToken || !Number.isInteger(chatId)) throw new Error('demo --telegram needs FISH_TELEGRAM_BOT_TOKEN and FISH_TELEGRAM_CHAT_ID in the environment');
   return { botToken, chatId, ...(process.env.FISH_TELEGRAM_API_URL ? { apiUrl: process.env.FISH_TELEGRAM_API_URL } : {}) };
+}
+
+/** `--env-file`: the .env `fish-sre init` writes (KEY=value lines); variables already set win. */
+function loadEnvironmentFile(path: string): void {
+  try {
+    process.loadEnvFile(path);
+  } catch (error) {
+    throw new FishError({ code: FishErrorCode.CONFIG_INVALID, message: errorMessage('config', `cannot read the environment file ${path}: ${(error as Error).message}`), cause: error });
+  }
 }

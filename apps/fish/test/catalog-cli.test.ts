@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anthropicMessage, startAnthropicServer, startOllamaServer, type AnthropicTestServer, type OllamaTestServer } from '@fish-sre/testkit';
-import { loadCatalog, redactSecrets, sampleToEvent, type Pattern } from '@fish-sre/core';
+import { loadCatalog, redactSecrets, type Pattern } from '@fish-sre/core';
+import { sampleToEvent } from '@fish-sre/core/internal';
 import { INJECTION_SAMPLES, productionDistractors, type EvalCase } from '../src/commands/eval.js';
 
 const CLI = resolve(import.meta.dirname, '../dist/cli.js');
@@ -240,7 +241,7 @@ describe('fish-sre catalog eval (against the Ollama protocol test server)', () =
     const chat = server.requests.filter((request) => request.path === '/api/chat');
     expect(chat.length).toBe(report.cases.length);
     expect(chat[0]!.body?.['model']).toBe('llama3.1:8b');
-    expect((chat[0]!.body?.['format'] as { properties: { pattern_id: { enum: string[] } } }).properties.pattern_id.enum).toContain('UNKNOWN');
+    expect((chat[0]!.body!['format'] as { properties: { pattern_id: { enum: string[] } } }).properties.pattern_id.enum).toContain('UNKNOWN');
   }, EVAL_TIMEOUT_MS);
 
   it('counts a model that answers with errors as wrong, never as right', async () => {

@@ -169,7 +169,16 @@ export const MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable('executions').dropColumn('owner').execute();
     },
   },
-  '0003_outbox': {
+  '0003_proposal_pin': {
+    async up(db: Kysely<unknown>) {
+      // What a proposal showed (scripts and their digests): a fix changed since is not run.
+      await db.schema.alterTable('proposals').addColumn('pin_json', 'text').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('proposals').dropColumn('pin_json').execute();
+    },
+  },
+  '0004_outbox': {
     async up(db: Kysely<unknown>) {
       // Every notification is written here before it is sent, and stays until sent or expired.
       await db.schema

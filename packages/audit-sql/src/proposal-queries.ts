@@ -73,6 +73,7 @@ export function incidentAndProposalMethods(context: StoreContext): IncidentAndPr
             decided_at: proposal.decidedAt ?? null,
             decided_by: proposal.decidedBy ?? null,
             notification_id: proposal.notificationId ?? null,
+            pin_json: proposal.pin === undefined ? null : JSON.stringify(proposal.pin),
           })
           .execute();
         await appendAudit(connection, {
@@ -80,7 +81,7 @@ export function incidentAndProposalMethods(context: StoreContext): IncidentAndPr
           entity: 'proposal',
           entityId: proposal.id,
           action: 'created',
-          data: { incidentId: proposal.incidentId, patternId: proposal.patternId, targetHost: proposal.targetHost, status: proposal.status, dryRun: proposal.dryRun, autoExec: proposal.autoExec, expiresAt: proposal.expiresAt },
+          data: { incidentId: proposal.incidentId, patternId: proposal.patternId, targetHost: proposal.targetHost, status: proposal.status, dryRun: proposal.dryRun, autoExec: proposal.autoExec, expiresAt: proposal.expiresAt, ...(proposal.pin ? { pin: proposal.pin } : {}) },
         });
       }),
 

@@ -9,6 +9,7 @@ import {
   type LlmUsageRecord,
   type NotificationRecord,
   type ProposalRecord,
+  type ProposalPin,
   type ProposalStatus,
 } from '@fish-sre/core';
 import type { AuditDatabase } from './schema.js';
@@ -68,6 +69,7 @@ export function toProposal(row: AuditDatabase['proposals']): ProposalRecord {
   if (row.decided_at !== null) proposal.decidedAt = row.decided_at;
   if (row.decided_by !== null) proposal.decidedBy = row.decided_by;
   if (row.notification_id !== null) proposal.notificationId = row.notification_id;
+  if (row.pin_json !== null) proposal.pin = JSON.parse(row.pin_json) as ProposalPin;
   return proposal;
 }
 

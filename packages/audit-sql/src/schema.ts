@@ -51,6 +51,8 @@ export interface ProposalTable {
   decided_at: string | null;
   decided_by: string | null;
   notification_id: string | null;
+  /** The fix as shown (ProposalPin, JSON); null for proposals written before it existed. */
+  pin_json: string | null;
 }
 
 export interface DecisionTable {

@@ -20,12 +20,10 @@ import {
   type Source,
   type SourceHealth,
   BoundedQueue,
-  LruDedup,
   sleep,
-  createContinuationJoiner,
-  type JoinedMessage,
   type PluginStateStore,
 } from '@fish-sre/core';
+import { LruDedup, createContinuationJoiner, type JoinedMessage } from '@fish-sre/core/internal';
 import { createLokiPosition } from './loki-position.js';
 
 const SCOPE = 'loki';

@@ -12,8 +12,6 @@ import {
   silentLogger,
   sleep,
   systemClock,
-  compareMetric,
-  type MetricOperator,
   type Catalog,
   type Clock,
   type Logger,
@@ -21,6 +19,7 @@ import {
   type Source,
   type SourceHealth,
 } from '@fish-sre/core';
+import { compareMetric, type MetricOperator } from '@fish-sre/core/internal';
 
 const SCOPE = 'prometheus';
 

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize, sep } from 'node:path';
-import { FishError, FishErrorCode, KeyedRateLimiter, describeError } from '@fish-sre/core';
+import { FishError, FishErrorCode, describeError } from '@fish-sre/core';
+import { KeyedRateLimiter } from '@fish-sre/core/internal';
 import { Hono } from 'hono';
 import { setCookie, deleteCookie } from 'hono/cookie';
 import { streamSSE } from 'hono/streaming';

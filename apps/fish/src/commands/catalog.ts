@@ -2,7 +2,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
-import { EventLevel, Matcher, catalogJsonSchema, checkCatalogSamples, lintCatalog, loadCatalog, type ObservedEvent } from '@fish-sre/core';
+import { EventLevel, catalogJsonSchema, lintCatalog, loadCatalog, type ObservedEvent } from '@fish-sre/core';
+import { Matcher, checkCatalogSamples } from '@fish-sre/core/internal';
 
 type Write = (text: string) => void;
 

@@ -4,9 +4,7 @@ import {
   UNKNOWN_PATTERN_ID,
   createConsoleLogger,
   describeError,
-  incidentFingerprint,
   loadCatalog,
-  sampleToEvent,
   systemClock,
   type Candidate,
   type LLMGenerateRequest,
@@ -14,6 +12,7 @@ import {
   type ObservedEvent,
   type Pattern,
 } from '@fish-sre/core';
+import { incidentFingerprint, sampleToEvent } from '@fish-sre/core/internal';
 import { createFishRegistry } from '../plugins.js';
 
 /**

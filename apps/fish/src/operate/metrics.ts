@@ -49,14 +49,3 @@ export function createFishMetrics(options: { version: string }) {
 
 export type FishMetrics = ReturnType<typeof createFishMetrics>;
 
-/** A counter fed from a monotonic number kept elsewhere (engine stats): adds what grew since. */
-export function followCounter(counter: Counter<string>, labels: Record<string, string>) {
-  let previous = 0;
-  // Present from the start at 0: a series that appears only on the first drop hides that
-  // there were none (and breaks rate() over the first one).
-  counter.inc(labels, 0);
-  return (current: number) => {
-    if (current > previous) counter.inc(labels, current - previous);
-    previous = Math.max(previous, current);
-  };
-}

@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { AuditStore, CatalogHolder, Clock, FishEngine, Source } from '@fish-sre/core';
+import type { AuditStore, CatalogHolder, Clock, EngineObserver, FishEngine, Source } from '@fish-sre/core';
 import type { Heartbeat } from './heartbeat.js';
 import type { LoopHealth } from './loop-health.js';
-import { followCounter, type FishMetrics } from './metrics.js';
+import type { FishMetrics } from './metrics.js';
 
 const FINISHED = new Set(['succeeded', 'failed', 'rolled_back', 'escalated', 'interrupted']);
 
@@ -32,6 +32,34 @@ function seenOnce(limit = 10_000) {
 }
 
 /**
+ * The engine's per-source counters (dropped, stale, deduplicated) as metrics, labelled with the
+ * source instance's name: one of `sources`, else `other` (the label set stays the configured
+ * sources whatever an event claims). Called on the hot path: a map lookup and an increment.
+ */
+export function fishEngineObserver(metrics: FishMetrics, sources: readonly string[]): EngineObserver {
+  const counters = { dropped: metrics.eventsDropped, stale: metrics.eventsStale, duplicates: metrics.eventsDeduplicated } as const;
+  const known = new Set(sources);
+  const children = new Map<string, Map<string, { inc(): void }>>();
+  for (const [name, counter] of Object.entries(counters)) {
+    const byLabel = new Map<string, { inc(): void }>();
+    for (const source of [...known, 'other']) {
+      const child = counter.labels({ source });
+      child.inc(0); // present from the start at 0: rate() works from the first event on
+      byLabel.set(source, child);
+    }
+    children.set(name, byLabel);
+  }
+  return {
+    count(counter, labels) {
+      const byLabel = children.get(counter);
+      if (byLabel === undefined) return;
+      const source = labels?.source;
+      (byLabel.get(source !== undefined && known.has(source) ? source : 'other') as { inc(): void }).inc();
+    },
+  };
+}
+
+/**
  * Feeds the metrics from the loop's events (each emitted after its audit row is written) and,
  * at scrape time, from what is cheaper to read than to track: engine counters, source states,
  * waiting proposals, the month's LLM spend, loop health.
@@ -54,16 +82,8 @@ export function observeFish(options: ObserveOptions): void {
     metrics.executionDuration.observe({ pattern: execution.patternId }, Math.max(0, (Date.parse(execution.updatedAt) - Date.parse(execution.createdAt)) / 1000));
   });
 
-  // Engine-level counts: the bus, dedup and the staleness check see events after the sources
-  // have been merged, so they are labelled source="all".
-  const dropped = followCounter(metrics.eventsDropped, { source: 'all' });
-  const stale = followCounter(metrics.eventsStale, { source: 'all' });
-  const duplicates = followCounter(metrics.eventsDeduplicated, { source: 'all' });
+  // Dropped, stale and deduplicated events are counted per source by fishEngineObserver.
   const collect = async () => {
-    const stats = engine.stats();
-    dropped(stats.bus.dropped);
-    stale(stats.stale);
-    duplicates(stats.duplicates);
     for (const source of options.sources) metrics.sourceUp.set({ source: source.name }, (source.health?.().state ?? 'connected') === 'connected' ? 1 : 0);
     const now = clock.now();
     const waiting = await audit.listProposals({ status: 'proposed', limit: 500 }).catch(() => []);

@@ -150,6 +150,8 @@ export interface WorldOptions {
   instances?: number;
   /** `instance.lease` of each config (e.g. `3s`). @default fish's own default */
   lease?: string;
+  /** Extra `approval:` settings of each config, e.g. `{ resumeWindow: '1s' }`. */
+  approval?: Record<string, string>;
 }
 
 export class World {
@@ -229,7 +231,7 @@ ${this.options.lease ? `instance: { lease: ${this.options.lease} }\n` : ''}appro
   listen: { host: 127.0.0.1, port: ${port} }
   publicUrl: ${this.baseUrlOf(instance)}
   secret: \${FISH_CRASH_TEST_SECRET}
-sources:
+${Object.entries(this.options.approval ?? {}).map(([key, value]) => `  ${key}: ${value}\n`).join('')}sources:
   - type: file
     options: { path: ${this.incidentsPath}, follow: true, pollIntervalMs: 20 }
 notifier: { type: ntfy, options: { server: "${this.ntfy.url}", topic: ${this.topic}, timeoutMs: 5000, retries: 1, retryDelayMs: 50 } }
@@ -242,6 +244,18 @@ log: { level: info, format: pretty }
 `,
       );
     }
+  }
+
+  /** Rewrites the fix script in the catalog (what an edit or a `git pull` of the catalog does). */
+  async rewriteFixScript(body: string): Promise<void> {
+    await writeFile(join(this.dir, 'catalog', 'scripts', 'restart-web.sh'), `#!/bin/sh\n${body}\n`);
+  }
+
+  /** SIGHUP: fish reloads its catalog; waits (bounded) for the reload to be logged. */
+  async reloadCatalog(fish: FishProcess): Promise<void> {
+    const before = fish.output.split('catalog reloaded').length;
+    fish.child.kill('SIGHUP');
+    await waitUntil('the catalog reload', () => fish.output.split('catalog reloaded').length > before);
   }
 
   async setFixSleep(seconds: number): Promise<void> {

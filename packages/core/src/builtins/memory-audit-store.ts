@@ -85,7 +85,7 @@ export function createMemoryAuditStore(): AuditStore {
       if (proposals.has(proposal.id)) throw new FishError({ code: FishErrorCode.AUDIT_FAILED, message: errorMessage('audit', `proposal ${proposal.id} already exists`) });
       if (!incidents.has(proposal.incidentId)) throw new FishError({ code: FishErrorCode.AUDIT_FAILED, message: errorMessage('audit', `proposal ${proposal.id} refers to unknown incident ${proposal.incidentId}`) });
       proposals.set(proposal.id, clone(proposal));
-      append('proposal', proposal.id, 'proposed', { incidentId: proposal.incidentId, patternId: proposal.patternId, targetHost: proposal.targetHost, dryRun: proposal.dryRun, autoExec: proposal.autoExec, expiresAt: proposal.expiresAt }, proposal.createdAt);
+      append('proposal', proposal.id, 'proposed', { incidentId: proposal.incidentId, patternId: proposal.patternId, targetHost: proposal.targetHost, dryRun: proposal.dryRun, autoExec: proposal.autoExec, expiresAt: proposal.expiresAt, ...(proposal.pin ? { pin: proposal.pin } : {}) }, proposal.createdAt);
     },
     async getProposal(id) {
       const found = proposals.get(id);

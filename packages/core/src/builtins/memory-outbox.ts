@@ -31,7 +31,7 @@ export function memoryOutbox(append: Append): OutboxMethods {
     },
     async claimOutbox(claim) {
       const row = rows.get(claim.id);
-      if (!row || row.status !== 'pending') return undefined;
+      if (row?.status !== 'pending') return undefined;
       if (row.claimedBy !== undefined && row.claimedBy !== claim.owner && !lapsed(row, claim.at)) return undefined;
       row.claimedBy = claim.owner;
       row.claimedUntil = claim.until;
@@ -39,7 +39,7 @@ export function memoryOutbox(append: Append): OutboxMethods {
     },
     async settleOutbox(settlement) {
       const row = rows.get(settlement.id);
-      if (!row || row.status !== 'pending' || row.claimedBy !== settlement.owner) return false;
+      if (row?.status !== 'pending' || row.claimedBy !== settlement.owner) return false;
       const { id, owner: _owner, at, lastError, receiptId, ...state } = settlement;
       Object.assign(row, clone(state));
       delete row.claimedBy;

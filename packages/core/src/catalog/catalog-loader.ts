@@ -80,6 +80,7 @@ export async function loadCatalog(directory: string, options: LoadCatalogOptions
   const patterns: Pattern[] = [];
   const byId = new Map<string, string>();
   const digest = createHash('sha256');
+  const scriptDigests: Record<string, string> = {};
 
   if (files.length === 0) problems.push({ file: relative(process.cwd(), patternsDir) || patternsDir, message: 'no pattern files (*.yaml) found' });
 
@@ -127,6 +128,7 @@ export async function loadCatalog(directory: string, options: LoadCatalogOptions
         if (!script) continue;
         try {
           await access(join(scriptsDir, script), constants.X_OK);
+          scriptDigests[script] ??= createHash('sha256').update(await readFile(join(scriptsDir, script))).digest('hex');
         } catch {
           problems.push({ file: display, patternId: pattern.id, path: `${step}.script`, message: `script "${script}" not found or not executable in ${relative(process.cwd(), scriptsDir) || scriptsDir}` });
         }
@@ -142,7 +144,9 @@ export async function loadCatalog(directory: string, options: LoadCatalogOptions
       details: { problems },
     });
   }
-  return { patterns, scriptsDir, loadedFrom: directory, loadedAt: clock.now(), digest: digest.digest('hex') };
+  // A script edited in place changes the catalog digest too (a reload reports it as a change).
+  for (const [script, sha256] of Object.entries(scriptDigests).sort(([a], [b]) => (a < b ? -1 : 1))) digest.update(`script:${script}`).update('\0').update(sha256).update('\0');
+  return { patterns, scriptsDir, loadedFrom: directory, loadedAt: clock.now(), digest: digest.digest('hex'), ...(options.checkScripts !== false ? { scriptDigests } : {}) };
 }
 
 export interface CatalogReloadResult {

@@ -175,8 +175,10 @@ export interface Catalog {
   /** Where it was loaded from, and when. */
   loadedFrom: string;
   loadedAt: number;
-  /** sha256 of the files, to tell whether a reload changed anything. */
+  /** sha256 of the files (patterns and scripts), to tell whether a reload changed anything. */
   digest: string;
+  /** sha256 (hex) of each script file's content by script name, as loaded: proposals pin them. */
+  scriptDigests?: Readonly<Record<string, string>>;
 }
 
 /** The special pattern id for an incident no catalog pattern explains. */

@@ -80,6 +80,31 @@ export const IncidentRecordSchema = z.object({
 });
 export type IncidentRecord = z.infer<typeof IncidentRecordSchema>;
 
+const PinnedScript = z
+  .object({
+    step: z.enum(['fix', 'verify', 'rollback']),
+    script: z.string(),
+    /** sha256 of the script file as the catalog was loaded; absent when the catalog did not read it. */
+    sha256: z.string().optional(),
+  })
+  .strict();
+
+/**
+ * What a proposal showed: the pattern's fix definition (scripts, timeouts, on_failure, target) and
+ * each script's content digest, plus the catalog digest it came from. At execution the pattern
+ * as it is now must give the same `pattern` digest and scripts, else nothing runs.
+ */
+export const ProposalPinSchema = z
+  .object({
+    /** The whole catalog's digest when the proposal was made (evidence; a reload of another pattern does not refuse). */
+    catalogDigest: z.string(),
+    /** sha256 of the pattern's fix, verify, rollback, on_failure and target_host. */
+    pattern: z.string(),
+    scripts: z.array(PinnedScript),
+  })
+  .strict();
+export type ProposalPin = z.infer<typeof ProposalPinSchema>;
+
 export const ProposalRecordSchema = z.object({
   id: z.string(),
   incidentId: z.string(),
@@ -98,6 +123,8 @@ export const ProposalRecordSchema = z.object({
   decidedBy: z.string().optional(),
   /** Notifier receipt of the proposal notification, to update or clear it later. */
   notificationId: z.string().optional(),
+  /** The fix as shown (scripts and their digests): a fix that changed since is refused. */
+  pin: ProposalPinSchema.optional(),
 });
 export type ProposalRecord = z.infer<typeof ProposalRecordSchema>;
 

@@ -17,16 +17,23 @@ export interface SourceHealth {
  * `health().counters`. The iterator ends only when `signal` is aborted.
  */
 export interface Source {
-  /** Contract version; core refuses versions it does not know. */
+  /** Contract version; the registry refuses versions it does not know. */
   readonly specificationVersion: 'v1';
   /** Instance name from the config (`sources[].name`), used in logs and event.source. */
   readonly name: string;
-  /** Yields events until `signal` aborts. Must not throw for a transient outage: it reconnects. */
+  /**
+   * Yields events until `signal` aborts, then returns. Called once by the engine, which pumps
+   * the iterator into its bounded bus. Must not throw for a transient outage: it reconnects by
+   * itself with backoff and counts what it lost in `health().counters`.
+   * @throws FishError `SOURCE_UNREACHABLE` / `SOURCE_PROTOCOL` only when it cannot go on (bad
+   * credentials, a protocol it cannot speak); the engine logs the error, counts it and calls
+   * `events` again after a delay.
+   */
   events(signal: AbortSignal): AsyncIterable<ObservedEvent>;
-  /** Current health. Optional: a source without it is reported as `connected`. */
+  /** Current health; cheap and synchronous, called by `fish-sre doctor` and the metrics endpoint. Optional: a source without it is reported as `connected`. */
   health?(): SourceHealth;
-  /** Reaches the upstream once and says whether it answers (for `fish-sre doctor`). */
+  /** Reaches the upstream once and says whether it answers. Called by `fish-sre doctor`; never throws, reports in `detail`. */
   check?(signal?: AbortSignal): Promise<{ ok: boolean; detail: string }>;
-  /** Releases sockets and timers. Called once. */
+  /** Releases sockets and timers. Called once by the app on shutdown, after `signal` aborted. */
   close?(): Promise<void>;
 }

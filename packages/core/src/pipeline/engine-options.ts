@@ -44,6 +44,11 @@ export interface FishEngineOptions {
   autoExecPolicy?: AutoExecPolicy;
   /** How long a proposal can be approved, in milliseconds. @default 1 hour */
   proposalTtlMs?: number;
+  /**
+   * At restart, an approved proposal that never started is run only if it was decided this long
+   * ago at most; an older one is marked `expired-after-restart` and escalated. @default 5 minutes
+   */
+  resumeWindowMs?: number;
   busCapacity?: number;
   dedupCapacity?: number;
   rateLimit?: { burst: number; perMinute: number };

@@ -20,7 +20,7 @@ import { safeId } from './stages/event-shape.js';
 import { ExecutionStage } from './stages/execution.js';
 import { localIncidentClaim, type IncidentClaim } from './stages/incident-claim.js';
 import { NotificationStage } from './stages/notifications.js';
-import { EngineCounters } from './stages/observer.js';
+import { EngineCounters, sourceLabels } from './stages/observer.js';
 import { RecoveryStage } from './stages/recovery.js';
 import { RoutingStage } from './stages/routing.js';
 import { TaskTracker } from './stages/task-tracker.js';
@@ -69,6 +69,8 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
   private readonly sharedLeaseMs: number | undefined; // set when the store is shared by several instances
   private readonly outage: AuditOutageQueue<{ detected: DetectedIncident; claimed: boolean }>;
   private running = false;
+  /** A refused event, counted under its source. */
+  private readonly onDrop = (event: ObservedEvent) => this.counters.add('dropped', sourceLabels(event?.source));
   /** Pending while start() recovers: decisions wait for it. */
   private recovering: Promise<void> | undefined;
 
@@ -76,7 +78,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     super();
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
-    this.currentBus = new EventBus(options.busCapacity ?? 10_000);
+    this.currentBus = new EventBus(options.busCapacity ?? 10_000, this.onDrop);
     this.counters = new EngineCounters(options.observer);
     this.tasks = new TaskTracker((error) => this.fail(error));
     this.classifier = options.classifier ?? new Classifier({ clock: this.clock, logger: this.logger });
@@ -128,6 +130,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     this.recovery = new RecoveryStage(context, { notifications, decisions: this.decisions, execution }, {
       cooldowns: this.detection.cooldowns,
       unknownCooldownMs: options.unknown?.cooldownMs ?? UNKNOWN_COOLDOWN_MS,
+      resumeWindowMs: options.resumeWindowMs ?? 300_000,
       ...(shared ? { sharedLeaseMs: shared.leaseMs } : {}),
     });
   }
@@ -143,7 +146,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     this.running = true;
     if (this.busClosed) {
       // stop() closed the bus for good (a closed bus refuses every event): start with a new one.
-      this.currentBus = new EventBus(this.options.busCapacity ?? 10_000);
+      this.currentBus = new EventBus(this.options.busCapacity ?? 10_000, this.onDrop);
       this.busClosed = false;
     }
     this.abort = new AbortController();

@@ -184,6 +184,22 @@ export function testAuditStore(options: TestAuditStoreOptions): void {
         expect(await store.getProposal(proposal.id)).toEqual(proposal);
       });
 
+      it('keeps the pin of what a proposal showed (scripts and digests), also after a decision', async () => {
+        const pin = {
+          catalogDigest: 'c'.repeat(64),
+          pattern: 'p'.repeat(64),
+          scripts: [
+            { step: 'fix' as const, script: 'compose-up.sh', sha256: 'a'.repeat(64) },
+            { step: 'verify' as const, script: 'compose-ps.sh', sha256: 'b'.repeat(64) },
+          ],
+        };
+        const { proposal } = await seedProposal({ pin });
+        expect((await store.getProposal(proposal.id))?.pin).toEqual(pin);
+        const approved = await store.transitionProposal({ id: proposal.id, from: 'proposed', to: 'approved', at: at(30), actor: 'test' });
+        expect(approved?.pin).toEqual(pin);
+        expect((await store.listProposals({ status: 'approved' })).find((listed) => listed.id === proposal.id)?.pin).toEqual(pin);
+      });
+
       it('lists proposals filtered by one status or several', async () => {
         const { proposal: open } = await seedProposal();
         const { proposal: denied } = await seedProposal();

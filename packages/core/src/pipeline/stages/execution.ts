@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Pattern } from '../../catalog/catalog-schema.js';
+import { pinChange, pinPattern } from '../../catalog/pattern-pin.js';
 import type { ExecutionResult, ExecutionVerb } from '../../contracts/executor.js';
 import type { ExecutionRecord, ExecutionStatus, ExecutionStep, ProposalRecord } from '../../contracts/records.js';
 import { describeError } from '../../errors.js';
@@ -7,7 +8,7 @@ import { redactSecrets } from '../../util/redact.js';
 import type { HostLock } from '../host-mutex.js';
 import { ExecutionLeaseKeeper, type StoreCoordinationOptions } from '../store-coordination.js';
 import type { StageContext } from './context.js';
-import { STEP_DETAIL, dryRunOutput, escalation, fixApplied, fixFailed, fixVerified, patternGone, rollbackFailed, rolledBack } from './messages.js';
+import { STEP_DETAIL, dryRunOutput, escalation, fixApplied, fixChanged, fixFailed, fixVerified, patternGone, rollbackFailed, rolledBack } from './messages.js';
 import type { NotificationStage } from './notifications.js';
 
 export interface ExecutionOptions {
@@ -35,7 +36,8 @@ export class ExecutionStage {
   async execute(proposal: ProposalRecord): Promise<void> {
     const { audit } = this.context;
     const ownership = this.options.ownership;
-    const pattern = this.context.catalog().patterns.find((candidate) => candidate.id === proposal.patternId);
+    const catalog = this.context.catalog();
+    const pattern = catalog.patterns.find((candidate) => candidate.id === proposal.patternId);
     const executionId = `exe_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
     const created = this.context.now();
     const inserted = await audit.insertExecution({
@@ -49,6 +51,15 @@ export class ExecutionStage {
       const gone = patternGone(proposal.patternId);
       await this.transition(executionId, ['pending'], 'interrupted', undefined, gone.detail);
       await this.escalate(proposal, executionId, gone.escalation);
+      return;
+    }
+    // The catalog may have been reloaded since the proposal was shown: run only what was shown.
+    const changed = proposal.pin ? pinChange(proposal.pin, pinPattern(pattern, catalog)) : undefined;
+    if (changed !== undefined) {
+      const refused = fixChanged(proposal.patternId, changed);
+      await this.context.audit.recordSystemEvent('fix-changed-since-shown', { proposalId: proposal.id, executionId, change: changed }, this.context.now());
+      await this.transition(executionId, ['pending'], 'interrupted', undefined, refused.detail);
+      await this.escalate(proposal, executionId, refused.escalation);
       return;
     }
     // The lease is renewed from the row's creation on, also while it waits for the host lock.

@@ -1,6 +1,7 @@
 import type { Pattern } from '../../catalog/catalog-schema.js';
 import type { ExecutionStep, IncidentRecord, ProposalRecord } from '../../contracts/records.js';
 import type { NotifierMessage, ProposalUpdateStatus } from '../../contracts/notifier.js';
+import { formatDuration } from '../../util/duration.js';
 
 /**
  * Every sentence fish says to a human (phone notifications, approval answers, audit details), in
@@ -138,6 +139,22 @@ export function patternGone(patternId: string): { detail: string; escalation: st
   return {
     detail: `pattern ${patternId} is no longer in the catalog (or has no fix); nothing was run`,
     escalation: `Pattern ${patternId} disappeared from the catalog after approval; nothing was run.`,
+  };
+}
+
+export function fixChanged(patternId: string, change: string): { detail: string; escalation: string } {
+  return {
+    detail: `the ${patternId} fix changed after it was shown (${change}); nothing was run`,
+    escalation: `The ${patternId} fix changed in the catalog after it was shown and approved (${change}). Nothing was run: look at the change, and approve the new proposal when the incident comes back.`,
+  };
+}
+
+/** An approval found at restart with nothing started, older than the resume window. */
+export function approvedTooLongAgo(proposal: ProposalRecord, ageMs: number, windowMs: number): { detail: string; escalation: string } {
+  const age = formatDuration(Math.round(ageMs / 1000) * 1000);
+  return {
+    detail: `expired-after-restart: approved ${age} ago, longer than the ${formatDuration(windowMs)} a restart may still act on; nothing was run`,
+    escalation: `The ${proposal.patternId} fix on ${proposal.targetHost} was approved ${age} ago but fish stopped before running it. It was NOT run now (approvals older than ${formatDuration(windowMs)} are not acted on after a restart): check the host, and approve the next proposal if the problem is still there.`,
   };
 }
 

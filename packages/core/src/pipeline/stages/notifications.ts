@@ -111,7 +111,7 @@ export class NotificationStage {
     }
   }
 
-  private async deliver(notifier: Notifier, entry: OutboxRecord, note: string | undefined): Promise<NotificationReceipt | void> {
+  private async deliver(notifier: Notifier, entry: OutboxRecord, note: string | undefined): Promise<NotificationReceipt | undefined> {
     const payload = entry.payload as Payload;
     if (payload.notice) {
       const notice = note === undefined ? payload.notice : { ...payload.notice, summary: `${payload.notice.summary}\n\n_(${note})_` };
@@ -123,7 +123,7 @@ export class NotificationStage {
       const { receiptId, ...update } = payload.update;
       if (!notifier.update) return notifier.notify(withFailoverNote(payload.fallback ?? { kind: 'info', title: entry.title, body: update.detail, priority: 'default' }, note));
       const receipt = await this.proposalReceipt(update.proposalId, receiptId, notifier);
-      return notifier.update({ ...update, ...(note !== undefined ? { detail: `${update.detail} (${note})` } : {}), ...(receipt ? { receipt } : {}) });
+      return (await notifier.update({ ...update, ...(note !== undefined ? { detail: `${update.detail} (${note})` } : {}), ...(receipt ? { receipt } : {}) })) ?? undefined;
     }
     return notifier.notify(withFailoverNote(payload.message!, note));
   }
@@ -137,7 +137,7 @@ export class NotificationStage {
     return channel === notifier.name ? { id, channel } : undefined;
   }
 
-  private async delivered(entry: OutboxRecord, receipt: NotificationReceipt | void): Promise<void> {
+  private async delivered(entry: OutboxRecord, receipt: NotificationReceipt | undefined): Promise<void> {
     if (entry.kind === 'proposal' && entry.proposalId !== undefined && receipt) await this.context.audit.setProposalNotification(entry.proposalId, receipt.id);
   }
 }

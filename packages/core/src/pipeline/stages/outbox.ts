@@ -41,9 +41,9 @@ export interface OutboxItem {
 /** What the notification stage does with a row: the notifier call, and what follows a delivery. */
 export interface OutboxHandlers {
   /** Sends `entry` through `notifier`; `note` says which notifiers failed before, when any did. */
-  deliver(notifier: Notifier, entry: OutboxRecord, note: string | undefined): Promise<NotificationReceipt | void>;
+  deliver(notifier: Notifier, entry: OutboxRecord, note: string | undefined): Promise<NotificationReceipt | undefined>;
   /** Runs once the delivery is recorded. */
-  delivered?(entry: OutboxRecord, receipt: NotificationReceipt | void): Promise<void>;
+  delivered?(entry: OutboxRecord, receipt: NotificationReceipt | undefined): Promise<void>;
 }
 
 let sequence = 0;
@@ -195,7 +195,7 @@ export class Outbox {
     const index = Math.max(0, this.notifiers.findIndex((notifier) => notifier.name === entry.channel));
     const notifier = this.notifiers[index]!;
     const started = clock.now();
-    let receipt: NotificationReceipt | void;
+    let receipt: NotificationReceipt | undefined;
     try {
       receipt = await this.handlers.deliver(notifier, entry, failoverNote(notifier.name, entry.failures));
     } catch (error) {

@@ -16,7 +16,7 @@ function setup() {
   const execution = new ExecutionStage(context, notifications, { hostLock: new HostMutex(), signal: () => new AbortController().signal });
   const decisions = new DecisionStage(context, notifications, { signer, recovering: () => undefined, execute: (proposal) => execution.execute(proposal) });
   const cooldowns = new Cooldowns();
-  const recovery = new RecoveryStage(context, { notifications, decisions, execution }, { cooldowns, unknownCooldownMs: 3_600_000 });
+  const recovery = new RecoveryStage(context, { notifications, decisions, execution }, { cooldowns, unknownCooldownMs: 3_600_000, resumeWindowMs: 300_000 });
   return { context, recovery, cooldowns };
 }
 
@@ -49,5 +49,24 @@ describe('recovery stage', () => {
     await context.tasks.drain();
     expect(context.notifier.sent.filter((item) => item.type === 'propose').map((item) => item.type === 'propose' && item.notice.proposalId)).toEqual(['prop_open']);
     expect((await context.audit.getProposal('prop_old'))?.status).toBe('expired');
+  });
+
+  it('runs an approval found at restart only within the resume window; an older one is marked and escalated, not run', async () => {
+    const { context, recovery } = setup();
+    const now = context.clock.now();
+    const fresh = await seedProposal(context.audit, now - 60_000, { id: 'prop_fresh', approved: true });
+    const stale = await seedProposal(context.audit, now - 3 * 86_400_000, { id: 'prop_stale', approved: true, ttlMs: 4 * 86_400_000 });
+    await recovery.recover();
+    await context.tasks.drain();
+    // The fresh one was handed to the executor (a run step was recorded), the stale one was not.
+    expect((await context.audit.getExecutionByProposal(fresh.id))?.steps.map((step) => step.verb)).toContain('run');
+    const refused = await context.audit.getExecutionByProposal(stale.id);
+    expect(refused).toMatchObject({ status: 'escalated', steps: [] });
+    expect(refused?.detail).toMatch(/was NOT run now/);
+    const system = (await context.audit.history()).filter((entry) => entry.entity === 'system');
+    expect(system.filter((entry) => entry.action === 'expired-after-restart').map((entry) => entry.data['proposalId'])).toEqual(['prop_stale']);
+    expect(system.filter((entry) => entry.action === 'resume-approved').map((entry) => entry.data['proposalId'])).toEqual(['prop_fresh']);
+    const escalations = context.notifier.sent.filter((item) => item.type === 'notify');
+    expect(escalations.filter((item) => item.type === 'notify' && /was NOT run now/.test(item.message.body))).toHaveLength(1);
   });
 });

@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
+import type { ProposalRecord } from '../../contracts/records.js';
 import type { StageContext } from './context.js';
 import type { Cooldowns } from './cooldowns.js';
 import type { DecisionStage } from './decisions.js';
 import type { ExecutionStage } from './execution.js';
-import { interruptedDetail, interruptedEscalation } from './messages.js';
+import { approvedTooLongAgo, interruptedDetail, interruptedEscalation } from './messages.js';
 import type { NotificationStage } from './notifications.js';
 
 export interface RecoveryOptions {
@@ -14,12 +16,20 @@ export interface RecoveryOptions {
    * its owner's lease (this long) expired, never while a live peer runs it.
    */
   sharedLeaseMs?: number;
+  /**
+   * An approved proposal with no execution row is run at restart only this long after its
+   * decision; an older one is not run (the situation it was approved for may be gone) but
+   * marked and escalated.
+   */
+  resumeWindowMs: number;
 }
 
 /**
  * After a crash: an execution that was pending, running or verifying is marked `interrupted`
  * and escalated — never re-run by itself, since the fix may have half-happened. An approved
- * proposal with no execution row had nothing started, so it runs now. An open proposal whose
+ * proposal with no execution row had nothing started, so it runs now if it was decided within
+ * `resumeWindowMs`; an older approval is marked (its execution row ends escalated, nothing run)
+ * and escalated. An open proposal whose
  * notification was never recorded is sent again (else nobody could ever approve it), and the
  * incident cooldowns are rebuilt, so a source re-reading what it already read (the file
  * source, a Loki lookback) does not propose the same incident a second time.
@@ -39,10 +49,14 @@ export class RecoveryStage {
     // that itself died before escalating, so it is escalated now.
     await this.takeOverUnfinished();
     for (const proposal of await audit.listProposals({ status: 'approved', limit: 1000 })) {
-      if (!(await audit.getExecutionByProposal(proposal.id))) {
-        await audit.recordSystemEvent('resume-approved', { proposalId: proposal.id }, this.context.now());
-        void this.context.tasks.track(runner.execute(proposal));
+      if (await audit.getExecutionByProposal(proposal.id)) continue;
+      const decidedAt = Date.parse(proposal.decidedAt ?? proposal.createdAt);
+      if (clock.now() - decidedAt > this.options.resumeWindowMs) {
+        await this.expireAfterRestart(proposal, decidedAt);
+        continue;
       }
+      await audit.recordSystemEvent('resume-approved', { proposalId: proposal.id }, this.context.now());
+      void this.context.tasks.track(runner.execute(proposal));
     }
     for (const proposal of await audit.listProposals({ status: 'proposed', limit: 1000 })) {
       if (proposal.notificationId !== undefined || Date.parse(proposal.expiresAt) <= clock.now()) continue;
@@ -88,6 +102,24 @@ export class RecoveryStage {
       // The compare-and-set decides who escalates: one notification, whichever instance wins.
       if (await runner.transition(execution.id, ['interrupted'], 'escalated', undefined, body)) await runner.escalate(proposal, execution.id, body, false);
     }
+  }
+
+  /**
+   * An approval too old to act on: an execution row records it (created, then interrupted and
+   * escalated with the reason, so exactly one path can claim it), nothing runs, a human is told.
+   */
+  private async expireAfterRestart(proposal: ProposalRecord, decidedAt: number): Promise<void> {
+    const { audit } = this.context;
+    const runner = this.stages.execution;
+    const ageMs = this.context.clock.now() - decidedAt;
+    const text = approvedTooLongAgo(proposal, ageMs, this.options.resumeWindowMs);
+    const executionId = `exe_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
+    const now = this.context.now();
+    const inserted = await audit.insertExecution({ id: executionId, proposalId: proposal.id, patternId: proposal.patternId, targetHost: proposal.targetHost, status: 'pending', dryRun: proposal.dryRun, createdAt: now, updatedAt: now, steps: [] });
+    if (!inserted) return; // A peer claimed it meanwhile.
+    await audit.recordSystemEvent('expired-after-restart', { proposalId: proposal.id, executionId, decidedAt: proposal.decidedAt ?? null, ageMs, windowMs: this.options.resumeWindowMs }, now);
+    if (!(await runner.transition(executionId, ['pending'], 'interrupted', undefined, text.detail))) return;
+    await runner.escalate(proposal, executionId, text.escalation);
   }
 
   /** Cooldowns live in memory: rebuild them from the incidents in the audit trail. */

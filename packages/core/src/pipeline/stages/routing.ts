@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Pattern } from '../../catalog/catalog-schema.js';
+import { pinPattern } from '../../catalog/pattern-pin.js';
 import type { IncidentRecord, ProposalRecord } from '../../contracts/records.js';
 import { toIso } from '../../util/clock.js';
 import { redactSecrets } from '../../util/redact.js';
@@ -99,6 +100,8 @@ export class RoutingStage {
       autoExec: verdict.autoExec,
       createdAt: toIso(createdAt),
       expiresAt: toIso(createdAt + this.options.proposalTtlMs),
+      // What is shown is what runs: the scripts and their digests, refused at execution if changed.
+      pin: pinPattern(pattern, catalog),
     };
     await audit.insertProposal(proposal);
     this.context.checkpoint('proposal-written');
