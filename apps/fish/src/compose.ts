@@ -28,7 +28,7 @@ import { createFishRegistry } from './plugins.js';
 import { startApprovalServer, type RunningServer } from './approval-server.js';
 import { createOperations, type Operations } from './operate/operations.js';
 import { createFishMetrics, type FishMetrics } from './operate/metrics.js';
-import { instrumentAudit, instrumentLlm, instrumentNotifier, instrumentSource } from './operate/instrument.js';
+import { instrumentAudit, instrumentLlm, instrumentNotifier } from './operate/instrument.js';
 import { fishEngineObserver, observeFish, startMetricsServer, type MetricsServer } from './operate/observe.js';
 import { VERSION } from './version.js';
 import { createFileBundleWriter } from './unknown-bundles.js';
@@ -117,7 +117,8 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
   const executor = await registry.create('executor', config.executor.type, config.executor.options, await context(config.executor.name ?? config.executor.type), 'executor.options');
   const sources: Source[] = [];
   for (const [index, source] of config.sources.entries()) {
-    sources.push(instrumentSource(await registry.create('source', source.type, source.options, await context(source.name ?? source.type), `sources[${index}].options`), metrics));
+    // Events received are counted per source by the engine (fishEngineObserver): no wrapper on the hot path.
+    sources.push(await registry.create('source', source.type, source.options, await context(source.name ?? source.type), `sources[${index}].options`));
   }
   let llm: LLMProvider | undefined;
   let classifier: Classifier;

@@ -32,29 +32,22 @@ function seenOnce(limit = 10_000) {
 }
 
 /**
- * The engine's per-source counters (dropped, stale, deduplicated) as metrics, labelled with the
+ * The engine's per-source counters (received, dropped, stale, deduplicated) as metrics, labelled with the
  * source instance's name: one of `sources`, else `other` (the label set stays the configured
  * sources whatever an event claims). Called on the hot path: a map lookup and an increment.
  */
 export function fishEngineObserver(metrics: FishMetrics, sources: readonly string[]): EngineObserver {
-  const counters = { dropped: metrics.eventsDropped, stale: metrics.eventsStale, duplicates: metrics.eventsDeduplicated } as const;
   const known = new Set(sources);
-  const children = new Map<string, Map<string, { inc(): void }>>();
-  for (const [name, counter] of Object.entries(counters)) {
-    const byLabel = new Map<string, { inc(): void }>();
-    for (const source of [...known, 'other']) {
-      const child = counter.labels({ source });
-      child.inc(0); // present from the start at 0: rate() works from the first event on
-      byLabel.set(source, child);
-    }
-    children.set(name, byLabel);
-  }
+  const counts = metrics.sourceCounts as Partial<Record<string, Map<string, number>>>;
+  // Every configured source (and `other`) is present from the start at 0: rate() works from the first event on.
+  for (const byLabel of Object.values(metrics.sourceCounts)) for (const source of [...known, 'other']) if (!byLabel.has(source)) byLabel.set(source, 0);
   return {
     count(counter, labels) {
-      const byLabel = children.get(counter);
+      const byLabel = counts[counter];
       if (byLabel === undefined) return;
       const source = labels?.source;
-      (byLabel.get(source !== undefined && known.has(source) ? source : 'other') as { inc(): void }).inc();
+      const key = source !== undefined && known.has(source) ? source : 'other';
+      byLabel.set(key, (byLabel.get(key) ?? 0) + 1);
     },
   };
 }

@@ -266,9 +266,11 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
   private async pump(source: Source, signal: AbortSignal): Promise<void> {
     // A source that throws is restarted with backoff: one broken source never stops the loop.
     let delay = 1000;
+    const received = sourceLabels(source.name);
     while (!signal.aborted) {
       try {
         for await (const event of source.events(signal)) {
+          this.counters.add('received', received);
           if (!(await this.bus.put(event))) return;
           delay = 1000;
         }

@@ -1,6 +1,8 @@
 /** The engine's counters: each also exported to metrics through the observer. */
 export type EngineCounter =
   | 'events'
+  /** Events a source yielded into the bus, labelled `{ source }`. */
+  | 'received'
   /** Labelled `{ source }` (the source instance's name), as are `duplicates` and `dropped`. */
   | 'stale'
   | 'duplicates'
