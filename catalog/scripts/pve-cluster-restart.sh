@@ -22,6 +22,8 @@ log() { printf '%s\n' "pve-cluster-restart: $*"; }
 fail() { printf '%s\n' "pve-cluster-restart: $*" >&2; exit 1; }
 
 # ---- fish common: begin (the same in every catalog script; a test keeps the copies identical) ----
+# Copied on purpose, not sourced: each script is installed and allow-listed on the host alone,
+# and a script running as root must not run a second file that could be swapped under it.
 # The script runs as root on a host where containers and unprivileged users own some folders.
 # It never runs a file it reads, and never trusts a path someone else could change under it.
 SELF_UID=$(id -u)

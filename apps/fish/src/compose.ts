@@ -1,6 +1,6 @@
 import { createFileStateStore } from './state-store.js';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   ApprovalSigner,
   BudgetGuard,
@@ -13,6 +13,7 @@ import {
   describeError,
   systemClock,
   type AuditStore,
+  type CatalogReloadResult,
   type Clock,
   type EngineCheckpoint,
   type Executor,
@@ -25,6 +26,7 @@ import {
 } from '@fish-sre/core';
 import type { FishConfig } from './config.js';
 import { createFishRegistry } from './plugins.js';
+import { openCatalog } from './catalog-layers.js';
 import { startApprovalServer, type RunningServer } from './approval-server.js';
 import { createOperations, type Operations } from './operate/operations.js';
 import { createFishMetrics, type FishMetrics } from './operate/metrics.js';
@@ -83,17 +85,20 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
   await mkdir(config.dataDir, { recursive: true });
   const metrics = createFishMetrics({ version: VERSION });
   const loadStarted = performance.now();
-  const catalog = await CatalogHolder.load(config.catalog, { logger });
+  const catalog = await CatalogHolder.load(openCatalog(config.catalog, dirname(config.configPath)), { logger });
   metrics.catalogLoadDuration.set((performance.now() - loadStarted) / 1000);
   metrics.catalogReloadSuccess.set(1);
   metrics.catalogReloadTimestamp.set(clock.now() / 1000);
+  const recordReload = (result: CatalogReloadResult) => {
+    metrics.catalogReloadSuccess.set(result.ok ? 1 : 0);
+    metrics.catalogReloadTimestamp.set(clock.now() / 1000);
+  };
   const reload = catalog.reload.bind(catalog);
   catalog.reload = async () => {
     const started = performance.now();
     const result = await reload();
     metrics.catalogLoadDuration.set((performance.now() - started) / 1000);
-    metrics.catalogReloadSuccess.set(result.ok ? 1 : 0);
-    metrics.catalogReloadTimestamp.set(clock.now() / 1000);
+    recordReload(result);
     return result;
   };
   // Each plugin gets its own folder under dataDir (cursors, the SQLite file, known_hosts).
@@ -161,6 +166,7 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     autoExec: config.autoExec,
     proposalTtlMs: config.approval.proposalTtl,
     resumeWindowMs: config.approval.resumeWindow,
+    autoExecDenyWindowMs: config.approval.autoExecDenyWindow,
     busCapacity: config.pipeline.busCapacity,
     ...(config.pipeline.maxEvidenceAge !== null ? { maxEvidenceAgeMs: config.pipeline.maxEvidenceAge } : {}),
     dedupCapacity: config.pipeline.dedupCapacity,
@@ -178,6 +184,7 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
   engineRef = engine;
 
   const decisionChannels: Array<{ abort: AbortController; done: Promise<void> }> = [];
+  let catalogWatch: { abort: AbortController; done: Promise<void> } | undefined;
   observeFish({ metrics, engine, audit, sources, catalog, clock, budgetCapEur: config.llm?.monthlyBudgetEur ?? 0, health: () => app.operations?.health, heartbeat: () => app.operations?.heartbeat });
   let running = false;
   const app: FishApp = {
@@ -196,6 +203,11 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
         logger.info(`approval endpoint listening on ${app.server.url} (public: ${config.approval.publicUrl})`);
       }
       await engine.start();
+      if (config.catalogWatch) {
+        // The catalog's own watch: a changed file is loaded, an invalid one refused (last good stays).
+        const watching = new AbortController();
+        catalogWatch = { abort: watching, done: catalog.follow(watching.signal, recordReload).catch((error) => logger.error(`catalog: watching stopped: ${describeError(error)}`)) };
+      }
       for (const channel of notifiers.filter((candidate) => candidate.listen)) {
         // Decisions tapped in the chat go through the same token checks as the approval links.
         const listening = new AbortController();
@@ -221,6 +233,8 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
       for (const channel of decisionChannels) channel.abort.abort();
       await Promise.all(decisionChannels.map((channel) => channel.done));
       decisionChannels.length = 0;
+      catalogWatch?.abort.abort();
+      await catalogWatch?.done;
       await engine.stop();
       await app.server?.close();
       for (const closable of [...sources, ...notifiers, executor, ...(llm ? [llm] : []), audit]) {

@@ -14,10 +14,24 @@ const PluginRef = z
   })
   .strict();
 
-export const FishConfigSchema = z
+/** The fields of a fish config, before the checks across fields. */
+const FishConfigFields = z
   .object({
-    /** Catalog folder (patterns/ and scripts/), relative to the config file. */
-    catalog: z.string().min(1),
+    /**
+     * Where the patterns come from: `bundled` (the seed catalog, `@fish-sre/catalog`), a folder
+     * (patterns/ and scripts/, relative to the config file), or a list of these, lowest layer
+     * first: a higher layer adds patterns, replaces one by id, or disables one with a stub
+     * (`id: x` and `disabled: true`). Always a list once parsed.
+     */
+    catalog: z
+      .union([z.string().min(1), z.array(z.string().min(1, 'a catalog layer is `bundled` or a folder path')).min(1, 'give at least one catalog layer (`bundled`, a folder)')])
+      .transform((value) => (typeof value === 'string' ? [value] : value)),
+    /**
+     * Re-read the catalog when its files change (every layer's folder is looked at every 2 s),
+     * as well as on SIGHUP; an invalid change is refused and the last good catalog stays.
+     * @default false
+     */
+    catalogWatch: z.boolean().default(false),
     /** Where fish keeps state: incident bundles, cursors. @default /var/lib/fish */
     dataDir: z.string().default('/var/lib/fish'),
     /** Go through everything but the remote call. @default false */
@@ -38,6 +52,11 @@ export const FishConfigSchema = z
          * most this long ago; an older one is escalated instead. @default 5m
          */
         resumeWindow: DurationSchema.default(300_000),
+        /**
+         * An auto-exec run is announced (with Deny) this long before it starts; a deny in the
+         * window cancels it. 0s runs at once (only the outcome is sent). @default 2m
+         */
+        autoExecDenyWindow: DurationSchema.default(120_000),
         /** Browser origins allowed to POST decisions (the ntfy web app). @default ["https://ntfy.sh"] */
         corsOrigins: z.array(z.string()).default(['https://ntfy.sh']),
         /** Header carrying the user's identity from the edge proxy, trusted only from `trustedProxies`. */
@@ -138,7 +157,9 @@ export const FishConfigSchema = z
       .optional(),
     log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info'), format: z.enum(['pretty', 'json']).default('pretty') }).strict().default({ level: 'info', format: 'pretty' }),
   })
-  .strict()
+  .strict();
+
+const FishConfigChecked = FishConfigFields
   .superRefine((config, context) => {
     if ((config.notifier === undefined) === (config.notifiers === undefined)) {
       context.addIssue({ code: 'custom', path: ['notifiers'], message: 'configure either `notifier` (one) or `notifiers` (a list in fallback order), not both or neither' });
@@ -152,6 +173,9 @@ export const FishConfigSchema = z
     const notifiers = config.notifiers ?? [config.notifier!];
     return { ...config, notifier: notifiers[0]!, notifiers };
   });
+
+/** A fish config file's schema; `shape` lists its top-level keys (as a plain object schema's does). */
+export const FishConfigSchema = Object.assign(FishConfigChecked, { shape: FishConfigFields.shape });
 
 export type FishConfig = z.output<typeof FishConfigSchema> & { configPath: string; secrets: string[] };
 
@@ -216,5 +240,7 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
   const config = parsed.data!;
   const base = dirname(configPath);
   const relativeTo = (value: string) => (isAbsolute(value) ? value : resolve(base, value));
-  return { ...config, catalog: relativeTo(config.catalog), dataDir: relativeTo(config.dataDir), configPath, secrets: [...new Set([...secrets, config.approval.secret])] };
+  // `bundled` is resolved when the catalog is opened (beside the config file, then with the CLI).
+  const catalog = config.catalog.map((entry) => (entry === 'bundled' ? entry : relativeTo(entry)));
+  return { ...config, catalog, dataDir: relativeTo(config.dataDir), configPath, secrets: [...new Set([...secrets, config.approval.secret])] };
 }

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
+import { dirname } from 'node:path';
 import { FishError, FishErrorCode, describeError, errorMessage } from '@fish-sre/core';
-import { bundledCatalogDir } from './paths.js';
+import { openCatalog } from './catalog-layers.js';
 import { loadConfig } from './config.js';
 import { composeFish } from './compose.js';
 import { runDemo } from './commands/demo.js';
@@ -19,14 +20,16 @@ Usage:
                                              FISH_TELEGRAM_CHAT_ID, optional FISH_TELEGRAM_API_URL)
   fish-sre run --config fish.yaml             run the loop with a config file
   fish-sre doctor --config fish.yaml          check every configured source, notifier, target and LLM
-  fish-sre catalog validate [--catalog DIR]   load and validate the catalog
+  fish-sre catalog validate [--catalog DIR]   load and validate the catalog, say where each pattern came from
+                                             (--catalog again for each layer, lowest first; \`bundled\` is the
+                                             seed catalog; default: the config's catalog, else bundled)
   fish-sre catalog test [--catalog DIR]       run every sample through the real matcher
   fish-sre catalog match [--catalog DIR]      JSON events on stdin -> matching patterns on stdout
   fish-sre catalog schema [--out FILE]        print the JSON Schema of a pattern file
   fish-sre catalog eval --provider claude|ollama [--model M] [--base-url URL] [--json]
                                               accuracy, injection resistance, cost and latency of a model
   fish-sre status --config F [--json]        open incidents, waiting proposals, last fixes, sources, budget
-  fish-sre audit list|show <id>|verify --config F (or --demo)   read and verify the audit trail
+  fish-sre audit list|show <id>|verify [--expect-head SEQ:HASH] --config F (or --demo)   read and verify the audit trail
   fish-sre approve|deny <proposal> [--config F | --demo]
 
   --env-file F    read KEY=value lines into the environment first (the secrets \${NAME} in the config
@@ -45,7 +48,7 @@ async function main(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       config: { type: 'string', short: 'c' },
-      catalog: { type: 'string' },
+      catalog: { type: 'string', multiple: true },
       out: { type: 'string' },
       yes: { type: 'boolean', short: 'y', default: false },
       demo: { type: 'boolean', default: false },
@@ -57,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
       model: { type: 'string' },
       'base-url': { type: 'string' },
       json: { type: 'boolean', default: false },
+      'expect-head': { type: 'string' },
       'env-file': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -73,7 +77,7 @@ async function main(argv: string[]): Promise<number> {
   };
   switch (command) {
     case 'demo':
-      return runDemo({ yes: values.yes, ...(values.telegram ? { telegram: telegramFromEnvironment() } : {}), ...(values.port ? { port: Number(values.port) } : {}), ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}), ...(values.catalog ? { catalogDir: values.catalog } : {}), ...(values['metrics-port'] ? { metricsPort: Number(values['metrics-port']) } : {}) });
+      return runDemo({ yes: values.yes, ...(values.telegram ? { telegram: telegramFromEnvironment() } : {}), ...(values.port ? { port: Number(values.port) } : {}), ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}), ...(values.catalog ? { catalogDir: values.catalog[values.catalog.length - 1]! } : {}), ...(values['metrics-port'] ? { metricsPort: Number(values['metrics-port']) } : {}) });
     case 'run': {
       // FISH_CRASH_AT=<checkpoint> kills the process with SIGKILL right after that durable step:
       // the crash-test harness uses it to prove exactly-once execution across crashes.
@@ -93,15 +97,18 @@ async function main(argv: string[]): Promise<number> {
     case 'doctor':
       return doctor(requireConfig(), write);
     case 'catalog': {
-      const directory = values.catalog ?? (values.config ? (await loadConfig(values.config)).catalog : bundledCatalogDir());
-      if (sub === 'validate') return catalogValidate(directory, write);
-      if (sub === 'test') return catalogTest(directory, write);
-      if (sub === 'match') return catalogMatch(directory, process.stdin, write);
+      const config = !values.catalog && values.config ? await loadConfig(values.config) : undefined;
+      // Layers from --catalog (relative to here), else from the config (relative to it), else the seed.
+      const entries = values.catalog ?? config?.catalog ?? ['bundled'];
+      const open = (checkScripts: boolean) => openCatalog(entries, config ? dirname(config.configPath) : process.cwd(), { checkScripts });
+      if (sub === 'validate') return catalogValidate(open(true), write);
+      if (sub === 'test') return catalogTest(open(true), write);
+      if (sub === 'match') return catalogMatch(open(false), process.stdin, write);
       if (sub === 'schema') return catalogSchema(write, values.out);
       if (sub === 'eval') {
         if (!values.provider) throw new Error('usage: fish-sre catalog eval --provider claude|ollama [--model M] [--base-url URL] [--json]');
         const { catalogEval } = await import('./commands/eval.js');
-        return catalogEval(directory, values.provider, { ...(values.model ? { model: values.model } : {}), ...(values['base-url'] ? { baseUrl: values['base-url'] } : {}), json: values.json }, write);
+        return catalogEval(open(false), values.provider, { ...(values.model ? { model: values.model } : {}), ...(values['base-url'] ? { baseUrl: values['base-url'] } : {}), json: values.json }, write);
       }
       throw new Error(`unknown catalog command "${sub ?? ''}" (validate, test, match, schema, eval)`);
     }
@@ -127,10 +134,16 @@ async function main(argv: string[]): Promise<number> {
           return 0;
         }
         if (sub === 'verify') {
-          const verify = (audit as { verifyChain?: () => Promise<{ ok: boolean; rows: number; problem?: string }> }).verifyChain;
+          type Report = { ok: boolean; rows: number; problem?: string; headHash: string; headSeq?: number };
+          const verify = (audit as { verifyChain?: (anchor?: { seq: number; hash: string }) => Promise<Report> }).verifyChain;
           if (!verify) throw new Error(`the "${audit.name}" audit store keeps no hash chain; use the sqlite audit store`);
-          const result = await verify.call(audit);
-          write(result.ok ? `audit chain OK: ${result.rows} rows\n` : `audit chain BROKEN: ${result.problem}\n`);
+          const expected = values['expect-head'];
+          const match = expected === undefined ? null : /^(\d{1,15}):([0-9a-f]{64})$/.exec(expected.trim());
+          const anchor = match ? { seq: Number(match[1]), hash: match[2]! } : undefined;
+          if (expected !== undefined && anchor === undefined) throw new Error(`--expect-head "${expected}" is not <seq>:<sha256 hex>, as "audit verify" prints the head`);
+          const result = await verify.call(audit, anchor);
+          // The head, to keep off this machine: `--expect-head` with it later detects a wiped or rebuilt trail.
+          write(result.ok ? `audit chain OK: ${result.rows} rows; head ${result.headSeq ?? result.rows}:${result.headHash}${anchor ? ` (contains the expected head ${anchor.seq})` : ''}\n` : `audit chain BROKEN: ${result.problem}\n`);
           return result.ok ? 0 : 1;
         }
         throw new Error(`unknown audit command "${sub ?? ''}" (list, show <id>, verify)`);

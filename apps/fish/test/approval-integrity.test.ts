@@ -81,5 +81,12 @@ describe('an approval found at restart with nothing started', () => {
     expect(await second.stop()).toEqual({ code: 0, signal: null });
     const verify = await world.cli(['audit', 'verify']);
     expect(verify.exit.code).toBe(0);
+    // The head is printed, to be kept elsewhere; checked later with --expect-head.
+    const head = /audit chain OK: \d+ rows; head (\d+:[0-9a-f]{64})/.exec(verify.output)?.[1];
+    expect(head).toBeDefined();
+    expect((await world.cli(['audit', 'verify', '--expect-head', head!])).exit.code).toBe(0);
+    const rebuilt = await world.cli(['audit', 'verify', '--expect-head', `${head!.split(':')[0]}:${'f'.repeat(64)}`]);
+    expect(rebuilt.output).toMatch(/audit chain BROKEN: row \d+ is not the one anchored earlier/);
+    expect(rebuilt.exit.code).toBe(1);
   }, 60_000);
 });

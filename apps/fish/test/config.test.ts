@@ -32,7 +32,7 @@ describe('loadConfig', () => {
   it('reads a valid file, resolves paths next to it and takes secrets from the environment', async () => {
     const { directory, file } = await write(VALID);
     const config = await loadConfig(file, { FISH_APPROVAL_SECRET: SECRET });
-    expect(config.catalog).toBe(join(directory, 'catalog'));
+    expect(config.catalog).toEqual([join(directory, 'catalog')]);
     expect(config.dataDir).toBe(join(directory, 'state'));
     expect(config.approval.secret).toBe(SECRET);
     expect(config.approval.proposalTtl).toBe(3_600_000);

@@ -8,7 +8,7 @@ import {
   PatternSchema,
   createLocalExecutor,
   createMemoryAuditStore,
-  type Catalog,
+  type CatalogSnapshot,
   type Notifier,
   type NotifierMessage,
   type ObservedEvent,
@@ -69,7 +69,7 @@ export async function createFixture(options: { fixExit?: number; fixSleepSeconds
     verify: { script: 'check-web.sh', timeout: '10s' },
     samples: { match: ['connect ECONNREFUSED 10.0.0.1:80'] },
   });
-  const catalog: Catalog = { patterns: [pattern], scriptsDir, loadedFrom: root, loadedAt: 0, digest: 'x' };
+  const catalog: CatalogSnapshot = { patterns: [pattern], scriptsDir, loadedFrom: root, loadedAt: 0, digest: 'x' };
   const clock = new ManualClock(Date.UTC(2026, 3, 20, 5, 0, 0));
   const audit = createMemoryAuditStore();
   const notifier = createRecordingNotifier();

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FishEngine, ApprovalSigner, ManualClock, createLocalExecutor, createMemoryAuditStore, type Catalog } from '@fish-sre/core';
+import { FishEngine, ApprovalSigner, ManualClock, createLocalExecutor, createMemoryAuditStore, type CatalogSnapshot } from '@fish-sre/core';
 import { createFileBundleWriter } from '../src/unknown-bundles.js';
 import { createRecordingNotifier } from './helpers.js';
 
@@ -10,7 +10,7 @@ async function engineWith(incidentsDir: string) {
   const root = await mkdtemp(join(tmpdir(), 'fish-bundles-'));
   const clock = new ManualClock(Date.UTC(2026, 0, 1, 9, 30));
   const notifier = createRecordingNotifier();
-  const catalog: Catalog = { patterns: [], scriptsDir: root, loadedFrom: root, loadedAt: clock.now(), digest: 'x' };
+  const catalog: CatalogSnapshot = { patterns: [], scriptsDir: root, loadedFrom: root, loadedAt: clock.now(), digest: 'x' };
   const engine = new FishEngine({
     catalog: () => catalog,
     sources: [],

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { FishError, FishErrorCode, errorMessage, type Clock, type Logger } from '@fish-sre/core';
-import { createSqlAuditStore, verifyStoreChain, type AuditChainReport, type AuditDatabase, type SqlAuditStore } from '@fish-sre/audit-sql';
+import { createSqlAuditStore, verifyStoreChain, type AuditChainReport, type AuditDatabase, type ChainAnchor, type SqlAuditStore } from '@fish-sre/audit-sql';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { z } from 'zod';
@@ -47,7 +47,7 @@ export interface PostgresAuditStore extends SqlAuditStore {
   /** The server and database, without the password. */
   readonly location: string;
   /** Walks the hash chain of `audit_log` in one repeatable-read snapshot. */
-  verifyChain(): Promise<AuditChainReport>;
+  verifyChain(anchor?: ChainAnchor): Promise<AuditChainReport>;
 }
 
 /** The URL as messages may show it: no password, no query string (it may carry one). */
@@ -123,8 +123,8 @@ export function createPostgresAuditStore(input: PostgresAuditStoreOptions): Post
   });
   return Object.assign(store, {
     location: where.location,
-    async verifyChain() {
-      return verifyStoreChain(await store.database(), 'begin isolation level repeatable read read only');
+    async verifyChain(anchor?: ChainAnchor) {
+      return verifyStoreChain(await store.database(), 'begin isolation level repeatable read read only', 2000, anchor);
     },
   });
 }

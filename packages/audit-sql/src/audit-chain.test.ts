@@ -21,10 +21,10 @@ describe('the audit chain', () => {
   it('accepts an untouched chain whose head matches, row by row as in one pass', () => {
     const rows = chain(5);
     const head = { seq: 5, hash: rows[4]!.hash };
-    expect(verifyRows(rows, head)).toEqual({ ok: true, rows: 5, headHash: rows[4]!.hash });
+    expect(verifyRows(rows, head)).toEqual({ ok: true, rows: 5, headHash: rows[4]!.hash, headSeq: 5 });
     const verifier = new ChainVerifier();
     for (const row of rows) expect(verifier.add(row)).toBeUndefined();
-    expect(verifier.finish(head)).toEqual({ ok: true, rows: 5, headHash: rows[4]!.hash });
+    expect(verifier.finish(head)).toEqual({ ok: true, rows: 5, headHash: rows[4]!.hash, headSeq: 5 });
     expect(verifyRows([], { seq: 0, hash: GENESIS_HASH })).toMatchObject({ ok: true, rows: 0 });
   });
 

@@ -49,6 +49,20 @@ export interface AuditChainReport {
   problem?: string;
   /** Hash of the last row: write it somewhere else (a log, a notification) to anchor the chain. */
   headHash: string;
+  /** Seq of the last row checked (0 for an empty chain): the anchor is `headSeq:headHash`. */
+  headSeq?: number;
+}
+
+/** A head kept off the box (`<seq>:<hash>`, as `audit verify` prints it), checked against the chain. */
+export interface ChainAnchor {
+  seq: number;
+  hash: string;
+}
+
+/** Reads `<seq>:<hash>`; undefined when it is not one. */
+export function parseChainAnchor(text: string): ChainAnchor | undefined {
+  const match = /^(\d{1,15}):([0-9a-f]{64})$/.exec(text.trim());
+  return match ? { seq: Number(match[1]), hash: match[2]! } : undefined;
 }
 
 /**
@@ -59,6 +73,10 @@ export class ChainVerifier {
   #expectedPrevious = GENESIS_HASH;
   #expectedSeq: number | undefined;
   #count = 0;
+  #anchorSeen = false;
+
+  /** `anchor`: a head kept elsewhere earlier; the chain must still hold that row, unchanged. */
+  constructor(private readonly anchor?: ChainAnchor) {}
 
   add(row: StoredChainRow): AuditChainReport | undefined {
     this.#count += 1;
@@ -73,20 +91,33 @@ export class ChainVerifier {
     if (chainHash(row.prevHash, row) !== row.hash) {
       return { ok: false, rows: count, firstBadSeq: row.seq, problem: `row ${row.seq} does not hash to its stored hash: it was edited`, headHash };
     }
+    if (this.anchor !== undefined && row.seq === this.anchor.seq) {
+      if (row.hash !== this.anchor.hash) {
+        return { ok: false, rows: count, firstBadSeq: row.seq, problem: `row ${row.seq} is not the one anchored earlier (hash ${this.anchor.hash.slice(0, 16)}...): the chain was rebuilt`, headHash };
+      }
+      this.#anchorSeen = true;
+    }
     this.#expectedPrevious = row.hash;
     this.#expectedSeq = row.seq + 1;
     return undefined;
   }
 
-  finish(head?: { seq: number; hash: string }): AuditChainReport {
+  /** `head`: the store's head row; `null` when it is missing (it exists from the first write on and is never deleted). */
+  finish(head?: { seq: number; hash: string } | null): AuditChainReport {
     const count = this.#count;
+    const lastSeq = this.#expectedSeq === undefined ? 0 : this.#expectedSeq - 1;
+    if (head === null) {
+      return { ok: false, rows: count, firstBadSeq: lastSeq, problem: 'the audit_head row is missing (it is created with the database and never deleted): the trail was wiped or replaced', headHash: this.#expectedPrevious, headSeq: lastSeq };
+    }
+    if (this.anchor !== undefined && this.anchor.seq > 0 && !this.#anchorSeen) {
+      return { ok: false, rows: count, firstBadSeq: this.anchor.seq, problem: `the anchored head (seq ${this.anchor.seq}) is no longer in the chain, which ends at seq ${lastSeq}: rows were deleted`, headHash: this.#expectedPrevious, headSeq: lastSeq };
+    }
     if (head !== undefined) {
-      const lastSeq = this.#expectedSeq === undefined ? 0 : this.#expectedSeq - 1;
       if (head.seq !== lastSeq || head.hash !== (count === 0 ? head.hash : this.#expectedPrevious)) {
         return { ok: false, rows: count, firstBadSeq: head.seq, problem: `the chain ends at seq ${lastSeq} but its head says ${head.seq}: rows were cut off the end or the head was edited`, headHash: this.#expectedPrevious };
       }
     }
-    return { ok: true, rows: count, headHash: this.#expectedPrevious };
+    return { ok: true, rows: count, headHash: this.#expectedPrevious, headSeq: lastSeq };
   }
 }
 
@@ -97,8 +128,8 @@ export class ChainVerifier {
  * says there were more). Someone who can write the database can still rebuild the whole chain:
  * keep `headHash` elsewhere to catch that.
  */
-export function verifyRows(rows: Iterable<StoredChainRow>, head?: { seq: number; hash: string }): AuditChainReport {
-  const verifier = new ChainVerifier();
+export function verifyRows(rows: Iterable<StoredChainRow>, head?: { seq: number; hash: string } | null, anchor?: ChainAnchor): AuditChainReport {
+  const verifier = new ChainVerifier(anchor);
   for (const row of rows) {
     const problem = verifier.add(row);
     if (problem !== undefined) return problem;

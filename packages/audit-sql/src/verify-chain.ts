@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { ChainVerifier, GENESIS_HASH, type AuditChainReport } from './audit-chain.js';
+import { ChainVerifier, type AuditChainReport, type ChainAnchor } from './audit-chain.js';
 import type { AuditDatabase } from './schema.js';
 
 /**
@@ -7,11 +7,11 @@ import type { AuditDatabase } from './schema.js';
  * opened by `begin` (a consistent snapshot whatever writers do meanwhile: PostgreSQL
  * `begin isolation level repeatable read read only`, SQLite `begin` under WAL).
  */
-export async function verifyStoreChain(kysely: Kysely<AuditDatabase>, begin: string, pageSize = 2000): Promise<AuditChainReport> {
+export async function verifyStoreChain(kysely: Kysely<AuditDatabase>, begin: string, pageSize = 2000, anchor?: ChainAnchor): Promise<AuditChainReport> {
   return kysely.connection().execute(async (connection) => {
     await sql.raw(begin).execute(connection);
     try {
-      const verifier = new ChainVerifier();
+      const verifier = new ChainVerifier(anchor);
       let after = 0;
       for (;;) {
         const rows = await connection.selectFrom('audit_log').selectAll().where('seq', '>', after).orderBy('seq', 'asc').limit(pageSize).execute();
@@ -23,7 +23,7 @@ export async function verifyStoreChain(kysely: Kysely<AuditDatabase>, begin: str
         after = Number(rows.at(-1)!.seq);
       }
       const head = await connection.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirst();
-      return verifier.finish(head === undefined ? { seq: 0, hash: GENESIS_HASH } : { seq: Number(head.seq), hash: head.hash });
+      return verifier.finish(head === undefined ? null : { seq: Number(head.seq), hash: head.hash });
     } finally {
       await sql.raw('commit').execute(connection).catch(() => undefined);
     }

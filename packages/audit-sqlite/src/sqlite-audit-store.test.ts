@@ -206,6 +206,32 @@ describe('sqlite audit store specifics', () => {
       expect(report.firstBadSeq).toBe(5);
     });
 
+    it('reports the head (seq and hash) to anchor elsewhere, and detects every row deleted plus the head', async () => {
+      await fillLoop(2);
+      const before = await verifyAuditChain(path);
+      expect(before).toMatchObject({ ok: true, headSeq: before.rows });
+      expect(before.headHash).toMatch(/^[0-9a-f]{64}$/);
+      const report = await tamper(['delete from audit_log', 'delete from audit_head']);
+      expect(report).toMatchObject({ ok: false, rows: 0, problem: expect.stringMatching(/audit_head row is missing.*wiped/) });
+    });
+
+    it('with an anchored head: detects a wiped trail whose head was put back, and a rebuilt chain', async () => {
+      await fillLoop(2);
+      const head = await verifyAuditChain(path);
+      const anchor = { seq: head.headSeq!, hash: head.headHash };
+      expect(await verifyAuditChain(path, anchor)).toMatchObject({ ok: true });
+      // Everything deleted and the head row reset to the genesis state: only the anchor tells.
+      const wiped = await tamper(['delete from audit_log', "update audit_head set seq = 0, hash = '" + '0'.repeat(64) + "'"]);
+      expect(wiped.ok).toBe(true);
+      expect(await verifyAuditChain(path, anchor)).toMatchObject({ ok: false, problem: expect.stringMatching(/anchored head \(seq \d+\) is no longer in the chain/) });
+      // Rows written after the anchor are fine; a chain rebuilt from scratch is not.
+      await store.close?.();
+      store = createSqliteAuditStore({ path });
+      await store.init?.();
+      await fillLoop(3);
+      expect(await verifyAuditChain(path, anchor)).toMatchObject({ ok: false, problem: expect.stringMatching(/not the one anchored earlier.*rebuilt/) });
+    });
+
     it('detects a deleted row whose successors were renumbered', async () => {
       await fillLoop(1);
       const report = await tamper(['delete from audit_log where seq = 2', 'update audit_log set seq = seq - 1 where seq > 2', 'update audit_head set seq = seq - 1']);

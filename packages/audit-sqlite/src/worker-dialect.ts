@@ -55,11 +55,34 @@ class Mutex {
   }
 }
 
+/** Why a worker thread ended while calls were in flight (or is gone for good): retryable once it is restarted. */
+export const WORKER_EXITED = 'SQLITE_WORKER_EXITED';
+
+/** How the driver restarts a worker thread that died. */
+export interface WorkerRestartPolicy {
+  /** Restarts allowed in a row (a restart that served a query resets the count). @default 5 */
+  maxRestarts?: number;
+  /** First backoff delay, doubled at each restart in a row, at most 30 s. @default 100 */
+  backoffMs?: number;
+  /** Called with every worker thread started (the first and each restart): metrics, and tests that end one. */
+  onWorker?: (worker: Worker, restarts: number) => void;
+}
+
 class WorkerConnection implements DatabaseConnection {
-  constructor(private readonly send: (request: Omit<WorkerRequest, 'id'>) => Promise<WorkerResponse>) {}
+  constructor(
+    private readonly send: (request: Omit<WorkerRequest, 'id'>, generation: number) => Promise<WorkerResponse>,
+    /** The worker generation this connection was handed out on: a transaction never spans a restart. */
+    private readonly generation: number,
+    private readonly current: () => number,
+  ) {}
+
+  /** True when the worker this connection began on is gone (its open transaction died with it). */
+  get stale(): boolean {
+    return this.generation !== this.current();
+  }
 
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    const response = await this.send({ sql: compiledQuery.sql, parameters: compiledQuery.parameters });
+    const response = await this.send({ sql: compiledQuery.sql, parameters: compiledQuery.parameters }, this.generation);
     if (response.error !== undefined) throw new SqliteWorkerError(response.error.message, response.error.code);
     if (response.changes === undefined) return { rows: (response.rows ?? []) as R[] };
     return {
@@ -75,19 +98,41 @@ class WorkerConnection implements DatabaseConnection {
   }
 }
 
+/**
+ * The driver: one worker thread holding the one connection. A worker that dies (an exception
+ * that escapes it, an out-of-memory end, a terminate) fails its in-flight calls with a clear,
+ * retryable error and is restarted with backoff, a bounded number of times in a row; a
+ * transaction open on it was rolled back by SQLite and cannot continue on the new one.
+ */
 class WorkerSqliteDriver implements Driver {
   #worker: Worker | undefined;
-  #connection: WorkerConnection | undefined;
   #pending = new Map<number, { resolve: (response: WorkerResponse) => void; reject: (error: Error) => void }>();
   #nextId = 1;
   #mutex = new Mutex();
   #failure: Error | undefined;
+  #closing = false;
+  #generation = 0;
+  /** Restarts in a row without a query served in between. */
+  #restartsInRow = 0;
+  #restarts = 0;
+  /** Pending while a restart waits for its backoff and the new worker. */
+  #restarting: Promise<void> | undefined;
 
-  constructor(private readonly setup: SqliteSetup) {}
+  constructor(
+    private readonly setup: SqliteSetup,
+    private readonly policy: WorkerRestartPolicy,
+  ) {}
+
+  get restarts(): number {
+    return this.#restarts;
+  }
 
   async init(): Promise<void> {
+    await this.#start();
+  }
+
+  async #start(): Promise<void> {
     const worker = new Worker(workerUrl(), { workerData: { fishAuditWorker: true, setup: this.setup } });
-    this.#worker = worker;
     await new Promise<void>((resolve, reject) => {
       const onMessage = (message: { ready?: boolean; error?: { message: string; code?: string } }) => {
         if (message.ready === undefined) return;
@@ -99,34 +144,75 @@ class WorkerSqliteDriver implements Driver {
       worker.on('message', onMessage);
       worker.once('error', reject);
     });
+    this.#worker = worker;
+    this.policy.onWorker?.(worker, this.#restarts);
     worker.on('message', (response: WorkerResponse) => {
       const waiter = this.#pending.get(response.id);
       if (waiter === undefined) return;
       this.#pending.delete(response.id);
+      this.#restartsInRow = 0;
       waiter.resolve(response);
     });
-    const fail = (error: Error) => {
-      this.#failure = error;
+    let ended = false;
+    const died = (reason: string) => {
+      if (ended) return;
+      ended = true;
+      if (this.#worker === worker) this.#worker = undefined;
+      // Connections handed out on this worker are stale from now on, before any restart.
+      this.#generation++;
+      const error = new SqliteWorkerError(`the SQLite worker thread ${reason}; the call in flight was not answered (a transaction it was in was rolled back)`, WORKER_EXITED);
       for (const waiter of this.#pending.values()) waiter.reject(error);
       this.#pending.clear();
+      if (!this.#closing) this.#restart(reason);
     };
-    worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`the SQLite worker exited (code ${code})`)));
-    this.#connection = new WorkerConnection((request) => this.#send(request));
+    worker.on('error', (error) => died(`failed (${error.message})`));
+    worker.on('exit', (code) => died(`exited (code ${code})`));
   }
 
-  #send(request: Omit<WorkerRequest, 'id'>): Promise<WorkerResponse> {
-    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+  #restart(reason: string): void {
+    const max = this.policy.maxRestarts ?? 5;
+    if (this.#restartsInRow >= max) {
+      this.#failure = new SqliteWorkerError(`the SQLite worker thread ${reason} and was restarted ${max} time(s) in a row without success; the audit store is down until fish restarts`, 'SQLITE_WORKER_GONE');
+      return;
+    }
+    const delay = Math.min((this.policy.backoffMs ?? 100) * 2 ** this.#restartsInRow, 30_000);
+    this.#restartsInRow++;
+    this.#restarts++;
+    this.#restarting = (async () => {
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      try {
+        if (!this.#closing) await this.#start();
+      } catch (error) {
+        this.#restarting = undefined;
+        this.#restart(`could not be started again (${(error as Error).message})`);
+        return;
+      }
+      this.#restarting = undefined;
+    })();
+  }
+
+  async #send(request: Omit<WorkerRequest, 'id'>, generation?: number): Promise<WorkerResponse> {
+    // The statements before this one ran in a transaction that died with its worker: this one
+    // must not run alone (autocommit) on the new worker.
+    const stale = () => new SqliteWorkerError('the SQLite worker was restarted during this transaction; it was rolled back and nothing after it ran', WORKER_EXITED);
+    if (generation !== undefined && generation !== this.#generation) throw stale();
+    // A call made while the worker restarts waits for the new one (bounded by the backoff).
+    while (this.#restarting !== undefined && this.#failure === undefined) await this.#restarting;
+    if (this.#failure !== undefined) throw this.#failure;
+    if (generation !== undefined && generation !== this.#generation) throw stale();
+    const worker = this.#worker;
+    if (worker === undefined) throw new SqliteWorkerError('the SQLite worker thread is not running', WORKER_EXITED);
     const id = this.#nextId++;
     return new Promise<WorkerResponse>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      this.#worker?.postMessage({ ...request, id } satisfies WorkerRequest);
+      worker.postMessage({ ...request, id } satisfies WorkerRequest);
     });
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {
     await this.#mutex.lock();
-    return this.#connection as WorkerConnection;
+    while (this.#restarting !== undefined && this.#failure === undefined) await this.#restarting;
+    return new WorkerConnection((request, generation) => this.#send(request, generation), this.#generation, () => this.#generation);
   }
 
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
@@ -138,6 +224,8 @@ class WorkerSqliteDriver implements Driver {
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    // A transaction whose worker died was rolled back with it: nothing to send.
+    if ((connection as WorkerConnection).stale) return;
     await connection.executeQuery(CompiledQuery.raw('rollback'));
   }
 
@@ -146,6 +234,8 @@ class WorkerSqliteDriver implements Driver {
   }
 
   async destroy(): Promise<void> {
+    this.#closing = true;
+    await this.#restarting?.catch(() => undefined);
     const worker = this.#worker;
     if (worker === undefined) return;
     try {
@@ -163,9 +253,18 @@ class WorkerSqliteDriver implements Driver {
  * fsyncs and WAL checkpoints never stall the event loop. Same SQL, same compiler.
  */
 export class WorkerSqliteDialect implements Dialect {
-  constructor(private readonly setup: SqliteSetup) {}
+  #driver: WorkerSqliteDriver | undefined;
+  constructor(
+    private readonly setup: SqliteSetup,
+    private readonly policy: WorkerRestartPolicy = {},
+  ) {}
   createDriver(): Driver {
-    return new WorkerSqliteDriver(this.setup);
+    this.#driver = new WorkerSqliteDriver(this.setup, this.policy);
+    return this.#driver;
+  }
+  /** Worker threads restarted after dying, since the store opened. */
+  get workerRestarts(): number {
+    return this.#driver?.restarts ?? 0;
   }
   createQueryCompiler() {
     return new SqliteQueryCompiler();

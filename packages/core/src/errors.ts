@@ -1,7 +1,8 @@
 const MARKER = Symbol.for('fish-sre.error');
 
 /**
- * Stable error codes. Each one is listed, with what to do about it, in docs/errors.md.
+ * Stable error codes. Each one is listed, with what to do about it, in docs/errors.md (shipped in
+ * this package as dist/docs/errors.md).
  * Codes never change meaning once published; new ones are only added.
  */
 export const FishErrorCode = {

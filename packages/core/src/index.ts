@@ -14,6 +14,7 @@ export * from './errors.js';
 // The contracts and their records.
 export * from './contracts/observed-event.js';
 export * from './contracts/source.js';
+export * from './contracts/catalog.js';
 export * from './contracts/llm-provider.js';
 export * from './contracts/notifier.js';
 export * from './contracts/executor.js';
@@ -29,9 +30,11 @@ export * from './builtins/local-executor.js';
 export { FileSourceOptionsSchema, createFileSource, type FileSourceOptions } from './builtins/file-source.js';
 export * from './builtins/terminal-notifier.js';
 
-// The catalog: pattern schema, loader, lint.
+// The catalog: pattern schema, the built-in Catalogs (a folder, layers), the holder, lint.
 export * from './catalog/catalog-schema.js';
 export * from './catalog/catalog-loader.js';
+export { createFolderCatalog, type FolderCatalogOptions } from './catalog/folder-catalog.js';
+export * from './catalog/layered-catalog.js';
 export * from './catalog/catalog-lint.js';
 
 // The engine facade, its options and the seams it accepts.
@@ -68,9 +71,10 @@ export * from './plugin-utils/retry.js';
 export * from './plugin-utils/http.js';
 export * from './plugin-utils/fit.js';
 export * from './plugin-utils/bounded-queue.js';
+export * from './plugin-utils/http-auth.js';
 export * from './util/clock.js';
 export * from './util/logger.js';
 export * from './util/redact.js';
-export * from './util/duration.js';
+export { DurationSchema, durationProblem, formatDuration, parseDuration, requireDurationUnits } from './util/duration.js';
 export * from './util/truncate.js';
 export * from './util/sleep.js';

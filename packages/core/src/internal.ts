@@ -20,4 +20,6 @@ export { normaliseLevel } from './builtins/file-source.js';
 export { rankCandidates } from './pipeline/classifier.js';
 export { budgetMonth } from './pipeline/budget-guard.js';
 export { closestName, describeUnknownKeys, editDistance } from './plugin-utils/options.js';
+export { durationJsonSchema } from './util/duration.js';
+export { displayPath } from './catalog/folder-catalog.js';
 export * from './catalog/pattern-pin.js';

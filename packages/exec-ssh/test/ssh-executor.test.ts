@@ -3,8 +3,8 @@ import { createServer, connect as netConnect, type Server, type Socket } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FishError, FishErrorCode, type ExecutionRequest } from '@fish-sre/core';
-import { startTestSshd, type TestSshd } from '@fish-sre/testkit';
+import { FishError, FishErrorCode } from '@fish-sre/core';
+import { executionRequest, processAlive, startTestSshd, waitFor, type TestSshd } from '@fish-sre/testkit';
 import { createSshExecutor, sshExecutorPlugin, type HostKeyPolicy, type SshExecutor } from '../src/index.js';
 import { startWrapperHost, type WrapperHost } from './helpers.js';
 
@@ -24,25 +24,6 @@ const SCRIPTS = [
   { patternId: 'stubborn', script: 'stubborn.sh', content: `#!/bin/sh\ntrap '' TERM\necho $$ > "$(dirname "$0")/../stubborn.pid"\nwhile :; do sleep 0.2; done\n` },
 ];
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-async function waitFor(predicate: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (predicate()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return predicate();
-}
-
 async function caught(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(
     () => undefined,
@@ -50,14 +31,7 @@ async function caught(promise: Promise<unknown>): Promise<unknown> {
   );
 }
 
-const req = (host: string, patternId: string, script: string, extra: Partial<ExecutionRequest> = {}): ExecutionRequest => ({
-  host,
-  verb: 'run',
-  patternId,
-  script,
-  timeoutMs: 20_000,
-  ...extra,
-});
+const req = executionRequest;
 
 /** A loopback TCP proxy that can cut the next connection as soon as the client sends anything. */
 class CuttingProxy {
@@ -125,7 +99,7 @@ describe('SSH executor against a real sshd and the real wrapper', () => {
         const file = join(host?.dir ?? '/nonexistent', name);
         if (existsSync(file)) {
           const pid = Number(readFileSync(file, 'utf8'));
-          if (pid > 1 && isAlive(pid)) process.kill(pid, 'SIGKILL');
+          if (pid > 1 && processAlive(pid)) process.kill(pid, 'SIGKILL');
         }
       }
     }
@@ -164,7 +138,7 @@ describe('SSH executor against a real sshd and the real wrapper', () => {
     // 137: the wrapper's `timeout -k` had to KILL the group because TERM was ignored.
     expect(result.exitCode).toBe(137);
     const pid = Number(readFileSync(pidFile, 'utf8'));
-    expect(await waitFor(() => !isAlive(pid), 5000)).toBe(true);
+    expect(await waitFor(() => !processAlive(pid), 5000)).toBe(true);
     expect(hostA.sshd.logs()).toMatch(/refusing to send signal TERM to forced-command session/);
   }, 30_000);
 
@@ -240,7 +214,7 @@ describe('SSH executor against a real sshd and the real wrapper', () => {
     expect((error as FishError).details.mayHaveStarted).toBe(true);
     // The dropped session closed the wrapper's stdin: it cancelled the script.
     const pid = Number(readFileSync(join(hostA.dir, 'long.pid'), 'utf8'));
-    expect(await waitFor(() => !isAlive(pid), 5000)).toBe(true);
+    expect(await waitFor(() => !processAlive(pid), 5000)).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(readFileSync(longLog, 'utf8')).toBe('started\n');
     // The next run opens a new connection and works.

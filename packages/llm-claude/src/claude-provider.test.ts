@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FishError, FishErrorCode, createMemoryLogger, type LLMStreamPart } from '@fish-sre/core';
-import { anthropicFixtures, anthropicMessage, startAnthropicServer, testLLMProvider, type AnthropicTestServer } from '@fish-sre/testkit';
+import { FishErrorCode, createMemoryLogger, type LLMStreamPart } from '@fish-sre/core';
+import { anthropicFixtures, anthropicMessage, type AnthropicTestServer, collectStream, fishErrorOf, startAnthropicServer, testLLMProvider } from '@fish-sre/testkit';
 import { claudeProviderPlugin, createClaudeProvider, lookupPrice, defaultPriceTable, type ClaudeProviderOptions } from './index.js';
 
 const API_KEY = 'sk-ant-api03-TESTKEY0123456789abcdefghijklmnopqrstuvwxyz';
@@ -36,21 +36,6 @@ function provider(options: ClaudeProviderOptions = {}) {
   });
 }
 
-async function collect(stream: AsyncIterable<LLMStreamPart>): Promise<LLMStreamPart[]> {
-  const parts: LLMStreamPart[] = [];
-  for await (const part of stream) parts.push(part);
-  return parts;
-}
-
-async function failure(promise: Promise<unknown>): Promise<FishError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (FishError.isInstance(error)) return error;
-    throw new Error(`expected a FishError, got ${String(error)}`);
-  }
-  throw new Error('expected a failure');
-}
 
 testLLMProvider({ name: 'claude', createProvider: () => provider({ baseURL: conformanceServer.url }), server: () => conformanceServer });
 
@@ -163,7 +148,7 @@ describe('createClaudeProvider: retries and errors', () => {
   it('retries 529 overloaded with exponential backoff, then fails with a retryable FishError', async () => {
     const overloaded = anthropicFixtures.errorOverloaded();
     for (let index = 0; index < 3; index++) server.enqueue({ type: 'error', status: 529, errorType: 'overloaded_error', message: overloaded.error.message });
-    const error = await failure(provider().generate({ messages: [{ role: 'user', content: 'hi' }] }));
+    const error = await fishErrorOf(provider().generate({ messages: [{ role: 'user', content: 'hi' }] }));
     expect(server.requests).toHaveLength(3);
     expect(sleeps).toHaveLength(2);
     expect(sleeps[0]).toBeGreaterThan(370);
@@ -206,7 +191,7 @@ describe('createClaudeProvider: retries and errors', () => {
     [403, 'permission_error'],
   ])('does not retry %i', async (status, errorType) => {
     server.enqueue({ type: 'error', status, errorType, message: 'no' }, { type: 'message', message: anthropicFixtures.messageText() });
-    const error = await failure(provider({ fallbackModel: 'claude-opus-4-5' }).generate({ messages: [{ role: 'user', content: 'hi' }] }));
+    const error = await fishErrorOf(provider({ fallbackModel: 'claude-opus-4-5' }).generate({ messages: [{ role: 'user', content: 'hi' }] }));
     expect(server.requests).toHaveLength(1);
     expect(error.isRetryable).toBe(false);
     expect(error.details['statusCode']).toBe(status);
@@ -214,7 +199,7 @@ describe('createClaudeProvider: retries and errors', () => {
 
   it('fails at once, retryable, when retry-after is longer than maxRetryDelayMs', async () => {
     server.enqueue({ type: 'error', status: 429, errorType: 'rate_limit_error', message: 'slow down', headers: { 'retry-after': '600' } });
-    const error = await failure(provider().generate({ messages: [{ role: 'user', content: 'hi' }] }));
+    const error = await fishErrorOf(provider().generate({ messages: [{ role: 'user', content: 'hi' }] }));
     expect(server.requests).toHaveLength(1);
     expect(error.isRetryable).toBe(true);
     expect(error.details['retryAfterMs']).toBe(600_000);
@@ -223,12 +208,12 @@ describe('createClaudeProvider: retries and errors', () => {
   it('never puts the API key in an error message', async () => {
     const wrongKey = 'sk-ant-api03-WRONGKEY9876543210zyxwvutsrqponmlkjihgfedcba';
     const wrong = createClaudeProvider({ apiKey: wrongKey, baseURL: server.url });
-    const unauthorized = await failure(wrong.generate({ messages: [{ role: 'user', content: 'hi' }] }));
+    const unauthorized = await fishErrorOf(wrong.generate({ messages: [{ role: 'user', content: 'hi' }] }));
     expect(unauthorized.details['statusCode']).toBe(401);
     expect(unauthorized.message).toMatch(/authentication_error/);
     // A proxy echoing the key back in its error body.
     server.enqueue({ type: 'error', status: 400, errorType: 'invalid_request_error', message: `bad header x-api-key: ${API_KEY}` });
-    const echoed = await failure(provider().generate({ messages: [{ role: 'user', content: 'hi' }] }));
+    const echoed = await fishErrorOf(provider().generate({ messages: [{ role: 'user', content: 'hi' }] }));
     for (const error of [unauthorized, echoed]) {
       const cause = error.cause as Error | undefined;
       const everything = `${error.message} ${JSON.stringify(error.details)} ${String(error.stack)} ${String(cause?.message)} ${String(cause?.stack)} ${JSON.stringify(cause)}`;
@@ -245,7 +230,7 @@ describe('createClaudeProvider: retries and errors', () => {
   it('times out a request that never answers, retries, then fails retryable', async () => {
     server.enqueue({ type: 'hang' }, { type: 'hang' });
     const started = Date.now();
-    const error = await failure(provider({ timeoutMs: 500, maxRetries: 1 }).generate({ messages: [{ role: 'user', content: 'hi' }] }));
+    const error = await fishErrorOf(provider({ timeoutMs: 500, maxRetries: 1 }).generate({ messages: [{ role: 'user', content: 'hi' }] }));
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(server.requests).toHaveLength(2);
     expect(error.isRetryable).toBe(true);
@@ -264,14 +249,14 @@ describe('createClaudeProvider: retries and errors', () => {
         return Promise.reject(signal?.reason);
       },
     });
-    const error = await failure(aborting.generate({ messages: [{ role: 'user', content: 'hi' }], signal: controller.signal }));
+    const error = await fishErrorOf(aborting.generate({ messages: [{ role: 'user', content: 'hi' }], signal: controller.signal }));
     expect(error.details['aborted']).toBe(true);
     expect(server.requests).toHaveLength(1);
   });
 
   it('obeys x-should-retry: false', async () => {
     server.enqueue({ type: 'error', status: 529, errorType: 'overloaded_error', message: 'Overloaded', headers: { 'x-should-retry': 'false' } }, { type: 'message', message: anthropicFixtures.messageText() });
-    const error = await failure(provider().generate({ messages: [{ role: 'user', content: 'hi' }] }));
+    const error = await fishErrorOf(provider().generate({ messages: [{ role: 'user', content: 'hi' }] }));
     expect(server.requests).toHaveLength(1);
     expect(error.details['statusCode']).toBe(529);
   });
@@ -280,7 +265,7 @@ describe('createClaudeProvider: retries and errors', () => {
     const closed = await startAnthropicServer();
     const url = closed.url;
     await closed.close();
-    const error = await failure(provider({ baseURL: url, maxRetries: 2 }).generate({ messages: [{ role: 'user', content: 'hi' }] }));
+    const error = await fishErrorOf(provider({ baseURL: url, maxRetries: 2 }).generate({ messages: [{ role: 'user', content: 'hi' }] }));
     expect(error.isRetryable).toBe(true);
     expect(error.message).toMatch(/cannot reach the Messages API/);
     expect(error.details['attempts']).toBe(3);
@@ -303,7 +288,7 @@ describe('createClaudeProvider: retries and errors', () => {
 describe('createClaudeProvider: stream', () => {
   it('replays a recorded stream: text deltas, usage, finish', async () => {
     server.enqueue({ type: 'events', events: anthropicFixtures.streamText() });
-    const parts = await collect(provider().stream({ messages: [{ role: 'user', content: 'why' }] }));
+    const parts = await collectStream(provider().stream({ messages: [{ role: 'user', content: 'why' }] }));
     expect(parts).toEqual([
       { type: 'text-delta', text: 'pmxcfs' },
       { type: 'text-delta', text: ' is read-only after' },
@@ -316,7 +301,7 @@ describe('createClaudeProvider: stream', () => {
 
   it('assembles tool calls from input_json_delta pieces', async () => {
     server.enqueue({ type: 'message', message: anthropicFixtures.messageToolUse(), chunkSize: 3 });
-    const parts = await collect(provider().stream({ messages: [{ role: 'user', content: 'vm?' }], tools: [{ name: 'vm_status', description: 'd', inputSchema: { type: 'object' } }] }));
+    const parts = await collectStream(provider().stream({ messages: [{ role: 'user', content: 'vm?' }], tools: [{ name: 'vm_status', description: 'd', inputSchema: { type: 'object' } }] }));
     expect(parts.filter((part) => part.type === 'tool-call')).toEqual([{ type: 'tool-call', toolCallId: 'toolu_01T1x1fJ34qAmk2tNTrN7Up6', toolName: 'vm_status', input: { vmid: 102 } }]);
     expect(parts.filter((part) => part.type === 'text-delta').map((part) => (part.type === 'text-delta' ? part.text : '')).join('')).toBe("I'll check the state of the VM first.");
     expect(parts.at(-2)).toMatchObject({ type: 'usage', usage: { inputTokens: 693 + 1024 + 2048, outputTokens: 74 } });
@@ -326,7 +311,7 @@ describe('createClaudeProvider: stream', () => {
   it('throws LLM_STREAM_ERROR (retryable) on an overloaded_error event after HTTP 200', async () => {
     server.enqueue({ type: 'stream-error', message: anthropicFixtures.messageText(), errorType: 'overloaded_error', errorMessage: 'Overloaded', afterEvents: 5 });
     const seen: LLMStreamPart[] = [];
-    const error = await failure(
+    const error = await fishErrorOf(
       (async () => {
         for await (const part of provider().stream({ messages: [{ role: 'user', content: 'hi' }] })) seen.push(part);
       })(),
@@ -342,20 +327,20 @@ describe('createClaudeProvider: stream', () => {
 
   it('throws a non-retryable LLM_STREAM_ERROR on an invalid_request_error event', async () => {
     server.enqueue({ type: 'stream-error', message: anthropicFixtures.messageText(), errorType: 'invalid_request_error', errorMessage: 'bad', afterEvents: 2 });
-    const error = await failure(collect(provider().stream({ messages: [{ role: 'user', content: 'hi' }] })));
+    const error = await fishErrorOf(collectStream(provider().stream({ messages: [{ role: 'user', content: 'hi' }] })));
     expect(error.code).toBe(FishErrorCode.LLM_STREAM_ERROR);
     expect(error.isRetryable).toBe(false);
   });
 
   it('throws when the connection drops before message_stop', async () => {
     server.enqueue({ type: 'stream-truncated', message: anthropicFixtures.messageText(), afterEvents: 5 });
-    const error = await failure(collect(provider().stream({ messages: [{ role: 'user', content: 'hi' }] })));
+    const error = await fishErrorOf(collectStream(provider().stream({ messages: [{ role: 'user', content: 'hi' }] })));
     expect(error.code).toBe(FishErrorCode.LLM_STREAM_ERROR);
   });
 
   it('throws when the stream ends cleanly but without message_stop', async () => {
     server.enqueue({ type: 'events', events: anthropicFixtures.streamText().slice(0, -1) });
-    const error = await failure(collect(provider().stream({ messages: [{ role: 'user', content: 'hi' }] })));
+    const error = await fishErrorOf(collectStream(provider().stream({ messages: [{ role: 'user', content: 'hi' }] })));
     expect(error.code).toBe(FishErrorCode.LLM_STREAM_ERROR);
     expect(error.message).toMatch(/before message_stop/);
   });
@@ -363,7 +348,7 @@ describe('createClaudeProvider: stream', () => {
   it('reports an abort in the middle of a stream as an abort, not as a truncated answer', async () => {
     server.enqueue({ type: 'events', events: anthropicFixtures.streamText().slice(0, 4), holdOpen: true });
     const controller = new AbortController();
-    const error = await failure(
+    const error = await fishErrorOf(
       (async () => {
         for await (const part of provider().stream({ messages: [{ role: 'user', content: 'hi' }], signal: controller.signal })) {
           if (part.type === 'text-delta') controller.abort();
@@ -375,7 +360,7 @@ describe('createClaudeProvider: stream', () => {
 
   it('ends a stream that goes silent for timeoutMs with a retryable LLM_STREAM_ERROR', async () => {
     server.enqueue({ type: 'events', events: anthropicFixtures.streamText().slice(0, 4), holdOpen: true });
-    const error = await failure(collect(provider({ timeoutMs: 300 }).stream({ messages: [{ role: 'user', content: 'hi' }] })));
+    const error = await fishErrorOf(collectStream(provider({ timeoutMs: 300 }).stream({ messages: [{ role: 'user', content: 'hi' }] })));
     expect(error.code).toBe(FishErrorCode.LLM_STREAM_ERROR);
     expect(error.isRetryable).toBe(true);
     expect(error.message).toMatch(/no event for 300 ms/);
@@ -383,7 +368,7 @@ describe('createClaudeProvider: stream', () => {
 
   it('retries a 429 before the stream starts', async () => {
     server.enqueue({ type: 'error', status: 429, errorType: 'rate_limit_error', message: 'slow', headers: { 'retry-after': '1' } }, { type: 'events', events: anthropicFixtures.streamText() });
-    const parts = await collect(provider().stream({ messages: [{ role: 'user', content: 'hi' }] }));
+    const parts = await collectStream(provider().stream({ messages: [{ role: 'user', content: 'hi' }] }));
     expect(parts.at(-1)).toMatchObject({ type: 'finish' });
     expect(server.requests).toHaveLength(2);
     expect(sleeps).toEqual([1000]);
@@ -399,7 +384,7 @@ describe('createClaudeProvider: stream', () => {
         { event: 'content_block_stop', data: { type: 'content_block_stop', index: 0 } },
       ],
     });
-    const error = await failure(collect(provider().stream({ messages: [{ role: 'user', content: 'hi' }] })));
+    const error = await fishErrorOf(collectStream(provider().stream({ messages: [{ role: 'user', content: 'hi' }] })));
     expect(error.code).toBe(FishErrorCode.LLM_OUTPUT_INVALID);
     expect(error.message).toMatch(/not valid JSON/);
   });

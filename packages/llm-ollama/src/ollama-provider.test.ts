@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FishError, FishErrorCode, createMemoryLogger, type LLMStreamPart } from '@fish-sre/core';
-import { ollamaFixtures, startOllamaServer, testLLMProvider, type OllamaTestServer } from '@fish-sre/testkit';
+import { FishErrorCode, createMemoryLogger, type LLMStreamPart } from '@fish-sre/core';
+import { collectStream, fishErrorOf, ollamaFixtures, type OllamaTestServer, startOllamaServer, testLLMProvider } from '@fish-sre/testkit';
 import { createOllamaProvider, ollamaProviderPlugin, type OllamaProviderOptions } from './index.js';
 
 /** Each test gets a fresh server, so a late request of one test can never reach the next. */
@@ -34,21 +34,6 @@ function provider(options: Partial<OllamaProviderOptions> = {}) {
   });
 }
 
-async function collect(stream: AsyncIterable<LLMStreamPart>): Promise<LLMStreamPart[]> {
-  const parts: LLMStreamPart[] = [];
-  for await (const part of stream) parts.push(part);
-  return parts;
-}
-
-async function failure(promise: Promise<unknown>): Promise<FishError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (FishError.isInstance(error)) return error;
-    throw new Error(`expected a FishError, got ${String(error)}`);
-  }
-  throw new Error('expected a failure');
-}
 
 const chatBody = () => server.requests.find((request) => request.path === '/api/chat')?.body;
 
@@ -125,7 +110,7 @@ describe('createOllamaProvider: generate', () => {
   });
 
   it('explains a 404 model not found, without retrying', async () => {
-    const error = await failure(provider({ model: 'mistral' }).generate({ messages: [{ role: 'user', content: 'x' }] }));
+    const error = await fishErrorOf(provider({ model: 'mistral' }).generate({ messages: [{ role: 'user', content: 'x' }] }));
     expect(error.code).toBe(FishErrorCode.LLM_REQUEST_FAILED);
     expect(error.details['statusCode']).toBe(404);
     expect(error.isRetryable).toBe(false);
@@ -143,14 +128,14 @@ describe('createOllamaProvider: generate', () => {
 
   it('gives up after maxRetries with a retryable error', async () => {
     server.enqueue({ type: 'error', status: 502, message: 'bad gateway' }, { type: 'error', status: 502, message: 'bad gateway' });
-    const error = await failure(provider({ maxRetries: 1 }).generate({ messages: [{ role: 'user', content: 'x' }] }));
+    const error = await fishErrorOf(provider({ maxRetries: 1 }).generate({ messages: [{ role: 'user', content: 'x' }] }));
     expect(error.isRetryable).toBe(true);
     expect(error.details).toMatchObject({ statusCode: 502, attempts: 2 });
   });
 
   it('times out an answer that never comes', async () => {
     server.enqueue({ type: 'hang' });
-    const error = await failure(provider({ timeoutMs: 200 }).generate({ messages: [{ role: 'user', content: 'x' }] }));
+    const error = await fishErrorOf(provider({ timeoutMs: 200 }).generate({ messages: [{ role: 'user', content: 'x' }] }));
     expect(error.details['timeout']).toBe(true);
     expect(error.isRetryable).toBe(true);
   });
@@ -160,7 +145,7 @@ describe('createOllamaProvider: generate', () => {
     const url = closed.url;
     await closed.close();
     const secret = 'Bearer proxy-token-0123456789abcdef';
-    const error = await failure(createOllamaProvider({ host: url, model: 'llama3.1', maxRetries: 0, headers: { Authorization: secret } }).generate({ messages: [{ role: 'user', content: 'x' }] }));
+    const error = await fishErrorOf(createOllamaProvider({ host: url, model: 'llama3.1', maxRetries: 0, headers: { Authorization: secret } }).generate({ messages: [{ role: 'user', content: 'x' }] }));
     expect(error.isRetryable).toBe(true);
     expect(error.message).toMatch(/cannot reach/);
     expect(error.message).not.toContain('proxy-token-0123456789abcdef');
@@ -170,7 +155,7 @@ describe('createOllamaProvider: generate', () => {
 describe('createOllamaProvider: stream', () => {
   it('replays a recorded NDJSON stream: text deltas, usage, finish', async () => {
     server.enqueue({ type: 'lines', lines: ollamaFixtures.chatStream() });
-    const parts = await collect(provider().stream({ messages: [{ role: 'user', content: 'why' }] }));
+    const parts = await collectStream(provider().stream({ messages: [{ role: 'user', content: 'why' }] }));
     expect(parts).toEqual([
       { type: 'text-delta', text: 'pmxcfs' },
       { type: 'text-delta', text: ' is read-only after' },
@@ -183,7 +168,7 @@ describe('createOllamaProvider: stream', () => {
   it('throws LLM_STREAM_ERROR on an {"error"} line after HTTP 200', async () => {
     server.enqueue({ type: 'stream-error', answer: { content: 'Checking the disk', chunks: ['Checking', ' the disk'] }, message: 'an error was encountered while running the model: CUDA error: out of memory', afterChunks: 2 });
     const seen: LLMStreamPart[] = [];
-    const error = await failure(
+    const error = await fishErrorOf(
       (async () => {
         for await (const part of provider().stream({ messages: [{ role: 'user', content: 'x' }] })) seen.push(part);
       })(),
@@ -198,7 +183,7 @@ describe('createOllamaProvider: stream', () => {
 
   it('throws when the stream ends without done:true', async () => {
     server.enqueue({ type: 'lines', lines: ollamaFixtures.chatStream().slice(0, 2) });
-    const error = await failure(collect(provider().stream({ messages: [{ role: 'user', content: 'x' }] })));
+    const error = await fishErrorOf(collectStream(provider().stream({ messages: [{ role: 'user', content: 'x' }] })));
     expect(error.code).toBe(FishErrorCode.LLM_STREAM_ERROR);
   });
 });

@@ -251,6 +251,32 @@ describe('Loki tail against the Loki test server', () => {
     expect(events[1]).toMatchObject({ host: 'penny', service: 'beszel', level: 'warn' });
   });
 
+  it('takes host and service from stream labels only: a host= in the line\'s metadata never chooses the target', async () => {
+    const source = makeSource({ query: '{app="hostile"}', categorizeLabels: true });
+    const { events, waitFor } = consume(source);
+    await waitFor(() => source.health!().state === 'connected');
+    const response = await fetch(`${server.url}/loki/api/v1/push`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Scope-OrgID': TENANT },
+      body: JSON.stringify({
+        streams: [
+          // The stream names its host with `hostname`; the line brings `host` and `container` of its own.
+          { stream: { app: 'hostile', hostname: 'lancelot', compose_service: 'web' }, values: [[nextTs().toString(), 'host=penny container=db boom', { host: 'penny', container: 'db' }]] },
+          // No host label on the stream at all: unknown, never the line's.
+          { stream: { app: 'hostile' }, values: [[nextTs().toString(), 'host=penny boom', { host: 'penny', service_name: 'db' }]] },
+        ],
+      }),
+    });
+    expect(response.status).toBe(204);
+    expect(await waitFor(() => events.length >= 2)).toBe(true);
+    expect(events.map((event) => [event.host, event.service])).toEqual([
+      ['lancelot', 'web'],
+      ['unknown', 'unknown'],
+    ]);
+    // Still there as evidence, for matchers that read labels.
+    expect(events[0]!.labels).toMatchObject({ host: 'penny', hostname: 'lancelot' });
+  });
+
   it('applies back-pressure to a slow consumer instead of buffering without bound', async () => {
     const source = makeSource({ query: '{app="slow"}', bufferSize: 10 });
     const controller = new AbortController();

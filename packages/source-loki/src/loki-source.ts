@@ -4,6 +4,8 @@ import WebSocket from 'ws';
 import { z } from 'zod';
 import {
   DurationSchema,
+  HttpAuthSchema,
+  httpAuthorization,
   FishError,
   FishErrorCode,
   describeError,
@@ -42,12 +44,7 @@ export const LokiSourceOptionsSchema = z
       .regex(/^[A-Za-z0-9!\-_.*'()]+$/, 'a single tenant id: letters, digits and !-_.*\'() (tail refuses "A|B")')
       .optional(),
     /** Credentials for a reverse proxy in front of Loki. */
-    auth: z
-      .discriminatedUnion('type', [
-        z.object({ type: z.literal('basic'), username: z.string().min(1), password: z.string() }).strict(),
-        z.object({ type: z.literal('bearer'), token: z.string().min(1) }).strict(),
-      ])
-      .optional(),
+    auth: HttpAuthSchema.optional(),
     /** Tail backfill limit and `query_range` page size. @default 100 */
     limit: z.number().int().min(1).max(5000).default(100),
     /** Seconds Loki waits before sending a line, so slow ingesters catch up. Loki refuses more than 5. @default 0 */
@@ -132,7 +129,10 @@ export interface LokiSourceOptions extends LokiSourceConfig {
 interface Entry {
   ts: bigint;
   line: string;
+  /** Stream labels plus, with categorize-labels, structured metadata and parsed labels. */
   labels: Record<string, string>;
+  /** The stream labels alone: set by the shipper, never by the line; host and service come from these only. */
+  stream: Record<string, string>;
 }
 
 const TimestampString = z.string().regex(/^\d{1,25}$/);
@@ -236,12 +236,9 @@ export function createLokiSource(options: LokiSourceOptions): Source {
   let state: SourceHealth['state'] = 'down';
   let detail: string | undefined = 'not started';
 
-  const headers: Record<string, string> = {};
+  const { headers, secrets } = httpAuthorization(config.auth);
   if (config.tenant) headers['X-Scope-OrgID'] = config.tenant;
-  if (config.auth?.type === 'basic') headers.Authorization = `Basic ${Buffer.from(`${config.auth.username}:${config.auth.password}`).toString('base64')}`;
-  if (config.auth?.type === 'bearer') headers.Authorization = `Bearer ${config.auth.token}`;
   if (config.categorizeLabels) headers['X-Loki-Response-Encoding-Flags'] = 'categorize-labels';
-  const secrets = [config.auth?.type === 'basic' ? config.auth.password : config.auth?.type === 'bearer' ? config.auth.token : ''].filter((s) => s.length >= 4);
   const clean = (text: string) => {
     let result = redactSecrets(text);
     for (const secret of secrets) result = result.split(secret).join('[REDACTED]');
@@ -264,8 +261,9 @@ export function createLokiSource(options: LokiSourceOptions): Source {
     source: name,
     time: Number(entry.ts / 1_000_000n),
     timeNs: entry.ts.toString(),
-    host: firstLabel(entry.labels, config.labels.host) ?? 'unknown',
-    service: firstLabel(entry.labels, config.labels.service) ?? 'unknown',
+    // The fix target: a `host` parsed out of the line (or put in its metadata) never chooses it.
+    host: firstLabel(entry.stream, config.labels.host) ?? 'unknown',
+    service: firstLabel(entry.stream, config.labels.service) ?? 'unknown',
     level: normaliseLevel(firstLabel(entry.labels, config.labels.level)),
     message: entry.line,
     labels: entry.labels,
@@ -286,7 +284,7 @@ export function createLokiSource(options: LokiSourceOptions): Source {
           }
           labels = { ...merged, ...stream.stream };
         }
-        entries.push({ ts: BigInt(value[0]), line: value[1], labels });
+        entries.push({ ts: BigInt(value[0]), line: value[1], labels, stream: stream.stream });
       }
     }
     return entries;

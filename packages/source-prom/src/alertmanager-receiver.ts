@@ -124,7 +124,10 @@ export function alertToEvent(webhook: AlertmanagerWebhook, alert: AlertmanagerWe
   const description = alert.annotations.description ?? webhook.commonAnnotations.description;
   const text = [summary, description].filter((part) => part !== undefined && part !== '').join(' - ');
   const instance = labels.instance?.replace(/:\d+$/, '');
-  const time = alert.status === 'resolved' ? (parseGoTime(alert.endsAt) ?? now) : (parseGoTime(alert.startsAt) ?? now);
+  // A firing alert is evidence of a problem *now*, when Alertmanager delivers it: its startsAt
+  // (kept in the event id) may be hours old when Alertmanager re-sends it after an outage of fish,
+  // and would make it stale. A resolved one is dated by its end.
+  const time = alert.status === 'resolved' ? (parseGoTime(alert.endsAt) ?? now) : now;
   return {
     id,
     kind: 'alert',

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { FishError, FishErrorCode, ManualClock, PatternSchema, type Catalog, type ObservedEvent } from '@fish-sre/core';
+import { FishError, FishErrorCode, ManualClock, PatternSchema, type CatalogSnapshot, type ObservedEvent } from '@fish-sre/core';
 import { compare, createPrometheusSource, parseSampleValue, prometheusInstantQuery, prometheusSourcePlugin } from './index.js';
 
-function catalogOf(signals: Array<{ query: string; op: '>' | '<' | '!='; threshold: number; for?: string }>): Catalog {
+function catalogOf(signals: Array<{ query: string; op: '>' | '<' | '!='; threshold: number; for?: string }>): CatalogSnapshot {
   const pattern = PatternSchema.parse({
     id: 'unit-test',
     title: 'unit',

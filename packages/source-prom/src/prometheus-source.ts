@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import {
   DurationSchema,
+  HttpAuthSchema,
+  httpAuthorization,
   FishError,
   FishErrorCode,
   describeError,
@@ -12,7 +14,7 @@ import {
   silentLogger,
   sleep,
   systemClock,
-  type Catalog,
+  type CatalogSnapshot,
   type Clock,
   type Logger,
   type ObservedEvent,
@@ -31,12 +33,8 @@ export const PrometheusSourceOptionsSchema = z
     interval: DurationSchema.default(30_000),
     /** Timeout of one query (also sent to Prometheus as `timeout`). @default 10s */
     timeout: DurationSchema.default(10_000),
-    auth: z
-      .discriminatedUnion('type', [
-        z.object({ type: z.literal('basic'), username: z.string().min(1), password: z.string() }).strict(),
-        z.object({ type: z.literal('bearer'), token: z.string().min(1) }).strict(),
-      ])
-      .optional(),
+    /** Credentials for a reverse proxy in front of Prometheus. */
+    auth: HttpAuthSchema.optional(),
     /** Series label names read, in order, for the event's host and service. */
     labels: z
       .object({
@@ -56,7 +54,7 @@ export interface PrometheusSourceOptions extends PrometheusSourceConfig {
   /** @default 'prometheus' */
   name?: string;
   /** The current catalog; re-read every cycle (it may be hot-reloaded). */
-  catalog: () => Pick<Catalog, 'patterns'>;
+  catalog: () => Pick<CatalogSnapshot, 'patterns'>;
   fetch?: typeof globalThis.fetch;
   logger?: Logger;
   clock?: Clock;
@@ -187,7 +185,7 @@ const conditionKey = (condition: MetricCondition) => `${condition.query}\u0000${
 const labelsKey = (labels: Record<string, string>) => JSON.stringify(Object.keys(labels).sort().map((key) => [key, labels[key]]));
 
 /** Collects the distinct metric signals of the catalog. */
-export function metricConditions(catalog: Pick<Catalog, 'patterns'>): MetricCondition[] {
+export function metricConditions(catalog: Pick<CatalogSnapshot, 'patterns'>): MetricCondition[] {
   const conditions = new Map<string, MetricCondition>();
   for (const pattern of catalog.patterns) {
     for (const signal of pattern.required_signals) {
@@ -214,13 +212,11 @@ export function createPrometheusSource(options: PrometheusSourceOptions): Source
   const logger = (givenLogger ?? silentLogger).child({ source: name });
   const clock = givenClock ?? systemClock;
   const baseUrl = config.url.replace(/\/+$/, '');
-  const headers: Record<string, string> = {};
-  if (config.auth?.type === 'basic') headers.Authorization = `Basic ${Buffer.from(`${config.auth.username}:${config.auth.password}`).toString('base64')}`;
-  if (config.auth?.type === 'bearer') headers.Authorization = `Bearer ${config.auth.token}`;
-  const secret = config.auth?.type === 'basic' ? config.auth.password : config.auth?.type === 'bearer' ? config.auth.token : '';
+  const { headers, secrets } = httpAuthorization(config.auth);
   const clean = (text: string) => {
-    const result = redactSecrets(text);
-    return secret.length >= 4 ? result.split(secret).join('[REDACTED]') : result;
+    let result = redactSecrets(text);
+    for (const secret of secrets) result = result.split(secret).join('[REDACTED]');
+    return result;
   };
   const closing = new AbortController();
   const counters: Record<string, number> = { events_emitted: 0, polls: 0, queries: 0, query_errors: 0, warnings: 0, series_seen: 0, non_finite_values: 0 };

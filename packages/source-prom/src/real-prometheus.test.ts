@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApprovalSigner, FishEngine, PatternSchema, ObservedEventSchema, createMemoryAuditStore, type Catalog, type ObservedEvent, type Source } from '@fish-sre/core';
-import { testSource } from '@fish-sre/testkit';
+import { ApprovalSigner, FishEngine, PatternSchema, ObservedEventSchema, createMemoryAuditStore, type CatalogSnapshot, type ObservedEvent, type Source } from '@fish-sre/core';
+import { haveRealPrometheus, startMetricsTarget, startRealAlertmanager, startRealPrometheus, testSource, type RealProcess } from '@fish-sre/testkit';
 import { createAlertmanagerSource, createPrometheusSource, type AlertmanagerSource } from './index.js';
-import { haveRealPrometheus, startAlertmanager, startMetricsTarget, startPrometheus, type RealProcess } from './testing/real-servers.js';
 
 // Real Prometheus and Alertmanager from Debian (apt-get install prometheus prometheus-alertmanager).
 if (!haveRealPrometheus) throw new Error('Prometheus/Alertmanager binaries missing: apt-get install -y prometheus prometheus-alertmanager');
@@ -13,7 +12,7 @@ let prometheus: RealProcess;
 let alertmanager: RealProcess;
 let receiver: AlertmanagerSource;
 
-function catalogOf(signals: Array<{ query: string; op: '>' | '>=' | '<' | '<=' | '==' | '!='; threshold: number; for?: string }>): Catalog {
+function catalogOf(signals: Array<{ query: string; op: '>' | '>=' | '<' | '<=' | '==' | '!='; threshold: number; for?: string }>): CatalogSnapshot {
   const pattern = PatternSchema.parse({
     id: 'metric-test',
     title: 'metric test',
@@ -32,8 +31,9 @@ beforeAll(async () => {
   target.set('fish_test_value{disk="sdc"}', '+Inf');
   receiver = createAlertmanagerSource({ bearerToken: TOKEN, listen: { host: '127.0.0.1', port: 0 } });
   const { url } = await receiver.start();
-  alertmanager = await startAlertmanager({ webhookUrl: `${url}/alertmanager`, bearerToken: TOKEN });
-  prometheus = await startPrometheus({
+  alertmanager = await startRealAlertmanager({ webhookUrl: `${url}/alertmanager`, bearerToken: TOKEN });
+  prometheus = await startRealPrometheus({
+    job: 'fishtest',
     target: target.address,
     alertmanager: alertmanager.url,
     rules: `groups:
@@ -209,7 +209,7 @@ describe('metric for: end to end (real Prometheus -> source-prom -> engine -> pr
       verify: { script: 'verify.sh' },
       samples: { match: [{ message: 'x', metric: { name: 'fish_test_value{disk="sdd"}', value: 95 } }] },
     });
-    const catalog: Catalog = { patterns: [pattern], scriptsDir: '/nonexistent', loadedFrom: 'test', loadedAt: 0, digest: 'x' };
+    const catalog: CatalogSnapshot = { patterns: [pattern], scriptsDir: '/nonexistent', loadedFrom: 'test', loadedAt: 0, digest: 'x' };
     const source = createPrometheusSource({ url: prometheus.url, interval: '250ms', catalog: () => catalog });
     const proposals: unknown[] = [];
     const engine = new FishEngine({

@@ -10,6 +10,7 @@ export { testNotifier, sampleNotice, sampleActions, type DeliveredNotification, 
 export { sampleOutboxEntry, testAuditStoreOutbox } from './conformance/audit-store-outbox.js';
 export { testAuditStore, sampleIncident, sampleProposal, sampleExecution, sampleStep, type TestAuditStoreOptions } from './conformance/audit-store.js';
 export * from './conformance/llm-provider.js';
+export { testCatalog, conformancePattern, type CatalogUnderTest, type TestCatalogOptions } from './conformance/catalog.js';
 
 // Plugin descriptors and the context core hands to a plugin.
 export { testPluginDescriptor, createTestPluginContext, emptyCatalog, freePort, type TestPluginDescriptorOptions } from './plugin.js';
@@ -34,3 +35,18 @@ export * from './servers/ollama.js';
 export * from './servers/proxmox.js';
 export * from './servers/telegram.js';
 export { startTestPostgres, type TestPostgres, type TestPostgresOptions } from './postgres.js';
+export {
+  startRealPrometheus,
+  startRealAlertmanager,
+  startMetricsTarget,
+  queryPrometheus,
+  haveRealPrometheus,
+  PROMETHEUS_BINARY,
+  ALERTMANAGER_BINARY,
+  type RealProcess,
+  type RealPrometheusOptions,
+  type RealAlertmanagerOptions,
+} from './prometheus.js';
+
+// Small helpers for plugin tests.
+export { collectStream, executionRequest, fishErrorOf, processAlive, waitFor } from './helpers.js';

@@ -9,7 +9,7 @@ import {
   PluginRegistry,
   createMemoryLogger,
   systemClock,
-  type Catalog,
+  type CatalogSnapshot,
   type PluginContext,
   type PluginDescriptor,
   type PluginInstanceMap,
@@ -33,7 +33,7 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
 }
 
 /** An empty catalog, for plugins that read `context.catalog()` but are not tested against patterns. */
-export function emptyCatalog(): Catalog {
+export function emptyCatalog(): CatalogSnapshot {
   return { patterns: [], scriptsDir: tmpdir(), loadedFrom: '(test)', loadedAt: 0, digest: 'empty' };
 }
 

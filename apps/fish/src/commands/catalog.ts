@@ -2,27 +2,41 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
-import { EventLevel, catalogJsonSchema, lintCatalog, loadCatalog, type ObservedEvent } from '@fish-sre/core';
+import { EventLevel, catalogJsonSchema, formatPatternOrigin, lintCatalog, type Catalog, type ObservedEvent } from '@fish-sre/core';
 import { Matcher, checkCatalogSamples } from '@fish-sre/core/internal';
 
 type Write = (text: string) => void;
 
 /**
- * `fish-sre catalog validate`: loads the catalog (schema, regexes, scripts), then lints it. An
- * unscoped log signal is a warning; one on a pattern that asks for auto-exec is an error (exit 1).
+ * `fish-sre catalog validate`: loads the catalog, every layer of it (schema, regexes, scripts,
+ * overrides and disables), then lints it, and says where each pattern came from. An unscoped log
+ * signal is a warning; one on a pattern that asks for auto-exec is an error (exit 1).
  */
-export async function catalogValidate(directory: string, write: Write): Promise<number> {
-  const catalog = await loadCatalog(directory);
+export async function catalogValidate(source: Catalog, write: Write): Promise<number> {
+  const catalog = await source.load();
   const findings = lintCatalog(catalog);
   const errors = findings.filter((finding) => finding.severity === 'error');
-  write(`catalog ${errors.length === 0 ? 'OK' : 'REFUSED'}: ${catalog.patterns.length} patterns in ${directory}\n`);
-  for (const pattern of catalog.patterns) write(`  ${pattern.id.padEnd(42)} ${pattern.fix ? `fix ${pattern.fix.script}` : 'escalates (no automatic fix)'}\n`);
-  for (const finding of findings) write(`${finding.severity.toUpperCase()} pattern "${finding.patternId}", field ${finding.path}: ${finding.message}\n`);
+  const overrides = Object.values(catalog.origins ?? {}).filter((origin) => origin.overrides).length;
+  const disabled = catalog.disabled ?? [];
+  const counts = overrides + disabled.length > 0 ? ` (${overrides} overridden, ${disabled.length} disabled)` : '';
+  write(`catalog ${errors.length === 0 ? 'OK' : 'REFUSED'}: ${catalog.patterns.length} patterns in ${source.name}${counts}\n`);
+  for (const pattern of catalog.patterns) {
+    const origin = catalog.origins?.[pattern.id];
+    write(`  ${pattern.id.padEnd(42)} ${(pattern.fix ? `fix ${pattern.fix.script}` : 'escalates (no automatic fix)').padEnd(30)}${origin ? ` from ${formatPatternOrigin(origin)}` : ''}\n`);
+  }
+  for (const stub of disabled) {
+    const removed = stub.removed ? `, was ${formatPatternOrigin(stub.removed)}` : '';
+    write(`  ${stub.id.padEnd(42)} ${'disabled'.padEnd(30)} by ${formatPatternOrigin(stub.origin)}${removed}${stub.reason ? `: ${stub.reason}` : ''}\n`);
+  }
+  for (const finding of findings) {
+    const origin = catalog.origins?.[finding.patternId];
+    write(`${finding.severity.toUpperCase()} pattern "${finding.patternId}", field ${finding.path}: ${finding.message}${origin ? ` (${origin.file}:${origin.line})` : ''}\n`);
+  }
   return errors.length === 0 ? 0 : 1;
 }
 
-export async function catalogTest(directory: string, write: Write): Promise<number> {
-  const catalog = await loadCatalog(directory);
+export async function catalogTest(source: Catalog, write: Write): Promise<number> {
+  const catalog = await source.load();
   const { checked, failures } = checkCatalogSamples(catalog);
   for (const failure of failures) {
     write(`FAIL ${failure.patternId}: expected ${failure.expected}, ${failure.got}\n     ${failure.sample}\n`);
@@ -44,8 +58,8 @@ const InputLine = z.object({
  * `fish-sre catalog match`: one JSON event per stdin line -> one JSON line with the patterns it
  * matches and their confidence. The tool for "why did my pattern not fire?".
  */
-export async function catalogMatch(directory: string, input: NodeJS.ReadableStream, write: Write): Promise<number> {
-  const catalog = await loadCatalog(directory, { checkScripts: false });
+export async function catalogMatch(source: Catalog, input: NodeJS.ReadableStream, write: Write): Promise<number> {
+  const catalog = await source.load();
   const matcher = new Matcher(catalog);
   let lineNumber = 0;
   let invalid = 0;

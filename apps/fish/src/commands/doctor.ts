@@ -1,4 +1,6 @@
-import { describeError, loadCatalog, type FishError } from '@fish-sre/core';
+import { dirname } from 'node:path';
+import { describeError, type FishError } from '@fish-sre/core';
+import { openCatalog } from '../catalog-layers.js';
 import { composeFish } from '../compose.js';
 import { loadConfig } from '../config.js';
 
@@ -39,8 +41,9 @@ export async function doctor(configPath: string, write: (text: string) => void):
     return 1;
   }
   try {
-    const catalog = await loadCatalog(config.catalog);
-    checks.push({ what: 'catalog', ok: true, detail: `${catalog.patterns.length} patterns in ${config.catalog}` });
+    const source = openCatalog(config.catalog, dirname(config.configPath));
+    const catalog = await source.load();
+    checks.push({ what: 'catalog', ok: true, detail: `${catalog.patterns.length} patterns in ${source.name}` });
   } catch (error) {
     checks.push({ what: 'catalog', ok: false, detail: describeError(error) });
   }

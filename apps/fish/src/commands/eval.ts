@@ -4,7 +4,7 @@ import {
   UNKNOWN_PATTERN_ID,
   createConsoleLogger,
   describeError,
-  loadCatalog,
+  type Catalog,
   systemClock,
   type Candidate,
   type LLMGenerateRequest,
@@ -124,8 +124,8 @@ function isCorrect(kind: EvalKind, expected: string, answer: string): boolean {
  * the real classifier and provider, one call at a time (latency figures then mean something, and
  * a local model is not overloaded).
  */
-export async function evaluateProvider(llm: LLMProvider, catalogDir: string): Promise<EvalReport> {
-  const catalog = await loadCatalog(catalogDir, { checkScripts: false });
+export async function evaluateProvider(llm: LLMProvider, source: Catalog): Promise<EvalReport> {
+  const catalog = await source.load();
   let lastCall = { latencyMs: 0, costEur: 0 };
   // Measures each call where the classifier makes it; the provider itself is untouched.
   const measured: LLMProvider = {
@@ -211,7 +211,7 @@ export function formatEvalReport(report: EvalReport): string {
 }
 
 /** `fish-sre catalog eval --provider claude|ollama [--model M] [--base-url U]`. */
-export async function catalogEval(catalogDir: string, provider: string, options: { model?: string; baseUrl?: string; json?: boolean }, write: (text: string) => void): Promise<number> {
+export async function catalogEval(source: Catalog, provider: string, options: { model?: string; baseUrl?: string; json?: boolean }, write: (text: string) => void): Promise<number> {
   const registry = createFishRegistry();
   const llmOptions: Record<string, unknown> =
     provider === 'ollama'
@@ -219,7 +219,7 @@ export async function catalogEval(catalogDir: string, provider: string, options:
       : { ...(options.model ? { model: options.model } : {}), ...(options.baseUrl ? { baseURL: options.baseUrl } : {}) };
   const llm = await registry.create('llm', provider, llmOptions, { name: provider, logger: createConsoleLogger({ level: 'warn' }), clock: systemClock, catalog: () => { throw new Error('unused'); }, dataDir: '.', fetch: globalThis.fetch }, '--provider options');
   try {
-    const report = await evaluateProvider(llm, catalogDir);
+    const report = await evaluateProvider(llm, source);
     write(options.json ? `${JSON.stringify(report)}\n` : formatEvalReport(report));
     return 0;
   } finally {

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { freePort, query, startAlertmanager, startPrometheus } from '../operate/real-prometheus.js';
+import { freePort, queryPrometheus, startRealAlertmanager, startRealPrometheus } from '@fish-sre/testkit';
 
 const CLI = resolve(import.meta.dirname, '../../dist/cli.js');
 const RULES = join(import.meta.dirname, '../../deploy/prometheus/fish-rules.yml');
@@ -45,23 +45,23 @@ describe('"fish down" through real Prometheus and Alertmanager', () => {
     let output = '';
     fish.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     fish.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const alertmanager = await startAlertmanager({ webhookUrl: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alerts` });
+    const alertmanager = await startRealAlertmanager({ webhookUrl: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alerts` });
     // The shipped rules, with FishDown's `for: 2m` shortened so the test does not wait two minutes.
     const rules = (await readFile(RULES, 'utf8')).replace(/(alert: FishDown\n\s+expr: [^\n]+\n\s+for:) 2m/, '$1 2s');
     expect(rules).toMatch(/alert: FishDown\n\s+expr: [^\n]+\n\s+for: 2s/);
-    const prometheus = await startPrometheus({ target: `127.0.0.1:${metricsPort}`, rules, alertmanager: alertmanager.url });
+    const prometheus = await startRealPrometheus({ target: `127.0.0.1:${metricsPort}`, rules, alertmanager: alertmanager.url });
     try {
       await until(async () => {
-        const up = await query(prometheus.url, 'up{job="fish"} == 1');
+        const up = await queryPrometheus(prometheus.url, 'up{job="fish"} == 1');
         return (up.data?.result.length ?? 0) > 0 ? true : undefined;
       }, `fish to be scraped (fish output: ${output})`, 30_000);
       // Until the first scrape, `absent(up{job="fish"})` holds; once fish is scraped, FishDown is quiet.
       await until(async () => {
-        const active = await query(prometheus.url, 'ALERTS{alertname="FishDown"}');
+        const active = await queryPrometheus(prometheus.url, 'ALERTS{alertname="FishDown"}');
         return active.status === 'success' && active.data?.result.length === 0 ? true : undefined;
       }, 'FishDown to be quiet while fish runs', 30_000);
       await new Promise((resolveWait) => setTimeout(resolveWait, 3000));
-      expect((await query(prometheus.url, 'ALERTS{alertname="FishDown"}')).data?.result).toEqual([]);
+      expect((await queryPrometheus(prometheus.url, 'ALERTS{alertname="FishDown"}')).data?.result).toEqual([]);
       const before = received.length;
 
       fish.kill('SIGKILL');

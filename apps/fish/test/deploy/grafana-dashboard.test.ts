@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoFish } from '../operate/demo-fish.js';
-import { query, startPrometheus, type RealServer } from '../operate/real-prometheus.js';
+import { queryPrometheus, startRealPrometheus, type RealProcess } from '@fish-sre/testkit';
 
 interface Panel {
   type: string;
@@ -20,17 +20,17 @@ function resolveVariables(expression: string): string {
 
 describe('Grafana dashboard against a real Prometheus scraping a running fish', () => {
   let fish: Awaited<ReturnType<typeof startDemoFish>>;
-  let prometheus: RealServer;
+  let prometheus: RealProcess;
   let panels: Panel[];
 
   beforeAll(async () => {
     panels = (JSON.parse(await readFile(DASHBOARD, 'utf8')) as { panels: Panel[] }).panels;
     fish = await startDemoFish();
-    prometheus = await startPrometheus({ target: new URL(fish.metricsUrl).host });
+    prometheus = await startRealPrometheus({ target: new URL(fish.metricsUrl).host });
     // Enough scrapes for rate() over the windows above.
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
-      const samples = await query(prometheus.url, 'count_over_time(up{job="fish"}[1m])');
+      const samples = await queryPrometheus(prometheus.url, 'count_over_time(up{job="fish"}[1m])');
       const count = Number((samples.data?.result[0] as { value?: [number, string] } | undefined)?.value?.[1] ?? 0);
       if (count >= 4) break;
       await new Promise((resolve) => setTimeout(resolve, 250));
@@ -56,7 +56,7 @@ describe('Grafana dashboard against a real Prometheus scraping a running fish', 
     const empty: string[] = [];
     for (const panel of panels.filter((candidate) => candidate.type !== 'row')) {
       for (const target of panel.targets ?? []) {
-        const answer = await query(prometheus.url, resolveVariables(target.expr));
+        const answer = await queryPrometheus(prometheus.url, resolveVariables(target.expr));
         expect(answer.status, `${panel.title}: ${target.expr}: ${answer.error}`).toBe('success');
         if ((answer.data?.result.length ?? 0) === 0) empty.push(`${panel.title}: ${target.expr}`);
       }

@@ -159,6 +159,54 @@ describe('createFileSource', () => {
     expect(source.health!()).toMatchObject({ state: 'down', counters: { events: 4 } });
   });
 
+  it('never saves a position past a message still being joined: a stop or a kill neither loses nor doubles it', async () => {
+    // redis src/config.c loaderr: the block arrives line by line; fish stops in the middle of it.
+    const path = join(dir, 'joining.log');
+    const state = createMemoryStateStore();
+    const saved = () => JSON.parse(state.values.get('file-position-file')!) as { offset: number; line: number };
+    const before = '1:C 20 Apr 2026 08:45:00.001 # oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo\n';
+    const header = '*** FATAL CONFIG FILE ERROR (Redis 7.2.4) ***\nReading the configuration file, at line 2\n';
+    const rest = ">>> 'rename-command FLUSHALL \"\"'\nBad directive or wrong number of arguments\n";
+    const after = '1:C 20 Apr 2026 08:45:09.000 # Configuration loaded\n';
+    await writeFile(path, before + header);
+    const options = { path, format: 'text' as const, follow: true, pollIntervalMs: 10, multiline: { maxLines: 200, maxLength: 16_384, waitMs: 60_000 } };
+    const stopped = new AbortController();
+    const first = createFileSource(options, { position: state }).events(stopped.signal)[Symbol.asyncIterator]();
+    // The first line is handed on once the block starts; the block waits for its end.
+    expect((await take(first, 1)).map((event) => event.message)).toEqual([before.trimEnd()]);
+    const next = first.next();
+    for (let i = 0; i < 100 && saved().offset !== before.length; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    // Saved while running (what a kill leaves): the start of the block, not the end of what was read.
+    expect(saved()).toEqual(expect.objectContaining({ offset: before.length, line: 1 }));
+    // A graceful stop saves the same.
+    stopped.abort();
+    expect(await next).toEqual({ done: true, value: undefined });
+    expect(saved()).toEqual(expect.objectContaining({ offset: before.length, line: 1 }));
+    // While down, the block is finished and another line follows.
+    await appendFile(path, rest + after);
+    const restarted = new AbortController();
+    const second = createFileSource({ ...options, multiline: { ...options.multiline, waitMs: 20 } }, { position: state }).events(restarted.signal)[Symbol.asyncIterator]();
+    const events = await take(second, 2);
+    // Asking for the next one is what tells the source the last one was taken (as the engine's pump does).
+    const last = second.next();
+    restarted.abort();
+    expect(await last).toEqual({ done: true, value: undefined });
+    expect(events.map((event) => event.message)).toEqual([(header + rest).trimEnd(), after.trimEnd()]);
+    expect(saved().offset).toBe((before + header + rest + after).length);
+  });
+
+  it('a message yielded but not taken (the consumer stopped) is read again, once', async () => {
+    const path = join(dir, 'untaken.log');
+    const state = createMemoryStateStore();
+    await writeFile(path, 'a\nb\nc\n');
+    const iterator = createFileSource({ path, format: 'text', multiline: false }, { position: state }).events(new AbortController().signal)[Symbol.asyncIterator]();
+    expect((await iterator.next()).value?.message).toBe('a');
+    expect((await iterator.next()).value?.message).toBe('b');
+    // The consumer could not pass 'b' on (its queue closed) and stops here.
+    await iterator.return?.(undefined);
+    expect((await collect(createFileSource({ path, format: 'text', multiline: false }, { position: state }))).map((event) => event.message)).toEqual(['b', 'c']);
+  });
+
   it('without follow, a last line lacking its newline is still read', async () => {
     const path = join(dir, 'unterminated.log');
     await writeFile(path, 'a\nb');

@@ -1,6 +1,4 @@
-import { hash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
-import { StringDecoder } from 'node:string_decoder';
 import { z } from 'zod';
 import type { ObservedEvent } from '../contracts/observed-event.js';
 import { EventLevel } from '../contracts/observed-event.js';
@@ -98,18 +96,17 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
   const logger = context.logger ?? silentLogger;
   const counters = { lines: 0, events: 0, invalid: 0, joinedLines: 0, cutEvents: 0, backfillExceeded: 0, rotatedWhileDown: 0 };
   const positionKey = `file-position-${name}`;
-  const joiner = options.multiline === false ? undefined : createContinuationJoiner<ObservedEvent>({ ...options.multiline, now: () => performance.now() });
-  const joined = (messages: Array<JoinedMessage<ObservedEvent>>): ObservedEvent[] => {
+  // A message's first line carries where it starts in the file: a saved position never passes a
+  // message that was not handed on yet (in progress in the joiner, or yielded but not taken).
+  const joiner = options.multiline === false ? undefined : createContinuationJoiner<Located>({ ...options.multiline, now: () => performance.now() });
+  const joined = (messages: Array<JoinedMessage<Located>>): Located[] => {
     if (joiner) Object.assign(counters, { joinedLines: joiner.stats().joinedLines, cutEvents: joiner.stats().cutMessages });
-    counters.events += messages.length;
-    return messages.map(({ meta, message }) => (message === meta.message ? meta : { ...meta, message }));
+    return messages.map(({ meta, message }) => (message === meta.event.message ? meta : { ...meta, event: { ...meta.event, message } }));
   };
   let state: SourceHealth['state'] = 'down';
   let detail = 'not started';
 
-  function toEvent(text: string, lineNumber: number): ObservedEvent | undefined {
-    // One-shot hash (several times faster per line than a Hash object); the same bytes, so the same ids.
-    const id = hash('sha1', `${options.path}\0${lineNumber}\0${text}`, 'base64url');
+  function toEvent(text: string, lineNumber: number, id: string): ObservedEvent | undefined {
     if (options.format === 'text') {
       return { id, kind: 'log', source: name, time: clock.now(), host: options.defaultHost, service: options.defaultService, level: 'unknown', message: text, labels: {} };
     }
@@ -147,12 +144,12 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
     name,
     async *events(signal: AbortSignal): AsyncGenerator<ObservedEvent> {
       // One reader for the first pass and for following: bytes from `position` to the end of the
-      // file, split on newlines. A last line without its newline is held back while following
-      // (the writer may be in the middle of it) and read at the end otherwise. `position` always
-      // counts the bytes really consumed, so following never re-reads or skips a byte.
+      // file, split on newline bytes (a newline byte never occurs inside a UTF-8 sequence), so each
+      // line's byte offset is known. A last line without its newline is held back while following
+      // (the writer may be in the middle of it) and read at the end otherwise. `position` counts
+      // the bytes read; the saved position counts only the lines handed on.
       let position = 0;
       let lineNumber = 0;
-      // Where the last complete line ends, and which file it was (inode), for the saved position.
       let saved: FilePosition | undefined;
       let skipPartialLine = false;
       const resumed = context.position ? await loadFilePosition(context.position, positionKey, options.path, options.maxBackfillBytes, logger) : undefined;
@@ -168,34 +165,64 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
           position = 0; // not there yet: everything it will hold is new
         }
       }
+      let inode = 0;
+      // Line ids: the file (device and inode), copy-truncations seen, and the line's byte range.
+      let fileId = '';
+      // Copy-truncations seen: offsets start over, ids must not (the dedup still remembers the old ones).
+      let truncations = 0;
       let lastStream: string | undefined;
-      let remainder = '';
-      let decoder = new StringDecoder('utf8');
+      let carry: Buffer | undefined;
+      let carryStart = position;
+      // Just after the last line read; the messages completed but not yet taken by the consumer.
+      let consumed = { offset: position, line: lineNumber };
+      const queue: Located[] = [];
+      const safePosition = (): FilePosition => {
+        const first = queue[0] ?? joiner?.inProgress()[0];
+        return first ? { inode, offset: first.offset, line: first.line } : { inode, ...consumed };
+      };
+      const persist = async () => {
+        if (!context.position || inode === 0) return;
+        const next = safePosition();
+        if (saved && saved.inode === next.inode && saved.offset === next.offset) return;
+        saved = next;
+        await savePosition(context.position, positionKey, saved, logger);
+      };
       state = 'connected';
       detail = `reading ${options.path}`;
-      const emit = function* (text: string): Generator<ObservedEvent> {
-        lineNumber++;
+      /** One line (without its newline) at byte `offset`, ending before `end`; the messages it completes. */
+      const take = (text: string, offset: number, end: number): Located[] => {
+        const line = lineNumber++;
+        consumed = { offset: end, line: lineNumber };
         if (skipPartialLine) {
           // Reading resumed inside a line (the gap was longer than maxBackfillBytes).
           skipPartialLine = false;
-          return;
+          return [];
         }
-        const line = text.endsWith('\r') ? text.slice(0, -1) : text;
-        if (line.trim() === '') return;
+        const body = text.endsWith('\r') ? text.slice(0, -1) : text;
+        if (body.trim() === '') return [];
         counters.lines++;
-        const event = toEvent(line, lineNumber);
-        if (!event) return;
-        if (!joiner) {
-          counters.events++;
-          yield event;
-          return;
-        }
+        const event = toEvent(body, lineNumber, `${fileId}.${truncations}:${offset}+${end - offset}`);
+        if (!event) return [];
+        const located: Located = { event, offset, line };
+        if (!joiner) return [located];
         // One message in progress at a time, so events keep the file's order: a line of another
         // host or service completes the one in progress.
         const stream = `${event.host}\0${event.service}`;
-        if (stream !== lastStream) yield* joined(joiner.flushAll());
+        const out = stream === lastStream ? [] : joined(joiner.flushAll());
         lastStream = stream;
-        yield* joined(joiner.push(stream, event.message, event));
+        out.push(...joined(joiner.push(stream, event.message, located)));
+        return out;
+      };
+      /** Hands messages on; a message counts as handed on once the consumer asks for the next one. */
+      const hand = async function* (messages: Located[]): AsyncGenerator<ObservedEvent> {
+        queue.push(...messages);
+        while (queue.length > 0) {
+          counters.events++;
+          yield queue[0]!.event;
+          queue.shift();
+          if (signal.aborted) return;
+          if (options.replayDelayMs > 0) await sleep(options.replayDelayMs, signal);
+        }
       };
       try {
         let first = true;
@@ -208,11 +235,9 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
           try {
             const info = await stat(options.path);
             size = info.size;
+            if (inode === 0) ({ inode, fileId } = identity(info));
             // The first position is saved at once: a restart before any new line resumes from here, not from the end.
-            if (context.position && !saved && size >= position) {
-              saved = { inode: info.ino, offset: position, line: lineNumber };
-              await savePosition(context.position, positionKey, saved, logger);
-            }
+            if (!saved && size >= position) await persist();
           } catch (error) {
             if (first && !options.follow) throw error;
             state = 'reconnecting';
@@ -225,49 +250,66 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
           if (size < position) {
             // Truncated (rotated by copytruncate): start again from the top.
             position = 0;
-            remainder = '';
-            decoder = new StringDecoder('utf8');
+            carry = undefined;
+            truncations++;
+            consumed = { offset: 0, line: lineNumber };
           }
           if (size > position) {
             const handle = await open(options.path, 'r');
             try {
-              const inode = (await handle.stat()).ino;
+              ({ inode, fileId } = identity(await handle.stat()));
               const buffer = Buffer.alloc(Math.min(CHUNK_BYTES, size - position));
               while (position < size && !signal.aborted) {
                 const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - position), position);
                 if (bytesRead === 0) break;
-                const chunkStart = position;
+                let data = buffer.subarray(0, bytesRead);
+                let dataStart = position;
                 position += bytesRead;
-                const chunk = buffer.subarray(0, bytesRead);
-                const parts = (remainder + decoder.write(chunk)).split('\n');
-                remainder = parts.pop() ?? '';
-                for (const text of parts) {
-                  for (const event of emit(text)) {
-                    yield event;
-                    if (signal.aborted) return;
-                    if (options.replayDelayMs > 0) await sleep(options.replayDelayMs, signal);
-                  }
+                if (carry) {
+                  data = Buffer.concat([carry, data]);
+                  dataStart = carryStart;
+                  carry = undefined;
                 }
-                // A newline byte never occurs inside a UTF-8 sequence: the last one ends the last complete line.
-                const newline = chunk.lastIndexOf(0x0a);
-                if (newline !== -1) saved = { inode, offset: chunkStart + newline + 1, line: lineNumber };
+                let start = 0;
+                for (let newline = data.indexOf(0x0a); newline !== -1; newline = data.indexOf(0x0a, start)) {
+                  yield* hand(take(data.toString('utf8', start, newline), dataStart + start, dataStart + newline + 1));
+                  if (signal.aborted) return;
+                  start = newline + 1;
+                }
+                if (start < data.length) {
+                  // The buffer is reused by the next read: keep a copy of the unfinished line.
+                  carry = Buffer.from(data.subarray(start));
+                  carryStart = dataStart + start;
+                }
               }
             } finally {
               await handle.close();
             }
-            if (context.position && saved) await savePosition(context.position, positionKey, saved, logger);
+            await persist();
           }
           first = false;
           if (!options.follow) {
-            const last = remainder + decoder.end();
-            remainder = '';
-            if (last !== '') yield* emit(last);
-            if (joiner) yield* joined(joiner.flushAll());
+            if (carry) {
+              // An unfinished last line is read, but the saved position stays before it: the writer may finish it.
+              const last = carry;
+              const before = consumed;
+              carry = undefined;
+              const messages = take(last.toString('utf8'), carryStart, carryStart + last.length);
+              consumed = before;
+              yield* hand(messages);
+            }
+            if (joiner) yield* hand(joined(joiner.flushAll()));
+            await persist();
             return;
           }
-          if (joiner && options.multiline !== false) yield* joined(joiner.flushIdle(performance.now() - options.multiline.waitMs));
+          if (joiner && options.multiline !== false) {
+            yield* hand(joined(joiner.flushIdle(performance.now() - options.multiline.waitMs)));
+            await persist();
+          }
         }
       } finally {
+        // Stopped (or killed later): what was not handed on is read again next time, never skipped.
+        await persist();
         state = 'down';
         detail = 'stopped';
       }
@@ -285,6 +327,17 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
 }
 
 const CHUNK_BYTES = 64 * 1024;
+
+function identity(info: { dev: number; ino: number }): { inode: number; fileId: string } {
+  return { inode: info.ino, fileId: `file:${info.dev.toString(36)}.${info.ino.toString(36)}` };
+}
+
+/** A message's event with where its first line is in the file: byte offset, lines before it. */
+interface Located {
+  event: ObservedEvent;
+  offset: number;
+  line: number;
+}
 
 async function savePosition(store: PluginStateStore, key: string, position: FilePosition, logger: Logger): Promise<void> {
   try {

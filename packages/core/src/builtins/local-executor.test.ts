@@ -17,6 +17,8 @@ async function script(name: string, body: string): Promise<void> {
   await chmod(join(scriptsDir, name), 0o755);
 }
 
+// The same check as testkit's processAlive, kept here on purpose: @fish-sre/testkit depends on
+// core, so core's own tests cannot import it without a dependency cycle.
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);

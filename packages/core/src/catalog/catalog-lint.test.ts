@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { autoExecAllowed, isScopedSignal, lintCatalog } from './catalog-lint.js';
-import { PatternSchema, type Catalog, type Pattern } from './catalog-schema.js';
+import { PatternSchema, type CatalogSnapshot, type Pattern } from './catalog-schema.js';
 
 function pattern(id: string, log: Record<string, unknown>, promote: number | null = null, extraSignals: unknown[] = []): Pattern {
   return PatternSchema.parse({
@@ -15,7 +15,7 @@ function pattern(id: string, log: Record<string, unknown>, promote: number | nul
   });
 }
 
-const catalogOf = (...patterns: Pattern[]): Catalog => ({ patterns, scriptsDir: '/nowhere', loadedFrom: '/nowhere', loadedAt: 0, digest: 'test' });
+const catalogOf = (...patterns: Pattern[]): CatalogSnapshot => ({ patterns, scriptsDir: '/nowhere', loadedFrom: '/nowhere', loadedAt: 0, digest: 'test' });
 
 describe('catalog lint: signal scoping', () => {
   it('a log signal is scoped by a service, host, level or label constraint that does not match every name', () => {

@@ -1,5 +1,5 @@
 import { EventLevel } from '../contracts/observed-event.js';
-import type { Catalog, Pattern, Signal } from './catalog-schema.js';
+import type { CatalogSnapshot, Pattern, Signal } from './catalog-schema.js';
 
 /**
  * One lint finding. `error` findings make `fish-sre catalog validate` fail and make the engine
@@ -58,7 +58,7 @@ export function autoExecAllowed(pattern: Pattern): boolean {
 }
 
 /** Lints a loaded catalog: unscoped signals (warning), and auto-exec on unscoped signals (error). */
-export function lintCatalog(catalog: Catalog): CatalogLintFinding[] {
+export function lintCatalog(catalog: CatalogSnapshot): CatalogLintFinding[] {
   const findings: CatalogLintFinding[] = [];
   for (const pattern of catalog.patterns) {
     for (const { path, signal } of unscopedSignals(pattern)) {

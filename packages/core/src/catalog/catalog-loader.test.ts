@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FishError, FishErrorCode } from '../errors.js';
 import { createMemoryLogger } from '../util/logger.js';
 import { CatalogHolder, loadCatalog } from './catalog-loader.js';
-import { catalogJsonSchema, type Catalog } from './catalog-schema.js';
+import { catalogJsonSchema, type CatalogSnapshot } from './catalog-schema.js';
 import { Matcher } from '../pipeline/matcher.js';
 
 const roots: string[] = [];
@@ -200,7 +200,7 @@ describe('CatalogHolder', () => {
     const logger = createMemoryLogger();
     const holder = await CatalogHolder.load(root, { logger });
     const first = holder.catalog;
-    const changes: Catalog[] = [];
+    const changes: CatalogSnapshot[] = [];
     holder.onChange((catalog) => changes.push(catalog));
 
     await writeFile(join(root, 'patterns', 'stack-down.yaml'), GOOD.replace('timeout: 2m', 'timeout: later'));
@@ -230,7 +230,7 @@ describe('CatalogHolder', () => {
     const unwatch = holder.watchSignal('SIGHUP');
     try {
       await writeFile(join(root, 'patterns', 'stack-down.yaml'), GOOD.replace('Compose stack stopped after reboot', 'Reloaded by SIGHUP'));
-      const changed = new Promise<Catalog>((resolve) => holder.onChange(resolve));
+      const changed = new Promise<CatalogSnapshot>((resolve) => holder.onChange(resolve));
       process.kill(process.pid, 'SIGHUP');
       expect((await changed).patterns[0]!.title).toBe('Reloaded by SIGHUP');
       expect(holder.catalog.patterns[0]!.title).toBe('Reloaded by SIGHUP');

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { EventLevel } from '../contracts/observed-event.js';
 import { PATTERN_ID_PATTERN, SCRIPT_NAME_PATTERN } from '../contracts/executor.js';
-import { DurationSchema } from '../util/duration.js';
+import { DurationSchema, durationJsonSchema } from '../util/duration.js';
 import { regexProblem } from '../pipeline/linear-regex.js';
 
 /**
@@ -164,19 +164,67 @@ export const PatternSchema = z
     }
   });
 
+/**
+ * A pattern file that disables the pattern of the same id from a lower catalog layer instead of
+ * defining one: `id: <id>`, `disabled: true` and an optional `reason:`.
+ */
+export const DisableStubSchema = z
+  .object({
+    id: z.string().regex(PATTERN_ID_PATTERN, 'lowercase letters, digits and dashes, 2 to 64 characters'),
+    disabled: z.literal(true),
+    /** Why it is disabled, shown by `fish-sre catalog validate`. */
+    reason: z.string().optional(),
+  })
+  .strict();
+
 export type Pattern = z.output<typeof PatternSchema>;
 export type PatternInput = z.input<typeof PatternSchema>;
 
-/** A loaded, validated catalog. */
-export interface Catalog {
+/**
+ * Where one pattern came from: the layer, the file and the line of its `id:`. When a higher layer
+ * replaced a pattern of the same id, `overrides` is the origin of the pattern it replaced.
+ */
+export interface PatternOrigin {
+  /** The layer's name as the user gave it (`bundled`, `./my-patterns`). */
+  layer: string;
+  /** The pattern file, relative to the working directory when it is below it. */
+  file: string;
+  /** 1-based line of the pattern's `id:` key. */
+  line: number;
+  /** The pattern this one replaced, whole: a higher layer never merges fields into a lower one. */
+  overrides?: PatternOrigin;
+}
+
+/**
+ * A disable stub (`id: <id>` and `disabled: true` in a pattern file): the pattern of that id from a
+ * lower layer is left out. In a layered snapshot, `removed` is where the disabled pattern was.
+ */
+export interface PatternDisable {
+  id: string;
+  /** Where the stub is. */
+  origin: PatternOrigin;
+  /** Why, as the stub's `reason:` says. */
+  reason?: string;
+  /** The pattern it left out (set once the layers are combined). */
+  removed?: PatternOrigin;
+}
+
+/** A loaded, validated catalog: what a `Catalog` gives the engine. */
+export interface CatalogSnapshot {
   patterns: readonly Pattern[];
-  /** Folder holding the scripts named by the patterns. */
+  /** Folder holding the scripts named by the patterns (the highest layer's, when layered). */
   scriptsDir: string;
+  /** Every layer's scripts folder, highest layer first: a script is looked up in that order. */
+  scriptDirs?: readonly string[];
   /** Where it was loaded from, and when. */
   loadedFrom: string;
   loadedAt: number;
   /** sha256 of the files (patterns and scripts), to tell whether a reload changed anything. */
   digest: string;
+  /** Where each pattern came from, by pattern id. Every `Catalog` implementation fills it. */
+  origins?: Readonly<Record<string, PatternOrigin>>;
+  /** Disable stubs: those this snapshot asks to apply (a folder), or those applied (layered). */
+  disabled?: readonly PatternDisable[];
   /** sha256 (hex) of each script file's content by script name, as loaded: proposals pin them. */
   scriptDigests?: Readonly<Record<string, string>>;
 }
@@ -186,5 +234,15 @@ export const UNKNOWN_PATTERN_ID = 'UNKNOWN';
 
 /** JSON Schema of one catalog file, for editors (yaml-language-server). */
 export function catalogJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(PatternSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return z.toJSONSchema(PatternSchema, {
+    io: 'input',
+    unrepresentable: 'any',
+    // A catalog file is read inside requireDurationUnits: a duration there needs its unit, which
+    // the zod union (string | number) cannot say by itself.
+    override: (context) => {
+      if (context.zodSchema !== DurationSchema) return;
+      for (const key of Object.keys(context.jsonSchema)) delete context.jsonSchema[key];
+      Object.assign(context.jsonSchema, durationJsonSchema());
+    },
+  }) as Record<string, unknown>;
 }

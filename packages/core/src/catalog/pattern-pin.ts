@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { ProposalPin } from '../contracts/records.js';
-import type { Catalog, Pattern } from './catalog-schema.js';
+import type { CatalogSnapshot, Pattern } from './catalog-schema.js';
 
 const STEPS = ['fix', 'verify', 'rollback'] as const;
 
 /** The pin of a pattern in a catalog. */
-export function pinPattern(pattern: Pattern, catalog: Catalog): ProposalPin {
+export function pinPattern(pattern: Pattern, catalog: CatalogSnapshot): ProposalPin {
   const definition = JSON.stringify([pattern.fix ?? null, pattern.verify ?? null, pattern.rollback ?? null, pattern.on_failure, pattern.target_host]);
   const scripts: ProposalPin['scripts'] = [];
   for (const step of STEPS) {

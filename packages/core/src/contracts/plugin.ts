@@ -5,7 +5,7 @@ import type { Executor } from './executor.js';
 import type { LLMProvider } from './llm-provider.js';
 import type { Notifier } from './notifier.js';
 import type { Source } from './source.js';
-import type { Catalog } from '../catalog/catalog-schema.js';
+import type { CatalogSnapshot } from '../catalog/catalog-schema.js';
 import type { Logger } from '../util/logger.js';
 import type { Clock } from '../util/clock.js';
 
@@ -35,7 +35,7 @@ export interface PluginContext {
   /** The time source: use it (not `Date.now()`) so that tests can drive time. */
   clock: Clock;
   /** Current catalog (it may be reloaded: call this rather than keep the value). */
-  catalog: () => Catalog;
+  catalog: () => CatalogSnapshot;
   /** Folder where the plugin may keep state (cursor files, caches). */
   dataDir: string;
   /** The `fetch` to use for HTTP (tests inject one); pass it to `httpRequest`. */

@@ -19,7 +19,9 @@ export interface AuditOutageQueueOptions<Item> {
 
 /** True when the audit store could not record (unreachable, restarting): the same call may succeed later. */
 export function isAuditOutage(error: unknown): boolean {
-  return FishError.isInstance(error) && error.isRetryable && (error.code === FishErrorCode.AUDIT_UNREACHABLE || error.code === FishErrorCode.AUDIT_FAILED);
+  if (!FishError.isInstance(error)) return false;
+  // Unreachable is an outage even when the store cannot tell whether it will come back: held, said once.
+  return error.code === FishErrorCode.AUDIT_UNREACHABLE || (error.isRetryable && error.code === FishErrorCode.AUDIT_FAILED);
 }
 
 /**

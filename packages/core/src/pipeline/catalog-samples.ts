@@ -1,5 +1,5 @@
 import type { ObservedEvent } from '../contracts/observed-event.js';
-import type { Catalog, CatalogSample } from '../catalog/catalog-schema.js';
+import type { CatalogSnapshot, CatalogSample } from '../catalog/catalog-schema.js';
 import { Matcher } from './matcher.js';
 
 /** Turns a catalog sample (a bare line or an object) into an event for the matcher. */
@@ -43,7 +43,7 @@ export interface SampleCheckFailure {
  * `no_match` samples (near misses) must not. A multi-line sample is fed line by line to a matcher
  * that starts afresh. Used by `fish-sre catalog test` and CI.
  */
-export function checkCatalogSamples(catalog: Pick<Catalog, 'patterns'>): { checked: number; failures: SampleCheckFailure[] } {
+export function checkCatalogSamples(catalog: Pick<CatalogSnapshot, 'patterns'>): { checked: number; failures: SampleCheckFailure[] } {
   const matcher = new Matcher(catalog);
   const failures: SampleCheckFailure[] = [];
   let checked = 0;

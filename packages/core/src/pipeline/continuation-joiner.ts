@@ -28,6 +28,8 @@ export interface ContinuationJoiner<Meta> {
   flushIdle(before: number): Array<JoinedMessage<Meta>>;
   /** Completes every message in progress. */
   flushAll(): Array<JoinedMessage<Meta>>;
+  /** The first line's metadata of every message in progress, oldest first (what a saved read position must not pass). */
+  inProgress(): Meta[];
   stats(): { joinedLines: number; cutMessages: number; pending: number };
 }
 
@@ -145,6 +147,7 @@ export function createContinuationJoiner<Meta>(options: ContinuationJoinerOption
       pending.clear();
       return out;
     },
+    inProgress: () => [...pending.values()].map((item) => item.meta),
     stats: () => ({ ...counters, pending: pending.size }),
   };
 }

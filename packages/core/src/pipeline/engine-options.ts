@@ -1,5 +1,5 @@
 import type { ApprovalSigner } from '../approval/approval-token.js';
-import type { Catalog } from '../catalog/catalog-schema.js';
+import type { CatalogSnapshot } from '../catalog/catalog-schema.js';
 import type { AuditStore } from '../contracts/audit-store.js';
 import type { Executor } from '../contracts/executor.js';
 import type { LLMProvider } from '../contracts/llm-provider.js';
@@ -22,7 +22,7 @@ import type { UnknownBundleWriter } from './stages/unknown-incidents.js';
 /** What the engine facade is given. Durations are milliseconds. */
 export interface FishEngineOptions {
   /** The current catalog; called for every event, so a reload takes effect at once. */
-  catalog: () => Catalog;
+  catalog: () => CatalogSnapshot;
   sources: Source[];
   audit: AuditStore;
   notifier: Notifier;
@@ -40,6 +40,11 @@ export interface FishEngineOptions {
   dryRun?: boolean;
   /** Allow patterns that earned it to run without a human decision. @default false */
   autoExec?: boolean;
+  /**
+   * An unattended (auto-exec) run is announced with a Deny button this long before it starts; a
+   * deny in the window cancels it. 0: run at once. @default 120000 (2 minutes)
+   */
+  autoExecDenyWindowMs?: number;
   /** Replaces the rule deciding which proposals run without a human. @default promotion after N verified successes */
   autoExecPolicy?: AutoExecPolicy;
   /** How long a proposal can be approved, in milliseconds. @default 1 hour */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ApprovalSigner } from '../approval/approval-token.js';
-import type { Catalog } from '../catalog/catalog-schema.js';
+import type { CatalogSnapshot } from '../catalog/catalog-schema.js';
 import { createMemoryAuditStore } from '../builtins/memory-audit-store.js';
 import { logEvent, makePattern } from '../test-support/fixtures.js';
 import { recordingNotifier } from '../test-support/stage-context.js';
@@ -11,7 +11,7 @@ function engine(overrides: Partial<FishEngineOptions> = {}) {
   const clock = new ManualClock(Date.UTC(2026, 0, 1, 9, 30));
   const audit = createMemoryAuditStore();
   const notifier = recordingNotifier();
-  const catalog: Catalog = { patterns: [makePattern({ id: 'web-down', required_signals: [{ id: 'line', log: { message: 'web down' } }], samples: { match: ['web down'] } })], scriptsDir: '/x', loadedFrom: '/x', loadedAt: 0, digest: 'd' };
+  const catalog: CatalogSnapshot = { patterns: [makePattern({ id: 'web-down', required_signals: [{ id: 'line', log: { message: 'web down' } }], samples: { match: ['web down'] } })], scriptsDir: '/x', loadedFrom: '/x', loadedAt: 0, digest: 'd' };
   const fish = new FishEngine({
     catalog: () => catalog,
     sources: [],

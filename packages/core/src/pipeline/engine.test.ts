@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { ApprovalSigner } from '../approval/approval-token.js';
-import type { Catalog } from '../catalog/catalog-schema.js';
+import type { CatalogSnapshot } from '../catalog/catalog-schema.js';
 import type { AuditStore } from '../contracts/audit-store.js';
 import type { NotificationReceipt, Notifier, NotifierMessage, ProposalActions, ProposalNotice, ProposalUpdate } from '../contracts/notifier.js';
 import type { ObservedEvent } from '../contracts/observed-event.js';
@@ -109,7 +109,7 @@ async function harness(overrides: Partial<FishEngineOptions> = {}, shared?: { au
   const clock = shared?.clock ?? new ManualClock(Date.UTC(2026, 0, 1, 9, 30));
   const notifier = recordingNotifier();
   const bundles = memoryBundleWriter();
-  const catalog: Catalog = { patterns: PATTERNS, scriptsDir: dirs.scriptsDir, loadedFrom: dirs.root, loadedAt: clock.now(), digest: 'x' };
+  const catalog: CatalogSnapshot = { patterns: PATTERNS, scriptsDir: dirs.scriptsDir, loadedFrom: dirs.root, loadedAt: clock.now(), digest: 'x' };
   const engine = new FishEngine({
     catalog: () => catalog,
     sources: [],
@@ -274,16 +274,39 @@ describe('FishEngine: the proposal state machine', () => {
     }
   }
 
-  it('auto-executes a pattern after N verified successes when enabled', async () => {
-    const h = await harness({ autoExec: true });
+  it('auto-executes a pattern after N verified successes when enabled, announced first with a Deny window', async () => {
+    const h = await harness({ autoExec: true, autoExecDenyWindowMs: 50 });
     await earnTwoSuccesses(h);
     const proposedBefore = h.notifier.sent.filter((item) => item.type === 'propose').length;
     await h.fire('earned auto');
-    expect(h.notifier.sent.filter((item) => item.type === 'propose').length).toBe(proposedBefore);
+    // Announced before it ran: the proposal notification, with the usual Deny link.
+    const announced = h.notifier.sent.filter((item) => item.type === 'propose');
+    expect(announced.length).toBe(proposedBefore + 1);
+    expect(h.lastProposal().notice.summary).toMatch(/Runs by itself.*unless you tap Deny/);
     const [latest] = await h.audit.listProposals({ limit: 1 });
     expect(latest).toMatchObject({ autoExec: true, status: 'approved', decidedBy: 'auto-exec' });
+    expect((await h.audit.history({ entityId: latest!.id })).find((entry) => entry.action === 'approved')?.data['reason']).toMatch(/consecutive on penny.*announced 50ms before, no deny/);
     expect((await h.audit.getExecutionByProposal(latest!.id))?.status).toBe('succeeded');
     expect((await h.runs()).filter((line) => line.startsWith('run '))).toHaveLength(3);
+    // And after it: the outcome.
+    expect(h.notifier.sent.filter((item) => item.type === 'update').at(-1)).toMatchObject({ update: { proposalId: latest!.id, status: 'succeeded' } });
+  });
+
+  it('a Deny tapped during the window cancels the unattended run, recorded', async () => {
+    const h = await harness({ autoExec: true, autoExecDenyWindowMs: 300 });
+    await earnTwoSuccesses(h);
+    const ingested = h.engine.ingest(logEvent({ message: 'earned auto', time: h.clock.now() }));
+    const before = h.notifier.sent.length;
+    for (let attempt = 0; attempt < 100 && !h.notifier.sent.slice(before).some((item) => item.type === 'propose'); attempt++) await new Promise((resolve) => setTimeout(resolve, 5));
+    const { notice, deny } = h.lastProposal();
+    expect(await h.engine.decide(deny, 'deny', 'alice')).toMatchObject({ ok: true, status: 'denied' });
+    await ingested;
+    await h.engine.idle();
+    expect((await h.audit.getProposal(notice.proposalId))?.status).toBe('denied');
+    expect(await h.audit.getExecutionByProposal(notice.proposalId)).toBeUndefined();
+    expect((await h.runs()).filter((line) => line.startsWith('run '))).toHaveLength(2);
+    const system = (await h.audit.history()).filter((entry) => entry.entity === 'system' && entry.action === 'auto-exec-cancelled');
+    expect(system.map((entry) => entry.data)).toEqual([{ proposalId: notice.proposalId, status: 'denied', by: 'alice' }]);
   });
 
   it('does not auto-execute when the operator has not enabled it', async () => {
@@ -527,7 +550,7 @@ describe('FishEngine: audit first, then the side effect', () => {
 
   it('picks up a reloaded catalog on the next event', async () => {
     const dirs = await setup();
-    let catalog: Catalog = { patterns: [PATTERNS[0]!], scriptsDir: dirs.scriptsDir, loadedFrom: dirs.root, loadedAt: 0, digest: 'a' };
+    let catalog: CatalogSnapshot = { patterns: [PATTERNS[0]!], scriptsDir: dirs.scriptsDir, loadedFrom: dirs.root, loadedAt: 0, digest: 'a' };
     const h = await harness({ catalog: () => catalog }, { dirs });
     await h.fire('fix fails');
     expect(await h.audit.listProposals()).toEqual([]);

@@ -69,8 +69,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
   private readonly sharedLeaseMs: number | undefined; // set when the store is shared by several instances
   private readonly outage: AuditOutageQueue<{ detected: DetectedIncident; claimed: boolean }>;
   private running = false;
-  /** A refused event, counted under its source. */
-  private readonly onDrop = (event: ObservedEvent) => this.counters.add('dropped', sourceLabels(event?.source));
+  private readonly onDrop = (event: ObservedEvent) => this.counters.add('dropped', sourceLabels(event?.source)); // a refused event, under its source
   /** Pending while start() recovers: decisions wait for it. */
   private recovering: Promise<void> | undefined;
 
@@ -125,12 +124,12 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
       proposalTtlMs: options.proposalTtlMs ?? 3_600_000,
       signal: () => this.abort.signal,
       execute,
+      autoExecDenyWindowMs: options.autoExecDenyWindowMs ?? 120_000,
     });
     this.decisions = new DecisionStage(context, notifications, { signer: options.signer, recovering: () => this.recovering, execute });
     this.recovery = new RecoveryStage(context, { notifications, decisions: this.decisions, execution }, {
       cooldowns: this.detection.cooldowns,
-      unknownCooldownMs: options.unknown?.cooldownMs ?? UNKNOWN_COOLDOWN_MS,
-      resumeWindowMs: options.resumeWindowMs ?? 300_000,
+      unknownCooldownMs: options.unknown?.cooldownMs ?? UNKNOWN_COOLDOWN_MS, resumeWindowMs: options.resumeWindowMs ?? 300_000,
       ...(shared ? { sharedLeaseMs: shared.leaseMs } : {}),
     });
   }

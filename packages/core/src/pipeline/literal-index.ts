@@ -83,22 +83,34 @@ export function createLiteralIndex(literals: ReadonlyArray<{ literal: string; id
     }
   }
   const outputs: ReadonlyArray<readonly number[]> = own;
-  // States where some literal ends (itself or along its output links): the only ones the scan stops at.
-  const reports = new Uint8Array(count);
-  for (let state = 1; state < count; state++) reports[state] = own[state]!.length > 0 || outputLink[state] !== -1 ? 1 : 0;
-  // Characters >= 128 that fold to a literal's ASCII letter.
-  const foldHigh = (code: number) => (code === KELVIN_SIGN ? kelvinSymbol : code === LONG_S ? longSSymbol : 0);
+  // The scan's table: one row of 128 columns (ASCII codes, case folded) per state, so a character
+  // costs one read. A target where some literal ends (itself or along its output links) is stored
+  // as its bitwise complement: the only states the scan stops at.
+  const reports = (state: number) => own[state]!.length > 0 || outputLink[state] !== -1;
+  const scanTable = new Int32Array(count * 128);
+  for (let state = 0; state < count; state++) {
+    for (let code = 0; code < 128; code++) {
+      const target = table[state * symbols + symbolOf[code]!]!;
+      scanTable[state * 128 + code] = target !== 0 && reports(target) ? ~target : target;
+    }
+  }
+  // Characters >= 128 that fold to a literal's ASCII letter (k and s), else the start state.
+  const foldHigh = (state: number, code: number) => (code === KELVIN_SIGN ? scanTable[state * 128 + 107]! : code === LONG_S ? scanTable[state * 128 + 115]! : 0);
 
   return {
     states: count,
-    bytes: table.byteLength + fail.byteLength + outputLink.byteLength + literals.length * 16,
+    bytes: scanTable.byteLength + fail.byteLength + outputLink.byteLength + literals.length * 16,
     scan(text, onMatch) {
       let state = 0;
       const length = text.length;
       for (let index = 0; index < length; index++) {
         const code = text.charCodeAt(index);
-        state = table[state * symbols + (code < 128 ? symbolOf[code]! : foldHigh(code))]!;
-        if (reports[state] === 0) continue;
+        const next = code < 128 ? scanTable[(state << 7) | code]! : foldHigh(state, code);
+        if (next >= 0) {
+          state = next;
+          continue;
+        }
+        state = ~next;
         for (let found = state; found !== -1; found = outputLink[found]!) {
           const ids = outputs[found]!;
           for (let at = 0; at < ids.length; at++) onMatch(ids[at]!);

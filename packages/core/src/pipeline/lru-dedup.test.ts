@@ -44,3 +44,27 @@ describe('LruDedup', () => {
     expect(() => new LruDedup(capacity)).toThrow(RangeError);
   });
 });
+
+describe('LruDedup against a reference model', () => {
+  it('agrees with a Map-based LRU on long random runs, for small and odd capacities', () => {
+    // The table is open-addressed with backward-shift deletion: a wrong shift would forget or
+    // resurrect ids. A plain Map in recency order is the reference.
+    let state = 7;
+    const random = () => ((state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0) / 4_294_967_296);
+    for (const capacity of [1, 2, 3, 7, 16, 33]) {
+      const dedup = new LruDedup(capacity);
+      const model = new Map<string, true>();
+      const disagreements: string[] = [];
+      for (let step = 0; step < 5_000; step++) {
+        const id = `id-${Math.floor(random() * capacity * 3)}`;
+        const expected = !model.has(id);
+        model.delete(id);
+        model.set(id, true);
+        if (model.size > capacity) model.delete(model.keys().next().value!);
+        if (dedup.admit(id) !== expected || dedup.size !== model.size) disagreements.push(`capacity ${capacity}, step ${step}, ${id}`);
+      }
+      expect(disagreements).toEqual([]);
+      for (let index = 0; index < capacity * 3; index++) expect(dedup.has(`id-${index}`)).toBe(model.has(`id-${index}`));
+    }
+  });
+});

@@ -134,6 +134,18 @@ describe('Matcher: linear time, prefiltered', () => {
     expect(matcher.stats()).toMatchObject({ unindexedSignals: 0 });
   });
 
+  it('keeps catalog order when a line holds the literals of many signals at once', () => {
+    // More candidates than the in-place insertion sort handles; the literal order in the line is the reverse of the catalog's.
+    const patterns = Array.from({ length: 40 }, (_, index) =>
+      makePattern({ id: `p${index}`, required_signals: [{ id: 's', log: { message: `word${String(index).padStart(2, '0')}x` } }], samples: { match: [`word${String(index).padStart(2, '0')}x`] } }),
+    );
+    const matcher = new Matcher({ patterns });
+    const line = Array.from({ length: 40 }, (_, index) => `word${String(39 - index).padStart(2, '0')}x`).join(' ');
+    expect(ids(matcher, logEvent({ message: line }))).toEqual(patterns.map((pattern) => `${pattern.id}:s`));
+    expect(ids(matcher, logEvent({ message: 'word07x and word03x' }))).toEqual(['p3:s', 'p7:s']);
+    expect(ids(matcher, logEvent({ message: 'nothing here' }))).toEqual([]);
+  });
+
   it('still tries signals with no usable literal on every line in their scope', () => {
     const matcher = new Matcher({ patterns: [makePattern({ id: 'digits', required_signals: [{ id: 's', log: { message: '^\\d+$', service: '^counter$' } }], samples: { match: [{ message: '42', service: 'counter' }] } })] });
     expect(matcher.stats().unindexedSignals).toBe(1);

@@ -1,5 +1,5 @@
 import type { ObservedEvent } from '../contracts/observed-event.js';
-import type { Catalog, Pattern, Signal } from '../catalog/catalog-schema.js';
+import type { CatalogSnapshot, Pattern, Signal } from '../catalog/catalog-schema.js';
 import { compileLinearRegex, type LinearRegex } from './linear-regex.js';
 import { createLiteralIndex, type LiteralIndex } from './literal-index.js';
 import { requiredLiterals } from './regex-literals.js';
@@ -54,6 +54,12 @@ interface Part {
 }
 
 const SCOPE_CACHE_LIMIT = 4096;
+/** Shared results of the common case, a line that matches nothing (frozen: never filled in). */
+const NO_HITS: Array<{ patternIndex: number; signalId: string }> = Object.freeze([]) as never;
+const NO_PATTERNS: PatternHit[] = Object.freeze([]) as never;
+
+const serviceOf = (entry: LogEntry): LinearRegex | undefined => entry.service;
+const hostOf = (entry: LogEntry): LinearRegex | undefined => entry.host;
 
 function labelsMatch(event: ObservedEvent, matchers: Array<[string, LinearRegex]>): boolean {
   for (const [name, regex] of matchers) {
@@ -92,9 +98,18 @@ export class Matcher {
   private readonly maxMessageLength: number;
   private readonly maxPendingStreams: number;
   private readonly counters = { truncated: 0, regexRuns: 0 };
+  /** The parts whose literals the line being matched contains: the first `found`, no repeats. */
+  private readonly candidates: Int32Array;
+  private found = 0;
+  /** Made once: the scan calls it for every literal found (no closure per line). */
+  private readonly onLiteral = (id: number): void => {
+    if (this.seen[id] === this.generation) return;
+    this.seen[id] = this.generation;
+    this.candidates[this.found++] = id;
+  };
 
   constructor(
-    readonly catalog: Pick<Catalog, 'patterns'>,
+    readonly catalog: Pick<CatalogSnapshot, 'patterns'>,
     options: MatcherOptions = {},
   ) {
     this.maxMessageLength = options.maxMessageLength ?? 16_384;
@@ -130,6 +145,7 @@ export class Matcher {
     });
     this.index = createLiteralIndex(literals);
     this.seen = new Uint32Array(this.parts.length);
+    this.candidates = new Int32Array(this.parts.length);
   }
 
   stats(): MatcherStats {
@@ -141,7 +157,7 @@ export class Matcher {
     this.pending.clear();
   }
 
-  /** Every pattern for which this event matches at least one required signal. */
+  /** Every pattern for which this event matches at least one required signal (do not modify the list). */
   match(event: ObservedEvent): PatternHit[] {
     if (event.kind === 'log') return this.group(this.matchLog(event));
     if (event.kind === 'metric') {
@@ -163,27 +179,33 @@ export class Matcher {
       this.counters.truncated++;
       message = message.slice(0, this.maxMessageLength);
     }
-    const generation = ++this.generation;
-    if (generation === 0xffffffff) {
+    if (++this.generation === 0xffffffff) {
       this.seen.fill(0);
       this.generation = 1;
     }
-    const candidates: number[] = [];
-    this.index.scan(message, (id) => {
-      if (this.seen[id] !== this.generation) {
-        this.seen[id] = this.generation;
-        candidates.push(id);
+    this.found = 0;
+    this.index.scan(message, this.onLiteral);
+    const { unindexed, candidates } = this;
+    for (let index = 0; index < unindexed.length; index++) candidates[this.found++] = unindexed[index]!;
+    const count = this.found;
+    if (count === 0) return NO_HITS;
+    // Catalog order, in place: an insertion sort for the usual few candidates.
+    if (count > 16) candidates.subarray(0, count).sort();
+    else {
+      for (let index = 1; index < count; index++) {
+        const id = candidates[index]!;
+        let at = index - 1;
+        for (; at >= 0 && candidates[at]! > id; at--) candidates[at + 1] = candidates[at]!;
+        candidates[at + 1] = id;
       }
-    });
-    for (const id of this.unindexed) candidates.push(id);
-    if (candidates.length === 0) return [];
-    candidates.sort((a, b) => a - b);
-    const serviceScope = this.scope(this.serviceScope, event.service, (entry) => entry.service);
-    const hostScope = this.scope(this.hostScope, event.host, (entry) => entry.host);
-    const hits: Array<{ patternIndex: number; signalId: string }> = [];
+    }
+    const serviceScope = this.scope(this.serviceScope, event.service, serviceOf);
+    const hostScope = this.scope(this.hostScope, event.host, hostOf);
+    let hits: Array<{ patternIndex: number; signalId: string }> = NO_HITS;
     // First lines are remembered after the loop: one line is never its own continuation.
     let firstLines: string[] | undefined;
-    for (const id of candidates) {
+    for (let index = 0; index < count; index++) {
+      const id = candidates[index]!;
       const { entry: entryIndex, part } = this.parts[id]!;
       const entry = this.entries[entryIndex]!;
       if (serviceScope[entryIndex] === 0 || hostScope[entryIndex] === 0) continue;
@@ -194,6 +216,7 @@ export class Matcher {
         this.counters.regexRuns++;
         if (!entry.followedBy!.message.test(message)) continue;
         this.pending.delete(key);
+        if (hits === NO_HITS) hits = [];
         hits.push({ patternIndex: entry.patternIndex, signalId: entry.signalId });
         continue;
       }
@@ -202,7 +225,10 @@ export class Matcher {
       this.counters.regexRuns++;
       if (!entry.message.test(message)) continue;
       if (entry.followedBy) (firstLines ??= []).push(`${entryIndex}\0${event.host}\0${event.service}`);
-      else hits.push({ patternIndex: entry.patternIndex, signalId: entry.signalId });
+      else {
+        if (hits === NO_HITS) hits = [];
+        hits.push({ patternIndex: entry.patternIndex, signalId: entry.signalId });
+      }
     }
     if (firstLines) for (const key of firstLines) this.remember(key, event.time);
     return hits;
@@ -230,7 +256,7 @@ export class Matcher {
 
   /** Hits grouped per pattern, in catalog order, signal ids in the pattern's order. */
   private group(hits: Array<{ patternIndex: number; signalId: string }>): PatternHit[] {
-    if (hits.length === 0) return [];
+    if (hits.length === 0) return NO_PATTERNS;
     const byPattern = new Map<number, string[]>();
     for (const hit of hits) {
       const ids = byPattern.get(hit.patternIndex);

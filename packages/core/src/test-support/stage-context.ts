@@ -1,5 +1,5 @@
 /** A StageContext for testing one stage on its own (not exported from the package). */
-import type { Catalog, Pattern } from '../catalog/catalog-schema.js';
+import type { CatalogSnapshot, Pattern } from '../catalog/catalog-schema.js';
 import type { AuditStore } from '../contracts/audit-store.js';
 import type { IncidentRecord, ProposalRecord } from '../contracts/records.js';
 import type { Executor } from '../contracts/executor.js';
@@ -57,7 +57,7 @@ export interface TestStageContext extends StageContext {
 
 export function testStageContext(options: { audit?: AuditStore; executor?: Executor; notifier?: ReturnType<typeof recordingNotifier>; patterns?: Pattern[]; observer?: EngineObserver } = {}): TestStageContext {
   const clock = new ManualClock(Date.UTC(2026, 0, 1, 9, 30));
-  let catalog: Catalog = { patterns: options.patterns ?? [], scriptsDir: '/nonexistent', loadedFrom: '/nonexistent', loadedAt: clock.now(), digest: 'x' };
+  let catalog: CatalogSnapshot = { patterns: options.patterns ?? [], scriptsDir: '/nonexistent', loadedFrom: '/nonexistent', loadedAt: clock.now(), digest: 'x' };
   const emitted: TestStageContext['emitted'] = [];
   const failures: unknown[] = [];
   const checkpoints: EngineCheckpoint[] = [];

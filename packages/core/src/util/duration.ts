@@ -68,3 +68,18 @@ export const DurationSchema = z.union([z.string(), z.number()]).transform((value
   }
   return parseDuration(value)!;
 });
+
+/**
+ * The JSON Schema of a duration written in a file (`30s`, `1h30m`, or a bare `0`), for editors:
+ * what `DurationSchema` accepts inside `requireDurationUnits`. Surrounding spaces are allowed, as
+ * the parser trims them.
+ */
+export function durationJsonSchema(description?: string): Record<string, unknown> {
+  return {
+    anyOf: [
+      { type: 'string', pattern: `^\\s*${WITH_UNITS.source.slice(1, -1)}\\s*$` },
+      { type: 'number', const: 0 },
+    ],
+    description: description ?? 'A duration with its unit: 500ms, 30s, 5m, 1h30m, 2d (a bare number is refused, except 0).',
+  };
+}

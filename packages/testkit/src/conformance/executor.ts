@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FishError, FishErrorCode, type ExecutionRequest, type ExecutionResult, type Executor } from '@fish-sre/core';
+import { executionRequest, processAlive, waitFor } from '../helpers.js';
 
 /** One catalog entry the suite needs installed: pattern id, script file name, POSIX sh body. */
 export interface ConformanceScript {
@@ -28,30 +29,6 @@ export interface ExecutorConformanceOptions {
   killGraceMs?: number;
   /** Timeout used for the timeout tests. @default 1000 */
   timeoutMs?: number;
-}
-
-async function waitFor(predicate: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (predicate()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return predicate();
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A zombie still answers kill(0); it is dead for our purpose.
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -88,14 +65,7 @@ export function testExecutor(options: ExecutorConformanceOptions): void {
     let executor: Executor;
     let host: string;
     let cleanup: (() => Promise<void>) | undefined;
-    const request = (patternId: string, script: string, extra: Partial<ExecutionRequest> = {}): ExecutionRequest => ({
-      host,
-      verb: 'run',
-      patternId,
-      script,
-      timeoutMs: 20_000,
-      ...extra,
-    });
+    const request = (patternId: string, script: string, extra: Partial<ExecutionRequest> = {}) => executionRequest(host, patternId, script, extra);
     const runLines = () => (existsSync(runs) ? readFileSync(runs, 'utf8').split('\n').filter(Boolean) : []);
 
     beforeAll(async () => {
@@ -112,7 +82,7 @@ export function testExecutor(options: ExecutorConformanceOptions): void {
         const file = join(state, name);
         if (existsSync(file)) {
           const pid = Number(readFileSync(file, 'utf8').trim());
-          if (pid > 0 && alive(pid)) process.kill(pid, 'SIGKILL');
+          if (pid > 0 && processAlive(pid)) process.kill(pid, 'SIGKILL');
         }
       }
       rmSync(state, { recursive: true, force: true });
@@ -166,7 +136,7 @@ export function testExecutor(options: ExecutorConformanceOptions): void {
       expect(Date.now() - started).toBeGreaterThanOrEqual(timeoutMs - 50);
       const pid = Number(readFileSync(join(state, 'stubborn.pid'), 'utf8').trim());
       expect(pid).toBeGreaterThan(1);
-      expect(await waitFor(() => !alive(pid), killGraceMs)).toBe(true);
+      expect(await waitFor(() => !processAlive(pid), killGraceMs)).toBe(true);
     }, 60_000);
 
     it('cancels on abort: the run settles and the process is gone', async () => {
@@ -181,7 +151,7 @@ export function testExecutor(options: ExecutorConformanceOptions): void {
       controller.abort();
       const settled = await pending;
       if ('result' in settled) expect(settled.result.exitCode === 0).toBe(false);
-      expect(await waitFor(() => !alive(pid), killGraceMs)).toBe(true);
+      expect(await waitFor(() => !processAlive(pid), killGraceMs)).toBe(true);
     }, 60_000);
 
     it('refuses an already aborted request without running anything', async () => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FishError, LLMUsageSchema, type LLMProvider, type LLMStreamPart } from '@fish-sre/core';
+import { collectStream } from '../helpers.js';
 
 /**
  * How the conformance suite scripts the next answer of the test server behind the provider. The
@@ -34,14 +35,6 @@ export interface TestLLMProviderOptions {
   server: { conformance: LLMConformanceHarness } | (() => { conformance: LLMConformanceHarness });
 }
 
-async function collect(stream: AsyncIterable<LLMStreamPart>): Promise<LLMStreamPart[]> {
-  const parts: LLMStreamPart[] = [];
-  for await (const part of stream) {
-    parts.push(part);
-    if (parts.length > 10_000) throw new Error('conformance: stream did not end after 10000 parts');
-  }
-  return parts;
-}
 
 async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -117,7 +110,7 @@ export function testLLMProvider(options: TestLLMProviderOptions): void {
 
     it('streams text-delta* -> usage -> finish', async () => {
       harness().answerText(['pmxcfs ', 'is read-only']);
-      const parts = await collect(provider.stream({ messages: [{ role: 'user', content: 'Why?' }] }));
+      const parts = await collectStream(provider.stream({ messages: [{ role: 'user', content: 'Why?' }] }));
       const kinds = parts.map((part) => part.type);
       const usageIndex = kinds.indexOf('usage');
       expect(usageIndex).toBeGreaterThan(0);
@@ -133,7 +126,7 @@ export function testLLMProvider(options: TestLLMProviderOptions): void {
 
     it('streams tool calls whole', async () => {
       harness().answerToolCall({ name: 'vm_status', input: { vmid: 7, node: 'pve' } });
-      const parts = await collect(
+      const parts = await collectStream(
         provider.stream({
           messages: [{ role: 'user', content: 'Is the VM up?' }],
           tools: [{ name: 'vm_status', description: 'Status of a VM', inputSchema: { type: 'object', properties: { vmid: { type: 'integer' }, node: { type: 'string' } } } }],
@@ -176,7 +169,7 @@ export function testLLMProvider(options: TestLLMProviderOptions): void {
       harness().answerHang();
       const before = harness().requestCount();
       const controller = new AbortController();
-      const outcome = collect(provider.stream({ messages: [{ role: 'user', content: 'Hello' }], signal: controller.signal })).then(
+      const outcome = collectStream(provider.stream({ messages: [{ role: 'user', content: 'Hello' }], signal: controller.signal })).then(
         () => 'resolved',
         (error: unknown) => error,
       );

@@ -1,4 +1,4 @@
-import type { Catalog } from '../../catalog/catalog-schema.js';
+import type { CatalogSnapshot } from '../../catalog/catalog-schema.js';
 import type { AuditStore } from '../../contracts/audit-store.js';
 import type { Executor } from '../../contracts/executor.js';
 import type { Notifier, NotifierMessage } from '../../contracts/notifier.js';
@@ -46,7 +46,7 @@ export interface StageContext {
   executor: Executor;
   logger: Logger;
   /** The current catalog; read on every use, so a reload takes effect at once. */
-  catalog: () => Catalog;
+  catalog: () => CatalogSnapshot;
   /** Work the engine waits for on stop() and idle(). */
   tasks: TaskTracker;
   /** Counters and timings, forwarded to the observer (metrics). */

@@ -68,4 +68,27 @@ describe('decision stage', () => {
     await decision;
     expect((await context.audit.getProposal('prop_1'))?.status).toBe('approved');
   });
+
+  it('a decision the store committed but answered with an error is answered as recorded; one it did not record is an error, never "approved"', async () => {
+    const { context, stage, executed } = await setup();
+    const real = context.audit.transitionProposal.bind(context.audit);
+    // The commit went through, then the connection broke before the answer came back.
+    context.audit.transitionProposal = async (transition) => {
+      await real(transition);
+      throw new Error('connection lost after commit');
+    };
+    const token = signer.sign('prop_1', 'approve', context.clock.now() + 60_000);
+    expect(await stage.decide(token, 'approve', 'alice')).toMatchObject({ ok: true, status: 'approved' });
+    await context.tasks.drain();
+    expect(executed).toEqual(['prop_1']);
+
+    // The store refused before committing: the caller gets the error, the row stays proposed.
+    await seedProposal(context.audit, context.clock.now(), { id: 'prop_2' });
+    context.audit.transitionProposal = async () => {
+      throw new Error('disk I/O error');
+    };
+    await expect(stage.decide(signer.sign('prop_2', 'approve', context.clock.now() + 60_000), 'approve', 'alice')).rejects.toThrow(/disk I\/O error/);
+    expect((await context.audit.getProposal('prop_2'))?.status).toBe('proposed');
+    expect(executed).toEqual(['prop_1']);
+  });
 });

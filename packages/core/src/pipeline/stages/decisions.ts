@@ -1,5 +1,7 @@
 import type { ApprovalSigner, Decision } from '../../approval/approval-token.js';
+import type { ProposalTransition } from '../../contracts/audit-store.js';
 import type { ProposalRecord } from '../../contracts/records.js';
+import { describeError } from '../../errors.js';
 import type { StageContext } from './context.js';
 import { EXPIRY_REASON, alreadyDecided, decisionAnswer, decisionUpdate, expiredUpdate, noSuchProposal, proposalExpiredAt } from './messages.js';
 import type { NotificationStage } from './notifications.js';
@@ -66,7 +68,8 @@ export class DecisionStage {
       return { ok: false, status: 'expired', message: proposalExpiredAt(proposal), proposal };
     }
     const to = decision === 'approve' ? 'approved' : 'denied';
-    const updated = await audit.transitionProposal({ id: proposalId, from: 'proposed', to, at: this.context.now(), actor, ...(tokenId ? { tokenId } : {}) });
+    const at = this.context.now();
+    const updated = await this.recordDecision({ id: proposalId, from: 'proposed', to, at, actor, ...(tokenId ? { tokenId } : {}) });
     if (!updated) {
       const current = await audit.getProposal(proposalId);
       return this.alreadyDecided(current ?? proposal);
@@ -76,6 +79,25 @@ export class DecisionStage {
     this.context.checkpoint('decision-recorded');
     if (to === 'approved') void this.context.tasks.track(this.options.execute(updated));
     return { ok: true, status: to, message: decisionAnswer(to, updated), proposal: updated };
+  }
+
+  /**
+   * The compare-and-set of a decision. A store can fail after its commit (the answer lost with a
+   * broken connection or a dying worker): the row is read back, and a decision that was recorded
+   * is answered as recorded, never as an error. One that was not recorded rethrows: nothing is
+   * answered "approved" unless the store has it.
+   */
+  private async recordDecision(transition: ProposalTransition): Promise<ProposalRecord | undefined> {
+    try {
+      return await this.context.audit.transitionProposal(transition);
+    } catch (error) {
+      const current = await this.context.audit.getProposal(transition.id).catch(() => undefined);
+      if (current?.status === transition.to && current.decidedAt === transition.at && current.decidedBy === transition.actor) {
+        this.context.logger.warn(`the decision on ${transition.id} was recorded although the store answered with an error (${describeError(error)})`);
+        return current;
+      }
+      throw error;
+    }
   }
 
   /** Expires every open proposal whose approval window has passed; returns how many. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Catalog, Pattern } from '../../catalog/catalog-schema.js';
+import type { CatalogSnapshot, Pattern } from '../../catalog/catalog-schema.js';
 import { logEvent, makePattern, metricEvent } from '../../test-support/fixtures.js';
 import { ManualClock } from '../../util/clock.js';
 import { Detection, type DetectionOptions } from './detection.js';
@@ -12,7 +12,7 @@ const PATTERNS = [
 
 function detection(options: DetectionOptions = {}, patterns: Pattern[] = PATTERNS) {
   const clock = new ManualClock(Date.UTC(2026, 0, 1, 9, 0));
-  let catalog: Catalog = { patterns, scriptsDir: '/x', loadedFrom: '/x', loadedAt: 0, digest: 'a' };
+  let catalog: CatalogSnapshot = { patterns, scriptsDir: '/x', loadedFrom: '/x', loadedAt: 0, digest: 'a' };
   const counters = new EngineCounters();
   const stage = new Detection({ clock, catalog: () => catalog, counters }, options);
   return { stage, clock, counters, reload: (next: Pattern[]) => (catalog = { ...catalog, patterns: next, digest: 'b' }) };
@@ -83,6 +83,27 @@ describe('detection', () => {
     const incident = stage.detect(logEvent({ message: 'segfault again', service: 'mystery', time: clock.now() + 1 }));
     expect(incident).toMatchObject({ candidates: [], service: 'mystery', cooldownUntil: clock.now() + 1001 });
     expect(incident!.evidence).toHaveLength(2);
+  });
+
+  it('redacts the evidence of an UNKNOWN incident when it opens it, the same as redacting every line at once', () => {
+    // Unmatched severe lines are kept raw until an incident is opened (redacting each one was the
+    // hot path's main cost): what leaves detection must still be redacted, cut after redaction.
+    const { stage, clock } = detection();
+    const at = clock.now();
+    const key = `-----BEGIN OPENSSH PRIVATE KEY-----\n${'b3BlbnNzaC1rZXktdjEAAAAA'.repeat(60)}\n-----END OPENSSH PRIVATE KEY-----`;
+    const lines = [
+      'login failed password=hunter2-pa55 for admin',
+      `${'x'.repeat(990)} api_key=abcdefghijklmnop0123 straddles the cut`,
+      `restore failed: ${key} then Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlMTIz`,
+    ];
+    let incident;
+    for (const [index, message] of lines.entries()) incident = stage.detect(logEvent({ message, service: 'mystery', level: 'critical', time: at + index }));
+    expect(incident?.candidates).toEqual([]);
+    const evidence = incident!.evidence.join('\n');
+    for (const secret of ['hunter2-pa55', 'abcdefghijklmnop0123', 'b3BlbnNzaC1rZXktdjEAAAAA', 'eyJhbGciOiJIUzI1NiJ9', 'c2lnbmF0dXJlMTIz']) expect(evidence).not.toContain(secret);
+    expect(incident!.evidence[0]).toMatch(/\[critical\] login failed password=\[REDACTED\] for admin$/);
+    expect(incident!.evidence[2]).toContain('[REDACTED PRIVATE KEY] then Authorization: Bearer [REDACTED]');
+    expect(incident!.evidence.every((line) => line.length <= 1000)).toBe(true);
   });
 
   it('compares metric observations through the metric signals; `for` is the duration the source reports', () => {

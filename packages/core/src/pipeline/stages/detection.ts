@@ -1,4 +1,4 @@
-import type { Catalog } from '../../catalog/catalog-schema.js';
+import type { CatalogSnapshot } from '../../catalog/catalog-schema.js';
 import { UNKNOWN_PATTERN_ID } from '../../catalog/catalog-schema.js';
 import type { EventLevel, ObservedEvent } from '../../contracts/observed-event.js';
 import type { Clock } from '../../util/clock.js';
@@ -9,7 +9,7 @@ import { Matcher } from '../matcher.js';
 import { KeyedRateLimiter } from '../rate-limiter.js';
 import { SlidingWindowCounter } from '../sliding-window.js';
 import { Cooldowns } from './cooldowns.js';
-import { EVIDENCE_LINES, LEVEL_RANK, evidenceLine, isWellFormed, pushEvidence } from './event-shape.js';
+import { LEVEL_RANK, type RawEvidence, evidenceLine, isWellFormed, pushEvidence, rawEvidence, renderEvidence } from './event-shape.js';
 import { MetricSignals } from './metric-signals.js';
 import { sourceLabels, type EngineCounters } from './observer.js';
 
@@ -47,7 +47,8 @@ export interface DetectedIncident {
 export const UNKNOWN_COOLDOWN_MS = 3_600_000;
 
 interface WindowState {
-  evidence: string[];
+  /** Raw until an incident is opened: redacted then (see `rawEvidence`). */
+  evidence: RawEvidence[];
   signals: Map<string, number>;
 }
 
@@ -63,13 +64,15 @@ export class Detection {
   private readonly windows = new SlidingWindowCounter();
   private readonly windowState = new Map<string, WindowState>();
   private readonly unknownWindows = new SlidingWindowCounter();
-  private readonly unknownEvidence = new Map<string, string[]>();
-  private matcherCatalog: Catalog;
+  private readonly unknownEvidence = new Map<string, RawEvidence[]>();
+  private readonly fingerprints = new Map<string, string>();
+  private readonly unknownFingerprints = new Map<string, string>();
+  private matcherCatalog: CatalogSnapshot;
   private matcher: Matcher;
   private metrics: MetricSignals;
 
   constructor(
-    private readonly context: { clock: Clock; catalog: () => Catalog; counters: EngineCounters },
+    private readonly context: { clock: Clock; catalog: () => CatalogSnapshot; counters: EngineCounters },
     private readonly options: DetectionOptions = {},
   ) {
     this.dedup = new LruDedup(options.dedupCapacity ?? 10_000);
@@ -105,7 +108,7 @@ export class Detection {
         state = { evidence: [], signals: new Map() };
         this.windowState.set(key, state);
       }
-      pushEvidence(state.evidence, evidenceLine(event), count);
+      pushEvidence(state.evidence, rawEvidence(event), count);
       for (const signalId of hit.signalIds) state.signals.set(signalId, event.time);
       if (count >= hit.pattern.trigger.count) {
         const signalIds = [...state.signals].filter(([, at]) => at > event.time - windowMs).map(([id]) => id);
@@ -114,10 +117,10 @@ export class Detection {
       }
     }
     if (!fired) return undefined;
-    const fingerprint = incidentFingerprint(fired.map((candidate) => candidate.pattern.id), event.host, event.service);
+    const fingerprint = this.fingerprint(fired.map((candidate) => candidate.pattern.id), event.host, event.service);
     const cooldown = Math.max(...fired.map((candidate) => candidate.pattern.cooldown));
     const evidence = fired.flatMap((candidate) => this.windowState.get(`${candidate.pattern.id}\0${event.host}\0${event.service}`)?.evidence ?? []);
-    return this.open(event, fingerprint, cooldown, fired, () => [...new Set(evidence)].slice(-EVIDENCE_LINES));
+    return this.open(event, fingerprint, cooldown, fired, () => renderEvidence(evidence));
   }
 
   private detectUnknown(event: ObservedEvent): DetectedIncident | undefined {
@@ -126,12 +129,17 @@ export class Detection {
     const key = `${event.host}\0${event.service}`;
     const count = this.unknownWindows.add(key, event.time, unknown.windowMs ?? 300_000);
     const evidence = this.unknownEvidence.get(key) ?? [];
-    pushEvidence(evidence, evidenceLine(event), count);
+    pushEvidence(evidence, rawEvidence(event), count);
     this.unknownEvidence.set(key, evidence);
     if (this.unknownEvidence.size > 10_000) this.unknownEvidence.delete(this.unknownEvidence.keys().next().value as string);
     if (count < (unknown.count ?? 3)) return undefined;
-    const fingerprint = incidentFingerprint([UNKNOWN_PATTERN_ID], event.host, event.service);
-    const opened = this.open(event, fingerprint, unknown.cooldownMs ?? UNKNOWN_COOLDOWN_MS, [], () => [...evidence]);
+    let fingerprint = this.unknownFingerprints.get(key);
+    if (fingerprint === undefined) {
+      if (this.unknownFingerprints.size >= 10_000) this.unknownFingerprints.clear();
+      fingerprint = incidentFingerprint([UNKNOWN_PATTERN_ID], event.host, event.service);
+      this.unknownFingerprints.set(key, fingerprint);
+    }
+    const opened = this.open(event, fingerprint, unknown.cooldownMs ?? UNKNOWN_COOLDOWN_MS, [], () => evidence.map((item) => evidenceLine(item)));
     if (opened) this.unknownEvidence.delete(key);
     return opened;
   }
@@ -150,6 +158,21 @@ export class Detection {
     this.cooldowns.start(fingerprint, cooldownUntil, event.time);
     this.context.counters.add('incidents');
     return { fingerprint, host: event.host, service: event.service, candidates, evidence: evidence(), firstSeen: event.time, cooldownUntil };
+  }
+
+  /**
+   * The incident fingerprint, remembered per candidates+host+service: a flood keeps hitting the
+   * cooldown of the same fingerprint, and hashing it again for every line was a visible cost.
+   */
+  private fingerprint(patternIds: string[], host: string, service: string): string {
+    const key = `${patternIds.join(',')}\0${host}\0${service}`;
+    let fingerprint = this.fingerprints.get(key);
+    if (fingerprint === undefined) {
+      if (this.fingerprints.size >= 10_000) this.fingerprints.clear();
+      fingerprint = incidentFingerprint(patternIds, host, service);
+      this.fingerprints.set(key, fingerprint);
+    }
+    return fingerprint;
   }
 
   private refreshCatalog(): void {

@@ -36,19 +36,47 @@ export function safeId(event: unknown): string {
   }
 }
 
-/** One redacted, bounded line of evidence for an event. */
-export function evidenceLine(event: ObservedEvent): string {
+/**
+ * What an evidence line is made of, kept raw until an incident is opened: redacting every severe
+ * line that no pattern explains was most of the hot path's cost, while only the few lines of an
+ * incident that is really opened ever leave the process. `text` is cut exactly as the redacted
+ * line would be, so rendering later gives the same line as rendering at once.
+ */
+export interface RawEvidence {
+  readonly time: number;
+  readonly host: string;
+  readonly service: string;
+  readonly level: EventLevel;
+  readonly text: string;
+}
+
+/** Evidence for an event, not yet redacted: never let it leave the process before `evidenceLine`. */
+export function rawEvidence(event: ObservedEvent): RawEvidence {
   const text = event.kind === 'metric' && event.metric ? `${event.metric.name} = ${event.metric.value}` : event.message;
+  return { time: event.time, host: event.host, service: event.service, level: event.level, text: text.length > EVIDENCE_TEXT ? text.slice(0, EVIDENCE_TEXT) : text };
+}
+
+/** Characters of an event's text an evidence line is made from (before redaction and the final cut). */
+const EVIDENCE_TEXT = 16_384;
+
+/** One redacted, bounded line of evidence. */
+export function evidenceLine(evidence: RawEvidence | ObservedEvent): string {
+  const raw = 'text' in evidence ? evidence : rawEvidence(evidence);
   // Redact the whole line first: cutting first could leave part of a secret that the redactor no longer recognises.
-  return redactSecrets(`${toIso(event.time)} ${event.host}/${event.service} [${event.level}] ${text.slice(0, 16_384)}`).slice(0, 1000);
+  return redactSecrets(`${toIso(raw.time)} ${raw.host}/${raw.service} [${raw.level}] ${raw.text}`).slice(0, 1000);
 }
 
 /**
- * Appends a line, keeping at most EVIDENCE_LINES and at most `inWindow` (the events still in the
+ * Appends an item, keeping at most EVIDENCE_LINES and at most `inWindow` (the events still in the
  * window: lines of events that slid out are dropped).
  */
-export function pushEvidence(list: string[], line: string, inWindow: number): void {
-  list.push(line);
+export function pushEvidence<Item>(list: Item[], item: Item, inWindow: number): void {
+  list.push(item);
   if (list.length > EVIDENCE_LINES) list.shift();
   if (list.length > inWindow) list.splice(0, list.length - inWindow);
+}
+
+/** The redacted lines of raw evidence, without repeats, the newest `EVIDENCE_LINES`. */
+export function renderEvidence(items: readonly RawEvidence[]): string[] {
+  return [...new Set(items.map((item) => evidenceLine(item)))].slice(-EVIDENCE_LINES);
 }

@@ -23,7 +23,8 @@ export function describeStep(step: ExecutionStep): string {
 /** The body of a proposal notification. */
 export function proposalSummary(pattern: Pattern, proposal: ProposalRecord): string {
   const fix = pattern.fix!;
-  return `${pattern.description.trim() || pattern.title}\n\nFix: \`${fix.script}\` on ${proposal.targetHost}${pattern.verify ? `, verified by \`${pattern.verify.script}\`` : ''}. On failure: ${pattern.on_failure}.${proposal.dryRun ? '\n\n**Dry run**: nothing will be executed.' : ''}`;
+  const unattended = proposal.autoExec ? '\n\n**Runs by itself** (earned auto-exec) shortly unless you tap Deny.' : '';
+  return `${pattern.description.trim() || pattern.title}\n\nFix: \`${fix.script}\` on ${proposal.targetHost}${pattern.verify ? `, verified by \`${pattern.verify.script}\`` : ''}. On failure: ${pattern.on_failure}.${unattended}${proposal.dryRun ? '\n\n**Dry run**: nothing will be executed.' : ''}`;
 }
 
 /** A known incident with no safe automatic fix. */

@@ -1,4 +1,4 @@
-import type { Catalog, Pattern } from '../../catalog/catalog-schema.js';
+import type { CatalogSnapshot, Pattern } from '../../catalog/catalog-schema.js';
 import type { ObservedEvent } from '../../contracts/observed-event.js';
 import { compareMetric, type MetricOperator } from '../metric-compare.js';
 
@@ -26,7 +26,7 @@ export interface MetricHit {
 export class MetricSignals {
   private readonly index = new Map<string, MetricEntry[]>();
 
-  constructor(catalog: Pick<Catalog, 'patterns'>) {
+  constructor(catalog: Pick<CatalogSnapshot, 'patterns'>) {
     for (const pattern of catalog.patterns) {
       for (const signal of pattern.required_signals) {
         if (!signal.metric) continue;

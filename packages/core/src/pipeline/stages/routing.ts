@@ -3,6 +3,8 @@ import type { Pattern } from '../../catalog/catalog-schema.js';
 import { pinPattern } from '../../catalog/pattern-pin.js';
 import type { IncidentRecord, ProposalRecord } from '../../contracts/records.js';
 import { toIso } from '../../util/clock.js';
+import { formatDuration } from '../../util/duration.js';
+import { sleep } from '../../util/sleep.js';
 import { redactSecrets } from '../../util/redact.js';
 import type { Classifier } from '../classifier.js';
 import type { AutoExecPolicy } from './auto-exec-policy.js';
@@ -26,6 +28,11 @@ export interface RoutingOptions {
   signal: () => AbortSignal;
   /** Runs an approved proposal (the execution stage, handed in by the facade). */
   execute: (proposal: ProposalRecord) => Promise<void>;
+  /**
+   * An unattended run is announced (the proposal notification, with its Deny button) this long
+   * before it starts; a deny in the window cancels it. 0 runs at once (still notified after).
+   */
+  autoExecDenyWindowMs: number;
 }
 
 /**
@@ -107,15 +114,47 @@ export class RoutingStage {
     this.context.checkpoint('proposal-written');
     this.context.counters.add('proposals', { pattern: pattern.id });
     if (verdict.autoExec) {
-      const approved = await audit.transitionProposal({ id: proposal.id, from: 'proposed', to: 'approved', at: this.context.now(), actor: 'auto-exec', reason: verdict.reason });
-      if (approved) {
-        this.context.emit('decision', approved);
-        await this.options.execute(approved);
+      const window = this.options.autoExecDenyWindowMs;
+      if (window <= 0) {
+        await this.runUnattended(proposal, verdict.reason);
+        return 'auto-exec';
       }
+      // Announced first: the notification carries the usual Deny (and Approve) buttons.
+      await this.notifications.propose(proposal, incident, pattern);
+      void this.context.tasks.track(this.afterDenyWindow(proposal, verdict.reason, window));
       return 'auto-exec';
     }
     await this.notifications.propose(proposal, incident, pattern);
     return 'proposal';
+  }
+
+  /**
+   * The deny window is over: runs the fix unless a human decided meanwhile (the compare-and-set
+   * from `proposed` fails: a deny cancelled it, an approve already ran it) or the announcement
+   * could not be sent (nobody was told: it waits for a human like any proposal). Nothing runs
+   * when the engine stops during the window.
+   */
+  private async afterDenyWindow(proposal: ProposalRecord, reason: string, windowMs: number): Promise<void> {
+    const signal = this.options.signal();
+    await sleep(windowMs, signal);
+    if (signal.aborted) return;
+    const current = await this.context.audit.getProposal(proposal.id);
+    if (current?.status !== 'proposed') {
+      await this.context.audit.recordSystemEvent('auto-exec-cancelled', { proposalId: proposal.id, status: current?.status ?? null, by: current?.decidedBy ?? null }, this.context.now());
+      return;
+    }
+    if (current.notificationId === undefined) {
+      await this.context.audit.recordSystemEvent('auto-exec-not-announced', { proposalId: proposal.id }, this.context.now());
+      return;
+    }
+    await this.runUnattended(current, `${reason}; announced ${formatDuration(windowMs)} before, no deny`);
+  }
+
+  private async runUnattended(proposal: ProposalRecord, reason: string): Promise<void> {
+    const approved = await this.context.audit.transitionProposal({ id: proposal.id, from: 'proposed', to: 'approved', at: this.context.now(), actor: 'auto-exec', reason });
+    if (!approved) return;
+    this.context.emit('decision', approved);
+    await this.options.execute(approved);
   }
 
   /** The pattern's target must be a configured target: a host named by an event is looked up, never trusted. */
