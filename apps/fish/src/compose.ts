@@ -33,8 +33,8 @@ import { openCatalog } from './catalog-layers.js';
 import { startApprovalServer, type RunningServer } from './approval-server.js';
 import { createOperations, type Operations } from './operate/operations.js';
 import { createFishMetrics, type FishMetrics } from './operate/metrics.js';
-import { instrumentAudit, instrumentLlm, instrumentNotifier, instrumentSource } from './operate/instrument.js';
-import { observeFish, startMetricsServer, type MetricsServer } from './operate/observe.js';
+import { instrumentAudit, instrumentLlm, instrumentNotifier } from './operate/instrument.js';
+import { fishEngineObserver, observeFish, startMetricsServer, type MetricsServer } from './operate/observe.js';
 import { startAuditAnchor } from './operate/audit-anchor.js';
 import { VERSION } from './version.js';
 import { createFileBundleWriter } from './unknown-bundles.js';
@@ -43,7 +43,10 @@ export interface FishApp {
   engine: FishEngine;
   catalog: CatalogHolder;
   audit: AuditStore;
+  /** The first notifier. */
   notifier: Notifier;
+  /** Every notifier, in fallback order (the first is `notifier`). */
+  notifiers: Notifier[];
   executor: Executor;
   sources: Source[];
   llm?: LLMProvider;
@@ -129,10 +132,20 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
   };
   const audit = instrumentAudit(await create('audit', config.audit, ['audit']), metrics);
   await audit.init?.();
-  const notifier = instrumentNotifier(options.notifier ?? (await create('notifier', config.notifier, ['notifier'])), metrics);
+  const notifiers: Notifier[] = [];
+  for (const [index, reference] of config.notifiers.entries()) {
+    // `notifier:` (one) is read as a list of one; errors point at the key the file has.
+    const at: PropertyKey[] = config.notifiers.length === 1 && index === 0 ? ['notifier'] : ['notifiers', index];
+    const created = index === 0 && options.notifier ? options.notifier : await create('notifier', reference, at);
+    notifiers.push(instrumentNotifier(created, metrics));
+  }
+  const notifier = notifiers[0]!;
+  // Budget warnings go through the engine's outbox like every other notification.
+  let engineRef: FishEngine | undefined;
   const executor = await create('executor', config.executor, ['executor']);
   const sources: Source[] = [];
-  for (const [index, source] of config.sources.entries()) sources.push(instrumentSource(await create('source', source, ['sources', index]), metrics));
+  // Events received are counted per source by the engine (fishEngineObserver): no wrapper on the hot path.
+  for (const [index, source] of config.sources.entries()) sources.push(await create('source', source, ['sources', index]));
   let llm: LLMProvider | undefined;
   let classifier: Classifier;
   let draftPatterns: { llm: LLMProvider; budget: BudgetGuard } | undefined;
@@ -143,8 +156,8 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
       monthlyCapEur: config.llm.monthlyBudgetEur,
       clock,
       onExhausted: ({ month, spentEur, capEur }) =>
-        void notifier
-          .notify({ kind: 'budget', title: 'fish: LLM budget reached', body: `Spent ${spentEur.toFixed(2)} of ${capEur} EUR in ${month}. Classifying deterministically until next month.`, priority: 'default', tags: ['moneybag'] })
+        void engineRef
+          ?.notify({ kind: 'budget', title: 'fish: LLM budget reached', body: `Spent ${spentEur.toFixed(2)} of ${capEur} EUR in ${month}. Classifying deterministically until next month.`, priority: 'default', tags: ['moneybag'] })
           .catch((error) => logger.error(`budget notification failed: ${describeError(error)}`)),
     });
     if (config.llm.draftUnknownPatterns) draftPatterns = { llm, budget };
@@ -158,6 +171,14 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     sources,
     audit,
     notifier,
+    outbox: {
+      fallbacks: notifiers.slice(1),
+      failoverAfterAttempts: config.delivery.failoverAfterAttempts,
+      failoverAfterMs: config.delivery.failoverAfter,
+      retryInitialMs: config.delivery.retryInitial,
+      retryMaxMs: config.delivery.retryMax,
+      expireAfterMs: config.delivery.expireAfter,
+    },
     executor,
     signer,
     classifier,
@@ -179,15 +200,17 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     leaseMs: config.instance.lease,
     ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
     ...(draftPatterns ? { draftPatterns } : {}),
+    observer: fishEngineObserver(metrics, sources.map((source) => source.name)),
   });
+  engineRef = engine;
 
   let auditAnchor: ReturnType<typeof startAuditAnchor> | undefined;
-  let decisionChannel: { abort: AbortController; done: Promise<void> } | undefined;
+  const decisionChannels: Array<{ abort: AbortController; done: Promise<void> }> = [];
   let catalogWatch: { abort: AbortController; done: Promise<void> } | undefined;
   observeFish({ metrics, engine, audit, sources, catalog, clock, budgetCapEur: config.llm?.monthlyBudgetEur ?? 0, health: () => app.operations?.health, heartbeat: () => app.operations?.heartbeat });
   let running = false;
   const app: FishApp = {
-    engine, catalog, audit, notifier, executor, sources, signer, logger, metrics,
+    engine, catalog, audit, notifier, notifiers, executor, sources, signer, logger, metrics,
     ...(llm ? { llm } : {}),
     async start() {
       if (options.listen !== false) {
@@ -207,14 +230,14 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
         const watching = new AbortController();
         catalogWatch = { abort: watching, done: catalog.follow(watching.signal, recordReload).catch((error) => logger.error(`catalog: watching stopped: ${describeError(error)}`)) };
       }
-      if (notifier.listen) {
+      for (const channel of notifiers.filter((candidate) => candidate.listen)) {
         // Decisions tapped in the chat go through the same token checks as the approval links.
         const listening = new AbortController();
-        decisionChannel = {
+        decisionChannels.push({
           abort: listening,
-          done: connectDecisionChannel({ notifier, decider: engine, audit, clock, logger, signal: listening.signal }).catch((error) => logger.error(`${notifier.name}: listening for decisions stopped: ${describeError(error)}`)),
-        };
-        logger.info(`decisions are also taken in ${notifier.name}`);
+          done: connectDecisionChannel({ notifier: channel, decider: engine, audit, clock, logger, signal: listening.signal }).catch((error) => logger.error(`${channel.name}: listening for decisions stopped: ${describeError(error)}`)),
+        });
+        logger.info(`decisions are also taken in ${channel.name}`);
       }
       running = true;
       app.operations = createOperations({ sources, audit, logger, running: () => running, heartbeat: config.heartbeat, env: options.env ?? process.env });
@@ -224,20 +247,21 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
       }
       if (config.auditAnchor) auditAnchor = startAuditAnchor({ audit, notifier, logger, everyMs: config.auditAnchor.every });
       await app.operations.started(`${catalog.catalog.patterns.length} patterns, ${sources.length} source(s)`);
-      logger.info(`fish started: ${catalog.catalog.patterns.length} patterns, ${sources.length} source(s), notifier ${notifier.name}, executor ${executor.name}${config.dryRun ? ', DRY RUN' : ''}`);
+      logger.info(`fish started: ${catalog.catalog.patterns.length} patterns, ${sources.length} source(s), notifier ${notifiers.map((each) => each.name).join(' then ')}, executor ${executor.name}${config.dryRun ? ', DRY RUN' : ''}`);
     },
     async stop() {
       running = false;
       auditAnchor?.stop();
       await app.operations?.stop();
       await app.metricsServer?.close();
-      decisionChannel?.abort.abort();
-      await decisionChannel?.done;
+      for (const channel of decisionChannels) channel.abort.abort();
+      await Promise.all(decisionChannels.map((channel) => channel.done));
+      decisionChannels.length = 0;
       catalogWatch?.abort.abort();
       await catalogWatch?.done;
       await engine.stop();
       await app.server?.close();
-      for (const closable of [...sources, notifier, executor, ...(llm ? [llm] : []), audit]) {
+      for (const closable of [...sources, ...notifiers, executor, ...(llm ? [llm] : []), audit]) {
         try {
           await closable.close?.();
         } catch (error) {

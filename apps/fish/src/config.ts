@@ -23,7 +23,8 @@ const PluginRef = z
   })
   .strict();
 
-export const FishConfigSchema = z
+/** The fields of a fish config, before the checks across fields. */
+const FishConfigFields = z
   .object({
     /**
      * Where the patterns come from: `bundled` (the seed catalog, `@fish-sre/catalog`), a folder
@@ -84,7 +85,24 @@ export const FishConfigSchema = z
           else context.addIssue({ code: 'custom', path: [index, source.name === undefined ? 'type' : 'name'], message: `duplicate source name "${name}" (also sources[${first}]): give each source its own \`name\`` });
         }
       }),
-    notifier: PluginRef,
+    /** One notifier; or `notifiers`, several in fallback order (see `delivery`). */
+    notifier: PluginRef.optional(),
+    notifiers: z.array(PluginRef).min(1, 'list at least one notifier').optional(),
+    /**
+     * The delivery outbox: every notification is recorded before it is sent and retried until
+     * sent or expired. With several `notifiers`, one that failed `failoverAfterAttempts` times, or
+     * for `failoverAfter`, hands the notification to the next (after the last, the first again).
+     */
+    delivery: z
+      .object({
+        failoverAfterAttempts: z.number().int().positive().default(5),
+        failoverAfter: DurationSchema.default(120_000),
+        retryInitial: DurationSchema.default(2000),
+        retryMax: DurationSchema.default(300_000),
+        expireAfter: DurationSchema.default(86_400_000),
+      })
+      .strict()
+      .default({ failoverAfterAttempts: 5, failoverAfter: 120_000, retryInitial: 2000, retryMax: 300_000, expireAfter: 86_400_000 }),
     executor: PluginRef,
     /**
      * Where incidents, proposals, decisions and executions are recorded. Required: `memory` keeps
@@ -165,6 +183,24 @@ export const FishConfigSchema = z
     log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info'), format: z.enum(['pretty', 'json']).default('pretty') }).strict().default({ level: 'info', format: 'pretty' }),
   })
   .strict();
+
+const FishConfigChecked = FishConfigFields
+  .superRefine((config, context) => {
+    if ((config.notifier === undefined) === (config.notifiers === undefined)) {
+      context.addIssue({ code: 'custom', path: ['notifiers'], message: 'configure either `notifier` (one) or `notifiers` (a list in fallback order), not both or neither' });
+    }
+    const names = (config.notifiers ?? []).map((notifier) => notifier.name ?? notifier.type);
+    const twice = names.find((name, index) => names.indexOf(name) !== index);
+    if (twice !== undefined) context.addIssue({ code: 'custom', path: ['notifiers'], message: `two notifiers are named "${twice}": give each a distinct \`name\`` });
+  })
+  // `notifiers` is the list in fallback order; `notifier` its first.
+  .transform((config) => {
+    const notifiers = config.notifiers ?? [config.notifier!];
+    return { ...config, notifier: notifiers[0]!, notifiers };
+  });
+
+/** A fish config file's schema; `shape` lists its top-level keys (as a plain object schema's does). */
+export const FishConfigSchema = Object.assign(FishConfigChecked, { shape: FishConfigFields.shape });
 
 export type FishConfig = z.output<typeof FishConfigSchema> & {
   configPath: string;

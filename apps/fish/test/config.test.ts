@@ -56,6 +56,26 @@ describe('loadConfig', () => {
     expect((await loadConfig(withUnit.file, { FISH_APPROVAL_SECRET: SECRET })).approval.proposalTtl).toBe(1_800_000);
   });
 
+  it('takes one notifier or a list in fallback order with delivery settings, and refuses both, neither or two of one name', async () => {
+    const one = await loadConfig((await write(VALID)).file, { FISH_APPROVAL_SECRET: SECRET });
+    expect(one.notifiers).toEqual([{ type: 'terminal', options: {} }]);
+    expect(one.notifier).toEqual({ type: 'terminal', options: {} });
+    expect(one.delivery).toEqual({ failoverAfterAttempts: 5, failoverAfter: 120_000, retryInitial: 2000, retryMax: 300_000, expireAfter: 86_400_000 });
+    const list = VALID.replace('notifier: { type: terminal }', 'notifiers:\n  - { type: ntfy, options: { topic: t } }\n  - { type: terminal }\ndelivery: { failoverAfterAttempts: 3, failoverAfter: 30s }');
+    const two = await loadConfig((await write(list)).file, { FISH_APPROVAL_SECRET: SECRET });
+    expect(two.notifiers.map((notifier) => notifier.type)).toEqual(['ntfy', 'terminal']);
+    expect(two.notifier.type).toBe('ntfy');
+    expect(two.delivery).toMatchObject({ failoverAfterAttempts: 3, failoverAfter: 30_000 });
+    const both = `${VALID}notifiers: [{ type: terminal }]\n`;
+    await expect(loadConfig((await write(both)).file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(/notifiers \(line \d+\): configure either `notifier` \(one\) or `notifiers`/);
+    const neither = VALID.replace('notifier: { type: terminal }\n', '');
+    await expect(loadConfig((await write(neither)).file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(/configure either `notifier`/);
+    const twice = VALID.replace('notifier: { type: terminal }', 'notifiers: [{ type: terminal }, { type: terminal }]');
+    await expect(loadConfig((await write(twice)).file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(/two notifiers are named "terminal"/);
+    const bare = VALID.replace('notifier: { type: terminal }', 'notifier: { type: terminal }\ndelivery: { failoverAfter: 30 }');
+    await expect(loadConfig((await write(bare)).file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(/delivery\.failoverAfter .*30 has no unit/);
+  });
+
   it('refuses unknown keys (a typo must not be silently ignored)', async () => {
     const { file } = await write(`${VALID}dryrun: true\n`);
     await expect(loadConfig(file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(/unknown option "dryrun" \(did you mean "dryRun"\?\)/);

@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
-import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -101,7 +101,8 @@ function asConfigFile(block: Block, directory: string): string {
   // A layer list naming `bundled` keeps its form (its own folders are made in `directory` by the test).
   const catalogLine = /^catalog:.*$/m.exec(block.text)?.[0] ?? '';
   const text = (catalogLine.includes('bundled') ? block.text : block.text.replace(/^catalog:.*$/m, base.catalog!)).replace(/^dataDir:.*$/m, base.dataDir!);
-  return [text, ...Object.entries(base).filter(([key]) => !shown.has(key)).map(([, line]) => line)].join('\n');
+  // `notifiers:` (a list) stands in for `notifier:`.
+  return [text, ...Object.entries(base).filter(([key]) => !shown.has(key) && !(key === 'notifier' && shown.has('notifiers'))).map(([, line]) => line)].join('\n');
 }
 
 /** The user's own catalog folders a `catalog: [bundled, ./folder]` line names, relative to the config. */
@@ -133,7 +134,7 @@ describe('YAML examples in the documentation', () => {
       const registry = createFishRegistry();
       const plugins: Array<[PluginKind, string, { type: string; options?: unknown }]> = [
         ...config.sources.map((source, index) => ['source', `sources[${index}]`, source] as [PluginKind, string, typeof source]),
-        ['notifier', 'notifier', config.notifier],
+        ...config.notifiers.map((notifier, index) => ['notifier', `notifiers[${index}]`, notifier] as [PluginKind, string, typeof notifier]),
         ['executor', 'executor', config.executor],
         ['audit', 'audit', config.audit],
         ...(config.llm ? [['llm', 'llm', config.llm] as [PluginKind, string, typeof config.llm]] : []),

@@ -18,6 +18,7 @@ const TABLE_RIGHTS: Record<keyof AuditDatabase, readonly string[]> = {
   audit_head: ['UPDATE'],
   host_locks: ['UPDATE', 'DELETE'],
   incident_claims: ['UPDATE'],
+  outbox: ['UPDATE'],
 };
 
 export async function checkServerVersion(kysely: Kysely<AuditDatabase>, location: string): Promise<void> {

@@ -178,6 +178,39 @@ export const MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable('proposals').dropColumn('pin_json').execute();
     },
   },
+  '0004_outbox': {
+    async up(db: Kysely<unknown>) {
+      // Every notification is written here before it is sent, and stays until sent or expired.
+      await db.schema
+        .createTable('outbox')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('kind', 'text', (column) => column.notNull())
+        .addColumn('proposal_id', 'text')
+        .addColumn('incident_id', 'text')
+        .addColumn('title', 'text', (column) => column.notNull())
+        .addColumn('payload_json', 'text', (column) => column.notNull())
+        .addColumn('status', 'text', (column) => column.notNull().check(sql`status in ('pending', 'sent', 'expired')`))
+        .addColumn('created_at', 'text', (column) => column.notNull())
+        .addColumn('expires_at', 'text', (column) => column.notNull())
+        .addColumn('next_attempt_at', 'text', (column) => column.notNull())
+        .addColumn('next_attempt_ms', 'bigint', (column) => column.notNull())
+        .addColumn('attempts', 'integer', (column) => column.notNull())
+        .addColumn('channel', 'text', (column) => column.notNull())
+        .addColumn('channel_since', 'text', (column) => column.notNull())
+        .addColumn('failures_json', 'text', (column) => column.notNull())
+        .addColumn('last_error', 'text')
+        .addColumn('claimed_by', 'text')
+        .addColumn('claimed_until_ms', 'bigint')
+        .addColumn('settled_at', 'text')
+        .addColumn('receipt_id', 'text')
+        .execute();
+      await db.schema.createIndex('outbox_status_next_attempt').on('outbox').columns(['status', 'next_attempt_ms']).execute();
+      await db.schema.createIndex('outbox_created_at').on('outbox').column('created_at').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable('outbox').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

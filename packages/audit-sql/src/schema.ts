@@ -16,6 +16,7 @@ export interface AuditDatabase {
   audit_head: AuditHeadTable;
   host_locks: HostLockTable;
   incident_claims: IncidentClaimTable;
+  outbox: OutboxTable;
 }
 
 export interface IncidentTable {
@@ -141,6 +142,31 @@ export interface IncidentClaimTable {
   owner: string;
   claimed_at: string;
   until_ms: number | string;
+}
+
+/** The delivery outbox (migration 0003): each notification before it is sent, until sent or expired. */
+export interface OutboxTable {
+  id: string;
+  kind: string;
+  proposal_id: string | null;
+  incident_id: string | null;
+  title: string;
+  payload_json: string;
+  status: string;
+  created_at: string;
+  expires_at: string;
+  next_attempt_at: string;
+  /** `next_attempt_at` as epoch milliseconds: compared in the query. */
+  next_attempt_ms: number | string;
+  attempts: number;
+  channel: string;
+  channel_since: string;
+  failures_json: string;
+  last_error: string | null;
+  claimed_by: string | null;
+  claimed_until_ms: number | string | null;
+  settled_at: string | null;
+  receipt_id: string | null;
 }
 
 export type { Generated };

@@ -5,6 +5,7 @@ import { coordinationMethods } from './coordination-queries.js';
 import { executionMethods } from './execution-queries.js';
 import { ledgerMethods } from './ledger-queries.js';
 import { migrateToLatest } from './migrate.js';
+import { outboxMethods } from './outbox-queries.js';
 import { incidentAndProposalMethods } from './proposal-queries.js';
 import type { AuditDatabase } from './schema.js';
 import type { SqlAuditDialect } from './sql-dialect.js';
@@ -141,6 +142,7 @@ export function createSqlAuditStore(options: SqlAuditStoreOptions): SqlAuditStor
     ...executionMethods(context),
     ...ledgerMethods(context),
     ...coordinationMethods(context),
+    ...outboxMethods(context),
     async close() {
       if (closed) return;
       closed = true;

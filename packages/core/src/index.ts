@@ -56,6 +56,7 @@ export {
   type EngineCounter,
   type EngineHistogram,
   type EngineObserver,
+  type OutboxOptions,
   type UnknownBundle,
   type UnknownBundleWriter,
 } from './pipeline/engine.js';

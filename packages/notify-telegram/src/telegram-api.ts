@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FishError, FishErrorCode, errorMessage, sleepOrAbort } from '@fish-sre/core';
+import { FishError, FishErrorCode, errorMessage, httpRequest, type HttpResponse } from '@fish-sre/core';
 
 /** The Bot API's answer envelope (core.telegram.org/bots/api#making-requests). */
 const EnvelopeSchema = z.union([
@@ -48,54 +48,71 @@ export class TelegramApiError extends FishError {
 export type TelegramCall = <T = unknown>(method: string, parameters: Record<string, unknown>, options?: { signal?: AbortSignal; timeoutMs?: number; retries?: number }) => Promise<T>;
 
 /**
- * `POST <apiUrl>/bot<token>/<method>` with JSON. Retries network errors and 5xx with back-off,
- * and 429 after the `retry_after` the API asks for. The bot token is part of the URL: it never
- * appears in an error (errors name the method, not the URL).
+ * The Bot API says how long to wait in the body of a 429 (`parameters.retry_after`), not
+ * necessarily in a `Retry-After` header: this copies it there, so core's `httpRequest` honours it
+ * like any other server's.
  */
-export function createTelegramCall(options: TelegramApiOptions): TelegramCall {
-  const base = `${options.apiUrl.replace(/\/+$/, '')}/bot${options.botToken}`;
-  return async function call<T>(method: string, parameters: Record<string, unknown>, callOptions: { signal?: AbortSignal; timeoutMs?: number; retries?: number } = {}): Promise<T> {
-    const retries = callOptions.retries ?? options.retries;
-    let delay = options.retryDelayMs;
-    for (let attempt = 0; ; attempt++) {
-      let failure: FishError;
-      try {
-        const signals = [AbortSignal.timeout(callOptions.timeoutMs ?? options.timeoutMs), ...(callOptions.signal ? [callOptions.signal] : [])];
-        const response = await options.fetch(`${base}/${method}`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(parameters),
-          signal: AbortSignal.any(signals),
-        });
-        const text = await response.text();
-        let parsed: z.infer<typeof EnvelopeSchema>;
-        try {
-          parsed = EnvelopeSchema.parse(JSON.parse(text));
-        } catch {
-          throw new FishError({ code: FishErrorCode.NOTIFIER_FAILED, message: errorMessage(options.scope, `${method}: HTTP ${response.status} with a body that is not a Bot API answer`), isRetryable: response.status >= 500 });
-        }
-        if (parsed.ok) return parsed.result as T;
-        failure = new TelegramApiError(method, parsed.error_code, options.redact(parsed.description), options.scope, parsed.parameters?.retry_after);
-      } catch (error) {
-        if (callOptions.signal?.aborted) throw callOptions.signal.reason;
-        if (FishError.isInstance(error)) failure = error;
-        else failure = new FishError({ code: FishErrorCode.NOTIFIER_FAILED, message: errorMessage(options.scope, `${method}: ${options.redact(describe(error))}`), cause: error, isRetryable: true });
-      }
-      if (!failure.isRetryable || attempt >= retries) throw failure;
-      const retryAfterMs = failure instanceof TelegramApiError && failure.retryAfterSeconds !== undefined ? failure.retryAfterSeconds * 1000 : undefined;
-      if (retryAfterMs !== undefined && retryAfterMs > options.maxRetryAfterMs) throw failure;
-      await sleepOrAbort(retryAfterMs ?? delay, callOptions.signal);
-      delay *= 2;
+function withRetryAfterHeader(fetchImpl: typeof globalThis.fetch): typeof globalThis.fetch {
+  return async (input, init) => {
+    const response = await fetchImpl(input, init);
+    if (response.status !== 429 || response.headers.has('retry-after')) return response;
+    const text = await response.text();
+    let seconds: unknown;
+    try {
+      seconds = (JSON.parse(text) as { parameters?: { retry_after?: unknown } }).parameters?.retry_after;
+    } catch {
+      seconds = undefined;
     }
+    const headers = new Headers(response.headers);
+    if (typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0) headers.set('retry-after', String(seconds));
+    return new Response(text, { status: response.status, statusText: response.statusText, headers });
   };
 }
 
-function describe(error: unknown): string {
-  if (error instanceof Error) {
-    const cause = (error as { cause?: { code?: string } }).cause?.code;
-    return error.name === 'TimeoutError' ? 'timed out' : `${error.message}${cause ? ` (${cause})` : ''}`;
-  }
-  return String(error);
+/**
+ * `POST <apiUrl>/bot<token>/<method>` with JSON, through core's `httpRequest` (timeout per
+ * attempt, back-off on network errors and 5xx, a 429's `retry_after` honoured up to
+ * `maxRetryAfterMs`). The bot token is part of the URL, so an error never carries what the
+ * transport said about the request: it is rebuilt from the method name and a redacted detail,
+ * without a `cause`.
+ */
+export function createTelegramCall(options: TelegramApiOptions): TelegramCall {
+  const base = `${options.apiUrl.replace(/\/+$/, '')}/bot${options.botToken}`;
+  const fetchImpl = withRetryAfterHeader(options.fetch);
+  return async function call<T>(method: string, parameters: Record<string, unknown>, callOptions: { signal?: AbortSignal; timeoutMs?: number; retries?: number } = {}): Promise<T> {
+    let response: HttpResponse;
+    try {
+      response = await httpRequest({
+        url: `${base}/${method}`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(parameters),
+        scope: options.scope,
+        what: method,
+        errorCode: FishErrorCode.NOTIFIER_FAILED,
+        timeoutMs: callOptions.timeoutMs ?? options.timeoutMs,
+        retries: callOptions.retries ?? options.retries,
+        retryDelayMs: options.retryDelayMs,
+        maxRetryDelayMs: options.maxRetryAfterMs,
+        fetch: fetchImpl,
+        redact: (text) => options.redact(text.split(base).join(`${options.apiUrl.replace(/\/+$/, '')}/bot<token>`)),
+        ...(callOptions.signal ? { signal: callOptions.signal } : {}),
+      });
+    } catch (error) {
+      if (callOptions.signal?.aborted) throw callOptions.signal.reason;
+      // No cause: what fetch said about the request may hold its URL, and with it the bot token.
+      const failed = FishError.isInstance(error) ? error : undefined;
+      throw new FishError({ code: FishErrorCode.NOTIFIER_FAILED, message: options.redact(failed?.message ?? errorMessage(options.scope, `${method} failed`)), isRetryable: failed?.isRetryable ?? true });
+    }
+    let parsed: z.infer<typeof EnvelopeSchema>;
+    try {
+      parsed = EnvelopeSchema.parse(JSON.parse(response.text));
+    } catch {
+      throw new FishError({ code: FishErrorCode.NOTIFIER_FAILED, message: errorMessage(options.scope, `${method}: HTTP ${response.status} with a body that is not a Bot API answer`), isRetryable: response.status >= 500 });
+    }
+    if (parsed.ok) return parsed.result as T;
+    throw new TelegramApiError(method, parsed.error_code, options.redact(parsed.description), options.scope, parsed.parameters?.retry_after);
+  };
 }
 
 /** "message is not modified" is what an edit with the same content answers: nothing to do. */

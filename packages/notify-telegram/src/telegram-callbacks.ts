@@ -81,14 +81,6 @@ export async function handleCallback(update: CallbackUpdate, sink: DecisionSink,
   await options.answer(query.id, reply.message, !reply.ok);
 }
 
-/**
- * The signed token inside an Approve/Deny URL, for a core that gives only the links (older than
- * `ProposalActions.approveToken`): the last token-shaped part of the URL.
- */
-export function tokenInUrl(url: string): string | undefined {
-  return url.match(TOKEN_IN_TEXT)?.at(-1);
-}
-
 function tokenFromMessage(handle: string, entities: Array<{ type: string; url?: string | undefined }>): string | undefined {
   for (const entity of entities) {
     if (entity.type !== 'text_link' || !entity.url) continue;

@@ -234,6 +234,28 @@ describe('telegram notifier: decisions through inline buttons', () => {
     expect(String((error as Error).message)).not.toContain(TOKEN.split(':')[1]);
   });
 
+  it('a transport failure naming the request URL reaches neither the error (message, cause) nor the log: the URL holds the bot token', async () => {
+    const secret = TOKEN.split(':')[1]!;
+    const logged: string[] = [];
+    const logger = { debug: (m: string) => void logged.push(m), info: (m: string) => void logged.push(m), warn: (m: string) => void logged.push(m), error: (m: string) => void logged.push(m), child: () => logger };
+    // What undici says when it cannot reach the server: the request URL in the message and in the cause.
+    const leaking: typeof globalThis.fetch = async (input) => {
+      throw new TypeError(`fetch failed: ${String(input)}`, { cause: Object.assign(new Error(`connect ECONNREFUSED for ${String(input)}`), { code: 'ECONNREFUSED', url: String(input) }) });
+    };
+    const failing = createTelegramNotifier({ botToken: TOKEN, chatId: OWNER, apiUrl: 'http://127.0.0.1:9', decisions: 'none', retries: 1, retryDelayMs: 1, fetch: leaking, logger: logger as never });
+    const error = (await failing.notify({ kind: 'escalation', title: 'Escalation', body: 'b', priority: 'high' }).then(
+      () => new Error('expected a failure'),
+      (caught: unknown) => caught,
+    )) as FishError;
+    expect(FishError.hasCode(error, FishErrorCode.NOTIFIER_FAILED)).toBe(true);
+    expect(error.isRetryable).toBe(true);
+    expect(error.message).toMatch(/sendMessage failed: .*2 attempts/);
+    expect((error as { cause?: unknown }).cause).toBeUndefined();
+    const everything = JSON.stringify({ message: error.message, stack: error.stack, details: error.details, logged });
+    expect(everything).not.toContain(secret);
+    expect(everything).not.toContain(TOKEN);
+  });
+
   it('log text with <, > and & is escaped for HTML and arrives intact', async () => {
     await start();
     await notifier.notify({ kind: 'unknown-incident', title: 'UNKNOWN <penny>', body: 'if (a < b && c > d) { fail(); } & "quoted"', priority: 'low' });

@@ -16,7 +16,7 @@ import {
   type Notifier,
 } from '@fish-sre/core';
 import { createTelegramCall, isMessageGone, isNotModified, TelegramApiError } from './telegram-api.js';
-import { callbackData, CallbackUpdateSchema, handleCallback, tokenInUrl } from './telegram-callbacks.js';
+import { callbackData, CallbackUpdateSchema, handleCallback } from './telegram-callbacks.js';
 import { messageHtml, proposalHeader, proposalHtml, updateHtml } from './telegram-format.js';
 
 /** Options of the Telegram notifier, as written in a config file. */
@@ -213,8 +213,8 @@ export function createTelegramNotifier(input: TelegramNotifierOptions): Telegram
     specificationVersion: 'v1',
     name,
     async propose(notice, actions) {
-      const approveToken = actions.approveToken ?? tokenInUrl(actions.approveUrl);
-      const denyToken = actions.denyToken ?? tokenInUrl(actions.denyUrl);
+      // The engine gives the signed tokens beside the links; without them (a core that gives only links) the message has links, no buttons.
+      const { approveToken, denyToken } = actions;
       const buttons = approveToken && denyToken && mode !== 'none'
         ? [[{ text: '✅ Approve', callback_data: callbackData('approve', approveToken) }, { text: '❌ Deny', callback_data: callbackData('deny', denyToken) }]]
         : undefined;

@@ -59,7 +59,7 @@ export async function doctor(configPath: string, write: (text: string) => void):
   }
   if (app) {
     for (const source of app.sources) checks.push(await bounded(`source ${source.name}`, () => source.check?.() ?? Promise.resolve({ ok: true, detail: 'no check available' })));
-    checks.push(await bounded(`notifier ${app.notifier.name}`, () => app.notifier.check?.() ?? Promise.resolve({ ok: true, detail: 'no check available' })));
+    for (const notifier of app.notifiers) checks.push(await bounded(`notifier ${notifier.name}`, () => notifier.check?.() ?? Promise.resolve({ ok: true, detail: 'no check available' })));
     for (const host of app.executor.hosts?.() ?? []) {
       checks.push(await bounded(`executor ${app.executor.name} → ${host}`, () => app.executor.check?.(host) ?? Promise.resolve({ ok: true, detail: 'no check available' })));
     }

@@ -18,6 +18,8 @@ export interface FishStatus {
   lastExecutions: Array<{ id: string; patternId: string; host: string; status: string; at: string; detail?: string }>;
   sources: Array<{ name: string; up: boolean }>;
   budget: { month: string; spentEur: number; capEur: number; leftEur: number };
+  /** Notifications recorded but not delivered yet (the delivery outbox), the oldest one's age and last error. */
+  outbox: { pending: number; oldestSeconds: number | null; lastError?: string };
   /** Seconds since the last successful heartbeat ping; null when none or unknown. */
   lastHeartbeatSecondsAgo: number | null;
 }
@@ -43,12 +45,14 @@ export async function collectStatus(options: StatusOptions): Promise<FishStatus>
   const now = options.now?.() ?? Date.now();
   const age = (iso: string) => Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
   const month = new Date(now).toISOString().slice(0, 7);
-  const [waiting, approved, executions, incidents, spent] = await Promise.all([
+  const [waiting, approved, executions, incidents, spent, backlog, undelivered] = await Promise.all([
     options.audit.listProposals({ status: 'proposed', limit: 100 }),
     options.audit.listProposals({ status: 'approved', limit: 100 }),
     options.audit.listExecutions({ limit: 100 }),
     options.audit.listIncidents({ limit: 100 }),
     options.audit.spentInMonth(month),
+    options.audit.outboxBacklog(),
+    options.audit.listOutbox({ status: 'pending', limit: 1 }),
   ]);
   const executionByProposal = new Map<string, ExecutionRecord>(executions.map((execution) => [execution.proposalId, execution]));
   const open: FishStatus['openIncidents'] = [];
@@ -68,6 +72,7 @@ export async function collectStatus(options: StatusOptions): Promise<FishStatus>
     lastExecutions: executions.slice(0, 5).map((execution) => ({ id: execution.id, patternId: execution.patternId, host: execution.targetHost, status: execution.status, at: execution.updatedAt, ...(execution.detail ? { detail: execution.detail } : {}) })),
     sources: [],
     budget: { month, spentEur: spent, capEur: options.budgetCapEur, leftEur: Math.max(0, options.budgetCapEur - spent) },
+    outbox: { pending: backlog.pending, oldestSeconds: backlog.oldestCreatedAt ? age(backlog.oldestCreatedAt) : null, ...(undelivered[0]?.lastError ? { lastError: undelivered[0].lastError } : {}) },
     lastHeartbeatSecondsAgo: null,
   };
   if (options.metricsUrl) {
@@ -117,6 +122,9 @@ export function formatStatus(status: FishStatus, width = 40): string {
   heading('LLM budget');
   lines.push(fit(status.budget.capEur > 0 ? `  ${status.budget.spentEur.toFixed(2)} of ${status.budget.capEur.toFixed(2)} EUR (${status.budget.month})` : '  no LLM configured'));
   if (status.budget.capEur > 0) lines.push(fit(`  ${status.budget.leftEur.toFixed(2)} EUR left`));
+  heading(`Outbox (${status.outbox.pending} undelivered)`);
+  if (status.outbox.oldestSeconds !== null) lines.push(fit(`  oldest ${duration(status.outbox.oldestSeconds)} old`));
+  if (status.outbox.lastError) lines.push(fit(`  ${status.outbox.lastError}`));
   heading('Heartbeat');
   lines.push(fit(status.lastHeartbeatSecondsAgo === null ? '  none (not configured or not yet)' : `  last ping ${duration(status.lastHeartbeatSecondsAgo)} ago`));
   return `${lines.join('\n')}\n`;

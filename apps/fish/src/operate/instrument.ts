@@ -1,4 +1,4 @@
-import type { AuditStore, LLMProvider, Notifier, Source } from '@fish-sre/core';
+import type { AuditStore, LLMProvider, Notifier } from '@fish-sre/core';
 import type { FishMetrics } from './metrics.js';
 
 /**
@@ -56,19 +56,6 @@ export function instrumentNotifier(notifier: Notifier, metrics: FishMetrics): No
     propose: (notice: Parameters<Notifier['propose']>[0], actions: Parameters<Notifier['propose']>[1]) => count('proposal', () => notifier.propose(notice, actions)),
     notify: (message: Parameters<Notifier['notify']>[0]) => count(message.kind, () => notifier.notify(message)),
     ...(notifier.update ? { update: (update: Parameters<NonNullable<Notifier['update']>>[0]) => count('update', () => notifier.update!(update)) } : {}),
-  });
-}
-
-/** Counts the events a source yields, under its name. */
-export function instrumentSource(source: Source, metrics: FishMetrics): Source {
-  const received = metrics.eventsReceived.labels({ source: source.name });
-  return decorate(source, {
-    async *events(signal: AbortSignal) {
-      for await (const event of source.events(signal)) {
-        received.inc();
-        yield event;
-      }
-    },
   });
 }
 

@@ -10,14 +10,29 @@ export function createFishMetrics(options: { version: string }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
   const registers = [registry];
+  // Per-source event counts are plain numbers on the hot path (one Map update per event, see
+  // fishEngineObserver), copied into their counters when scraped: prom-client's labelled inc()
+  // hashes the labels on every call, which costs the loop more than the counting itself.
+  const sourceCounts: Record<SourceCounterName, Map<string, number>> = { received: new Map(), dropped: new Map(), stale: new Map(), duplicates: new Map() };
+  const published = new Map<string, number>();
+  const publish = (name: SourceCounterName) =>
+    function (this: Counter<string>) {
+      for (const [source, total] of sourceCounts[name]) {
+        const key = `${name}:${source}`;
+        const before = published.get(key);
+        if (before === undefined || total > before) this.inc({ source }, total - (before ?? 0));
+        published.set(key, total);
+      }
+    };
   const metrics = {
     registry,
+    sourceCounts,
     buildInfo: new Gauge({ name: 'fish_build_info', help: 'Always 1; the labels say which fish runs.', labelNames: ['version', 'node_version'], registers }),
     loopHealthy: new Gauge({ name: 'fish_loop_healthy', help: '1 while the loop is healthy (what the heartbeat and the watchdog check).', registers }),
-    eventsReceived: new Counter({ name: 'fish_events_received_total', help: 'Events a source yielded into the loop.', labelNames: ['source'], registers }),
-    eventsDropped: new Counter({ name: 'fish_events_dropped_total', help: 'Events dropped because the bounded bus was full.', labelNames: ['source'], registers }),
-    eventsStale: new Counter({ name: 'fish_events_stale_total', help: 'Events older than maxEvidenceAge: counted, never acted on.', labelNames: ['source'], registers }),
-    eventsDeduplicated: new Counter({ name: 'fish_events_deduplicated_total', help: 'Events whose id was already seen.', labelNames: ['source'], registers }),
+    eventsReceived: new Counter({ name: 'fish_events_received_total', help: 'Events a source yielded into the loop.', labelNames: ['source'], registers, collect: publish('received') }),
+    eventsDropped: new Counter({ name: 'fish_events_dropped_total', help: 'Events dropped because the bounded bus was full.', labelNames: ['source'], registers, collect: publish('dropped') }),
+    eventsStale: new Counter({ name: 'fish_events_stale_total', help: 'Events older than maxEvidenceAge: counted, never acted on.', labelNames: ['source'], registers, collect: publish('stale') }),
+    eventsDeduplicated: new Counter({ name: 'fish_events_deduplicated_total', help: 'Events whose id was already seen.', labelNames: ['source'], registers, collect: publish('duplicates') }),
     sourceUp: new Gauge({ name: 'fish_source_up', help: '1 when the source is connected, 0 when reconnecting or down.', labelNames: ['source'], registers }),
     incidents: new Counter({ name: 'fish_incidents_total', help: 'Incidents opened, by pattern (UNKNOWN for novel ones).', labelNames: ['pattern', 'host'], registers }),
     proposals: new Counter({ name: 'fish_proposals_total', help: 'Proposals by outcome (proposed, approved, denied, expired).', labelNames: ['pattern', 'outcome'], registers }),
@@ -39,6 +54,8 @@ export function createFishMetrics(options: { version: string }) {
     catalogPatterns: new Gauge({ name: 'fish_catalog_patterns', help: 'Patterns in the catalog in use.', registers }),
     catalogReloadSuccess: new Gauge({ name: 'fish_catalog_last_reload_success', help: '1 when the last catalog (re)load succeeded, 0 when it was refused (the last good one stays).', registers }),
     catalogReloadTimestamp: new Gauge({ name: 'fish_catalog_last_reload_timestamp_seconds', help: 'When the catalog was last (re)loaded.', registers }),
+    outboxPending: new Gauge({ name: 'fish_notification_outbox_pending', help: 'Notifications recorded but not delivered yet (retried until sent or expired).', registers }),
+    outboxOldest: new Gauge({ name: 'fish_notification_outbox_oldest_seconds', help: 'Age of the oldest undelivered notification (0 when none).', registers }),
     heartbeatLastSuccess: new Gauge({ name: 'fish_heartbeat_last_success_timestamp_seconds', help: 'Last successful heartbeat ping (0: none yet or not configured).', registers }),
   };
   metrics.buildInfo.set({ version: options.version, node_version: process.version }, 1);
@@ -47,14 +64,6 @@ export function createFishMetrics(options: { version: string }) {
 
 export type FishMetrics = ReturnType<typeof createFishMetrics>;
 
-/** A counter fed from a monotonic number kept elsewhere (engine stats): adds what grew since. */
-export function followCounter(counter: Counter<string>, labels: Record<string, string>) {
-  let previous = 0;
-  // Present from the start at 0: a series that appears only on the first drop hides that
-  // there were none (and breaks rate() over the first one).
-  counter.inc(labels, 0);
-  return (current: number) => {
-    if (current > previous) counter.inc(labels, current - previous);
-    previous = Math.max(previous, current);
-  };
-}
+/** The per-source event counters, as the engine names them. */
+export type SourceCounterName = 'received' | 'dropped' | 'stale' | 'duplicates';
+

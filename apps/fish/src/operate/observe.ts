@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { AuditStore, CatalogHolder, Clock, FishEngine, Source } from '@fish-sre/core';
+import type { AuditStore, CatalogHolder, Clock, EngineObserver, FishEngine, Source } from '@fish-sre/core';
 import type { Heartbeat } from './heartbeat.js';
 import type { LoopHealth } from './loop-health.js';
-import { followCounter, type FishMetrics } from './metrics.js';
+import type { FishMetrics } from './metrics.js';
 
 const FINISHED = new Set(['succeeded', 'failed', 'rolled_back', 'escalated', 'interrupted']);
 
@@ -32,6 +32,27 @@ function seenOnce(limit = 10_000) {
 }
 
 /**
+ * The engine's per-source counters (received, dropped, stale, deduplicated) as metrics, labelled with the
+ * source instance's name: one of `sources`, else `other` (the label set stays the configured
+ * sources whatever an event claims). Called on the hot path: a map lookup and an increment.
+ */
+export function fishEngineObserver(metrics: FishMetrics, sources: readonly string[]): EngineObserver {
+  const known = new Set(sources);
+  const counts = metrics.sourceCounts as Partial<Record<string, Map<string, number>>>;
+  // Every configured source (and `other`) is present from the start at 0: rate() works from the first event on.
+  for (const byLabel of Object.values(metrics.sourceCounts)) for (const source of [...known, 'other']) if (!byLabel.has(source)) byLabel.set(source, 0);
+  return {
+    count(counter, labels) {
+      const byLabel = counts[counter];
+      if (byLabel === undefined) return;
+      const source = labels?.source;
+      const key = source !== undefined && known.has(source) ? source : 'other';
+      byLabel.set(key, (byLabel.get(key) ?? 0) + 1);
+    },
+  };
+}
+
+/**
  * Feeds the metrics from the loop's events (each emitted after its audit row is written) and,
  * at scrape time, from what is cheaper to read than to track: engine counters, source states,
  * waiting proposals, the month's LLM spend, loop health.
@@ -54,16 +75,8 @@ export function observeFish(options: ObserveOptions): void {
     metrics.executionDuration.observe({ pattern: execution.patternId }, Math.max(0, (Date.parse(execution.updatedAt) - Date.parse(execution.createdAt)) / 1000));
   });
 
-  // Engine-level counts: the bus, dedup and the staleness check see events after the sources
-  // have been merged, so they are labelled source="all".
-  const dropped = followCounter(metrics.eventsDropped, { source: 'all' });
-  const stale = followCounter(metrics.eventsStale, { source: 'all' });
-  const duplicates = followCounter(metrics.eventsDeduplicated, { source: 'all' });
+  // Dropped, stale and deduplicated events are counted per source by fishEngineObserver.
   const collect = async () => {
-    const stats = engine.stats();
-    dropped(stats.bus.dropped);
-    stale(stats.stale);
-    duplicates(stats.duplicates);
     for (const source of options.sources) metrics.sourceUp.set({ source: source.name }, (source.health?.().state ?? 'connected') === 'connected' ? 1 : 0);
     const now = clock.now();
     const waiting = await audit.listProposals({ status: 'proposed', limit: 500 }).catch(() => []);
@@ -71,6 +84,11 @@ export function observeFish(options: ObserveOptions): void {
     metrics.oldestWaiting.set(waiting.reduce((oldest, proposal) => Math.max(oldest, (now - Date.parse(proposal.createdAt)) / 1000), 0));
     for (const proposal of await audit.listProposals({ status: 'expired', limit: 100 }).catch(() => [])) {
       if (firstExpiry(proposal.id)) metrics.proposals.inc({ pattern: proposal.patternId, outcome: 'expired' });
+    }
+    const backlog = await audit.outboxBacklog().catch(() => undefined);
+    if (backlog) {
+      metrics.outboxPending.set(backlog.pending);
+      metrics.outboxOldest.set(backlog.oldestCreatedAt ? Math.max(0, (now - Date.parse(backlog.oldestCreatedAt)) / 1000) : 0);
     }
     const spent = await audit.spentInMonth(new Date(now).toISOString().slice(0, 7)).catch(() => 0);
     metrics.llmBudget.set(options.budgetCapEur);

@@ -47,7 +47,10 @@ export async function startDemoFish(options: { approve?: boolean } = {}): Promis
     await stop();
     throw new Error('the demo incident was not proposed within 30 s');
   }
-  if (options.approve === false) return { app, metricsUrl: `${app.metricsServer!.url}/metrics`, stop };
+  if (options.approve === false) {
+    await app.engine.idle(); // the proposal delivered, not only written
+    return { app, metricsUrl: `${app.metricsServer!.url}/metrics`, stop };
+  }
   await new Promise((resolve) => setTimeout(resolve, 1100));
   await app.engine.decide(token, 'approve', 'test:owner');
   const execution = await finished;

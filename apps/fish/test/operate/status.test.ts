@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectStatus, formatStatus, parseMetrics } from '../../src/commands/status.js';
+import { createMemoryAuditStore } from '@fish-sre/core';
+import { sampleOutboxEntry } from '@fish-sre/testkit';
 import { startDemoFish } from './demo-fish.js';
 
 describe('fish-sre status', () => {
@@ -20,7 +22,9 @@ describe('fish-sre status', () => {
     expect(status.sources).toEqual([{ name: 'demo-logs', up: true }]);
     expect(status.budget).toMatchObject({ spentEur: 0, capEur: 20, leftEur: 20 });
     expect(status.lastExecutions).toEqual([]);
+    expect(status.outbox).toEqual({ pending: 0, oldestSeconds: null });
     const text = formatStatus(status);
+    expect(text).toContain('Outbox (0 undelivered)');
     for (const line of text.split('\n')) expect(line.length, line).toBeLessThanOrEqual(40);
     expect(text).toContain('Waiting for you (1)');
     expect(text).toContain('✓ demo-logs up');
@@ -35,6 +39,18 @@ describe('fish-sre status', () => {
     expect(text.split('\n')[0]).toBe('fish NOT REACHED');
     expect(text).toContain('unknown (fish not reached)');
     expect(text).toContain('no LLM configured');
+  });
+
+  it('shows the delivery backlog: undelivered notifications, the oldest one\'s age and the last error', async () => {
+    const audit = createMemoryAuditStore();
+    const now = Date.UTC(2026, 0, 15, 12, 30, 0);
+    await audit.enqueueOutbox(sampleOutboxEntry({ createdAt: new Date(now - 600_000).toISOString(), lastError: 'ntfy: connect ECONNREFUSED 127.0.0.1:80' }));
+    await audit.enqueueOutbox(sampleOutboxEntry({ createdAt: new Date(now - 60_000).toISOString() }));
+    const status = await collectStatus({ audit, budgetCapEur: 0, now: () => now });
+    expect(status.outbox).toEqual({ pending: 2, oldestSeconds: 600, lastError: 'ntfy: connect ECONNREFUSED 127.0.0.1:80' });
+    const text = formatStatus(status);
+    expect(text).toContain('Outbox (2 undelivered)');
+    expect(text).toContain('  oldest 10m old');
   });
 
   it('parses label values with escapes', () => {

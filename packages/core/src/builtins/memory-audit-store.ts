@@ -20,6 +20,7 @@ import {
 } from '../contracts/records.js';
 import { FishError, FishErrorCode, errorMessage } from '../errors.js';
 import { truncateOutput } from '../util/truncate.js';
+import { memoryOutbox } from './memory-outbox.js';
 
 const clone = <T>(value: T): T => structuredClone(value);
 
@@ -162,6 +163,8 @@ export function createMemoryAuditStore(): AuditStore {
         .reverse()
         .map(clone);
     },
+
+    ...memoryOutbox(append),
 
     async reserveBudget(reservation: BudgetReservation) {
       if (monthTotal(reservation.month) + reservation.amountEur > reservation.capEur + 1e-12) return false;

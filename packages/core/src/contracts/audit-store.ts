@@ -6,6 +6,8 @@ import type {
   IncidentRecord,
   LlmUsageRecord,
   NotificationRecord,
+  OutboxRecord,
+  OutboxStatus,
   ProposalRecord,
   ProposalStatus,
 } from './records.js';
@@ -126,6 +128,44 @@ export interface BudgetSettlement {
   at: string;
 }
 
+/** An instance taking an outbox row to send it; the claim lapses at `until` (a crashed sender). */
+export interface OutboxClaim {
+  /** The outbox row. */
+  id: string;
+  /** The instance id taking it. */
+  owner: string;
+  /** When (ISO); a claim of another owner that ended by then no longer holds. */
+  at: string;
+  /** End of this claim unless settled before (ISO). */
+  until: string;
+}
+
+/** What became of one send attempt: the row's new state, written only by the claim's owner. */
+export interface OutboxSettlement {
+  /** The outbox row. */
+  id: string;
+  /** The instance that claimed it: only its settlement is written. */
+  owner: string;
+  /** When the attempt ended (ISO). */
+  at: string;
+  /** `pending`: failed, tried again at `nextAttemptAt`; `sent`; `expired`: given up. */
+  status: OutboxStatus;
+  /** Failed attempts so far, over every notifier. */
+  attempts: number;
+  /** The notifier that gets the next attempt, or the one that delivered it. */
+  channel: string;
+  /** When `channel` was given it (ISO). */
+  channelSince: string;
+  /** Failed attempts per notifier name. */
+  failures: Record<string, number>;
+  /** No attempt before this (ISO). */
+  nextAttemptAt: string;
+  /** The last failure, redacted. */
+  lastError?: string;
+  /** The delivering notifier's receipt id. */
+  receiptId?: string;
+}
+
 /** Which records a `list…` call returns. */
 export interface ListFilter<Status extends string> {
   /** Only records in this status (or one of these). @default every status */
@@ -199,6 +239,23 @@ export interface AuditStore {
   recordNotification(notification: NotificationRecord): Promise<void>;
   /** Notification attempts, newest first, optionally of one proposal. */
   listNotifications(filter?: { proposalId?: string; limit?: number }): Promise<NotificationRecord[]>;
+
+  /** Writes a notification to the outbox (status `pending`) before anything sends it. */
+  enqueueOutbox(entry: OutboxRecord): Promise<void>;
+  /**
+   * Outbox rows, oldest first. `dueBy`: only pending rows whose next attempt is due then and
+   * whose claim (if any) has lapsed. @default limit 100
+   */
+  listOutbox(filter?: { status?: OutboxStatus | readonly OutboxStatus[]; proposalId?: string; dueBy?: string; limit?: number }): Promise<OutboxRecord[]>;
+  /**
+   * Takes a pending row to send it: answers the row when it is pending and unclaimed, its claim
+   * lapsed at `at`, or `owner` already holds it; `undefined` otherwise (another instance sends it).
+   */
+  claimOutbox(claim: OutboxClaim): Promise<OutboxRecord | undefined>;
+  /** Writes the result of an attempt and drops the claim; false (nothing changes) unless `owner` holds a pending row. */
+  settleOutbox(settlement: OutboxSettlement): Promise<boolean>;
+  /** Pending rows and the oldest one's creation time: the delivery backlog. */
+  outboxBacklog(): Promise<{ pending: number; oldestCreatedAt?: string }>;
 
   /** Atomically checks the monthly cap and reserves `amountEur`. False when it would overspend. */
   reserveBudget(reservation: BudgetReservation): Promise<boolean>;

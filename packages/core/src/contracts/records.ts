@@ -181,11 +181,58 @@ export const NotificationRecordSchema = z.object({
 });
 export type NotificationRecord = z.infer<typeof NotificationRecordSchema>;
 
+/** Where a notification in the outbox stands: waiting (or being retried), delivered, or given up. */
+export const OutboxStatus = z.enum(['pending', 'sent', 'expired']);
+export type OutboxStatus = z.infer<typeof OutboxStatus>;
+
+/**
+ * One notification in the delivery outbox: written before it is sent, retried with back-off
+ * (also after a restart) until a notifier takes it or it expires, handed to the next notifier
+ * after repeated failures. Sent at least once; a crash between the notifier's answer and the
+ * `sent` write sends it once more on restart.
+ */
+export const OutboxRecordSchema = z.object({
+  id: z.string(),
+  /** `proposal`, `update`, `escalation`, `unknown-incident`, `budget`, `info`. */
+  kind: z.string(),
+  proposalId: z.string().optional(),
+  incidentId: z.string().optional(),
+  title: z.string(),
+  /**
+   * What the notifier is given, as JSON (already redacted). Never a signed approval link: those
+   * are made when the proposal is sent, so no usable token rests in the store.
+   */
+  payload: z.record(z.string(), z.unknown()),
+  status: OutboxStatus,
+  createdAt: z.string(),
+  /** After this it is not sent any more (a proposal: when its approval window closes). */
+  expiresAt: z.string(),
+  /** The next attempt is not made before this. */
+  nextAttemptAt: z.string(),
+  /** Failed attempts so far, over every notifier. */
+  attempts: z.number().int().nonnegative(),
+  /** The notifier that gets the next attempt; once sent, the one that delivered it. */
+  channel: z.string(),
+  /** When `channel` was given it (the fallback moves on after a time, too). */
+  channelSince: z.string(),
+  /** Failed attempts per notifier name. */
+  failures: z.record(z.string(), z.number().int().nonnegative()),
+  lastError: z.string().optional(),
+  /** The instance sending it now, and until when its claim holds. */
+  claimedBy: z.string().optional(),
+  claimedUntil: z.string().optional(),
+  /** When it was delivered or given up. */
+  settledAt: z.string().optional(),
+  /** The delivering notifier's receipt id. */
+  receiptId: z.string().optional(),
+});
+export type OutboxRecord = z.infer<typeof OutboxRecordSchema>;
+
 /** One row of the append-only history: every state change, in order. */
 export const AuditEntrySchema = z.object({
   seq: z.number().int().nonnegative(),
   at: z.string(),
-  entity: z.enum(['incident', 'proposal', 'decision', 'execution', 'notification', 'llm_usage', 'system']),
+  entity: z.enum(['incident', 'proposal', 'decision', 'execution', 'notification', 'outbox', 'llm_usage', 'system']),
   entityId: z.string(),
   action: z.string(),
   data: z.record(z.string(), z.unknown()),

@@ -15,6 +15,7 @@ import type { AutoExecPolicy } from './stages/auto-exec-policy.js';
 import type { EngineCheckpoint } from './stages/context.js';
 import type { UnknownDetectionOptions } from './stages/detection.js';
 import type { IncidentClaim } from './stages/incident-claim.js';
+import type { OutboxOptions } from './stages/outbox.js';
 import type { EngineObserver } from './stages/observer.js';
 import type { UnknownBundleWriter } from './stages/unknown-incidents.js';
 
@@ -25,6 +26,8 @@ export interface FishEngineOptions {
   sources: Source[];
   audit: AuditStore;
   notifier: Notifier;
+  /** The delivery outbox: fallback notifiers after `notifier`, retries and expiry. */
+  outbox?: OutboxOptions;
   executor: Executor;
   /** Signs the Approve/Deny links. */
   signer: ApprovalSigner;

@@ -4,11 +4,10 @@ import { EventEmitter } from 'node:events';
 import type { Decision } from '../approval/approval-token.js';
 import type { ObservedEvent } from '../contracts/observed-event.js';
 import type { Source } from '../contracts/source.js';
+import type { NotifierMessage } from '../contracts/notifier.js';
 import { FishError, FishErrorCode, describeError, errorMessage } from '../errors.js';
-import type { Clock } from '../util/clock.js';
-import { systemClock, toIso } from '../util/clock.js';
-import type { Logger } from '../util/logger.js';
-import { silentLogger } from '../util/logger.js';
+import { systemClock, toIso, type Clock } from '../util/clock.js';
+import { silentLogger, type Logger } from '../util/logger.js';
 import { Classifier } from './classifier.js';
 import { EventBus } from './event-bus.js';
 import { HostMutex } from './host-mutex.js';
@@ -21,7 +20,7 @@ import { safeId } from './stages/event-shape.js';
 import { ExecutionStage } from './stages/execution.js';
 import { localIncidentClaim, type IncidentClaim } from './stages/incident-claim.js';
 import { NotificationStage } from './stages/notifications.js';
-import { EngineCounters } from './stages/observer.js';
+import { EngineCounters, sourceLabels } from './stages/observer.js';
 import { RecoveryStage } from './stages/recovery.js';
 import { RoutingStage } from './stages/routing.js';
 import { TaskTracker, closeOwned } from './stages/task-tracker.js';
@@ -34,6 +33,7 @@ export { EVENT_HOST_TARGET } from './stages/routing.js';
 export { createAutoExecPolicy, type AutoExecPolicy, type AutoExecPolicyOptions, type AutoExecVerdict } from './stages/auto-exec-policy.js';
 export { localIncidentClaim, type IncidentClaim } from './stages/incident-claim.js';
 export type { DetectedIncident, UnknownDetectionOptions } from './stages/detection.js';
+export type { OutboxOptions } from './stages/outbox.js';
 export type { EngineCounter, EngineHistogram, EngineObserver } from './stages/observer.js';
 export type { UnknownBundle, UnknownBundleWriter } from './stages/unknown-incidents.js';
 
@@ -60,6 +60,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
   private readonly routing: RoutingStage;
   private readonly decisions: DecisionStage;
   private readonly recovery: RecoveryStage;
+  private readonly notifications: NotificationStage;
   private abort = new AbortController();
   /** Cancels running fixes: only after the stop grace period, never with the sources. */
   private executionAbort = new AbortController();
@@ -68,6 +69,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
   private readonly sharedLeaseMs: number | undefined; // set when the store is shared by several instances
   private readonly outage: AuditOutageQueue<{ detected: DetectedIncident; claimed: boolean }>;
   private running = false;
+  private readonly onDrop = (event: ObservedEvent) => this.counters.add('dropped', sourceLabels(event?.source)); // a refused event, under its source
   /** Pending while start() recovers: decisions wait for it. */
   private recovering: Promise<void> | undefined;
 
@@ -75,14 +77,13 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     super();
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
-    this.currentBus = new EventBus(options.busCapacity ?? 10_000);
+    this.currentBus = new EventBus(options.busCapacity ?? 10_000, this.onDrop);
     this.counters = new EngineCounters(options.observer);
     this.tasks = new TaskTracker((error) => this.fail(error));
     this.classifier = options.classifier ?? new Classifier({ clock: this.clock, logger: this.logger });
     // With a store several instances share, locks, claims and leases live in it.
-    const shared = isCoordinatingStore(options.audit)
-      ? { store: options.audit, owner: options.instanceId ?? createInstanceId(), clock: this.clock, logger: this.logger, leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS }
-      : undefined;
+    const owner = options.instanceId ?? createInstanceId();
+    const shared = isCoordinatingStore(options.audit) ? { store: options.audit, owner, clock: this.clock, logger: this.logger, leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS } : undefined;
     this.sharedLeaseMs = shared?.leaseMs;
     this.claim = options.incidentClaim ?? (shared ? new StoreIncidentClaim(shared) : localIncidentClaim);
     this.outage = new AuditOutageQueue({ retry: (held) => this.routeOnce(held), logger: this.logger, notify: (message) => options.notifier.notify(message) });
@@ -106,7 +107,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
       ...(options.maxEvidenceAgeMs !== undefined ? { maxEvidenceAgeMs: options.maxEvidenceAgeMs } : {}),
       ...(options.unknown ? { unknown: options.unknown } : {}),
     });
-    const notifications = new NotificationStage(context, { signer: options.signer, publicUrl: options.publicUrl });
+    const notifications = (this.notifications = new NotificationStage(context, { signer: options.signer, publicUrl: options.publicUrl, owner, ...(options.outbox ? { outbox: options.outbox } : {}) }));
     const hostLock = options.hostLock ?? (shared ? new StoreHostLock(shared) : new HostMutex());
     const execution = new ExecutionStage(context, notifications, { hostLock, signal: () => this.executionAbort.signal, ...(shared ? { ownership: shared } : {}) });
     const execute = (proposal: Parameters<ExecutionStage['execute']>[0]) => execution.execute(proposal);
@@ -144,7 +145,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     this.running = true;
     if (this.busClosed) {
       // stop() closed the bus for good (a closed bus refuses every event): start with a new one.
-      this.currentBus = new EventBus(this.options.busCapacity ?? 10_000);
+      this.currentBus = new EventBus(this.options.busCapacity ?? 10_000, this.onDrop);
       this.busClosed = false;
     }
     this.abort = new AbortController();
@@ -156,6 +157,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     } finally {
       this.recovering = undefined;
     }
+    await this.notifications.start();
     for (const source of this.options.sources) this.tasks.trackLoop(this.pump(source, this.abort.signal));
     this.tasks.trackLoop(this.consume());
     this.expiryTimer = setInterval(() => void this.expireProposals().catch((error) => this.fail(error)), 15_000);
@@ -177,6 +179,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     if (this.expiryTimer) clearInterval(this.expiryTimer);
     if (this.leaseTimer) clearInterval(this.leaseTimer);
     this.outage.stop();
+    this.notifications.stop();
     this.bus.close();
     this.busClosed = true;
     // A fix already running is let finish (an apt upgrade cut in the middle is worse than a slow
@@ -199,20 +202,10 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
   stats(): FishEngineStats {
     const count = (name: Parameters<EngineCounters['get']>[0]) => this.counters.get(name);
     return {
-      events: count('events'),
-      stale: count('stale'),
-      duplicates: count('duplicates'),
-      matched: count('matched'),
-      incidents: count('incidents'),
-      unknownIncidents: count('unknownIncidents'),
-      suppressedByCooldown: count('suppressedByCooldown'),
-      claimedElsewhere: count('claimedElsewhere'),
-      rateLimited: count('rateLimited'),
-      proposals: count('proposals'),
-      executions: count('executions'),
-      llmCalls: this.classifier.llmCallCount,
-      bus: this.bus.stats(),
-      errors: count('errors'),
+      events: count('events'), stale: count('stale'), duplicates: count('duplicates'), matched: count('matched'), incidents: count('incidents'),
+      unknownIncidents: count('unknownIncidents'), suppressedByCooldown: count('suppressedByCooldown'), claimedElsewhere: count('claimedElsewhere'),
+      rateLimited: count('rateLimited'), proposals: count('proposals'), executions: count('executions'), llmCalls: this.classifier.llmCallCount,
+      bus: this.bus.stats(), errors: count('errors'),
     };
   }
 
@@ -244,6 +237,11 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     return this.decisions.decideProposal(proposalId, decision, actor, tokenId);
   }
 
+  /** Sends a message to the human through the delivery outbox (recorded first, retried, fallback notifiers). */
+  notify(message: NotifierMessage, ids: { incidentId?: string; proposalId?: string } = {}): Promise<void> {
+    return this.notifications.escalate(message, ids);
+  }
+
   /** Expires every open proposal whose approval window has passed; returns how many. */
   expireProposals(): Promise<number> {
     return this.decisions.expireProposals();
@@ -267,9 +265,11 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
   private async pump(source: Source, signal: AbortSignal): Promise<void> {
     // A source that throws is restarted with backoff: one broken source never stops the loop.
     let delay = 1000;
+    const received = sourceLabels(source.name);
     while (!signal.aborted) {
       try {
         for await (const event of source.events(signal)) {
+          this.counters.add('received', received);
           if (!(await this.bus.put(event))) return;
           delay = 1000;
         }

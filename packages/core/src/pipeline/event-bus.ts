@@ -29,7 +29,11 @@ export class EventBus implements AsyncIterable<ObservedEvent> {
   private dropped = 0;
   private consumed = 0;
 
-  constructor(readonly capacity = 10_000) {
+  /** `onDrop` is told about each refused event (per-source drop counts). */
+  constructor(
+    readonly capacity = 10_000,
+    private readonly onDrop?: (event: ObservedEvent) => void,
+  ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`event bus capacity must be a positive integer, got ${capacity}`);
     this.ring = new Array(capacity);
   }
@@ -37,7 +41,7 @@ export class EventBus implements AsyncIterable<ObservedEvent> {
   /** Adds an event without waiting; false (and a counted drop) when the bus is full or closed. */
   offer(event: ObservedEvent): boolean {
     if (this.closed || this.count === this.capacity) {
-      this.dropped++;
+      this.drop(event);
       return false;
     }
     this.enqueue(event);
@@ -50,7 +54,7 @@ export class EventBus implements AsyncIterable<ObservedEvent> {
       await new Promise<void>((resolve) => this.waitingPutters.push(resolve));
     }
     if (this.closed) {
-      this.dropped++;
+      this.drop(event);
       return false;
     }
     this.enqueue(event);
@@ -78,6 +82,11 @@ export class EventBus implements AsyncIterable<ObservedEvent> {
       this.waitingTaker = undefined;
       taker({ done: true, value: undefined });
     }
+  }
+
+  private drop(event: ObservedEvent): void {
+    this.dropped++;
+    this.onDrop?.(event);
   }
 
   stats(): EventBusStats {

@@ -10,6 +10,7 @@ import {
   type ProposalRecord,
 } from '@fish-sre/core';
 import { testAuditStoreCoordination } from './audit-store-coordination.js';
+import { testAuditStoreOutbox } from './audit-store-outbox.js';
 
 export interface TestAuditStoreOptions {
   /** Shown in the describe block, e.g. `sqlite`. */
@@ -523,6 +524,8 @@ export function testAuditStore(options: TestAuditStoreOptions): void {
       });
     });
   });
+
+  testAuditStoreOutbox({ name: options.name, createStore: options.createStore, ...(options.createPeer ? { createPeer: options.createPeer } : {}) });
 
   if (options.coordination !== false) {
     testAuditStoreCoordination({

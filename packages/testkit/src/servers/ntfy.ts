@@ -49,6 +49,8 @@ export interface NtfyServerOptions {
   cacheDurationSeconds?: number;
   /** Injectable time in milliseconds. @default Date.now */
   now?: () => number;
+  /** Loopback port to listen on, e.g. the one a stopped server had (a server coming back). @default 0 (any free port) */
+  port?: number;
 }
 
 export interface NtfyAction {
@@ -602,7 +604,10 @@ export async function startNtfyServer(options: NtfyServerOptions): Promise<NtfyT
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', resolve);
+  });
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   return {

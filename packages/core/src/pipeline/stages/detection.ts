@@ -11,7 +11,7 @@ import { SlidingWindowCounter } from '../sliding-window.js';
 import { Cooldowns } from './cooldowns.js';
 import { LEVEL_RANK, type RawEvidence, evidenceLine, isWellFormed, pushEvidence, rawEvidence, renderEvidence } from './event-shape.js';
 import { MetricSignals } from './metric-signals.js';
-import type { EngineCounters } from './observer.js';
+import { sourceLabels, type EngineCounters } from './observer.js';
 
 /** Novel incidents: severe events no pattern matches, `count` within `windowMs` per host+service. */
 export interface UnknownDetectionOptions {
@@ -87,11 +87,11 @@ export class Detection {
     const { counters } = this.context;
     if (!isWellFormed(event)) throw new Error('not a well-formed ObservedEvent (id, time, host, service, level, message, labels)');
     if (!this.dedup.admit(event.id)) {
-      counters.add('duplicates');
+      counters.add('duplicates', sourceLabels(event.source));
       return undefined;
     }
     if (this.options.maxEvidenceAgeMs !== undefined && this.context.clock.now() - event.time > this.options.maxEvidenceAgeMs) {
-      counters.add('stale');
+      counters.add('stale', sourceLabels(event.source));
       return undefined;
     }
     this.refreshCatalog();

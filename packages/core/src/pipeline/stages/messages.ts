@@ -83,6 +83,18 @@ export function updateFallback(proposal: ProposalRecord, status: ProposalUpdateS
   return { kind: 'info', title: updateTitle(proposal, status), body: detail, priority: status === 'escalated' || status === 'interrupted' ? 'high' : 'default' };
 }
 
+/** Says which notifiers failed before `channel` delivered it: `delivered via telegram after ntfy failed 5×`. */
+export function failoverNote(channel: string, failures: Readonly<Record<string, number>>): string | undefined {
+  const failed = Object.entries(failures).filter(([name, count]) => name !== channel && count > 0);
+  if (failed.length === 0) return undefined;
+  return `delivered via ${channel} after ${failed.map(([name, count]) => `${name} failed ${count}×`).join(', ')}`;
+}
+
+/** A message with the failover note at its end. */
+export function withFailoverNote(message: NotifierMessage, note: string | undefined): NotifierMessage {
+  return note === undefined ? message : { ...message, body: `${message.body}\n\n_(${note})_` };
+}
+
 /** The title an update is recorded under. */
 export function updateTitle(proposal: ProposalRecord, status: ProposalUpdateStatus): string {
   return `${proposal.patternId}: ${status}`;

@@ -1,120 +1,100 @@
-import { randomUUID } from 'node:crypto';
 import type { ApprovalSigner } from '../../approval/approval-token.js';
 import type { Pattern } from '../../catalog/catalog-schema.js';
-import type { NotifierMessage, ProposalUpdateStatus } from '../../contracts/notifier.js';
-import type { IncidentRecord, ProposalRecord } from '../../contracts/records.js';
-import { describeError } from '../../errors.js';
-import { redactSecrets } from '../../util/redact.js';
-import type { ProposalLinks, StageContext } from './context.js';
-import { proposalSummary, updateFallback, updateTitle } from './messages.js';
+import type { Notifier, NotifierMessage, NotificationReceipt, ProposalActions, ProposalNotice, ProposalUpdate, ProposalUpdateStatus } from '../../contracts/notifier.js';
+import type { IncidentRecord, OutboxRecord, ProposalRecord } from '../../contracts/records.js';
+import type { StageContext } from './context.js';
+import { proposalSummary, updateFallback, updateTitle, withFailoverNote } from './messages.js';
+import { Outbox, type OutboxOptions } from './outbox.js';
 
 export interface NotificationOptions {
   /** Signs the Approve/Deny links. */
   signer: ApprovalSigner;
   /** Base URL of the approval endpoint as the phone reaches it. */
   publicUrl: string;
+  /** This instance's name: it claims the outbox rows it sends. @default 'local' */
+  owner?: string;
+  /** Fallback notifiers, retries and expiry. */
+  outbox?: OutboxOptions;
 }
 
-/** What the audit trail records about one notifier call. */
-interface NotificationRow {
-  kind: string;
-  proposalId?: string;
-  incidentId?: string;
-  channel: string;
-  receiptId?: string;
-  title: string;
-  ok: boolean;
-  error?: string;
+/** What an outbox row carries: exactly one of these. Signed links are never stored, only made when sent. */
+interface Payload {
+  notice?: ProposalNotice;
+  update?: Omit<ProposalUpdate, 'receipt'> & { receiptId?: string };
+  fallback?: NotifierMessage;
+  message?: NotifierMessage;
 }
 
 /**
- * The one place that talks to the notifier: proposals with their signed links, escalations and
- * status updates. Every call is recorded in the audit trail (sent or failed); a failed send is
- * reported, never thrown, so a notifier outage does not stop the loop.
+ * The one place that talks to notifiers: proposals with their signed links, escalations and
+ * status updates. Each goes through the delivery outbox (written to the audit store first,
+ * retried, handed to a fallback notifier); a failed send is recorded and reported, never thrown,
+ * so a notifier outage does not stop the loop.
  */
 export class NotificationStage {
+  private readonly outbox: Outbox;
+
   constructor(
     private readonly context: StageContext,
     private readonly options: NotificationOptions,
-  ) {}
+  ) {
+    this.outbox = new Outbox(context, { deliver: (notifier, entry, note) => this.deliver(notifier, entry, note), delivered: (entry, receipt) => this.delivered(entry, receipt) }, options.owner ?? 'local', options.outbox);
+  }
 
-  /** The signed Approve/Deny links and the detail page of a proposal. */
-  links(proposal: ProposalRecord): ProposalLinks {
+  /** The signed Approve/Deny links (and their tokens, for channels that carry the decision back) and the detail page of a proposal. */
+  links(proposal: Pick<ProposalRecord, 'id' | 'expiresAt'>): ProposalActions {
     const expires = Date.parse(proposal.expiresAt);
     const base = this.options.publicUrl.replace(/\/+$/, '');
-    return {
-      approveUrl: `${base}/approve/${this.options.signer.sign(proposal.id, 'approve', expires)}`,
-      denyUrl: `${base}/deny/${this.options.signer.sign(proposal.id, 'deny', expires)}`,
-      viewUrl: `${base}/proposals/${proposal.id}`,
-    };
+    const approveToken = this.options.signer.sign(proposal.id, 'approve', expires);
+    const denyToken = this.options.signer.sign(proposal.id, 'deny', expires);
+    return { approveUrl: `${base}/approve/${approveToken}`, denyUrl: `${base}/deny/${denyToken}`, viewUrl: `${base}/proposals/${proposal.id}`, approveToken, denyToken };
+  }
+
+  /** Resumes undelivered notifications left by an earlier run, then retries due ones in the background. */
+  start(): Promise<void> {
+    return this.outbox.start();
+  }
+
+  stop(): void {
+    this.outbox.stop();
+  }
+
+  /** Notifications not delivered yet, and the oldest one's creation time. */
+  backlog(): Promise<{ pending: number; oldestCreatedAt?: string }> {
+    return this.outbox.backlog();
   }
 
   /** Sends a proposal with its signed links; the receipt id on the proposal row records that it went out. */
   async propose(proposal: ProposalRecord, incident: IncidentRecord, pattern: Pattern): Promise<void> {
     if (!pattern.fix) return;
-    const { audit, notifier } = this.context;
-    const links = this.links(proposal);
-    this.context.emit('proposal', proposal, links);
-    const started = this.context.clock.now();
-    try {
-      const receipt = await notifier.propose(
-        {
-          proposalId: proposal.id,
-          incidentId: incident.id,
-          patternId: pattern.id,
-          title: pattern.title,
-          host: proposal.targetHost,
-          service: incident.service,
-          confidence: proposal.confidence,
-          summary: proposalSummary(pattern, proposal),
-          evidence: incident.evidence.slice(-5),
-          createdAt: proposal.createdAt,
-          expiresAt: proposal.expiresAt,
-          dryRun: proposal.dryRun,
-        },
-        links,
-      );
-      this.measure(started, 'proposal', true);
-      this.context.checkpoint('notification-sent');
-      await audit.setProposalNotification(proposal.id, receipt.id);
-      await this.record({ kind: 'proposal', proposalId: proposal.id, incidentId: incident.id, channel: receipt.channel, receiptId: receipt.id, title: pattern.title, ok: true });
-    } catch (error) {
-      this.measure(started, 'proposal', false);
-      await this.record({ kind: 'proposal', proposalId: proposal.id, incidentId: incident.id, channel: notifier.name, title: pattern.title, ok: false, error: describeError(error) });
-      this.context.fail(error);
-    }
+    this.context.emit('proposal', proposal, this.links(proposal));
+    const notice: ProposalNotice = {
+      proposalId: proposal.id,
+      incidentId: incident.id,
+      patternId: pattern.id,
+      title: pattern.title,
+      host: proposal.targetHost,
+      service: incident.service,
+      confidence: proposal.confidence,
+      summary: proposalSummary(pattern, proposal),
+      evidence: incident.evidence.slice(-5),
+      createdAt: proposal.createdAt,
+      expiresAt: proposal.expiresAt,
+      dryRun: proposal.dryRun,
+    };
+    await this.send({ kind: 'proposal', title: pattern.title, proposalId: proposal.id, incidentId: incident.id, payload: { notice }, expiresAt: proposal.expiresAt });
   }
 
-  /** Sends a message that needs a human (no fix, UNKNOWN, a failed fix). */
+  /** Sends a message that needs a human (no fix, UNKNOWN, a failed fix, a budget warning). */
   async escalate(message: NotifierMessage, ids: { incidentId?: string; proposalId?: string }): Promise<void> {
-    const { notifier } = this.context;
     this.context.emit('escalation', message);
-    const started = this.context.clock.now();
-    try {
-      const receipt = await notifier.notify(message);
-      this.measure(started, message.kind, true);
-      await this.record({ kind: message.kind, ...ids, channel: receipt.channel, receiptId: receipt.id, title: message.title, ok: true });
-    } catch (error) {
-      this.measure(started, message.kind, false);
-      await this.record({ kind: message.kind, ...ids, channel: notifier.name, title: message.title, ok: false, error: describeError(error) });
-      this.context.fail(error);
-    }
+    await this.send({ kind: message.kind, title: message.title, ...ids, payload: { message } });
   }
 
   /** Tells the human what became of a proposal (edits the proposal message where the notifier can). */
   async update(proposal: ProposalRecord, status: ProposalUpdateStatus, detail: string, actor?: string): Promise<void> {
-    const { notifier } = this.context;
-    const started = this.context.clock.now();
-    try {
-      const update = { proposalId: proposal.id, status, detail, ...(actor ? { actor } : {}), ...(proposal.notificationId ? { receipt: { id: proposal.notificationId, channel: notifier.name } } : {}) };
-      const receipt = notifier.update ? await notifier.update(update) : await notifier.notify(updateFallback(proposal, status, detail));
-      this.measure(started, 'update', true);
-      await this.record({ kind: 'update', proposalId: proposal.id, channel: receipt?.channel ?? notifier.name, ...(receipt ? { receiptId: receipt.id } : {}), title: updateTitle(proposal, status), ok: true });
-    } catch (error) {
-      this.measure(started, 'update', false);
-      await this.record({ kind: 'update', proposalId: proposal.id, channel: notifier.name, title: updateTitle(proposal, status), ok: false, error: describeError(error) }).catch(() => undefined);
-      this.context.fail(error);
-    }
+    const update = { proposalId: proposal.id, status, detail, ...(actor ? { actor } : {}), ...(proposal.notificationId ? { receiptId: proposal.notificationId } : {}) };
+    await this.send({ kind: 'update', title: updateTitle(proposal, status), proposalId: proposal.id, payload: { update, fallback: updateFallback(proposal, status, detail) } });
   }
 
   /** Sends an update in the background (tracked: stop() waits for it). */
@@ -122,12 +102,42 @@ export class NotificationStage {
     void this.context.tasks.track(this.update(proposal, status, detail, actor));
   }
 
-  private measure(started: number, kind: string, ok: boolean): void {
-    this.context.counters.add(ok ? 'notifications' : 'notificationFailures', { kind });
-    this.context.counters.observe('notification', this.context.clock.now() - started, { kind, outcome: ok ? 'sent' : 'failed' });
+  /** Into the outbox; a store that cannot record it is reported, never thrown (the loop goes on). */
+  private async send(item: Parameters<Outbox['enqueue']>[0]): Promise<void> {
+    try {
+      await this.outbox.enqueue(item);
+    } catch (error) {
+      this.context.fail(error);
+    }
   }
 
-  private async record(notification: NotificationRow): Promise<void> {
-    await this.context.audit.recordNotification({ id: `ntf_${randomUUID().replace(/-/g, '').slice(0, 20)}`, sentAt: this.context.now(), ...notification, ...(notification.error ? { error: redactSecrets(notification.error) } : {}) });
+  private async deliver(notifier: Notifier, entry: OutboxRecord, note: string | undefined): Promise<NotificationReceipt | undefined> {
+    const payload = entry.payload as Payload;
+    if (payload.notice) {
+      const notice = note === undefined ? payload.notice : { ...payload.notice, summary: `${payload.notice.summary}\n\n_(${note})_` };
+      const receipt = await notifier.propose(notice, this.links({ id: notice.proposalId, expiresAt: notice.expiresAt }));
+      this.context.checkpoint('notification-sent');
+      return receipt;
+    }
+    if (payload.update) {
+      const { receiptId, ...update } = payload.update;
+      if (!notifier.update) return notifier.notify(withFailoverNote(payload.fallback ?? { kind: 'info', title: entry.title, body: update.detail, priority: 'default' }, note));
+      const receipt = await this.proposalReceipt(update.proposalId, receiptId, notifier);
+      return (await notifier.update({ ...update, ...(note !== undefined ? { detail: `${update.detail} (${note})` } : {}), ...(receipt ? { receipt } : {}) })) ?? undefined;
+    }
+    return notifier.notify(withFailoverNote(payload.message!, note));
+  }
+
+  /** The receipt of the proposal's own notification, when `notifier` is the one that delivered it. */
+  private async proposalReceipt(proposalId: string, known: string | undefined, notifier: Notifier): Promise<NotificationReceipt | undefined> {
+    const id = (await this.context.audit.getProposal(proposalId))?.notificationId ?? known;
+    if (id === undefined) return undefined;
+    const delivered = (await this.context.audit.listOutbox({ proposalId, status: 'sent', limit: 20 })).find((row) => row.kind === 'proposal');
+    const channel = delivered?.channel ?? this.outbox.chain[0]!.name;
+    return channel === notifier.name ? { id, channel } : undefined;
+  }
+
+  private async delivered(entry: OutboxRecord, receipt: NotificationReceipt | undefined): Promise<void> {
+    if (entry.kind === 'proposal' && entry.proposalId !== undefined && receipt) await this.context.audit.setProposalNotification(entry.proposalId, receipt.id);
   }
 }

@@ -1,8 +1,13 @@
 /** The engine's counters: each also exported to metrics through the observer. */
 export type EngineCounter =
   | 'events'
+  /** Events a source yielded into the bus, labelled `{ source }`. */
+  | 'received'
+  /** Labelled `{ source }` (the source instance's name), as are `duplicates` and `dropped`. */
   | 'stale'
   | 'duplicates'
+  /** Events the bus refused (full, or closed at stop). */
+  | 'dropped'
   | 'matched'
   | 'incidents'
   | 'unknownIncidents'
@@ -13,7 +18,28 @@ export type EngineCounter =
   | 'executions'
   | 'notifications'
   | 'notificationFailures'
+  /** Notifications the outbox gave up on: not delivered before they expired. */
+  | 'notificationsExpired'
   | 'errors';
+
+const SOURCE_LABELS = new Map<string, Readonly<Record<string, string>>>();
+const OTHER_SOURCE: Readonly<Record<string, string>> = Object.freeze({ source: 'other' });
+
+/**
+ * The `{ source }` labels of a per-source counter, one frozen object per source name (no
+ * allocation per event). Sources are the configured instances, a handful; past 64 names, the
+ * rest count as `other`, so a source that invents names cannot blow up the metric's cardinality.
+ */
+export function sourceLabels(source: unknown): Readonly<Record<string, string>> {
+  if (typeof source !== 'string') return OTHER_SOURCE;
+  let labels = SOURCE_LABELS.get(source);
+  if (labels === undefined) {
+    if (SOURCE_LABELS.size >= 64) return OTHER_SOURCE;
+    labels = Object.freeze({ source });
+    SOURCE_LABELS.set(source, labels);
+  }
+  return labels;
+}
 
 /** Durations the engine measures, in milliseconds. */
 export type EngineHistogram =

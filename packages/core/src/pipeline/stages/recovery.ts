@@ -62,6 +62,8 @@ export class RecoveryStage {
       if (proposal.notificationId !== undefined || Date.parse(proposal.expiresAt) <= clock.now()) continue;
       // A live peer may be sending this one right now: only an old enough one was lost.
       if (this.options.sharedLeaseMs !== undefined && Date.parse(proposal.createdAt) > clock.now() - this.options.sharedLeaseMs) continue;
+      // One in the outbox is resumed there (or was delivered, or given up on): not sent again here.
+      if ((await audit.listOutbox({ proposalId: proposal.id, limit: 50 })).some((row) => row.kind === 'proposal')) continue;
       const incident = await audit.getIncident(proposal.incidentId);
       const pattern = this.context.catalog().patterns.find((candidate) => candidate.id === proposal.patternId);
       if (!incident || !pattern) continue;

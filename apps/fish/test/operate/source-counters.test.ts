@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { ApprovalSigner, FishEngine, ManualClock, createMemoryAuditStore, type Catalog, type ObservedEvent } from '@fish-sre/core';
+import { createFishMetrics } from '../../src/operate/metrics.js';
+import { fishEngineObserver } from '../../src/operate/observe.js';
+import { parseMetrics } from '../../src/commands/status.js';
+
+const catalog: Catalog = { patterns: [], scriptsDir: '/nonexistent', loadedFrom: '/nonexistent', loadedAt: 0, digest: 'x' };
+const notifier = { specificationVersion: 'v1' as const, name: 'none', propose: async () => ({ id: 'n', channel: 'none' }), notify: async () => ({ id: 'n', channel: 'none' }) };
+const executor = { specificationVersion: 'v1' as const, name: 'none', run: () => Promise.reject(new Error('nothing runs here')) };
+
+describe('per-source event counters on /metrics', () => {
+  it('counts deduplicated, stale and dropped events under the source that sent them, and an unknown name as other', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 4, 1, 12, 0, 0));
+    const metrics = createFishMetrics({ version: 'test' });
+    const engine = new FishEngine({
+      catalog: () => catalog, sources: [], audit: createMemoryAuditStore(), notifier, executor, signer: new ApprovalSigner(ApprovalSigner.generateSecret()), publicUrl: 'https://fish.test',
+      clock, maxEvidenceAgeMs: 60_000, busCapacity: 1, observer: fishEngineObserver(metrics, ['loki', 'file']),
+    });
+    const event = (id: string, source: string, ageMs = 0): ObservedEvent => ({ id, kind: 'log', source, time: clock.now() - ageMs, host: 'penny', service: 'web', level: 'info', message: 'GET / 200', labels: {} });
+    for (const id of ['a', 'a', 'a']) engine.ingest(event(id, 'loki')); // two duplicates
+    engine.ingest(event('b', 'file'));
+    engine.ingest(event('b', 'file')); // one duplicate
+    engine.ingest(event('c', 'file', 120_000)); // stale
+    engine.ingest(event('d', 'invented-by-an-event')); // counted, not as a new label
+    engine.ingest(event('d', 'invented-by-an-event'));
+    // The bus holds one event: with nothing consuming it, the next ones are refused and counted.
+    expect(engine.bus.offer(event('e', 'loki'))).toBe(true);
+    expect(engine.bus.offer(event('f', 'loki'))).toBe(false);
+    expect(engine.bus.offer(event('g', 'file'))).toBe(false);
+
+    const series = parseMetrics(await metrics.registry.metrics());
+    const bySource = (name: string) => Object.fromEntries((series.get(name) ?? []).map((sample) => [sample.labels.source, sample.value]));
+    expect(bySource('fish_events_deduplicated_total')).toEqual({ loki: 2, file: 1, other: 1 });
+    expect(bySource('fish_events_stale_total')).toEqual({ loki: 0, file: 1, other: 0 });
+    expect(bySource('fish_events_dropped_total')).toEqual({ loki: 1, file: 1, other: 0 });
+    expect(engine.stats()).toMatchObject({ duplicates: 4, stale: 1, bus: { dropped: 2 } });
+  });
+});
