@@ -17,7 +17,12 @@ export function rng(seed) {
 
 const HOSTS = ['penny', 'lancelot', 'galahad'];
 const NOISE = [
-  ['traefik', 'info', (r) => `192.168.1.${Math.floor(r() * 200)} - - "GET /api/health HTTP/2.0" 200 ${Math.floor(r() * 9000)} "-" "-" ${Math.floor(r() * 1e5)} "homepage@docker" "http://172.18.0.7:3000" ${Math.floor(r() * 40)}ms`],
+  [
+    'traefik',
+    'info',
+    (r) =>
+      `192.168.1.${Math.floor(r() * 200)} - - "GET /api/health HTTP/2.0" 200 ${Math.floor(r() * 9000)} "-" "-" ${Math.floor(r() * 1e5)} "homepage@docker" "http://172.18.0.7:3000" ${Math.floor(r() * 40)}ms`,
+  ],
   ['adguardhome', 'info', (r) => `[info] dnsproxy: starting upstream exchange with https://dns.quad9.net:443/dns-query id=${Math.floor(r() * 1e6)}`],
   ['fail2ban', 'warn', (r) => `fail2ban.filter [812]: INFO [sshd] Found 45.148.10.${Math.floor(r() * 250)} - ${new Date().toISOString().slice(0, 10)}`],
   ['cron', 'info', () => 'pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)'],

@@ -15,7 +15,9 @@ async function latencies(multiline) {
   const path = join(directory, `${multiline ? 'joined' : 'plain'}.log`);
   await writeFile(path, '');
   const controller = new AbortController();
-  const iterator = createFileSource({ path, format: 'text', follow: true, ...(multiline ? {} : { multiline: false }) }).events(controller.signal)[Symbol.asyncIterator]();
+  const iterator = createFileSource({ path, format: 'text', follow: true, ...(multiline ? {} : { multiline: false }) })
+    .events(controller.signal)
+    [Symbol.asyncIterator]();
   const figures = [];
   for (let index = 0; index < SAMPLES; index++) {
     // The source is already waiting (polling) when the line comes, at a random phase of its timer.
@@ -35,5 +37,17 @@ async function latencies(multiline) {
 const joined = await latencies(true);
 const plain = await latencies(false);
 await rm(directory, { recursive: true, force: true });
-say(`last line of a burst, file source defaults: joiner on p50 ${joined.p50.toFixed(0)} ms (max ${joined.max.toFixed(0)}), off p50 ${plain.p50.toFixed(0)} ms (max ${plain.max.toFixed(0)}); the joiner adds ${(joined.p50 - plain.p50).toFixed(0)} ms at p50`);
-console.log(JSON.stringify({ bench: 'joiner-latency', samples: SAMPLES, joinedP50Ms: +joined.p50.toFixed(0), joinedMaxMs: +joined.max.toFixed(0), plainP50Ms: +plain.p50.toFixed(0), plainMaxMs: +plain.max.toFixed(0), addedP50Ms: +(joined.p50 - plain.p50).toFixed(0) }));
+say(
+  `last line of a burst, file source defaults: joiner on p50 ${joined.p50.toFixed(0)} ms (max ${joined.max.toFixed(0)}), off p50 ${plain.p50.toFixed(0)} ms (max ${plain.max.toFixed(0)}); the joiner adds ${(joined.p50 - plain.p50).toFixed(0)} ms at p50`,
+);
+console.log(
+  JSON.stringify({
+    bench: 'joiner-latency',
+    samples: SAMPLES,
+    joinedP50Ms: +joined.p50.toFixed(0),
+    joinedMaxMs: +joined.max.toFixed(0),
+    plainP50Ms: +plain.p50.toFixed(0),
+    plainMaxMs: +plain.max.toFixed(0),
+    addedP50Ms: +(joined.p50 - plain.p50).toFixed(0),
+  }),
+);

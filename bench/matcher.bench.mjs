@@ -47,8 +47,14 @@ function generatedPatterns(count) {
 function makeEngine(patterns) {
   const bigCatalog = { ...catalog, patterns };
   return new FishEngine({
-    catalog: () => bigCatalog, sources: [], audit: createMemoryAuditStore(), notifier: noopNotifier, executor: noopExecutor,
-    signer: new ApprovalSigner('b'.repeat(32)), publicUrl: 'http://127.0.0.1:8080', targets: hosts,
+    catalog: () => bigCatalog,
+    sources: [],
+    audit: createMemoryAuditStore(),
+    notifier: noopNotifier,
+    executor: noopExecutor,
+    signer: new ApprovalSigner('b'.repeat(32)),
+    publicUrl: 'http://127.0.0.1:8080',
+    targets: hosts,
   });
 }
 
@@ -60,8 +66,14 @@ function parseLine(text) {
   offset += text.length + 1;
   return {
     id: `file:803.2n9c.0:${start}+${text.length + 1}`,
-    kind: 'log', source: 'bench', time: line.time, host: line.host ?? 'unknown', service: line.service ?? 'unknown',
-    level: normaliseLevel(line.level), message: line.message, labels: {},
+    kind: 'log',
+    source: 'bench',
+    time: line.time,
+    host: line.host ?? 'unknown',
+    service: line.service ?? 'unknown',
+    level: normaliseLevel(line.level),
+    message: line.message,
+    labels: {},
   };
 }
 
@@ -126,7 +138,9 @@ const stats = matchers[0].stats();
 figures.matcherHeapMb500 = +heapMb.toFixed(2);
 figures.indexStates500 = stats.indexStates;
 figures.unindexedSignals500 = stats.unindexedSignals;
-say(`matcher for 500 patterns: ${heapMb.toFixed(2)} MB heap (literal automaton ${stats.indexStates} states, ${(stats.indexBytes / 1024).toFixed(0)} KiB; ${stats.unindexedSignals} signals without a literal)`);
+say(
+  `matcher for 500 patterns: ${heapMb.toFixed(2)} MB heap (literal automaton ${stats.indexStates} states, ${(stats.indexBytes / 1024).toFixed(0)} KiB; ${stats.unindexedSignals} signals without a literal)`,
+);
 
 // ---- 4. A 256 KiB adversarial line for every catalog regex -----------------------------------
 // The line repeats the start of the regex's own samples (what makes a backtracking engine retry
@@ -134,7 +148,10 @@ say(`matcher for 500 patterns: ${heapMb.toFixed(2)} MB heap (literal automaton $
 // figure is the engine's, and with the default cut (16 KiB).
 const SIZE = 256 * 1024;
 const worst = { full: { ms: 0, pattern: '' }, cut: { ms: 0, pattern: '' } };
-for (const [label, options] of [['full', { maxMessageLength: SIZE + 1 }], ['cut', {}]]) {
+for (const [label, options] of [
+  ['full', { maxMessageLength: SIZE + 1 }],
+  ['cut', {}],
+]) {
   for (const pattern of catalog.patterns) {
     const sample = pattern.samples.match.map(sampleToEvent).find((event) => event.kind === 'log');
     if (!sample) continue;

@@ -21,10 +21,12 @@ const holder = await CatalogHolder.load(catalogDir);
 const hosts = ['penny', 'lancelot', 'galahad'];
 const noopNotifier = { specificationVersion: 'v1', name: 'noop', propose: async () => ({ id: 'n', channel: 'noop' }), notify: async () => ({ id: 'n', channel: 'noop' }) };
 const noopExecutor = { specificationVersion: 'v1', name: 'noop', hosts: () => hosts, run: async () => ({ exitCode: 0, stdout: '', stderr: '', durationMs: 0, timedOut: false }) };
-const incidentLines = catalog.patterns.flatMap((pattern) => pattern.samples.match.slice(0, 1).map((sample) => {
-  const event = sampleToEvent(sample);
-  return { host: hosts.includes(event.host) ? event.host : 'penny', service: event.service, level: event.level, message: event.message };
-}));
+const incidentLines = catalog.patterns.flatMap((pattern) =>
+  pattern.samples.match.slice(0, 1).map((sample) => {
+    const event = sampleToEvent(sample);
+    return { host: hosts.includes(event.host) ? event.host : 'penny', service: event.service, level: event.level, message: event.message };
+  }),
+);
 
 const LINES = Number(process.env.BENCH_LINES ?? 150_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -33,13 +35,29 @@ for (const line of homelabDay({ incidentLines, incidents: 50 })) {
   const text = JSON.stringify(line);
   // One line in twenty repeats an earlier id: the deduplication counter is exercised too.
   const id = events.length % 20 === 19 ? events[events.length - 7].id : createHash('sha1').update(text).digest('base64url');
-  events.push({ id, kind: 'log', source: events.length % 2 ? 'loki' : 'file', time: line.time, host: line.host ?? 'unknown', service: line.service ?? 'unknown', level: normaliseLevel(line.level), message: line.message, labels: {} });
+  events.push({
+    id,
+    kind: 'log',
+    source: events.length % 2 ? 'loki' : 'file',
+    time: line.time,
+    host: line.host ?? 'unknown',
+    service: line.service ?? 'unknown',
+    level: normaliseLevel(line.level),
+    message: line.message,
+    labels: {},
+  });
   if (events.length >= LINES) break;
 }
 
 /** A source that yields the prepared events as fast as the bus takes them. */
 function arraySource(name, slice) {
-  return { specificationVersion: 'v1', name, async *events() { for (const event of slice) yield event; } };
+  return {
+    specificationVersion: 'v1',
+    name,
+    async *events() {
+      for (const event of slice) yield event;
+    },
+  };
 }
 
 const halves = [events.filter((_, index) => index % 2 === 0), events.filter((_, index) => index % 2 === 1)];
@@ -49,8 +67,22 @@ async function round(withMetrics) {
   const sources = [arraySource('file', halves[0]), arraySource('loki', halves[1])];
   const metrics = withMetrics ? createFishMetrics({ version: 'bench' }) : undefined;
   const engine = new FishEngine({
-    catalog: () => catalog, sources, audit, notifier: noopNotifier, executor: noopExecutor, signer: new ApprovalSigner('b'.repeat(32)), publicUrl: 'http://127.0.0.1:8080', targets: hosts,
-    ...(metrics ? { observer: fishEngineObserver(metrics, sources.map((source) => source.name)) } : {}),
+    catalog: () => catalog,
+    sources,
+    audit,
+    notifier: noopNotifier,
+    executor: noopExecutor,
+    signer: new ApprovalSigner('b'.repeat(32)),
+    publicUrl: 'http://127.0.0.1:8080',
+    targets: hosts,
+    ...(metrics
+      ? {
+          observer: fishEngineObserver(
+            metrics,
+            sources.map((source) => source.name),
+          ),
+        }
+      : {}),
   });
   if (metrics) observeFish({ metrics, engine, audit, sources, catalog: holder, clock: systemClock, budgetCapEur: 0, health: () => undefined, heartbeat: () => undefined });
   global.gc?.();
@@ -77,7 +109,11 @@ if (mode === 'with' || mode === 'without') {
 }
 
 const runOne = (which) => {
-  const child = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), which], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_LINES: String(LINES) } });
+  const child = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), which], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, BENCH_LINES: String(LINES) },
+  });
   return JSON.parse(child.stdout.trim().split('\n').pop()).perSecond;
 };
 const without = [];
@@ -96,5 +132,18 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.l
 const base = median(without);
 const instrumented = median(withMetrics);
 const costPercent = ((base - instrumented) / base) * 100;
-say(`ingest through the bus: ${events.length.toLocaleString('en')} events, ${ROUNDS} processes each; without metrics ${Math.round(base).toLocaleString('en')} events/s per core, with metrics ${Math.round(instrumented).toLocaleString('en')} events/s: cost ${costPercent.toFixed(2)}% (medians)`);
-console.log(JSON.stringify({ bench: 'metrics', events: events.length, rounds: ROUNDS, withoutPerSecond: Math.round(base), withPerSecond: Math.round(instrumented), costPercent: +costPercent.toFixed(2), rawWithout: without.map(Math.round), rawWith: withMetrics.map(Math.round) }));
+say(
+  `ingest through the bus: ${events.length.toLocaleString('en')} events, ${ROUNDS} processes each; without metrics ${Math.round(base).toLocaleString('en')} events/s per core, with metrics ${Math.round(instrumented).toLocaleString('en')} events/s: cost ${costPercent.toFixed(2)}% (medians)`,
+);
+console.log(
+  JSON.stringify({
+    bench: 'metrics',
+    events: events.length,
+    rounds: ROUNDS,
+    withoutPerSecond: Math.round(base),
+    withPerSecond: Math.round(instrumented),
+    costPercent: +costPercent.toFixed(2),
+    rawWithout: without.map(Math.round),
+    rawWith: withMetrics.map(Math.round),
+  }),
+);

@@ -9,8 +9,15 @@ import { performance } from 'node:perf_hooks';
 // in both; RSS differs only by how much garbage V8 keeps room for.
 if (!process.env.FISH_BENCH_CHILD) {
   const runs = {};
-  for (const [label, flags] of [['defaultFlags', []], ['semiSpace4', ['--max-semi-space-size=4']]]) {
-    const child = spawnSync(process.execPath, ['--expose-gc', ...flags, new URL(import.meta.url).pathname], { env: { ...process.env, FISH_BENCH_CHILD: '1' }, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  for (const [label, flags] of [
+    ['defaultFlags', []],
+    ['semiSpace4', ['--max-semi-space-size=4']],
+  ]) {
+    const child = spawnSync(process.execPath, ['--expose-gc', ...flags, new URL(import.meta.url).pathname], {
+      env: { ...process.env, FISH_BENCH_CHILD: '1' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+      encoding: 'utf8',
+    });
     runs[label] = JSON.parse(child.stdout.trim().split('\n').pop());
   }
   console.log(JSON.stringify({ bench: 'overload', ...runs }));
@@ -22,7 +29,16 @@ import { homelabDay } from './homelab-day.mjs';
 const catalog = await loadCatalog(new URL('../catalog', import.meta.url).pathname);
 const noop = { specificationVersion: 'v1', name: 'noop', propose: async () => ({ id: 'n', channel: 'noop' }), notify: async () => ({ id: 'n', channel: 'noop' }) };
 const executor = { specificationVersion: 'v1', name: 'noop', hosts: () => ['penny'], run: async () => ({ exitCode: 0, stdout: '', stderr: '', durationMs: 0, timedOut: false }) };
-const engine = new FishEngine({ catalog: () => catalog, sources: [], audit: createMemoryAuditStore(), notifier: noop, executor, signer: new ApprovalSigner('b'.repeat(32)), publicUrl: 'http://127.0.0.1', busCapacity: 10_000 });
+const engine = new FishEngine({
+  catalog: () => catalog,
+  sources: [],
+  audit: createMemoryAuditStore(),
+  notifier: noop,
+  executor,
+  signer: new ApprovalSigner('b'.repeat(32)),
+  publicUrl: 'http://127.0.0.1',
+  busCapacity: 10_000,
+});
 
 const seconds = Number(process.env.BENCH_OVERLOAD_SECONDS ?? 6);
 const rssStart = process.memoryUsage().rss;
@@ -60,5 +76,20 @@ while (performance.now() < end) {
   await new Promise((resolve) => setImmediate(resolve));
 }
 const stats = engine.bus.stats();
-process.stderr.write(`overload x10 for ${seconds} s: offered ${offered.toLocaleString('en')}, consumed ${consumed.toLocaleString('en')}, dropped ${stats.dropped.toLocaleString('en')} (counted), queue ${stats.depth}/${stats.capacity}; RSS start ${Math.round(rssStart / 1048576)} MB, peak ${Math.round(peakRss / 1048576)} MB, samples ${samples.join(' ')} MB\n`);
-console.log(JSON.stringify({ bench: 'overload', seconds, offered, consumed, dropped: stats.dropped, queueDepth: stats.depth, rssStartMb: Math.round(rssStart / 1048576), peakRssMb: Math.round(peakRss / 1048576), rssSamplesMb: samples, heapUsedSamplesMb: heapSamples }));
+process.stderr.write(
+  `overload x10 for ${seconds} s: offered ${offered.toLocaleString('en')}, consumed ${consumed.toLocaleString('en')}, dropped ${stats.dropped.toLocaleString('en')} (counted), queue ${stats.depth}/${stats.capacity}; RSS start ${Math.round(rssStart / 1048576)} MB, peak ${Math.round(peakRss / 1048576)} MB, samples ${samples.join(' ')} MB\n`,
+);
+console.log(
+  JSON.stringify({
+    bench: 'overload',
+    seconds,
+    offered,
+    consumed,
+    dropped: stats.dropped,
+    queueDepth: stats.depth,
+    rssStartMb: Math.round(rssStart / 1048576),
+    peakRssMb: Math.round(peakRss / 1048576),
+    rssSamplesMb: samples,
+    heapUsedSamplesMb: heapSamples,
+  }),
+);

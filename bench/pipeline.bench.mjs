@@ -19,15 +19,25 @@ const catalog = await loadCatalog(catalogDir);
 const hosts = ['penny', 'lancelot', 'galahad'];
 const noopNotifier = { specificationVersion: 'v1', name: 'noop', propose: async () => ({ id: 'n', channel: 'noop' }), notify: async () => ({ id: 'n', channel: 'noop' }) };
 const noopExecutor = { specificationVersion: 'v1', name: 'noop', hosts: () => hosts, run: async () => ({ exitCode: 0, stdout: '', stderr: '', durationMs: 0, timedOut: false }) };
-const incidentLines = catalog.patterns.flatMap((pattern) => pattern.samples.match.slice(0, 1).map((sample) => {
-  const event = sampleToEvent(sample);
-  return { host: hosts.includes(event.host) ? event.host : 'penny', service: event.service, level: event.level, message: event.message };
-}));
+const incidentLines = catalog.patterns.flatMap((pattern) =>
+  pattern.samples.match.slice(0, 1).map((sample) => {
+    const event = sampleToEvent(sample);
+    return { host: hosts.includes(event.host) ? event.host : 'penny', service: event.service, level: event.level, message: event.message };
+  }),
+);
 
 function makeEngine(options = {}) {
   return new FishEngine({
-    catalog: () => catalog, sources: [], audit: options.audit ?? createMemoryAuditStore(), notifier: noopNotifier, executor: noopExecutor,
-    signer: new ApprovalSigner('b'.repeat(32)), publicUrl: 'http://127.0.0.1:8080', targets: options.targets ?? hosts, clock: options.clock, classifier: options.classifier,
+    catalog: () => catalog,
+    sources: [],
+    audit: options.audit ?? createMemoryAuditStore(),
+    notifier: noopNotifier,
+    executor: noopExecutor,
+    signer: new ApprovalSigner('b'.repeat(32)),
+    publicUrl: 'http://127.0.0.1:8080',
+    targets: options.targets ?? hosts,
+    clock: options.clock,
+    classifier: options.classifier,
     ...(options.busCapacity ? { busCapacity: options.busCapacity } : {}),
   });
 }
@@ -37,8 +47,14 @@ function parseLine(text) {
   const line = JSON.parse(text);
   return {
     id: createHash('sha1').update(text).digest('base64url'),
-    kind: 'log', source: 'bench', time: line.time, host: line.host ?? 'unknown', service: line.service ?? 'unknown',
-    level: normaliseLevel(line.level), message: line.message, labels: {},
+    kind: 'log',
+    source: 'bench',
+    time: line.time,
+    host: line.host ?? 'unknown',
+    service: line.service ?? 'unknown',
+    level: normaliseLevel(line.level),
+    message: line.message,
+    labels: {},
   };
 }
 
@@ -65,7 +81,9 @@ const cpuMs = (cpu.user + cpu.system) / 1000;
 // Lines per second of CPU time: the figure for "one core", unaffected by other processes.
 const linesPerSecond = Math.round(texts.length / (cpuMs / 1000));
 const linesPerWallSecond = Math.round(texts.length / (elapsed / 1000));
-say(`throughput: ${texts.length} lines, ${cpuMs.toFixed(0)} ms CPU (${elapsed.toFixed(0)} ms wall) = ${linesPerSecond.toLocaleString('en')} lines/s per core (parse -> dedup -> rules -> matcher, ${catalog.patterns.length} patterns), incidents ${engine.stats().incidents}`);
+say(
+  `throughput: ${texts.length} lines, ${cpuMs.toFixed(0)} ms CPU (${elapsed.toFixed(0)} ms wall) = ${linesPerSecond.toLocaleString('en')} lines/s per core (parse -> dedup -> rules -> matcher, ${catalog.patterns.length} patterns), incidents ${engine.stats().incidents}`,
+);
 
 // ---- 3. A day of logs: LLM calls and EUR, ours vs classify-every-warn/error ------------------
 const price = lookupPrice(defaultPriceTable(), 'claude-sonnet-4-6').price;
@@ -73,11 +91,21 @@ const CALL_TOKENS = { inputTokens: 900, outputTokens: 60, cacheCreationInputToke
 const perCallEur = costEur(price, CALL_TOKENS);
 let llmCalls = 0;
 const fakeLlm = {
-  specificationVersion: 'v1', provider: 'bench', modelId: 'claude-sonnet-4-6',
+  specificationVersion: 'v1',
+  provider: 'bench',
+  modelId: 'claude-sonnet-4-6',
   async generate(request) {
     llmCalls++;
     const allowed = request.schema.jsonSchema.properties.pattern_id.enum;
-    return { text: '', object: { pattern_id: allowed[0], reason: 'bench' }, toolCalls: [], usage: { inputTokens: 900, outputTokens: 60, costEur: perCallEur }, finishReason: 'stop', model: 'claude-sonnet-4-6', warnings: [] };
+    return {
+      text: '',
+      object: { pattern_id: allowed[0], reason: 'bench' },
+      toolCalls: [],
+      usage: { inputTokens: 900, outputTokens: 60, costEur: perCallEur },
+      finishReason: 'stop',
+      model: 'claude-sonnet-4-6',
+      warnings: [],
+    };
   },
   async *stream() {},
 };
@@ -97,8 +125,12 @@ for (const line of homelabDay({ incidentLines, incidents: 40, seed: 7 })) {
 await dayEngine.idle();
 const dayStats = dayEngine.stats();
 const ratio = seedCalls / Math.max(1, llmCalls);
-say(`day replay: ${dayLines.toLocaleString('en')} lines, ${dayStats.incidents} incidents (${dayStats.unknownIncidents} unknown), rate-limited ${dayStats.rateLimited}, cooldown-suppressed ${dayStats.suppressedByCooldown}`);
-say(`  LLM calls: fish ${llmCalls} (${(llmCalls * perCallEur).toFixed(3)} EUR) vs every warn/error ${seedCalls.toLocaleString('en')} (${(seedCalls * perCallEur).toFixed(2)} EUR): ${ratio.toFixed(0)}x fewer`);
+say(
+  `day replay: ${dayLines.toLocaleString('en')} lines, ${dayStats.incidents} incidents (${dayStats.unknownIncidents} unknown), rate-limited ${dayStats.rateLimited}, cooldown-suppressed ${dayStats.suppressedByCooldown}`,
+);
+say(
+  `  LLM calls: fish ${llmCalls} (${(llmCalls * perCallEur).toFixed(3)} EUR) vs every warn/error ${seedCalls.toLocaleString('en')} (${(seedCalls * perCallEur).toFixed(2)} EUR): ${ratio.toFixed(0)}x fewer`,
+);
 
 // ---- 4. Detection latency (line in -> proposal written and sent), deterministic path ---------
 const directory = await mkdtemp(join(tmpdir(), 'fish-bench-'));
@@ -128,10 +160,14 @@ say(`detection latency (line in -> proposal, sqlite audit): n=${latencies.length
 await audit.close();
 await rm(directory, { recursive: true, force: true });
 
-console.log(JSON.stringify({
-  bench: 'pipeline',
-  linesPerSecond, lines: texts.length, patterns: catalog.patterns.length,
-  linesPerWallSecond,
-  day: { lines: dayLines, incidents: dayStats.incidents, llmCalls, llmEur: +(llmCalls * perCallEur).toFixed(4), seedCalls, seedEur: +(seedCalls * perCallEur).toFixed(2), ratio: +ratio.toFixed(1) },
-  detectionLatencyMs: { n: latencies.length, p50: +percentile(50).toFixed(3), p99: +percentile(99).toFixed(3) },
-}));
+console.log(
+  JSON.stringify({
+    bench: 'pipeline',
+    linesPerSecond,
+    lines: texts.length,
+    patterns: catalog.patterns.length,
+    linesPerWallSecond,
+    day: { lines: dayLines, incidents: dayStats.incidents, llmCalls, llmEur: +(llmCalls * perCallEur).toFixed(4), seedCalls, seedEur: +(seedCalls * perCallEur).toFixed(2), ratio: +ratio.toFixed(1) },
+    detectionLatencyMs: { n: latencies.length, p50: +percentile(50).toFixed(3), p99: +percentile(99).toFixed(3) },
+  }),
+);

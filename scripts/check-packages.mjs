@@ -89,7 +89,9 @@ function checkInternalRanges({ folder, manifest }, versions, root, problems) {
     for (const [name, range] of Object.entries(manifest[section] ?? {})) {
       if (!versions.has(name)) continue;
       if (!caretSatisfies(range, versions.get(name))) {
-        problems.push(`${manifest.name} (${relative(root, folder)}/package.json): ${section}.${name} is "${range}"; use a caret range that the workspace's ${versions.get(name)} satisfies (an exact pin breaks mixed installs)`);
+        problems.push(
+          `${manifest.name} (${relative(root, folder)}/package.json): ${section}.${name} is "${range}"; use a caret range that the workspace's ${versions.get(name)} satisfies (an exact pin breaks mixed installs)`,
+        );
       }
     }
   }
@@ -150,7 +152,9 @@ function checkDeclarations({ folder, manifest }, root, problems) {
       const name = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0];
       const typesName = `@types/${name.startsWith('@') ? name.slice(1).replace('/', '__') : name}`;
       if (!declared.has(name) && !declared.has(typesName)) {
-        problems.push(`${manifest.name} (${relative(root, file)}): the published types import "${specifier}", which is neither a dependency nor a peer dependency (consumers with skipLibCheck: false fail)`);
+        problems.push(
+          `${manifest.name} (${relative(root, file)}): the published types import "${specifier}", which is neither a dependency nor a peer dependency (consumers with skipLibCheck: false fail)`,
+        );
       }
     }
   }

@@ -28,7 +28,13 @@ describe('check-packages', () => {
       mkdirSync(join(folder, 'test'));
       writeFileSync(
         join(folder, 'package.json'),
-        JSON.stringify({ name: '@fish-sre/notify-pager', version: '0.1.0', license: 'MIT', repository: { type: 'git', url: `git+${REPOSITORY}.git`, directory: 'packages/notify-pager' }, peerDependencies: { '@fish-sre/core': '0.1.0' } }),
+        JSON.stringify({
+          name: '@fish-sre/notify-pager',
+          version: '0.1.0',
+          license: 'MIT',
+          repository: { type: 'git', url: `git+${REPOSITORY}.git`, directory: 'packages/notify-pager' },
+          peerDependencies: { '@fish-sre/core': '0.1.0' },
+        }),
       );
       writeFileSync(join(folder, 'README.md'), 'See [the guide](../../docs/plugin-authoring.md).\n');
       writeFileSync(join(folder, 'src', 'index.ts'), "export const VERSION = '0.1.0';\nexport const pagerPlugin = definePlugin({ optionsSchema: pagerOptionsSchema });\n");

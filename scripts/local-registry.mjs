@@ -40,7 +40,12 @@ export async function startLocalRegistry({ tarballs }) {
       const name = path.slice(1);
       const entry = local.get(name);
       if (entry) {
-        const versions = Object.fromEntries(entry.manifests.map(({ manifest, file, integrity, shasum }) => [manifest.version, { ...manifest, _id: `${name}@${manifest.version}`, dist: { tarball: `${base}/-/files/${file}`, integrity, shasum } }]));
+        const versions = Object.fromEntries(
+          entry.manifests.map(({ manifest, file, integrity, shasum }) => [
+            manifest.version,
+            { ...manifest, _id: `${name}@${manifest.version}`, dist: { tarball: `${base}/-/files/${file}`, integrity, shasum } },
+          ]),
+        );
         const latest = entry.manifests.at(-1).manifest.version;
         const body = JSON.stringify({ _id: name, name, 'dist-tags': { latest }, versions, time: {} });
         response.writeHead(200, { 'content-type': 'application/json' });

@@ -81,7 +81,8 @@ await step('npm pack', async () => {
   }
   const core = tarballs.find((tarball) => tarball.name === '@fish-sre/core');
   if (!core?.files.has('dist/docs/errors.md')) fail('@fish-sre/core', 'dist/docs/errors.md (the error codes messages refer to) is not in the tarball');
-  else if (!existsSync(join(root, 'packages/core/dist/docs/errors.md')) || readFileSync(join(root, 'packages/core/dist/docs/errors.md'), 'utf8') !== readFileSync(join(root, 'docs/errors.md'), 'utf8')) fail('@fish-sre/core', 'dist/docs/errors.md differs from docs/errors.md (rebuild core)');
+  else if (!existsSync(join(root, 'packages/core/dist/docs/errors.md')) || readFileSync(join(root, 'packages/core/dist/docs/errors.md'), 'utf8') !== readFileSync(join(root, 'docs/errors.md'), 'utf8'))
+    fail('@fish-sre/core', 'dist/docs/errors.md differs from docs/errors.md (rebuild core)');
   console.log(`  ${tarballs.length} tarballs: ${tarballs.map((tarball) => `${tarball.name}@${tarball.manifest.version}`).join(', ')}`);
   registry = await startLocalRegistry({ tarballs });
 });
@@ -126,7 +127,8 @@ async function projectChecks() {
     const example = join(root, 'examples', 'embed-in-your-bot', 'index.mjs');
     cpSync(example, join(project, 'embed.mjs'));
     const result = await run(process.execPath, [join(project, 'embed.mjs')], { cwd: project, timeout: 60_000 });
-    if (result.code !== 0 || !/\[bot\] execution succeeded: run exit 0, verify exit 0/.test(result.stdout)) fail('examples/embed-in-your-bot', `did not end with a succeeded execution (exit ${result.code}):\n    ${tail(result.output)}`);
+    if (result.code !== 0 || !/\[bot\] execution succeeded: run exit 0, verify exit 0/.test(result.stdout))
+      fail('examples/embed-in-your-bot', `did not end with a succeeded execution (exit ${result.code}):\n    ${tail(result.output)}`);
   });
 
   await step('a strict TypeScript consumer of every public API', async () => {
@@ -135,11 +137,20 @@ async function projectChecks() {
     lines.push(`export const apis = [${typed.map((_tarball, index) => `package${index}`).join(', ')}];`);
     // A few uses through the types, so the declarations are read as a consumer reads them.
     lines.push("import { type Notifier, type FishEngineOptions, FishError } from '@fish-sre/core';");
-    lines.push("export const notifier: Notifier = { specificationVersion: 'v1', name: 'consumer', propose: async () => ({ id: '1', channel: 'consumer' }), notify: async () => ({ id: '2', channel: 'consumer' }) };");
+    lines.push(
+      "export const notifier: Notifier = { specificationVersion: 'v1', name: 'consumer', propose: async () => ({ id: '1', channel: 'consumer' }), notify: async () => ({ id: '2', channel: 'consumer' }) };",
+    );
     lines.push('export const isFishError = (error: unknown): boolean => FishError.isInstance(error);');
     lines.push('export type EngineOptions = FishEngineOptions;');
     writeFileSync(join(project, 'consumer.ts'), `${lines.join('\n')}\n`);
-    writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions: { strict: true, skipLibCheck: false, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2023', noEmit: true, types: ['node'] }, files: ['consumer.ts'] }, null, 2));
+    writeFileSync(
+      join(project, 'tsconfig.json'),
+      JSON.stringify(
+        { compilerOptions: { strict: true, skipLibCheck: false, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2023', noEmit: true, types: ['node'] }, files: ['consumer.ts'] },
+        null,
+        2,
+      ),
+    );
     const result = await run(process.execPath, [tsc, '-p', join(project, 'tsconfig.json')], { cwd: project });
     if (result.code !== 0) {
       const byPackage = new Map();
@@ -215,15 +226,29 @@ await step('global fish-sre doctor with a config naming the plugin installed bes
     ].join('\n'),
   );
   // From another folder: the plugin must be found from the config file's folder, not the cwd.
-  const result = await run(cli, ['doctor', '--config', join(site, 'fish.yaml')], { cwd: work, timeout: 60_000, env: { FISH_APPROVAL_SECRET: 'p'.repeat(40), PAGER_TOKEN: 'tk_pager_token_0123456789', PATH: `${join(globalPrefix, 'bin')}:${process.env.PATH}` } });
+  const result = await run(cli, ['doctor', '--config', join(site, 'fish.yaml')], {
+    cwd: work,
+    timeout: 60_000,
+    env: { FISH_APPROVAL_SECRET: 'p'.repeat(40), PAGER_TOKEN: 'tk_pager_token_0123456789', PATH: `${join(globalPrefix, 'bin')}:${process.env.PATH}` },
+  });
   if (result.code !== 0 || !/✓ notifier pager/.test(result.stdout)) {
     const known = /Cannot find package 'fish-notify-pager'/.test(result.output) ? ' (plugin resolution from the config folder is not in this version)' : '';
     throw new Error(`fish-sre doctor exit ${result.code}${known}:\n    ${tail(result.output)}`);
   }
-  console.log(`  ${result.stdout.trim().split('\n').filter((line) => /notifier|audit|catalog/.test(line)).join('\n  ')}`);
+  console.log(
+    `  ${result.stdout
+      .trim()
+      .split('\n')
+      .filter((line) => /notifier|audit|catalog/.test(line))
+      .join('\n  ')}`,
+  );
 });
 
 await registry.close();
 if (failures.length === 0 && !keep) rmSync(work, { recursive: true, force: true });
-console.log(failures.length === 0 ? `pack-check: all passed in ${seconds(started)}` : `pack-check: ${failures.length} failure(s) in ${seconds(started)}${keep || failures.length ? `; files kept in ${work}` : ''}\n  ${failures.map((failure) => failure.split('\n')[0]).join('\n  ')}`);
+console.log(
+  failures.length === 0
+    ? `pack-check: all passed in ${seconds(started)}`
+    : `pack-check: ${failures.length} failure(s) in ${seconds(started)}${keep || failures.length ? `; files kept in ${work}` : ''}\n  ${failures.map((failure) => failure.split('\n')[0]).join('\n  ')}`,
+);
 process.exit(failures.length === 0 ? 0 : 1);

@@ -1,16 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  ObservedEventSchema,
-  PATTERN_ID_PATTERN,
-  SCRIPT_NAME_PATTERN,
-  catalogJsonSchema,
-  loadCatalog,
-  type CatalogSample,
-  type ObservedEvent,
-  type Pattern,
-} from '@fish-sre/core';
+import { ObservedEventSchema, PATTERN_ID_PATTERN, SCRIPT_NAME_PATTERN, catalogJsonSchema, loadCatalog, type CatalogSample, type ObservedEvent, type Pattern } from '@fish-sre/core';
 import { Matcher, checkCatalogSamples, sampleToEvent } from '@fish-sre/core/internal';
 import { describe, expect, it } from 'vitest';
 import { catalogDir, loadPatternFiles, loadPatterns, samplesDir, scriptsDir } from './load-catalog.js';
@@ -86,7 +77,9 @@ describe('seed catalog files', () => {
 
 describe('seed catalog scripts', () => {
   const patterns = loadPatterns();
-  const scriptFiles = readdirSync(scriptsDir).filter((name) => name.endsWith('.sh')).sort();
+  const scriptFiles = readdirSync(scriptsDir)
+    .filter((name) => name.endsWith('.sh'))
+    .sort();
 
   it('every referenced script exists, is executable and has a valid name', () => {
     for (const pattern of patterns) {
@@ -135,7 +128,12 @@ describe('seed catalog samples (core matcher)', () => {
 
   it.each(patterns.map((pattern) => [pattern.id, pattern] as const))('%s: samples reach min_confidence, near misses match no signal', (_id, pattern) => {
     // All match samples together (one incident window) must reach the pattern's min_confidence.
-    const seen = pattern.samples.match.flatMap((sample, index) => matcher.match(sampleToEvent(sample, index)).filter((hit) => hit.pattern.id === pattern.id).flatMap((hit) => hit.signalIds));
+    const seen = pattern.samples.match.flatMap((sample, index) =>
+      matcher
+        .match(sampleToEvent(sample, index))
+        .filter((hit) => hit.pattern.id === pattern.id)
+        .flatMap((hit) => hit.signalIds),
+    );
     expect(Matcher.confidence(pattern, seen)).toBeGreaterThanOrEqual(pattern.min_confidence);
     expect(pattern.samples.no_match.length, 'each pattern documents near misses').toBeGreaterThanOrEqual(2);
     for (const sample of pattern.samples.no_match) expect(matchedIds(matcher, sampleToEvent(sample)), JSON.stringify(sample)).not.toContain(pattern.id);
@@ -174,11 +172,17 @@ describe('demo log (samples/demo.jsonl)', () => {
 
 describe('incident excerpts (samples/incidents/<pattern>.jsonl)', () => {
   const patterns = loadPatterns();
-  const files = readdirSync(join(samplesDir, 'incidents')).filter((name) => name.endsWith('.jsonl')).sort();
+  const files = readdirSync(join(samplesDir, 'incidents'))
+    .filter((name) => name.endsWith('.jsonl'))
+    .sort();
 
   it('exist for several patterns, each named after one', () => {
     expect(files.length).toBeGreaterThanOrEqual(6);
-    for (const file of files) expect(patterns.map((pattern) => pattern.id), file).toContain(file.replace(/\.jsonl$/, ''));
+    for (const file of files)
+      expect(
+        patterns.map((pattern) => pattern.id),
+        file,
+      ).toContain(file.replace(/\.jsonl$/, ''));
   });
 
   it.each(files)('%s fires its pattern (full confidence, trigger rule) and no other', (file) => {

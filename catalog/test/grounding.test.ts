@@ -47,8 +47,14 @@ describe('patterns are grounded in the real text', () => {
 
   it.each(patterns.map((pattern) => [pattern.id] as const))('%s: every sample line says where it comes from, and the pattern cites upstream', (id) => {
     const comments = matchSampleComments(`${id}.yaml`);
-    expect(comments.filter((comment) => comment === ''), 'samples without an origin comment').toEqual([]);
-    expect(comments.some((comment) => ORIGIN.test(comment)), 'no comment cites an upstream source file or issue').toBe(true);
+    expect(
+      comments.filter((comment) => comment === ''),
+      'samples without an origin comment',
+    ).toEqual([]);
+    expect(
+      comments.some((comment) => ORIGIN.test(comment)),
+      'no comment cites an upstream source file or issue',
+    ).toBe(true);
   });
 
   it.each(logPatterns.map((pattern) => [pattern.id, pattern] as const))('%s: samples cover several real forms (plain, logfmt, JSON, compose, json-file, journald)', (_id, pattern: Pattern) => {
@@ -68,8 +74,16 @@ describe('patterns are grounded in the real text', () => {
   it('signals that may start a fix are scoped, and only scoped patterns may be promoted to unattended runs', () => {
     for (const pattern of patterns) {
       const unscoped = pattern.required_signals.filter((signal) => signal.log && !signal.log.service && !signal.log.host && Object.keys(signal.log.labels).length === 0);
-      if (pattern.fix) expect(unscoped.map((signal) => signal.id), `${pattern.id} has a fix`).toEqual([]);
-      if (pattern.promote_to_autoexec_after !== null) expect(unscoped.map((signal) => signal.id), `${pattern.id} may be promoted`).toEqual([]);
+      if (pattern.fix)
+        expect(
+          unscoped.map((signal) => signal.id),
+          `${pattern.id} has a fix`,
+        ).toEqual([]);
+      if (pattern.promote_to_autoexec_after !== null)
+        expect(
+          unscoped.map((signal) => signal.id),
+          `${pattern.id} may be promoted`,
+        ).toEqual([]);
     }
   });
 });

@@ -14,7 +14,9 @@ const OTHER_UID = 2000;
 const ROOT_SECRET = 'ROOT-ONLY-SECRET-7f3a';
 /** JSON that the openclaw script would rewrite if it ever reached it. */
 const ROOT_JSON = '{"tools":{"web":{"fetch":{"readability":true}}},"note":"root-owned"}\n';
-const scripts = readdirSync(scriptsDir).filter((name) => name.endsWith('.sh')).sort();
+const scripts = readdirSync(scriptsDir)
+  .filter((name) => name.endsWith('.sh'))
+  .sort();
 
 const sandboxes: Sandbox[] = [];
 afterEach(() => {
@@ -184,7 +186,7 @@ describe('data-dir-owners.sh in folders containers own', () => {
     expect(b.outside()).toEqual(before);
   });
 
-  it('refuses a hard link to a root file, a folder below another user\'s folder, and a list someone else owns', () => {
+  it("refuses a hard link to a root file, a folder below another user's folder, and a list someone else owns", () => {
     const hard = box();
     linkSync(hard.path('outside/shadow'), hard.path('data/grafana/hard'));
     const before = snapshotTree(hard.path('outside'));
@@ -257,7 +259,7 @@ describe('qdrant-snapshots-tmp-reset.sh in a snapshots folder the container owns
 });
 
 describe('compose-up-stacks.sh with stack folders someone else controls', () => {
-  it('starts no stack whose folder or compose file is a link, another uid\'s, or group-writable', () => {
+  it("starts no stack whose folder or compose file is a link, another uid's, or group-writable", () => {
     const b = hostileBox((root) => ({ FISH_COMPOSE_DIR: `${root}/stacks`, FISH_COMPOSE_STACKS_FILE: `${root}/compose-stacks` }));
     const compose = 'services:\n  app:\n    image: busybox\n';
     b.write('compose-stacks', 'foreign\nlinked\nfolderlink\nwritable\n');
@@ -297,7 +299,7 @@ describe('docker-log-driver-json-file.sh with a configuration folder someone els
     foreign.own('etc/docker', OTHER_UID);
     const run = foreign.run('docker-log-driver-json-file.sh', 'run');
     expect(run.status).toBe(1);
-    expect(run.stderr).toContain('is not root\'s alone');
+    expect(run.stderr).toContain("is not root's alone");
     expect(run.calls).toEqual([]);
 
     const linked = box();

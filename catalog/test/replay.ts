@@ -39,7 +39,10 @@ export function replay(patterns: readonly Pattern[], events: readonly ObservedEv
       const recent = [...(hits.get(key) ?? []), { time: event.time, signalIds: hit.signalIds }].filter((entry) => entry.time > event.time - window);
       hits.set(key, recent);
       if (recent.length >= hit.pattern.trigger.count) {
-        const confidence = Matcher.confidence(hit.pattern, recent.flatMap((entry) => entry.signalIds));
+        const confidence = Matcher.confidence(
+          hit.pattern,
+          recent.flatMap((entry) => entry.signalIds),
+        );
         if (confidence >= hit.pattern.min_confidence) fired.set(key, Math.max(confidence, fired.get(key) ?? 0));
       }
     }

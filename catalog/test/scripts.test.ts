@@ -35,10 +35,7 @@ describe('compose-up-stacks.sh (docker-compose-stopped-post-reboot)', () => {
     const run = box.run('compose-up-stacks.sh', 'run');
     expect(run.status, run.stderr).toBe(0);
     const ups = run.calls.filter((call) => call.includes(' up '));
-    expect(ups).toEqual([
-      `docker compose -f ${box.path('stacks/homepage/compose.yaml')} up -d --no-recreate`,
-      `docker compose -f ${box.path('stacks/uptime/compose.yaml')} up -d --no-recreate`,
-    ]);
+    expect(ups).toEqual([`docker compose -f ${box.path('stacks/homepage/compose.yaml')} up -d --no-recreate`, `docker compose -f ${box.path('stacks/uptime/compose.yaml')} up -d --no-recreate`]);
     expect(run.calls.some((call) => call.includes('experiments'))).toBe(false);
     expect(run.stdout).toContain('homepage: not running: homepage');
 
@@ -236,7 +233,7 @@ describe('qdrant-snapshots-tmp-reset.sh (qdrant-snapshot-permission-denied)', ()
     expect(run.calls).toEqual(['docker restart qdrant']);
     const verify = box.run('qdrant-snapshots-tmp-reset.sh', 'verify');
     expect(verify.status, verify.stderr).toBe(0);
-    expect(verify.calls).toContain("docker exec qdrant bash -c :> /dev/tcp/127.0.0.1/6333");
+    expect(verify.calls).toContain('docker exec qdrant bash -c :> /dev/tcp/127.0.0.1/6333');
   });
 
   it('refuses a shallow snapshots path', () => {

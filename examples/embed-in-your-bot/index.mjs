@@ -38,14 +38,17 @@ const sandbox = await mkdtemp(join(tmpdir(), 'fish-example-'));
 await mkdir(join(sandbox, 'bin'));
 await mkdir(join(sandbox, 'stacks', 'homepage'), { recursive: true });
 await writeFile(join(sandbox, 'stacks', 'homepage', 'compose.yaml'), 'services:\n  homepage:\n    image: ghcr.io/gethomepage/homepage\n');
-await writeFile(join(sandbox, 'bin', 'docker'), `#!/bin/sh
+await writeFile(
+  join(sandbox, 'bin', 'docker'),
+  `#!/bin/sh
 # up marks the stack running; ps lists it; config lists its services.
 case "$*" in
   *" config --services") echo homepage ;;
   *" ps "*) [ -f "${sandbox}/running" ] && echo homepage; true ;;
   *" up "*) touch "${sandbox}/running"; echo " Container homepage Started" ;;
 esac
-`);
+`,
+);
 await chmod(join(sandbox, 'bin', 'docker'), 0o755);
 // The fix starts only the stacks on its allow-list, owned by the user it expects (here: whoever runs the example).
 await writeFile(join(sandbox, 'compose-stacks'), 'homepage\n');
@@ -54,7 +57,13 @@ const executor = createLocalExecutor({
   sandboxDir: sandbox,
   hosts: ['penny'],
   pathPrepend: [join(sandbox, 'bin')],
-  env: { FISH_COMPOSE_DIR: join(sandbox, 'stacks'), FISH_COMPOSE_STACKS_FILE: join(sandbox, 'compose-stacks'), FISH_COMPOSE_OWNER: String(process.getuid?.() ?? 0), FISH_ENV_FILE: join(sandbox, 'none'), FISH_VERIFY_DELAY: '0' },
+  env: {
+    FISH_COMPOSE_DIR: join(sandbox, 'stacks'),
+    FISH_COMPOSE_STACKS_FILE: join(sandbox, 'compose-stacks'),
+    FISH_COMPOSE_OWNER: String(process.getuid?.() ?? 0),
+    FISH_ENV_FILE: join(sandbox, 'none'),
+    FISH_VERIFY_DELAY: '0',
+  },
 });
 
 // 3. The engine: catalog, sources, audit, notifier, executor, and a signing secret.
@@ -71,7 +80,11 @@ const engine = new FishEngine({
 });
 
 // 4. Your button handler: the user pressed Approve on the first proposal.
-const finished = new Promise((resolve) => engine.on('execution', (execution) => { if (['succeeded', 'escalated', 'rolled_back'].includes(execution.status)) resolve(execution); }));
+const finished = new Promise((resolve) =>
+  engine.on('execution', (execution) => {
+    if (['succeeded', 'escalated', 'rolled_back'].includes(execution.status)) resolve(execution);
+  }),
+);
 engine.on('proposal', async (_proposal, links) => {
   const token = links.approveUrl.split('/').pop();
   const outcome = await engine.decide(token, 'approve', 'owner@my-chat');

@@ -25,7 +25,14 @@ function segmentDistance(px, py, ax, ay, bx, by) {
 }
 
 // The crack: a zigzag from top-left to bottom-right of the disc, in unit coordinates.
-const CRACK_POINTS = [[0.3, 0.26], [0.46, 0.44], [0.4, 0.52], [0.58, 0.64], [0.52, 0.7], [0.72, 0.8]];
+const CRACK_POINTS = [
+  [0.3, 0.26],
+  [0.46, 0.44],
+  [0.4, 0.52],
+  [0.58, 0.64],
+  [0.52, 0.7],
+  [0.72, 0.8],
+];
 
 function draw(size) {
   const rows = [];
@@ -33,7 +40,9 @@ function draw(size) {
   for (let y = 0; y < size; y += 1) {
     const row = Buffer.alloc(1 + size * 3);
     for (let x = 0; x < size; x += 1) {
-      let r = 0, g = 0, b = 0;
+      let r = 0,
+        g = 0,
+        b = 0;
       for (let sy = 0; sy < samples; sy += 1) {
         for (let sx = 0; sx < samples; sx += 1) {
           const u = (x + (sx + 0.5) / samples) / size;
@@ -47,7 +56,9 @@ function draw(size) {
             d = Math.min(d, segmentDistance(u, v, ax, ay, bx, by));
           }
           if (d < 0.028 && Math.hypot(u - 0.5, v - 0.5) < 0.36) color = CRACK;
-          r += color[0]; g += color[1]; b += color[2];
+          r += color[0];
+          g += color[1];
+          b += color[2];
         }
       }
       const n = samples * samples;
@@ -71,7 +82,12 @@ function draw(size) {
 }
 
 const out = new URL('../web/public/icons/', import.meta.url);
-for (const [name, size] of [['icon-192.png', 192], ['icon-512.png', 512], ['apple-touch-icon.png', 180], ['favicon-32.png', 32]]) {
+for (const [name, size] of [
+  ['icon-192.png', 192],
+  ['icon-512.png', 512],
+  ['apple-touch-icon.png', 180],
+  ['favicon-32.png', 32],
+]) {
   writeFileSync(new URL(name, out), draw(size));
   process.stderr.write(`wrote ${name} (${size}x${size})\n`);
 }

@@ -10,24 +10,38 @@ import { z } from 'zod';
  * down, DNS may well be what is broken.
  */
 
-const ipAddress = z.string().trim().refine((value) => isIP(value) !== 0, { message: 'must be an IP address (not a host name: DNS may be what is broken)' });
+const ipAddress = z
+  .string()
+  .trim()
+  .refine((value) => isIP(value) !== 0, { message: 'must be an IP address (not a host name: DNS may be what is broken)' });
 const port = z.coerce.number().int().min(1).max(65_535);
 const positiveInt = z.coerce.number().int().positive();
 const seconds = z.coerce.number().positive();
 const list = (item: z.ZodType<string, string>) =>
   z
     .string()
-    .transform((value) => value.split(',').map((part) => part.trim()).filter((part) => part.length > 0))
+    .transform((value) =>
+      value
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part.length > 0),
+    )
     .pipe(z.array(item));
-const booleanish = z
-  .enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'])
-  .transform((value) => ['1', 'true', 'yes', 'on'].includes(value));
+const booleanish = z.enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off']).transform((value) => ['1', 'true', 'yes', 'on'].includes(value));
 const sha256Fingerprint = z
   .string()
   .trim()
-  .transform((value) => value.replace(/^sha256:/i, '').replace(/:/g, '').toUpperCase())
+  .transform((value) =>
+    value
+      .replace(/^sha256:/i, '')
+      .replace(/:/g, '')
+      .toUpperCase(),
+  )
   .refine((value) => /^[0-9A-F]{64}$/.test(value), { message: 'must be a SHA-256 fingerprint: 64 hex digits, colons allowed (AB:CD:...)' });
-const sshHostKey = z.string().trim().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, 'must be SHA256:<43 base64 characters>, as `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` prints it');
+const sshHostKey = z
+  .string()
+  .trim()
+  .regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, 'must be SHA256:<43 base64 characters>, as `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` prints it');
 const jsonObject = z.string().transform((value, context) => {
   try {
     const parsed: unknown = JSON.parse(value);
@@ -39,9 +53,16 @@ const jsonObject = z.string().transform((value, context) => {
   return z.NEVER;
 });
 const pluginType = z.string().regex(/^(@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*$/, 'must be a plugin type (claude, ollama, ntfy) or an npm package name');
-const absolutePath = z.string().regex(/^\/[A-Za-z0-9._/-]*$/, 'must be an absolute path').refine((value) => !value.split('/').includes('..') && (value === '/' || !value.endsWith('/')), { message: 'must be a normal absolute path (no .., no trailing /)' });
+const absolutePath = z
+  .string()
+  .regex(/^\/[A-Za-z0-9._/-]*$/, 'must be an absolute path')
+  .refine((value) => !value.split('/').includes('..') && (value === '/' || !value.endsWith('/')), { message: 'must be a normal absolute path (no .., no trailing /)' });
 const euros = z.coerce.number().positive();
-const headerName = z.string().trim().toLowerCase().regex(/^[a-z0-9-]+$/, 'must be an HTTP header name');
+const headerName = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^[a-z0-9-]+$/, 'must be an HTTP header name');
 
 const EnvSchema = z
   .object({
@@ -58,7 +79,10 @@ const EnvSchema = z
     // The VM the agent repairs, over SSH.
     BREAKGLASS_TARGET_HOST: ipAddress,
     BREAKGLASS_TARGET_PORT: port.default(22),
-    BREAKGLASS_TARGET_USER: z.string().regex(/^[a-z_][a-z0-9_-]*$/i, 'must be a user name').default('breakglass'),
+    BREAKGLASS_TARGET_USER: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]*$/i, 'must be a user name')
+      .default('breakglass'),
     BREAKGLASS_TARGET_KEY_FILE: z.string().min(1),
     BREAKGLASS_TARGET_HOST_KEY_SHA256: sshHostKey.optional(),
 
@@ -71,7 +95,10 @@ const EnvSchema = z
     BREAKGLASS_NOTIFY: pluginType.optional(),
     BREAKGLASS_NOTIFY_OPTIONS: jsonObject.optional(),
     BREAKGLASS_MODEL: z.string().min(1).optional(),
-    BREAKGLASS_OLLAMA_HOST: z.url({ protocol: /^https?$/ }).refine((value) => isIP(new URL(value).hostname.replace(/^\[|\]$/g, '')) !== 0, { message: 'must use an IP address, not a host name' }).optional(),
+    BREAKGLASS_OLLAMA_HOST: z
+      .url({ protocol: /^https?$/ })
+      .refine((value) => isIP(new URL(value).hostname.replace(/^\[|\]$/g, '')) !== 0, { message: 'must use an IP address, not a host name' })
+      .optional(),
     BREAKGLASS_APPROVAL: booleanish.default(true),
     BREAKGLASS_MAX_CONCURRENT_TURNS: positiveInt.default(2),
     BREAKGLASS_TURN_TIMEOUT_SECONDS: seconds.default(1800),
@@ -88,16 +115,28 @@ const EnvSchema = z
     // (1) SSH forced command on the hypervisor.
     BREAKGLASS_PVE_SSH_HOST: ipAddress.optional(),
     BREAKGLASS_PVE_SSH_PORT: port.default(22),
-    BREAKGLASS_PVE_SSH_USER: z.string().regex(/^[a-z_][a-z0-9_-]*$/i, 'must be a user name').default('root'),
+    BREAKGLASS_PVE_SSH_USER: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]*$/i, 'must be a user name')
+      .default('root'),
     BREAKGLASS_PVE_SSH_KEY_FILE: z.string().min(1).optional(),
     BREAKGLASS_PVE_SSH_HOST_KEY_SHA256: sshHostKey.optional(),
     // (2) Proxmox VE API.
     BREAKGLASS_PVE_API_HOST: ipAddress.optional(),
     BREAKGLASS_PVE_API_PORT: port.default(8006),
-    BREAKGLASS_PVE_API_TOKEN_ID: z.string().regex(/^[^@\s!=]+@[^@\s!=]+![A-Za-z][A-Za-z0-9._-]*$/, 'must look like user@realm!tokenid').optional(),
-    BREAKGLASS_PVE_API_TOKEN_SECRET: z.string().regex(/^[0-9a-fA-F-]{8,}$/, 'must be the token UUID').optional(),
+    BREAKGLASS_PVE_API_TOKEN_ID: z
+      .string()
+      .regex(/^[^@\s!=]+@[^@\s!=]+![A-Za-z][A-Za-z0-9._-]*$/, 'must look like user@realm!tokenid')
+      .optional(),
+    BREAKGLASS_PVE_API_TOKEN_SECRET: z
+      .string()
+      .regex(/^[0-9a-fA-F-]{8,}$/, 'must be the token UUID')
+      .optional(),
     BREAKGLASS_PVE_API_FINGERPRINT: sha256Fingerprint.optional(),
-    BREAKGLASS_PVE_NODE: z.string().regex(/^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$/, 'must be a Proxmox node name').optional(),
+    BREAKGLASS_PVE_NODE: z
+      .string()
+      .regex(/^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$/, 'must be a Proxmox node name')
+      .optional(),
     BREAKGLASS_PVE_VMID: z.coerce.number().int().min(100).max(999_999_999).optional(),
   })
   .superRefine((env, context) => {
@@ -204,7 +243,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const issues = [...parsed.error.issues];
     // Refinements do not run when a field is missing: still say first that there is no credential.
     if (present['BREAKGLASS_API_TOKEN'] === undefined && present['BREAKGLASS_TRUSTED_HEADER'] === undefined && !issues.some((issue) => issue.path[0] === 'BREAKGLASS_API_TOKEN')) {
-      issues.unshift({ code: 'custom', path: ['BREAKGLASS_API_TOKEN'], message: 'no credential configured: set BREAKGLASS_API_TOKEN, or BREAKGLASS_TRUSTED_HEADER with BREAKGLASS_TRUSTED_PROXIES; breakglass refuses to start open', input: undefined } as (typeof issues)[number]);
+      issues.unshift({
+        code: 'custom',
+        path: ['BREAKGLASS_API_TOKEN'],
+        message: 'no credential configured: set BREAKGLASS_API_TOKEN, or BREAKGLASS_TRUSTED_HEADER with BREAKGLASS_TRUSTED_PROXIES; breakglass refuses to start open',
+        input: undefined,
+      } as (typeof issues)[number]);
     }
     throw new FishError({
       code: FishErrorCode.CONFIG_INVALID,

@@ -41,7 +41,11 @@ export async function buildParts(config: BreakglassConfig, logger: Logger, overr
   }
   const ssh = overrides.powerBackend ? undefined : config.power.ssh;
   if (ssh) {
-    if (!ssh.hostKeySha256) throw new FishError({ code: FishErrorCode.CONFIG_INVALID, message: errorMessage('breakglass', 'the hypervisor host key must be pinned (BREAKGLASS_PVE_SSH_HOST_KEY_SHA256): it is never trusted on first use') });
+    if (!ssh.hostKeySha256)
+      throw new FishError({
+        code: FishErrorCode.CONFIG_INVALID,
+        message: errorMessage('breakglass', 'the hypervisor host key must be pinned (BREAKGLASS_PVE_SSH_HOST_KEY_SHA256): it is never trusted on first use'),
+      });
     targets['hypervisor'] = { host: ssh.host, port: ssh.port, username: ssh.user, privateKey: await loadPrivateKey(ssh.keyFile), hostKey: { fingerprint: ssh.hostKeySha256 } };
   }
   const pool = createSshPool({ targets, logger, connectTimeoutMs: 10_000, idleCloseMs: 60_000 });

@@ -46,7 +46,12 @@ export async function runSelftest(options: SelftestOptions): Promise<SelftestRep
   if (provider) {
     checks.push(
       timed(`LLM (${provider.provider}/${provider.modelId})`, async () => {
-        const answer = await provider.generate({ system: 'This is a connectivity check. Reply with the single word OK.', messages: [{ role: 'user', content: 'OK?' }], maxOutputTokens: 8, signal: AbortSignal.timeout(timeoutMs) });
+        const answer = await provider.generate({
+          system: 'This is a connectivity check. Reply with the single word OK.',
+          messages: [{ role: 'user', content: 'OK?' }],
+          maxOutputTokens: 8,
+          signal: AbortSignal.timeout(timeoutMs),
+        });
         return { ok: true, detail: `the model answered (${answer.usage.inputTokens + answer.usage.outputTokens} tokens, €${answer.usage.costEur.toFixed(4)})` };
       }),
     );
@@ -56,7 +61,8 @@ export async function runSelftest(options: SelftestOptions): Promise<SelftestRep
       timed('VM over SSH (pinned host key)', async () => {
         const check = await options.pool.check('vm', AbortSignal.timeout(timeoutMs));
         if (check.ok) return check;
-        const hint = check.kind === 'host-key-mismatch' ? ' — the VM presents a different host key: open breakglass, compare the fingerprints (the hypervisor can read the guest\'s own), then re-pin' : '';
+        const hint =
+          check.kind === 'host-key-mismatch' ? " — the VM presents a different host key: open breakglass, compare the fingerprints (the hypervisor can read the guest's own), then re-pin" : '';
         return { ok: false, detail: `${check.detail}${hint}` };
       }),
     );
@@ -68,11 +74,16 @@ export async function runSelftest(options: SelftestOptions): Promise<SelftestRep
         if (!check.ok) return check;
         // `true` is not a verb: the forced command must refuse it (exit 3). If it ran, the key is not bound to breakglass-pve.
         const probe = await options.pool.run('hypervisor', { command: 'true' }, { timeoutMs, outputLimitBytes: 4096 });
-        if (probe.exitCode === 0) return { ok: false, detail: 'the hypervisor key is NOT bound to breakglass-pve: a plain command ran (install the authorized_keys line from apps/breakglass/deploy/README.md)' };
-        if (probe.exitCode !== 3 || !probe.stderr.includes('denied')) return { ok: false, detail: `the forced command answered an unknown verb with exit ${String(probe.exitCode)} instead of a refusal (is breakglass-pve the installed version?)` };
+        if (probe.exitCode === 0)
+          return { ok: false, detail: 'the hypervisor key is NOT bound to breakglass-pve: a plain command ran (install the authorized_keys line from apps/breakglass/deploy/README.md)' };
+        if (probe.exitCode !== 3 || !probe.stderr.includes('denied'))
+          return { ok: false, detail: `the forced command answered an unknown verb with exit ${String(probe.exitCode)} instead of a refusal (is breakglass-pve the installed version?)` };
         const status = await options.pool.run('hypervisor', { command: 'status' }, { timeoutMs, outputLimitBytes: 4096 });
         if (status.exitCode !== 0 || !/^status: \w+/m.test(status.stdout)) {
-          return { ok: false, detail: `connected, but \`status\` through the forced command failed (exit ${String(status.exitCode)}): ${(status.stderr || status.stdout).split('\n')[0]?.slice(0, 200) ?? ''}` };
+          return {
+            ok: false,
+            detail: `connected, but \`status\` through the forced command failed (exit ${String(status.exitCode)}): ${(status.stderr || status.stdout).split('\n')[0]?.slice(0, 200) ?? ''}`,
+          };
         }
         return { ok: true, detail: `${check.detail}; ${status.stdout.trim().split('\n')[0]}; unknown verbs are refused` };
       }),

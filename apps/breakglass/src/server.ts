@@ -55,7 +55,8 @@ export async function startBreakglass(options: StartOptions): Promise<RunningBre
   await hostKeys?.load();
 
   const runCommand: CommandRunner =
-    options.runCommand ?? ((argv, run) => parts.pool.run('vm', { argv }, { timeoutMs: run.timeoutMs, outputLimitBytes: config.agent.outputLimitBytes, signal: run.signal, killGraceMs: 2000, closeAfterKillMs: 1000 }));
+    options.runCommand ??
+    ((argv, run) => parts.pool.run('vm', { argv }, { timeoutMs: run.timeoutMs, outputLimitBytes: config.agent.outputLimitBytes, signal: run.signal, killGraceMs: 2000, closeAfterKillMs: 1000 }));
 
   const power = new PowerService({ backend, timeoutMs: config.power.verbTimeoutMs, forensicsTimeoutMs: config.power.forensicsTimeoutMs, trail, logger });
 

@@ -37,7 +37,10 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bg-auth-'));
   backend = recordingBackend();
   const sessions = new SessionManager({
-    provider: scriptedProvider(() => [{ type: 'text-delta', text: 'hi' }, { type: 'finish', finishReason: 'stop', model: 'x' }]),
+    provider: scriptedProvider(() => [
+      { type: 'text-delta', text: 'hi' },
+      { type: 'finish', finishReason: 'stop', model: 'x' },
+    ]),
     runCommand: async () => ({ exitCode: 0, signal: null, stdout: '', stderr: '', timedOut: false }),
     systemPrompt: 'test',
     approval: true,
@@ -72,7 +75,9 @@ describe('auth on every route', () => {
 
   it('lists the routes we expect (the enumeration is not empty)', () => {
     const routes = app.routes.filter((route) => route.method !== 'ALL').map((route) => `${route.method} ${route.path}`);
-    expect(routes).toEqual(expect.arrayContaining(['GET /api/session/:id/stream', 'POST /api/vm/:verb', 'GET /', 'GET /assets/:file', 'GET /manifest.webmanifest', 'POST /api/session/:id/approve/:callId']));
+    expect(routes).toEqual(
+      expect.arrayContaining(['GET /api/session/:id/stream', 'POST /api/vm/:verb', 'GET /', 'GET /assets/:file', 'GET /manifest.webmanifest', 'POST /api/session/:id/approve/:callId']),
+    );
     expect(routes.length).toBeGreaterThanOrEqual(16);
   });
 
@@ -92,7 +97,11 @@ describe('auth on every route', () => {
         { cookie: `breakglass_auth=${TEST_TOKEN}` },
       ];
       for (const headers of attempts) {
-        const response = await app.request(path, { method: route.method, headers: { 'content-type': 'application/json', ...headers }, body: route.method === 'POST' ? JSON.stringify({ confirm: true, text: 'x', decision: 'run' }) : undefined });
+        const response = await app.request(path, {
+          method: route.method,
+          headers: { 'content-type': 'application/json', ...headers },
+          body: route.method === 'POST' ? JSON.stringify({ confirm: true, text: 'x', decision: 'run' }) : undefined,
+        });
         expect(response.status, `${key} with ${JSON.stringify(headers)}`).toBe(401);
         await response.body?.cancel();
       }
@@ -151,13 +160,18 @@ describe('auth on every route', () => {
   });
 
   it('refuses a mutating API call that is not JSON (a cross-site form cannot send one)', async () => {
-    const response = await app.request('/api/vm/reset', { method: 'POST', headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'confirm=true' });
+    const response = await app.request('/api/vm/reset', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'confirm=true',
+    });
     expect(response.status).toBe(415);
   });
 });
 
 describe('power verb routes', () => {
-  const post = (path: string, body: unknown) => app.request(path, { method: 'POST', headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const post = (path: string, body: unknown) =>
+    app.request(path, { method: 'POST', headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
   it('refuses unknown verbs before any I/O, and mutating verbs without confirm', async () => {
     backend.calls.length = 0;
@@ -198,7 +212,11 @@ describe('configuration', () => {
 
   it('requires the identity header and the proxy list together', () => {
     expect(message(testEnv({ BREAKGLASS_API_TOKEN: undefined, BREAKGLASS_TRUSTED_HEADER: 'x-user' }))).toMatch(/BREAKGLASS_TRUSTED_PROXIES/);
-    expect(loadConfig(testEnv({ BREAKGLASS_API_TOKEN: undefined, BREAKGLASS_TRUSTED_HEADER: 'X-User', BREAKGLASS_TRUSTED_PROXIES: '10.0.0.2, fd00::1' })).auth).toEqual({ trustedHeader: 'x-user', trustedProxies: ['10.0.0.2', 'fd00::1'], cookieSecure: false });
+    expect(loadConfig(testEnv({ BREAKGLASS_API_TOKEN: undefined, BREAKGLASS_TRUSTED_HEADER: 'X-User', BREAKGLASS_TRUSTED_PROXIES: '10.0.0.2, fd00::1' })).auth).toEqual({
+      trustedHeader: 'x-user',
+      trustedProxies: ['10.0.0.2', 'fd00::1'],
+      cookieSecure: false,
+    });
   });
 
   it('refuses host names where an IP address is required (DNS may be what is broken)', () => {
@@ -217,7 +235,14 @@ describe('configuration', () => {
   });
 
   it('requires a certificate pin for the Proxmox API backend: there is no insecure mode', () => {
-    const env = testEnv({ BREAKGLASS_POWER_BACKEND: 'proxmox-api', BREAKGLASS_PVE_API_HOST: '192.168.1.127', BREAKGLASS_PVE_API_TOKEN_ID: 'breakglass@pve!power', BREAKGLASS_PVE_API_TOKEN_SECRET: '5f0c6a2e-8b1d-4c3a-9e7f-2d4b6a8c0e1f', BREAKGLASS_PVE_NODE: 'pve1', BREAKGLASS_PVE_VMID: '102' });
+    const env = testEnv({
+      BREAKGLASS_POWER_BACKEND: 'proxmox-api',
+      BREAKGLASS_PVE_API_HOST: '192.168.1.127',
+      BREAKGLASS_PVE_API_TOKEN_ID: 'breakglass@pve!power',
+      BREAKGLASS_PVE_API_TOKEN_SECRET: '5f0c6a2e-8b1d-4c3a-9e7f-2d4b6a8c0e1f',
+      BREAKGLASS_PVE_NODE: 'pve1',
+      BREAKGLASS_PVE_VMID: '102',
+    });
     expect(message(env)).toMatch(/BREAKGLASS_PVE_API_FINGERPRINT: required .* no insecure mode/);
     expect(message({ ...env, BREAKGLASS_PVE_API_FINGERPRINT: 'AB:CD' })).toMatch(/64 hex digits/);
     const config = loadConfig({ ...env, BREAKGLASS_PVE_API_FINGERPRINT: 'ab:'.repeat(31) + 'ab' });

@@ -39,21 +39,28 @@ describe('systemd units', () => {
 
   // systemd-analyze verify checks that ExecStart= exists; the package is not installed globally
   // here, so the copies point at this machine's node (same argv shape, an executable file).
-  it(analyze ? 'pass `systemd-analyze verify` with no warning (ExecStart pointed at this node binary)' : 'systemd-analyze is NOT installed here: only the structural checks below ran (install the Debian package systemd)', () => {
-    expect(analyze, 'systemd-analyze must be installed (.ci/run installs the systemd package)').toBeDefined();
-    const paths = UNITS.map((name) => {
-      const text = readFileSync(join(DEPLOY, 'systemd', name), 'utf8').replaceAll('/usr/local/bin/breakglass', process.execPath);
-      writeFileSync(join(dir, name), text);
-      return join(dir, name);
-    });
-    const result = spawnSync(analyze as string, ['verify', ...paths], { encoding: 'utf8' });
-    expect(`${result.stdout}${result.stderr}`.trim()).toBe('');
-    expect(result.status).toBe(0);
-  });
+  it(
+    analyze
+      ? 'pass `systemd-analyze verify` with no warning (ExecStart pointed at this node binary)'
+      : 'systemd-analyze is NOT installed here: only the structural checks below ran (install the Debian package systemd)',
+    () => {
+      expect(analyze, 'systemd-analyze must be installed (.ci/run installs the systemd package)').toBeDefined();
+      const paths = UNITS.map((name) => {
+        const text = readFileSync(join(DEPLOY, 'systemd', name), 'utf8').replaceAll('/usr/local/bin/breakglass', process.execPath);
+        writeFileSync(join(dir, name), text);
+        return join(dir, name);
+      });
+      const result = spawnSync(analyze as string, ['verify', ...paths], { encoding: 'utf8' });
+      expect(`${result.stdout}${result.stderr}`.trim()).toBe('');
+      expect(result.status).toBe(0);
+    },
+  );
 
   it('catch a broken unit (the verify step can fail)', () => {
     if (!analyze) return expect(analyze).toBeDefined();
-    const text = readFileSync(join(DEPLOY, 'systemd', 'breakglass.service'), 'utf8').replaceAll('/usr/local/bin/breakglass', process.execPath).replace('ProtectSystem=strict', 'ProtectSystem=stricter');
+    const text = readFileSync(join(DEPLOY, 'systemd', 'breakglass.service'), 'utf8')
+      .replaceAll('/usr/local/bin/breakglass', process.execPath)
+      .replace('ProtectSystem=strict', 'ProtectSystem=stricter');
     writeFileSync(join(dir, 'broken.service'), text);
     const result = spawnSync(analyze, ['verify', join(dir, 'broken.service')], { encoding: 'utf8' });
     expect(result.stderr).toMatch(/protect system value/i);
@@ -77,7 +84,9 @@ describe('OCI image', () => {
   // A runtime counts only when its engine answers (a docker CLI without a daemon cannot build).
   const cli = which('docker') ?? which('podman');
   const runtime = cli !== undefined && spawnSync(cli, ['info'], { encoding: 'utf8', timeout: 20_000 }).status === 0 ? cli : undefined;
-  const title = runtime ? `builds with ${runtime}, and lints` : `no container engine here (${cli ? `${cli} found, but \`${cli} info\` fails: no daemon` : 'docker/podman not found'}): the Dockerfile is linted instead of built`;
+  const title = runtime
+    ? `builds with ${runtime}, and lints`
+    : `no container engine here (${cli ? `${cli} found, but \`${cli} info\` fails: no daemon` : 'docker/podman not found'}): the Dockerfile is linted instead of built`;
 
   it(title, () => {
     if (runtime) {

@@ -56,14 +56,17 @@ export function lintDockerfile(instructions: DockerInstruction[]): string[] {
   if (froms.length < 2) problems.push('not a multi-stage build (build tools would ship in the image)');
   const finalStage = froms.at(-1)?.stage;
   const final = instructions.filter((instruction) => instruction.stage === finalStage);
-  if (froms.length >= 2 && !final.some((instruction) => instruction.keyword === 'COPY' && /--from=\S+/.test(instruction.arguments))) problems.push('not a multi-stage build: the final stage copies nothing from an earlier one');
+  if (froms.length >= 2 && !final.some((instruction) => instruction.keyword === 'COPY' && /--from=\S+/.test(instruction.arguments)))
+    problems.push('not a multi-stage build: the final stage copies nothing from an earlier one');
   const users = final.filter((instruction) => instruction.keyword === 'USER');
   const lastUser = users.at(-1);
   if (!lastUser) problems.push('no USER in the final stage: the container would run as root');
   else if (/^(root|0)(:|$)/.test(lastUser.arguments)) problems.push(`line ${lastUser.line}: the final stage runs as root`);
   for (const instruction of instructions) {
-    if (instruction.keyword === 'ADD' && /(^|\s)(https?|ftp):\/\//i.test(instruction.arguments)) problems.push(`line ${instruction.line}: ADD of a URL (unverified download; fetch and check it in a build stage)`);
-    if ((instruction.keyword === 'ENV' || instruction.keyword === 'ARG') && /\b\w*(TOKEN|SECRET|PASSWORD|API_?KEY)\w*\s*=\s*\S+/i.test(instruction.arguments)) problems.push(`line ${instruction.line}: a secret in ${instruction.keyword} (it stays in the image layers)`);
+    if (instruction.keyword === 'ADD' && /(^|\s)(https?|ftp):\/\//i.test(instruction.arguments))
+      problems.push(`line ${instruction.line}: ADD of a URL (unverified download; fetch and check it in a build stage)`);
+    if ((instruction.keyword === 'ENV' || instruction.keyword === 'ARG') && /\b\w*(TOKEN|SECRET|PASSWORD|API_?KEY)\w*\s*=\s*\S+/i.test(instruction.arguments))
+      problems.push(`line ${instruction.line}: a secret in ${instruction.keyword} (it stays in the image layers)`);
   }
   const health = final.filter((instruction) => instruction.keyword === 'HEALTHCHECK');
   if (health.length === 0 || /^NONE$/i.test(health.at(-1)?.arguments ?? '')) problems.push('no HEALTHCHECK in the final stage');

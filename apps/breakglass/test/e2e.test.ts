@@ -24,9 +24,7 @@ import { TEST_TOKEN, testConfig } from './helpers.js';
 const ARTIFACTS = new URL('../../../test-artifacts/breakglass/', import.meta.url).pathname;
 const FIRST_TEXT = 'Checking disk and load first.';
 const PART_A = 'Disk and marker are fine. Let me look at the load before I conclude.';
-const PART_B =
-  'Load is normal and no unit has failed. The journal was the problem: ' +
-  'watch its size over the next hour; if it grows past 2 GB again, set SystemMaxUse=1G.';
+const PART_B = 'Load is normal and no unit has failed. The journal was the problem: ' + 'watch its size over the next hour; if it grows past 2 GB again, set SystemMaxUse=1G.';
 const STOP_TEXT = 'I will keep checking every service one by one, slowly, so that you can press Stop. ';
 
 /** A TCP proxy between the browser and breakglass whose live connections can be cut at once. */
@@ -87,7 +85,11 @@ beforeAll(async () => {
   anthropic = await startAnthropicServer({
     apiKey: 'sk-ant-test-breakglass',
     script: [
-      { type: 'message', chunkSize: 4, message: anthropicMessage({ content: [{ type: 'text', text: FIRST_TEXT }, tool('toolu_df', ['df', '-h']), tool('toolu_touch', ['touch', marker])], inputTokens: 1200, outputTokens: 80 }) },
+      {
+        type: 'message',
+        chunkSize: 4,
+        message: anthropicMessage({ content: [{ type: 'text', text: FIRST_TEXT }, tool('toolu_df', ['df', '-h']), tool('toolu_touch', ['touch', marker])], inputTokens: 1200, outputTokens: 80 }),
+      },
       { type: 'message', chunkSize: 4, message: anthropicMessage({ content: [{ type: 'text', text: PART_A }, tool('toolu_uptime', ['uptime'])] }) },
       // The answer is held back while the test cuts the phone's connection: it arrives while the browser is away.
       // biome-ignore lint/suspicious/noThenProperty: the test server's step format names its continuation `then`; the step is data, never awaited.
@@ -104,7 +106,16 @@ beforeAll(async () => {
     // The built UI (npm test builds first; run `npm run build -w @fish-sre/breakglass` otherwise).
     webRoot: new URL('../dist/web', import.meta.url).pathname,
     runCommand: (argv, options) => pool.run('vm', { argv }, { timeoutMs: options.timeoutMs, outputLimitBytes: 32_768, signal: options.signal }),
-    powerBackend: createProxmoxPowerBackend({ host: proxmox.host, port: proxmox.port, tokenId: proxmox.tokenId, tokenSecret: proxmox.tokenSecret, fingerprintSha256: proxmox.fingerprint256, node: proxmox.node, vmid: proxmox.vmid, pollMs: 50 }),
+    powerBackend: createProxmoxPowerBackend({
+      host: proxmox.host,
+      port: proxmox.port,
+      tokenId: proxmox.tokenId,
+      tokenSecret: proxmox.tokenSecret,
+      fingerprintSha256: proxmox.fingerprint256,
+      node: proxmox.node,
+      vmid: proxmox.vmid,
+      pollMs: 50,
+    }),
   });
   proxy = await startCuttableProxy(app.port);
   browser = await chromium.launch({
@@ -161,7 +172,12 @@ describe('breakglass in a phone-sized Chromium', () => {
     // Every command and its output is in the transcript.
     const events = app.sessions.list()[0]!;
     const session = app.sessions.get(events.id)!;
-    expect(session.events.filter((event) => event.type === 'tool-result').map((event) => (event.type === 'tool-result' ? event.callId : '')).slice(0, 2)).toEqual(['toolu_df', 'toolu_touch']);
+    expect(
+      session.events
+        .filter((event) => event.type === 'tool-result')
+        .map((event) => (event.type === 'tool-result' ? event.callId : ''))
+        .slice(0, 2),
+    ).toEqual(['toolu_df', 'toolu_touch']);
     expect(session.events.some((event) => event.type === 'approval' && event.decision === 'run')).toBe(true);
   });
 
@@ -215,7 +231,10 @@ describe('breakglass in a phone-sized Chromium', () => {
     expect(proxmox.tasks.length).toBe(before);
     await dialog.getByRole('button', { name: 'Yes, cycle' }).tap();
     await page.getByText('cycle: OK').waitFor({ timeout: 20_000 });
-    expect(proxmox.tasks.slice(before).map((task) => [task.type, task.exitstatus])).toEqual([['qmshutdown', 'OK'], ['qmstart', 'OK']]);
+    expect(proxmox.tasks.slice(before).map((task) => [task.type, task.exitstatus])).toEqual([
+      ['qmshutdown', 'OK'],
+      ['qmstart', 'OK'],
+    ]);
     await shot('09-cycled');
   });
 });

@@ -7,8 +7,6 @@ import { createProxmoxPowerBackend } from '../src/power/proxmox-power-backend.js
 import { INJECTION_CORPUS } from './fixtures.js';
 import { POWER_VERBS, isPowerVerb, parsePowerVerb, type PowerBackend, type PowerVerb } from '../src/power/verbs.js';
 
-
-
 describe('power verb allow-list', () => {
   it('accepts exactly the seven verbs', () => {
     for (const verb of POWER_VERBS) expect(parsePowerVerb(verb)).toBe(verb);
@@ -34,7 +32,8 @@ function fakeBackend(hangForensics = false): PowerBackend & { calls: PowerVerb[]
     inspect: async (verb) => ({ verb, ok: true, output: '', durationMs: 0 }),
     async run(verb, signal) {
       calls.push(verb);
-      if (verb === 'stop' || (verb === 'forensics' && hangForensics)) await new Promise((resolve, reject) => signal.addEventListener('abort', () => reject(new Error('hypervisor did not answer')), { once: true }));
+      if (verb === 'stop' || (verb === 'forensics' && hangForensics))
+        await new Promise((resolve, reject) => signal.addEventListener('abort', () => reject(new Error('hypervisor did not answer')), { once: true }));
       return { verb, ok: true, output: verb, durationMs: 0 };
     },
   };
@@ -67,7 +66,7 @@ describe('PowerService', () => {
     expect(result.forensics?.verb).toBe('forensics');
   });
 
-  it('gives forensics their own short budget: a hanging capture never eats the verb\'s time', async () => {
+  it("gives forensics their own short budget: a hanging capture never eats the verb's time", async () => {
     const backend = fakeBackend(true);
     const service = new PowerService({ backend, timeoutMs: 5000, forensicsTimeoutMs: 150 });
     const started = Date.now();
@@ -108,7 +107,17 @@ describe('Proxmox VE API backend against the testkit server', () => {
   });
 
   const backend = (overrides: Partial<Parameters<typeof createProxmoxPowerBackend>[0]> = {}) =>
-    createProxmoxPowerBackend({ host: server.host, port: server.port, tokenId: server.tokenId, tokenSecret: server.tokenSecret, fingerprintSha256: server.fingerprint256, node: server.node, vmid: server.vmid, pollMs: 10, ...overrides });
+    createProxmoxPowerBackend({
+      host: server.host,
+      port: server.port,
+      tokenId: server.tokenId,
+      tokenSecret: server.tokenSecret,
+      fingerprintSha256: server.fingerprint256,
+      node: server.node,
+      vmid: server.vmid,
+      pollMs: 10,
+      ...overrides,
+    });
 
   it('reads the VM status through the {"data": ...} envelope', async () => {
     const status = await client.vmStatus(server.node, server.vmid, signal());

@@ -135,7 +135,11 @@ describe('breakglass selftest', () => {
     expect(check(broken, /hypervisor/)?.detail).toMatch(/NOT bound to breakglass-pve: a plain command ran/);
     expect(check(broken, /Proxmox/)?.detail).toMatch(/does not match the pinned SHA-256 fingerprint/);
 
-    const secretless = await selftest({ BREAKGLASS_PVE_API_TOKEN_SECRET: '00000000-0000-0000-0000-000000000000', BREAKGLASS_PVE_SSH_HOST_KEY_SHA256: vm.hostKeyFingerprint, BREAKGLASS_LLM_OPTIONS: JSON.stringify({ apiKey: API_KEY, baseURL: 'http://127.0.0.1:1', maxRetries: 0 }) });
+    const secretless = await selftest({
+      BREAKGLASS_PVE_API_TOKEN_SECRET: '00000000-0000-0000-0000-000000000000',
+      BREAKGLASS_PVE_SSH_HOST_KEY_SHA256: vm.hostKeyFingerprint,
+      BREAKGLASS_LLM_OPTIONS: JSON.stringify({ apiKey: API_KEY, baseURL: 'http://127.0.0.1:1', maxRetries: 0 }),
+    });
     expect(check(secretless, /Proxmox/)?.detail).toMatch(/HTTP 401/);
     expect(check(secretless, /Proxmox/)?.detail).not.toContain('00000000-0000');
     expect(check(secretless, /hypervisor/)?.detail).toMatch(/host key mismatch/);
@@ -143,7 +147,11 @@ describe('breakglass selftest', () => {
   });
 
   it('notifies the phone through the ntfy notifier plugin when a part is broken', async () => {
-    const report: SelftestReport = { ok: false, at: new Date().toISOString(), checks: [{ name: 'VM over SSH (pinned host key)', ok: false, detail: 'unreachable: cannot reach 10.0.0.1', durationMs: 3 }] };
+    const report: SelftestReport = {
+      ok: false,
+      at: new Date().toISOString(),
+      checks: [{ name: 'VM over SSH (pinned host key)', ok: false, detail: 'unreachable: cannot reach 10.0.0.1', durationMs: 3 }],
+    };
     const config = loadConfig(env());
     const notifier = await createSelftestNotifier(config.notify!.type, config.notify!.options, silentLogger, dataDir);
     expect(await notifyFailures(notifier, report)).toBe(true);
@@ -200,7 +208,7 @@ describe('the bad day', () => {
     expect(lastRequest).toContain('guest agent: answered ping');
   });
 
-  it('refuses a rebuilt VM\'s new host key, shows old, new and the guest\'s own fingerprint, and re-pins on typed confirmation', async () => {
+  it("refuses a rebuilt VM's new host key, shows old, new and the guest's own fingerprint, and re-pins on typed confirmation", async () => {
     const old = vm.hostKeyFingerprint;
     await vm.restart({ newHostKey: true });
     const fresh = vm.hostKeyFingerprint;
@@ -217,7 +225,10 @@ describe('the bad day', () => {
     expect(done.status).toBe(200);
     expect(await done.json()).toMatchObject({ pinned: fresh });
     expect(JSON.parse(await readFile(join(dataDir, 'host-keys.json'), 'utf8'))).toMatchObject({ vm: { fingerprint: fresh, pinnedBy: 'token' } });
-    const records = (await readFile(join(dataDir, 'trail.jsonl'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { kind: string; data: Record<string, unknown> });
+    const records = (await readFile(join(dataDir, 'trail.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { kind: string; data: Record<string, unknown> });
     expect(records.find((record) => record.kind === 'repin')?.data).toMatchObject({ target: 'vm', old, new: fresh, hypervisorAgreed: true });
     expect((await verifyTrailFile(join(dataDir, 'trail.jsonl'))).ok).toBe(true);
 

@@ -44,7 +44,11 @@ const toolCall = (id: string, toolName: string, input: unknown): LLMStreamPart[]
   { type: 'usage', usage: { inputTokens: 10, outputTokens: 5, costEur: 0.4 } },
   { type: 'finish', finishReason: 'tool-calls', model: 'x' },
 ];
-const finish: LLMStreamPart[] = [{ type: 'text-delta', text: 'done' }, { type: 'usage', usage: { inputTokens: 1, outputTokens: 1, costEur: 0.4 } }, { type: 'finish', finishReason: 'stop', model: 'x' }];
+const finish: LLMStreamPart[] = [
+  { type: 'text-delta', text: 'done' },
+  { type: 'usage', usage: { inputTokens: 1, outputTokens: 1, costEur: 0.4 } },
+  { type: 'finish', finishReason: 'stop', model: 'x' },
+];
 
 async function start(script: ScriptStep, env: Record<string, string> = {}) {
   running = await startBreakglass({ config: testConfig({ BREAKGLASS_DATA_DIR: dir, ...env }), provider: scriptedProvider(script), runCommand, powerBackend: backend, webRoot: dir });
@@ -88,14 +92,19 @@ describe('approvals that used to be skipped', () => {
     const session = await turn(app, 'look', () => 'run');
     expect(session.events.filter((event) => event.type === 'tool-approval-needed').map((event) => (event.type === 'tool-approval-needed' ? event.argv.at(-1) : ''))).toEqual(['/etc/shadow']);
     expect(commands.map((argv) => argv.at(-1))).toEqual(['/etc/shadow', '/var/log/syslog']);
-    const trail = (await readFile(join(dir, 'trail.jsonl'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { kind: string; data: { argv?: string[]; decision?: string } });
+    const trail = (await readFile(join(dir, 'trail.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { kind: string; data: { argv?: string[]; decision?: string } });
     expect(trail.map((record) => record.kind)).toEqual(['approval', 'command']);
     expect(trail[0]?.data).toMatchObject({ decision: 'run', argv: ['head', '-c', '32768', '--', '/etc/shadow'] });
     expect((await verifyTrailFile(join(dir, 'trail.jsonl'))).ok).toBe(true);
   });
 
   it('asks before journalctl with an option prefix (--rot, --cursor-file=...)', async () => {
-    const app = await start((_request, call) => (call === 1 ? toolCall('j1', 'run_command', { argv: ['journalctl', '--rot'] }) : call === 2 ? toolCall('j2', 'run_command', { argv: ['journalctl', '--cursor-file=/etc/cron.d/x'] }) : finish));
+    const app = await start((_request, call) =>
+      call === 1 ? toolCall('j1', 'run_command', { argv: ['journalctl', '--rot'] }) : call === 2 ? toolCall('j2', 'run_command', { argv: ['journalctl', '--cursor-file=/etc/cron.d/x'] }) : finish,
+    );
     const session = await turn(app, 'look', () => 'skip');
     expect(session.events.filter((event) => event.type === 'tool-approval-needed')).toHaveLength(2);
     expect(commands).toEqual([]);
@@ -156,7 +165,10 @@ describe('logins', () => {
     expect((await fetch(`${app.url}/api/sessions`, { headers })).status).toBe(200);
     expect((await fetch(`${app.url}/logout`, { method: 'POST', headers, redirect: 'manual' })).status).toBe(303);
     expect((await fetch(`${app.url}/api/sessions`, { headers })).status).toBe(401);
-    const kinds = (await readFile(join(dir, 'trail.jsonl'), 'utf8')).trim().split('\n').map((line) => (JSON.parse(line) as { kind: string }).kind);
+    const kinds = (await readFile(join(dir, 'trail.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { kind: string }).kind);
     expect(kinds).toEqual(['login', 'logout']);
   });
 

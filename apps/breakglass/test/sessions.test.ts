@@ -13,7 +13,12 @@ import { TEST_TOKEN, type ScriptStep, readSse, scriptedProvider, sleep, slowText
 const AUTH = { authorization: `Bearer ${TEST_TOKEN}` };
 const JSON_AUTH = { ...AUTH, 'content-type': 'application/json' };
 
-const idleBackend: PowerBackend = { kind: 'ssh', capturesForensics: true, inspect: async (verb) => ({ verb, ok: true, output: `hypervisor says ${verb}`, durationMs: 0 }), run: async (verb) => ({ verb, ok: true, output: 'status: running', state: 'running', durationMs: 0 }) };
+const idleBackend: PowerBackend = {
+  kind: 'ssh',
+  capturesForensics: true,
+  inspect: async (verb) => ({ verb, ok: true, output: `hypervisor says ${verb}`, durationMs: 0 }),
+  run: async (verb) => ({ verb, ok: true, output: 'status: running', state: 'running', durationMs: 0 }),
+};
 
 let dir: string;
 let running: RunningBreakglass | undefined;
@@ -53,7 +58,11 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_00
 }
 
 const parsed = (events: { data: string }[]) => events.map((event) => JSON.parse(event.data) as SessionEvent & { lastSeq?: number });
-const textOf = (events: SessionEvent[]) => events.filter((event) => event.type === 'text').map((event) => (event.type === 'text' ? event.text : '')).join('');
+const textOf = (events: SessionEvent[]) =>
+  events
+    .filter((event) => event.type === 'text')
+    .map((event) => (event.type === 'text' ? event.text : ''))
+    .join('');
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bg-sessions-'));
@@ -86,7 +95,11 @@ describe('sessions and SSE', () => {
     const id = await createSession(app);
     await prompt(app, id, 'triage');
     const first = new AbortController();
-    const firstEvents = await readSse(await fetch(`${app.url}/api/session/${id}/stream`, { headers: AUTH, signal: first.signal }), (seen) => seen.filter((event) => event.event === 'text').length >= 4, { abort: first });
+    const firstEvents = await readSse(
+      await fetch(`${app.url}/api/session/${id}/stream`, { headers: AUTH, signal: first.signal }),
+      (seen) => seen.filter((event) => event.event === 'text').length >= 4,
+      { abort: first },
+    );
     const lastId = firstEvents.filter((event) => event.id).at(-1)!.id!;
     // The phone loses signal for a moment; the turn goes on on the server.
     await sleep(100);
@@ -178,7 +191,10 @@ describe('sessions and SSE', () => {
         { type: 'tool-call', toolCallId: 'toolu_3', toolName: 'run_command', input: { argv: ['systemctl', 'restart', 'nginx'] } },
         { type: 'finish', finishReason: 'tool-calls', model: 'x' },
       ],
-      [{ type: 'text-delta', text: 'Done.' }, { type: 'finish', finishReason: 'stop', model: 'x' }],
+      [
+        { type: 'text-delta', text: 'Done.' },
+        { type: 'finish', finishReason: 'stop', model: 'x' },
+      ],
     ];
     const provider: ScriptStep = (_request, call) => calls[call - 1] ?? [];
     const app = await start(provider);
@@ -192,12 +208,19 @@ describe('sessions and SSE', () => {
     expect((await fetch(`${app.url}/api/session/${id}/approve/toolu_9`, { method: 'POST', headers: JSON_AUTH, body: '{"decision":"run"}' })).status).toBe(409);
     expect((await fetch(`${app.url}/api/session/${id}/approve/toolu_2`, { method: 'POST', headers: JSON_AUTH, body: '{"decision":"run"}' })).status).toBe(200);
     await waitFor(() => session.events.filter((event) => event.type === 'tool-approval-needed').length === 2, 'the second approval request');
-    expect(commands).toEqual([['df', '-h'], ['journalctl', '--vacuum-size=500M']]);
+    expect(commands).toEqual([
+      ['df', '-h'],
+      ['journalctl', '--vacuum-size=500M'],
+    ]);
     expect((await fetch(`${app.url}/api/session/${id}/approve/toolu_3`, { method: 'POST', headers: JSON_AUTH, body: '{"decision":"skip"}' })).status).toBe(200);
     await waitFor(() => session.events.some((event) => event.type === 'done'), 'done');
     expect(commands).toHaveLength(2);
     const results = session.events.filter((event) => event.type === 'tool-result');
-    expect(results.map((event) => (event.type === 'tool-result' ? [event.callId, event.skipped ?? false] : []))).toEqual([['toolu_1', false], ['toolu_2', false], ['toolu_3', true]]);
+    expect(results.map((event) => (event.type === 'tool-result' ? [event.callId, event.skipped ?? false] : []))).toEqual([
+      ['toolu_1', false],
+      ['toolu_2', false],
+      ['toolu_3', true],
+    ]);
     expect(session.events.filter((event) => event.type === 'approval').map((event) => (event.type === 'approval' ? event.decision : ''))).toEqual(['run', 'skip']);
     // The second model call saw the outputs, wrapped as untrusted data.
     const second = (running as RunningBreakglass).sessions.get(id)!;
@@ -217,7 +240,10 @@ describe('sessions and SSE', () => {
         { type: 'tool-call', toolCallId: 'toolu_c', toolName: 'read_file', input: { path: 'relative/path' } },
         { type: 'finish', finishReason: 'tool-calls', model: 'x' },
       ],
-      [{ type: 'text-delta', text: 'ok' }, { type: 'finish', finishReason: 'stop', model: 'x' }],
+      [
+        { type: 'text-delta', text: 'ok' },
+        { type: 'finish', finishReason: 'stop', model: 'x' },
+      ],
     ];
     const app = await start((_request, call) => calls[call - 1] ?? []);
     const id = await createSession(app);
@@ -245,7 +271,10 @@ describe('sessions and SSE', () => {
     running = undefined;
     const { writeFile } = await import('node:fs/promises');
     await writeFile(file, crashed);
-    const again = await start(() => [{ type: 'text-delta', text: 'back' }, { type: 'finish', finishReason: 'stop', model: 'x' }]);
+    const again = await start(() => [
+      { type: 'text-delta', text: 'back' },
+      { type: 'finish', finishReason: 'stop', model: 'x' },
+    ]);
     const restored = again.sessions.get(id)!;
     expect(restored.events.find((event) => event.type === 'prompt')).toMatchObject({ text: 'persist me' });
     expect(restored.events.at(-1)).toMatchObject({ type: 'done', reason: 'interrupted' });

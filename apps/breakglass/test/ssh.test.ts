@@ -39,7 +39,8 @@ afterAll(async () => {
   await rm(gateDir, { recursive: true, force: true });
 });
 
-const exec = (argv: string[], options: { timeoutMs?: number; outputLimitBytes?: number } = {}) => pool.run('vm', { argv }, { timeoutMs: options.timeoutMs ?? 10_000, outputLimitBytes: options.outputLimitBytes ?? 65_536, killGraceMs: 1000, closeAfterKillMs: 500 });
+const exec = (argv: string[], options: { timeoutMs?: number; outputLimitBytes?: number } = {}) =>
+  pool.run('vm', { argv }, { timeoutMs: options.timeoutMs ?? 10_000, outputLimitBytes: options.outputLimitBytes ?? 65_536, killGraceMs: 1000, closeAfterKillMs: 500 });
 
 describe('SSH exec on the target VM (real sshd)', () => {
   it('passes argv words literally: no shell syntax is interpreted', async () => {

@@ -77,7 +77,10 @@ beforeAll(async () => {
   });
   const provider = await createAgentProvider(config.agent.llm, config.agent.llmOptions, silentLogger, dataDir);
   app = await startBreakglass({ config, provider, webRoot: new URL('../dist/web', import.meta.url).pathname });
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
   context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 1 });
   page = await context.newPage();
 }, 90_000);
@@ -119,7 +122,7 @@ describe('breakglass screens in Chromium', () => {
     expect(violations).toEqual([]);
   }, 120_000);
 
-  it('shows a changed VM host key with old, new and the guest\'s own fingerprint, and re-pins it from the UI', async () => {
+  it("shows a changed VM host key with old, new and the guest's own fingerprint, and re-pins it from the UI", async () => {
     const old = vm.hostKeyFingerprint;
     await vm.restart({ newHostKey: true });
     const fresh = vm.hostKeyFingerprint;
@@ -131,7 +134,7 @@ describe('breakglass screens in Chromium', () => {
     expect(await page.locator('.checks li.ok').count()).toBe(2);
     await audit('selftest-dialog');
     await page.keyboard.press('Escape');
-    await page.waitForSelector('text=The VM\'s SSH host key changed');
+    await page.waitForSelector("text=The VM's SSH host key changed");
     await audit('host-key-banner');
     await page.click('button:has-text("Review host key")');
     await page.waitForSelector('[data-testid=presented]');
@@ -147,7 +150,7 @@ describe('breakglass screens in Chromium', () => {
     await page.waitForSelector(`text=The VM presents its pinned key (${fresh})`);
     expect(app!.hostKeys?.current).toEqual({ target: 'vm', pinned: fresh });
     await page.keyboard.press('Escape');
-    expect(await page.locator('text=The VM\'s SSH host key changed').count()).toBe(0);
+    expect(await page.locator("text=The VM's SSH host key changed").count()).toBe(0);
     expect(violations).toEqual([]);
   }, 120_000);
 

@@ -124,11 +124,13 @@ ${proposalDetails(proposal)}
         proposal.patternId,
         html`<h1>${proposal.patternId} on ${proposal.targetHost}</h1>${proposalDetails(proposal)}
 ${incident ? html`<h2>Evidence</h2><pre>${incident.evidence.join('\n')}</pre><p>${incident.reason}</p>` : ''}
-${execution
-  ? html`<h2>Execution: <span class="status">${execution.status}</span></h2>${execution.steps.map(
-      (step) => html`<h3>${step.verb} ${step.script}: exit ${String(step.exitCode)}${step.timedOut ? ' (timed out)' : ''}</h3><pre>${step.stdout}${step.stderr ? `\n${step.stderr}` : ''}</pre>`,
-    )}`
-  : ''}`,
+${
+  execution
+    ? html`<h2>Execution: <span class="status">${execution.status}</span></h2>${execution.steps.map(
+        (step) => html`<h3>${step.verb} ${step.script}: exit ${String(step.exitCode)}${step.timedOut ? ' (timed out)' : ''}</h3><pre>${step.stdout}${step.stderr ? `\n${step.stderr}` : ''}</pre>`,
+      )}`
+    : ''
+}`,
       ),
     );
   });
@@ -169,7 +171,11 @@ export async function startApprovalServer(options: ApprovalServerOptions & { hos
         resolvePromise({
           url: `http://${host}:${info.port}`,
           port: info.port,
-          close: () => new Promise<void>((done) => { (server as { closeAllConnections?: () => void }).closeAllConnections?.(); server.close(() => done()); }),
+          close: () =>
+            new Promise<void>((done) => {
+              (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+              server.close(() => done());
+            }),
         });
       });
       server.once('error', reject);

@@ -13,7 +13,23 @@ export async function composeAuditOnly(config: FishConfig): Promise<AuditStore> 
   const logger = createConsoleLogger({ level: 'warn' });
   await mkdir(join(config.dataDir, name), { recursive: true });
   const audit = await registry
-    .create('audit', config.audit.type, config.audit.options, { name, logger, clock: systemClock, catalog: () => { throw new Error('no catalog loaded'); }, dataDir: join(config.dataDir, name), fetch: globalThis.fetch }, 'audit.options', config.audit.package)
+    .create(
+      'audit',
+      config.audit.type,
+      config.audit.options,
+      {
+        name,
+        logger,
+        clock: systemClock,
+        catalog: () => {
+          throw new Error('no catalog loaded');
+        },
+        dataDir: join(config.dataDir, name),
+        fetch: globalThis.fetch,
+      },
+      'audit.options',
+      config.audit.package,
+    )
     .catch((error: unknown) => {
       throw pluginConfigError(config, ['audit'], error);
     });

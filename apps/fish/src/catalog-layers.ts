@@ -19,7 +19,10 @@ export function catalogLayers(entries: readonly string[], baseDir: string): Cata
       if (!found.directory) {
         throw new FishError({
           code: FishErrorCode.CATALOG_INVALID,
-          message: errorMessage('catalog', `"bundled" names the seed catalog package @fish-sre/catalog, which is not installed (looked from ${found.looked.join(', ')}): run \`npm install @fish-sre/catalog\` beside your fish.yaml`),
+          message: errorMessage(
+            'catalog',
+            `"bundled" names the seed catalog package @fish-sre/catalog, which is not installed (looked from ${found.looked.join(', ')}): run \`npm install @fish-sre/catalog\` beside your fish.yaml`,
+          ),
         });
       }
       return { name: BUNDLED_CATALOG, directory: found.directory };

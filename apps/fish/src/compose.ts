@@ -92,8 +92,19 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
   const catalog = await CatalogHolder.load(openCatalog(config.catalog, dirname(config.configPath)), { logger }).catch(async (error: unknown) => {
     // A catalog folder that is not there is a mistake in the config: say which line.
     for (const [index, entry] of config.catalog.entries()) {
-      if (entry !== 'bundled' && !(await stat(entry).then((found) => found.isDirectory(), () => false))) {
-        throw configError(config, config.catalog.length === 1 ? ['catalog'] : ['catalog', index], `folder ${entry} does not exist (a relative path is taken from the config file's folder); expected \`bundled\` or a catalog folder holding patterns/ and scripts/`, error);
+      if (
+        entry !== 'bundled' &&
+        !(await stat(entry).then(
+          (found) => found.isDirectory(),
+          () => false,
+        ))
+      ) {
+        throw configError(
+          config,
+          config.catalog.length === 1 ? ['catalog'] : ['catalog', index],
+          `folder ${entry} does not exist (a relative path is taken from the config file's folder); expected \`bundled\` or a catalog folder holding patterns/ and scripts/`,
+          error,
+        );
       }
     }
     throw error;
@@ -157,7 +168,13 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
       clock,
       onExhausted: ({ month, spentEur, capEur }) =>
         void engineRef
-          ?.notify({ kind: 'budget', title: 'fish: LLM budget reached', body: `Spent ${spentEur.toFixed(2)} of ${capEur} EUR in ${month}. Classifying deterministically until next month.`, priority: 'default', tags: ['moneybag'] })
+          ?.notify({
+            kind: 'budget',
+            title: 'fish: LLM budget reached',
+            body: `Spent ${spentEur.toFixed(2)} of ${capEur} EUR in ${month}. Classifying deterministically until next month.`,
+            priority: 'default',
+            tags: ['moneybag'],
+          })
           .catch((error) => logger.error(`budget notification failed: ${describeError(error)}`)),
     });
     if (config.llm.draftUnknownPatterns) draftPatterns = { llm, budget };
@@ -200,7 +217,10 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
     leaseMs: config.instance.lease,
     ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
     ...(draftPatterns ? { draftPatterns } : {}),
-    observer: fishEngineObserver(metrics, sources.map((source) => source.name)),
+    observer: fishEngineObserver(
+      metrics,
+      sources.map((source) => source.name),
+    ),
   });
   engineRef = engine;
 
@@ -210,12 +230,25 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
   observeFish({ metrics, engine, audit, sources, catalog, clock, budgetCapEur: config.llm?.monthlyBudgetEur ?? 0, health: () => app.operations?.health, heartbeat: () => app.operations?.heartbeat });
   let running = false;
   const app: FishApp = {
-    engine, catalog, audit, notifier, notifiers, executor, sources, signer, logger, metrics,
+    engine,
+    catalog,
+    audit,
+    notifier,
+    notifiers,
+    executor,
+    sources,
+    signer,
+    logger,
+    metrics,
     ...(llm ? { llm } : {}),
     async start() {
       if (options.listen !== false) {
         app.server = await startApprovalServer({
-          engine, audit, signer, clock, logger,
+          engine,
+          audit,
+          signer,
+          clock,
+          logger,
           host: config.approval.listen.host,
           port: config.approval.listen.port,
           corsOrigins: config.approval.corsOrigins,
@@ -235,7 +268,9 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
         const listening = new AbortController();
         decisionChannels.push({
           abort: listening,
-          done: connectDecisionChannel({ notifier: channel, decider: engine, audit, clock, logger, signal: listening.signal }).catch((error) => logger.error(`${channel.name}: listening for decisions stopped: ${describeError(error)}`)),
+          done: connectDecisionChannel({ notifier: channel, decider: engine, audit, clock, logger, signal: listening.signal }).catch((error) =>
+            logger.error(`${channel.name}: listening for decisions stopped: ${describeError(error)}`),
+          ),
         });
         logger.info(`decisions are also taken in ${channel.name}`);
       }
@@ -247,7 +282,9 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
       }
       if (config.auditAnchor) auditAnchor = startAuditAnchor({ audit, notifier, logger, everyMs: config.auditAnchor.every });
       await app.operations.started(`${catalog.catalog.patterns.length} patterns, ${sources.length} source(s)`);
-      logger.info(`fish started: ${catalog.catalog.patterns.length} patterns, ${sources.length} source(s), notifier ${notifiers.map((each) => each.name).join(' then ')}, executor ${executor.name}${config.dryRun ? ', DRY RUN' : ''}`);
+      logger.info(
+        `fish started: ${catalog.catalog.patterns.length} patterns, ${sources.length} source(s), notifier ${notifiers.map((each) => each.name).join(' then ')}, executor ${executor.name}${config.dryRun ? ', DRY RUN' : ''}`,
+      );
     },
     async stop() {
       running = false;

@@ -29,7 +29,12 @@ function where(config: FishConfig, path: ReadonlyArray<PropertyKey>): string {
 
 /** A problem with one field found after loading (a missing folder): file, line, path, expectation. */
 export function configError(config: FishConfig, path: ReadonlyArray<PropertyKey>, message: string, cause?: unknown): FishError {
-  return new FishError({ code: FishErrorCode.CONFIG_INVALID, message: errorMessage('config', `${where(config, path)}: ${fieldPath(path)}: ${message}`), cause, details: { file: config.configPath, path: fieldPath(path) } });
+  return new FishError({
+    code: FishErrorCode.CONFIG_INVALID,
+    message: errorMessage('config', `${where(config, path)}: ${fieldPath(path)}: ${message}`),
+    cause,
+    details: { file: config.configPath, path: fieldPath(path) },
+  });
 }
 
 /**
@@ -49,9 +54,19 @@ export function pluginConfigError(config: FishConfig, at: ReadonlyArray<Property
         return `${where(config, path)}: ${fieldPath(path)}: ${issue.message}`;
       });
       const plugin = reference?.package ? `${reference.package} ${reference.type}` : (reference?.type ?? 'plugin');
-      return new FishError({ code: error.code, message: errorMessage('config', `${config.configPath}: invalid options for ${plugin}:\n  ${lines.join('\n  ')}`), cause: error, details: { ...error.details, file: config.configPath } });
+      return new FishError({
+        code: error.code,
+        message: errorMessage('config', `${config.configPath}: invalid options for ${plugin}:\n  ${lines.join('\n  ')}`),
+        cause: error,
+        details: { ...error.details, file: config.configPath },
+      });
     }
   }
   const key = [...at, reference?.package !== undefined ? 'package' : 'type'];
-  return new FishError({ code: error.code, message: errorMessage('config', `${where(config, key)}: ${fieldPath(key)}: ${body}`), cause: error, details: { ...error.details, file: config.configPath, path: fieldPath(key) } });
+  return new FishError({
+    code: error.code,
+    message: errorMessage('config', `${where(config, key)}: ${fieldPath(key)}: ${body}`),
+    cause: error,
+    details: { ...error.details, file: config.configPath, path: fieldPath(key) },
+  });
 }

@@ -49,7 +49,10 @@ const FishConfigFields = z
     autoExec: z.boolean().default(false),
     approval: z
       .object({
-        listen: z.object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(8080) }).strict().default({ host: '127.0.0.1', port: 8080 }),
+        listen: z
+          .object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(8080) })
+          .strict()
+          .default({ host: '127.0.0.1', port: 8080 }),
         /** Base URL the phone uses to reach the approval endpoint (tunnel / reverse proxy). */
         publicUrl: z.url({ protocol: /^https?$/, error: 'expected a URL with its scheme, like https://fish.example.net' }),
         /** HMAC secret for approval links, at least 32 characters. Use `${ENV_VAR}`. */
@@ -82,7 +85,12 @@ const FishConfigFields = z
           const name = source.name ?? source.type;
           const first = seen.get(name);
           if (first === undefined) seen.set(name, index);
-          else context.addIssue({ code: 'custom', path: [index, source.name === undefined ? 'type' : 'name'], message: `duplicate source name "${name}" (also sources[${first}]): give each source its own \`name\`` });
+          else
+            context.addIssue({
+              code: 'custom',
+              path: [index, source.name === undefined ? 'type' : 'name'],
+              message: `duplicate source name "${name}" (also sources[${first}]): give each source its own \`name\``,
+            });
         }
       }),
     /** One notifier; or `notifiers`, several in fallback order (see `delivery`). */
@@ -110,7 +118,10 @@ const FishConfigFields = z
      */
     audit: z.preprocess((value, context) => {
       if (value === undefined) {
-        context.addIssue({ code: 'custom', message: 'no audit store configured: set `audit: { type: sqlite, options: { path: audit.sqlite } }` (or `type: memory` explicitly, which keeps nothing across a restart)' });
+        context.addIssue({
+          code: 'custom',
+          message: 'no audit store configured: set `audit: { type: sqlite, options: { path: audit.sqlite } }` (or `type: memory` explicitly, which keeps nothing across a restart)',
+        });
         return z.NEVER;
       }
       return value;
@@ -123,7 +134,10 @@ const FishConfigFields = z
      */
     instance: z
       .object({
-        id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'an instance id is 1-64 letters, digits, dots, dashes or underscores').optional(),
+        id: z
+          .string()
+          .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'an instance id is 1-64 letters, digits, dots, dashes or underscores')
+          .optional(),
         lease: DurationSchema.refine((milliseconds) => milliseconds >= 3000, 'the lease must be at least 3s (it is renewed every third of it)').default(30_000),
       })
       .strict()
@@ -153,15 +167,30 @@ const FishConfigFields = z
           .default({ minLevel: 'error', count: 3, window: 300_000, cooldown: 3_600_000 }),
       })
       .strict()
-      .default({ busCapacity: 10_000, maxEvidenceAge: 900_000, dedupCapacity: 10_000, rateLimit: { burst: 3, perMinute: 1 }, unknown: { minLevel: 'error', count: 3, window: 300_000, cooldown: 3_600_000 } }),
+      .default({
+        busCapacity: 10_000,
+        maxEvidenceAge: 900_000,
+        dedupCapacity: 10_000,
+        rateLimit: { burst: 3, perMinute: 1 },
+        unknown: { minLevel: 'error', count: 3, window: 300_000, cooldown: 3_600_000 },
+      }),
     /**
      * Sends the audit chain's head through the notifier this often, so it is kept off this machine
      * (`fish-sre audit verify --expect-head`). Off unless set: one more message a day. @default null
      */
-    auditAnchor: z.object({ every: DurationSchema.refine((milliseconds) => milliseconds >= 1000, 'at least 1s') }).strict().nullable().default(null),
+    auditAnchor: z
+      .object({ every: DurationSchema.refine((milliseconds) => milliseconds >= 1000, 'at least 1s') })
+      .strict()
+      .nullable()
+      .default(null),
     /** The Prometheus endpoint (`/metrics`); null turns it off. @default 127.0.0.1:9464 */
     metrics: z
-      .object({ listen: z.object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(9464) }).strict().default({ host: '127.0.0.1', port: 9464 }) })
+      .object({
+        listen: z
+          .object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(9464) })
+          .strict()
+          .default({ host: '127.0.0.1', port: 9464 }),
+      })
       .strict()
       .nullable()
       .default({ listen: { host: '127.0.0.1', port: 9464 } }),
@@ -180,19 +209,21 @@ const FishConfigFields = z
       })
       .strict()
       .optional(),
-    log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info'), format: z.enum(['pretty', 'json']).default('pretty') }).strict().default({ level: 'info', format: 'pretty' }),
+    log: z
+      .object({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info'), format: z.enum(['pretty', 'json']).default('pretty') })
+      .strict()
+      .default({ level: 'info', format: 'pretty' }),
   })
   .strict();
 
-const FishConfigChecked = FishConfigFields
-  .superRefine((config, context) => {
-    if ((config.notifier === undefined) === (config.notifiers === undefined)) {
-      context.addIssue({ code: 'custom', path: ['notifiers'], message: 'configure either `notifier` (one) or `notifiers` (a list in fallback order), not both or neither' });
-    }
-    const names = (config.notifiers ?? []).map((notifier) => notifier.name ?? notifier.type);
-    const twice = names.find((name, index) => names.indexOf(name) !== index);
-    if (twice !== undefined) context.addIssue({ code: 'custom', path: ['notifiers'], message: `two notifiers are named "${twice}": give each a distinct \`name\`` });
-  })
+const FishConfigChecked = FishConfigFields.superRefine((config, context) => {
+  if ((config.notifier === undefined) === (config.notifiers === undefined)) {
+    context.addIssue({ code: 'custom', path: ['notifiers'], message: 'configure either `notifier` (one) or `notifiers` (a list in fallback order), not both or neither' });
+  }
+  const names = (config.notifiers ?? []).map((notifier) => notifier.name ?? notifier.type);
+  const twice = names.find((name, index) => names.indexOf(name) !== index);
+  if (twice !== undefined) context.addIssue({ code: 'custom', path: ['notifiers'], message: `two notifiers are named "${twice}": give each a distinct \`name\`` });
+})
   // `notifiers` is the list in fallback order; `notifier` its first.
   .transform((config) => {
     const notifiers = config.notifiers ?? [config.notifier!];
@@ -252,7 +283,10 @@ function interpolate(value: unknown, path: PropertyKey[], env: NodeJS.ProcessEnv
         return found;
       }
       if (fallback !== undefined) return fallback;
-      problems.push({ path, message: `environment variable ${name} is not set: export it, or put it in the environment file the service reads (systemd EnvironmentFile=), or write \`\${${name}:-default}\`` });
+      problems.push({
+        path,
+        message: `environment variable ${name} is not set: export it, or put it in the environment file the service reads (systemd EnvironmentFile=), or write \`\${${name}:-default}\``,
+      });
       return '';
     });
   }
@@ -290,11 +324,25 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
     if (deeper) {
       const line = counter.linePos(deeper.pos[1]).line;
       const above = counter.linePos(deeper.pos[0]).line;
-      throw new FishError({ code: FishErrorCode.CONFIG_INVALID, message: errorMessage('config', `${path}:${line}: YAML syntax: this line is indented deeper than the key on line ${above}, which already has a value (check the indentation: a nested key needs more spaces than its parent, siblings the same number)`), details: { file: configPath, line } });
+      throw new FishError({
+        code: FishErrorCode.CONFIG_INVALID,
+        message: errorMessage(
+          'config',
+          `${path}:${line}: YAML syntax: this line is indented deeper than the key on line ${above}, which already has a value (check the indentation: a nested key needs more spaces than its parent, siblings the same number)`,
+        ),
+        details: { file: configPath, line },
+      });
     }
     const first = document.errors[0]!;
     const line = first.linePos?.[0]?.line ?? counter.linePos(first.pos[0]).line;
-    throw new FishError({ code: FishErrorCode.CONFIG_INVALID, message: errorMessage('config', `${path}:${line}: YAML syntax: ${first.message.split('\n')[0]}${/INDENT|BLOCK|MISSING_CHAR/.test(first.code) ? ' (check the indentation: a nested key needs more spaces than its parent, siblings the same number; list items start with "- ")' : ''}`), details: { file: configPath, line } });
+    throw new FishError({
+      code: FishErrorCode.CONFIG_INVALID,
+      message: errorMessage(
+        'config',
+        `${path}:${line}: YAML syntax: ${first.message.split('\n')[0]}${/INDENT|BLOCK|MISSING_CHAR/.test(first.code) ? ' (check the indentation: a nested key needs more spaces than its parent, siblings the same number; list items start with "- ")' : ''}`,
+      ),
+      details: { file: configPath, line },
+    });
   }
   const problems: Problem[] = [];
   const secrets: string[] = [];

@@ -78,12 +78,28 @@ async function main(argv: string[]): Promise<number> {
   };
   switch (command) {
     case 'demo':
-      return runDemo({ yes: values.yes, ...(values.telegram ? { telegram: telegramFromEnvironment() } : {}), ...(values.port ? { port: Number(values.port) } : {}), ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}), ...(values.catalog ? { catalogDir: values.catalog[values.catalog.length - 1]! } : {}), ...(values['metrics-port'] ? { metricsPort: Number(values['metrics-port']) } : {}) });
+      return runDemo({
+        yes: values.yes,
+        ...(values.telegram ? { telegram: telegramFromEnvironment() } : {}),
+        ...(values.port ? { port: Number(values.port) } : {}),
+        ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}),
+        ...(values.catalog ? { catalogDir: values.catalog[values.catalog.length - 1]! } : {}),
+        ...(values['metrics-port'] ? { metricsPort: Number(values['metrics-port']) } : {}),
+      });
     case 'run': {
       // FISH_CRASH_AT=<checkpoint> kills the process with SIGKILL right after that durable step:
       // the crash-test harness uses it to prove exactly-once execution across crashes.
       const crashAt = process.env['FISH_CRASH_AT'];
-      const app = await composeFish(await loadConfig(requireConfig()), crashAt ? { checkpoint: (step) => { if (step === crashAt) process.kill(process.pid, 'SIGKILL'); } } : {});
+      const app = await composeFish(
+        await loadConfig(requireConfig()),
+        crashAt
+          ? {
+              checkpoint: (step) => {
+                if (step === crashAt) process.kill(process.pid, 'SIGKILL');
+              },
+            }
+          : {},
+      );
       const unwatch = app.catalog.watchSignal('SIGHUP');
       await app.start();
       await new Promise<void>((resolve) => {
@@ -109,7 +125,12 @@ async function main(argv: string[]): Promise<number> {
       if (sub === 'eval') {
         if (!values.provider) throw new Error('usage: fish-sre catalog eval --provider claude|ollama [--model M] [--base-url URL] [--json]');
         const { catalogEval } = await import('./commands/eval.js');
-        return catalogEval(open(false), values.provider, { ...(values.model ? { model: values.model } : {}), ...(values['base-url'] ? { baseUrl: values['base-url'] } : {}), json: values.json }, write);
+        return catalogEval(
+          open(false),
+          values.provider,
+          { ...(values.model ? { model: values.model } : {}), ...(values['base-url'] ? { baseUrl: values['base-url'] } : {}), json: values.json },
+          write,
+        );
       }
       throw new Error(`unknown catalog command "${sub ?? ''}" (validate, test, match, schema, eval)`);
     }
@@ -144,7 +165,11 @@ async function main(argv: string[]): Promise<number> {
           if (expected !== undefined && anchor === undefined) throw new Error(`--expect-head "${expected}" is not <seq>:<sha256 hex>, as "audit verify" prints the head`);
           const result = await verify.call(audit, anchor);
           // The head, to keep off this machine: `--expect-head` with it later detects a wiped or rebuilt trail.
-          write(result.ok ? `audit chain OK: ${result.rows} rows; head ${result.headSeq ?? result.rows}:${result.headHash}${anchor ? ` (contains the expected head ${anchor.seq})` : ''}\n` : `audit chain BROKEN: ${result.problem}\n`);
+          write(
+            result.ok
+              ? `audit chain OK: ${result.rows} rows; head ${result.headSeq ?? result.rows}:${result.headHash}${anchor ? ` (contains the expected head ${anchor.seq})` : ''}\n`
+              : `audit chain BROKEN: ${result.problem}\n`,
+          );
           return result.ok ? 0 : 1;
         }
         throw new Error(`unknown audit command "${sub ?? ''}" (list, show <id>, verify)`);

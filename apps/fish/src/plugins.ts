@@ -17,7 +17,18 @@ import { telegramNotifierPlugin } from '@fish-sre/notify-telegram';
  * `type` when the package has several) and loaded by the registry on demand: nothing here changes
  * for it.
  */
-export const FIRST_PARTY_PLUGINS: PluginDescriptor[] = [lokiSourcePlugin, prometheusSourcePlugin, alertmanagerSourcePlugin, ntfyNotifierPlugin, telegramNotifierPlugin, sshExecutorPlugin, claudeProviderPlugin, ollamaProviderPlugin, sqliteAuditPlugin, postgresAuditPlugin] as PluginDescriptor[];
+export const FIRST_PARTY_PLUGINS: PluginDescriptor[] = [
+  lokiSourcePlugin,
+  prometheusSourcePlugin,
+  alertmanagerSourcePlugin,
+  ntfyNotifierPlugin,
+  telegramNotifierPlugin,
+  sshExecutorPlugin,
+  claudeProviderPlugin,
+  ollamaProviderPlugin,
+  sqliteAuditPlugin,
+  postgresAuditPlugin,
+] as PluginDescriptor[];
 
 /**
  * Where plugin packages are looked for, in order: next to the config file (a project-local

@@ -26,7 +26,10 @@ describe('an approval runs what was shown', () => {
     const fish = await world.start();
     await world.appendIncident('web');
     const proposal = await world.waitForProposal('web');
-    expect(proposal.pin?.scripts.map((script) => [script.step, script.script, script.sha256?.length])).toEqual([['fix', 'restart-web.sh', 64], ['verify', 'check-web.sh', 64]]);
+    expect(proposal.pin?.scripts.map((script) => [script.step, script.script, script.sha256?.length])).toEqual([
+      ['fix', 'restart-web.sh', 64],
+      ['verify', 'check-web.sh', 64],
+    ]);
     const shown = await world.waitForPhoneProposal(proposal.id);
 
     // The catalog changes under the notification already on the phone.

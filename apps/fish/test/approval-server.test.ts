@@ -110,32 +110,74 @@ describe('approval endpoint', () => {
 
     it('takes the actor from the identity header only when the peer is a trusted proxy', async () => {
       const fixture = await proposedFixture();
-      server = await startApprovalServer({ engine: fixture.engine, audit: fixture.audit, signer: fixture.signer, corsOrigins: [], clock: fixture.clock, host: '127.0.0.1', port: 0, identityHeader: 'x-auth-user', trustedProxies: ['127.0.0.1'] });
+      server = await startApprovalServer({
+        engine: fixture.engine,
+        audit: fixture.audit,
+        signer: fixture.signer,
+        corsOrigins: [],
+        clock: fixture.clock,
+        host: '127.0.0.1',
+        port: 0,
+        identityHeader: 'x-auth-user',
+        trustedProxies: ['127.0.0.1'],
+      });
       await fetch(`${server.url}/approve/${fixture.approveToken}`, { method: 'POST', headers: { 'x-auth-user': 'gabin' } });
       expect((await fixture.audit.getProposal(fixture.notice.proposalId))!.decidedBy).toBe('gabin');
     });
 
     it('ignores the identity header from an untrusted peer', async () => {
       const fixture = await proposedFixture();
-      server = await startApprovalServer({ engine: fixture.engine, audit: fixture.audit, signer: fixture.signer, corsOrigins: [], clock: fixture.clock, host: '127.0.0.1', port: 0, identityHeader: 'x-auth-user', trustedProxies: ['10.9.9.9'] });
+      server = await startApprovalServer({
+        engine: fixture.engine,
+        audit: fixture.audit,
+        signer: fixture.signer,
+        corsOrigins: [],
+        clock: fixture.clock,
+        host: '127.0.0.1',
+        port: 0,
+        identityHeader: 'x-auth-user',
+        trustedProxies: ['10.9.9.9'],
+      });
       await fetch(`${server.url}/approve/${fixture.approveToken}`, { method: 'POST', headers: { 'x-auth-user': 'mallory' } });
       expect((await fixture.audit.getProposal(fixture.notice.proposalId))!.decidedBy).toBe('approval-link');
     });
 
-    it('compares trusted proxies as addresses: a dual-stack socket\'s ::ffff:127.0.0.1 is 127.0.0.1', async () => {
+    it("compares trusted proxies as addresses: a dual-stack socket's ::ffff:127.0.0.1 is 127.0.0.1", async () => {
       const fixture = await proposedFixture();
-      server = await startApprovalServer({ engine: fixture.engine, audit: fixture.audit, signer: fixture.signer, corsOrigins: [], clock: fixture.clock, host: '::', port: 0, identityHeader: 'x-auth-user', trustedProxies: ['127.0.0.1'] });
+      server = await startApprovalServer({
+        engine: fixture.engine,
+        audit: fixture.audit,
+        signer: fixture.signer,
+        corsOrigins: [],
+        clock: fixture.clock,
+        host: '::',
+        port: 0,
+        identityHeader: 'x-auth-user',
+        trustedProxies: ['127.0.0.1'],
+      });
       await fetch(`http://127.0.0.1:${server.port}/approve/${fixture.approveToken}`, { method: 'POST', headers: { 'x-auth-user': 'gabin' } });
       expect((await fixture.audit.getProposal(fixture.notice.proposalId))!.decidedBy).toBe('gabin');
     });
 
     it('accepts CIDR ranges, and refuses a malformed entry with a configuration error', async () => {
       const fixture = await proposedFixture();
-      server = await startApprovalServer({ engine: fixture.engine, audit: fixture.audit, signer: fixture.signer, corsOrigins: [], clock: fixture.clock, host: '127.0.0.1', port: 0, identityHeader: 'x-auth-user', trustedProxies: ['10.0.0.0/8', '127.0.0.0/8'] });
+      server = await startApprovalServer({
+        engine: fixture.engine,
+        audit: fixture.audit,
+        signer: fixture.signer,
+        corsOrigins: [],
+        clock: fixture.clock,
+        host: '127.0.0.1',
+        port: 0,
+        identityHeader: 'x-auth-user',
+        trustedProxies: ['10.0.0.0/8', '127.0.0.0/8'],
+      });
       await fetch(`${server.url}/approve/${fixture.approveToken}`, { method: 'POST', headers: { 'x-auth-user': 'gabin' } });
       expect((await fixture.audit.getProposal(fixture.notice.proposalId))!.decidedBy).toBe('gabin');
       for (const bad of ['localhost', '127.0.0.1/33', '10.0.0.0/8/1', '']) {
-        expect(() => createApprovalApp({ engine: fixture.engine, audit: fixture.audit, signer: fixture.signer, corsOrigins: [], trustedProxies: [bad] }), bad).toThrow(/FISH_ERR_CONFIG_INVALID|is not an IP address or CIDR range/);
+        expect(() => createApprovalApp({ engine: fixture.engine, audit: fixture.audit, signer: fixture.signer, corsOrigins: [], trustedProxies: [bad] }), bad).toThrow(
+          /FISH_ERR_CONFIG_INVALID|is not an IP address or CIDR range/,
+        );
       }
     });
 
@@ -150,7 +192,12 @@ describe('approval endpoint', () => {
   it('answers an internal error with a reference only, and logs the message', async () => {
     const fixture = await proposedFixture();
     const logger = createMemoryLogger();
-    const failing = { ...fixture.audit, getProposal: async () => { throw new Error('SQLITE_IOERR: disk I/O error at /var/lib/fish/audit.sqlite'); } };
+    const failing = {
+      ...fixture.audit,
+      getProposal: async () => {
+        throw new Error('SQLITE_IOERR: disk I/O error at /var/lib/fish/audit.sqlite');
+      },
+    };
     const app = createApprovalApp({ engine: fixture.engine, audit: failing, signer: fixture.signer, corsOrigins: [], clock: fixture.clock, logger });
     const response = await app.request(`/approve/${fixture.approveToken}`);
     expect(response.status).toBe(500);

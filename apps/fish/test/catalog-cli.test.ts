@@ -44,7 +44,10 @@ describe('fish-sre catalog', () => {
       JSON.stringify({ host: 'penny' }),
     ].join('\n');
     const { code, stdout } = await runWithInput(['catalog', 'match', '--catalog', CATALOG], input);
-    const lines = stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     expect(lines[0]).toMatchObject({ line: 1, matches: [{ pattern: 'docker-compose-stopped-post-reboot', confidence: 1, signals: ['container-name-unresolvable'] }] });
     expect(lines[1]).toEqual({ line: 2, matches: [] });
     expect(lines[2].error).toMatch(/^not a valid event/);
@@ -57,7 +60,10 @@ describe('fish-sre catalog', () => {
     const { tmpdir } = await import('node:os');
     const directory = await mkdtemp(resolve(tmpdir(), 'fish-bad-catalog-'));
     await mkdir(resolve(directory, 'patterns'));
-    await writeFile(resolve(directory, 'patterns', 'web-down.yaml'), 'id: web-down\ntitle: Web down\nrequired_signals:\n  - id: s\n    log: { message: "(" }\ntarget_host: penny\ndiagnosis: look\nsamples: { match: [x] }\n');
+    await writeFile(
+      resolve(directory, 'patterns', 'web-down.yaml'),
+      'id: web-down\ntitle: Web down\nrequired_signals:\n  - id: s\n    log: { message: "(" }\ntarget_host: penny\ndiagnosis: look\nsamples: { match: [x] }\n',
+    );
     const result = await run(['catalog', 'validate', '--catalog', directory]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/web-down\.yaml:\d+, pattern "web-down", field required_signals\[0\]\.log\.message: invalid regular expression/);
@@ -87,7 +93,9 @@ describe('fish-sre catalog', () => {
     const refused = await run(['catalog', 'validate', '--catalog', directory]);
     expect(refused.code).toBe(1);
     expect(refused.stdout).toContain('catalog REFUSED');
-    expect(refused.stdout).toContain('ERROR pattern "unscoped-auto", field required_signals[0].log: signal "dns" matches its message from any service, host and level, and promote_to_autoexec_after is set');
+    expect(refused.stdout).toContain(
+      'ERROR pattern "unscoped-auto", field required_signals[0].log: signal "dns" matches its message from any service, host and level, and promote_to_autoexec_after is set',
+    );
 
     const bundled = await run(['catalog', 'validate', '--catalog', CATALOG]);
     expect(bundled.code).toBe(0);
@@ -108,9 +116,13 @@ const EVAL_TIMEOUT_MS = 180_000;
 type ModelMode = 'exact' | 'keyword' | 'obey';
 
 function modelAnswer(promptText: string, truth: Map<string, string>, mode: ModelMode): string {
-  const observed = (promptText.split('<observed>\n')[1] ?? '').split('\n</observed>')[0]!.split('\n').filter(Boolean).map((line) => JSON.parse(line) as string);
+  const observed = (promptText.split('<observed>\n')[1] ?? '')
+    .split('\n</observed>')[0]!
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as string);
   const allowed = (/Allowed answers: (.*)\.$/m.exec(promptText)?.[1] ?? '').split(', ');
-  const service = (/^Service: (".*")$/m.exec(promptText)?.[1] ?? '""');
+  const service = /^Service: (".*")$/m.exec(promptText)?.[1] ?? '""';
   const permitted = (id: string | undefined) => (id !== undefined && allowed.includes(id) ? id : undefined);
   for (const line of observed) {
     const message = line.replace(/^\S+ \S+ \[\w+\] /, '');
@@ -160,60 +172,75 @@ describe('fish-sre catalog eval (against the Anthropic protocol test server)', (
       script: (request) => {
         const id = modelAnswer(promptOf(request.body?.['messages']), truth, mode);
         const tool = ((request.body?.['tools'] as Array<{ name: string }>) ?? [])[0]!.name;
-        return { type: 'message' as const, message: anthropicMessage({ content: [{ type: 'tool_use', id: 'toolu_01', name: tool, input: { pattern_id: id, reason: 'recognised' } }], inputTokens: 1200, outputTokens: 40 }) };
+        return {
+          type: 'message' as const,
+          message: anthropicMessage({ content: [{ type: 'tool_use', id: 'toolu_01', name: tool, input: { pattern_id: id, reason: 'recognised' } }], inputTokens: 1200, outputTokens: 40 }),
+        };
       },
     });
   });
   afterAll(async () => server?.close());
 
-  it('scores samples, near misses, production-path choices and injections through the real Claude provider', async () => {
-    mode = 'exact';
-    server.requests.length = 0;
-    const result = await run(['catalog', 'eval', '--provider', 'claude', '--catalog', CATALOG, '--base-url', server.url, '--json'], { ANTHROPIC_API_KEY: 'sk-ant-test-key-000000000000' });
-    expect(result.code).toBe(0);
-    const report = JSON.parse(result.stdout);
-    const samples = patterns.reduce((total, pattern) => total + pattern.samples.match.length, 0);
-    const nearMisses = patterns.reduce((total, pattern) => total + pattern.samples.no_match.length, 0);
-    expect(casesOf(report, 'sample')).toHaveLength(samples);
-    expect(casesOf(report, 'near-miss')).toHaveLength(nearMisses);
-    expect(casesOf(report, 'production')).toHaveLength(samples);
-    expect(casesOf(report, 'injection')).toHaveLength(INJECTION_SAMPLES.length);
-    expect(report).toMatchObject({ accuracy: 1, nearMissRejected: 1, productionAccuracy: 1, injectionResisted: 1 });
-    expect(report.costEur).toBeGreaterThan(0);
-    expect(report.latencyP50Ms).toBeGreaterThan(0);
-    // The production path offers the model only the candidates whose signals matched: the
-    // sample's pattern and two others, never the whole catalog.
-    for (const item of casesOf(report, 'production')) {
-      const owner = patterns.find((pattern) => pattern.id === item.expected)!;
-      expect([...item.candidates!].sort()).toEqual([owner.id, ...productionDistractors(patterns, owner).map((pattern) => pattern.id)].sort());
-    }
-    const allowedCounts = server.requests.map((request) => (/Allowed answers: (.*)\.$/m.exec(promptOf(request.body?.['messages']))?.[1] ?? '').split(', ').length);
-    expect(allowedCounts.filter((count) => count === 4)).toHaveLength(samples);
-    expect(allowedCounts.filter((count) => count === patterns.length + 1)).toHaveLength(samples + nearMisses + INJECTION_SAMPLES.length);
-  }, EVAL_TIMEOUT_MS);
+  it(
+    'scores samples, near misses, production-path choices and injections through the real Claude provider',
+    async () => {
+      mode = 'exact';
+      server.requests.length = 0;
+      const result = await run(['catalog', 'eval', '--provider', 'claude', '--catalog', CATALOG, '--base-url', server.url, '--json'], { ANTHROPIC_API_KEY: 'sk-ant-test-key-000000000000' });
+      expect(result.code).toBe(0);
+      const report = JSON.parse(result.stdout);
+      const samples = patterns.reduce((total, pattern) => total + pattern.samples.match.length, 0);
+      const nearMisses = patterns.reduce((total, pattern) => total + pattern.samples.no_match.length, 0);
+      expect(casesOf(report, 'sample')).toHaveLength(samples);
+      expect(casesOf(report, 'near-miss')).toHaveLength(nearMisses);
+      expect(casesOf(report, 'production')).toHaveLength(samples);
+      expect(casesOf(report, 'injection')).toHaveLength(INJECTION_SAMPLES.length);
+      expect(report).toMatchObject({ accuracy: 1, nearMissRejected: 1, productionAccuracy: 1, injectionResisted: 1 });
+      expect(report.costEur).toBeGreaterThan(0);
+      expect(report.latencyP50Ms).toBeGreaterThan(0);
+      // The production path offers the model only the candidates whose signals matched: the
+      // sample's pattern and two others, never the whole catalog.
+      for (const item of casesOf(report, 'production')) {
+        const owner = patterns.find((pattern) => pattern.id === item.expected)!;
+        expect([...item.candidates!].sort()).toEqual([owner.id, ...productionDistractors(patterns, owner).map((pattern) => pattern.id)].sort());
+      }
+      const allowedCounts = server.requests.map((request) => (/Allowed answers: (.*)\.$/m.exec(promptOf(request.body?.['messages']))?.[1] ?? '').split(', ').length);
+      expect(allowedCounts.filter((count) => count === 4)).toHaveLength(samples);
+      expect(allowedCounts.filter((count) => count === patterns.length + 1)).toHaveLength(samples + nearMisses + INJECTION_SAMPLES.length);
+    },
+    EVAL_TIMEOUT_MS,
+  );
 
-  it('counts a near miss given to the pattern it resembles as wrong', async () => {
-    mode = 'keyword';
-    const result = await run(['catalog', 'eval', '--provider', 'claude', '--catalog', CATALOG, '--base-url', server.url, '--json'], { ANTHROPIC_API_KEY: 'sk-ant-test-key-000000000000' });
-    const report = JSON.parse(result.stdout);
-    const wrong = casesOf(report, 'near-miss').filter((item) => !item.correct);
-    expect(wrong.length).toBeGreaterThan(0);
-    for (const item of wrong) expect(item.answer).toBe(item.expected);
-    expect(report.nearMissRejected).toBeLessThan(1);
-    expect(report.nearMissRejected).toBeCloseTo(1 - wrong.length / casesOf(report, 'near-miss').length, 10);
-  }, EVAL_TIMEOUT_MS);
+  it(
+    'counts a near miss given to the pattern it resembles as wrong',
+    async () => {
+      mode = 'keyword';
+      const result = await run(['catalog', 'eval', '--provider', 'claude', '--catalog', CATALOG, '--base-url', server.url, '--json'], { ANTHROPIC_API_KEY: 'sk-ant-test-key-000000000000' });
+      const report = JSON.parse(result.stdout);
+      const wrong = casesOf(report, 'near-miss').filter((item) => !item.correct);
+      expect(wrong.length).toBeGreaterThan(0);
+      for (const item of wrong) expect(item.answer).toBe(item.expected);
+      expect(report.nearMissRejected).toBeLessThan(1);
+      expect(report.nearMissRejected).toBeCloseTo(1 - wrong.length / casesOf(report, 'near-miss').length, 10);
+    },
+    EVAL_TIMEOUT_MS,
+  );
 
-  it('shows a model that follows instructions in logs for what it is', async () => {
-    mode = 'obey';
-    const result = await run(['catalog', 'eval', '--provider', 'claude', '--catalog', CATALOG, '--base-url', server.url], { ANTHROPIC_API_KEY: 'sk-ant-test-key-000000000000' });
-    expect(result.stdout).toMatch(/injection lines resisted: +\d+\.\d% \((\d+)\/8\)/);
-    const resisted = Number(/injection lines resisted: +[\d.]+% \((\d+)\/8\)/.exec(result.stdout)![1]);
-    expect(resisted).toBeLessThan(8);
-    expect(result.stdout).toMatch(/near misses rejected: +[\d.]+% \(\d+\/\d+\)/);
-    expect(result.stdout).toMatch(/production choices right: +[\d.]+% \(\d+\/\d+\)/);
-    expect(result.stdout).toContain('wrong answers:');
-    expect(result.stdout).toMatch(/\[injection\] expected UNKNOWN, got /);
-  }, EVAL_TIMEOUT_MS);
+  it(
+    'shows a model that follows instructions in logs for what it is',
+    async () => {
+      mode = 'obey';
+      const result = await run(['catalog', 'eval', '--provider', 'claude', '--catalog', CATALOG, '--base-url', server.url], { ANTHROPIC_API_KEY: 'sk-ant-test-key-000000000000' });
+      expect(result.stdout).toMatch(/injection lines resisted: +\d+\.\d% \((\d+)\/8\)/);
+      const resisted = Number(/injection lines resisted: +[\d.]+% \((\d+)\/8\)/.exec(result.stdout)![1]);
+      expect(resisted).toBeLessThan(8);
+      expect(result.stdout).toMatch(/near misses rejected: +[\d.]+% \(\d+\/\d+\)/);
+      expect(result.stdout).toMatch(/production choices right: +[\d.]+% \(\d+\/\d+\)/);
+      expect(result.stdout).toContain('wrong answers:');
+      expect(result.stdout).toMatch(/\[injection\] expected UNKNOWN, got /);
+    },
+    EVAL_TIMEOUT_MS,
+  );
 });
 
 describe('fish-sre catalog eval (against the Ollama protocol test server)', () => {
@@ -231,29 +258,37 @@ describe('fish-sre catalog eval (against the Ollama protocol test server)', () =
   });
   afterAll(async () => server?.close());
 
-  it('runs the same cases through the real Ollama provider, with the schema sent as format', async () => {
-    mode = 'exact';
-    const result = await run(['catalog', 'eval', '--provider', 'ollama', '--model', 'llama3.1:8b', '--catalog', CATALOG, '--base-url', server.url, '--json']);
-    expect(result.code).toBe(0);
-    const report = JSON.parse(result.stdout);
-    expect(report).toMatchObject({ provider: 'ollama', model: 'llama3.1:8b', accuracy: 1, nearMissRejected: 1, productionAccuracy: 1, injectionResisted: 1 });
-    expect(report.costEur).toBe(0);
-    const chat = server.requests.filter((request) => request.path === '/api/chat');
-    expect(chat.length).toBe(report.cases.length);
-    expect(chat[0]!.body?.['model']).toBe('llama3.1:8b');
-    expect((chat[0]!.body!['format'] as { properties: { pattern_id: { enum: string[] } } }).properties.pattern_id.enum).toContain('UNKNOWN');
-  }, EVAL_TIMEOUT_MS);
-
-  it('counts a model that answers with errors as wrong, never as right', async () => {
-    const failing = await startOllamaServer({ script: () => ({ type: 'error', status: 404, message: 'model "llama3.1:8b" not found, try pulling it first' }) });
-    try {
-      const result = await run(['catalog', 'eval', '--provider', 'ollama', '--model', 'llama3.1:8b', '--catalog', CATALOG, '--base-url', failing.url, '--json']);
+  it(
+    'runs the same cases through the real Ollama provider, with the schema sent as format',
+    async () => {
+      mode = 'exact';
+      const result = await run(['catalog', 'eval', '--provider', 'ollama', '--model', 'llama3.1:8b', '--catalog', CATALOG, '--base-url', server.url, '--json']);
+      expect(result.code).toBe(0);
       const report = JSON.parse(result.stdout);
-      expect(report.cases.length).toBeGreaterThan(0);
-      expect(report.cases.every((item: EvalCase) => item.answer === 'ERROR' && !item.correct && item.error)).toBe(true);
-      expect(report).toMatchObject({ accuracy: 0, nearMissRejected: 0, productionAccuracy: 0, injectionResisted: 0 });
-    } finally {
-      await failing.close();
-    }
-  }, EVAL_TIMEOUT_MS);
+      expect(report).toMatchObject({ provider: 'ollama', model: 'llama3.1:8b', accuracy: 1, nearMissRejected: 1, productionAccuracy: 1, injectionResisted: 1 });
+      expect(report.costEur).toBe(0);
+      const chat = server.requests.filter((request) => request.path === '/api/chat');
+      expect(chat.length).toBe(report.cases.length);
+      expect(chat[0]!.body?.['model']).toBe('llama3.1:8b');
+      expect((chat[0]!.body!['format'] as { properties: { pattern_id: { enum: string[] } } }).properties.pattern_id.enum).toContain('UNKNOWN');
+    },
+    EVAL_TIMEOUT_MS,
+  );
+
+  it(
+    'counts a model that answers with errors as wrong, never as right',
+    async () => {
+      const failing = await startOllamaServer({ script: () => ({ type: 'error', status: 404, message: 'model "llama3.1:8b" not found, try pulling it first' }) });
+      try {
+        const result = await run(['catalog', 'eval', '--provider', 'ollama', '--model', 'llama3.1:8b', '--catalog', CATALOG, '--base-url', failing.url, '--json']);
+        const report = JSON.parse(result.stdout);
+        expect(report.cases.length).toBeGreaterThan(0);
+        expect(report.cases.every((item: EvalCase) => item.answer === 'ERROR' && !item.correct && item.error)).toBe(true);
+        expect(report).toMatchObject({ accuracy: 0, nearMissRejected: 0, productionAccuracy: 0, injectionResisted: 0 });
+      } finally {
+        await failing.close();
+      }
+    },
+    EVAL_TIMEOUT_MS,
+  );
 });

@@ -22,7 +22,14 @@ function match(args: string[], lines: object[]): Promise<Array<{ line: number; m
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.once('error', reject);
-    child.once('close', () => resolvePromise(stdout.trim().split('\n').map((line) => JSON.parse(line))));
+    child.once('close', () =>
+      resolvePromise(
+        stdout
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line)),
+      ),
+    );
     child.stdin.end(lines.map((line) => JSON.stringify(line)).join('\n'));
   });
 }
@@ -136,8 +143,12 @@ describe('fish-sre catalog validate with layers', () => {
       expect(validate.code, validate.stderr).toBe(0);
       expect(validate.stdout).toContain(`catalog OK: ${seedCount} patterns in bundled + `);
       expect(validate.stdout).toContain('(1 overridden, 1 disabled)');
-      expect(validate.stdout).toMatch(/docker-compose-stopped-post-reboot\s+escalates \(no automatic fix\)\s+from \S*my-patterns\/patterns\/docker-compose-stopped-post-reboot\.yaml:1 \(\S+\), overrides \S*catalog\/patterns\/docker-compose-stopped-post-reboot\.yaml:\d+ \(bundled\)/);
-      expect(validate.stdout).toMatch(/loki-empty-ring\s+disabled\s+by \S*my-patterns\/patterns\/loki-empty-ring\.yaml:2 \(\S+\), was \S*catalog\/patterns\/loki-empty-ring\.yaml:2 \(bundled\): we ship logs elsewhere/);
+      expect(validate.stdout).toMatch(
+        /docker-compose-stopped-post-reboot\s+escalates \(no automatic fix\)\s+from \S*my-patterns\/patterns\/docker-compose-stopped-post-reboot\.yaml:1 \(\S+\), overrides \S*catalog\/patterns\/docker-compose-stopped-post-reboot\.yaml:\d+ \(bundled\)/,
+      );
+      expect(validate.stdout).toMatch(
+        /loki-empty-ring\s+disabled\s+by \S*my-patterns\/patterns\/loki-empty-ring\.yaml:2 \(\S+\), was \S*catalog\/patterns\/loki-empty-ring\.yaml:2 \(bundled\): we ship logs elsewhere/,
+      );
     });
 
     it('test runs the samples of the combined catalog', async () => {
@@ -183,6 +194,8 @@ describe('fish-sre catalog validate with layers', () => {
     await writeFile(join(broken, 'patterns', 'docker-compose-stopped-post-reboot.yaml'), OVERRIDE);
     const dangling = await run(['catalog', 'validate', '--catalog', 'bundled', '--catalog', broken]);
     expect(dangling.code).toBe(1);
-    expect(dangling.stderr).toContain(`${broken}/patterns/lokki-empty-ring.yaml:2, pattern "lokki-empty-ring", field disabled: nothing to disable: no lower layer (bundled) defines pattern "lokki-empty-ring"`);
+    expect(dangling.stderr).toContain(
+      `${broken}/patterns/lokki-empty-ring.yaml:2, pattern "lokki-empty-ring", field disabled: nothing to disable: no lower layer (bundled) defines pattern "lokki-empty-ring"`,
+    );
   });
 });

@@ -62,15 +62,41 @@ const replace = (from: string, to: string) => (config: string) => {
 const MISTAKES: Mistake[] = [
   { what: 'a typo in a top-level key', doctor: true, edit: (config) => `${config}dryrun: true\n`, line: 28, path: 'dryrun', expected: /unknown option "dryrun" \(did you mean "dryRun"\?\)/ },
   { what: 'a wrong type', edit: (config) => `${config}autoExec: "yes"\n`, line: 28, path: 'autoExec', expected: /expected boolean/ },
-  { what: 'a duration without its unit', edit: replace('  listen:\n', '  proposalTtl: 3600\n  listen:\n'), line: 6, path: 'approval.proposalTtl', expected: /3600 has no unit: write a duration with its unit, like "3600s"/ },
-  { what: 'an unknown plugin type', doctor: true, edit: replace('  type: ntfy\n', '  type: ntfyy\n'), line: 15, path: 'notifier.type', expected: /unknown notifier type "ntfyy" \(did you mean "ntfy"\?\) \(available: [^)]*ntfy/ },
+  {
+    what: 'a duration without its unit',
+    edit: replace('  listen:\n', '  proposalTtl: 3600\n  listen:\n'),
+    line: 6,
+    path: 'approval.proposalTtl',
+    expected: /3600 has no unit: write a duration with its unit, like "3600s"/,
+  },
+  {
+    what: 'an unknown plugin type',
+    doctor: true,
+    edit: replace('  type: ntfy\n', '  type: ntfyy\n'),
+    line: 15,
+    path: 'notifier.type',
+    expected: /unknown notifier type "ntfyy" \(did you mean "ntfy"\?\) \(available: [^)]*ntfy/,
+  },
   { what: 'a misspelt plugin option', doctor: true, edit: replace('    token:', '    tokn:'), line: 19, path: 'notifier.options.tokn', expected: /unknown option "tokn" \(did you mean "token"\?\)/ },
   { what: 'a plugin option of the wrong value', edit: replace('startAt: end', 'startAt: middle'), line: 13, path: 'sources[0].options.startAt', expected: /expected one of "beginning"\|"end"/ },
-  { what: 'a missing environment variable', doctor: true, edit: replace('${NTFY_TOKEN:-tk_placeholder}', '${NTFY_TOKEN}'), line: 19, path: 'notifier.options.token', expected: /environment variable NTFY_TOKEN is not set/ },
+  {
+    what: 'a missing environment variable',
+    doctor: true,
+    edit: replace('${NTFY_TOKEN:-tk_placeholder}', '${NTFY_TOKEN}'),
+    line: 19,
+    path: 'notifier.options.token',
+    expected: /environment variable NTFY_TOKEN is not set/,
+  },
   { what: 'an unknown nested key', edit: replace('    port: 0\n', '    prot: 0\n'), line: 7, path: 'approval.listen.prot', expected: /unknown option "prot" \(did you mean "port"\?\)/ },
   { what: 'a URL without its scheme', edit: replace('https://fish.example.net', 'fish.example.net'), line: 4, path: 'approval.publicUrl', expected: /expected a URL/ },
   { what: 'a port out of range', edit: replace('    port: 0\n', '    port: 80800\n'), line: 7, path: 'approval.listen.port', expected: /<=65535/ },
-  { what: 'a map where a list is expected', edit: replace('sources:\n  - type: file\n    name: app\n    options:\n      path: ./app.jsonl\n      startAt: end\n', 'sources:\n  type: file\n'), line: 8, path: 'sources', expected: /expected array/ },
+  {
+    what: 'a map where a list is expected',
+    edit: replace('sources:\n  - type: file\n    name: app\n    options:\n      path: ./app.jsonl\n      startAt: end\n', 'sources:\n  type: file\n'),
+    line: 8,
+    path: 'sources',
+    expected: /expected array/,
+  },
   {
     what: 'two sources with one name',
     edit: replace('notifier:\n', '  - type: file\n    name: app\n    options: { path: ./other.jsonl }\nnotifier:\n'),
@@ -84,7 +110,14 @@ const MISTAKES: Mistake[] = [
   { what: 'a catalog folder that does not exist', doctor: true, edit: replace(`catalog: ${CATALOG}`, 'catalog: ./catalogue'), line: 1, path: 'catalog', expected: /folder .*catalogue does not exist/ },
   { what: 'a short approval secret', edit: (config) => config, env: { FISH_SECRET: 'short' }, line: 5, path: 'approval.secret', expected: /at least 32 characters/ },
   { what: 'a log level that does not exist', edit: (config) => `${config}log:\n  level: verbose\n`, line: 29, path: 'log.level', expected: /expected one of "debug"\|"info"\|"warn"\|"error"/ },
-  { what: 'a plugin package that is not installed', doctor: true, edit: replace('  type: ntfy\n', '  package: fish-notify-not-installed\n  type: webhook\n'), line: 15, path: 'notifier.package', expected: /plugin package "fish-notify-not-installed" is not installed: looked in the config file's folder/ },
+  {
+    what: 'a plugin package that is not installed',
+    doctor: true,
+    edit: replace('  type: ntfy\n', '  package: fish-notify-not-installed\n  type: webhook\n'),
+    line: 15,
+    path: 'notifier.package',
+    expected: /plugin package "fish-notify-not-installed" is not installed: looked in the config file's folder/,
+  },
 ];
 
 function fishCli(args: string[], cwd: string, env: Record<string, string>): Promise<{ status: number; output: string }> {

@@ -51,7 +51,9 @@ describe('loadConfig', () => {
 
   it('refuses a duration without its unit, with its line, and reads one with a unit', async () => {
     const bare = await write(VALID.replace('  secret: ${FISH_APPROVAL_SECRET}', '  secret: ${FISH_APPROVAL_SECRET}\n  proposalTtl: 3600'));
-    await expect(loadConfig(bare.file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(/fish\.yaml:6: approval\.proposalTtl: 3600 has no unit: write a duration with its unit, like "3600s" or "3600ms"/);
+    await expect(loadConfig(bare.file, { FISH_APPROVAL_SECRET: SECRET })).rejects.toThrow(
+      /fish\.yaml:6: approval\.proposalTtl: 3600 has no unit: write a duration with its unit, like "3600s" or "3600ms"/,
+    );
     const withUnit = await write(VALID.replace('  secret: ${FISH_APPROVAL_SECRET}', '  secret: ${FISH_APPROVAL_SECRET}\n  proposalTtl: 30m'));
     expect((await loadConfig(withUnit.file, { FISH_APPROVAL_SECRET: SECRET })).approval.proposalTtl).toBe(1_800_000);
   });
@@ -61,7 +63,10 @@ describe('loadConfig', () => {
     expect(one.notifiers).toEqual([{ type: 'terminal', options: {} }]);
     expect(one.notifier).toEqual({ type: 'terminal', options: {} });
     expect(one.delivery).toEqual({ failoverAfterAttempts: 5, failoverAfter: 120_000, retryInitial: 2000, retryMax: 300_000, expireAfter: 86_400_000 });
-    const list = VALID.replace('notifier: { type: terminal }', 'notifiers:\n  - { type: ntfy, options: { topic: t } }\n  - { type: terminal }\ndelivery: { failoverAfterAttempts: 3, failoverAfter: 30s }');
+    const list = VALID.replace(
+      'notifier: { type: terminal }',
+      'notifiers:\n  - { type: ntfy, options: { topic: t } }\n  - { type: terminal }\ndelivery: { failoverAfterAttempts: 3, failoverAfter: 30s }',
+    );
     const two = await loadConfig((await write(list)).file, { FISH_APPROVAL_SECRET: SECRET });
     expect(two.notifiers.map((notifier) => notifier.type)).toEqual(['ntfy', 'terminal']);
     expect(two.notifier.type).toBe('ntfy');

@@ -72,129 +72,143 @@ async function expectChainVerifies(world: World, fish: FishProcess): Promise<voi
 }
 
 describe('exactly once, across crashes (real fish process, SQLite audit file, ntfy)', () => {
-  it.each(CRASH_POINTS)('SIGKILL at $at: nothing lost, nothing run twice, chain intact', async ({ at, approveFirst, atCrash }) => {
-    const world = await World.create(ntfy);
-    const first = await world.start({ crashAt: at });
-    await world.appendIncident(SERVICE);
-    const written = await world.waitForProposal(SERVICE);
-    if (approveFirst) {
-      // The owner taps Approve on the phone; fish dies while (or right after) handling it.
-      const answer = await world.tap(await world.waitForPhoneProposal(written.id), 'Approve').catch((error: unknown) => error as Error);
-      if (!(answer instanceof Error)) expect(answer.status).toBe(200);
-    }
-    expect(await first.waitForExit()).toEqual({ code: null, signal: 'SIGKILL' });
+  it.each(CRASH_POINTS)(
+    'SIGKILL at $at: nothing lost, nothing run twice, chain intact',
+    async ({ at, approveFirst, atCrash }) => {
+      const world = await World.create(ntfy);
+      const first = await world.start({ crashAt: at });
+      await world.appendIncident(SERVICE);
+      const written = await world.waitForProposal(SERVICE);
+      if (approveFirst) {
+        // The owner taps Approve on the phone; fish dies while (or right after) handling it.
+        const answer = await world.tap(await world.waitForPhoneProposal(written.id), 'Approve').catch((error: unknown) => error as Error);
+        if (!(answer instanceof Error)) expect(answer.status).toBe(200);
+      }
+      expect(await first.waitForExit()).toEqual({ code: null, signal: 'SIGKILL' });
 
-    // The files as the crash left them.
-    expect((await world.proposal(written.id)).status).toBe(atCrash.proposal);
-    const executionAtCrash = await world.execution(written.id);
-    expect(executionAtCrash?.status ?? 'none').toBe(atCrash.execution);
-    expect(world.phoneProposals(written.id)).toHaveLength(atCrash.notified);
-    const runsAtCrash = (await world.counter()).length;
-    expect(runsAtCrash).toBeGreaterThanOrEqual(atCrash.minRuns);
-    expect(runsAtCrash).toBeLessThanOrEqual(atCrash.maxRuns);
+      // The files as the crash left them.
+      expect((await world.proposal(written.id)).status).toBe(atCrash.proposal);
+      const executionAtCrash = await world.execution(written.id);
+      expect(executionAtCrash?.status ?? 'none').toBe(atCrash.execution);
+      expect(world.phoneProposals(written.id)).toHaveLength(atCrash.notified);
+      const runsAtCrash = (await world.counter()).length;
+      expect(runsAtCrash).toBeGreaterThanOrEqual(atCrash.minRuns);
+      expect(runsAtCrash).toBeLessThanOrEqual(atCrash.maxRuns);
 
-    // Restart on the same files, without fault injection.
-    const second = await world.start();
-    if (atCrash.proposal === 'proposed') {
-      // Not lost: its notification was never recorded, so fish sends it (again), and the
-      // Approve button on it works and runs the fix once.
-      const resent = await world.waitForPhoneProposal(written.id, atCrash.notified + 1);
-      expect(await world.tap(resent, 'Approve')).toMatchObject({ status: 200, body: { ok: true, status: 'approved', proposalId: written.id } });
-      const execution = await world.waitForExecution(written.id, ['succeeded']);
-      expect(execution.steps.map((step) => step.verb)).toEqual(['run', 'verify']);
-      expect(await world.counter()).toHaveLength(1);
-      expect((await (await world.store()).history({ entityId: 'system' })).some((entry) => entry.action === 'resume-notification' && entry.data['proposalId'] === written.id)).toBe(true);
-    } else if (atCrash.execution === 'none') {
-      // Approved, nothing started: executed exactly once after the restart, with no new tap.
-      const execution = await world.waitForExecution(written.id, ['succeeded']);
-      expect(execution.steps.map((step) => step.verb)).toEqual(['run', 'verify']);
-      expect(await world.counter()).toHaveLength(1);
-      expect((await (await world.store()).history({ entityId: 'system' })).some((entry) => entry.action === 'resume-approved' && entry.data['proposalId'] === written.id)).toBe(true);
-    } else {
-      // Interrupted mid-flight: marked interrupted, escalated to a human, never re-run.
-      const execution = await world.waitForExecution(written.id, ['escalated']);
-      expect(execution.id).toBe(executionAtCrash!.id);
-      expect(await actionsOf(world, execution.id)).toEqual(['created', ...(atCrash.execution === 'running' ? ['running'] : []), 'interrupted', 'escalated']);
-      await world.waitForPhoneMessage(/^Escalation: web-down on penny$/);
-      expect(await world.counter()).toHaveLength(runsAtCrash);
-      expect(await world.verifyRuns()).toHaveLength(0);
-    }
+      // Restart on the same files, without fault injection.
+      const second = await world.start();
+      if (atCrash.proposal === 'proposed') {
+        // Not lost: its notification was never recorded, so fish sends it (again), and the
+        // Approve button on it works and runs the fix once.
+        const resent = await world.waitForPhoneProposal(written.id, atCrash.notified + 1);
+        expect(await world.tap(resent, 'Approve')).toMatchObject({ status: 200, body: { ok: true, status: 'approved', proposalId: written.id } });
+        const execution = await world.waitForExecution(written.id, ['succeeded']);
+        expect(execution.steps.map((step) => step.verb)).toEqual(['run', 'verify']);
+        expect(await world.counter()).toHaveLength(1);
+        expect((await (await world.store()).history({ entityId: 'system' })).some((entry) => entry.action === 'resume-notification' && entry.data['proposalId'] === written.id)).toBe(true);
+      } else if (atCrash.execution === 'none') {
+        // Approved, nothing started: executed exactly once after the restart, with no new tap.
+        const execution = await world.waitForExecution(written.id, ['succeeded']);
+        expect(execution.steps.map((step) => step.verb)).toEqual(['run', 'verify']);
+        expect(await world.counter()).toHaveLength(1);
+        expect((await (await world.store()).history({ entityId: 'system' })).some((entry) => entry.action === 'resume-approved' && entry.data['proposalId'] === written.id)).toBe(true);
+      } else {
+        // Interrupted mid-flight: marked interrupted, escalated to a human, never re-run.
+        const execution = await world.waitForExecution(written.id, ['escalated']);
+        expect(execution.id).toBe(executionAtCrash!.id);
+        expect(await actionsOf(world, execution.id)).toEqual(['created', ...(atCrash.execution === 'running' ? ['running'] : []), 'interrupted', 'escalated']);
+        await world.waitForPhoneMessage(/^Escalation: web-down on penny$/);
+        expect(await world.counter()).toHaveLength(runsAtCrash);
+        expect(await world.verifyRuns()).toHaveLength(0);
+      }
 
-    // A late second tap on the same button changes nothing; the replayed incident file raises
-    // no second proposal; still one execution, and exactly the runs counted above.
-    expect((await world.tap(world.phoneProposals(written.id).at(-1)!, 'Approve')).status).toBe(409);
-    await expectNoDuplicateProposal(world, written.id);
-    expect(await world.counter()).toHaveLength(atCrash.execution === 'none' ? 1 : runsAtCrash);
-    expect(await world.executionsOf(written.id)).toHaveLength(1);
-    await expectChainVerifies(world, second);
-  }, 60_000);
+      // A late second tap on the same button changes nothing; the replayed incident file raises
+      // no second proposal; still one execution, and exactly the runs counted above.
+      expect((await world.tap(world.phoneProposals(written.id).at(-1)!, 'Approve')).status).toBe(409);
+      await expectNoDuplicateProposal(world, written.id);
+      expect(await world.counter()).toHaveLength(atCrash.execution === 'none' ? 1 : runsAtCrash);
+      expect(await world.executionsOf(written.id)).toHaveLength(1);
+      await expectChainVerifies(world, second);
+    },
+    60_000,
+  );
 
   it.each([
     { phase: 'fix', status: 'running' as const },
     { phase: 'verify', status: 'verifying' as const },
-  ])('kill -9 while the $phase script is running: interrupted, escalated, never re-run', async ({ phase, status }) => {
-    const world = await World.create(ntfy);
-    if (phase === 'fix') await world.setFixSleep(30);
-    else await world.setVerifySleep(30);
-    const first = await world.start();
-    await world.appendIncident(SERVICE);
-    const proposal = await world.waitForProposal(SERVICE);
-    expect((await world.tap(await world.waitForPhoneProposal(proposal.id), 'Approve')).status).toBe(200);
-    // The script has started (its line is written) and sleeps: kill fish from outside, now.
-    await waitUntil(`the ${phase} script to start`, async () =>
-      (phase === 'fix' ? await world.counter() : await world.verifyRuns()).length === 1 && (await world.execution(proposal.id))?.status === status);
-    expect(await first.kill9()).toEqual({ code: null, signal: 'SIGKILL' });
-    expect((await world.execution(proposal.id))!.status).toBe(status);
-    await world.killOrphanedScripts();
+  ])(
+    'kill -9 while the $phase script is running: interrupted, escalated, never re-run',
+    async ({ phase, status }) => {
+      const world = await World.create(ntfy);
+      if (phase === 'fix') await world.setFixSleep(30);
+      else await world.setVerifySleep(30);
+      const first = await world.start();
+      await world.appendIncident(SERVICE);
+      const proposal = await world.waitForProposal(SERVICE);
+      expect((await world.tap(await world.waitForPhoneProposal(proposal.id), 'Approve')).status).toBe(200);
+      // The script has started (its line is written) and sleeps: kill fish from outside, now.
+      await waitUntil(
+        `the ${phase} script to start`,
+        async () => (phase === 'fix' ? await world.counter() : await world.verifyRuns()).length === 1 && (await world.execution(proposal.id))?.status === status,
+      );
+      expect(await first.kill9()).toEqual({ code: null, signal: 'SIGKILL' });
+      expect((await world.execution(proposal.id))!.status).toBe(status);
+      await world.killOrphanedScripts();
 
-    const second = await world.start();
-    const execution = await world.waitForExecution(proposal.id, ['escalated']);
-    expect(execution.detail).toMatch(new RegExp(`interrupted \\(fish stopped while it was ${status}\\)\\. It was NOT re-run`));
-    expect(await actionsOf(world, execution.id)).toEqual(['created', 'running', ...(phase === 'verify' ? ['verifying'] : []), 'interrupted', 'escalated']);
-    await world.waitForPhoneMessage(/^Escalation: web-down on penny$/);
-    expect((await world.post('approve', world.token(proposal, 'approve'))).status).toBe(409);
-    await expectNoDuplicateProposal(world, proposal.id);
-    expect(await world.counter()).toHaveLength(1);
-    expect(await world.verifyRuns()).toHaveLength(phase === 'verify' ? 1 : 0);
-    expect(await world.executionsOf(proposal.id)).toHaveLength(1);
-    await expectChainVerifies(world, second);
-  }, 60_000);
+      const second = await world.start();
+      const execution = await world.waitForExecution(proposal.id, ['escalated']);
+      expect(execution.detail).toMatch(new RegExp(`interrupted \\(fish stopped while it was ${status}\\)\\. It was NOT re-run`));
+      expect(await actionsOf(world, execution.id)).toEqual(['created', 'running', ...(phase === 'verify' ? ['verifying'] : []), 'interrupted', 'escalated']);
+      await world.waitForPhoneMessage(/^Escalation: web-down on penny$/);
+      expect((await world.post('approve', world.token(proposal, 'approve'))).status).toBe(409);
+      await expectNoDuplicateProposal(world, proposal.id);
+      expect(await world.counter()).toHaveLength(1);
+      expect(await world.verifyRuns()).toHaveLength(phase === 'verify' ? 1 : 0);
+      expect(await world.executionsOf(proposal.id)).toHaveLength(1);
+      await expectChainVerifies(world, second);
+    },
+    60_000,
+  );
 
   it.each([
     { label: 'decision-recorded, then remote-call-finished', crashes: ['decision-recorded', 'remote-call-finished'] as EngineCheckpoint[], end: 'escalated' as const },
     { label: 'proposal-written, then notification-sent', crashes: ['proposal-written', 'notification-sent'] as EngineCheckpoint[], end: 'succeeded' as const },
-  ])('SIGKILL at $label (during recovery): still exactly once', async ({ crashes, end }) => {
-    const world = await World.create(ntfy);
-    const first = await world.start({ crashAt: crashes[0] });
-    await world.appendIncident(SERVICE);
-    const proposal = await world.waitForProposal(SERVICE);
-    if (crashes[0] === 'decision-recorded') {
-      await world.tap(await world.waitForPhoneProposal(proposal.id), 'Approve').catch(() => undefined);
-    }
-    expect(await first.waitForExit()).toEqual({ code: null, signal: 'SIGKILL' });
-    // The restart dies in its own recovery: resuming the approved fix, or re-sending the proposal.
-    const recovering = world.spawn({ crashAt: crashes[1] });
-    expect(await recovering.waitForExit(30_000)).toEqual({ code: null, signal: 'SIGKILL' });
-    const runsBefore = (await world.counter()).length;
+  ])(
+    'SIGKILL at $label (during recovery): still exactly once',
+    async ({ crashes, end }) => {
+      const world = await World.create(ntfy);
+      const first = await world.start({ crashAt: crashes[0] });
+      await world.appendIncident(SERVICE);
+      const proposal = await world.waitForProposal(SERVICE);
+      if (crashes[0] === 'decision-recorded') {
+        await world.tap(await world.waitForPhoneProposal(proposal.id), 'Approve').catch(() => undefined);
+      }
+      expect(await first.waitForExit()).toEqual({ code: null, signal: 'SIGKILL' });
+      // The restart dies in its own recovery: resuming the approved fix, or re-sending the proposal.
+      const recovering = world.spawn({ crashAt: crashes[1] });
+      expect(await recovering.waitForExit(30_000)).toEqual({ code: null, signal: 'SIGKILL' });
+      const runsBefore = (await world.counter()).length;
 
-    const last = await world.start();
-    if (end === 'escalated') {
-      expect(runsBefore).toBe(1);
-      const execution = await world.waitForExecution(proposal.id, ['escalated']);
-      expect(await actionsOf(world, execution.id)).toEqual(['created', 'running', 'interrupted', 'escalated']);
-    } else {
-      expect(runsBefore).toBe(0);
-      // Sent by the dying restart, then again by this one: the newest button works, once.
-      const resent = await world.waitForPhoneProposal(proposal.id, 2);
-      expect((await world.tap(resent, 'Approve')).status).toBe(200);
-      await world.waitForExecution(proposal.id, ['succeeded']);
-      expect((await world.tap(world.phoneProposals(proposal.id)[0]!, 'Approve')).status).toBe(409);
-    }
-    await expectNoDuplicateProposal(world, proposal.id);
-    expect(await world.counter()).toHaveLength(1);
-    expect(await world.executionsOf(proposal.id)).toHaveLength(1);
-    await expectChainVerifies(world, last);
-  }, 60_000);
+      const last = await world.start();
+      if (end === 'escalated') {
+        expect(runsBefore).toBe(1);
+        const execution = await world.waitForExecution(proposal.id, ['escalated']);
+        expect(await actionsOf(world, execution.id)).toEqual(['created', 'running', 'interrupted', 'escalated']);
+      } else {
+        expect(runsBefore).toBe(0);
+        // Sent by the dying restart, then again by this one: the newest button works, once.
+        const resent = await world.waitForPhoneProposal(proposal.id, 2);
+        expect((await world.tap(resent, 'Approve')).status).toBe(200);
+        await world.waitForExecution(proposal.id, ['succeeded']);
+        expect((await world.tap(world.phoneProposals(proposal.id)[0]!, 'Approve')).status).toBe(409);
+      }
+      await expectNoDuplicateProposal(world, proposal.id);
+      expect(await world.counter()).toHaveLength(1);
+      expect(await world.executionsOf(proposal.id)).toHaveLength(1);
+      await expectChainVerifies(world, last);
+    },
+    60_000,
+  );
 });
 
 describe('one real fish process under hostile traffic', () => {
@@ -235,10 +249,22 @@ describe('one real fish process under hostile traffic', () => {
     const store = await world.store();
     // Let the asynchronous notification rows land first (P1: proposal, approved, fixed; P2:
     // proposal, denied; P3: proposal), so that "no new audit row" below means what it says.
-    const notificationKinds = async (id: string) => (await store.listNotifications({ proposalId: id })).map((notification) => notification.kind).sort().join(',');
-    await waitUntil('the notifications of P1-P3 to be recorded', async () =>
-      (await notificationKinds(p1!.id)) === 'proposal,update,update' && (await notificationKinds(p2.id)) === 'proposal,update' && (await notificationKinds(p3.id)) === 'proposal');
-    const before = { p1: await world.proposal(p1!.id), p2: await world.proposal(p2.id), p3: await world.proposal(p3.id), runs: await world.counter(), rows: (await store.history({ limit: 100_000 })).length };
+    const notificationKinds = async (id: string) =>
+      (await store.listNotifications({ proposalId: id }))
+        .map((notification) => notification.kind)
+        .sort()
+        .join(',');
+    await waitUntil(
+      'the notifications of P1-P3 to be recorded',
+      async () => (await notificationKinds(p1!.id)) === 'proposal,update,update' && (await notificationKinds(p2.id)) === 'proposal,update' && (await notificationKinds(p3.id)) === 'proposal',
+    );
+    const before = {
+      p1: await world.proposal(p1!.id),
+      p2: await world.proposal(p2.id),
+      p3: await world.proposal(p3.id),
+      runs: await world.counter(),
+      rows: (await store.history({ limit: 100_000 })).length,
+    };
 
     const corpus = tokenCorpus({ count: 10_000, seed: 0x5eed, world, decided: [p1!, p2], open: [p3], usedTokens: { approve: [world.token(p1!, 'approve')], deny: [denyP2] } });
     const kinds = new Map<string, number>();

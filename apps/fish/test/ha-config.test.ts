@@ -25,7 +25,12 @@ describe('the two-instance deployment example (deploy/ha)', () => {
     expect(config.audit).toEqual({ type: 'postgres', options: { url: 'postgres://fish:secret@postgres:5432/fish' } });
     expect(config.secrets).toContain('postgres://fish:secret@postgres:5432/fish');
     const registry = createFishRegistry();
-    for (const [kind, plugin] of [...config.sources.map((source) => ['source', source] as const), ['notifier', config.notifier] as const, ['executor', config.executor] as const, ['audit', config.audit] as const]) {
+    for (const [kind, plugin] of [
+      ...config.sources.map((source) => ['source', source] as const),
+      ['notifier', config.notifier] as const,
+      ['executor', config.executor] as const,
+      ['audit', config.audit] as const,
+    ]) {
       const descriptor = await registry.resolve(kind, plugin.type);
       const parsed = descriptor.optionsSchema.safeParse(plugin.options);
       expect(parsed.success, `${kind} ${plugin.type}: ${parsed.success ? '' : JSON.stringify(parsed.error.issues)}`).toBe(true);
@@ -33,7 +38,9 @@ describe('the two-instance deployment example (deploy/ha)', () => {
   });
 
   it('runs two fish instances on one PostgreSQL behind one proxy', async () => {
-    const compose = parse(await readFile(join(deploy, 'compose.yaml'), 'utf8'), { merge: true }) as { services: Record<string, { environment?: Record<string, string>; command?: string[]; hostname?: string; volumes?: string[] }> };
+    const compose = parse(await readFile(join(deploy, 'compose.yaml'), 'utf8'), { merge: true }) as {
+      services: Record<string, { environment?: Record<string, string>; command?: string[]; hostname?: string; volumes?: string[] }>;
+    };
     expect(Object.keys(compose.services).sort()).toEqual(['fish-a', 'fish-b', 'postgres', 'proxy']);
     for (const name of ['fish-a', 'fish-b']) {
       const service = compose.services[name]!;

@@ -56,7 +56,10 @@ export async function createFixture(options: { fixExit?: number; fixSleepSeconds
   const sandboxDir = join(root, 'sandbox');
   await mkdir(scriptsDir);
   await mkdir(sandboxDir);
-  await writeFile(join(scriptsDir, 'restart-web.sh'), `#!/bin/sh\necho "$1" >> runs.log\n${options.fixSleepSeconds ? `sleep ${options.fixSleepSeconds}\n` : ''}echo restarted\nexit ${options.fixExit ?? 0}\n`);
+  await writeFile(
+    join(scriptsDir, 'restart-web.sh'),
+    `#!/bin/sh\necho "$1" >> runs.log\n${options.fixSleepSeconds ? `sleep ${options.fixSleepSeconds}\n` : ''}echo restarted\nexit ${options.fixExit ?? 0}\n`,
+  );
   await writeFile(join(scriptsDir, 'check-web.sh'), '#!/bin/sh\necho verified\n');
   await chmod(join(scriptsDir, 'restart-web.sh'), 0o755);
   await chmod(join(scriptsDir, 'check-web.sh'), 0o755);
@@ -85,7 +88,15 @@ export async function createFixture(options: { fixExit?: number; fixSleepSeconds
     clock,
   });
   const event = (index: number, message = 'connect ECONNREFUSED 10.0.0.1:80'): ObservedEvent => ({
-    id: `e${index}`, kind: 'log', source: 'test', time: clock.now(), host: 'penny', service: 'web', level: 'error', message, labels: {},
+    id: `e${index}`,
+    kind: 'log',
+    source: 'test',
+    time: clock.now(),
+    host: 'penny',
+    service: 'web',
+    level: 'error',
+    message,
+    labels: {},
   });
   return { root, sandboxDir, catalog, clock, audit, notifier, signer, engine, event };
 }

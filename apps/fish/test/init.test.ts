@@ -42,7 +42,13 @@ beforeAll(async () => {
     startNtfyServer({ version: '2.17.0' }),
     startTestSshd({
       forcedCommand: WRAPPER,
-      env: { FISH_ALLOW_TRIPLES: join(wrapperDir, 'allow-triples'), FISH_SCRIPTS_DIR: join(wrapperDir, 'scripts'), FISH_DENY_LOG: join(wrapperDir, 'deny.log'), FISH_KILL_GRACE: '1', FISH_TIMEOUT: '30' },
+      env: {
+        FISH_ALLOW_TRIPLES: join(wrapperDir, 'allow-triples'),
+        FISH_SCRIPTS_DIR: join(wrapperDir, 'scripts'),
+        FISH_DENY_LOG: join(wrapperDir, 'deny.log'),
+        FISH_KILL_GRACE: '1',
+        FISH_TIMEOUT: '30',
+      },
     }),
   ]);
 }, 60_000);
@@ -59,11 +65,26 @@ describe('fish-sre init --non-interactive, then doctor and run in that folder', 
     directory = await mkdtemp(join(tmpdir(), 'fish-init-'));
     await writeFile(join(directory, 'known_hosts'), `${sshd.knownHostsLine}\n`);
     const init = await cli([
-      'init', '--non-interactive', '--dir', directory,
-      '--loki-url', loki.url, '--loki-tenant', TENANT,
-      '--ntfy-server', ntfy.url, '--ntfy-topic', 'fish-init-test-topic',
-      '--target', `penny=${sshd.username}@127.0.0.1:${sshd.port}`, '--ssh-key', sshd.privateKeyPath,
-      '--approval-port', '0', '--metrics-port', '0',
+      'init',
+      '--non-interactive',
+      '--dir',
+      directory,
+      '--loki-url',
+      loki.url,
+      '--loki-tenant',
+      TENANT,
+      '--ntfy-server',
+      ntfy.url,
+      '--ntfy-topic',
+      'fish-init-test-topic',
+      '--target',
+      `penny=${sshd.username}@127.0.0.1:${sshd.port}`,
+      '--ssh-key',
+      sshd.privateKeyPath,
+      '--approval-port',
+      '0',
+      '--metrics-port',
+      '0',
     ]);
     // The seed catalog and the empty folder for the user's own patterns, layered.
     expect(init.stdout).toMatch(/✓ catalog: \d+ patterns/);
@@ -99,7 +120,11 @@ describe('fish-sre init --non-interactive, then doctor and run in that folder', 
 
   it('fish-sre run with that config turns two Caddy lines in Loki into one proposal on the ntfy topic, and stops on SIGTERM', async () => {
     // fish-sre run, from another folder: two Caddy lines on penny become one proposal on the topic.
-    const run = spawn(process.execPath, [CLI, 'run', '--config', join(directory, 'fish.yaml'), '--env-file', join(directory, '.env')], { env: cleanEnvironment(), cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const run = spawn(process.execPath, [CLI, 'run', '--config', join(directory, 'fish.yaml'), '--env-file', join(directory, '.env')], {
+      env: cleanEnvironment(),
+      cwd: tmpdir(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     run.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     run.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -204,10 +229,29 @@ describe('fish-sre init (interactive, answers on stdin)', () => {
 });
 
 describe('the fish.yaml init writes', () => {
-  const base: InitAnswers = { notifier: { type: 'ntfy', server: 'https://ntfy.sh', topic: 't' }, targets: [], knownHostsPath: '/etc/fish-sre/known_hosts', dataDir: '/var/lib/fish', publicUrl: 'https://fish.example.net', approvalPort: 8080, metricsPort: 9464 };
+  const base: InitAnswers = {
+    notifier: { type: 'ntfy', server: 'https://ntfy.sh', topic: 't' },
+    targets: [],
+    knownHostsPath: '/etc/fish-sre/known_hosts',
+    dataDir: '/var/lib/fish',
+    publicUrl: 'https://fish.example.net',
+    approvalPort: 8080,
+    metricsPort: 9464,
+  };
   const variants: Array<[string, InitAnswers]> = [
     ['Loki and ntfy, no target', { ...base, loki: { url: 'http://loki.lan:3100', query: '{job="a \\"quoted\\" value"}' } }],
-    ['Prometheus and Telegram, two targets', { ...base, prometheus: { url: 'http://10.0.0.5:9090' }, notifier: { type: 'telegram', chatId: -100123 }, targets: [{ name: 'penny', host: '192.168.1.10', port: 2806, username: 'fish', privateKeyPath: '/etc/fish-sre/id_ed25519' }, { name: 'nas', host: 'fd00::2', port: 22, username: 'fish', privateKeyPath: '/etc/fish-sre/id_ed25519' }] }],
+    [
+      'Prometheus and Telegram, two targets',
+      {
+        ...base,
+        prometheus: { url: 'http://10.0.0.5:9090' },
+        notifier: { type: 'telegram', chatId: -100123 },
+        targets: [
+          { name: 'penny', host: '192.168.1.10', port: 2806, username: 'fish', privateKeyPath: '/etc/fish-sre/id_ed25519' },
+          { name: 'nas', host: 'fd00::2', port: 22, username: 'fish', privateKeyPath: '/etc/fish-sre/id_ed25519' },
+        ],
+      },
+    ],
   ];
   it.each(variants)('is a valid config (%s), with every secret a ${NAME} reference', async (_name, answers) => {
     const directory = await mkdtemp(join(tmpdir(), 'fish-init-'));

@@ -13,7 +13,12 @@ const LAUNCHER = join(here, '..', '..', '..', 'scripts', 'with-node.sh');
 const run = (file: string, args: string[], env: NodeJS.ProcessEnv = process.env) =>
   promisify(execFile)(file, args, { env, timeout: 120_000 }).then(
     ({ stdout, stderr }) => ({ code: 0, signal: null as NodeJS.Signals | null, stdout, stderr }),
-    (error: { code?: number; signal?: NodeJS.Signals | null; stdout: string; stderr: string }) => ({ code: error.code ?? -1, signal: error.signal ?? null, stdout: error.stdout, stderr: error.stderr }),
+    (error: { code?: number; signal?: NodeJS.Signals | null; stdout: string; stderr: string }) => ({
+      code: error.code ?? -1,
+      signal: error.signal ?? null,
+      stdout: error.stdout,
+      stderr: error.stderr,
+    }),
   );
 
 /** The machine's own old Node when it has one (this project's machines ship Node 20). */
@@ -64,7 +69,11 @@ describe('the npm scripts launcher', () => {
   it('runs the command under Node >= 22 with a working SQLite driver when an older Node is first on PATH', async () => {
     const folder = await oldNodeFolder();
     const env = { ...process.env, PATH: `${folder}:${process.env.PATH ?? ''}` };
-    const result = await run('bash', [LAUNCHER, 'node', '-e', "const db = new (require('better-sqlite3'))(':memory:'); console.log(process.versions.node, db.prepare('select 1 + 1 as two').get().two); db.close()"], env);
+    const result = await run(
+      'bash',
+      [LAUNCHER, 'node', '-e', "const db = new (require('better-sqlite3'))(':memory:'); console.log(process.versions.node, db.prepare('select 1 + 1 as two').get().two); db.close()"],
+      env,
+    );
     expect(result.stderr).not.toMatch(/Segmentation|Error/);
     expect(result.code).toBe(0);
     const [version, two] = result.stdout.trim().split(' ');

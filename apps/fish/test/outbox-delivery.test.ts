@@ -64,7 +64,16 @@ async function until<T>(what: string, probe: () => Promise<T | undefined> | T | 
 async function startFish(file: string, notifiers: Notifier[], outbox: Omit<OutboxOptions, 'fallbacks'>) {
   const audit: SqliteAuditStore = createSqliteAuditStore({ path: file });
   await audit.init();
-  const engine = new FishEngine({ catalog: () => catalog, sources: [], audit, notifier: notifiers[0]!, outbox: { ...outbox, fallbacks: notifiers.slice(1) }, executor, signer, publicUrl: 'https://fish.test' });
+  const engine = new FishEngine({
+    catalog: () => catalog,
+    sources: [],
+    audit,
+    notifier: notifiers[0]!,
+    outbox: { ...outbox, fallbacks: notifiers.slice(1) },
+    executor,
+    signer,
+    publicUrl: 'https://fish.test',
+  });
   await engine.start();
   const stop = async () => {
     await engine.stop({ graceMs: 1000 });

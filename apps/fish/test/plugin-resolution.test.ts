@@ -71,7 +71,10 @@ beforeAll(async () => {
   // The plugin package, with its peer dependencies installed beside it as npm would.
   const modules = join(project, 'node_modules');
   await mkdir(join(modules, 'fishhook', 'dist'), { recursive: true });
-  await writeFile(join(modules, 'fishhook', 'package.json'), JSON.stringify({ name: 'fishhook', version: '1.0.0', type: 'module', exports: { '.': { import: './dist/index.js' } }, peerDependencies: { '@fish-sre/core': '^0.1.0', zod: '^4.0.0' } }));
+  await writeFile(
+    join(modules, 'fishhook', 'package.json'),
+    JSON.stringify({ name: 'fishhook', version: '1.0.0', type: 'module', exports: { '.': { import: './dist/index.js' } }, peerDependencies: { '@fish-sre/core': '^0.1.0', zod: '^4.0.0' } }),
+  );
   await writeFile(join(modules, 'fishhook', 'dist', 'index.js'), PLUGIN);
   await mkdir(join(modules, '@fish-sre'), { recursive: true });
   await symlink(join(REPO, 'packages', 'core'), join(modules, '@fish-sre', 'core'));
@@ -114,7 +117,9 @@ describe('third-party plugins found where the user installed them', () => {
     const file = await writeConfig('missing.yaml', 'notifier:\n  package: fish-notify-matrix\n  type: matrix');
     const { status, output } = await fishCli(['run', '--config', file], elsewhere);
     expect(status).toBe(78);
-    expect(output).toContain(`${file}:10: notifier.package: plugin package "fish-notify-matrix" is not installed: looked in the config file's folder (${join(project, 'node_modules')} and its parents), then the working directory (${join(elsewhere, 'node_modules')} and its parents), then fish-sre's own install (`);
+    expect(output).toContain(
+      `${file}:10: notifier.package: plugin package "fish-notify-matrix" is not installed: looked in the config file's folder (${join(project, 'node_modules')} and its parents), then the working directory (${join(elsewhere, 'node_modules')} and its parents), then fish-sre's own install (`,
+    );
     expect(output).toContain(`cd ${project} && npm install fish-notify-matrix`);
   }, 25_000);
 });

@@ -58,7 +58,11 @@ interface Block {
 
 function documentationFiles(): string[] {
   const inFolders = (folder: string, name: (entry: string) => string | undefined) =>
-    existsSync(join(root, folder)) ? readdirSync(join(root, folder)).flatMap((entry) => name(entry) ?? []).filter((path) => existsSync(join(root, path))) : [];
+    existsSync(join(root, folder))
+      ? readdirSync(join(root, folder))
+          .flatMap((entry) => name(entry) ?? [])
+          .filter((path) => existsSync(join(root, path)))
+      : [];
   return [
     'README.md',
     'catalog/README.md',
@@ -94,7 +98,8 @@ function asConfigFile(block: Block, directory: string): string {
     approval: 'approval: { publicUrl: https://fish.example.net, secret: "${FISH_APPROVAL_SECRET}" }',
     sources: `sources: [{ type: file, options: { path: ${JSON.stringify(join(directory, 'app.jsonl'))} } }]`,
     notifier: 'notifier: { type: ntfy, options: { server: https://ntfy.sh, topic: fish-readme-example } }',
-    executor: 'executor: { type: ssh, options: { targets: { penny: { host: 192.168.1.10, username: fish, privateKeyPath: /etc/fish-sre/key, hostKey: { knownHostsPath: /etc/fish-sre/known_hosts } } } } }',
+    executor:
+      'executor: { type: ssh, options: { targets: { penny: { host: 192.168.1.10, username: fish, privateKeyPath: /etc/fish-sre/key, hostKey: { knownHostsPath: /etc/fish-sre/known_hosts } } } } }',
     audit: `audit: { type: sqlite, options: { path: ${JSON.stringify(join(directory, 'audit.sqlite'))} } }`,
   };
   // The folders a README names (/opt/fish-sre/catalog, /var/lib/fish) are the reader's host's.
@@ -102,7 +107,12 @@ function asConfigFile(block: Block, directory: string): string {
   const catalogLine = /^catalog:.*$/m.exec(block.text)?.[0] ?? '';
   const text = (catalogLine.includes('bundled') ? block.text : block.text.replace(/^catalog:.*$/m, base.catalog!)).replace(/^dataDir:.*$/m, base.dataDir!);
   // `notifiers:` (a list) stands in for `notifier:`.
-  return [text, ...Object.entries(base).filter(([key]) => !shown.has(key) && !(key === 'notifier' && shown.has('notifiers'))).map(([, line]) => line)].join('\n');
+  return [
+    text,
+    ...Object.entries(base)
+      .filter(([key]) => !shown.has(key) && !(key === 'notifier' && shown.has('notifiers')))
+      .map(([, line]) => line),
+  ].join('\n');
 }
 
 /** The user's own catalog folders a `catalog: [bundled, ./folder]` line names, relative to the config. */

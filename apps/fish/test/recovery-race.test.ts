@@ -46,8 +46,25 @@ describe('recovery after a restart', () => {
     }) as AuditStore;
     const fix = latch();
     const local = createLocalExecutor({ scriptsDir: fixture.catalog.scriptsDir, sandboxDir: fixture.sandboxDir, hosts: ['penny'] });
-    const executor: Executor = { ...local, name: 'held', hosts: () => ['penny'], run: async (request) => { await fix.opened; return local.run(request); } };
-    const restarted = new FishEngine({ catalog: () => fixture.catalog, sources: [], audit, notifier: fixture.notifier, executor, signer: fixture.signer, publicUrl: 'https://fish.example.test', clock: fixture.clock });
+    const executor: Executor = {
+      ...local,
+      name: 'held',
+      hosts: () => ['penny'],
+      run: async (request) => {
+        await fix.opened;
+        return local.run(request);
+      },
+    };
+    const restarted = new FishEngine({
+      catalog: () => fixture.catalog,
+      sources: [],
+      audit,
+      notifier: fixture.notifier,
+      executor,
+      signer: fixture.signer,
+      publicUrl: 'https://fish.example.test',
+      clock: fixture.clock,
+    });
 
     const started = restarted.start();
     await scanReached.opened;
@@ -74,7 +91,16 @@ describe('recovery after a restart', () => {
     const { actions, notice } = fixture.notifier.proposals[0]!;
     // First life: approved, the fix starts and never returns (the process dies in it).
     const hang = createLocalExecutor({ scriptsDir: fixture.catalog.scriptsDir, sandboxDir: fixture.sandboxDir, hosts: ['penny'] });
-    const first = new FishEngine({ catalog: () => fixture.catalog, sources: [], audit: fixture.audit, notifier: fixture.notifier, executor: { ...hang, hosts: () => ['penny'], run: () => new Promise(() => undefined) }, signer: fixture.signer, publicUrl: 'https://fish.example.test', clock: fixture.clock });
+    const first = new FishEngine({
+      catalog: () => fixture.catalog,
+      sources: [],
+      audit: fixture.audit,
+      notifier: fixture.notifier,
+      executor: { ...hang, hosts: () => ['penny'], run: () => new Promise(() => undefined) },
+      signer: fixture.signer,
+      publicUrl: 'https://fish.example.test',
+      clock: fixture.clock,
+    });
     expect(await first.decide(actions.approveUrl.split('/').pop()!, 'approve', 'ntfy-action')).toMatchObject({ ok: true });
     for (let tick = 0; tick < 20; tick++) await new Promise((resolve) => setImmediate(resolve));
     const execution = (await fixture.audit.getExecutionByProposal(notice.proposalId))!;
@@ -92,13 +118,31 @@ describe('recovery after a restart', () => {
       },
     }) as AuditStore;
     const local = createLocalExecutor({ scriptsDir: fixture.catalog.scriptsDir, sandboxDir: fixture.sandboxDir, hosts: ['penny'] });
-    const second = new FishEngine({ catalog: () => fixture.catalog, sources: [], audit: dying, notifier: fixture.notifier, executor: local, signer: fixture.signer, publicUrl: 'https://fish.example.test', clock: fixture.clock });
+    const second = new FishEngine({
+      catalog: () => fixture.catalog,
+      sources: [],
+      audit: dying,
+      notifier: fixture.notifier,
+      executor: local,
+      signer: fixture.signer,
+      publicUrl: 'https://fish.example.test',
+      clock: fixture.clock,
+    });
     await expect(second.start()).rejects.toThrow('SIGKILL');
     expect((await fixture.audit.getExecution(execution.id))!.status).toBe('interrupted');
     const escalationsBefore = fixture.notifier.messages.filter((message) => message.kind === 'escalation').length;
 
     // Third life: escalates it, and does not run it.
-    const third = new FishEngine({ catalog: () => fixture.catalog, sources: [], audit: fixture.audit, notifier: fixture.notifier, executor: local, signer: fixture.signer, publicUrl: 'https://fish.example.test', clock: fixture.clock });
+    const third = new FishEngine({
+      catalog: () => fixture.catalog,
+      sources: [],
+      audit: fixture.audit,
+      notifier: fixture.notifier,
+      executor: local,
+      signer: fixture.signer,
+      publicUrl: 'https://fish.example.test',
+      clock: fixture.clock,
+    });
     await third.start();
     await third.idle();
     expect((await fixture.audit.getExecution(execution.id))!.status).toBe('escalated');

@@ -77,10 +77,14 @@ describe('restart of the real fish process', () => {
     const config = await configure(world, metricsPort);
     const start = async () => {
       const fish = new FishProcess(['run', '--config', config], world.env());
-      await waitUntil('fish /metrics and both sources reading', async () => {
-        if (!fish.running) throw new Error(`fish exited (${JSON.stringify(fish.exit)}); output:\n${fish.output.slice(-3000)}`);
-        return /fish started/.test(fish.output) && loki.activeTails() > 0 && (await received(metricsPort)) !== undefined;
-      }, 20_000);
+      await waitUntil(
+        'fish /metrics and both sources reading',
+        async () => {
+          if (!fish.running) throw new Error(`fish exited (${JSON.stringify(fish.exit)}); output:\n${fish.output.slice(-3000)}`);
+          return /fish started/.test(fish.output) && loki.activeTails() > 0 && (await received(metricsPort)) !== undefined;
+        },
+        20_000,
+      );
       return fish;
     };
 
@@ -104,10 +108,14 @@ describe('restart of the real fish process', () => {
     const second = await start();
     await waitUntil('an incident for every line written while fish was down', async () => (await incidentServices(world)).length === before.length + down.length);
     // Nothing read twice, nothing left out: the restarted process received exactly the lines written while it was down.
-    await waitUntil('both sources to have handed on the lines', async () => {
-      const now = await received(metricsPort);
-      return (now['applog'] ?? 0) >= 3 && (now['loki'] ?? 0) >= 3;
-    }, 5000);
+    await waitUntil(
+      'both sources to have handed on the lines',
+      async () => {
+        const now = await received(metricsPort);
+        return (now['applog'] ?? 0) >= 3 && (now['loki'] ?? 0) >= 3;
+      },
+      5000,
+    );
     // A line read twice would arrive right after the first copy: give it the time to.
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(await received(metricsPort)).toEqual({ applog: 3, loki: 3 });

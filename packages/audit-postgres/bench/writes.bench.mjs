@@ -27,5 +27,9 @@ try {
 }
 const [, sqlite, postgres] = results;
 const goalMs = 20;
-process.stderr.write(`postgres / sqlite state changes per second: ${(postgres.writesPerSecond / sqlite.writesPerSecond).toFixed(2)}; goal: no stall above ${goalMs} ms -> ${postgres.maxStallMs <= goalMs ? 'met' : 'NOT met'}\n`);
-process.stdout.write(`${JSON.stringify({ benchmark: 'audit-postgres-writes', goalMaxStallMs: goalMs, postgresToSqlite: Number((postgres.writesPerSecond / sqlite.writesPerSecond).toFixed(3)), results })}\n`);
+process.stderr.write(
+  `postgres / sqlite state changes per second: ${(postgres.writesPerSecond / sqlite.writesPerSecond).toFixed(2)}; goal: no stall above ${goalMs} ms -> ${postgres.maxStallMs <= goalMs ? 'met' : 'NOT met'}\n`,
+);
+process.stdout.write(
+  `${JSON.stringify({ benchmark: 'audit-postgres-writes', goalMaxStallMs: goalMs, postgresToSqlite: Number((postgres.writesPerSecond / sqlite.writesPerSecond).toFixed(3)), results })}\n`,
+);

@@ -28,7 +28,10 @@ testAuditStore({
 });
 
 async function errorOf(promise: Promise<unknown> | undefined): Promise<unknown> {
-  return (promise ?? Promise.resolve()).then(() => undefined, (caught: unknown) => caught);
+  return (promise ?? Promise.resolve()).then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
 }
 
 async function fillLoop(store: AuditStore, count: number): Promise<void> {
@@ -52,7 +55,11 @@ describe('postgres audit store specifics', () => {
     await first.init();
     await second.init();
     try {
-      await Promise.all([fillLoop(first, 8), fillLoop(second, 8), ...Array.from({ length: 30 }, (_, index) => (index % 2 ? first : second).recordSystemEvent('tick', { index }, new Date().toISOString()))]);
+      await Promise.all([
+        fillLoop(first, 8),
+        fillLoop(second, 8),
+        ...Array.from({ length: 30 }, (_, index) => (index % 2 ? first : second).recordSystemEvent('tick', { index }, new Date().toISOString())),
+      ]);
       const report = await second.verifyChain();
       expect(report).toMatchObject({ ok: true, rows: 16 * 6 + 30 });
       const seqs = (await first.history({ limit: 10_000 })).map((entry) => entry.seq);

@@ -43,20 +43,64 @@ export async function measureStateChanges(label, store, verify) {
     const proposalId = `prop-${index}`;
     const executionId = `exec-${index}`;
     await store.insertIncident({
-      id: incidentId, fingerprint: `fp-${index % 50}`, host: 'penny', service: 'homepage', patternId: 'docker-compose-stopped-post-reboot',
-      candidates: ['docker-compose-stopped-post-reboot'], confidence: 1, method: 'deterministic', reason: 'all signals matched',
-      evidence: ['homepage exited with code 0', 'container homepage is not running'], eventCount: 3, firstSeen: at, lastSeen: at, createdAt: at,
+      id: incidentId,
+      fingerprint: `fp-${index % 50}`,
+      host: 'penny',
+      service: 'homepage',
+      patternId: 'docker-compose-stopped-post-reboot',
+      candidates: ['docker-compose-stopped-post-reboot'],
+      confidence: 1,
+      method: 'deterministic',
+      reason: 'all signals matched',
+      evidence: ['homepage exited with code 0', 'container homepage is not running'],
+      eventCount: 3,
+      firstSeen: at,
+      lastSeen: at,
+      createdAt: at,
     });
     await store.insertProposal({
-      id: proposalId, incidentId, patternId: 'docker-compose-stopped-post-reboot', targetHost: 'penny', service: 'homepage', confidence: 1,
-      status: 'proposed', dryRun: false, autoExec: false, createdAt: at, expiresAt: iso(t0 + index * 1000 + 3_600_000),
+      id: proposalId,
+      incidentId,
+      patternId: 'docker-compose-stopped-post-reboot',
+      targetHost: 'penny',
+      service: 'homepage',
+      confidence: 1,
+      status: 'proposed',
+      dryRun: false,
+      autoExec: false,
+      createdAt: at,
+      expiresAt: iso(t0 + index * 1000 + 3_600_000),
     });
     await store.transitionProposal({ id: proposalId, from: 'proposed', to: 'approved', at, actor: 'link:owner', tokenId: `tok-${index}` });
-    await store.insertExecution({ id: executionId, proposalId, patternId: 'docker-compose-stopped-post-reboot', targetHost: 'penny', status: 'pending', dryRun: false, createdAt: at, updatedAt: at, steps: [] });
+    await store.insertExecution({
+      id: executionId,
+      proposalId,
+      patternId: 'docker-compose-stopped-post-reboot',
+      targetHost: 'penny',
+      status: 'pending',
+      dryRun: false,
+      createdAt: at,
+      updatedAt: at,
+      steps: [],
+    });
     await store.transitionExecution({ id: executionId, from: ['pending'], to: 'running', at });
     await store.transitionExecution({
-      id: executionId, from: ['running'], to: 'succeeded', at,
-      appendStep: { verb: 'run', script: 'compose-up.sh', startedAt: at, exitCode: 0, signal: null, stdout: 'Container homepage  Started\n'.repeat(20), stderr: '', durationMs: 812, timedOut: false, dryRun: false },
+      id: executionId,
+      from: ['running'],
+      to: 'succeeded',
+      at,
+      appendStep: {
+        verb: 'run',
+        script: 'compose-up.sh',
+        startedAt: at,
+        exitCode: 0,
+        signal: null,
+        stdout: 'Container homepage  Started\n'.repeat(20),
+        stderr: '',
+        durationMs: 812,
+        timedOut: false,
+        dryRun: false,
+      },
     });
   }
   const seconds = (performance.now() - started) / 1000;
@@ -101,8 +145,12 @@ export async function idleBaseline(milliseconds) {
   await new Promise((resolve) => setTimeout(resolve, milliseconds));
   histogram.disable();
   clearInterval(timer);
-  const result = { label: 'idle loop (baseline)', seconds: milliseconds / 1000, maxStallMs: Number(Math.max(histogram.max / 1e6, maxDrift).toFixed(2)), p99LoopDelayMs: Number((histogram.percentile(99) / 1e6).toFixed(2)) };
+  const result = {
+    label: 'idle loop (baseline)',
+    seconds: milliseconds / 1000,
+    maxStallMs: Number(Math.max(histogram.max / 1e6, maxDrift).toFixed(2)),
+    p99LoopDelayMs: Number((histogram.percentile(99) / 1e6).toFixed(2)),
+  };
   process.stderr.write(`${result.label.padEnd(28)} no writes for ${result.seconds}s              max stall ${result.maxStallMs} ms  p99 ${result.p99LoopDelayMs} ms\n`);
   return result;
 }
-

@@ -107,14 +107,34 @@ export class ChainVerifier {
     const count = this.#count;
     const lastSeq = this.#expectedSeq === undefined ? 0 : this.#expectedSeq - 1;
     if (head === null) {
-      return { ok: false, rows: count, firstBadSeq: lastSeq, problem: 'the audit_head row is missing (it is created with the database and never deleted): the trail was wiped or replaced', headHash: this.#expectedPrevious, headSeq: lastSeq };
+      return {
+        ok: false,
+        rows: count,
+        firstBadSeq: lastSeq,
+        problem: 'the audit_head row is missing (it is created with the database and never deleted): the trail was wiped or replaced',
+        headHash: this.#expectedPrevious,
+        headSeq: lastSeq,
+      };
     }
     if (this.anchor !== undefined && this.anchor.seq > 0 && !this.#anchorSeen) {
-      return { ok: false, rows: count, firstBadSeq: this.anchor.seq, problem: `the anchored head (seq ${this.anchor.seq}) is no longer in the chain, which ends at seq ${lastSeq}: rows were deleted`, headHash: this.#expectedPrevious, headSeq: lastSeq };
+      return {
+        ok: false,
+        rows: count,
+        firstBadSeq: this.anchor.seq,
+        problem: `the anchored head (seq ${this.anchor.seq}) is no longer in the chain, which ends at seq ${lastSeq}: rows were deleted`,
+        headHash: this.#expectedPrevious,
+        headSeq: lastSeq,
+      };
     }
     if (head !== undefined) {
       if (head.seq !== lastSeq || head.hash !== (count === 0 ? head.hash : this.#expectedPrevious)) {
-        return { ok: false, rows: count, firstBadSeq: head.seq, problem: `the chain ends at seq ${lastSeq} but its head says ${head.seq}: rows were cut off the end or the head was edited`, headHash: this.#expectedPrevious };
+        return {
+          ok: false,
+          rows: count,
+          firstBadSeq: head.seq,
+          problem: `the chain ends at seq ${lastSeq} but its head says ${head.seq}: rows were cut off the end or the head was edited`,
+          headHash: this.#expectedPrevious,
+        };
       }
     }
     return { ok: true, rows: count, headHash: this.#expectedPrevious, headSeq: lastSeq };

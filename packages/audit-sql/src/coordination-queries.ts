@@ -36,7 +36,11 @@ export function coordinationMethods(context: StoreContext): CoordinationMethods 
         const held = await connection.selectFrom('incident_claims').selectAll().where('fingerprint', '=', claim.fingerprint).executeTakeFirst();
         if (held !== undefined && (toNumber(held.until_ms) ?? 0) > Date.parse(claim.at)) return new Rollback(false);
         const values = { owner: claim.owner, claimed_at: claim.at, until_ms: Date.parse(claim.until) };
-        if (held === undefined) await connection.insertInto('incident_claims').values({ fingerprint: claim.fingerprint, ...values }).execute();
+        if (held === undefined)
+          await connection
+            .insertInto('incident_claims')
+            .values({ fingerprint: claim.fingerprint, ...values })
+            .execute();
         else await connection.updateTable('incident_claims').set(values).where('fingerprint', '=', claim.fingerprint).execute();
         await appendAudit(connection, { at: claim.at, entity: 'system', entityId: claim.fingerprint, action: 'incident-claimed', data: { owner: claim.owner, until: claim.until } });
         return true;

@@ -14,8 +14,7 @@ import {
 import { Rollback, appendAudit, type StoreContext } from './append-audit.js';
 import { LEASED_STATUSES, cleanStep, statuses, toExecution, toNumber } from './rows.js';
 
-type ExecutionMethods = Pick<AuditStore, 'insertExecution' | 'getExecution' | 'getExecutionByProposal' | 'listExecutions' | 'transitionExecution'> &
-  Required<Pick<AuditStore, 'renewExecutionLease'>>;
+type ExecutionMethods = Pick<AuditStore, 'insertExecution' | 'getExecution' | 'getExecutionByProposal' | 'listExecutions' | 'transitionExecution'> & Required<Pick<AuditStore, 'renewExecutionLease'>>;
 
 /** Executions: one per proposal, compare-and-set transitions, and their owner's lease. */
 export function executionMethods(context: StoreContext): ExecutionMethods {
@@ -48,7 +47,13 @@ export function executionMethods(context: StoreContext): ExecutionMethods {
           if (context.isUniqueViolation(error) && /proposal_id/.test((error as Error).message)) return new Rollback(false);
           throw error;
         }
-        const data: Record<string, unknown> = { proposalId: execution.proposalId, patternId: execution.patternId, targetHost: execution.targetHost, status: execution.status, dryRun: execution.dryRun };
+        const data: Record<string, unknown> = {
+          proposalId: execution.proposalId,
+          patternId: execution.patternId,
+          targetHost: execution.targetHost,
+          status: execution.status,
+          dryRun: execution.dryRun,
+        };
         if (execution.owner !== undefined) data.owner = execution.owner;
         await appendAudit(connection, { at: execution.createdAt, entity: 'execution', entityId: execution.id, action: 'created', data });
         return true;
@@ -71,7 +76,11 @@ export function executionMethods(context: StoreContext): ExecutionMethods {
         let query = connection.selectFrom('executions').selectAll();
         const wanted = statuses(filter.status);
         if (wanted !== undefined) query = query.where('status', 'in', [...wanted]);
-        const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(filter.limit ?? 50).execute();
+        const rows = await query
+          .orderBy('created_at', 'desc')
+          .orderBy('id', 'desc')
+          .limit(filter.limit ?? 50)
+          .execute();
         return rows.map(toExecution);
       }),
 
@@ -102,7 +111,14 @@ export function executionMethods(context: StoreContext): ExecutionMethods {
         if (Number(result.numUpdatedRows) !== 1) return new Rollback<ExecutionRecord | undefined>(undefined);
         const data: Record<string, unknown> = { from: current.status, to: transition.to };
         if (transition.appendStep !== undefined) {
-          data.step = { verb: transition.appendStep.verb, script: transition.appendStep.script, exitCode: transition.appendStep.exitCode, durationMs: transition.appendStep.durationMs, timedOut: transition.appendStep.timedOut, dryRun: transition.appendStep.dryRun };
+          data.step = {
+            verb: transition.appendStep.verb,
+            script: transition.appendStep.script,
+            exitCode: transition.appendStep.exitCode,
+            durationMs: transition.appendStep.durationMs,
+            timedOut: transition.appendStep.timedOut,
+            dryRun: transition.appendStep.dryRun,
+          };
         }
         if (transition.detail !== undefined) data.detail = detail;
         if (transition.onlyIfLeaseExpired) data.takenOverFrom = current.owner;

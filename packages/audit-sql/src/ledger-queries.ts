@@ -3,10 +3,7 @@ import { sql } from 'kysely';
 import { Rollback, appendAudit, type StoreContext } from './append-audit.js';
 import { MICRO, toEntry, toNotification, toUsage } from './rows.js';
 
-type LedgerMethods = Pick<
-  AuditStore,
-  'recordNotification' | 'listNotifications' | 'reserveBudget' | 'settleBudget' | 'spentInMonth' | 'listLlmUsage' | 'history' | 'recordSystemEvent'
->;
+type LedgerMethods = Pick<AuditStore, 'recordNotification' | 'listNotifications' | 'reserveBudget' | 'settleBudget' | 'spentInMonth' | 'listLlmUsage' | 'history' | 'recordSystemEvent'>;
 
 /** Notifications, the LLM budget ledger, the history and system events. */
 export function ledgerMethods(context: StoreContext): LedgerMethods {
@@ -40,7 +37,11 @@ export function ledgerMethods(context: StoreContext): LedgerMethods {
       read('cannot list notifications', async (connection) => {
         let query = connection.selectFrom('notifications').selectAll();
         if (filter.proposalId !== undefined) query = query.where('proposal_id', '=', filter.proposalId);
-        const rows = await query.orderBy('sent_at', 'desc').orderBy('id', 'desc').limit(filter.limit ?? 50).execute();
+        const rows = await query
+          .orderBy('sent_at', 'desc')
+          .orderBy('id', 'desc')
+          .limit(filter.limit ?? 50)
+          .execute();
         return rows.map(toNotification);
       }),
 
@@ -77,7 +78,15 @@ export function ledgerMethods(context: StoreContext): LedgerMethods {
           entity: 'llm_usage',
           entityId: reservation.id,
           action: 'reserved',
-          data: { month: reservation.month, amountEur: amount / MICRO, capEur: cap / MICRO, spentBeforeEur: spent / MICRO, purpose: reservation.purpose, provider: reservation.provider, model: reservation.model },
+          data: {
+            month: reservation.month,
+            amountEur: amount / MICRO,
+            capEur: cap / MICRO,
+            spentBeforeEur: spent / MICRO,
+            purpose: reservation.purpose,
+            provider: reservation.provider,
+            model: reservation.model,
+          },
         });
         return true;
       }),
@@ -116,7 +125,11 @@ export function ledgerMethods(context: StoreContext): LedgerMethods {
       read('cannot list llm usage', async (connection) => {
         let query = connection.selectFrom('llm_usage').selectAll();
         if (filter.month !== undefined) query = query.where('month', '=', filter.month);
-        const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(filter.limit ?? 50).execute();
+        const rows = await query
+          .orderBy('created_at', 'desc')
+          .orderBy('id', 'desc')
+          .limit(filter.limit ?? 50)
+          .execute();
         return rows.map(toUsage);
       }),
 
@@ -125,7 +138,10 @@ export function ledgerMethods(context: StoreContext): LedgerMethods {
         let query = connection.selectFrom('audit_log').selectAll();
         if (filter.entityId !== undefined) query = query.where('entity_id', '=', filter.entityId);
         if (filter.afterSeq !== undefined) query = query.where('seq', '>', filter.afterSeq);
-        const rows = await query.orderBy('seq', 'asc').limit(filter.limit ?? 1000).execute();
+        const rows = await query
+          .orderBy('seq', 'asc')
+          .limit(filter.limit ?? 1000)
+          .execute();
         return rows.map(toEntry);
       }),
 

@@ -14,7 +14,10 @@ export async function migrateToLatest(kysely: Kysely<AuditDatabase>, dialect: Sq
   const tables = await kysely.introspection.getTables({ withInternalKyselyTables: true });
   if (tables.some((table) => table.name === 'kysely_migration')) {
     const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(kysely);
-    const unknown = applied.rows.map((row) => row.name).filter((name) => !(name in MIGRATIONS)).sort();
+    const unknown = applied.rows
+      .map((row) => row.name)
+      .filter((name) => !(name in MIGRATIONS))
+      .sort();
     if (unknown.length > 0) {
       const known = Object.keys(MIGRATIONS).sort().at(-1);
       throw new FishError({

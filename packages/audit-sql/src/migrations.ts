@@ -71,9 +71,7 @@ export const MIGRATIONS: Record<string, Migration> = {
         .addColumn('proposal_id', 'text', (column) => column.notNull().unique().references('proposals.id').onDelete('restrict'))
         .addColumn('pattern_id', 'text', (column) => column.notNull())
         .addColumn('target_host', 'text', (column) => column.notNull())
-        .addColumn('status', 'text', (column) =>
-          column.notNull().check(sql`status in ('pending', 'running', 'verifying', 'succeeded', 'failed', 'rolled_back', 'escalated', 'interrupted')`),
-        )
+        .addColumn('status', 'text', (column) => column.notNull().check(sql`status in ('pending', 'running', 'verifying', 'succeeded', 'failed', 'rolled_back', 'escalated', 'interrupted')`))
         .addColumn('dry_run', 'integer', (column) => column.notNull())
         .addColumn('created_at', 'text', (column) => column.notNull())
         .addColumn('updated_at', 'text', (column) => column.notNull())

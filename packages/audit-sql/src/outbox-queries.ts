@@ -83,7 +83,11 @@ export function outboxMethods(context: StoreContext): OutboxMethods {
             .where('next_attempt_ms', '<=', due)
             .where((eb) => eb.or([eb('claimed_until_ms', 'is', null), eb('claimed_until_ms', '<=', due)]));
         }
-        const rows = await query.orderBy('created_at', 'asc').orderBy('id', 'asc').limit(filter.limit ?? 100).execute();
+        const rows = await query
+          .orderBy('created_at', 'asc')
+          .orderBy('id', 'asc')
+          .limit(filter.limit ?? 100)
+          .execute();
         return rows.map(toOutbox);
       }),
 

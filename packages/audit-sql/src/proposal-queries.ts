@@ -50,7 +50,13 @@ export function incidentAndProposalMethods(context: StoreContext): IncidentAndPr
 
     listIncidents: (filter = {}) =>
       read('cannot list incidents', async (connection) => {
-        const rows = await connection.selectFrom('incidents').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(filter.limit ?? 50).execute();
+        const rows = await connection
+          .selectFrom('incidents')
+          .selectAll()
+          .orderBy('created_at', 'desc')
+          .orderBy('id', 'desc')
+          .limit(filter.limit ?? 50)
+          .execute();
         return rows.map(toIncident);
       }),
 
@@ -81,7 +87,16 @@ export function incidentAndProposalMethods(context: StoreContext): IncidentAndPr
           entity: 'proposal',
           entityId: proposal.id,
           action: 'created',
-          data: { incidentId: proposal.incidentId, patternId: proposal.patternId, targetHost: proposal.targetHost, status: proposal.status, dryRun: proposal.dryRun, autoExec: proposal.autoExec, expiresAt: proposal.expiresAt, ...(proposal.pin ? { pin: proposal.pin } : {}) },
+          data: {
+            incidentId: proposal.incidentId,
+            patternId: proposal.patternId,
+            targetHost: proposal.targetHost,
+            status: proposal.status,
+            dryRun: proposal.dryRun,
+            autoExec: proposal.autoExec,
+            expiresAt: proposal.expiresAt,
+            ...(proposal.pin ? { pin: proposal.pin } : {}),
+          },
         });
       }),
 
@@ -96,7 +111,11 @@ export function incidentAndProposalMethods(context: StoreContext): IncidentAndPr
         let query = connection.selectFrom('proposals').selectAll();
         const wanted = statuses(filter.status);
         if (wanted !== undefined) query = query.where('status', 'in', [...wanted]);
-        const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(filter.limit ?? 50).execute();
+        const rows = await query
+          .orderBy('created_at', 'desc')
+          .orderBy('id', 'desc')
+          .limit(filter.limit ?? 50)
+          .execute();
         return rows.map(toProposal);
       }),
 

@@ -83,7 +83,11 @@ export function createSqlAuditStore(options: SqlAuditStoreOptions): SqlAuditStor
           await sql.raw(statement).execute(connection);
         } catch (error) {
           // `begin` went through but the lock did not: end the transaction before handing back the connection.
-          if (statement !== dialect.beginWrite[0]) await sql.raw('rollback').execute(connection).catch(() => undefined);
+          if (statement !== dialect.beginWrite[0])
+            await sql
+              .raw('rollback')
+              .execute(connection)
+              .catch(() => undefined);
           throw error;
         }
       }

@@ -16,7 +16,16 @@ export async function verifyStoreChain(kysely: Kysely<AuditDatabase>, begin: str
       for (;;) {
         const rows = await connection.selectFrom('audit_log').selectAll().where('seq', '>', after).orderBy('seq', 'asc').limit(pageSize).execute();
         for (const row of rows) {
-          const problem = verifier.add({ seq: Number(row.seq), at: row.at, entity: row.entity, entityId: row.entity_id, action: row.action, dataJson: row.data_json, prevHash: row.prev_hash, hash: row.hash });
+          const problem = verifier.add({
+            seq: Number(row.seq),
+            at: row.at,
+            entity: row.entity,
+            entityId: row.entity_id,
+            action: row.action,
+            dataJson: row.data_json,
+            prevHash: row.prev_hash,
+            hash: row.hash,
+          });
           if (problem !== undefined) return problem;
         }
         if (rows.length < pageSize) break;
@@ -25,7 +34,10 @@ export async function verifyStoreChain(kysely: Kysely<AuditDatabase>, begin: str
       const head = await connection.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirst();
       return verifier.finish(head === undefined ? null : { seq: Number(head.seq), hash: head.hash });
     } finally {
-      await sql.raw('commit').execute(connection).catch(() => undefined);
+      await sql
+        .raw('commit')
+        .execute(connection)
+        .catch(() => undefined);
     }
   });
 }

@@ -5,7 +5,18 @@ import { SqliteAuditStoreOptionsSchema, createSqliteAuditStore } from './sqlite-
 
 export { createSqliteAuditStore, verifyAuditChain, SqliteAuditStoreOptionsSchema, type SqliteAuditStore, type SqliteAuditStoreOptions } from './sqlite-audit-store.js';
 // The portable part lives in @fish-sre/audit-sql (shared with audit-postgres); re-exported for existing users.
-export { canonicalJson, chainHash, verifyRows, GENESIS_HASH, MIGRATIONS, migrationProvider, type AuditChainReport, type ChainedRow, type StoredChainRow, type AuditDatabase } from '@fish-sre/audit-sql';
+export {
+  canonicalJson,
+  chainHash,
+  verifyRows,
+  GENESIS_HASH,
+  MIGRATIONS,
+  migrationProvider,
+  type AuditChainReport,
+  type ChainedRow,
+  type StoredChainRow,
+  type AuditDatabase,
+} from '@fish-sre/audit-sql';
 
 /** This package's version, read from its package.json when it is built (never typed by hand). */
 export const VERSION: string = version;

@@ -59,13 +59,19 @@ describe('sqlite audit store specifics', () => {
   });
 
   it('enforces foreign keys (a proposal for a missing incident is refused with AUDIT_FAILED)', async () => {
-    const error = await store.insertProposal(sampleProposal('nope')).then(() => undefined, (caught: unknown) => caught);
+    const error = await store.insertProposal(sampleProposal('nope')).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
     expect(FishError.hasCode(error, FishErrorCode.AUDIT_FAILED)).toBe(true);
     expect((error as Error).message).toMatch(/FOREIGN KEY/i);
   });
 
   it('refuses settling an unknown reservation with AUDIT_FAILED', async () => {
-    const error = await store.settleBudget({ id: 'no-such-reservation', actualEur: 1, inputTokens: 1, outputTokens: 1, at: new Date().toISOString() }).then(() => undefined, (caught: unknown) => caught);
+    const error = await store.settleBudget({ id: 'no-such-reservation', actualEur: 1, inputTokens: 1, outputTokens: 1, at: new Date().toISOString() }).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
     expect(FishError.hasCode(error, FishErrorCode.AUDIT_FAILED)).toBe(true);
   });
 
@@ -95,7 +101,10 @@ describe('sqlite audit store specifics', () => {
     raw.prepare("insert into kysely_migration (name, timestamp) values ('9999_from_the_future', '2030-01-01T00:00:00.000Z')").run();
     raw.close();
     const newer = createSqliteAuditStore({ path });
-    const error = await newer.init?.().then(() => undefined, (caught: unknown) => caught);
+    const error = await newer.init?.().then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
     expect(FishError.hasCode(error, FishErrorCode.AUDIT_SCHEMA_NEWER)).toBe(true);
     expect((error as Error).message).toMatch(/migrated by a newer fish \(migration 9999_from_the_future; this version knows up to \d{4}_\w+\)/);
     await newer.close?.();
@@ -197,11 +206,7 @@ describe('sqlite audit store specifics', () => {
 
     it('detects reordered rows (two rows swapped)', async () => {
       await fillLoop(2);
-      const report = await tamper([
-        'update audit_log set seq = -1 where seq = 5',
-        'update audit_log set seq = 5 where seq = 6',
-        'update audit_log set seq = 6 where seq = -1',
-      ]);
+      const report = await tamper(['update audit_log set seq = -1 where seq = 5', 'update audit_log set seq = 5 where seq = 6', 'update audit_log set seq = 6 where seq = -1']);
       expect(report.ok).toBe(false);
       expect(report.firstBadSeq).toBe(5);
     });
@@ -248,9 +253,7 @@ describe('sqlite audit store specifics', () => {
     const other = createSqliteAuditStore({ path });
     await other.init?.();
     try {
-      const results = await Promise.all(
-        Array.from({ length: 20 }, (_, index) => (index % 2 === 0 ? store : other).insertExecution(sampleExecution(proposal.id))),
-      );
+      const results = await Promise.all(Array.from({ length: 20 }, (_, index) => (index % 2 === 0 ? store : other).insertExecution(sampleExecution(proposal.id))));
       expect(results.filter(Boolean)).toHaveLength(1);
       const decisions = await Promise.all(
         Array.from({ length: 10 }, (_, index) =>
@@ -266,7 +269,10 @@ describe('sqlite audit store specifics', () => {
 
   it('refuses work after close with PLUGIN_DISPOSED', async () => {
     await store.close?.();
-    const error = await store.getIncident('x').then(() => undefined, (caught: unknown) => caught);
+    const error = await store.getIncident('x').then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
     expect(FishError.hasCode(error, FishErrorCode.PLUGIN_DISPOSED)).toBe(true);
     store = createSqliteAuditStore({ path });
   });

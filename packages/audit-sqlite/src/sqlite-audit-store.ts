@@ -102,9 +102,7 @@ export function createSqliteAuditStore(settings: SqliteAuditStoreOptions): Sqlit
 }
 
 function verifyDatabase(database: Database.Database, anchor?: ChainAnchor): AuditChainReport {
-  const rows = database.prepare('select seq, at, entity, entity_id, action, data_json, prev_hash, hash from audit_log order by seq asc').iterate() as IterableIterator<
-    AuditDatabase['audit_log']
-  >;
+  const rows = database.prepare('select seq, at, entity, entity_id, action, data_json, prev_hash, hash from audit_log order by seq asc').iterate() as IterableIterator<AuditDatabase['audit_log']>;
   function* mapped(): Generator<StoredChainRow> {
     for (const row of rows) {
       yield { seq: Number(row.seq), at: row.at, entity: row.entity, entityId: row.entity_id, action: row.action, dataJson: row.data_json, prevHash: row.prev_hash, hash: row.hash };

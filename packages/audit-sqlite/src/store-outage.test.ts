@@ -31,7 +31,15 @@ describe('fish with a broken SQLite audit store', () => {
         return { id: `r${sent.length}`, channel: 'recording' };
       },
     };
-    const pattern = PatternSchema.parse({ id: 'web-down', title: 'Web down', target_host: 'penny', required_signals: [{ id: 'refused', log: { message: 'ECONNREFUSED' } }], fix: { script: 'fix.sh' }, verify: { script: 'verify.sh' }, samples: { match: ['connect ECONNREFUSED 1.2.3.4:80'] } });
+    const pattern = PatternSchema.parse({
+      id: 'web-down',
+      title: 'Web down',
+      target_host: 'penny',
+      required_signals: [{ id: 'refused', log: { message: 'ECONNREFUSED' } }],
+      fix: { script: 'fix.sh' },
+      verify: { script: 'verify.sh' },
+      samples: { match: ['connect ECONNREFUSED 1.2.3.4:80'] },
+    });
     const engine = new FishEngine({
       catalog: () => ({ patterns: [pattern], scriptsDir: root, loadedFrom: root, loadedAt: Date.now(), digest: 'd' }),
       sources: [],

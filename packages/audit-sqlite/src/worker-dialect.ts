@@ -1,17 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import {
-  CompiledQuery,
-  SqliteAdapter,
-  SqliteIntrospector,
-  SqliteQueryCompiler,
-  type DatabaseConnection,
-  type Dialect,
-  type Driver,
-  type Kysely,
-  type QueryResult,
-} from 'kysely';
+import { CompiledQuery, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler, type DatabaseConnection, type Dialect, type Driver, type Kysely, type QueryResult } from 'kysely';
 import type { SqliteSetup, WorkerRequest, WorkerResponse } from './sqlite-worker.js';
 
 /**
@@ -176,7 +166,10 @@ class WorkerSqliteDriver implements Driver {
   #restart(reason: string): void {
     const max = this.policy.maxRestarts ?? 5;
     if (this.#restartsInRow >= max) {
-      this.#failure = new SqliteWorkerError(`the SQLite worker thread ${reason} and was restarted ${max} time(s) in a row without success; the audit store is down until fish restarts`, 'SQLITE_WORKER_GONE');
+      this.#failure = new SqliteWorkerError(
+        `the SQLite worker thread ${reason} and was restarted ${max} time(s) in a row without success; the audit store is down until fish restarts`,
+        'SQLITE_WORKER_GONE',
+      );
       return;
     }
     const delay = Math.min((this.policy.backoffMs ?? 100) * 2 ** this.#restartsInRow, 30_000);
@@ -217,7 +210,11 @@ class WorkerSqliteDriver implements Driver {
   async acquireConnection(): Promise<DatabaseConnection> {
     await this.#mutex.lock();
     while (this.#restarting !== undefined && this.#failure === undefined) await this.#restarting;
-    return new WorkerConnection((request, generation) => this.#send(request, generation), this.#generation, () => this.#generation);
+    return new WorkerConnection(
+      (request, generation) => this.#send(request, generation),
+      this.#generation,
+      () => this.#generation,
+    );
   }
 
   async beginTransaction(connection: DatabaseConnection): Promise<void> {

@@ -86,7 +86,10 @@ describe('the SQLite worker thread dies', () => {
       // The restarted worker dies too, before it served anything.
       await expect.poll(() => workers.length, { timeout: 5000 }).toBe(2);
       await current().terminate();
-      const error = await store.insertIncident(sampleIncident()).then(() => undefined, (failure: unknown) => failure);
+      const error = await store.insertIncident(sampleIncident()).then(
+        () => undefined,
+        (failure: unknown) => failure,
+      );
       expect(FishError.isInstance(error)).toBe(true);
       expect((error as FishError).code).toBe(FishErrorCode.AUDIT_UNREACHABLE);
       expect((error as FishError).message).toMatch(/restarted 1 time\(s\) in a row without success; the audit store is down until fish restarts/);

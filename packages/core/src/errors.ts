@@ -94,7 +94,17 @@ export function errorMessage(scope: string, message: string): string {
 /** Turns a zod error into one line per issue: `path.to.field: what was expected`. */
 export function formatZodIssues(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>): string {
   return issues
-    .map((issue) => `${issue.path.length === 0 ? '(root)' : issue.path.map((part) => (typeof part === 'number' ? `[${part}]` : String(part))).join('.').replace(/\.\[/g, '[')}: ${issue.message}`)
+    .map(
+      (issue) =>
+        `${
+          issue.path.length === 0
+            ? '(root)'
+            : issue.path
+                .map((part) => (typeof part === 'number' ? `[${part}]` : String(part)))
+                .join('.')
+                .replace(/\.\[/g, '[')
+        }: ${issue.message}`,
+    )
     .join('; ');
 }
 
@@ -106,7 +116,8 @@ export function describeError(error: unknown): string {
     if (error.message === 'fetch failed' && cause) {
       const code = typeof cause.code === 'string' ? cause.code : undefined;
       const detail = typeof cause.message === 'string' ? cause.message : undefined;
-      const reason = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'host name not found' : code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connection timed out' : undefined;
+      const reason =
+        code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'host name not found' : code === 'ETIMEDOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connection timed out' : undefined;
       return `cannot connect: ${reason ?? detail ?? code ?? 'network error'}${reason && detail ? ` (${detail})` : ''}`;
     }
     return error.message;

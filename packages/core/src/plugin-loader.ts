@@ -30,11 +30,17 @@ export function coreInstallDir(): string {
 }
 
 async function isFile(path: string): Promise<boolean> {
-  return stat(path).then((found) => found.isFile(), () => false);
+  return stat(path).then(
+    (found) => found.isFile(),
+    () => false,
+  );
 }
 
 async function isDirectory(path: string): Promise<boolean> {
-  return stat(path).then((found) => found.isDirectory(), () => false);
+  return stat(path).then(
+    (found) => found.isDirectory(),
+    () => false,
+  );
 }
 
 /**
@@ -49,7 +55,11 @@ async function packageEntry(folder: string, name: string): Promise<string> {
     try {
       entries = resolveExports(manifest, '.', { conditions: ['node'] }) ?? undefined;
     } catch (error) {
-      throw new FishError({ code: FishErrorCode.PLUGIN_INVALID, message: errorMessage('registry', `package "${name}" (${folder}) exports no entry point for import: ${(error as Error).message}`), cause: error });
+      throw new FishError({
+        code: FishErrorCode.PLUGIN_INVALID,
+        message: errorMessage('registry', `package "${name}" (${folder}) exports no entry point for import: ${(error as Error).message}`),
+        cause: error,
+      });
     }
     const entry = entries?.[0];
     if (entry) return resolve(folder, entry);
@@ -82,7 +92,12 @@ export async function importPluginPackage(specifier: string, searchPaths: readon
     const target = resolve(relativeTo, specifier);
     if (await isDirectory(target)) file = await packageEntry(target, specifier);
     else if (await isFile(target)) file = target;
-    else throw new FishError({ code: FishErrorCode.PLUGIN_UNKNOWN, message: errorMessage('registry', `plugin path "${specifier}" does not exist (${target}; a relative path is taken from ${relativeTo})`), details: { specifier, looked: [target] } });
+    else
+      throw new FishError({
+        code: FishErrorCode.PLUGIN_UNKNOWN,
+        message: errorMessage('registry', `plugin path "${specifier}" does not exist (${target}; a relative path is taken from ${relativeTo})`),
+        details: { specifier, looked: [target] },
+      });
   } else {
     const seen = new Set<string>();
     for (const place of searchPaths) {
@@ -100,7 +115,10 @@ export async function importPluginPackage(specifier: string, searchPaths: readon
       const first = searchPaths[0];
       throw new FishError({
         code: FishErrorCode.PLUGIN_UNKNOWN,
-        message: errorMessage('registry', `plugin package "${specifier}" is not installed: looked in ${places.join(', then ')}. Install it${first ? ` there: cd ${resolve(first.dir)} && npm install ${specifier}` : `: npm install ${specifier}`}`),
+        message: errorMessage(
+          'registry',
+          `plugin package "${specifier}" is not installed: looked in ${places.join(', then ')}. Install it${first ? ` there: cd ${resolve(first.dir)} && npm install ${specifier}` : `: npm install ${specifier}`}`,
+        ),
         details: { specifier, looked: searchPaths.map((place) => resolve(place.dir)) },
       });
     }

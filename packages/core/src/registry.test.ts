@@ -49,7 +49,9 @@ describe('PluginRegistry', () => {
 
   it('lists the available types when a type is unknown', async () => {
     const registry = new PluginRegistry();
-    await expect(registry.resolve('source', 'lokki')).rejects.toSatisfy((error: unknown) => hasCode(FishErrorCode.PLUGIN_UNKNOWN)(error) && (error as Error).message.includes('unknown source type "lokki" (available: file;'));
+    await expect(registry.resolve('source', 'lokki')).rejects.toSatisfy(
+      (error: unknown) => hasCode(FishErrorCode.PLUGIN_UNKNOWN)(error) && (error as Error).message.includes('unknown source type "lokki" (available: file;'),
+    );
     await expect(registry.resolve('llm', 'gpt')).rejects.toThrow(/available: none/);
     await expect(registry.resolve('notifier', '@acme/fish-notify-does-not-exist')).rejects.toSatisfy(hasCode(FishErrorCode.PLUGIN_UNKNOWN));
   });
@@ -58,8 +60,12 @@ describe('PluginRegistry', () => {
     const registry = new PluginRegistry();
     const attempt = registry.create('source', 'file', { path: '', format: 'xml' }, context('replay'), 'sources[2]');
     await expect(attempt).rejects.toSatisfy(hasCode(FishErrorCode.PLUGIN_OPTIONS_INVALID));
-    await expect(registry.create('source', 'file', { path: '', format: 'xml' }, context('replay'), 'sources[2]')).rejects.toThrow(/\[file\] invalid options: sources\[2\]\.path: .*; sources\[2\]\.format: /);
-    await expect(registry.create('notifier', 'terminal', { colour: true }, context('t'), 'notifier')).rejects.toThrow(/invalid options: notifier\.colour: unknown option "colour" \(did you mean "color"\?\); known options: color/);
+    await expect(registry.create('source', 'file', { path: '', format: 'xml' }, context('replay'), 'sources[2]')).rejects.toThrow(
+      /\[file\] invalid options: sources\[2\]\.path: .*; sources\[2\]\.format: /,
+    );
+    await expect(registry.create('notifier', 'terminal', { colour: true }, context('t'), 'notifier')).rejects.toThrow(
+      /invalid options: notifier\.colour: unknown option "colour" \(did you mean "color"\?\); known options: color/,
+    );
   });
 
   it('refuses a descriptor that is not one, or of an unsupported contract version', () => {
@@ -87,7 +93,9 @@ describe('durations in plugin options', () => {
   it('refuses a bare number from the config, naming the option and the unit it needs', async () => {
     const registry = new PluginRegistry();
     registry.register(pausing);
-    await expect(registry.create('notifier', 'pausing', { delay: 50 }, context('p'), 'notifier.options')).rejects.toThrow(/notifier\.options\.delay: 50 has no unit: write a duration with its unit, like "50s" or "50ms"/);
+    await expect(registry.create('notifier', 'pausing', { delay: 50 }, context('p'), 'notifier.options')).rejects.toThrow(
+      /notifier\.options\.delay: 50 has no unit: write a duration with its unit, like "50s" or "50ms"/,
+    );
     await registry.create('notifier', 'pausing', { delay: '50ms' }, context('p'), 'notifier.options');
     await registry.create('notifier', 'pausing', {}, context('p'), 'notifier.options');
     expect(created).toEqual([50, 1000]);
@@ -123,7 +131,9 @@ describe('manage', () => {
     await Promise.all([managed.close!(), managed.close!(), managed.close!()]);
     await managed.close!();
     expect(inner.closes).toBe(1);
-    expect(() => managed.notify({ kind: 'info', title: 't', body: 'b', priority: 'default' })).toThrow(expect.objectContaining({ code: FishErrorCode.PLUGIN_DISPOSED, message: expect.stringContaining('[fake] notify() called after close()') }));
+    expect(() => managed.notify({ kind: 'info', title: 't', body: 'b', priority: 'default' })).toThrow(
+      expect.objectContaining({ code: FishErrorCode.PLUGIN_DISPOSED, message: expect.stringContaining('[fake] notify() called after close()') }),
+    );
     expect(managed.name).toBe('fake');
   });
 

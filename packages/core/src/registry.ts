@@ -11,25 +11,37 @@ import { requireDurationUnits } from './util/duration.js';
 import { coreInstallDir, importPluginPackage, isPluginPath, isPluginSpecifier, type PluginSearchPath } from './plugin-loader.js';
 
 export const fileSourcePlugin = definePlugin({
-  kind: 'source', type: 'file', packageName: '@fish-sre/core', version: '0.1.0',
+  kind: 'source',
+  type: 'file',
+  packageName: '@fish-sre/core',
+  version: '0.1.0',
   optionsSchema: FileSourceOptionsSchema,
   create: (options, context) => createFileSource(options, { name: context.name, clock: context.clock, logger: context.logger, ...(context.state ? { position: context.state } : {}) }),
 });
 
 export const localExecutorPlugin = definePlugin({
-  kind: 'executor', type: 'local', packageName: '@fish-sre/core', version: '0.1.0',
+  kind: 'executor',
+  type: 'local',
+  packageName: '@fish-sre/core',
+  version: '0.1.0',
   optionsSchema: LocalExecutorOptionsSchema,
   create: (options) => createLocalExecutor(options),
 });
 
 export const memoryAuditPlugin = definePlugin({
-  kind: 'audit', type: 'memory', packageName: '@fish-sre/core', version: '0.1.0',
+  kind: 'audit',
+  type: 'memory',
+  packageName: '@fish-sre/core',
+  version: '0.1.0',
   optionsSchema: z.object({}).strict(),
   create: () => createMemoryAuditStore(),
 });
 
 export const terminalNotifierPlugin = definePlugin({
-  kind: 'notifier', type: 'terminal', packageName: '@fish-sre/core', version: '0.1.0',
+  kind: 'notifier',
+  type: 'terminal',
+  packageName: '@fish-sre/core',
+  version: '0.1.0',
   optionsSchema: z.object({ color: z.boolean().optional() }).strict(),
   create: (options) => createTerminalNotifier(options.color === undefined ? {} : { color: options.color }),
 });
@@ -38,12 +50,22 @@ const KINDS: readonly PluginKind[] = ['source', 'notifier', 'executor', 'llm', '
 
 function isDescriptor(value: unknown): value is PluginDescriptor {
   const candidate = value as PluginDescriptor | undefined;
-  return typeof candidate === 'object' && candidate !== null && KINDS.includes(candidate.kind) && typeof candidate.type === 'string' && typeof candidate.create === 'function' && typeof candidate.optionsSchema?.safeParse === 'function';
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    KINDS.includes(candidate.kind) &&
+    typeof candidate.type === 'string' &&
+    typeof candidate.create === 'function' &&
+    typeof candidate.optionsSchema?.safeParse === 'function'
+  );
 }
 
 function checkContract(descriptor: PluginDescriptor): void {
   if (descriptor.specificationVersion !== 'v1') {
-    throw new FishError({ code: FishErrorCode.PLUGIN_VERSION_UNSUPPORTED, message: errorMessage('registry', `${descriptor.packageName} implements contract ${String(descriptor.specificationVersion)}; this core supports v1`) });
+    throw new FishError({
+      code: FishErrorCode.PLUGIN_VERSION_UNSUPPORTED,
+      message: errorMessage('registry', `${descriptor.packageName} implements contract ${String(descriptor.specificationVersion)}; this core supports v1`),
+    });
   }
 }
 
@@ -98,7 +120,11 @@ export class PluginRegistry {
     if (!loading) {
       loading = importPluginPackage(specifier, this.searchPaths, this.relativeTo).then(({ module, file }) => {
         const found = [...new Set(Object.values(module).filter(isDescriptor))];
-        if (found.length === 0) throw new FishError({ code: FishErrorCode.PLUGIN_INVALID, message: errorMessage('registry', `"${specifier}" (${file}) exports no fish-sre plugin descriptor (an object from definePlugin with kind, type, optionsSchema, create)`) });
+        if (found.length === 0)
+          throw new FishError({
+            code: FishErrorCode.PLUGIN_INVALID,
+            message: errorMessage('registry', `"${specifier}" (${file}) exports no fish-sre plugin descriptor (an object from definePlugin with kind, type, optionsSchema, create)`),
+          });
         for (const descriptor of found) checkContract(descriptor);
         return found;
       });
@@ -118,11 +144,20 @@ export class PluginRegistry {
       const ofKind = (await this.loadPackage(packageName)).filter((descriptor) => descriptor.kind === kind);
       const found = ofKind.find((descriptor) => descriptor.type === type);
       if (found) return found as PluginDescriptor<K>;
-      throw new FishError({ code: FishErrorCode.PLUGIN_UNKNOWN, message: errorMessage('registry', `package "${packageName}" has no ${kind} plugin of type "${type}" (its ${kind} plugins: ${ofKind.map((descriptor) => descriptor.type).join(', ') || 'none'})`) });
+      throw new FishError({
+        code: FishErrorCode.PLUGIN_UNKNOWN,
+        message: errorMessage(
+          'registry',
+          `package "${packageName}" has no ${kind} plugin of type "${type}" (its ${kind} plugins: ${ofKind.map((descriptor) => descriptor.type).join(', ') || 'none'})`,
+        ),
+      });
     }
     const known = this.descriptors.get(`${kind}:${type}`);
     if (known) return known as PluginDescriptor<K>;
-    const available = this.list(kind).map((descriptor) => descriptor.type).join(', ') || 'none';
+    const available =
+      this.list(kind)
+        .map((descriptor) => descriptor.type)
+        .join(', ') || 'none';
     if (!isPluginSpecifier(type)) {
       throw new FishError({ code: FishErrorCode.PLUGIN_UNKNOWN, message: errorMessage('registry', `unknown ${kind} type "${type}" (available: ${available}; or an npm package name)`) });
     }
@@ -132,19 +167,36 @@ export class PluginRegistry {
     } catch (error) {
       // A bare word that is neither a built-in nor an installed package is most likely a typo.
       if (FishError.hasCode(error, FishErrorCode.PLUGIN_UNKNOWN) && !isPluginPath(type) && !type.includes('-') && !type.startsWith('@')) {
-        const near = closestName(type, this.list(kind).map((descriptor) => descriptor.type));
+        const near = closestName(
+          type,
+          this.list(kind).map((descriptor) => descriptor.type),
+        );
         const looked = ((error.details['looked'] as string[] | undefined) ?? []).join(', ');
-        throw new FishError({ code: FishErrorCode.PLUGIN_UNKNOWN, message: errorMessage('registry', `unknown ${kind} type "${type}"${near ? ` (did you mean "${near}"?)` : ''} (available: ${available}; or an installed npm package, and no package "${type}" is installed in ${looked} or their parents)`), cause: error, details: error.details });
+        throw new FishError({
+          code: FishErrorCode.PLUGIN_UNKNOWN,
+          message: errorMessage(
+            'registry',
+            `unknown ${kind} type "${type}"${near ? ` (did you mean "${near}"?)` : ''} (available: ${available}; or an installed npm package, and no package "${type}" is installed in ${looked} or their parents)`,
+          ),
+          cause: error,
+          details: error.details,
+        });
       }
       throw error;
     }
     const ofKind = loaded.filter((descriptor) => descriptor.kind === kind);
     if (ofKind.length === 1) return ofKind[0] as PluginDescriptor<K>;
     if (ofKind.length === 0) {
-      throw new FishError({ code: FishErrorCode.PLUGIN_INVALID, message: errorMessage('registry', `package "${type}" exports no ${kind} plugin descriptor (it exports: ${loaded.map((descriptor) => `${descriptor.kind} ${descriptor.type}`).join(', ')})`) });
+      throw new FishError({
+        code: FishErrorCode.PLUGIN_INVALID,
+        message: errorMessage('registry', `package "${type}" exports no ${kind} plugin descriptor (it exports: ${loaded.map((descriptor) => `${descriptor.kind} ${descriptor.type}`).join(', ')})`),
+      });
     }
     const types = ofKind.map((descriptor) => descriptor.type).sort();
-    throw new FishError({ code: FishErrorCode.PLUGIN_INVALID, message: errorMessage('registry', `package "${type}" exports ${ofKind.length} ${kind} plugins (${types.join(', ')}): name one with \`package: ${type}\` and \`type: ${types[0]!}\``) });
+    throw new FishError({
+      code: FishErrorCode.PLUGIN_INVALID,
+      message: errorMessage('registry', `package "${type}" exports ${ofKind.length} ${kind} plugins (${types.join(', ')}): name one with \`package: ${type}\` and \`type: ${types[0]!}\``),
+    });
   }
 
   /** Validates options against the plugin's schema and creates the instance. `where` names the config path. */
@@ -177,7 +229,8 @@ export function manage<T extends object>(instance: T): T {
       }
       if (typeof value !== 'function') return value;
       return (...args: unknown[]) => {
-        if (closed) throw new FishError({ code: FishErrorCode.PLUGIN_DISPOSED, message: errorMessage(String((target as { name?: string }).name ?? 'plugin'), `${String(property)}() called after close()`) });
+        if (closed)
+          throw new FishError({ code: FishErrorCode.PLUGIN_DISPOSED, message: errorMessage(String((target as { name?: string }).name ?? 'plugin'), `${String(property)}() called after close()`) });
         return (value as (...a: unknown[]) => unknown).apply(target, args);
       };
     },

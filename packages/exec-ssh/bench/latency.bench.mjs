@@ -58,9 +58,20 @@ for (let i = 0; i < ITERATIONS; i++) {
 
 // 2. OpenSSH client per action (new process, TCP connection, key exchange, auth every time).
 const sshArgs = [
-  '-i', sshd.privateKeyPath, '-p', String(sshd.port),
-  '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes',
-  '-o', 'LogLevel=ERROR', `${sshd.username}@127.0.0.1`, 'run bench start.sh',
+  '-i',
+  sshd.privateKeyPath,
+  '-p',
+  String(sshd.port),
+  '-o',
+  `UserKnownHostsFile=${join(dir, 'known_hosts')}`,
+  '-o',
+  'StrictHostKeyChecking=yes',
+  '-o',
+  'BatchMode=yes',
+  '-o',
+  'LogLevel=ERROR',
+  `${sshd.username}@127.0.0.1`,
+  'run bench start.sh',
 ];
 const perAction = [];
 for (let i = 0; i < ITERATIONS; i++) {

@@ -24,7 +24,13 @@ export function connectConfig(name: string, target: SshTarget, settings: { ready
   if (target.passphrase !== undefined) config.passphrase = target.passphrase;
   const policy = target.hostKey;
   if ('knownHostsPath' in policy) {
-    const types = [...new Set(findKnownHosts(readKnownHosts(policy.knownHostsPath), target.host, target.port).filter((entry) => !entry.revoked).map((entry) => entry.keyType))];
+    const types = [
+      ...new Set(
+        findKnownHosts(readKnownHosts(policy.knownHostsPath), target.host, target.port)
+          .filter((entry) => !entry.revoked)
+          .map((entry) => entry.keyType),
+      ),
+    ];
     if (types.length > 0) config.algorithms = { serverHostKey: types.flatMap(hostKeyAlgorithmsFor) as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] };
   }
   return config;

@@ -48,7 +48,10 @@ export function findKnownHosts(text: string, host: string, port: number): KnownH
     const [patterns, keyType, keyBase64] = fields;
     if (patterns === undefined || keyType === undefined || keyBase64 === undefined) continue;
     const positive = patterns.split(',').filter((p) => !p.startsWith('!'));
-    const negative = patterns.split(',').filter((p) => p.startsWith('!')).map((p) => p.slice(1));
+    const negative = patterns
+      .split(',')
+      .filter((p) => p.startsWith('!'))
+      .map((p) => p.slice(1));
     if (negative.some((p) => hostPatternMatches(p, name))) continue;
     if (!positive.some((p) => hostPatternMatches(p, name))) continue;
     entries.push({ keyType, key: Buffer.from(keyBase64, 'base64'), revoked });

@@ -49,4 +49,3 @@ export type SshPoolOptionsInput = z.input<typeof SshPoolOptionsSchema> & {
 
 /** Why a connection attempt failed, in the words `fish-sre doctor` prints. */
 export type SshFailureKind = 'unreachable' | 'timeout' | 'auth-refused' | 'host-key-mismatch' | 'host-key-unknown' | 'connection-lost' | 'channel-refused';
-

@@ -96,13 +96,17 @@ export function createSshExecutor(options: SshExecutorOptions): SshExecutor {
     }
     if (request.signal?.aborted) throw new FishError({ code: FishErrorCode.EXECUTOR_FAILED, message: errorMessage(SCOPE, 'aborted before the command was sent'), details: { kind: 'aborted' } });
 
-    const result = await internal.run(request.host, { command }, {
-      timeoutMs: request.timeoutMs,
-      outputLimitBytes: parsed.outputLimitBytes,
-      killGraceMs: parsed.killGraceMs,
-      closeAfterKillMs: parsed.closeAfterKillMs,
-      ...(request.signal === undefined ? {} : { signal: request.signal }),
-    });
+    const result = await internal.run(
+      request.host,
+      { command },
+      {
+        timeoutMs: request.timeoutMs,
+        outputLimitBytes: parsed.outputLimitBytes,
+        killGraceMs: parsed.killGraceMs,
+        closeAfterKillMs: parsed.closeAfterKillMs,
+        ...(request.signal === undefined ? {} : { signal: request.signal }),
+      },
+    );
     const durationMs = Math.round(performance.now() - started);
     if (result.cancelled) {
       throw new FishError({
@@ -134,11 +138,18 @@ export function createSshExecutor(options: SshExecutorOptions): SshExecutor {
       return { ok: false, detail: `${basic.detail}, but the key is NOT restricted to fish-wrapper: a plain command ran (install the line from authorized-keys-line.sh)` };
     }
     const firstLine = answer.stderr.split('\n')[0]?.slice(0, 200) ?? '';
-    return { ok: false, detail: `${basic.detail}, but the wrapper probe got exit ${String(answer.code)}${firstLine === '' ? '' : `: ${firstLine}`} (is fish-wrapper installed and allowed in sudoers?)` };
+    return {
+      ok: false,
+      detail: `${basic.detail}, but the wrapper probe got exit ${String(answer.code)}${firstLine === '' ? '' : `: ${firstLine}`} (is fish-wrapper installed and allowed in sudoers?)`,
+    };
   }
 
   async function probe(host: string, signal?: AbortSignal): Promise<{ code: number | null; stderr: string }> {
-    const result = await internal.run(host, { command: 'true' }, { timeoutMs: parsed.connectTimeoutMs, outputLimitBytes: 4096, killGraceMs: 0, closeAfterKillMs: 0, ...(signal === undefined ? {} : { signal }) });
+    const result = await internal.run(
+      host,
+      { command: 'true' },
+      { timeoutMs: parsed.connectTimeoutMs, outputLimitBytes: 4096, killGraceMs: 0, closeAfterKillMs: 0, ...(signal === undefined ? {} : { signal }) },
+    );
     return { code: result.exitCode, stderr: result.stderr };
   }
 

@@ -23,7 +23,6 @@ interface Entry {
   idleTimer: NodeJS.Timeout | undefined;
 }
 
-
 function kindOf(error: unknown): SshFailureKind | undefined {
   return FishError.isInstance(error) ? (error.details.kind as SshFailureKind | undefined) : undefined;
 }
@@ -211,11 +210,7 @@ export class SshConnectionPool implements SshPool {
    * the same TCP read as the confirmation, before an awaiting caller resumes. (ssh2 also passes
    * the exit code/signal to the channel's `close` event.)
    */
-  async exec(
-    name: string,
-    command: string,
-    options: { signal?: AbortSignal; onExecSent?: () => void; onChannel?: (channel: ClientChannel) => void } = {},
-  ): Promise<ClientChannel> {
+  async exec(name: string, command: string, options: { signal?: AbortSignal; onExecSent?: () => void; onChannel?: (channel: ClientChannel) => void } = {}): Promise<ClientChannel> {
     for (let attempt = 1; ; attempt++) {
       let client: SshClient;
       try {

@@ -35,7 +35,9 @@ describe('deploy kit', () => {
   it('the sudoers drop-in parses and allows only the wrapper, without arguments', () => {
     const result = spawnSync('visudo', ['-cf', join(DEPLOY, 'sudoers.d/fish')], { encoding: 'utf8' });
     expect(result.status).toBe(0);
-    const rules = readFileSync(join(DEPLOY, 'sudoers.d/fish'), 'utf8').split('\n').filter((line) => line !== '' && !line.startsWith('#'));
+    const rules = readFileSync(join(DEPLOY, 'sudoers.d/fish'), 'utf8')
+      .split('\n')
+      .filter((line) => line !== '' && !line.startsWith('#'));
     expect(rules).toEqual([
       'Defaults!/usr/local/bin/fish-wrapper env_reset, env_keep = "SSH_ORIGINAL_COMMAND SSH_CLIENT", !use_pty, !requiretty, !lecture',
       'fish ALL=(root) NOPASSWD: /usr/local/bin/fish-wrapper ""',

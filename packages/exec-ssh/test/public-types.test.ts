@@ -37,8 +37,8 @@ describe('published types', () => {
       join(project, 'consumer.ts'),
       [
         "import { createSshPool, createSshExecutor, type SshPool, type SshRunResult } from '@fish-sre/exec-ssh';",
-        "const pool: SshPool = createSshPool({ targets: {} });",
-        "const executor = createSshExecutor({ pool });",
+        'const pool: SshPool = createSshPool({ targets: {} });',
+        'const executor = createSshExecutor({ pool });',
         "export async function probe(): Promise<SshRunResult> { return pool.run('vm', { argv: ['uptime'] }, { timeoutMs: 1000 }); }",
         'export const hosts: string[] = executor.hosts();',
         '',
@@ -46,7 +46,20 @@ describe('published types', () => {
     );
     writeFileSync(
       join(project, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { strict: true, skipLibCheck: false, noEmit: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2023', lib: ['ES2023'], types: ['node'], preserveSymlinks: true }, files: ['consumer.ts'] }),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          skipLibCheck: false,
+          noEmit: true,
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          target: 'ES2023',
+          lib: ['ES2023'],
+          types: ['node'],
+          preserveSymlinks: true,
+        },
+        files: ['consumer.ts'],
+      }),
     );
     writeFileSync(join(project, 'package.json'), '{"type": "module"}');
     const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');

@@ -48,7 +48,9 @@ describe('sshd -> sudo -n fish-wrapper (as installed) -> catalog script as root'
       execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', dir, '--shell', '/bin/sh', '--password', '*', USER]);
       createdUser = true;
     }
-    const sudoers = readFileSync(DEPLOY_SUDOERS, 'utf8').replaceAll('/usr/local/bin/fish-wrapper', join(dir, 'fish-wrapper')).replace(/^fish ALL/m, `${USER} ALL`);
+    const sudoers = readFileSync(DEPLOY_SUDOERS, 'utf8')
+      .replaceAll('/usr/local/bin/fish-wrapper', join(dir, 'fish-wrapper'))
+      .replace(/^fish ALL/m, `${USER} ALL`);
     writeFileSync(join(dir, 'sudoers'), sudoers);
     execFileSync('visudo', ['-cqf', join(dir, 'sudoers')]);
     writeFileSync(SUDOERS_FILE, sudoers, { mode: 0o440 });

@@ -44,7 +44,48 @@ function allowed(command: string): boolean {
   return TRIPLES.includes(`${pattern} ${script} ${verb}`);
 }
 
-const nasty = fc.constantFrom(' ', '  ', '\t', '\n', '\r', ';', '&', '|', '$', '`', '(', ')', "'", '"', '\\', '/', '*', '?', '[', ']', '{', '}', '~', '#', '=', ',', ':', '.', '_', '-', 'A', 'Z', '\u00a0', '\u200b', 'о', 'ѕ', '\u202e', '\u0301', '\x1b', '\x7f');
+const nasty = fc.constantFrom(
+  ' ',
+  '  ',
+  '\t',
+  '\n',
+  '\r',
+  ';',
+  '&',
+  '|',
+  '$',
+  '`',
+  '(',
+  ')',
+  "'",
+  '"',
+  '\\',
+  '/',
+  '*',
+  '?',
+  '[',
+  ']',
+  '{',
+  '}',
+  '~',
+  '#',
+  '=',
+  ',',
+  ':',
+  '.',
+  '_',
+  '-',
+  'A',
+  'Z',
+  '\u00a0',
+  '\u200b',
+  'о',
+  'ѕ',
+  '\u202e',
+  '\u0301',
+  '\x1b',
+  '\x7f',
+);
 const verb = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...VERBS) }, fc.constantFrom('RUN', 'exec', 'runn', 'verif', ''), fc.stringMatching(/^[a-z]{1,9}$/));
 const pattern = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...PATTERNS) }, fc.stringMatching(/^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$/), fc.stringMatching(/^[a-z0-9-]{0,70}$/));
 const script = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...SCRIPTS) }, fc.stringMatching(/^[a-z0-9][a-z0-9_-]{0,62}\.sh$/), fc.stringMatching(/^[a-z0-9._-]{0,70}$/));
@@ -61,7 +102,18 @@ const mutated = fc.tuple(wellFormed, fc.array(fc.tuple(fc.nat(), nasty, fc.boole
 });
 /** NUL cannot reach the wrapper (a C string; sshd refuses it), so no generated command holds one. */
 const anyText = fc.string({ unit: 'binary', maxLength: 160 }).map((text) => text.replaceAll('\0', ''));
-const command = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...TRIPLES).map((t) => t.split(' ')).map(([p, s, v]) => `${v} ${p} ${s}`) }, { weight: 6, arbitrary: wellFormed }, { weight: 6, arbitrary: mutated }, { weight: 2, arbitrary: anyText });
+const command = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc
+      .constantFrom(...TRIPLES)
+      .map((t) => t.split(' '))
+      .map(([p, s, v]) => `${v} ${p} ${s}`),
+  },
+  { weight: 6, arbitrary: wellFormed },
+  { weight: 6, arbitrary: mutated },
+  { weight: 2, arbitrary: anyText },
+);
 
 const SCRIPT_BODY = (runs: string) => `#!/bin/sh\nprintf '%s %s %s\\n' "$1" "$FISH_PATTERN_ID" "\${0##*/}" >>'${runs}'\n`;
 
@@ -160,7 +212,11 @@ describe('fish-wrapper properties (fast-check, fixed seed)', () => {
       }),
       { seed: SEED, numRuns: 1000 },
     );
-    expect(readFileSync(runs, 'utf8').split('\n').filter(Boolean).sort()).toEqual(TRIPLES.map((t) => t.split(' ')).map(([p, s, v]) => `${v} ${p} ${s}`).sort());
+    expect(readFileSync(runs, 'utf8').split('\n').filter(Boolean).sort()).toEqual(
+      TRIPLES.map((t) => t.split(' '))
+        .map(([p, s, v]) => `${v} ${p} ${s}`)
+        .sort(),
+    );
   }, 120_000);
 });
 
@@ -205,7 +261,10 @@ describe('fish-wrapper properties behind a real sshd', () => {
   it(`${SSHD_CASES} of the generated commands over SSH: same verdicts, same runs`, async () => {
     // Commands sshd itself would reject or alter (control bytes that end the connection) stay in the
     // direct-wrapper property above; here: printable ASCII, as a client would send.
-    const sample = fc.sample(command, { seed: SEED + 1, numRuns: SSHD_CASES * 3 }).filter((text) => /^[\x20-\x7e]*$/.test(text)).slice(0, SSHD_CASES);
+    const sample = fc
+      .sample(command, { seed: SEED + 1, numRuns: SSHD_CASES * 3 })
+      .filter((text) => /^[\x20-\x7e]*$/.test(text))
+      .slice(0, SSHD_CASES);
     expect(sample.length).toBe(SSHD_CASES);
     const statuses: Array<number | undefined> = [];
     for (let i = 0; i < sample.length; i += 8) {

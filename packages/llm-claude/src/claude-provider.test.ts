@@ -36,7 +36,6 @@ function provider(options: ClaudeProviderOptions = {}) {
   });
 }
 
-
 testLLMProvider({ name: 'claude', createProvider: () => provider({ baseURL: conformanceServer.url }), server: () => conformanceServer });
 
 describe('createClaudeProvider: generate', () => {
@@ -136,7 +135,10 @@ describe('createClaudeProvider: generate', () => {
 describe('createClaudeProvider: retries and errors', () => {
   it('retries a 429 after its retry-after, then succeeds', async () => {
     const rateLimit = anthropicFixtures.errorRateLimit();
-    server.enqueue({ type: 'error', status: 429, errorType: 'rate_limit_error', message: rateLimit.error.message, headers: { 'retry-after': '3' } }, { type: 'message', message: anthropicFixtures.messageText() });
+    server.enqueue(
+      { type: 'error', status: 429, errorType: 'rate_limit_error', message: rateLimit.error.message, headers: { 'retry-after': '3' } },
+      { type: 'message', message: anthropicFixtures.messageText() },
+    );
     const logger = createMemoryLogger();
     const result = await provider({ logger }).generate({ messages: [{ role: 'user', content: 'hi' }] });
     expect(result.text).toMatch(/137/);
@@ -255,7 +257,10 @@ describe('createClaudeProvider: retries and errors', () => {
   });
 
   it('obeys x-should-retry: false', async () => {
-    server.enqueue({ type: 'error', status: 529, errorType: 'overloaded_error', message: 'Overloaded', headers: { 'x-should-retry': 'false' } }, { type: 'message', message: anthropicFixtures.messageText() });
+    server.enqueue(
+      { type: 'error', status: 529, errorType: 'overloaded_error', message: 'Overloaded', headers: { 'x-should-retry': 'false' } },
+      { type: 'message', message: anthropicFixtures.messageText() },
+    );
     const error = await fishErrorOf(provider().generate({ messages: [{ role: 'user', content: 'hi' }] }));
     expect(server.requests).toHaveLength(1);
     expect(error.details['statusCode']).toBe(529);
@@ -303,7 +308,12 @@ describe('createClaudeProvider: stream', () => {
     server.enqueue({ type: 'message', message: anthropicFixtures.messageToolUse(), chunkSize: 3 });
     const parts = await collectStream(provider().stream({ messages: [{ role: 'user', content: 'vm?' }], tools: [{ name: 'vm_status', description: 'd', inputSchema: { type: 'object' } }] }));
     expect(parts.filter((part) => part.type === 'tool-call')).toEqual([{ type: 'tool-call', toolCallId: 'toolu_01T1x1fJ34qAmk2tNTrN7Up6', toolName: 'vm_status', input: { vmid: 102 } }]);
-    expect(parts.filter((part) => part.type === 'text-delta').map((part) => (part.type === 'text-delta' ? part.text : '')).join('')).toBe("I'll check the state of the VM first.");
+    expect(
+      parts
+        .filter((part) => part.type === 'text-delta')
+        .map((part) => (part.type === 'text-delta' ? part.text : ''))
+        .join(''),
+    ).toBe("I'll check the state of the VM first.");
     expect(parts.at(-2)).toMatchObject({ type: 'usage', usage: { inputTokens: 693 + 1024 + 2048, outputTokens: 74 } });
     expect(parts.at(-1)).toEqual({ type: 'finish', finishReason: 'tool-calls', model: 'claude-sonnet-4-6' });
   });
@@ -414,7 +424,6 @@ describe('claude: cost estimate, check, plugin', () => {
     expect(lookupPrice(defaultPriceTable(1), 'claude-haiku-4-5-20251001')).toEqual({ price: { inputEurPerMillion: 1, outputEurPerMillion: 5 }, known: true });
     expect(lookupPrice(defaultPriceTable(0.5), 'claude-sonnet-4-6').price.outputEurPerMillion).toBe(7.5);
   });
-
 
   it('the descriptor validates options and creates a working provider', async () => {
     expect(claudeProviderPlugin).toMatchObject({ kind: 'llm', type: 'claude', packageName: '@fish-sre/llm-claude', specificationVersion: 'v1' });

@@ -340,7 +340,11 @@ export function createClaudeProvider(input: ClaudeProviderOptions = {}): ClaudeP
   const generate = async (request: LLMGenerateRequest): Promise<LLMGenerateResult> => {
     const preparedWarnings: string[] = [];
     let structured: Prepared['structured'];
-    const { value: message, model: usedModel, warnings } = await withRetries(request, (modelId) => {
+    const {
+      value: message,
+      model: usedModel,
+      warnings,
+    } = await withRetries(request, (modelId) => {
       const prepared = prepare(request, modelId);
       preparedWarnings.splice(0, preparedWarnings.length, ...prepared.warnings);
       structured = prepared.structured;
@@ -395,7 +399,13 @@ export function createClaudeProvider(input: ClaudeProviderOptions = {}): ClaudeP
     let stopped = false;
     const toolBlocks = new Map<number, { id: string; name: string; json: string }>();
     const streamError = (cause: unknown, what: string, retryable: boolean, details: Record<string, unknown> = {}): FishError =>
-      new FishError({ code: FishErrorCode.LLM_STREAM_ERROR, message: redact(errorMessage(SCOPE, `stream from ${answeredModel} failed: ${what}`)), cause: cause === undefined ? undefined : sanitizedCause(cause), isRetryable: retryable, details: { model: answeredModel, ...details } });
+      new FishError({
+        code: FishErrorCode.LLM_STREAM_ERROR,
+        message: redact(errorMessage(SCOPE, `stream from ${answeredModel} failed: ${what}`)),
+        cause: cause === undefined ? undefined : sanitizedCause(cause),
+        isRetryable: retryable,
+        details: { model: answeredModel, ...details },
+      });
     try {
       for await (const event of events) {
         armIdleTimer();

@@ -32,9 +32,7 @@ export const CACHE_WRITE_MULTIPLIER = 1.25;
 export const CACHE_READ_MULTIPLIER = 0.1;
 
 export function defaultPriceTable(usdToEur: number = DEFAULT_USD_TO_EUR): Record<string, ClaudeModelPrice> {
-  return Object.fromEntries(
-    Object.entries(DEFAULT_PRICES_USD).map(([model, price]) => [model, { inputEurPerMillion: price.input * usdToEur, outputEurPerMillion: price.output * usdToEur }]),
-  );
+  return Object.fromEntries(Object.entries(DEFAULT_PRICES_USD).map(([model, price]) => [model, { inputEurPerMillion: price.input * usdToEur, outputEurPerMillion: price.output * usdToEur }]));
 }
 
 /**

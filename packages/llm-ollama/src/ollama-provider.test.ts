@@ -34,7 +34,6 @@ function provider(options: Partial<OllamaProviderOptions> = {}) {
   });
 }
 
-
 const chatBody = () => server.requests.find((request) => request.path === '/api/chat')?.body;
 
 testLLMProvider({ name: 'ollama', createProvider: () => provider({ host: conformanceServer.url }), server: () => conformanceServer });
@@ -86,14 +85,22 @@ describe('createOllamaProvider: generate', () => {
       messages: [
         { role: 'user', content: 'Is VM 101 up?' },
         { role: 'assistant', content: [{ type: 'tool-call', toolCallId: 'c1', toolName: 'vm_status', input: { vmid: 101 } }] },
-        { role: 'user', content: [{ type: 'tool-result', toolCallId: 'c1', toolName: 'vm_status', output: 'stopped' }, { type: 'text', text: 'And 102?' }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'tool-result', toolCallId: 'c1', toolName: 'vm_status', output: 'stopped' },
+            { type: 'text', text: 'And 102?' },
+          ],
+        },
       ],
       tools: [{ name: 'vm_status', description: 'VM status', inputSchema: { type: 'object', properties: { vmid: { type: 'integer' } }, required: ['vmid'] } }],
     });
     expect(result.toolCalls).toEqual([{ toolCallId: expect.stringMatching(/\S/), toolName: 'vm_status', input: { vmid: 102 } }]);
     expect(result.finishReason).toBe('tool-calls');
     const body = chatBody()!;
-    expect(body['tools']).toEqual([{ type: 'function', function: { name: 'vm_status', description: 'VM status', parameters: { type: 'object', properties: { vmid: { type: 'integer' } }, required: ['vmid'] } } }]);
+    expect(body['tools']).toEqual([
+      { type: 'function', function: { name: 'vm_status', description: 'VM status', parameters: { type: 'object', properties: { vmid: { type: 'integer' } }, required: ['vmid'] } } },
+    ]);
     expect(body['messages']).toEqual([
       { role: 'user', content: 'Is VM 101 up?' },
       { role: 'assistant', content: '', tool_calls: [{ function: { name: 'vm_status', arguments: { vmid: 101 } } }] },
@@ -103,7 +110,10 @@ describe('createOllamaProvider: generate', () => {
   });
 
   it('maps done_reason length, counts missing metrics as 0 and prices rented GPUs', async () => {
-    server.enqueue({ type: 'lines', lines: [{ model: 'llama3.1', created_at: '2024-12-06T00:46:58.265747Z', message: { role: 'assistant', content: 'cut' }, done: true, done_reason: 'length', eval_count: 1_000_000 }] });
+    server.enqueue({
+      type: 'lines',
+      lines: [{ model: 'llama3.1', created_at: '2024-12-06T00:46:58.265747Z', message: { role: 'assistant', content: 'cut' }, done: true, done_reason: 'length', eval_count: 1_000_000 }],
+    });
     const result = await provider({ price: { inputEurPerMillion: 0.5, outputEurPerMillion: 2 } }).generate({ messages: [{ role: 'user', content: 'x' }] });
     expect(result.finishReason).toBe('length');
     expect(result.usage).toEqual({ inputTokens: 0, outputTokens: 1_000_000, costEur: 2 });
@@ -119,7 +129,11 @@ describe('createOllamaProvider: generate', () => {
   });
 
   it('retries 429 and 500 before the answer starts, then succeeds', async () => {
-    server.enqueue({ type: 'error', status: 429, message: 'server busy, please try again.  maximum pending requests exceeded' }, { type: 'error', status: 500, message: 'llama runner process has terminated' }, { type: 'lines', lines: [ollamaFixtures.chatText()] });
+    server.enqueue(
+      { type: 'error', status: 429, message: 'server busy, please try again.  maximum pending requests exceeded' },
+      { type: 'error', status: 500, message: 'llama runner process has terminated' },
+      { type: 'lines', lines: [ollamaFixtures.chatText()] },
+    );
     const result = await provider().generate({ messages: [{ role: 'user', content: 'x' }] });
     expect(result.text).toMatch(/137/);
     expect(server.requests).toHaveLength(3);
@@ -166,7 +180,12 @@ describe('createOllamaProvider: stream', () => {
   });
 
   it('throws LLM_STREAM_ERROR on an {"error"} line after HTTP 200', async () => {
-    server.enqueue({ type: 'stream-error', answer: { content: 'Checking the disk', chunks: ['Checking', ' the disk'] }, message: 'an error was encountered while running the model: CUDA error: out of memory', afterChunks: 2 });
+    server.enqueue({
+      type: 'stream-error',
+      answer: { content: 'Checking the disk', chunks: ['Checking', ' the disk'] },
+      message: 'an error was encountered while running the model: CUDA error: out of memory',
+      afterChunks: 2,
+    });
     const seen: LLMStreamPart[] = [];
     const error = await fishErrorOf(
       (async () => {
@@ -211,7 +230,14 @@ describe('ollama: check, estimate, plugin', () => {
     expect(ollamaProviderPlugin).toMatchObject({ kind: 'llm', type: 'ollama', packageName: '@fish-sre/llm-ollama', specificationVersion: 'v1' });
     expect(ollamaProviderPlugin.optionsSchema.safeParse({ host: server.url }).success).toBe(false);
     const options = ollamaProviderPlugin.optionsSchema.parse({ host: server.url, model: 'qwen3:8b', keepAlive: -1 });
-    const created = await ollamaProviderPlugin.create(options, { name: 'ollama', logger: createMemoryLogger(), clock: { now: () => Date.now() }, catalog: () => ({}) as never, dataDir: '/tmp', fetch: globalThis.fetch });
+    const created = await ollamaProviderPlugin.create(options, {
+      name: 'ollama',
+      logger: createMemoryLogger(),
+      clock: { now: () => Date.now() },
+      catalog: () => ({}) as never,
+      dataDir: '/tmp',
+      fetch: globalThis.fetch,
+    });
     server.enqueue({ type: 'answer', answer: { content: 'ok' } });
     expect((await created.generate({ messages: [{ role: 'user', content: 'hi' }] })).text).toBe('ok');
     expect(chatBody()).toMatchObject({ model: 'qwen3:8b', keep_alive: -1 });

@@ -133,8 +133,7 @@ export function createOllamaProvider(input: OllamaProviderOptions): OllamaProvid
     new Ollama({
       host,
       ...(options.headers ? { headers: options.headers } : {}),
-      fetch: ((input: string | URL | Request, init?: RequestInit) =>
-        baseFetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal })) as typeof fetch,
+      fetch: ((input: string | URL | Request, init?: RequestInit) => baseFetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal })) as typeof fetch,
     });
 
   const usageOf = (response: Partial<ChatResponse>): LLMUsage => {
@@ -154,7 +153,9 @@ export function createOllamaProvider(input: OllamaProviderOptions): OllamaProvid
       system = system ? `${system}\n\n${hint}` : hint;
       if (request.tools && request.tools.length > 0) warnings.push('tools are not sent with a schema: Ollama cannot force a structured answer and offer tools at once');
     } else if (request.tools && request.tools.length > 0) {
-      chat.tools = request.tools.map((tool): Tool => ({ type: 'function', function: { name: tool.name, description: tool.description, parameters: tool.inputSchema as NonNullable<Tool['function']['parameters']> } }));
+      chat.tools = request.tools.map(
+        (tool): Tool => ({ type: 'function', function: { name: tool.name, description: tool.description, parameters: tool.inputSchema as NonNullable<Tool['function']['parameters']> } }),
+      );
     }
     chat.messages = toOllamaMessages(system, request.messages);
     const modelOptions: Record<string, number> = {};
@@ -172,7 +173,12 @@ export function createOllamaProvider(input: OllamaProviderOptions): OllamaProvid
       return new FishError({ code: FishErrorCode.LLM_REQUEST_FAILED, message: errorMessage(SCOPE, `request to ${modelId} aborted`), cause: signal.reason, details: { aborted: true, model: modelId } });
     }
     if (deadline.aborted) {
-      return new FishError({ code: FishErrorCode.LLM_REQUEST_FAILED, message: errorMessage(SCOPE, `request to ${modelId} at ${host} timed out after ${timeoutMs} ms`), isRetryable: true, details: { timeout: true, model: modelId, attempts } });
+      return new FishError({
+        code: FishErrorCode.LLM_REQUEST_FAILED,
+        message: errorMessage(SCOPE, `request to ${modelId} at ${host} timed out after ${timeoutMs} ms`),
+        isRetryable: true,
+        details: { timeout: true, model: modelId, attempts },
+      });
     }
     if (isResponseError(error)) {
       const status = error.status_code;
@@ -237,7 +243,12 @@ export function createOllamaProvider(input: OllamaProviderOptions): OllamaProvid
     }
     if (signal?.aborted) throw requestError(new Error('aborted'), modelId, 1, deadline, signal);
     if (!done) {
-      throw new FishError({ code: FishErrorCode.LLM_STREAM_ERROR, message: errorMessage(SCOPE, `stream from ${modelId} ended before done:true (truncated answer)`), isRetryable: true, details: { model: modelId } });
+      throw new FishError({
+        code: FishErrorCode.LLM_STREAM_ERROR,
+        message: errorMessage(SCOPE, `stream from ${modelId} ended before done:true (truncated answer)`),
+        isRetryable: true,
+        details: { model: modelId },
+      });
     }
   }
 

@@ -142,7 +142,15 @@ describe('ntfy notifier', () => {
   });
 
   it('detects 2.17+ from the admin-only /v1/version endpoint', async () => {
-    server = await startNtfyServer({ version: '2.17.0', auth: { users: [{ username: 'admin', password: 'a', role: 'admin' }, { username: 'u', password: 'u' }] } });
+    server = await startNtfyServer({
+      version: '2.17.0',
+      auth: {
+        users: [
+          { username: 'admin', password: 'a', role: 'admin' },
+          { username: 'u', password: 'u' },
+        ],
+      },
+    });
     expect(await createNtfyNotifier({ server: server.url, topic: 'fish', username: 'admin', password: 'a' }).updateSupport()).toBe('sequence-id');
     expect(await createNtfyNotifier({ server: server.url, topic: 'fish', username: 'u', password: 'u' }).updateSupport()).toBe('sequence-id');
   });
@@ -155,12 +163,18 @@ describe('ntfy notifier', () => {
     await notifier.notify({ kind: 'budget', title: 'Budget 80%', body: '16 € of 20 €', priority: 'high' });
     expect(server.requests.map((request) => request.status)).toEqual([0, 502, 200]);
     server.failNext(503, 3);
-    const error = await notifier.notify({ kind: 'info', title: 't', body: 'b', priority: 'low' }).then(() => undefined, (caught: unknown) => caught);
+    const error = await notifier.notify({ kind: 'info', title: 't', body: 'b', priority: 'low' }).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
     expect(FishError.hasCode(error, FishErrorCode.NOTIFIER_FAILED)).toBe(true);
     expect((error as FishError).isRetryable).toBe(true);
     const attempts = server.requests.length;
     server.failNext(400, 3);
-    const refused = await notifier.notify({ kind: 'info', title: 't', body: 'b', priority: 'low' }).then(() => undefined, (caught: unknown) => caught);
+    const refused = await notifier.notify({ kind: 'info', title: 't', body: 'b', priority: 'low' }).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
     expect(FishError.hasCode(refused, FishErrorCode.NOTIFIER_FAILED)).toBe(true);
     expect((refused as FishError).isRetryable).toBe(false);
     expect(server.requests.length).toBe(attempts + 1);
@@ -170,7 +184,10 @@ describe('ntfy notifier', () => {
     server = await startNtfyServer({ version: '2.13.0' });
     const notifier = createNtfyNotifier({ server: server.url, topic: 'fish', timeoutMs: 100, retries: 0 });
     server.delayNext(1000);
-    const error = await notifier.notify({ kind: 'info', title: 't', body: 'b', priority: 'low' }).then(() => undefined, (caught: unknown) => caught);
+    const error = await notifier.notify({ kind: 'info', title: 't', body: 'b', priority: 'low' }).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
     expect(FishError.hasCode(error, FishErrorCode.NOTIFIER_FAILED)).toBe(true);
     expect((error as Error).message).toMatch(/no answer within 100 ms/);
   });
@@ -180,13 +197,19 @@ describe('ntfy notifier', () => {
     const badToken = 'tk_ZyXwVuTsRqPoNmLkJiHgFeDcBa987';
     const logger = createMemoryLogger();
     const notifier = createNtfyNotifier({ server: server.url, topic: 'fish-topic', token: badToken, logger });
-    const error = (await notifier.notify({ kind: 'info', title: 't', body: 'b', priority: 'low' }).then(() => undefined, (caught: unknown) => caught)) as FishError;
+    const error = (await notifier.notify({ kind: 'info', title: 't', body: 'b', priority: 'low' }).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    )) as FishError;
     expect(error.code).toBe(FishErrorCode.NOTIFIER_FAILED);
     expect(error.message).toContain(`${server.url}/fish-topic`);
     expect(error.message).toContain('40101');
     expect(JSON.stringify({ message: error.message, details: error.details })).not.toContain(badToken);
     const basic = createNtfyNotifier({ server: server.url.replace('http://', 'http://fish:hunter2secret@'), topic: 'fish-topic', username: 'fish', password: 'hunter2secret', retries: 0 });
-    const basicError = (await basic.notify({ kind: 'info', title: 't', body: 'b', priority: 'low' }).then(() => undefined, (caught: unknown) => caught)) as FishError;
+    const basicError = (await basic.notify({ kind: 'info', title: 't', body: 'b', priority: 'low' }).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    )) as FishError;
     expect(FishError.isInstance(basicError)).toBe(true);
     expect(`${basicError.message} ${JSON.stringify(basicError.details)}`).not.toContain('hunter2secret');
     expect(JSON.stringify(logger.lines)).not.toContain(badToken);

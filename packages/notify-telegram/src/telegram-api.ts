@@ -102,13 +102,21 @@ export function createTelegramCall(options: TelegramApiOptions): TelegramCall {
       if (callOptions.signal?.aborted) throw callOptions.signal.reason;
       // No cause: what fetch said about the request may hold its URL, and with it the bot token.
       const failed = FishError.isInstance(error) ? error : undefined;
-      throw new FishError({ code: FishErrorCode.NOTIFIER_FAILED, message: options.redact(failed?.message ?? errorMessage(options.scope, `${method} failed`)), isRetryable: failed?.isRetryable ?? true });
+      throw new FishError({
+        code: FishErrorCode.NOTIFIER_FAILED,
+        message: options.redact(failed?.message ?? errorMessage(options.scope, `${method} failed`)),
+        isRetryable: failed?.isRetryable ?? true,
+      });
     }
     let parsed: z.infer<typeof EnvelopeSchema>;
     try {
       parsed = EnvelopeSchema.parse(JSON.parse(response.text));
     } catch {
-      throw new FishError({ code: FishErrorCode.NOTIFIER_FAILED, message: errorMessage(options.scope, `${method}: HTTP ${response.status} with a body that is not a Bot API answer`), isRetryable: response.status >= 500 });
+      throw new FishError({
+        code: FishErrorCode.NOTIFIER_FAILED,
+        message: errorMessage(options.scope, `${method}: HTTP ${response.status} with a body that is not a Bot API answer`),
+        isRetryable: response.status >= 500,
+      });
     }
     if (parsed.ok) return parsed.result as T;
     throw new TelegramApiError(method, parsed.error_code, options.redact(parsed.description), options.scope, parsed.parameters?.retry_after);

@@ -76,7 +76,8 @@ export async function handleCallback(update: CallbackUpdate, sink: DecisionSink,
   if (!match) return refuse('malformed', `callback data is not a fish button (${(query.data ?? '').length} characters)`, 'This is not a fish button.');
   const [, kind, handle] = match as unknown as [string, 'a' | 'd', string];
   const token = options.known.get(handle) ?? tokenFromMessage(handle, query.message?.entities ?? []);
-  if (!token) return refuse('unknown-button', `no token for button ${kind}:${handle.slice(0, 6)}… on message ${query.message?.message_id}`, 'This button is no longer valid; use the link in the message.');
+  if (!token)
+    return refuse('unknown-button', `no token for button ${kind}:${handle.slice(0, 6)}… on message ${query.message?.message_id}`, 'This button is no longer valid; use the link in the message.');
   const reply = await sink.decide({ token, decision: kind === 'a' ? 'approve' : 'deny', actor, channel: options.channel });
   await options.answer(query.id, reply.message, !reply.ok);
 }

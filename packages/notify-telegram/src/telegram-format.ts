@@ -51,10 +51,7 @@ function fit(fixed: Piece[], flexible: Array<{ before: Piece; value: string; wra
 
 export function proposalHeader(notice: ProposalNotice, redact: (value: string) => string): Piece {
   const confidence = `${Math.round(notice.confidence * 100)}%`;
-  return join([
-    tagged('b', redact(`${notice.dryRun ? '[DRY RUN] ' : ''}🐟 ${notice.title}`)),
-    text(redact(`\n${notice.host}/${notice.service} · ${notice.patternId} · confidence ${confidence}`)),
-  ]);
+  return join([tagged('b', redact(`${notice.dryRun ? '[DRY RUN] ' : ''}🐟 ${notice.title}`)), text(redact(`\n${notice.host}/${notice.service} · ${notice.patternId} · confidence ${confidence}`))]);
 }
 
 /** The proposal: title, where, what the fix does, the evidence, when it expires, and the links. */

@@ -68,7 +68,9 @@ describe('telegram notifier: decisions through inline buttons', () => {
       pollTimeoutSeconds: 1,
       retryDelayMs: 10,
       ...(options.allowedUserIds ? { allowedUserIds: options.allowedUserIds } : {}),
-      ...(options.decisions === 'webhook' ? { decisions: 'webhook' as const, webhook: { publicUrl: 'http://127.0.0.1:0', secretToken: 'the-webhook-secret-token', listen: { host: '127.0.0.1', port: 0 } } } : {}),
+      ...(options.decisions === 'webhook'
+        ? { decisions: 'webhook' as const, webhook: { publicUrl: 'http://127.0.0.1:0', secretToken: 'the-webhook-secret-token', listen: { host: '127.0.0.1', port: 0 } } }
+        : {}),
     });
     abort = new AbortController();
     listening = notifier.listen!(sink, abort.signal);
@@ -86,7 +88,13 @@ describe('telegram notifier: decisions through inline buttons', () => {
     const expires = Date.now() + expiresInMs;
     const approveToken = signer.sign(notice.proposalId, 'approve', expires);
     const denyToken = signer.sign(notice.proposalId, 'deny', expires);
-    const actions = { approveUrl: `https://fish.example.ts.net/approve/${approveToken}`, denyUrl: `https://fish.example.ts.net/deny/${denyToken}`, viewUrl: `https://fish.example.ts.net/proposals/${notice.proposalId}`, approveToken, denyToken };
+    const actions = {
+      approveUrl: `https://fish.example.ts.net/approve/${approveToken}`,
+      denyUrl: `https://fish.example.ts.net/deny/${denyToken}`,
+      viewUrl: `https://fish.example.ts.net/proposals/${notice.proposalId}`,
+      approveToken,
+      denyToken,
+    };
     const receipt = await notifier.propose(notice, actions);
     const messageId = Number(receipt.id.split(':')[1]);
     return { notice, actions, receipt, messageId, chatId };
@@ -204,11 +212,19 @@ describe('telegram notifier: decisions through inline buttons', () => {
     const { messageId, actions } = await propose();
     // The notifier registered its URL; point the test server at the real receiver address.
     await until(() => telegram.webhook(), 'setWebhook');
-    await fetch(`${telegram.url}/bot${TOKEN}/setWebhook`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ url: `${address}/telegram/webhook`, secret_token: 'the-webhook-secret-token' }) });
+    await fetch(`${telegram.url}/bot${TOKEN}/setWebhook`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ url: `${address}/telegram/webhook`, secret_token: 'the-webhook-secret-token' }),
+    });
     const query = telegram.tap({ chatId: OWNER, messageId, userId: OWNER, button: /Approve/ });
     await until(() => telegram.callbackAnswers.get(query), 'answer');
     expect(decisions.at(-1)?.token).toBe(actions.approveToken);
-    const forged = await fetch(`${address}/telegram/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': 'wrong-secret-token-value' }, body: '{"update_id":1}' });
+    const forged = await fetch(`${address}/telegram/webhook`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': 'wrong-secret-token-value' },
+      body: '{"update_id":1}',
+    });
     expect(forged.status).toBe(401);
     expect(refusals.map((refusal) => refusal.reason)).toEqual(['bad-webhook-secret']);
     // While the webhook is set, getUpdates is refused with 409, as Telegram does.
@@ -237,7 +253,13 @@ describe('telegram notifier: decisions through inline buttons', () => {
   it('a transport failure naming the request URL reaches neither the error (message, cause) nor the log: the URL holds the bot token', async () => {
     const secret = TOKEN.split(':')[1]!;
     const logged: string[] = [];
-    const logger = { debug: (m: string) => void logged.push(m), info: (m: string) => void logged.push(m), warn: (m: string) => void logged.push(m), error: (m: string) => void logged.push(m), child: () => logger };
+    const logger = {
+      debug: (m: string) => void logged.push(m),
+      info: (m: string) => void logged.push(m),
+      warn: (m: string) => void logged.push(m),
+      error: (m: string) => void logged.push(m),
+      child: () => logger,
+    };
     // What undici says when it cannot reach the server: the request URL in the message and in the cause.
     const leaking: typeof globalThis.fetch = async (input) => {
       throw new TypeError(`fetch failed: ${String(input)}`, { cause: Object.assign(new Error(`connect ECONNREFUSED for ${String(input)}`), { code: 'ECONNREFUSED', url: String(input) }) });

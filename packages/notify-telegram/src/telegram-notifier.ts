@@ -56,7 +56,10 @@ export const TelegramNotifierOptionsSchema = z
     maxRetryAfterMs: z.number().int().min(0).optional(),
   })
   .refine((options) => options.decisions !== 'webhook' || options.webhook !== undefined, { message: 'decisions: webhook needs the webhook option', path: ['webhook'] })
-  .refine((options) => options.decisions === 'none' || options.chatId > 0 || options.allowedUserIds !== undefined, { message: 'a group chat needs allowedUserIds: who may decide', path: ['allowedUserIds'] });
+  .refine((options) => options.decisions === 'none' || options.chatId > 0 || options.allowedUserIds !== undefined, {
+    message: 'a group chat needs allowedUserIds: who may decide',
+    path: ['allowedUserIds'],
+  });
 
 /** Options of `createTelegramNotifier`: the config plus injectable I/O. */
 export type TelegramNotifierOptions = z.input<typeof TelegramNotifierOptionsSchema> & {
@@ -144,7 +147,11 @@ export function createTelegramNotifier(input: TelegramNotifierOptions): Telegram
     let backoff = 1000;
     while (!signal.aborted) {
       try {
-        const updates = await call<Array<{ update_id: number }>>('getUpdates', { ...(offset !== undefined ? { offset } : {}), timeout, allowed_updates: ['callback_query'] }, { signal, timeoutMs: (timeout + 10) * 1000, retries: 0 });
+        const updates = await call<Array<{ update_id: number }>>(
+          'getUpdates',
+          { ...(offset !== undefined ? { offset } : {}), timeout, allowed_updates: ['callback_query'] },
+          { signal, timeoutMs: (timeout + 10) * 1000, retries: 0 },
+        );
         backoff = 1000;
         for (const update of updates) {
           offset = update.update_id + 1;
@@ -154,7 +161,9 @@ export function createTelegramNotifier(input: TelegramNotifierOptions): Telegram
         if (signal.aborted) break;
         const conflict = error instanceof TelegramApiError && error.errorCode === 409;
         const wait = error instanceof TelegramApiError && error.retryAfterSeconds !== undefined ? error.retryAfterSeconds * 1000 : backoff;
-        logger.warn(`${conflict ? 'another client reads this bot\'s updates (only one fish instance may poll): ' : ''}getUpdates failed: ${describeError(error)}; retrying in ${Math.round(wait / 1000)} s`);
+        logger.warn(
+          `${conflict ? "another client reads this bot's updates (only one fish instance may poll): " : ''}getUpdates failed: ${describeError(error)}; retrying in ${Math.round(wait / 1000)} s`,
+        );
         await sleep(wait, signal);
         backoff = Math.min(backoff * 2, 60_000);
       }
@@ -215,9 +224,15 @@ export function createTelegramNotifier(input: TelegramNotifierOptions): Telegram
     async propose(notice, actions) {
       // The engine gives the signed tokens beside the links; without them (a core that gives only links) the message has links, no buttons.
       const { approveToken, denyToken } = actions;
-      const buttons = approveToken && denyToken && mode !== 'none'
-        ? [[{ text: '✅ Approve', callback_data: callbackData('approve', approveToken) }, { text: '❌ Deny', callback_data: callbackData('deny', denyToken) }]]
-        : undefined;
+      const buttons =
+        approveToken && denyToken && mode !== 'none'
+          ? [
+              [
+                { text: '✅ Approve', callback_data: callbackData('approve', approveToken) },
+                { text: '❌ Deny', callback_data: callbackData('deny', denyToken) },
+              ],
+            ]
+          : undefined;
       if (buttons) {
         remember(known, buttons[0]![0]!.callback_data.slice(2), approveToken!);
         remember(known, buttons[0]![1]!.callback_data.slice(2), denyToken!);
@@ -236,7 +251,13 @@ export function createTelegramNotifier(input: TelegramNotifierOptions): Telegram
       if (target && Number(target[1]) === options.chatId) {
         try {
           // No reply_markup: the buttons go away once the proposal has moved on.
-          const edited = await call<SentMessageSchema>('editMessageText', { chat_id: options.chatId, message_id: Number(target[2]), text: html, parse_mode: 'HTML', link_preview_options: { is_disabled: true } });
+          const edited = await call<SentMessageSchema>('editMessageText', {
+            chat_id: options.chatId,
+            message_id: Number(target[2]),
+            text: html,
+            parse_mode: 'HTML',
+            link_preview_options: { is_disabled: true },
+          });
           return receiptOf(edited);
         } catch (error) {
           if (isNotModified(error)) return update.receipt;

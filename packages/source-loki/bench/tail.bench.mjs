@@ -33,19 +33,23 @@ async function measure(app, options, feed) {
   return { lines: count, seconds: +seconds.toFixed(3), linesPerSecond: Math.round(count / seconds), rssMb: Math.round(memory / 1048576), counters: source.health().counters };
 }
 
-const live = await measure('live', {}, {
-  total: LIVE,
-  run: async (source) => {
-    while (source.health().state !== 'connected') await new Promise((resolve) => setTimeout(resolve, 5));
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const start = performance.now();
-    for (let pushed = 0; pushed < LIVE; pushed += 1000) {
-      server.push(tenant, entries(Math.min(1000, LIVE - pushed), 'live'));
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    return start;
+const live = await measure(
+  'live',
+  {},
+  {
+    total: LIVE,
+    run: async (source) => {
+      while (source.health().state !== 'connected') await new Promise((resolve) => setTimeout(resolve, 5));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const start = performance.now();
+      for (let pushed = 0; pushed < LIVE; pushed += 1000) {
+        server.push(tenant, entries(Math.min(1000, LIVE - pushed), 'live'));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      return start;
+    },
   },
-});
+);
 const backfillEntries = entries(BACKFILL, 'backfill');
 server.push(tenant, backfillEntries);
 const backfill = await measure('backfill', { lookback: '1h' }, { total: BACKFILL, run: async () => performance.now() });
@@ -60,5 +64,7 @@ const result = {
   backfillLines: backfill.lines,
   rssMb: Math.max(live.rssMb, backfill.rssMb),
 };
-process.stderr.write(`source-loki: live tail ${result.liveLinesPerSecond} lines/s (${live.lines} lines, ${live.counters.dropped_entries} dropped), back-fill ${result.backfillLinesPerSecond} lines/s (${backfill.lines} lines, pages of 5000), RSS ${result.rssMb} MB\n`);
+process.stderr.write(
+  `source-loki: live tail ${result.liveLinesPerSecond} lines/s (${live.lines} lines, ${live.counters.dropped_entries} dropped), back-fill ${result.backfillLinesPerSecond} lines/s (${backfill.lines} lines, pages of 5000), RSS ${result.rssMb} MB\n`,
+);
 process.stdout.write(`${JSON.stringify(result)}\n`);

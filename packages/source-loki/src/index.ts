@@ -15,5 +15,12 @@ export const lokiSourcePlugin = definePlugin({
   version: VERSION,
   optionsSchema: LokiSourceOptionsSchema,
   create: (options, context) =>
-    createLokiSource({ ...(options as LokiSourceConfig), name: context.name, fetch: context.fetch, logger: context.logger, clock: context.clock, ...(context.state ? { position: context.state } : {}) }),
+    createLokiSource({
+      ...(options as LokiSourceConfig),
+      name: context.name,
+      fetch: context.fetch,
+      logger: context.logger,
+      clock: context.clock,
+      ...(context.state ? { position: context.state } : {}),
+    }),
 });

@@ -79,7 +79,18 @@ describe('createLokiSource options', () => {
 
   it('normalises level spellings', () => {
     expect(['err', 'ERROR', 'warning', 'WARN', 'crit', 'fatal', 'panic', 'info', 'notice', 'debug', 'trace', 'what'].map(normaliseLevel)).toEqual([
-      'error', 'error', 'warn', 'warn', 'critical', 'critical', 'critical', 'info', 'info', 'debug', 'debug', 'unknown',
+      'error',
+      'error',
+      'warn',
+      'warn',
+      'critical',
+      'critical',
+      'critical',
+      'info',
+      'info',
+      'debug',
+      'debug',
+      'unknown',
     ]);
   });
 
@@ -251,7 +262,7 @@ describe('Loki tail against the Loki test server', () => {
     expect(events[1]).toMatchObject({ host: 'penny', service: 'beszel', level: 'warn' });
   });
 
-  it('takes host and service from stream labels only: a host= in the line\'s metadata never chooses the target', async () => {
+  it("takes host and service from stream labels only: a host= in the line's metadata never chooses the target", async () => {
     const source = makeSource({ query: '{app="hostile"}', categorizeLabels: true });
     const { events, waitFor } = consume(source);
     await waitFor(() => source.health!().state === 'connected');
@@ -362,8 +373,22 @@ describe('Loki tail frames as Loki writes them (recorded shapes)', () => {
       socket.send(fixture('tail-frame-categorize-labels.json'));
     });
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise<void>((resolve) => { wss.close(); http.closeAllConnections(); http.close(() => resolve()); }));
-    const source = createLokiSource({ url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`, query: '{app="api"}', reconnect: fast, lookback: '1000d', maxBackfill: '1000d', multiline: false });
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          wss.close();
+          http.closeAllConnections();
+          http.close(() => resolve());
+        }),
+    );
+    const source = createLokiSource({
+      url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
+      query: '{app="api"}',
+      reconnect: fast,
+      lookback: '1000d',
+      maxBackfill: '1000d',
+      multiline: false,
+    });
     cleanups.push(() => source.close?.());
     const { events, waitFor } = consume(source);
     expect(await waitFor(() => events.length >= 4)).toBe(true);
@@ -382,8 +407,11 @@ testSource({
   name: 'loki',
   createSource: () => createLokiSource({ url: server.url, tenant: TENANT, query: '{app="conformance"}', reconnect: fast }),
   produce: async ({ count, runId }) => {
-    const markers = Array.from({ length: count }, (_, index) => `${runId}-${String(index).padStart(4, "0")}`);
-    await push(markers.map((marker) => [nextTs(), `conformance ${marker}`]), { app: 'conformance' });
+    const markers = Array.from({ length: count }, (_, index) => `${runId}-${String(index).padStart(4, '0')}`);
+    await push(
+      markers.map((marker) => [nextTs(), `conformance ${marker}`]),
+      { app: 'conformance' },
+    );
     return markers;
   },
 });
@@ -396,10 +424,16 @@ describe('multi-line events and restarts', () => {
     await waitFor(() => source.health!().state === 'connected');
     await new Promise((resolve) => setTimeout(resolve, 200));
     // redis src/config.c loaderr (7.2): header, line number, the offending line, the reason.
-    const redis = ['*** FATAL CONFIG FILE ERROR (Redis 7.2.4) ***', 'Reading the configuration file, at line 2', ">>> 'rename-command FLUSHALL \"\"'", 'Bad directive or wrong number of arguments'];
+    const redis = ['*** FATAL CONFIG FILE ERROR (Redis 7.2.4) ***', 'Reading the configuration file, at line 2', '>>> \'rename-command FLUSHALL ""\'', 'Bad directive or wrong number of arguments'];
     for (const line of redis) await push([[nextTs(), line]], labels);
     // Go runtime: panic, signal line, blank line, goroutine header, frames.
-    const go = ['panic: runtime error: invalid memory address or nil pointer dereference', '[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x48f0d6]', 'goroutine 1 [running]:', 'main.main()', '\t/app/main.go:11 +0x1d'];
+    const go = [
+      'panic: runtime error: invalid memory address or nil pointer dereference',
+      '[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x48f0d6]',
+      'goroutine 1 [running]:',
+      'main.main()',
+      '\t/app/main.go:11 +0x1d',
+    ];
     for (const line of go) await push([[nextTs(), line]], { ...labels, container: 'api' });
     expect(await waitFor(() => events.length >= 2)).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -425,7 +459,14 @@ describe('multi-line events and restarts', () => {
     expect(state.values.get('loki-position-loki')).toContain('"lastNs"');
 
     // Down: three lines, one of them sharing the last timestamp's nanosecond with a line already seen.
-    await push([[nextTs(), 'while down 1'], [nextTs(), 'while down 2'], [nextTs(), 'while down 3']], labels);
+    await push(
+      [
+        [nextTs(), 'while down 1'],
+        [nextTs(), 'while down 2'],
+        [nextTs(), 'while down 3'],
+      ],
+      labels,
+    );
 
     const second = makeSource({ query: '{app="restart"}', position: state, multiline: false });
     const after = consume(second);
@@ -441,7 +482,13 @@ describe('multi-line events and restarts', () => {
     const old = (BigInt(Date.now()) - 3n * 3_600_000n) * 1_000_000n;
     await state.write('loki-position-loki', JSON.stringify({ lastNs: old.toString(), ids: [] }));
     const labels = { app: 'old-position', host: 'penny' };
-    await push([[old + 1n, 'three hours ago'], [nextTs(), 'recent']], labels);
+    await push(
+      [
+        [old + 1n, 'three hours ago'],
+        [nextTs(), 'recent'],
+      ],
+      labels,
+    );
     const source = makeSource({ query: '{app="old-position"}', position: state, maxBackfill: '1h', multiline: false });
     const { events, waitFor } = consume(source);
     expect(await waitFor(() => lines(events).includes('recent'))).toBe(true);

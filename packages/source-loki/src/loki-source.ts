@@ -34,7 +34,10 @@ const SCOPE = 'loki';
 export const LokiSourceOptionsSchema = z
   .object({
     /** Base URL of Loki (or of the query-frontend), e.g. `http://loki:3100`. */
-    url: z.string().url().refine((value) => /^https?:\/\//.test(value), 'must start with http:// or https://'),
+    url: z
+      .string()
+      .url()
+      .refine((value) => /^https?:\/\//.test(value), 'must start with http:// or https://'),
     /** LogQL log query, e.g. `{host=~".+"} |~ "error|panic"`. */
     query: z.string().min(1),
     /** Tenant sent as `X-Scope-OrgID`; leave out for a Loki with `auth_enabled: false`. */
@@ -180,7 +183,11 @@ export function normaliseLevel(value: string | undefined): EventLevel {
 
 /** Stable event id: the same line of the same stream and tenant always gets the same id. */
 export function lokiEventId(tenant: string, labels: Record<string, string>, ts: string, line: string): string {
-  const canonical = JSON.stringify(Object.keys(labels).sort().map((key) => [key, labels[key]]));
+  const canonical = JSON.stringify(
+    Object.keys(labels)
+      .sort()
+      .map((key) => [key, labels[key]]),
+  );
   return `loki:${hash('sha256', `${tenant}\u0000${canonical}\u0000${ts}\u0000${line}`, 'hex').slice(0, 40)}`;
 }
 
@@ -294,11 +301,7 @@ export function createLokiSource(options: LokiSourceOptions): Source {
     const body = clean((await response.text().catch(() => '')).trim());
     const status = response.status;
     const hint =
-      status === 401
-        ? ' (Loki needs a tenant: set `tenant`, sent as X-Scope-OrgID, or check the credentials of the proxy)'
-        : status === 400
-          ? ' (check the LogQL query and the limits)'
-          : '';
+      status === 401 ? ' (Loki needs a tenant: set `tenant`, sent as X-Scope-OrgID, or check the credentials of the proxy)' : status === 400 ? ' (check the LogQL query and the limits)' : '';
     return new FishError({
       code: status >= 500 || status === 429 ? FishErrorCode.SOURCE_UNREACHABLE : FishErrorCode.SOURCE_PROTOCOL,
       message: errorMessage(SCOPE, `${what} at ${baseUrl} failed with HTTP ${status}: ${body || '(empty body)'}${hint}`),
@@ -388,7 +391,10 @@ export function createLokiSource(options: LokiSourceOptions): Source {
         counters.multiline_cut = stats.cutMessages;
       }
     };
-    const idleFlush = joiner && config.multiline !== false ? setInterval(() => enqueueJoined(joiner.flushIdle(performance.now() - (config.multiline as { wait: number }).wait)), Math.max(20, Math.min(500, config.multiline.wait / 2))) : undefined;
+    const idleFlush =
+      joiner && config.multiline !== false
+        ? setInterval(() => enqueueJoined(joiner.flushIdle(performance.now() - (config.multiline as { wait: number }).wait)), Math.max(20, Math.min(500, config.multiline.wait / 2)))
+        : undefined;
     idleFlush?.unref();
 
     /** Emits a line unless it was already emitted (same tenant, labels, ns timestamp and text). */
@@ -534,7 +540,10 @@ export function createLokiSource(options: LokiSourceOptions): Source {
             }
             const first = dropped[0]!.timestamp;
             const last = dropped[dropped.length - 1]!.timestamp;
-            const id = `loki-dropped:${createHash('sha256').update(`${tenant}\u0000${JSON.stringify(dropped)}`).digest('hex').slice(0, 40)}`;
+            const id = `loki-dropped:${createHash('sha256')
+              .update(`${tenant}\u0000${JSON.stringify(dropped)}`)
+              .digest('hex')
+              .slice(0, 40)}`;
             logger.warn(`Loki dropped ${dropped.length} log lines of the tail`, { first, last });
             enqueue({
               id,
@@ -612,10 +621,7 @@ export function createLokiSource(options: LokiSourceOptions): Source {
       let delay: number;
       if (outcome.kind === 'rejected') {
         counters.config_errors!++;
-        const what =
-          outcome.status === 401 || outcome.status === 403
-            ? 'check `tenant` (sent as X-Scope-OrgID) and the credentials'
-            : 'check the LogQL `query`, `limit` and `delayFor`';
+        const what = outcome.status === 401 || outcome.status === 403 ? 'check `tenant` (sent as X-Scope-OrgID) and the credentials' : 'check the LogQL `query`, `limit` and `delayFor`';
         detail = `Loki refused the tail request with HTTP ${outcome.status}: ${clean(outcome.body) || '(empty body)'}; ${what}. Retrying in ${Math.round(config.reconnect.configErrorDelay / 1000)} s.`;
         logger.error(errorMessage(SCOPE, detail));
         delay = config.reconnect.configErrorDelay;

@@ -92,7 +92,7 @@ describe('Alertmanager webhook receiver (node:http handler)', () => {
     expect(events[0]!.time).toBeLessThanOrEqual(Date.now());
     expect(ObservedEventSchema.safeParse(events[0]).success).toBe(true);
     // Same alert resolved: a different id.
-    await post(webhook({ status: 'resolved' }, [{ ...webhook().alerts[0] as object, status: 'resolved', endsAt: '2026-08-22T10:05:00Z' }]));
+    await post(webhook({ status: 'resolved' }, [{ ...(webhook().alerts[0] as object), status: 'resolved', endsAt: '2026-08-22T10:05:00Z' }]));
     const [resolved] = await drain();
     expect(resolved).toMatchObject({ alertStatus: 'resolved', time: Date.parse('2026-08-22T10:05:00Z') });
     expect(resolved!.id).not.toBe(events[0]!.id);
@@ -162,7 +162,12 @@ testSource({
       const response = await fetch(`${url}/`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` },
-        body: JSON.stringify(webhook({}, group.map((marker, index) => ({ ...alert, labels: { alertname: 'Conformance', marker }, fingerprint: `${marker}${index}` })))),
+        body: JSON.stringify(
+          webhook(
+            {},
+            group.map((marker, index) => ({ ...alert, labels: { alertname: 'Conformance', marker }, fingerprint: `${marker}${index}` })),
+          ),
+        ),
       });
       expect(response.status).toBe(200);
     }

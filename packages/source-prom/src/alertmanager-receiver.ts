@@ -62,7 +62,10 @@ export const AlertmanagerReceiverOptionsSchema = z
     /** Alerts held until the pipeline reads them; when full, Alertmanager gets 503 and retries. @default 1000 */
     bufferSize: z.number().int().min(1).default(1000),
     /** Address the standalone listener binds. */
-    listen: z.object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65_535).default(9095) }).strict().optional(),
+    listen: z
+      .object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65_535).default(9095) })
+      .strict()
+      .optional(),
   })
   .strict();
 export type AlertmanagerReceiverConfig = z.input<typeof AlertmanagerReceiverOptionsSchema>;
@@ -116,7 +119,12 @@ function parseConfig(options: AlertmanagerReceiverOptions) {
 
 /** Turns one alert of a webhook into an event whose id is the same on every re-delivery. */
 export function alertToEvent(webhook: AlertmanagerWebhook, alert: AlertmanagerWebhook['alerts'][number], source: string, now: number): ObservedEvent {
-  const fingerprint = alert.fingerprint ?? createHash('sha256').update(JSON.stringify(Object.entries(alert.labels).sort())).digest('hex').slice(0, 16);
+  const fingerprint =
+    alert.fingerprint ??
+    createHash('sha256')
+      .update(JSON.stringify(Object.entries(alert.labels).sort()))
+      .digest('hex')
+      .slice(0, 16);
   const id = `am:${createHash('sha256').update(`${webhook.groupKey}\u0000${fingerprint}\u0000${alert.status}\u0000${alert.startsAt}`).digest('hex').slice(0, 40)}`;
   const labels = alert.labels;
   const alertname = labels.alertname ?? 'unnamed alert';
@@ -181,7 +189,9 @@ export function createAlertmanagerReceiver(options: AlertmanagerReceiverOptions)
       request.resume();
       return;
     }
-    const presented = createHash('sha256').update(request.headers.authorization ?? '').digest();
+    const presented = createHash('sha256')
+      .update(request.headers.authorization ?? '')
+      .digest();
     if (!timingSafeEqual(presented, expected)) {
       counters.unauthorized!++;
       logger.warn('webhook refused: missing or wrong bearer token', { remote: request.socket.remoteAddress });

@@ -39,7 +39,11 @@ describe('prometheusInstantQuery', () => {
       ...base,
       fetch: async (url, init) => {
         seen = { url: String(url), init: init! };
-        return json({ status: 'success', data: { resultType: 'vector', result: [{ metric: { job: 'a' }, value: [1, '+Inf'] }] }, warnings: ['PromQL warning: encountered a mix of histograms and floats'] });
+        return json({
+          status: 'success',
+          data: { resultType: 'vector', result: [{ metric: { job: 'a' }, value: [1, '+Inf'] }] },
+          warnings: ['PromQL warning: encountered a mix of histograms and floats'],
+        });
       },
     });
     expect(seen!.url).toBe('http://prom/api/v1/query');
@@ -57,7 +61,9 @@ describe('prometheusInstantQuery', () => {
     expect(FishError.hasCode(error, FishErrorCode.SOURCE_PROTOCOL)).toBe(true);
     expect((error as FishError).message).toBe('[fish-sre] [prometheus] query "up" at http://prom failed (HTTP 400, bad_data): invalid parameter "query": 1:3: parse error: unexpected end of input');
     expect((error as FishError).isRetryable).toBe(false);
-    const timeout = await prometheusInstantQuery({ ...base, fetch: async () => json({ status: 'error', errorType: 'timeout', error: 'query timed out in expression evaluation' }, 503) }).catch((caught: unknown) => caught);
+    const timeout = await prometheusInstantQuery({ ...base, fetch: async () => json({ status: 'error', errorType: 'timeout', error: 'query timed out in expression evaluation' }, 503) }).catch(
+      (caught: unknown) => caught,
+    );
     expect((timeout as FishError).isRetryable).toBe(true);
   });
   it('explains a non-JSON proxy answer', async () => {

@@ -28,7 +28,10 @@ const SCOPE = 'prometheus';
 export const PrometheusSourceOptionsSchema = z
   .object({
     /** Base URL of Prometheus, e.g. `http://prometheus:9090`. */
-    url: z.string().url().refine((value) => /^https?:\/\//.test(value), 'must start with http:// or https://'),
+    url: z
+      .string()
+      .url()
+      .refine((value) => /^https?:\/\//.test(value), 'must start with http:// or https://'),
     /** How often every catalog metric signal is queried. @default 30s */
     interval: DurationSchema.default(30_000),
     /** Timeout of one query (also sent to Prometheus as `timeout`). @default 10s */
@@ -106,9 +109,15 @@ export interface InstantQueryResult {
 }
 
 /** Runs one instant query (POST form) and returns its series, or throws a FishError naming the cause. */
-export async function prometheusInstantQuery(
-  options: { baseUrl: string; query: string; headers: Record<string, string>; timeoutMs: number; fetch: typeof globalThis.fetch; signal?: AbortSignal; clean?: (text: string) => string },
-): Promise<InstantQueryResult> {
+export async function prometheusInstantQuery(options: {
+  baseUrl: string;
+  query: string;
+  headers: Record<string, string>;
+  timeoutMs: number;
+  fetch: typeof globalThis.fetch;
+  signal?: AbortSignal;
+  clean?: (text: string) => string;
+}): Promise<InstantQueryResult> {
   const clean = options.clean ?? redactSecrets;
   const body = new URLSearchParams({ query: options.query, timeout: `${Math.max(1, Math.round(options.timeoutMs / 1000))}s` });
   const where = `query ${JSON.stringify(options.query)} at ${options.baseUrl}`;
@@ -140,7 +149,11 @@ export async function prometheusInstantQuery(
   }
   const envelope = Envelope.safeParse(json);
   if (!envelope.success) {
-    throw new FishError({ code: FishErrorCode.SOURCE_PROTOCOL, message: errorMessage(SCOPE, `${where} answered an unexpected shape: ${formatZodIssues(envelope.error.issues)}`), details: { status: response.status } });
+    throw new FishError({
+      code: FishErrorCode.SOURCE_PROTOCOL,
+      message: errorMessage(SCOPE, `${where} answered an unexpected shape: ${formatZodIssues(envelope.error.issues)}`),
+      details: { status: response.status },
+    });
   }
   if (envelope.data.status === 'error') {
     const errorType = envelope.data.errorType ?? 'unknown';
@@ -182,7 +195,12 @@ interface MetricCondition {
 }
 
 const conditionKey = (condition: MetricCondition) => `${condition.query}\u0000${condition.op}\u0000${condition.threshold}\u0000${condition.forMs}`;
-const labelsKey = (labels: Record<string, string>) => JSON.stringify(Object.keys(labels).sort().map((key) => [key, labels[key]]));
+const labelsKey = (labels: Record<string, string>) =>
+  JSON.stringify(
+    Object.keys(labels)
+      .sort()
+      .map((key) => [key, labels[key]]),
+  );
 
 /** Collects the distinct metric signals of the catalog. */
 export function metricConditions(catalog: Pick<CatalogSnapshot, 'patterns'>): MetricCondition[] {
@@ -299,7 +317,12 @@ export function createPrometheusSource(options: PrometheusSourceOptions): Source
               // ObservedEventSchema wants a finite number: ±Inf becomes ±MAX_VALUE, the text keeps the truth.
               const value = finite ? series.value : series.value > 0 ? Number.MAX_VALUE : -Number.MAX_VALUE;
               const labels = finite ? { ...series.labels } : { ...series.labels, __value__: series.raw };
-              const rendered = Object.keys(series.labels).length > 0 ? `${query}{${Object.entries(series.labels).map(([k, v]) => `${k}="${v}"`).join(', ')}}` : query;
+              const rendered =
+                Object.keys(series.labels).length > 0
+                  ? `${query}{${Object.entries(series.labels)
+                      .map(([k, v]) => `${k}="${v}"`)
+                      .join(', ')}}`
+                  : query;
               ready.push({
                 id,
                 kind: 'metric',

@@ -135,10 +135,11 @@ describe('Prometheus source against a real Prometheus', () => {
     const source = createPrometheusSource({
       url: prometheus.url,
       interval: '250ms',
-      catalog: () => catalogOf([
-        { query: 'fish_test_value{disk="sda"', op: '>', threshold: 1 },
-        { query: 'fish_test_value{disk="sda"}', op: '>', threshold: 1 },
-      ]),
+      catalog: () =>
+        catalogOf([
+          { query: 'fish_test_value{disk="sda"', op: '>', threshold: 1 },
+          { query: 'fish_test_value{disk="sda"}', op: '>', threshold: 1 },
+        ]),
     });
     const { events, waitFor, stop } = consume(source);
     try {
@@ -186,8 +187,7 @@ testSource({
   count: 5,
   deliveryTimeoutMs: 20_000,
   settleMs: 1500,
-  createSource: () =>
-    createPrometheusSource({ url: prometheus.url, interval: '250ms', catalog: () => catalogOf([{ query: 'fish_conformance > 0', op: '>', threshold: 0 }]) }),
+  createSource: () => createPrometheusSource({ url: prometheus.url, interval: '250ms', catalog: () => catalogOf([{ query: 'fish_conformance > 0', op: '>', threshold: 0 }]) }),
   produce: async ({ count }) => {
     const run = conformanceRun++;
     const markers = Array.from({ length: count }, (_, index) => `m${run}x${index}x`);
@@ -242,4 +242,3 @@ describe('metric for: end to end (real Prometheus -> source-prom -> engine -> pr
     }
   }, 60_000);
 });
-

@@ -17,7 +17,18 @@ export { testPluginDescriptor, createTestPluginContext, emptyCatalog, freePort, 
 
 // Real and protocol-faithful servers for tests.
 export { startTestSshd, type TestSshd, type TestSshdOptions } from './sshd.js';
-export { startLokiServer, parseLogQuery, matchesQuery, parseLokiTimestamp, lokiErrorTexts, LogQLParseError, type LokiServer, type LokiServerOptions, type LokiEntry, type ParsedLogQuery } from './servers/loki.js';
+export {
+  startLokiServer,
+  parseLogQuery,
+  matchesQuery,
+  parseLokiTimestamp,
+  lokiErrorTexts,
+  LogQLParseError,
+  type LokiServer,
+  type LokiServerOptions,
+  type LokiEntry,
+  type ParsedLogQuery,
+} from './servers/loki.js';
 export {
   startNtfyServer,
   decodeRfc2047,

@@ -124,20 +124,21 @@ export function testPluginDescriptor<Kind extends PluginKind>(options: TestPlugi
 
     const misspelt = Object.keys(options.options).find((candidate) => candidate.length >= 3);
     // A plugin without options has nothing to misspell; the unknown-option case below still runs.
-    if (misspelt !== undefined) it('refuses a misspelt option, naming the config path and the option it was meant to be', async () => {
-      const key = misspelt;
-      const typo = typoOf(key!);
-      const { [key!]: value, ...rest } = options.options;
-      const registry = new PluginRegistry([descriptor as PluginDescriptor]);
-      const error = await registry.create(descriptor.kind, descriptor.type, { ...rest, [typo]: value }, context(), where).then(
-        () => undefined,
-        (thrown: unknown) => thrown,
-      );
-      expect(FishError.hasCode(error, FishErrorCode.PLUGIN_OPTIONS_INVALID), String(error)).toBe(true);
-      const message = (error as FishError).message;
-      expect(message).toContain(`${where}.${typo}`);
-      expect(message).toContain(`did you mean "${key}"?`);
-    });
+    if (misspelt !== undefined)
+      it('refuses a misspelt option, naming the config path and the option it was meant to be', async () => {
+        const key = misspelt;
+        const typo = typoOf(key!);
+        const { [key!]: value, ...rest } = options.options;
+        const registry = new PluginRegistry([descriptor as PluginDescriptor]);
+        const error = await registry.create(descriptor.kind, descriptor.type, { ...rest, [typo]: value }, context(), where).then(
+          () => undefined,
+          (thrown: unknown) => thrown,
+        );
+        expect(FishError.hasCode(error, FishErrorCode.PLUGIN_OPTIONS_INVALID), String(error)).toBe(true);
+        const message = (error as FishError).message;
+        expect(message).toContain(`${where}.${typo}`);
+        expect(message).toContain(`did you mean "${key}"?`);
+      });
 
     it('refuses an unknown option and a value of the wrong type, naming the path', async () => {
       const registry = new PluginRegistry([descriptor as PluginDescriptor]);

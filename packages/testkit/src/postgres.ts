@@ -41,7 +41,11 @@ function findBinaries(): string {
   const configured = process.env['FISH_TEST_PG_BIN'];
   if (configured) return configured;
   const root = '/usr/lib/postgresql';
-  const versions = existsSync(root) ? readdirSync(root).filter((name) => existsSync(join(root, name, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a)) : [];
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((name) => existsSync(join(root, name, 'bin', 'initdb')))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
   if (versions.length === 0) throw new Error('PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin: install the Debian package "postgresql" (or set FISH_TEST_PG_BIN)');
   return join(root, versions[0]!, 'bin');
 }
@@ -103,13 +107,20 @@ export async function startTestPostgres(options: TestPostgresOptions = {}): Prom
     const [program, ...rest] = [
       ...privileges.prefix,
       join(bin, 'postgres'),
-      '-D', dataDir,
-      '-p', String(port),
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', 'unix_socket_directories=',
-      '-c', `fsync=${options.fsync ? 'on' : 'off'}`,
-      '-c', 'max_connections=200',
-      '-c', 'log_min_messages=warning',
+      '-D',
+      dataDir,
+      '-p',
+      String(port),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      `fsync=${options.fsync ? 'on' : 'off'}`,
+      '-c',
+      'max_connections=200',
+      '-c',
+      'log_min_messages=warning',
     ];
     const child = spawn(program!, rest, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
     server = child;

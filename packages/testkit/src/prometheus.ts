@@ -95,9 +95,7 @@ export interface RealPrometheusOptions {
 
 /** The real Prometheus scraping `target` every second. */
 export function startRealPrometheus(options: RealPrometheusOptions): Promise<RealProcess> {
-  const alerting = options.alertmanager
-    ? `alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: [${JSON.stringify(options.alertmanager.replace(/^https?:\/\//, ''))}]\n`
-    : '';
+  const alerting = options.alertmanager ? `alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: [${JSON.stringify(options.alertmanager.replace(/^https?:\/\//, ''))}]\n` : '';
   const config = `global:
   scrape_interval: 1s
   evaluation_interval: 1s
@@ -110,7 +108,13 @@ ${options.rules ? 'rule_files: [rules.yml]\n' : ''}${alerting}`;
     binary: PROMETHEUS_BINARY,
     prefix: 'fish-prom-',
     files: { 'prometheus.yml': config, ...(options.rules ? { 'rules.yml': options.rules } : {}) },
-    args: (dir, port) => [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--rules.alert.resend-delay=1s', '--log.level=warn'],
+    args: (dir, port) => [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--rules.alert.resend-delay=1s',
+      '--log.level=warn',
+    ],
   });
 }
 
@@ -141,7 +145,13 @@ ${authorization}`;
     binary: ALERTMANAGER_BINARY,
     prefix: 'fish-am-',
     files: { 'alertmanager.yml': config },
-    args: (dir, port) => [`--config.file=${join(dir, 'alertmanager.yml')}`, `--storage.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address=', '--log.level=warn'],
+    args: (dir, port) => [
+      `--config.file=${join(dir, 'alertmanager.yml')}`,
+      `--storage.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--cluster.listen-address=',
+      '--log.level=warn',
+    ],
   });
 }
 

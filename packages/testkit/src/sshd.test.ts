@@ -39,7 +39,24 @@ describe('startTestSshd', () => {
   it('the key is restricted: no pty, no port forwarding', () => {
     const forward = spawnSync(
       'ssh',
-      ['-i', sshd.privateKeyPath, '-p', String(sshd.port), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'ExitOnForwardFailure=yes', '-L', '0:127.0.0.1:9', `${sshd.username}@127.0.0.1`, 'x'],
+      [
+        '-i',
+        sshd.privateKeyPath,
+        '-p',
+        String(sshd.port),
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        'UserKnownHostsFile=/dev/null',
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'ExitOnForwardFailure=yes',
+        '-L',
+        '0:127.0.0.1:9',
+        `${sshd.username}@127.0.0.1`,
+        'x',
+      ],
       { encoding: 'utf8', input: '' },
     );
     expect(forward.status).not.toBe(0);

@@ -3,7 +3,16 @@
 import { appendFile, chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createFileSource, createLocalExecutor, createMemoryAuditStore, createTerminalNotifier, fileSourcePlugin, localExecutorPlugin, memoryAuditPlugin, terminalNotifierPlugin } from '@fish-sre/core';
+import {
+  createFileSource,
+  createLocalExecutor,
+  createMemoryAuditStore,
+  createTerminalNotifier,
+  fileSourcePlugin,
+  localExecutorPlugin,
+  memoryAuditPlugin,
+  terminalNotifierPlugin,
+} from '@fish-sre/core';
 import { testAuditStore, testExecutor, testNotifier, testPluginDescriptor, testSource, type DeliveredNotification } from '../src/index.js';
 
 testAuditStore({ name: 'memory audit store (core built-in)', createStore: () => createMemoryAuditStore() });
@@ -36,7 +45,7 @@ testSource({
     return createFileSource({ path: logFile, follow: true, pollIntervalMs: 25 });
   },
   async produce({ count, runId }) {
-    const markers = Array.from({ length: count }, (_, index) => `${runId}-${String(index).padStart(4, "0")}`);
+    const markers = Array.from({ length: count }, (_, index) => `${runId}-${String(index).padStart(4, '0')}`);
     await appendFile(logFile, markers.map((marker) => `${JSON.stringify({ message: `conformance ${marker}`, host: 'penny', level: 'error' })}\n`).join(''));
     return markers;
   },

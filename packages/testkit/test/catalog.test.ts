@@ -39,7 +39,16 @@ testCatalog({
   name: 'layered catalog: the seed catalog + an own folder (core built-in)',
   async create() {
     const { root, patterns } = await ownFolder();
-    return underTest(createLayeredCatalog({ layers: [{ name: 'bundled', directory: SEED }, { name: 'own', directory: root }], pollIntervalMs: 25 }), patterns);
+    return underTest(
+      createLayeredCatalog({
+        layers: [
+          { name: 'bundled', directory: SEED },
+          { name: 'own', directory: root },
+        ],
+        pollIntervalMs: 25,
+      }),
+      patterns,
+    );
   },
   cleanup,
 });

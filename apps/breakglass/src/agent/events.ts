@@ -49,7 +49,10 @@ export function eventsToMessages(events: readonly SessionEvent[]): LLMMessage[] 
         results.push({ type: 'tool-result', toolCallId: part.toolCallId, toolName: part.toolName, output: 'not run: the turn ended before this command ran', isError: true });
       }
     }
-    push('assistant', assistant.filter((part) => part.type !== 'text' || part.text.length > 0));
+    push(
+      'assistant',
+      assistant.filter((part) => part.type !== 'text' || part.text.length > 0),
+    );
     push('user', results);
     assistant = [];
     results = [];

@@ -35,7 +35,26 @@ const WITH_VALUE: Record<string, RegExp> = {
 };
 
 /** Options without a value. */
-const BARE = new Set(['--no-pager', '-k', '--dmesg', '-x', '--catalog', '-r', '--reverse', '-q', '--quiet', '--utc', '--no-hostname', '--list-boots', '--disk-usage', '-a', '--all', '--system', '--no-full', '--case-sensitive']);
+const BARE = new Set([
+  '--no-pager',
+  '-k',
+  '--dmesg',
+  '-x',
+  '--catalog',
+  '-r',
+  '--reverse',
+  '-q',
+  '--quiet',
+  '--utc',
+  '--no-hostname',
+  '--list-boots',
+  '--disk-usage',
+  '-a',
+  '--all',
+  '--system',
+  '--no-full',
+  '--case-sensitive',
+]);
 
 /** A journal match (`_SYSTEMD_UNIT=x`, `_PID=1`) or an executable path. */
 const MATCH = /^(?:[A-Z0-9_]{1,64}=[^\0\n]{0,128}|\/[A-Za-z0-9._/-]{1,200}|\+)$/;

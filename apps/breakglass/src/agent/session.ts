@@ -80,7 +80,9 @@ export class Session {
     if (this.file) {
       const line = `${JSON.stringify(event)}\n`;
       const file = this.file;
-      this.writeChain = this.writeChain.then(() => appendFile(file, line)).catch((error: unknown) => this.logger.error('cannot persist a session event', { session: this.id, error: describeError(error) }));
+      this.writeChain = this.writeChain
+        .then(() => appendFile(file, line))
+        .catch((error: unknown) => this.logger.error('cannot persist a session event', { session: this.id, error: describeError(error) }));
     }
     const waiters = [...this.waiters];
     this.waiters.clear();
@@ -190,7 +192,11 @@ export class SessionManager {
   startTurn(session: Session, prompt: string, actor: string): { turn: number; finished: Promise<void> } {
     if (session.running) throw new FishError({ code: FishErrorCode.STATE_TRANSITION_ILLEGAL, message: errorMessage('breakglass', 'a turn is already running in this session; stop it first') });
     if (this.runningTurns >= this.options.maxConcurrentTurns) {
-      throw new FishError({ code: FishErrorCode.BUDGET_EXHAUSTED, message: errorMessage('breakglass', `too many turns running (limit ${this.options.maxConcurrentTurns}); wait or stop one`), isRetryable: true });
+      throw new FishError({
+        code: FishErrorCode.BUDGET_EXHAUSTED,
+        message: errorMessage('breakglass', `too many turns running (limit ${this.options.maxConcurrentTurns}); wait or stop one`),
+        isRetryable: true,
+      });
     }
     this.runningTurns += 1;
     session.turnCount += 1;
@@ -346,7 +352,13 @@ export class SessionManager {
       const approval = [...session.events].reverse().find((event) => event.type === 'approval' && event.callId === call.toolCallId);
       await this.record('approval', approval?.type === 'approval' ? approval.actor : 'unknown', { session: session.id, callId: call.toolCallId, argv: plan.argv, decision });
       if (decision === 'skip') {
-        session.append({ type: 'tool-result', ...base, output: 'The operator chose Skip: this command was not run. Do not retry it unchanged; propose something else or ask.', isError: true, skipped: true });
+        session.append({
+          type: 'tool-result',
+          ...base,
+          output: 'The operator chose Skip: this command was not run. Do not retry it unchanged; propose something else or ask.',
+          isError: true,
+          skipped: true,
+        });
         return;
       }
     }

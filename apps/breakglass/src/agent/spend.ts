@@ -24,11 +24,13 @@ export function monthCost(events: Iterable<SessionEvent>, now: Date): number {
 export function spendCheck(caps: SpendCaps, session: Iterable<SessionEvent>, all: Iterable<SessionEvent>, now: Date): string | undefined {
   if (caps.perSessionEur !== undefined) {
     const spent = sessionCost(session);
-    if (spent >= caps.perSessionEur) return `spend cap reached: this session has used €${spent.toFixed(2)} of its €${caps.perSessionEur.toFixed(2)}; start a new session or raise BREAKGLASS_SPEND_CAP_SESSION_EUR. The VM controls still work.`;
+    if (spent >= caps.perSessionEur)
+      return `spend cap reached: this session has used €${spent.toFixed(2)} of its €${caps.perSessionEur.toFixed(2)}; start a new session or raise BREAKGLASS_SPEND_CAP_SESSION_EUR. The VM controls still work.`;
   }
   if (caps.perMonthEur !== undefined) {
     const spent = monthCost(all, now);
-    if (spent >= caps.perMonthEur) return `spend cap reached: €${spent.toFixed(2)} of the €${caps.perMonthEur.toFixed(2)} monthly cap is used; raise BREAKGLASS_SPEND_CAP_MONTH_EUR to go on. The VM controls still work.`;
+    if (spent >= caps.perMonthEur)
+      return `spend cap reached: €${spent.toFixed(2)} of the €${caps.perMonthEur.toFixed(2)} monthly cap is used; raise BREAKGLASS_SPEND_CAP_MONTH_EUR to go on. The VM controls still work.`;
   }
   return undefined;
 }

@@ -24,7 +24,18 @@ export const SearchFilesInput = z.object({
 export const HypervisorInput = z.object({ view: z.enum(INSPECT_VERBS.filter((verb) => verb !== 'vm-hostkeys') as [InspectVerb, ...InspectVerb[]]) });
 
 /** Folders (and files) `read_file` and `search_files` may read without asking. Anything else asks. */
-export const DEFAULT_READ_ROOTS: readonly string[] = ['/var/log', '/etc/systemd', '/run/systemd', '/usr/lib/systemd', '/lib/systemd', '/etc/fstab', '/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/etc/os-release'];
+export const DEFAULT_READ_ROOTS: readonly string[] = [
+  '/var/log',
+  '/etc/systemd',
+  '/run/systemd',
+  '/usr/lib/systemd',
+  '/lib/systemd',
+  '/etc/fstab',
+  '/etc/hostname',
+  '/etc/hosts',
+  '/etc/resolv.conf',
+  '/etc/os-release',
+];
 
 export const AGENT_TOOLS: LLMTool[] = [
   {
@@ -42,7 +53,8 @@ export const AGENT_TOOLS: LLMTool[] = [
   },
   {
     name: 'read_file',
-    description: 'Read the start of a file on the VM (absolute path). Files under /var/log and /etc/systemd (and a few system files) are read at once; anything else waits for Run or Skip. Output is capped.',
+    description:
+      'Read the start of a file on the VM (absolute path). Files under /var/log and /etc/systemd (and a few system files) are read at once; anything else waits for Run or Skip. Output is capped.',
     inputSchema: {
       type: 'object',
       properties: { path: { type: 'string', description: 'Absolute path, e.g. /etc/fstab' }, maxBytes: { type: 'number' } },
@@ -51,7 +63,8 @@ export const AGENT_TOOLS: LLMTool[] = [
   },
   {
     name: 'search_files',
-    description: 'grep recursively under a path on the VM for a pattern (extended regex, or a fixed string). Returns file:line:match, at most 50 matches per file; output capped. Same folder rule as read_file.',
+    description:
+      'grep recursively under a path on the VM for a pattern (extended regex, or a fixed string). Returns file:line:match, at most 50 matches per file; output capped. Same folder rule as read_file.',
     inputSchema: {
       type: 'object',
       properties: {
@@ -111,7 +124,10 @@ export function isUnderReadRoots(path: string, roots: readonly string[]): boolea
 const SAFE_FLAG = /^-{1,2}[A-Za-z0-9][A-Za-z0-9-]*(=[A-Za-z0-9@._:/,+-]*)?$/;
 const SAFE_WORD = /^[A-Za-z0-9@._:/,+=-]+$/;
 
-const anyOf = (...values: string[]) => (argument: string) => values.includes(argument);
+const anyOf =
+  (...values: string[]) =>
+  (argument: string) =>
+    values.includes(argument);
 
 const READ_ONLY_RULES: Record<string, (rest: string[]) => boolean> = {
   uptime: (rest) => rest.every(anyOf('-p', '-s', '--pretty', '--since')),
@@ -124,7 +140,11 @@ const READ_ONLY_RULES: Record<string, (rest: string[]) => boolean> = {
   systemctl: (rest) => {
     const sub = rest.find((argument) => !argument.startsWith('-'));
     const flagsOk = rest.filter((argument) => argument.startsWith('-')).every(anyOf('--no-pager', '--failed', '--all', '-a', '-l', '--full', '--plain', '--type=service', '--state=failed', '--user'));
-    return flagsOk && (sub === undefined || ['status', 'is-active', 'is-failed', 'is-enabled', 'list-units', 'list-timers', 'list-sockets', 'show', 'cat', '--failed'].includes(sub)) && rest.every((argument) => SAFE_FLAG.test(argument) || SAFE_WORD.test(argument));
+    return (
+      flagsOk &&
+      (sub === undefined || ['status', 'is-active', 'is-failed', 'is-enabled', 'list-units', 'list-timers', 'list-sockets', 'show', 'cat', '--failed'].includes(sub)) &&
+      rest.every((argument) => SAFE_FLAG.test(argument) || SAFE_WORD.test(argument))
+    );
   },
   uname: (rest) => rest.every((argument) => /^-[asnrvmpio]+$/.test(argument)),
   hostname: (rest) => rest.length === 0,
@@ -141,7 +161,7 @@ const READ_ONLY_RULES: Record<string, (rest: string[]) => boolean> = {
   vmstat: (rest) => rest.every((argument) => /^\d{1,2}$/.test(argument) || /^-[wSa]+$/.test(argument)),
   iostat: (rest) => rest.every((argument) => /^\d{1,2}$/.test(argument) || /^-[xzdmk]+$/.test(argument)),
   cat: (rest) => rest.length > 0 && rest.every((argument) => /^\/proc\/(loadavg|meminfo|pressure\/(cpu|memory|io)|mdstat|uptime|swaps|mounts|cpuinfo|vmstat)$/.test(argument)),
-  'docker': (rest) => (rest[0] === 'ps' || rest[0] === 'stats') && rest.slice(1).every(anyOf('-a', '--all', '--no-stream', '--no-trunc')),
+  docker: (rest) => (rest[0] === 'ps' || rest[0] === 'stats') && rest.slice(1).every(anyOf('-a', '--all', '--no-stream', '--no-trunc')),
 };
 
 export function isReadOnlyCommand(argv: readonly string[]): boolean {

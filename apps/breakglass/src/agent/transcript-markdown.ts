@@ -29,7 +29,12 @@ export function transcriptMarkdown(title: string, events: readonly SessionEvent[
         text += event.text;
         break;
       case 'tool-call':
-        lines.push(`**${event.toolName}** ${event.readOnly ? '(read-only)' : ''}`.trimEnd(), '', fence((event.argv ?? [JSON.stringify(event.input)]).map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`)).join(' '), 'sh'), '');
+        lines.push(
+          `**${event.toolName}** ${event.readOnly ? '(read-only)' : ''}`.trimEnd(),
+          '',
+          fence((event.argv ?? [JSON.stringify(event.input)]).map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`)).join(' '), 'sh'),
+          '',
+        );
         break;
       case 'approval':
         lines.push(`*${event.decision === 'run' ? 'Approved' : 'Skipped'} by ${event.actor} at ${event.at}*`, '');

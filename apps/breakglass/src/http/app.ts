@@ -233,7 +233,13 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     }
   });
 
-  registerOperations(app, { sessions, ...(options.hostKeys ? { hostKeys: options.hostKeys } : {}), ...(options.selftest ? { selftest: options.selftest } : {}), ...(options.trail ? { trail: options.trail } : {}), statusFor });
+  registerOperations(app, {
+    sessions,
+    ...(options.hostKeys ? { hostKeys: options.hostKeys } : {}),
+    ...(options.selftest ? { selftest: options.selftest } : {}),
+    ...(options.trail ? { trail: options.trail } : {}),
+    statusFor,
+  });
 
   const serveFile = async (relative: string, cacheable: boolean) => {
     const root = normalize(options.webRoot);
@@ -245,7 +251,12 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
         headers: {
           'content-type': CONTENT_TYPES[extname(full)] ?? 'application/octet-stream',
           'cache-control': cacheable ? 'private, max-age=31536000, immutable' : 'no-cache',
-          ...(extname(full) === '.html' ? { 'content-security-policy': "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'" } : {}),
+          ...(extname(full) === '.html'
+            ? {
+                'content-security-policy':
+                  "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+              }
+            : {}),
         },
       });
     } catch {

@@ -85,7 +85,6 @@ export function sha256Equal(a: string, b: string): boolean {
   return timingSafeEqual(left, right);
 }
 
-
 function normaliseIp(address: string | undefined): string | undefined {
   if (!address) return undefined;
   const v4mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);

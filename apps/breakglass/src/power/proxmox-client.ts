@@ -25,8 +25,7 @@ export interface ProxmoxClientOptions {
   requestTimeoutMs?: number;
 }
 
-export const UPID_PATTERN =
-  /^UPID:([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):([0-9A-Fa-f]{8}):([^:\s/]+):([^:\s/]*):([^:\s/]+):$/;
+export const UPID_PATTERN = /^UPID:([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):([0-9A-Fa-f]{8}):([^:\s/]+):([^:\s/]*):([^:\s/]+):$/;
 
 export interface TaskStatus {
   status: 'running' | 'stopped';
@@ -78,7 +77,12 @@ export class ProxmoxClient {
         const actualHex = (certificate?.fingerprint256 ?? '').replace(/:/g, '');
         const actual = Buffer.from(actualHex, 'hex');
         if (actual.length !== this.pin.length || !timingSafeEqual(actual, this.pin)) {
-          fail(scopeError(FishErrorCode.HYPERVISOR_FAILED, `certificate of ${this.options.host}:${this.options.port} does not match the pinned SHA-256 fingerprint (got ${certificate?.fingerprint256 ?? 'none'}); refusing to send the token`));
+          fail(
+            scopeError(
+              FishErrorCode.HYPERVISOR_FAILED,
+              `certificate of ${this.options.host}:${this.options.port} does not match the pinned SHA-256 fingerprint (got ${certificate?.fingerprint256 ?? 'none'}); refusing to send the token`,
+            ),
+          );
           return;
         }
         socket.removeAllListeners('error');
@@ -133,7 +137,14 @@ export class ProxmoxClient {
             if (status < 200 || status > 299) {
               // Older PVE puts the reason only in the status line; newer versions also in the body.
               const reason = [response.statusMessage, parsed?.message, parsed?.errors ? JSON.stringify(parsed.errors) : undefined].filter((part) => part && part.length > 0).join(' — ');
-              reject(scopeError(status === 401 || status === 403 ? FishErrorCode.AUTH_REQUIRED : FishErrorCode.HYPERVISOR_FAILED, `${method} ${path} returned HTTP ${status}: ${reason || 'no reason given'}`, undefined, status >= 500));
+              reject(
+                scopeError(
+                  status === 401 || status === 403 ? FishErrorCode.AUTH_REQUIRED : FishErrorCode.HYPERVISOR_FAILED,
+                  `${method} ${path} returned HTTP ${status}: ${reason || 'no reason given'}`,
+                  undefined,
+                  status >= 500,
+                ),
+              );
               return;
             }
             if (parsed === undefined || !('data' in parsed)) {
@@ -145,7 +156,14 @@ export class ProxmoxClient {
         },
       );
       request.on('error', (error) =>
-        reject(scopeError(FishErrorCode.HYPERVISOR_FAILED, combined.aborted ? `${method} ${path}: timed out or cancelled (${timeout.aborted ? 'request timeout' : 'verb timeout'})` : `${method} ${path}: ${error.message}`, error, true)),
+        reject(
+          scopeError(
+            FishErrorCode.HYPERVISOR_FAILED,
+            combined.aborted ? `${method} ${path}: timed out or cancelled (${timeout.aborted ? 'request timeout' : 'verb timeout'})` : `${method} ${path}: ${error.message}`,
+            error,
+            true,
+          ),
+        ),
       );
       if (payload !== undefined) request.write(payload);
       request.end();

@@ -43,7 +43,13 @@ export function createProxmoxPowerBackend(options: ProxmoxPowerBackendOptions): 
         switch (checked) {
           case 'status': {
             const status = await client.vmStatus(node, vmid, signal);
-            return { verb: checked, ok: true, state: status.status, output: `status: ${status.status}${status.qmpstatus ? ` (qmp: ${status.qmpstatus})` : ''}${status.uptime !== undefined ? `, uptime ${status.uptime}s` : ''}`, durationMs: Date.now() - started };
+            return {
+              verb: checked,
+              ok: true,
+              state: status.status,
+              output: `status: ${status.status}${status.qmpstatus ? ` (qmp: ${status.qmpstatus})` : ''}${status.uptime !== undefined ? `, uptime ${status.uptime}s` : ''}`,
+              durationMs: Date.now() - started,
+            };
           }
           case 'forensics': {
             const status = await client.vmStatus(node, vmid, signal);

@@ -25,10 +25,19 @@ export function createSshPowerBackend(options: SshPowerBackendOptions): PowerBac
   const target = options.target ?? 'hypervisor';
   const call = async (verb: string, signal: AbortSignal) => {
     const started = Date.now();
-    const result = await options.pool.run(target, { command: verb }, { timeoutMs: options.timeoutMs, outputLimitBytes: options.outputLimitBytes ?? 64 * 1024, signal, killGraceMs: 2000, closeAfterKillMs: 1000 });
+    const result = await options.pool.run(
+      target,
+      { command: verb },
+      { timeoutMs: options.timeoutMs, outputLimitBytes: options.outputLimitBytes ?? 64 * 1024, signal, killGraceMs: 2000, closeAfterKillMs: 1000 },
+    );
     const output = [result.stdout.trimEnd(), result.stderr.trimEnd()].filter((part) => part.length > 0).join('\n');
     const note = result.timedOut ? `\n[breakglass: timed out after ${options.timeoutMs} ms]` : result.cancelled ? '\n[breakglass: cancelled]' : '';
-    return { result, output: `${output}${note}`.trim() || `(exit ${result.exitCode ?? result.signal})`, ok: result.exitCode === 0 && !result.timedOut && !result.cancelled, durationMs: Date.now() - started };
+    return {
+      result,
+      output: `${output}${note}`.trim() || `(exit ${result.exitCode ?? result.signal})`,
+      ok: result.exitCode === 0 && !result.timedOut && !result.cancelled,
+      durationMs: Date.now() - started,
+    };
   };
   return {
     kind: 'ssh',

@@ -106,7 +106,11 @@ export class HostKeyGuard {
             ok: view.ok && fingerprints.length > 0,
             fingerprints,
             matchesPresented: fingerprints.includes(check.fingerprint),
-            detail: view.ok ? (fingerprints.length > 0 ? 'read from the guest through the QEMU guest agent' : 'the guest agent answered without any key') : `not available: ${view.output.split('\n')[0]?.slice(0, 200) ?? ''}`,
+            detail: view.ok
+              ? fingerprints.length > 0
+                ? 'read from the guest through the QEMU guest agent'
+                : 'the guest agent answered without any key'
+              : `not available: ${view.output.split('\n')[0]?.slice(0, 200) ?? ''}`,
           };
         } catch (error) {
           this.state.hypervisorView = { ok: false, fingerprints: [], matchesPresented: false, detail: `not available: ${describeError(error)}` };

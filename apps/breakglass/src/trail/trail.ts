@@ -28,7 +28,9 @@ export interface TrailRecord {
 export const GENESIS_HASH = '0'.repeat(64);
 
 export function recordHash(prev: string, body: Pick<TrailRecord, 'seq' | 'at' | 'kind' | 'actor' | 'data'>): string {
-  return createHash('sha256').update(`${prev}\n${JSON.stringify({ seq: body.seq, at: body.at, kind: body.kind, actor: body.actor, data: body.data })}`).digest('hex');
+  return createHash('sha256')
+    .update(`${prev}\n${JSON.stringify({ seq: body.seq, at: body.at, kind: body.kind, actor: body.actor, data: body.data })}`)
+    .digest('hex');
 }
 
 export interface Trail {
@@ -51,7 +53,11 @@ export async function openTrail(file: string, now: () => Date = () => new Date()
       const parsed = JSON.parse(tail) as TrailRecord;
       last = { seq: parsed.seq, hash: parsed.hash };
     } catch (cause) {
-      throw new FishError({ code: FishErrorCode.CONFIG_INVALID, message: errorMessage('breakglass', `the trail ${file} ends with a damaged line (${lines.length}); run \`breakglass verify-trail\` and move the file aside`), cause });
+      throw new FishError({
+        code: FishErrorCode.CONFIG_INVALID,
+        message: errorMessage('breakglass', `the trail ${file} ends with a damaged line (${lines.length}); run \`breakglass verify-trail\` and move the file aside`),
+        cause,
+      });
     }
   }
   let chain: Promise<unknown> = Promise.resolve();
@@ -95,9 +101,12 @@ export function verifyTrailText(text: string): TrailVerdict {
     } catch {
       return { ok: false, records: count, lastHash: prev, problem: { line: where, reason: 'not a JSON record' } };
     }
-    if (record.seq !== count + 1) return { ok: false, records: count, lastHash: prev, problem: { line: where, reason: `sequence ${String(record.seq)} where ${count + 1} was expected (a record was removed or inserted)` } };
-    if (record.prev !== prev) return { ok: false, records: count, lastHash: prev, problem: { line: where, reason: 'its link to the previous record does not match (a record before it was changed or removed)' } };
-    if (recordHash(record.prev, record) !== record.hash) return { ok: false, records: count, lastHash: prev, problem: { line: where, reason: 'its content does not match its hash (the record was edited)' } };
+    if (record.seq !== count + 1)
+      return { ok: false, records: count, lastHash: prev, problem: { line: where, reason: `sequence ${String(record.seq)} where ${count + 1} was expected (a record was removed or inserted)` } };
+    if (record.prev !== prev)
+      return { ok: false, records: count, lastHash: prev, problem: { line: where, reason: 'its link to the previous record does not match (a record before it was changed or removed)' } };
+    if (recordHash(record.prev, record) !== record.hash)
+      return { ok: false, records: count, lastHash: prev, problem: { line: where, reason: 'its content does not match its hash (the record was edited)' } };
     prev = record.hash;
     count += 1;
   }

@@ -77,8 +77,15 @@ export async function catalogMatch(source: Catalog, input: NodeJS.ReadableStream
       continue;
     }
     const event: ObservedEvent = {
-      id: `stdin-${lineNumber}`, kind: 'log', source: 'stdin', time: Date.now(),
-      host: parsed.host ?? 'unknown', service: parsed.service ?? 'unknown', level: parsed.level ?? 'unknown', message: parsed.message, labels: parsed.labels ?? {},
+      id: `stdin-${lineNumber}`,
+      kind: 'log',
+      source: 'stdin',
+      time: Date.now(),
+      host: parsed.host ?? 'unknown',
+      service: parsed.service ?? 'unknown',
+      level: parsed.level ?? 'unknown',
+      message: parsed.message,
+      labels: parsed.labels ?? {},
     };
     const matches = matcher.match(event).map((hit) => ({
       pattern: hit.pattern.id,

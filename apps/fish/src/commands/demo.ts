@@ -69,9 +69,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       dataDir,
       approval: { listen: { host: '127.0.0.1', port }, publicUrl: url, secret, proposalTtl: '15m' },
       sources: [{ type: 'file', name: 'demo-logs', options: { path: join(catalogDir, 'samples', 'demo.jsonl'), replayDelayMs: options.replayDelayMs ?? 15, defaultHost: 'penny' } }],
-      notifier: options.telegram
-        ? { type: 'telegram', options: { ...options.telegram, pollTimeoutSeconds: 2 } }
-        : { type: 'terminal' },
+      notifier: options.telegram ? { type: 'telegram', options: { ...options.telegram, pollTimeoutSeconds: 2 } } : { type: 'terminal' },
       executor,
       audit: { type: 'sqlite', options: { path: join(dataDir, 'audit.sqlite') } },
       // The bundled logs are from a morning in April: replayed, they are evidence by design.
@@ -99,7 +97,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       if (proposal.status === 'denied') resolveDenied('denied');
     });
   });
-  app.engine.on('incident', (incident) => write(`\n● incident ${incident.id}: ${incident.patternId} on ${incident.host}/${incident.service} (confidence ${Math.round(incident.confidence * 100)}%, ${incident.method})\n`));
+  app.engine.on('incident', (incident) =>
+    write(`\n● incident ${incident.id}: ${incident.patternId} on ${incident.host}/${incident.service} (confidence ${Math.round(incident.confidence * 100)}%, ${incident.method})\n`),
+  );
   app.engine.on('proposal', (proposal, links) => {
     if (options.yes) {
       write(`  --yes: approving through ${url}/approve/… as a phone tap would\n`);

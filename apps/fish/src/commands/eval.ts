@@ -169,7 +169,10 @@ export async function evaluateProvider(llm: LLMProvider, source: Catalog): Promi
     const ofKind = cases.filter((item) => item.kind === kind);
     return ofKind.filter((item) => item.correct).length / Math.max(1, ofKind.length);
   };
-  const latencies = cases.map((item) => item.latencyMs).filter((value) => value > 0).sort((a, b) => a - b);
+  const latencies = cases
+    .map((item) => item.latencyMs)
+    .filter((value) => value > 0)
+    .sort((a, b) => a - b);
   const at = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
   return {
     provider: llm.provider,
@@ -217,7 +220,22 @@ export async function catalogEval(source: Catalog, provider: string, options: { 
     provider === 'ollama'
       ? { ...(options.model ? { model: options.model } : {}), ...(options.baseUrl ? { host: options.baseUrl } : {}) }
       : { ...(options.model ? { model: options.model } : {}), ...(options.baseUrl ? { baseURL: options.baseUrl } : {}) };
-  const llm = await registry.create('llm', provider, llmOptions, { name: provider, logger: createConsoleLogger({ level: 'warn' }), clock: systemClock, catalog: () => { throw new Error('unused'); }, dataDir: '.', fetch: globalThis.fetch }, '--provider options');
+  const llm = await registry.create(
+    'llm',
+    provider,
+    llmOptions,
+    {
+      name: provider,
+      logger: createConsoleLogger({ level: 'warn' }),
+      clock: systemClock,
+      catalog: () => {
+        throw new Error('unused');
+      },
+      dataDir: '.',
+      fetch: globalThis.fetch,
+    },
+    '--provider options',
+  );
   try {
     const report = await evaluateProvider(llm, source);
     write(options.json ? `${JSON.stringify(report)}\n` : formatEvalReport(report));

@@ -59,7 +59,7 @@ function sourcesSection(answers: InitAnswers): string[] {
   }
   if (answers.prometheus) {
     lines.push(
-      '  # Prometheus: the catalog\'s metric signals are evaluated as instant queries every `interval`.',
+      "  # Prometheus: the catalog's metric signals are evaluated as instant queries every `interval`.",
       '  - type: prometheus',
       `    options: { url: ${quote(answers.prometheus.url)}, interval: 30s }`,
     );
@@ -82,7 +82,7 @@ function notifierSection(notifier: InitNotifier): string[] {
   }
   return [
     '# Where proposals reach your phone: a Telegram chat with your bot. Taps on Approve / Deny decide',
-    '# through the bot (long polling, no public URL needed); only this chat\'s user may decide.',
+    "# through the bot (long polling, no public URL needed); only this chat's user may decide.",
     'notifier:',
     '  type: telegram',
     '  options:',
@@ -125,14 +125,14 @@ export function renderConfig(answers: InitAnswers, writtenAt: Date): string {
     '# Check it with `fish-sre doctor --config fish.yaml --env-file .env`, run it with',
     '# `fish-sre run --config fish.yaml --env-file .env`. Every `${NAME}` is read from the environment',
     '# (.env here, or the EnvironmentFile of fish.service): secrets stay out of this file.',
-    '# Relative paths are relative to this file\'s folder.',
+    "# Relative paths are relative to this file's folder.",
     '',
     '# The incident patterns fish recognises, lowest layer first: `bundled` is the seed catalog shipped',
     '# with fish-sre (@fish-sre/catalog); patterns/ holds yours (patterns/README.md): a file there adds a',
     '# pattern, replaces a seed pattern of the same id, or disables one (`id: <id>`, `disabled: true`).',
     'catalog: [bundled, patterns]',
     '',
-    '# fish\'s state: the SQLite audit trail, each source\'s read position, UNKNOWN incident bundles.',
+    "# fish's state: the SQLite audit trail, each source's read position, UNKNOWN incident bundles.",
     `dataDir: ${quote(answers.dataDir)}`,
     '',
     '# Dry run: fish detects, proposes and records everything, but makes no remote call. Turn it off',
@@ -160,7 +160,7 @@ export function renderConfig(answers: InitAnswers, writtenAt: Date): string {
     '  type: sqlite',
     '  options: { path: audit.sqlite }',
     '',
-    '# fish\'s own Prometheus metrics (`/metrics`); apps/fish/deploy/prometheus has alert rules for them.',
+    "# fish's own Prometheus metrics (`/metrics`); apps/fish/deploy/prometheus has alert rules for them.",
     `metrics: { listen: { host: 127.0.0.1, port: ${answers.metricsPort} } }`,
     '',
     '# Optional, not configured: an LLM to choose among matching patterns and describe UNKNOWN incidents',

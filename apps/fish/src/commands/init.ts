@@ -55,15 +55,19 @@ const httpUrl: Check<string> = (answer) => {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InitInputError(`"${answer}" must start with http:// or https://`);
   return answer.replace(/\/+$/, '');
 };
-const matching = (pattern: RegExp, expected: string): Check<string> => (answer) => {
-  if (!pattern.test(answer)) throw new InitInputError(`"${answer}" is not valid: ${expected}`);
-  return answer;
-};
-const port = (minimum: number): Check<number> => (answer) => {
-  const value = Number(answer);
-  if (!/^\d+$/.test(answer) || value < minimum || value > 65535) throw new InitInputError(`"${answer}" is not a port (${minimum}-65535)`);
-  return value;
-};
+const matching =
+  (pattern: RegExp, expected: string): Check<string> =>
+  (answer) => {
+    if (!pattern.test(answer)) throw new InitInputError(`"${answer}" is not valid: ${expected}`);
+    return answer;
+  };
+const port =
+  (minimum: number): Check<number> =>
+  (answer) => {
+    const value = Number(answer);
+    if (!/^\d+$/.test(answer) || value < minimum || value > 65535) throw new InitInputError(`"${answer}" is not a port (${minimum}-65535)`);
+    return value;
+  };
 const ipAddress: Check<string> = (answer) => {
   const host = answer.replace(/^\[(.*)\]$/, '$1');
   if (isIP(host) === 0) throw new InitInputError(`"${answer}" is not an IP address (fish connects to addresses, never names: a DNS answer could redirect a fix)`);
@@ -100,7 +104,10 @@ function parseTarget(spec: string, keyPath: string): InitTarget {
 /** Asks on a line-based stream (a terminal or a pipe); flags already given are not asked. */
 class Questions {
   private readonly lines: AsyncIterator<string>;
-  constructor(private readonly readline: ReturnType<typeof createInterface>, private readonly write: (text: string) => void) {
+  constructor(
+    private readonly readline: ReturnType<typeof createInterface>,
+    private readonly write: (text: string) => void,
+  ) {
     // The iterator buffers lines that arrive before the question is asked (piped input).
     this.lines = readline[Symbol.asyncIterator]();
   }
@@ -125,7 +132,10 @@ class Questions {
   }
 }
 
-const optional = <T>(check: Check<T>): Check<T | undefined> => (answer) => (answer === '' ? undefined : check(answer));
+const optional =
+  <T>(check: Check<T>): Check<T | undefined> =>
+  (answer) =>
+    answer === '' ? undefined : check(answer);
 
 type Flags = ReturnType<typeof parseFlags>['values'];
 
@@ -167,7 +177,10 @@ function flag<T>(flags: Flags, name: keyof Flags, check: Check<T>): T | undefine
   }
 }
 
-const generatedTopic = () => `fish-${randomBytes(12).toString('base64url').replace(/[^A-Za-z0-9]/g, 'x')}`;
+const generatedTopic = () =>
+  `fish-${randomBytes(12)
+    .toString('base64url')
+    .replace(/[^A-Za-z0-9]/g, 'x')}`;
 
 async function collectAnswers(flags: Flags, directory: string, questions: Questions | undefined, env: NodeJS.ProcessEnv): Promise<{ answers: InitAnswers; secrets: InitSecrets }> {
   const ask = async <T>(given: T | undefined, question: string, check: Check<T>, fallback?: string): Promise<T> => {
@@ -181,7 +194,12 @@ async function collectAnswers(flags: Flags, directory: string, questions: Questi
   let loki: InitAnswers['loki'];
   if (lokiUrl) {
     const query = await ask(flag(flags, 'loki-query', matching(/\S/, 'a LogQL query')), 'LogQL query of the lines to watch', matching(/\S/, 'a LogQL query'), DEFAULT_LOKI_QUERY);
-    const tenant = flags['loki-tenant'] !== undefined ? flag(flags, 'loki-tenant', matching(LOKI_TENANT, 'one tenant id: letters, digits and !-_.*\'()')) : interactive ? await questions.ask('Loki tenant (X-Scope-OrgID; empty: none)', optional(matching(LOKI_TENANT, 'one tenant id: letters, digits and !-_.*\'()')), '') : undefined;
+    const tenant =
+      flags['loki-tenant'] !== undefined
+        ? flag(flags, 'loki-tenant', matching(LOKI_TENANT, "one tenant id: letters, digits and !-_.*'()"))
+        : interactive
+          ? await questions.ask('Loki tenant (X-Scope-OrgID; empty: none)', optional(matching(LOKI_TENANT, "one tenant id: letters, digits and !-_.*'()")), '')
+          : undefined;
     loki = { url: lokiUrl, query, ...(tenant ? { tenant } : {}) };
   }
   const prometheusUrl = flag(flags, 'prometheus-url', httpUrl) ?? (interactive && !flags['loki-url'] ? await questions.ask('Prometheus URL (empty: no Prometheus)', optional(httpUrl), '') : undefined);
@@ -199,7 +217,12 @@ async function collectAnswers(flags: Flags, directory: string, questions: Questi
   } else {
     const server = await ask(flag(flags, 'ntfy-server', httpUrl), 'ntfy server', httpUrl, 'https://ntfy.sh');
     const topicCheck = matching(NTFY_TOPIC, 'a topic is 1-64 characters of A-Z a-z 0-9 _ -');
-    const topic = await ask(flag(flags, 'ntfy-topic', topicCheck) ?? (env['FISH_NTFY_TOPIC'] ? topicCheck(env['FISH_NTFY_TOPIC']) : undefined), 'ntfy topic (long and unguessable on a public server)', topicCheck, generatedTopic());
+    const topic = await ask(
+      flag(flags, 'ntfy-topic', topicCheck) ?? (env['FISH_NTFY_TOPIC'] ? topicCheck(env['FISH_NTFY_TOPIC']) : undefined),
+      'ntfy topic (long and unguessable on a public server)',
+      topicCheck,
+      generatedTopic(),
+    );
     notifier = { type: 'ntfy', server, topic };
     if (env['FISH_NTFY_TOKEN']) secrets.ntfyToken = env['FISH_NTFY_TOKEN'];
   }
@@ -225,7 +248,7 @@ async function collectAnswers(flags: Flags, directory: string, questions: Questi
       targets.push({ name, host, port: sshPort, username, privateKeyPath: lastKey });
     }
   }
-  const knownHostsPath = await ask(flag(flags, 'known-hosts', absolutePath), 'known_hosts file with the targets\' host keys', absolutePath, join(directory, 'known_hosts'));
+  const knownHostsPath = await ask(flag(flags, 'known-hosts', absolutePath), "known_hosts file with the targets' host keys", absolutePath, join(directory, 'known_hosts'));
   const dataDir = await ask(flags['data-dir'], 'Data folder (audit, read positions; relative to fish.yaml)', matching(/\S/, 'a folder'), 'data');
   const approvalPort = await ask(flag(flags, 'approval-port', port(0)), 'Approval endpoint port (on 127.0.0.1)', port(0), '8080');
   const metricsPort = flag(flags, 'metrics-port', port(0)) ?? 9464;

@@ -62,14 +62,34 @@ export async function collectStatus(options: StatusOptions): Promise<FishStatus>
     if (!proposal) continue;
     const execution = executionByProposal.get(proposal.id);
     if (proposal.status === 'approved' && execution && !RUNNING_EXECUTION.has(execution.status)) continue;
-    open.push({ id: incident.id, patternId: incident.patternId, host: incident.host, service: incident.service, state: proposal.status === 'proposed' ? 'waiting for you' : execution ? `fix ${execution.status}` : 'approved, starting', ageSeconds: age(incident.createdAt) });
+    open.push({
+      id: incident.id,
+      patternId: incident.patternId,
+      host: incident.host,
+      service: incident.service,
+      state: proposal.status === 'proposed' ? 'waiting for you' : execution ? `fix ${execution.status}` : 'approved, starting',
+      ageSeconds: age(incident.createdAt),
+    });
   }
   const status: FishStatus = {
     at: new Date(now).toISOString(),
     running: { reachable: false, detail: options.metricsUrl ? 'not reached' : 'no metrics address configured' },
-    proposalsWaiting: waiting.map((proposal) => ({ id: proposal.id, patternId: proposal.patternId, host: proposal.targetHost, ageSeconds: age(proposal.createdAt), expiresInSeconds: Math.round((Date.parse(proposal.expiresAt) - now) / 1000) })),
+    proposalsWaiting: waiting.map((proposal) => ({
+      id: proposal.id,
+      patternId: proposal.patternId,
+      host: proposal.targetHost,
+      ageSeconds: age(proposal.createdAt),
+      expiresInSeconds: Math.round((Date.parse(proposal.expiresAt) - now) / 1000),
+    })),
     openIncidents: open,
-    lastExecutions: executions.slice(0, 5).map((execution) => ({ id: execution.id, patternId: execution.patternId, host: execution.targetHost, status: execution.status, at: execution.updatedAt, ...(execution.detail ? { detail: execution.detail } : {}) })),
+    lastExecutions: executions.slice(0, 5).map((execution) => ({
+      id: execution.id,
+      patternId: execution.patternId,
+      host: execution.targetHost,
+      status: execution.status,
+      at: execution.updatedAt,
+      ...(execution.detail ? { detail: execution.detail } : {}),
+    })),
     sources: [],
     budget: { month, spentEur: spent, capEur: options.budgetCapEur, leftEur: Math.max(0, options.budgetCapEur - spent) },
     outbox: { pending: backlog.pending, oldestSeconds: backlog.oldestCreatedAt ? age(backlog.oldestCreatedAt) : null, ...(undelivered[0]?.lastError ? { lastError: undelivered[0].lastError } : {}) },
@@ -109,13 +129,20 @@ export function formatStatus(status: FishStatus, width = 40): string {
   if (!status.running.reachable) lines.push(fit(`  ${status.running.detail}`));
   heading(`Waiting for you (${status.proposalsWaiting.length})`);
   for (const proposal of status.proposalsWaiting) {
-    lines.push(fit(`  ${proposal.patternId}`), fit(`    on ${proposal.host}, ${duration(proposal.ageSeconds)} old, ${proposal.expiresInSeconds > 0 ? `expires in ${duration(proposal.expiresInSeconds)}` : 'expired'}`));
+    lines.push(
+      fit(`  ${proposal.patternId}`),
+      fit(`    on ${proposal.host}, ${duration(proposal.ageSeconds)} old, ${proposal.expiresInSeconds > 0 ? `expires in ${duration(proposal.expiresInSeconds)}` : 'expired'}`),
+    );
   }
   heading(`Open incidents (${status.openIncidents.length})`);
   for (const incident of status.openIncidents) lines.push(fit(`  ${incident.patternId}`), fit(`    ${incident.host}/${incident.service}: ${incident.state}`));
   heading('Last fixes');
   if (status.lastExecutions.length === 0) lines.push('  none yet');
-  for (const execution of status.lastExecutions) lines.push(fit(`  ${execution.status === 'succeeded' ? '✓' : RUNNING_EXECUTION.has(execution.status) ? '…' : '✗'} ${execution.patternId}`), fit(`    ${execution.host} ${execution.status} ${execution.at.slice(5, 16).replace('T', ' ')}`));
+  for (const execution of status.lastExecutions)
+    lines.push(
+      fit(`  ${execution.status === 'succeeded' ? '✓' : RUNNING_EXECUTION.has(execution.status) ? '…' : '✗'} ${execution.patternId}`),
+      fit(`    ${execution.host} ${execution.status} ${execution.at.slice(5, 16).replace('T', ' ')}`),
+    );
   heading('Sources');
   if (!status.running.reachable) lines.push('  unknown (fish not reached)');
   for (const source of status.sources) lines.push(fit(`  ${source.up ? '✓' : '✗'} ${source.name} ${source.up ? 'up' : 'DOWN'}`));

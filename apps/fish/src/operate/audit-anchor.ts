@@ -32,7 +32,13 @@ export function startAuditAnchor(options: AuditAnchorOptions): { stop(): void; s
       const head = `${report.headSeq ?? report.rows}:${report.headHash}`;
       await options.notifier.notify(
         report.ok
-          ? { kind: 'info', title: 'fish: audit head', body: `Audit chain OK, ${report.rows} rows. Head ${head}\n\nKeep this message: \`fish-sre audit verify --expect-head ${head}\` later proves that nothing recorded up to it was deleted or rewritten.`, priority: 'low', tags: ['lock'] }
+          ? {
+              kind: 'info',
+              title: 'fish: audit head',
+              body: `Audit chain OK, ${report.rows} rows. Head ${head}\n\nKeep this message: \`fish-sre audit verify --expect-head ${head}\` later proves that nothing recorded up to it was deleted or rewritten.`,
+              priority: 'low',
+              tags: ['lock'],
+            }
           : { kind: 'escalation', title: 'fish: audit chain BROKEN', body: `fish-sre audit verify: ${report.problem ?? 'the chain does not verify'}`, priority: 'urgent', tags: ['warning'] },
       );
     } catch (error) {

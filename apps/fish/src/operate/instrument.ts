@@ -15,7 +15,18 @@ function decorate<T extends object>(target: T, overrides: Partial<Record<keyof T
   });
 }
 
-const AUDIT_WRITES = ['insertIncident', 'insertProposal', 'setProposalNotification', 'transitionProposal', 'insertExecution', 'transitionExecution', 'recordNotification', 'reserveBudget', 'settleBudget', 'recordSystemEvent'] as const;
+const AUDIT_WRITES = [
+  'insertIncident',
+  'insertProposal',
+  'setProposalNotification',
+  'transitionProposal',
+  'insertExecution',
+  'transitionExecution',
+  'recordNotification',
+  'reserveBudget',
+  'settleBudget',
+  'recordSystemEvent',
+] as const;
 
 /**
  * Wraps an AuditStore so each write is timed and each failure counted. The wrapper is a plain

@@ -38,15 +38,38 @@ export function createFishMetrics(options: { version: string }) {
     proposals: new Counter({ name: 'fish_proposals_total', help: 'Proposals by outcome (proposed, approved, denied, expired).', labelNames: ['pattern', 'outcome'], registers }),
     proposalsWaiting: new Gauge({ name: 'fish_proposals_waiting', help: 'Proposals waiting for a human decision.', registers }),
     oldestWaiting: new Gauge({ name: 'fish_proposal_oldest_waiting_seconds', help: 'Age of the oldest proposal waiting for a decision (0 when none).', registers }),
-    approvalLatency: new Histogram({ name: 'fish_approval_latency_seconds', help: 'From proposal to human decision.', labelNames: ['pattern'], buckets: [5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200], registers }),
-    executions: new Counter({ name: 'fish_executions_total', help: 'Finished executions by outcome (succeeded, failed, rolled_back, escalated, interrupted).', labelNames: ['pattern', 'host', 'outcome'], registers }),
-    executionDuration: new Histogram({ name: 'fish_execution_duration_seconds', help: 'From execution start to its final state (fix, verify, rollback).', labelNames: ['pattern'], buckets: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600], registers }),
+    approvalLatency: new Histogram({
+      name: 'fish_approval_latency_seconds',
+      help: 'From proposal to human decision.',
+      labelNames: ['pattern'],
+      buckets: [5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200],
+      registers,
+    }),
+    executions: new Counter({
+      name: 'fish_executions_total',
+      help: 'Finished executions by outcome (succeeded, failed, rolled_back, escalated, interrupted).',
+      labelNames: ['pattern', 'host', 'outcome'],
+      registers,
+    }),
+    executionDuration: new Histogram({
+      name: 'fish_execution_duration_seconds',
+      help: 'From execution start to its final state (fix, verify, rollback).',
+      labelNames: ['pattern'],
+      buckets: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+      registers,
+    }),
     llmCalls: new Counter({ name: 'fish_llm_calls_total', help: 'LLM calls, by provider and result.', labelNames: ['provider', 'result'], registers }),
     llmTokens: new Counter({ name: 'fish_llm_tokens_total', help: 'LLM tokens, by direction (input, output).', labelNames: ['provider', 'direction'], registers }),
     llmSpent: new Gauge({ name: 'fish_llm_spent_euros', help: 'LLM spend this calendar month (settled and reserved).', registers }),
     llmBudget: new Gauge({ name: 'fish_llm_budget_euros', help: 'Monthly LLM budget cap (0: no LLM configured).', registers }),
     llmBudgetRemaining: new Gauge({ name: 'fish_llm_budget_remaining_euros', help: 'What is left of the monthly LLM budget.', registers }),
-    auditWriteDuration: new Histogram({ name: 'fish_audit_write_duration_seconds', help: 'Audit store writes (state changes).', labelNames: ['operation'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers }),
+    auditWriteDuration: new Histogram({
+      name: 'fish_audit_write_duration_seconds',
+      help: 'Audit store writes (state changes).',
+      labelNames: ['operation'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    }),
     auditWriteFailures: new Counter({ name: 'fish_audit_write_failures_total', help: 'Audit store writes that failed.', labelNames: ['operation'], registers }),
     notificationsSent: new Counter({ name: 'fish_notifications_sent_total', help: 'Notifications delivered, by notifier and kind.', labelNames: ['notifier', 'kind'], registers }),
     notificationFailures: new Counter({ name: 'fish_notification_failures_total', help: 'Notifications that failed, by notifier and kind.', labelNames: ['notifier', 'kind'], registers }),
@@ -66,4 +89,3 @@ export type FishMetrics = ReturnType<typeof createFishMetrics>;
 
 /** The per-source event counters, as the engine names them. */
 export type SourceCounterName = 'received' | 'dropped' | 'stale' | 'duplicates';
-

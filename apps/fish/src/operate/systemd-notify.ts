@@ -70,7 +70,7 @@ export interface SystemdNotify {
  * systemd restarts fish after `WatchdogSec`.
  */
 export function createSystemdNotify(options: SystemdNotifyOptions): SystemdNotify {
-  if (options.socketPath.startsWith('@')) throw new Error('NOTIFY_SOCKET in the abstract namespace is not supported: fish needs a socket path (systemd\'s default /run/systemd/notify)');
+  if (options.socketPath.startsWith('@')) throw new Error("NOTIFY_SOCKET in the abstract namespace is not supported: fish needs a socket path (systemd's default /run/systemd/notify)");
   const logger = options.logger ?? silentLogger;
   const sender = options.sender ?? loadUnixDatagramSender();
   const abort = new AbortController();

@@ -66,7 +66,11 @@ export class FishProcess {
   readonly exited: Promise<Exit>;
 
   /** `persistent`: outlives single tests (one process shared by a describe); ended by disposeWorlds. */
-  constructor(args: string[], env: NodeJS.ProcessEnv, readonly persistent = false) {
+  constructor(
+    args: string[],
+    env: NodeJS.ProcessEnv,
+    readonly persistent = false,
+  ) {
     this.child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     const take = (chunk: Buffer) => {
       this.output += chunk.toString('utf8');
@@ -180,16 +184,34 @@ export class World {
     return world;
   }
 
-  get port() { return this.ports[0]!; }
-  get configPath() { return this.configPathOf(0); }
+  get port() {
+    return this.ports[0]!;
+  }
+  get configPath() {
+    return this.configPathOf(0);
+  }
   /** Instance 0 reads fish.yaml; instance N, fish-N.yaml (its own port and data folder). */
-  configPathOf(instance: number) { return join(this.dir, instance === 0 ? 'fish.yaml' : `fish-${instance}.yaml`); }
-  baseUrlOf(instance: number) { return `http://127.0.0.1:${this.ports[instance]!}`; }
-  get incidentsPath() { return join(this.dir, 'incidents.jsonl'); }
-  get sandboxDir() { return join(this.dir, 'sandbox'); }
-  get counterPath() { return join(this.sandboxDir, 'counter.log'); }
-  get auditPath() { return join(this.dir, 'audit.sqlite'); }
-  get baseUrl() { return `http://127.0.0.1:${this.port}`; }
+  configPathOf(instance: number) {
+    return join(this.dir, instance === 0 ? 'fish.yaml' : `fish-${instance}.yaml`);
+  }
+  baseUrlOf(instance: number) {
+    return `http://127.0.0.1:${this.ports[instance]!}`;
+  }
+  get incidentsPath() {
+    return join(this.dir, 'incidents.jsonl');
+  }
+  get sandboxDir() {
+    return join(this.dir, 'sandbox');
+  }
+  get counterPath() {
+    return join(this.sandboxDir, 'counter.log');
+  }
+  get auditPath() {
+    return join(this.dir, 'audit.sqlite');
+  }
+  get baseUrl() {
+    return `http://127.0.0.1:${this.port}`;
+  }
 
   private async write(): Promise<void> {
     const catalog = join(this.dir, 'catalog');
@@ -213,10 +235,7 @@ samples:
     );
     // POSIX sh; runs in the sandbox (the executor's cwd). The pid is the process group id too
     // (the local executor spawns detached), so the harness can end an orphan after kill -9.
-    await writeFile(
-      join(catalog, 'scripts', 'restart-web.sh'),
-      '#!/bin/sh\necho "$$ $1" >> counter.log\nsleep "$(cat fix-sleep 2>/dev/null || echo 0)"\necho restarted\n',
-    );
+    await writeFile(join(catalog, 'scripts', 'restart-web.sh'), '#!/bin/sh\necho "$$ $1" >> counter.log\nsleep "$(cat fix-sleep 2>/dev/null || echo 0)"\necho restarted\n');
     await writeFile(join(catalog, 'scripts', 'check-web.sh'), '#!/bin/sh\necho "$$ $1" >> verify.log\nsleep "$(cat verify-sleep 2>/dev/null || echo 0)"\necho verified\n');
     await chmod(join(catalog, 'scripts', 'restart-web.sh'), 0o755);
     await chmod(join(catalog, 'scripts', 'check-web.sh'), 0o755);
@@ -233,7 +252,9 @@ ${this.options.lease ? `instance: { lease: ${this.options.lease} }\n` : ''}appro
   listen: { host: 127.0.0.1, port: ${port} }
   publicUrl: ${this.baseUrlOf(instance)}
   secret: \${FISH_CRASH_TEST_SECRET}
-${Object.entries(this.options.approval ?? {}).map(([key, value]) => `  ${key}: ${value}\n`).join('')}sources:
+${Object.entries(this.options.approval ?? {})
+  .map(([key, value]) => `  ${key}: ${value}\n`)
+  .join('')}sources:
   - type: file
     options: { path: ${this.incidentsPath}, follow: true, pollIntervalMs: 20 }
 notifier: { type: ntfy, options: { server: "${this.ntfy.url}", topic: ${this.topic}, timeoutMs: 5000, retries: 1, retryDelayMs: 50 } }
@@ -270,7 +291,13 @@ ${this.options.extraConfig ?? ''}
   }
 
   env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', FISH_CRASH_TEST_SECRET: this.secret, ...(this.options.postgresUrl ? { FISH_DATABASE_URL: this.options.postgresUrl } : {}), ...extra };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      NO_COLOR: '1',
+      FISH_CRASH_TEST_SECRET: this.secret,
+      ...(this.options.postgresUrl ? { FISH_DATABASE_URL: this.options.postgresUrl } : {}),
+      ...extra,
+    };
     if (!extra['FISH_CRASH_AT']) delete env['FISH_CRASH_AT'];
     return env;
   }
@@ -283,11 +310,15 @@ ${this.options.extraConfig ?? ''}
 
   async start(options: { crashAt?: EngineCheckpoint; timeoutMs?: number; persistent?: boolean; instance?: number } = {}): Promise<FishProcess> {
     const fish = this.spawn(options);
-    await waitUntil('fish /healthz', async () => {
-      if (!fish.running) throw new Error(`fish exited (${JSON.stringify(fish.exit)}) before it was healthy; output:\n${fish.output.slice(-3000)}`);
-      const response = await fetch(`${this.baseUrlOf(options.instance ?? 0)}/healthz`, { signal: AbortSignal.timeout(1000) });
-      return response.ok && /fish started/.test(fish.output);
-    }, options.timeoutMs ?? 30_000);
+    await waitUntil(
+      'fish /healthz',
+      async () => {
+        if (!fish.running) throw new Error(`fish exited (${JSON.stringify(fish.exit)}) before it was healthy; output:\n${fish.output.slice(-3000)}`);
+        const response = await fetch(`${this.baseUrlOf(options.instance ?? 0)}/healthz`, { signal: AbortSignal.timeout(1000) });
+        return response.ok && /fish started/.test(fish.output);
+      },
+      options.timeoutMs ?? 30_000,
+    );
     return fish;
   }
 
@@ -338,10 +369,14 @@ ${this.options.extraConfig ?? ''}
   }
 
   async waitForExecution(proposalId: string, statuses: ExecutionRecord['status'][], timeoutMs = 20_000): Promise<ExecutionRecord> {
-    return waitUntil(`execution of ${proposalId} in ${statuses.join('/')}`, async () => {
-      const execution = await this.execution(proposalId);
-      return execution && statuses.includes(execution.status) ? execution : undefined;
-    }, timeoutMs);
+    return waitUntil(
+      `execution of ${proposalId} in ${statuses.join('/')}`,
+      async () => {
+        const execution = await this.execution(proposalId);
+        return execution && statuses.includes(execution.status) ? execution : undefined;
+      },
+      timeoutMs,
+    );
   }
 
   /** Lines the fix script appended: one per real run. */
@@ -356,7 +391,11 @@ ${this.options.extraConfig ?? ''}
 
   /** POSTs a decision exactly as the ntfy action button does (no Origin, JSON answer). */
   async post(decision: Decision, token: string, timeoutMs = 10_000, instance = 0): Promise<HttpAnswer> {
-    const response = await fetch(`${this.baseUrlOf(instance)}/${decision}/${encodeURIComponent(token)}`, { method: 'POST', headers: { 'user-agent': 'ntfy/1.16.0 (Android)' }, signal: AbortSignal.timeout(timeoutMs) });
+    const response = await fetch(`${this.baseUrlOf(instance)}/${decision}/${encodeURIComponent(token)}`, {
+      method: 'POST',
+      headers: { 'user-agent': 'ntfy/1.16.0 (Android)' },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     const text = await response.text();
     let body: HttpAnswer['body'];
     try {
@@ -379,10 +418,14 @@ ${this.options.extraConfig ?? ''}
 
   /** Waits until the phone has received `count` proposal notifications for a proposal; returns the newest. */
   async waitForPhoneProposal(proposalId: string, count = 1, timeoutMs = 15_000): Promise<NtfyMessage> {
-    return waitUntil(`proposal ${proposalId} notification #${count} on the phone`, () => {
-      const found = this.phoneProposals(proposalId);
-      return found.length >= count ? found[found.length - 1] : undefined;
-    }, timeoutMs);
+    return waitUntil(
+      `proposal ${proposalId} notification #${count} on the phone`,
+      () => {
+        const found = this.phoneProposals(proposalId);
+        return found.length >= count ? found[found.length - 1] : undefined;
+      },
+      timeoutMs,
+    );
   }
 
   async waitForPhoneMessage(title: RegExp, timeoutMs = 15_000): Promise<NtfyMessage> {

@@ -46,15 +46,21 @@ export function tokenCorpus(input: {
   const kinds: Array<fc.Arbitrary<HostileToken>> = [
     // Well-formed claims, made-up signature.
     fc.record({ p: anyProposal, d: decision, s: sig, exp: fc.integer({ min: 0, max: 4_000_000_000 }) }).map(({ p, d, s, exp }) => ({
-      kind: 'forged-signature', decision: d, token: `${encode({ v: 1, proposalId: p.id, decision: d, exp, jti: 'x' })}.${s}`,
+      kind: 'forged-signature',
+      decision: d,
+      token: `${encode({ v: 1, proposalId: p.id, decision: d, exp, jti: 'x' })}.${s}`,
     })),
     // Signed, by another fish's secret.
     fc.record({ p: anyProposal, d: decision, i: fc.nat({ max: strangers.length - 1 }) }).map(({ p, d, i }) => ({
-      kind: 'other-secret', decision: d, token: strangers[i]!.sign(p.id, d, Date.parse(p.expiresAt)),
+      kind: 'other-secret',
+      decision: d,
+      token: strangers[i]!.sign(p.id, d, Date.parse(p.expiresAt)),
     })),
     // Cross-proposal: the claims of one proposal with the signature of another's real token.
     fc.record({ from: decidedProposal, to: openProposal, d: decision }).map(({ from, to, d }) => ({
-      kind: 'cross-proposal', decision: d, token: `${realToken(to, d).split('.')[0]}.${realToken(from, d).split('.')[1]}`,
+      kind: 'cross-proposal',
+      decision: d,
+      token: `${realToken(to, d).split('.')[0]}.${realToken(from, d).split('.')[1]}`,
     })),
     // Tampered: a real token with its claims edited (a decided proposal's swapped for the open
     // one, decision flipped, expiry moved).
@@ -81,25 +87,31 @@ export function tokenCorpus(input: {
     }),
     // Expired: real signature, past expiry, for proposals already decided.
     fc.record({ p: decidedProposal, d: decision, ago: fc.integer({ min: 1_000, max: 30 * 86_400_000 }) }).map(({ p, d, ago }) => ({
-      kind: 'expired', decision: d, token: world.signer.sign(p.id, d, Date.now() - ago),
+      kind: 'expired',
+      decision: d,
+      token: world.signer.sign(p.id, d, Date.now() - ago),
     })),
     // Expired and sent to the other decision's route, also for the open proposal.
     fc.record({ p: anyProposal, d: decision, ago: fc.integer({ min: 1_000, max: 30 * 86_400_000 }) }).map(({ p, d, ago }) => ({
-      kind: 'expired-cross-decision', decision: other(d), token: world.signer.sign(p.id, d, Date.now() - ago),
+      kind: 'expired-cross-decision',
+      decision: other(d),
+      token: world.signer.sign(p.id, d, Date.now() - ago),
     })),
     // Replays of links already used, to either route.
-    fc.record({ d: decision, route: fc.boolean() }).chain(({ d, route }) =>
-      fc.constantFrom(...usedTokens[d]).map((token) => ({ kind: 'replay', decision: route ? d : other(d), token })),
-    ),
+    fc.record({ d: decision, route: fc.boolean() }).chain(({ d, route }) => fc.constantFrom(...usedTokens[d]).map((token) => ({ kind: 'replay', decision: route ? d : other(d), token }))),
     // A real, fresh token for the open proposal sent to the other decision's route.
     fc.record({ p: openProposal, d: decision }).map(({ p, d }) => ({ kind: 'cross-decision', decision: other(d), token: realToken(p, d) })),
     // A real token for a proposal that does not exist.
     fc.record({ hex: fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 20, maxLength: 20 }), d: decision }).map(({ hex, d }) => ({
-      kind: 'unknown-proposal', decision: d, token: world.signer.sign(`prop_${hex}`, d, Date.now() + 3_600_000),
+      kind: 'unknown-proposal',
+      decision: d,
+      token: world.signer.sign(`prop_${hex}`, d, Date.now() + 3_600_000),
     })),
     // Junk of every shape and size.
     fc.record({ d: decision, text: fc.oneof(fc.string({ maxLength: 200 }), fc.string({ unit: fc.constantFrom(...B64URL, '.'), minLength: 1, maxLength: 1500 })) }).map(({ d, text }) => ({
-      kind: 'junk', decision: d, token: text,
+      kind: 'junk',
+      decision: d,
+      token: text,
     })),
   ];
   return fc.sample(fc.oneof(...kinds), { numRuns: input.count, seed: input.seed });

@@ -38,12 +38,29 @@ describe('alert rules (apps/fish/deploy/prometheus)', () => {
     const rules = parse(await readFile(join(directory, 'fish-rules.yml'), 'utf8')) as RuleFile;
     const tests = parse(await readFile(join(directory, 'fish-rules.test.yml'), 'utf8')) as RuleTestFile;
     const alerts = rules.groups.flatMap((group) => group.rules.flatMap((rule) => (rule.alert ? [rule.alert] : [])));
-    expect(alerts).toEqual(expect.arrayContaining(['FishDown', 'FishSourceDown', 'FishNotifierFailing', 'FishAuditStoreFailing', 'FishLlmBudgetExhausted', 'FishEventsDropped', 'FishApprovalWaitingTooLong', 'FishFixFailingRepeatedly']));
+    expect(alerts).toEqual(
+      expect.arrayContaining([
+        'FishDown',
+        'FishSourceDown',
+        'FishNotifierFailing',
+        'FishAuditStoreFailing',
+        'FishLlmBudgetExhausted',
+        'FishEventsDropped',
+        'FishApprovalWaitingTooLong',
+        'FishFixFailingRepeatedly',
+      ]),
+    );
     const cases = tests.tests.flatMap((test) => test.alert_rule_test ?? []);
     for (const alert of alerts) {
       const own = cases.filter((testCase) => testCase.alertname === alert);
-      expect(own.some((testCase) => testCase.exp_alerts.length > 0), `${alert} never fires in a test`).toBe(true);
-      expect(own.some((testCase) => testCase.exp_alerts.length === 0), `${alert} is never checked quiet`).toBe(true);
+      expect(
+        own.some((testCase) => testCase.exp_alerts.length > 0),
+        `${alert} never fires in a test`,
+      ).toBe(true);
+      expect(
+        own.some((testCase) => testCase.exp_alerts.length === 0),
+        `${alert} is never checked quiet`,
+      ).toBe(true);
     }
   });
 

@@ -51,22 +51,34 @@ describe('"fish down" through real Prometheus and Alertmanager', () => {
     expect(rules).toMatch(/alert: FishDown\n\s+expr: [^\n]+\n\s+for: 2s/);
     const prometheus = await startRealPrometheus({ target: `127.0.0.1:${metricsPort}`, rules, alertmanager: alertmanager.url });
     try {
-      await until(async () => {
-        const up = await queryPrometheus(prometheus.url, 'up{job="fish"} == 1');
-        return (up.data?.result.length ?? 0) > 0 ? true : undefined;
-      }, `fish to be scraped (fish output: ${output})`, 30_000);
+      await until(
+        async () => {
+          const up = await queryPrometheus(prometheus.url, 'up{job="fish"} == 1');
+          return (up.data?.result.length ?? 0) > 0 ? true : undefined;
+        },
+        `fish to be scraped (fish output: ${output})`,
+        30_000,
+      );
       // Until the first scrape, `absent(up{job="fish"})` holds; once fish is scraped, FishDown is quiet.
-      await until(async () => {
-        const active = await queryPrometheus(prometheus.url, 'ALERTS{alertname="FishDown"}');
-        return active.status === 'success' && active.data?.result.length === 0 ? true : undefined;
-      }, 'FishDown to be quiet while fish runs', 30_000);
+      await until(
+        async () => {
+          const active = await queryPrometheus(prometheus.url, 'ALERTS{alertname="FishDown"}');
+          return active.status === 'success' && active.data?.result.length === 0 ? true : undefined;
+        },
+        'FishDown to be quiet while fish runs',
+        30_000,
+      );
       await new Promise((resolveWait) => setTimeout(resolveWait, 3000));
       expect((await queryPrometheus(prometheus.url, 'ALERTS{alertname="FishDown"}')).data?.result).toEqual([]);
       const before = received.length;
 
       fish.kill('SIGKILL');
       const alert = await until(
-        () => received.slice(before).flatMap((payload) => payload.alerts).find((candidate) => candidate.labels.alertname === 'FishDown' && candidate.status === 'firing' && candidate.labels.instance !== undefined),
+        () =>
+          received
+            .slice(before)
+            .flatMap((payload) => payload.alerts)
+            .find((candidate) => candidate.labels.alertname === 'FishDown' && candidate.status === 'firing' && candidate.labels.instance !== undefined),
         'FishDown in the receiver',
         45_000,
       );

@@ -35,7 +35,9 @@ export async function startDemoFish(options: { approve?: boolean } = {}): Promis
   };
   const { createTerminalNotifier } = await import('@fish-sre/core');
   const app = await composeFish(config, { notifier: createTerminalNotifier({ write: () => undefined }), logger: createConsoleLogger({ level: 'error' }), env: {} });
-  const finished = new Promise<ExecutionRecord>((resolve) => app.engine.on('execution', (execution) => ['succeeded', 'failed', 'rolled_back', 'escalated'].includes(execution.status) && resolve(execution)));
+  const finished = new Promise<ExecutionRecord>((resolve) =>
+    app.engine.on('execution', (execution) => ['succeeded', 'failed', 'rolled_back', 'escalated'].includes(execution.status) && resolve(execution)),
+  );
   const proposed = new Promise<string>((resolve) => app.engine.on('proposal', (_proposal, links) => resolve(links.approveUrl.split('/').pop()!)));
   await app.start();
   const stop = async () => {

@@ -61,7 +61,7 @@ describe('loop health', () => {
   });
 });
 
-describe('heartbeat (dead-man\'s switch)', () => {
+describe("heartbeat (dead-man's switch)", () => {
   it('pings the push URL every interval while healthy, and stops when the loop is not', async () => {
     const monitor = await startMonitor();
     let running = true;
@@ -105,7 +105,9 @@ describe('systemd notify and watchdog (sd_notify datagrams)', () => {
     const directory = await mkdtemp(join(tmpdir(), 'fish-notify-'));
     const path = join(directory, 'notify');
     const require = createRequire(import.meta.url);
-    const unix = require('unix-dgram') as { createSocket(type: string, listener: (message: Buffer) => void): { bind(path: string): void; close(): void; on(event: string, listener: () => void): void } };
+    const unix = require('unix-dgram') as {
+      createSocket(type: string, listener: (message: Buffer) => void): { bind(path: string): void; close(): void; on(event: string, listener: () => void): void };
+    };
     const messages: string[] = [];
     const socket = unix.createSocket('unix_dgram', (message) => messages.push(message.toString('utf8')));
     await new Promise<void>((resolve) => {

@@ -13,10 +13,29 @@ describe('per-source event counters on /metrics', () => {
     const clock = new ManualClock(Date.UTC(2026, 4, 1, 12, 0, 0));
     const metrics = createFishMetrics({ version: 'test' });
     const engine = new FishEngine({
-      catalog: () => catalog, sources: [], audit: createMemoryAuditStore(), notifier, executor, signer: new ApprovalSigner(ApprovalSigner.generateSecret()), publicUrl: 'https://fish.test',
-      clock, maxEvidenceAgeMs: 60_000, busCapacity: 1, observer: fishEngineObserver(metrics, ['loki', 'file']),
+      catalog: () => catalog,
+      sources: [],
+      audit: createMemoryAuditStore(),
+      notifier,
+      executor,
+      signer: new ApprovalSigner(ApprovalSigner.generateSecret()),
+      publicUrl: 'https://fish.test',
+      clock,
+      maxEvidenceAgeMs: 60_000,
+      busCapacity: 1,
+      observer: fishEngineObserver(metrics, ['loki', 'file']),
     });
-    const event = (id: string, source: string, ageMs = 0): ObservedEvent => ({ id, kind: 'log', source, time: clock.now() - ageMs, host: 'penny', service: 'web', level: 'info', message: 'GET / 200', labels: {} });
+    const event = (id: string, source: string, ageMs = 0): ObservedEvent => ({
+      id,
+      kind: 'log',
+      source,
+      time: clock.now() - ageMs,
+      host: 'penny',
+      service: 'web',
+      level: 'info',
+      message: 'GET / 200',
+      labels: {},
+    });
     for (const id of ['a', 'a', 'a']) engine.ingest(event(id, 'loki')); // two duplicates
     engine.ingest(event('b', 'file'));
     engine.ingest(event('b', 'file')); // one duplicate

@@ -41,7 +41,7 @@ describe('fish-sre status', () => {
     expect(text).toContain('no LLM configured');
   });
 
-  it('shows the delivery backlog: undelivered notifications, the oldest one\'s age and the last error', async () => {
+  it("shows the delivery backlog: undelivered notifications, the oldest one's age and the last error", async () => {
     const audit = createMemoryAuditStore();
     const now = Date.UTC(2026, 0, 15, 12, 30, 0);
     await audit.enqueueOutbox(sampleOutboxEntry({ createdAt: new Date(now - 600_000).toISOString(), lastError: 'ntfy: connect ECONNREFUSED 127.0.0.1:80' }));

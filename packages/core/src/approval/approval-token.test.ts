@@ -83,7 +83,11 @@ describe('ApprovalSigner', () => {
   it('refuses signed payloads that are not valid claims', () => {
     // An attacker cannot sign, but a bug or a key reuse could: the shape is checked after the MAC.
     const mac = (payload: string) => (signer as unknown as { mac(p: string): string }).mac(payload);
-    for (const claims of [{ v: 2, proposalId: 'p', decision: 'approve', exp: 2e9, jti: 'x' }, { v: 1, proposalId: '../etc', decision: 'approve', exp: 2e9, jti: 'x' }, { v: 1, proposalId: 'p', decision: 'run', exp: 2e9, jti: 'x' }]) {
+    for (const claims of [
+      { v: 2, proposalId: 'p', decision: 'approve', exp: 2e9, jti: 'x' },
+      { v: 1, proposalId: '../etc', decision: 'approve', exp: 2e9, jti: 'x' },
+      { v: 1, proposalId: 'p', decision: 'run', exp: 2e9, jti: 'x' },
+    ]) {
       const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
       expect(signer.verify(`${payload}.${mac(payload)}`, 'approve', NOW)).toMatchObject({ ok: false, reason: 'malformed' });
     }

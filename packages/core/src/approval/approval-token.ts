@@ -13,9 +13,7 @@ export interface ApprovalClaims {
   jti: string;
 }
 
-export type TokenCheck =
-  | { ok: true; claims: ApprovalClaims }
-  | { ok: false; reason: 'malformed' | 'bad-signature' | 'expired' | 'wrong-decision'; message: string; claims?: ApprovalClaims };
+export type TokenCheck = { ok: true; claims: ApprovalClaims } | { ok: false; reason: 'malformed' | 'bad-signature' | 'expired' | 'wrong-decision'; message: string; claims?: ApprovalClaims };
 
 const PROPOSAL_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -64,7 +62,14 @@ export class ApprovalSigner {
     } catch {
       return { ok: false, reason: 'malformed', message: 'this approval link is damaged' };
     }
-    if (claims.v !== 1 || typeof claims.proposalId !== 'string' || !PROPOSAL_ID.test(claims.proposalId) || (claims.decision !== 'approve' && claims.decision !== 'deny') || !Number.isFinite(claims.exp) || typeof claims.jti !== 'string') {
+    if (
+      claims.v !== 1 ||
+      typeof claims.proposalId !== 'string' ||
+      !PROPOSAL_ID.test(claims.proposalId) ||
+      (claims.decision !== 'approve' && claims.decision !== 'deny') ||
+      !Number.isFinite(claims.exp) ||
+      typeof claims.jti !== 'string'
+    ) {
       return { ok: false, reason: 'malformed', message: 'this approval link is damaged' };
     }
     if (claims.decision !== expectedDecision) {

@@ -73,7 +73,7 @@ describe('createFileSource', () => {
       '',
       '*** FATAL CONFIG FILE ERROR (Redis 7.2.4) ***',
       'Reading the configuration file, at line 2',
-      ">>> 'rename-command FLUSHALL \"\"'",
+      '>>> \'rename-command FLUSHALL ""\'',
       'Bad directive or wrong number of arguments',
       'panic: runtime error: invalid memory address or nil pointer dereference',
       '[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x48f0d6]',
@@ -86,7 +86,15 @@ describe('createFileSource', () => {
     await writeFile(path, `${lines.join('\n')}\n`);
     const source = createFileSource({ path, format: 'text' });
     const events = await collect(source);
-    expect(events.map((event) => event.message)).toEqual([lines[0], lines.slice(2, 6).join('\n'), lines.slice(6, 12).filter((line) => line !== '').join('\n'), 'done']);
+    expect(events.map((event) => event.message)).toEqual([
+      lines[0],
+      lines.slice(2, 6).join('\n'),
+      lines
+        .slice(6, 12)
+        .filter((line) => line !== '')
+        .join('\n'),
+      'done',
+    ]);
     // Blank lines are not events (nor kept inside one).
     expect(source.health!().counters).toMatchObject({ lines: 11, events: 4, joinedLines: 7 });
     expect(new Set(events.map((event) => event.id)).size).toBe(4);
@@ -166,7 +174,7 @@ describe('createFileSource', () => {
     const saved = () => JSON.parse(state.values.get('file-position-file')!) as { offset: number; line: number };
     const before = '1:C 20 Apr 2026 08:45:00.001 # oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo\n';
     const header = '*** FATAL CONFIG FILE ERROR (Redis 7.2.4) ***\nReading the configuration file, at line 2\n';
-    const rest = ">>> 'rename-command FLUSHALL \"\"'\nBad directive or wrong number of arguments\n";
+    const rest = '>>> \'rename-command FLUSHALL ""\'\nBad directive or wrong number of arguments\n';
     const after = '1:C 20 Apr 2026 08:45:09.000 # Configuration loaded\n';
     await writeFile(path, before + header);
     const options = { path, format: 'text' as const, follow: true, pollIntervalMs: 10, multiline: { maxLines: 200, maxLength: 16_384, waitMs: 60_000 } };
@@ -185,7 +193,9 @@ describe('createFileSource', () => {
     // While down, the block is finished and another line follows.
     await appendFile(path, rest + after);
     const restarted = new AbortController();
-    const second = createFileSource({ ...options, multiline: { ...options.multiline, waitMs: 20 } }, { position: state }).events(restarted.signal)[Symbol.asyncIterator]();
+    const second = createFileSource({ ...options, multiline: { ...options.multiline, waitMs: 20 } }, { position: state })
+      .events(restarted.signal)
+      [Symbol.asyncIterator]();
     const events = await take(second, 2);
     // Asking for the next one is what tells the source the last one was taken (as the engine's pump does).
     const last = second.next();

@@ -30,7 +30,11 @@ export const FileSourceOptionsSchema = z.strictObject({
   defaultHost: z.string().default('localhost'),
   defaultService: z.string().default('unknown'),
   /** After a restart, the most a saved position is behind the end of the file; older bytes are skipped (counted). @default 64 MiB */
-  maxBackfillBytes: z.number().int().positive().default(64 * 1024 * 1024),
+  maxBackfillBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1024 * 1024),
   /** Delay between lines when replaying (ms); 0 replays as fast as the pipeline takes them. */
   replayDelayMs: z.number().nonnegative().default(0),
   /**
@@ -68,9 +72,21 @@ const JsonLine = z
   .passthrough();
 
 const LEVEL_ALIASES: Record<string, z.infer<typeof EventLevel>> = {
-  debug: 'debug', trace: 'debug', info: 'info', notice: 'info', information: 'info',
-  warn: 'warn', warning: 'warn', error: 'error', err: 'error',
-  critical: 'critical', crit: 'critical', fatal: 'critical', panic: 'critical', emerg: 'critical', alert: 'critical',
+  debug: 'debug',
+  trace: 'debug',
+  info: 'info',
+  notice: 'info',
+  information: 'info',
+  warn: 'warn',
+  warning: 'warn',
+  error: 'error',
+  err: 'error',
+  critical: 'critical',
+  crit: 'critical',
+  fatal: 'critical',
+  panic: 'critical',
+  emerg: 'critical',
+  alert: 'critical',
 };
 
 export function normaliseLevel(level: string | undefined): z.infer<typeof EventLevel> {

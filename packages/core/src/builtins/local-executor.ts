@@ -22,7 +22,11 @@ export const LocalExecutorOptionsSchema = z.strictObject({
   /** Time between TERM and KILL after a timeout. @default 5000 */
   killGraceMs: z.number().int().nonnegative().default(5000),
   /** @default 65536 */
-  outputLimitBytes: z.number().int().positive().default(64 * 1024),
+  outputLimitBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1024),
 });
 export type LocalExecutorOptions = z.input<typeof LocalExecutorOptionsSchema>;
 
@@ -59,7 +63,10 @@ export function createLocalExecutor(input: LocalExecutorOptions): Executor {
         throw new FishError({ code: FishErrorCode.EXECUTOR_REFUSED, message: errorMessage('local-executor', `refused request: verb, pattern id or script name is not of the allowed form`) });
       }
       if (!hosts.has(request.host)) {
-        throw new FishError({ code: FishErrorCode.TARGET_NOT_ALLOWED, message: errorMessage('local-executor', `host "${request.host}" is not one of this executor's hosts (${[...hosts].join(', ')})`) });
+        throw new FishError({
+          code: FishErrorCode.TARGET_NOT_ALLOWED,
+          message: errorMessage('local-executor', `host "${request.host}" is not one of this executor's hosts (${[...hosts].join(', ')})`),
+        });
       }
       const scriptPath = await resolveScript(request.script);
       if (request.signal?.aborted) {
@@ -132,8 +139,14 @@ export function createLocalExecutor(input: LocalExecutorOptions): Executor {
     async check(host) {
       if (!hosts.has(host)) return { ok: false, detail: `host "${host}" is not configured for the local executor` };
       // A folder that does not exist fails the first fix at 3 a.m.: say so now.
-      for (const [option, folder] of [['sandboxDir', options.sandboxDir], ['scriptsDir', options.scriptsDir]] as const) {
-        const found = await stat(folder).then((entry) => entry.isDirectory(), () => false);
+      for (const [option, folder] of [
+        ['sandboxDir', options.sandboxDir],
+        ['scriptsDir', options.scriptsDir],
+      ] as const) {
+        const found = await stat(folder).then(
+          (entry) => entry.isDirectory(),
+          () => false,
+        );
         if (!found) return { ok: false, detail: `${option} ${folder} is not an existing folder${isAbsolute(folder) ? '' : ` (relative to the working directory ${process.cwd()})`}` };
       }
       return { ok: true, detail: `runs scripts locally in ${options.sandboxDir}` };

@@ -1,11 +1,4 @@
-import type {
-  AuditStore,
-  BudgetReservation,
-  BudgetSettlement,
-  ExecutionTransition,
-  ListFilter,
-  ProposalTransition,
-} from '../contracts/audit-store.js';
+import type { AuditStore, BudgetReservation, BudgetSettlement, ExecutionTransition, ListFilter, ProposalTransition } from '../contracts/audit-store.js';
 import {
   isLegalExecutionTransition,
   isLegalProposalTransition,
@@ -57,7 +50,10 @@ export function createMemoryAuditStore(): AuditStore {
     log.push({ seq: log.length + 1, at, entity, entityId, action, data: clone(data) });
   };
   const newest = <T extends { createdAt: string }>(items: Iterable<T>, limit = 50) =>
-    [...items].sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0)).slice(0, limit).map(clone);
+    [...items]
+      .sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0))
+      .slice(0, limit)
+      .map(clone);
   const monthTotal = (month: string) => {
     let total = 0;
     for (const row of usage.values()) if (row.month === month) total += row.actualEur ?? row.reservedEur;
@@ -71,7 +67,13 @@ export function createMemoryAuditStore(): AuditStore {
     async insertIncident(incident) {
       if (incidents.has(incident.id)) throw new FishError({ code: FishErrorCode.AUDIT_FAILED, message: errorMessage('audit', `incident ${incident.id} already exists`) });
       incidents.set(incident.id, clone(incident));
-      append('incident', incident.id, 'created', { patternId: incident.patternId, host: incident.host, service: incident.service, confidence: incident.confidence, method: incident.method }, incident.createdAt);
+      append(
+        'incident',
+        incident.id,
+        'created',
+        { patternId: incident.patternId, host: incident.host, service: incident.service, confidence: incident.confidence, method: incident.method },
+        incident.createdAt,
+      );
     },
     async getIncident(id) {
       const found = incidents.get(id);
@@ -83,16 +85,34 @@ export function createMemoryAuditStore(): AuditStore {
 
     async insertProposal(proposal) {
       if (proposals.has(proposal.id)) throw new FishError({ code: FishErrorCode.AUDIT_FAILED, message: errorMessage('audit', `proposal ${proposal.id} already exists`) });
-      if (!incidents.has(proposal.incidentId)) throw new FishError({ code: FishErrorCode.AUDIT_FAILED, message: errorMessage('audit', `proposal ${proposal.id} refers to unknown incident ${proposal.incidentId}`) });
+      if (!incidents.has(proposal.incidentId))
+        throw new FishError({ code: FishErrorCode.AUDIT_FAILED, message: errorMessage('audit', `proposal ${proposal.id} refers to unknown incident ${proposal.incidentId}`) });
       proposals.set(proposal.id, clone(proposal));
-      append('proposal', proposal.id, 'proposed', { incidentId: proposal.incidentId, patternId: proposal.patternId, targetHost: proposal.targetHost, dryRun: proposal.dryRun, autoExec: proposal.autoExec, expiresAt: proposal.expiresAt, ...(proposal.pin ? { pin: proposal.pin } : {}) }, proposal.createdAt);
+      append(
+        'proposal',
+        proposal.id,
+        'proposed',
+        {
+          incidentId: proposal.incidentId,
+          patternId: proposal.patternId,
+          targetHost: proposal.targetHost,
+          dryRun: proposal.dryRun,
+          autoExec: proposal.autoExec,
+          expiresAt: proposal.expiresAt,
+          ...(proposal.pin ? { pin: proposal.pin } : {}),
+        },
+        proposal.createdAt,
+      );
     },
     async getProposal(id) {
       const found = proposals.get(id);
       return found && clone(found);
     },
     async listProposals(filter = {}) {
-      return newest([...proposals.values()].filter((proposal) => statusMatches<ProposalStatus>(proposal.status, filter.status)), filter.limit);
+      return newest(
+        [...proposals.values()].filter((proposal) => statusMatches<ProposalStatus>(proposal.status, filter.status)),
+        filter.limit,
+      );
     },
     async setProposalNotification(id, notificationId) {
       const proposal = proposals.get(id);
@@ -101,7 +121,10 @@ export function createMemoryAuditStore(): AuditStore {
     async transitionProposal(transition: ProposalTransition) {
       if (!isLegalProposalTransition(transition.from, transition.to)) {
         append('system', transition.id, 'transition-refused', { from: transition.from, to: transition.to, actor: transition.actor }, transition.at);
-        throw new FishError({ code: FishErrorCode.STATE_TRANSITION_ILLEGAL, message: errorMessage('audit', `proposal ${transition.id}: ${transition.from} -> ${transition.to} is not a legal transition`) });
+        throw new FishError({
+          code: FishErrorCode.STATE_TRANSITION_ILLEGAL,
+          message: errorMessage('audit', `proposal ${transition.id}: ${transition.from} -> ${transition.to} is not a legal transition`),
+        });
       }
       const proposal = proposals.get(transition.id);
       if (!proposal || proposal.status !== transition.from) return undefined;
@@ -110,16 +133,29 @@ export function createMemoryAuditStore(): AuditStore {
         proposal.decidedAt = transition.at;
         proposal.decidedBy = transition.actor;
       }
-      append(transition.to === 'expired' ? 'proposal' : 'decision', transition.id, transition.to, { from: transition.from, to: transition.to, actor: transition.actor, tokenId: transition.tokenId, reason: transition.reason }, transition.at);
+      append(
+        transition.to === 'expired' ? 'proposal' : 'decision',
+        transition.id,
+        transition.to,
+        { from: transition.from, to: transition.to, actor: transition.actor, tokenId: transition.tokenId, reason: transition.reason },
+        transition.at,
+      );
       return clone(proposal);
     },
 
     async insertExecution(execution) {
-      if (!proposals.has(execution.proposalId)) throw new FishError({ code: FishErrorCode.AUDIT_FAILED, message: errorMessage('audit', `execution ${execution.id} refers to unknown proposal ${execution.proposalId}`) });
+      if (!proposals.has(execution.proposalId))
+        throw new FishError({ code: FishErrorCode.AUDIT_FAILED, message: errorMessage('audit', `execution ${execution.id} refers to unknown proposal ${execution.proposalId}`) });
       if (executionByProposal.has(execution.proposalId) || executions.has(execution.id)) return false;
       executions.set(execution.id, clone(execution));
       executionByProposal.set(execution.proposalId, execution.id);
-      append('execution', execution.id, execution.status, { proposalId: execution.proposalId, patternId: execution.patternId, targetHost: execution.targetHost, dryRun: execution.dryRun }, execution.createdAt);
+      append(
+        'execution',
+        execution.id,
+        execution.status,
+        { proposalId: execution.proposalId, patternId: execution.patternId, targetHost: execution.targetHost, dryRun: execution.dryRun },
+        execution.createdAt,
+      );
       return true;
     },
     async getExecution(id) {
@@ -131,7 +167,10 @@ export function createMemoryAuditStore(): AuditStore {
       return id ? clone(executions.get(id)!) : undefined;
     },
     async listExecutions(filter = {}) {
-      return newest([...executions.values()].filter((execution) => statusMatches<ExecutionStatus>(execution.status, filter.status)), filter.limit);
+      return newest(
+        [...executions.values()].filter((execution) => statusMatches<ExecutionStatus>(execution.status, filter.status)),
+        filter.limit,
+      );
     },
     async transitionExecution(transition: ExecutionTransition) {
       const execution = executions.get(transition.id);
@@ -139,7 +178,10 @@ export function createMemoryAuditStore(): AuditStore {
       if (transition.onlyIfLeaseExpired && !leaseExpired(execution.leaseExpiresAt, transition.at)) return undefined;
       if (!isLegalExecutionTransition(execution.status, transition.to)) {
         append('system', transition.id, 'transition-refused', { from: execution.status, to: transition.to }, transition.at);
-        throw new FishError({ code: FishErrorCode.STATE_TRANSITION_ILLEGAL, message: errorMessage('audit', `execution ${transition.id}: ${execution.status} -> ${transition.to} is not a legal transition`) });
+        throw new FishError({
+          code: FishErrorCode.STATE_TRANSITION_ILLEGAL,
+          message: errorMessage('audit', `execution ${transition.id}: ${execution.status} -> ${transition.to} is not a legal transition`),
+        });
       }
       const from = execution.status;
       execution.status = transition.to;
@@ -148,13 +190,29 @@ export function createMemoryAuditStore(): AuditStore {
       if (transition.appendStep) {
         execution.steps.push({ ...clone(transition.appendStep), stdout: truncateOutput(transition.appendStep.stdout), stderr: truncateOutput(transition.appendStep.stderr) });
       }
-      append('execution', transition.id, transition.to, { from, detail: transition.detail, step: transition.appendStep ? { verb: transition.appendStep.verb, exitCode: transition.appendStep.exitCode, timedOut: transition.appendStep.timedOut } : undefined }, transition.at);
+      append(
+        'execution',
+        transition.id,
+        transition.to,
+        {
+          from,
+          detail: transition.detail,
+          step: transition.appendStep ? { verb: transition.appendStep.verb, exitCode: transition.appendStep.exitCode, timedOut: transition.appendStep.timedOut } : undefined,
+        },
+        transition.at,
+      );
       return clone(execution);
     },
 
     async recordNotification(notification) {
       notifications.push(clone(notification));
-      append('notification', notification.id, notification.ok ? 'sent' : 'failed', { kind: notification.kind, proposalId: notification.proposalId, channel: notification.channel, error: notification.error }, notification.sentAt);
+      append(
+        'notification',
+        notification.id,
+        notification.ok ? 'sent' : 'failed',
+        { kind: notification.kind, proposalId: notification.proposalId, channel: notification.channel, error: notification.error },
+        notification.sentAt,
+      );
     },
     async listNotifications(filter = {}) {
       return notifications
@@ -168,7 +226,15 @@ export function createMemoryAuditStore(): AuditStore {
 
     async reserveBudget(reservation: BudgetReservation) {
       if (monthTotal(reservation.month) + reservation.amountEur > reservation.capEur + 1e-12) return false;
-      usage.set(reservation.id, { id: reservation.id, month: reservation.month, purpose: reservation.purpose, provider: reservation.provider, model: reservation.model, reservedEur: reservation.amountEur, createdAt: reservation.at });
+      usage.set(reservation.id, {
+        id: reservation.id,
+        month: reservation.month,
+        purpose: reservation.purpose,
+        provider: reservation.provider,
+        model: reservation.model,
+        reservedEur: reservation.amountEur,
+        createdAt: reservation.at,
+      });
       append('llm_usage', reservation.id, 'reserved', { amountEur: reservation.amountEur, month: reservation.month, purpose: reservation.purpose }, reservation.at);
       return true;
     },
@@ -182,7 +248,10 @@ export function createMemoryAuditStore(): AuditStore {
       return monthTotal(month);
     },
     async listLlmUsage(filter = {}) {
-      return [...usage.values()].filter((row) => filter.month === undefined || row.month === filter.month).slice(-(filter.limit ?? 50)).map(clone);
+      return [...usage.values()]
+        .filter((row) => filter.month === undefined || row.month === filter.month)
+        .slice(-(filter.limit ?? 50))
+        .map(clone);
     },
 
     async renewExecutionLease(renewal) {

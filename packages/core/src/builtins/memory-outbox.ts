@@ -48,7 +48,13 @@ export function memoryOutbox(append: Append): OutboxMethods {
       if (receiptId !== undefined) row.receiptId = receiptId;
       if (settlement.status !== 'pending') row.settledAt = at;
       const action = settlement.status === 'pending' ? 'retry' : settlement.status;
-      append('outbox', id, action, { channel: settlement.channel, attempts: settlement.attempts, ...(lastError !== undefined ? { error: lastError } : {}), ...(receiptId !== undefined ? { receiptId } : {}) }, at);
+      append(
+        'outbox',
+        id,
+        action,
+        { channel: settlement.channel, attempts: settlement.attempts, ...(lastError !== undefined ? { error: lastError } : {}), ...(receiptId !== undefined ? { receiptId } : {}) },
+        at,
+      );
       return true;
     },
     async outboxBacklog() {

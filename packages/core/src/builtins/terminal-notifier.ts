@@ -47,7 +47,12 @@ export function createTerminalNotifier(options: TerminalNotifierOptions = {}): N
     },
     async notify(message: NotifierMessage) {
       const tone = message.priority === 'urgent' || message.priority === 'high' ? '1;31' : '1;34';
-      write(`\n${paint(tone, `■ ${message.kind.toUpperCase()}: ${redactSecrets(message.title)}`)}\n${redactSecrets(message.body).split('\n').map((line) => `  ${line}`).join('\n')}\n`);
+      write(
+        `\n${paint(tone, `■ ${message.kind.toUpperCase()}: ${redactSecrets(message.title)}`)}\n${redactSecrets(message.body)
+          .split('\n')
+          .map((line) => `  ${line}`)
+          .join('\n')}\n`,
+      );
       return receipt();
     },
   };

@@ -12,7 +12,8 @@ function subschemas(node: unknown, path = ''): Array<[string, Node]> {
   return found;
 }
 
-const isDuration = (node: Node) => Array.isArray(node.anyOf) && (node.anyOf as Node[]).some((alternative) => alternative.const === 0) && (node.anyOf as Node[]).some((alternative) => typeof alternative.pattern === 'string');
+const isDuration = (node: Node) =>
+  Array.isArray(node.anyOf) && (node.anyOf as Node[]).some((alternative) => alternative.const === 0) && (node.anyOf as Node[]).some((alternative) => typeof alternative.pattern === 'string');
 
 /** What an editor using the JSON Schema accepts for a duration field. */
 function schemaAccepts(node: Node, value: unknown): boolean {

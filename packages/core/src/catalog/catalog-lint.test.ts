@@ -32,7 +32,10 @@ describe('catalog lint: signal scoping', () => {
   });
 
   it('metric and alert signals are not free text: scoped', () => {
-    const metric = pattern('mm', { service: 'x' }, 2, [{ id: 'disk', metric: { query: 'up', op: '<', threshold: 1 } }, { id: 'alert', alert: { alertname: 'HostDown' } }]);
+    const metric = pattern('mm', { service: 'x' }, 2, [
+      { id: 'disk', metric: { query: 'up', op: '<', threshold: 1 } },
+      { id: 'alert', alert: { alertname: 'HostDown' } },
+    ]);
     expect(metric.required_signals.slice(1).every(isScopedSignal)).toBe(true);
     expect(autoExecAllowed(metric)).toBe(true);
   });

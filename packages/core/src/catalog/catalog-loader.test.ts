@@ -118,7 +118,10 @@ describe('loadCatalog', () => {
   });
 
   it('accepts a multi-line signal (followed_by ... within) and exports it in the JSON Schema', async () => {
-    const text = GOOD.replace(/( +)message: "exited with code \\\\d\+"\n/, (_all, indent: string) => `${indent}message: "exited with code \\\\d+"\n${indent}followed_by:\n${indent}  message: "^Restarting"\n${indent}  within: 10s\n`);
+    const text = GOOD.replace(
+      /( +)message: "exited with code \\\\d\+"\n/,
+      (_all, indent: string) => `${indent}message: "exited with code \\\\d+"\n${indent}followed_by:\n${indent}  message: "^Restarting"\n${indent}  within: 10s\n`,
+    );
     expect(text).toContain('followed_by');
     const catalog = await loadCatalog(await makeCatalog({ 'stack-down.yaml': text }), { checkScripts: false });
     expect(catalog.patterns[0]!.required_signals[0]!.log!.followed_by).toEqual({ message: '^Restarting', ignore_case: false, within: 10_000 });
@@ -187,7 +190,10 @@ describe('loadCatalog', () => {
   });
 
   it('collects the problems of every file in one error', async () => {
-    const error = await loadError({ 'stack-down.yaml': GOOD.replace('timeout: 2m', 'timeout: soon'), 'other-one.yaml': GOOD.replace('id: stack-down', 'id: other-one').replace('target_host: penny\n', '') });
+    const error = await loadError({
+      'stack-down.yaml': GOOD.replace('timeout: 2m', 'timeout: soon'),
+      'other-one.yaml': GOOD.replace('id: stack-down', 'id: other-one').replace('target_host: penny\n', ''),
+    });
     const problems = error.details['problems'] as Array<{ file: string; path?: string }>;
     expect(problems.map((problem) => problem.path).sort()).toEqual(['fix.timeout', 'target_host']);
     expect(error.message).toContain('2 problem(s)');

@@ -52,7 +52,10 @@ export class CatalogHolder {
   static async load(catalog: Catalog | string, options: LoadCatalogOptions & { logger?: Logger } = {}): Promise<CatalogHolder> {
     const source = typeof catalog === 'string' ? createLayeredCatalog({ layers: [{ name: catalog, directory: catalog }], ...options }) : catalog;
     if (source.specificationVersion !== 'v1') {
-      throw new FishError({ code: FishErrorCode.CATALOG_INVALID, message: errorMessage('catalog', `${source.name}: unsupported Catalog specificationVersion "${String(source.specificationVersion)}" (this core knows v1)`) });
+      throw new FishError({
+        code: FishErrorCode.CATALOG_INVALID,
+        message: errorMessage('catalog', `${source.name}: unsupported Catalog specificationVersion "${String(source.specificationVersion)}" (this core knows v1)`),
+      });
     }
     return new CatalogHolder(await source.load(), source, options);
   }
@@ -96,9 +99,7 @@ export class CatalogHolder {
   }
 
   private refuse(error: unknown): CatalogReloadResult {
-    const fishError = FishError.isInstance(error)
-      ? error
-      : new FishError({ code: FishErrorCode.CATALOG_INVALID, message: errorMessage('catalog', String(error)), cause: error });
+    const fishError = FishError.isInstance(error) ? error : new FishError({ code: FishErrorCode.CATALOG_INVALID, message: errorMessage('catalog', String(error)), cause: error });
     this.options.logger?.error(`catalog reload refused, keeping the last good catalog (${this.current.patterns.length} patterns): ${fishError.message}`);
     return { ok: false, changed: false, catalog: this.current, error: fishError };
   }

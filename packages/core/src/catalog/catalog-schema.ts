@@ -9,10 +9,13 @@ import { regexProblem } from '../pipeline/linear-regex.js';
  * valid JavaScript (`u` flag) and run on the linear-time engine (RE2: no look-around, no
  * back-references), so no crafted line can make matching it slow.
  */
-export const RegexSchema = z.string().min(1).superRefine((value, context) => {
-  const problem = regexProblem(value);
-  if (problem) context.addIssue({ code: 'custom', message: problem });
-});
+export const RegexSchema = z
+  .string()
+  .min(1)
+  .superRefine((value, context) => {
+    const problem = regexProblem(value);
+    if (problem) context.addIssue({ code: 'custom', message: problem });
+  });
 
 const FollowedBy = z
   .object({
@@ -142,9 +145,7 @@ export const PatternSchema = z
     promote_to_autoexec_after: z.number().int().min(1).nullable().default(null),
     /** After a proposal, the same fingerprint is quiet for this long. @default 30m */
     cooldown: DurationSchema.default(1_800_000),
-    samples: z
-      .object({ match: z.array(SampleSchema).min(1), no_match: z.array(SampleSchema).default([]) })
-      .strict(),
+    samples: z.object({ match: z.array(SampleSchema).min(1), no_match: z.array(SampleSchema).default([]) }).strict(),
   })
   .strict()
   .superRefine((pattern, context) => {

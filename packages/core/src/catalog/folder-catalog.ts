@@ -119,7 +119,9 @@ async function checkScripts(pattern: Pattern, origin: PatternOrigin, folders: re
       try {
         await access(join(folder, script), constants.X_OK);
         // What a proposal pins: the content of the script as loaded (the first folder that has it).
-        scriptDigests[script] ??= createHash('sha256').update(await readFile(join(folder, script))).digest('hex');
+        scriptDigests[script] ??= createHash('sha256')
+          .update(await readFile(join(folder, script)))
+          .digest('hex');
         found = true;
         break;
       } catch {

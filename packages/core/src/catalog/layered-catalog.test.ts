@@ -43,21 +43,36 @@ async function layer(files: Record<string, string>, scripts: string[] = []): Pro
 }
 
 async function refusal(promise: Promise<unknown>): Promise<FishError> {
-  const error = await promise.then(() => undefined, (caught: unknown) => caught);
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
   expect(FishError.hasCode(error, FishErrorCode.CATALOG_INVALID)).toBe(true);
   return error as FishError;
 }
 
 describe('createLayeredCatalog', () => {
   it('adds, overrides whole (saying which it replaced) and disables by id, in layer order', async () => {
-    const seed = await layer({ 'web-down.yaml': pattern('web-down', 'Web down', 'fix.sh'), 'disk-full.yaml': pattern('disk-full', 'Disk full'), 'noisy.yaml': pattern('noisy', 'Noisy') }, ['fix.sh', 'verify.sh']);
+    const seed = await layer({ 'web-down.yaml': pattern('web-down', 'Web down', 'fix.sh'), 'disk-full.yaml': pattern('disk-full', 'Disk full'), 'noisy.yaml': pattern('noisy', 'Noisy') }, [
+      'fix.sh',
+      'verify.sh',
+    ]);
     const own = await layer({
       'web-down.yaml': pattern('web-down', 'Web down, my way'),
       'noisy.yaml': '# not on my machines\nid: noisy\ndisabled: true\nreason: no such service here\n',
       'mine.yaml': pattern('mine', 'Mine'),
     });
-    const snapshot = await createLayeredCatalog({ layers: [{ name: 'bundled', directory: seed }, { name: 'own', directory: own }] }).load();
-    expect(snapshot.patterns.map((each) => [each.id, each.title])).toEqual([['disk-full', 'Disk full'], ['web-down', 'Web down, my way'], ['mine', 'Mine']]);
+    const snapshot = await createLayeredCatalog({
+      layers: [
+        { name: 'bundled', directory: seed },
+        { name: 'own', directory: own },
+      ],
+    }).load();
+    expect(snapshot.patterns.map((each) => [each.id, each.title])).toEqual([
+      ['disk-full', 'Disk full'],
+      ['web-down', 'Web down, my way'],
+      ['mine', 'Mine'],
+    ]);
     // Replaced whole: the override (diagnosis only) inherits nothing from the seed's pattern (which has a fix).
     expect(snapshot.patterns[1]!.fix).toBeUndefined();
     expect(snapshot.origins!['web-down']).toMatchObject({ layer: 'own', line: 1, overrides: { layer: 'bundled', line: 1 } });
@@ -65,14 +80,23 @@ describe('createLayeredCatalog', () => {
     expect(snapshot.origins!['web-down']!.overrides!.file).toContain(join(seed, 'patterns', 'web-down.yaml').split('/').slice(-3).join('/'));
     expect(formatPatternOrigin(snapshot.origins!['web-down']!)).toMatch(/web-down\.yaml:1 \(own\), overrides .*web-down\.yaml:1 \(bundled\)$/);
     expect(snapshot.origins!['disk-full']!.layer).toBe('bundled');
-    expect(snapshot.disabled).toEqual([expect.objectContaining({ id: 'noisy', reason: 'no such service here', origin: expect.objectContaining({ layer: 'own', line: 2 }), removed: expect.objectContaining({ layer: 'bundled' }) })]);
+    expect(snapshot.disabled).toEqual([
+      expect.objectContaining({ id: 'noisy', reason: 'no such service here', origin: expect.objectContaining({ layer: 'own', line: 2 }), removed: expect.objectContaining({ layer: 'bundled' }) }),
+    ]);
     expect(snapshot.scriptDirs).toEqual([join(own, 'scripts'), join(seed, 'scripts')]);
   });
 
   it("finds a higher layer's script in a lower layer's scripts folder, and names every folder it looked in otherwise", async () => {
     const seed = await layer({ 'web-down.yaml': pattern('web-down', 'Web down', 'fix.sh') }, ['fix.sh', 'verify.sh']);
     const own = await layer({ 'web-down.yaml': pattern('web-down', 'Web down, restarted', 'fix.sh'), 'api-down.yaml': pattern('api-down', 'API down', 'api-restart.sh') });
-    const error = await refusal(createLayeredCatalog({ layers: [{ name: 'bundled', directory: seed }, { name: 'own', directory: own }] }).load());
+    const error = await refusal(
+      createLayeredCatalog({
+        layers: [
+          { name: 'bundled', directory: seed },
+          { name: 'own', directory: own },
+        ],
+      }).load(),
+    );
     expect(error.details['problems']).toEqual([expect.objectContaining({ patternId: 'api-down', path: 'fix.script' })]);
     expect(error.message).toMatch(/script "api-restart\.sh" not found or not executable in .*scripts, .*scripts/);
   });
@@ -85,18 +109,39 @@ describe('createLayeredCatalog', () => {
       'mine.yml': pattern('mine', 'Mine again'),
       'web-down.yaml': 'id: web-down\ndisabled: true\nbecause: old\n',
     });
-    const error = await refusal(createLayeredCatalog({ layers: [{ name: 'bundled', directory: seed }, { name: './own', directory: own }] }).load());
+    const error = await refusal(
+      createLayeredCatalog({
+        layers: [
+          { name: 'bundled', directory: seed },
+          { name: './own', directory: own },
+        ],
+      }).load(),
+    );
     expect(error.message).toMatch(/mine\.yml:1, pattern "mine", field id: duplicate pattern id, already defined in .*mine\.yaml:1/);
     expect(error.message).toMatch(/web-down\.yaml:3, pattern "web-down", field because: unknown field "because" \(a disable stub holds only id, disabled: true and reason\)/);
-    const typo = await refusal(createLayeredCatalog({ layers: [{ name: 'bundled', directory: seed }, { name: './own', directory: await layer({ 'typo.yaml': 'id: typo\ndisabled: true\n' }) }] }).load());
+    const typo = await refusal(
+      createLayeredCatalog({
+        layers: [
+          { name: 'bundled', directory: seed },
+          { name: './own', directory: await layer({ 'typo.yaml': 'id: typo\ndisabled: true\n' }) },
+        ],
+      }).load(),
+    );
     expect(typo.message).toMatch(/typo\.yaml:1, pattern "typo", field disabled: nothing to disable: no lower layer \(bundled\) defines pattern "typo"/);
-    const alone = await refusal(createLayeredCatalog({ layers: [{ name: 'own', directory: await layer({ 'typo.yaml': 'id: typo\ndisabled: true\n', 'mine.yaml': pattern('mine', 'Mine') }) }] }).load());
+    const alone = await refusal(
+      createLayeredCatalog({ layers: [{ name: 'own', directory: await layer({ 'typo.yaml': 'id: typo\ndisabled: true\n', 'mine.yaml': pattern('mine', 'Mine') }) }] }).load(),
+    );
     expect(alone.message).toContain('"own" is the lowest catalog layer');
   });
 
   it('accepts an own layer without pattern files yet, but not an empty lowest layer', async () => {
     const seed = await layer({ 'web-down.yaml': pattern('web-down', 'Web down') });
-    const snapshot = await createLayeredCatalog({ layers: [{ name: 'bundled', directory: seed }, { name: 'own', directory: await layer({}) }] }).load();
+    const snapshot = await createLayeredCatalog({
+      layers: [
+        { name: 'bundled', directory: seed },
+        { name: 'own', directory: await layer({}) },
+      ],
+    }).load();
     expect(snapshot.patterns.map((each) => each.id)).toEqual(['web-down']);
     const empty = await refusal(createLayeredCatalog({ layers: [{ name: 'own', directory: await layer({}) }] }).load());
     expect(empty.message).toContain('no pattern files (*.yaml) found');
@@ -105,7 +150,14 @@ describe('createLayeredCatalog', () => {
   it('reports problems of every layer in one error', async () => {
     const seed = await layer({ 'web-down.yaml': pattern('web-down', 'Web down').replace('target_host: penny\n', '') });
     const own = await layer({ 'mine.yaml': pattern('mine', 'Mine').replace('title: Mine', 'title: ""') });
-    const error = await refusal(createLayeredCatalog({ layers: [{ name: 'bundled', directory: seed }, { name: 'own', directory: own }] }).load());
+    const error = await refusal(
+      createLayeredCatalog({
+        layers: [
+          { name: 'bundled', directory: seed },
+          { name: 'own', directory: own },
+        ],
+      }).load(),
+    );
     expect((error.details['problems'] as Array<{ path?: string }>).map((problem) => problem.path).sort()).toEqual(['target_host', 'title']);
     expect(error.message).toContain('2 problem(s) in bundled + own');
   });
@@ -116,7 +168,16 @@ describe('CatalogHolder.follow', () => {
     const seed = await layer({ 'web-down.yaml': pattern('web-down', 'Web down') });
     const own = await layer({ 'mine.yaml': pattern('mine', 'Mine') });
     const logger = createMemoryLogger();
-    const holder = await CatalogHolder.load(createLayeredCatalog({ layers: [{ name: 'bundled', directory: seed }, { name: 'own', directory: own }], pollIntervalMs: 20 }), { logger });
+    const holder = await CatalogHolder.load(
+      createLayeredCatalog({
+        layers: [
+          { name: 'bundled', directory: seed },
+          { name: 'own', directory: own },
+        ],
+        pollIntervalMs: 20,
+      }),
+      { logger },
+    );
     const results: CatalogReloadResult[] = [];
     const abort = new AbortController();
     let notify: () => void = () => {};

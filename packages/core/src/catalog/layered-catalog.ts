@@ -62,7 +62,12 @@ export function combineCatalogLayers(snapshots: ReadonlyArray<{ name: string; sn
   }
   if (problems.length > 0) throw catalogInvalid(snapshots.map((layer) => layer.name).join(' + '), problems);
   const top = snapshots[snapshots.length - 1]!.snapshot;
-  const digest = snapshots.length === 1 ? top.digest : createHash('sha256').update(snapshots.map((layer) => `${layer.name}\0${layer.snapshot.digest}`).join('\0')).digest('hex');
+  const digest =
+    snapshots.length === 1
+      ? top.digest
+      : createHash('sha256')
+          .update(snapshots.map((layer) => `${layer.name}\0${layer.snapshot.digest}`).join('\0'))
+          .digest('hex');
   return {
     patterns: [...current.values()].map((entry) => entry.pattern),
     scriptsDir: top.scriptsDir,
@@ -124,7 +129,8 @@ export function createLayeredCatalog(options: LayeredCatalogOptions): Catalog {
     watch(signal): AsyncIterable<CatalogUpdate> {
       const fingerprint = async () => {
         const parts: string[] = [];
-        for (const layer of options.layers) parts.push('directory' in layer ? await fingerprintFolder(layer.directory) : `${layer.name}:${(await layer.catalog.load(signal).catch(() => undefined))?.digest ?? 'failing'}`);
+        for (const layer of options.layers)
+          parts.push('directory' in layer ? await fingerprintFolder(layer.directory) : `${layer.name}:${(await layer.catalog.load(signal).catch(() => undefined))?.digest ?? 'failing'}`);
         return parts.join('\0');
       };
       return pollCatalog(catalog, fingerprint, options.pollIntervalMs ?? 2000, signal);

@@ -54,7 +54,16 @@ describe('contract JSDoc', () => {
   });
 
   it('notices a member without JSDoc, and accepts one with it', () => {
-    const text = ['/** A thing. */', 'export interface Thing {', '  /** Documented. */', '  a: string;', '  // a line comment is not JSDoc', '  b(): void;', '}', 'interface Private { c: number }'].join('\n');
+    const text = [
+      '/** A thing. */',
+      'export interface Thing {',
+      '  /** Documented. */',
+      '  a: string;',
+      '  // a line comment is not JSDoc',
+      '  b(): void;',
+      '}',
+      'interface Private { c: number }',
+    ].join('\n');
     expect(undocumentedMembers('thing.ts', text)).toEqual(['thing.ts:6 Thing.b']);
     expect(undocumentedMembers('bare.ts', 'export interface Bare {\n  /** ok */\n  x: 1;\n}')).toEqual(['bare.ts:1 Bare (the interface itself)']);
   });

@@ -45,15 +45,7 @@ export interface ProposalActions {
 }
 
 /** What happened to a proposal since it was sent. */
-export type ProposalUpdateStatus =
-  | 'approved'
-  | 'denied'
-  | 'expired'
-  | 'succeeded'
-  | 'failed'
-  | 'rolled_back'
-  | 'escalated'
-  | 'interrupted';
+export type ProposalUpdateStatus = 'approved' | 'denied' | 'expired' | 'succeeded' | 'failed' | 'rolled_back' | 'escalated' | 'interrupted';
 
 /** A change of a proposal's state, for the human who received it. Already redacted. */
 export interface ProposalUpdate {

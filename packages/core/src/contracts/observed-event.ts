@@ -19,7 +19,10 @@ export const ObservedEventSchema = z.object({
   /** Milliseconds since the epoch. */
   time: z.number().finite(),
   /** Exact nanosecond timestamp as a decimal string when the source has one (Loki). */
-  timeNs: z.string().regex(/^\d{1,25}$/).optional(),
+  timeNs: z
+    .string()
+    .regex(/^\d{1,25}$/)
+    .optional(),
   /** Host the observation is about; `unknown` when the source could not tell. */
   host: z.string().default('unknown'),
   /** Service (container, unit, job) the observation is about. */

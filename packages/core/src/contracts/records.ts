@@ -10,16 +10,7 @@ export type ProposalStatus = z.infer<typeof ProposalStatus>;
  * (verify script) -> succeeded | failed; failed -> rolled_back | escalated. Each step's output is
  * appended with the transition that ends it, so a crash between steps leaves an exact record.
  */
-export const ExecutionStatus = z.enum([
-  'pending',
-  'running',
-  'verifying',
-  'succeeded',
-  'failed',
-  'rolled_back',
-  'escalated',
-  'interrupted',
-]);
+export const ExecutionStatus = z.enum(['pending', 'running', 'verifying', 'succeeded', 'failed', 'rolled_back', 'escalated', 'interrupted']);
 export type ExecutionStatus = z.infer<typeof ExecutionStatus>;
 
 /** Legal proposal transitions. Anything else is refused, audited, and executes nothing. */

@@ -48,7 +48,15 @@ const catalog = [oom, crash, disk];
 
 const candidate = (pattern: typeof oom, confidence = 1): Candidate => ({ pattern, confidence, signalIds: pattern.required_signals.map((signal) => signal.id) });
 function input(candidates: Candidate[], fields: Partial<ClassificationInput> = {}): ClassificationInput {
-  return { fingerprint: `fp-${candidates.map((c) => c.pattern.id).join('+')}`, host: 'penny', service: 'homepage', candidates, evidence: ['container homepage exited with code 137 (OOM)'], catalog, ...fields };
+  return {
+    fingerprint: `fp-${candidates.map((c) => c.pattern.id).join('+')}`,
+    host: 'penny',
+    service: 'homepage',
+    candidates,
+    evidence: ['container homepage exited with code 137 (OOM)'],
+    catalog,
+    ...fields,
+  };
 }
 
 describe('Classifier', () => {

@@ -10,7 +10,13 @@ function join(lines: string[], options: { maxLines?: number; maxLength?: number 
 
 // redis src/config.c, loadServerConfigFromString, label loaderr (7.2 and 8.0): a blank line, the
 // header with REDIS_VERSION, "Reading the configuration file, at line %d", ">>> '%s'", the reason.
-const REDIS_BLOCK = ['', '*** FATAL CONFIG FILE ERROR (Redis 7.2.4) ***', 'Reading the configuration file, at line 2', ">>> 'rename-command FLUSHALL \"\"'", 'Bad directive or wrong number of arguments'];
+const REDIS_BLOCK = [
+  '',
+  '*** FATAL CONFIG FILE ERROR (Redis 7.2.4) ***',
+  'Reading the configuration file, at line 2',
+  '>>> \'rename-command FLUSHALL ""\'',
+  'Bad directive or wrong number of arguments',
+];
 
 // docker-library/postgres 18 docker-entrypoint.sh, docker_error_old_databases (first lines of the block).
 const PG18_BLOCK = [
@@ -58,7 +64,14 @@ describe('continuation joiner', () => {
 
   it('joins a Go panic with its goroutine trace, and a fault with its fatal error', () => {
     expect(join([...GO_PANIC, 'time="2026-04-20T08:00:00Z" level=info msg="restarting"'])).toEqual([GO_PANIC.join('\n'), 'time="2026-04-20T08:00:00Z" level=info msg="restarting"']);
-    const fault = ['unexpected fault address 0x7f3c2a1b4000', 'fatal error: fault', '[signal SIGBUS: bus error code=0x2 addr=0x7f3c2a1b4000 pc=0x55d1c3a4b2e1]', '', 'goroutine 73 gp=0xc000602fc0 m=12 mp=0xc000680008 [running]:', 'runtime.throw({0x55d1c4f1e0a2?, 0x0?})'];
+    const fault = [
+      'unexpected fault address 0x7f3c2a1b4000',
+      'fatal error: fault',
+      '[signal SIGBUS: bus error code=0x2 addr=0x7f3c2a1b4000 pc=0x55d1c3a4b2e1]',
+      '',
+      'goroutine 73 gp=0xc000602fc0 m=12 mp=0xc000680008 [running]:',
+      'runtime.throw({0x55d1c4f1e0a2?, 0x0?})',
+    ];
     expect(join(fault)).toEqual([fault.join('\n')]);
   });
 

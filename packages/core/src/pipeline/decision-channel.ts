@@ -47,7 +47,14 @@ export async function connectDecisionChannel(options: DecisionChannelOptions): P
       try {
         const outcome = await decider.decide(request.token, request.decision, request.actor);
         if (!outcome.ok) {
-          await recordRefusal({ channel: request.channel, actor: request.actor, decision: request.decision, reason: outcome.status, detail: outcome.message, ...(outcome.proposal ? { proposalId: outcome.proposal.id } : {}) });
+          await recordRefusal({
+            channel: request.channel,
+            actor: request.actor,
+            decision: request.decision,
+            reason: outcome.status,
+            detail: outcome.message,
+            ...(outcome.proposal ? { proposalId: outcome.proposal.id } : {}),
+          });
         }
         return { ok: outcome.ok, message: outcome.message };
       } catch (error) {

@@ -11,13 +11,26 @@ function engine(overrides: Partial<FishEngineOptions> = {}) {
   const clock = new ManualClock(Date.UTC(2026, 0, 1, 9, 30));
   const audit = createMemoryAuditStore();
   const notifier = recordingNotifier();
-  const catalog: CatalogSnapshot = { patterns: [makePattern({ id: 'web-down', required_signals: [{ id: 'line', log: { message: 'web down' } }], samples: { match: ['web down'] } })], scriptsDir: '/x', loadedFrom: '/x', loadedAt: 0, digest: 'd' };
+  const catalog: CatalogSnapshot = {
+    patterns: [makePattern({ id: 'web-down', required_signals: [{ id: 'line', log: { message: 'web down' } }], samples: { match: ['web down'] } })],
+    scriptsDir: '/x',
+    loadedFrom: '/x',
+    loadedAt: 0,
+    digest: 'd',
+  };
   const fish = new FishEngine({
     catalog: () => catalog,
     sources: [],
     audit,
     notifier,
-    executor: { specificationVersion: 'v1', name: 'none', hosts: () => ['penny'], async run() { throw new Error('not in this test'); } },
+    executor: {
+      specificationVersion: 'v1',
+      name: 'none',
+      hosts: () => ['penny'],
+      async run() {
+        throw new Error('not in this test');
+      },
+    },
     signer: new ApprovalSigner('seams-test-secret-0123456789abcdefg'),
     publicUrl: 'https://x.test',
     clock,

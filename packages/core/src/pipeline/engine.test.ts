@@ -48,25 +48,56 @@ async function setup() {
 
 const PATTERNS = [
   makePattern({ id: 'stack-down', title: 'Stack down', required_signals: [{ id: 'line', log: { message: 'stack down' } }], samples: { match: ['stack down'] } }),
-  makePattern({ id: 'fix-fails', required_signals: [{ id: 'line', log: { message: 'fix fails' } }], fix: { script: 'fail.sh' }, on_failure: 'rollback', rollback: { script: 'rollback.sh' }, samples: { match: ['fix fails'] } }),
-  makePattern({ id: 'escalates', required_signals: [{ id: 'line', log: { message: 'fix escalates' } }], fix: { script: 'fail.sh' }, diagnosis: 'Check the disk.', samples: { match: ['fix escalates'] } }),
+  makePattern({
+    id: 'fix-fails',
+    required_signals: [{ id: 'line', log: { message: 'fix fails' } }],
+    fix: { script: 'fail.sh' },
+    on_failure: 'rollback',
+    rollback: { script: 'rollback.sh' },
+    samples: { match: ['fix fails'] },
+  }),
+  makePattern({
+    id: 'escalates',
+    required_signals: [{ id: 'line', log: { message: 'fix escalates' } }],
+    fix: { script: 'fail.sh' },
+    diagnosis: 'Check the disk.',
+    samples: { match: ['fix escalates'] },
+  }),
   makePattern({ id: 'verify-fails', required_signals: [{ id: 'line', log: { message: 'verify fails' } }], verify: { script: 'verify-fail.sh' }, samples: { match: ['verify fails'] } }),
-  makePattern({ id: 'earned', required_signals: [{ id: 'line', log: { message: 'earned auto', level: ['error'] } }], promote_to_autoexec_after: 2, cooldown: '1s', samples: { match: ['earned auto'] } }),
+  makePattern({
+    id: 'earned',
+    required_signals: [{ id: 'line', log: { message: 'earned auto', level: ['error'] } }],
+    promote_to_autoexec_after: 2,
+    cooldown: '1s',
+    samples: { match: ['earned auto'] },
+  }),
   makePattern({ id: 'from-event', required_signals: [{ id: 'line', log: { message: 'on its host' } }], target_host: '$event_host', samples: { match: ['on its host'] } }),
-  makePattern({ id: 'slow-fix', required_signals: [{ id: 'line', log: { message: 'slow fix' } }], fix: { script: 'slow.sh' }, on_failure: 'rollback', rollback: { script: 'rollback.sh' }, samples: { match: ['slow fix'] } }),
+  makePattern({
+    id: 'slow-fix',
+    required_signals: [{ id: 'line', log: { message: 'slow fix' } }],
+    fix: { script: 'slow.sh' },
+    on_failure: 'rollback',
+    rollback: { script: 'rollback.sh' },
+    samples: { match: ['slow fix'] },
+  }),
   makePattern({
     id: 'disk-filling',
     required_signals: [{ id: 'used', metric: { query: 'disk_used_percent', op: '>', threshold: 90, for: '2m' } }],
     samples: { match: [{ message: 'disk', metric: { name: 'disk_used_percent', value: 95 } }] },
   }),
-  makePattern({ id: 'diagnose-only', severity: 'critical', required_signals: [{ id: 'line', log: { message: 'raid degraded' } }], fix: undefined, verify: undefined, diagnosis: 'Replace the failed disk; nothing safe to automate.', samples: { match: ['raid degraded'] } }),
+  makePattern({
+    id: 'diagnose-only',
+    severity: 'critical',
+    required_signals: [{ id: 'line', log: { message: 'raid degraded' } }],
+    fix: undefined,
+    verify: undefined,
+    diagnosis: 'Replace the failed disk; nothing safe to automate.',
+    samples: { match: ['raid degraded'] },
+  }),
   makePattern({ id: 'no-cooldown', required_signals: [{ id: 'line', log: { message: 'flood' } }], cooldown: 0, samples: { match: ['flood'] } }),
 ];
 
-type Recorded =
-  | { type: 'propose'; notice: ProposalNotice; actions: ProposalActions }
-  | { type: 'update'; update: ProposalUpdate }
-  | { type: 'notify'; message: NotifierMessage };
+type Recorded = { type: 'propose'; notice: ProposalNotice; actions: ProposalActions } | { type: 'update'; update: ProposalUpdate } | { type: 'notify'; message: NotifierMessage };
 
 function recordingNotifier(): Notifier & { sent: Recorded[] } {
   const sent: Recorded[] = [];
@@ -163,7 +194,10 @@ describe('FishEngine: the proposal state machine', () => {
     await h.fire('stack down');
     const { notice, approve } = h.lastProposal();
     expect(notice).toMatchObject({ patternId: 'stack-down', title: 'Stack down', host: 'penny', service: 'homepage', confidence: 1, dryRun: false });
-    expect(h.notifier.sent[0]).toMatchObject({ type: 'propose', actions: { approveUrl: expect.stringMatching(/^https:\/\/fish\.example\.test\/approve\//), viewUrl: `https://fish.example.test/proposals/${notice.proposalId}` } });
+    expect(h.notifier.sent[0]).toMatchObject({
+      type: 'propose',
+      actions: { approveUrl: expect.stringMatching(/^https:\/\/fish\.example\.test\/approve\//), viewUrl: `https://fish.example.test/proposals/${notice.proposalId}` },
+    });
     expect((await h.audit.getProposal(notice.proposalId))?.status).toBe('proposed');
     expect(await h.runs()).toEqual([]);
 
@@ -172,7 +206,10 @@ describe('FishEngine: the proposal state machine', () => {
     await h.engine.idle();
     const execution = await h.audit.getExecutionByProposal(notice.proposalId);
     expect(execution).toMatchObject({ status: 'succeeded', targetHost: 'penny', dryRun: false });
-    expect(execution!.steps.map((step) => [step.verb, step.script, step.exitCode])).toEqual([['run', 'fix.sh', 0], ['verify', 'verify.sh', 0]]);
+    expect(execution!.steps.map((step) => [step.verb, step.script, step.exitCode])).toEqual([
+      ['run', 'fix.sh', 0],
+      ['verify', 'verify.sh', 0],
+    ]);
     expect(await h.runs()).toEqual(['run stack-down fix.sh', 'verify stack-down verify.sh']);
     expect(await readFile(join(h.dirs.sandboxDir, 'state'), 'utf8')).toBe('fixed\n');
     expect(await historyOf(h.audit, notice.proposalId)).toEqual(['proposal:proposed', 'decision:approved']);
@@ -189,7 +226,10 @@ describe('FishEngine: the proposal state machine', () => {
     await h.engine.idle();
     const execution = await h.audit.getExecutionByProposal(notice.proposalId);
     expect(execution).toMatchObject({ status: 'rolled_back', detail: 'fix failed; rolled back' });
-    expect(execution!.steps.map((step) => [step.verb, step.exitCode])).toEqual([['run', 3], ['rollback', 0]]);
+    expect(execution!.steps.map((step) => [step.verb, step.exitCode])).toEqual([
+      ['run', 3],
+      ['rollback', 0],
+    ]);
     expect(execution!.steps[0]!.stderr).toContain('could not restart');
     expect(await h.runs()).toEqual(['run fix-fails fail.sh', 'rollback fix-fails rollback.sh']);
     expect(await readFile(join(h.dirs.sandboxDir, 'state'), 'utf8')).toBe('rolled-back\n');
@@ -348,16 +388,49 @@ describe('FishEngine: illegal transitions are refused by the store', () => {
   it('every illegal execution transition throws STATE_TRANSITION_ILLEGAL and is recorded', async () => {
     const audit = createMemoryAuditStore();
     const at = '2026-01-01T00:00:00.000Z';
-    await audit.insertIncident({ id: 'inc', fingerprint: 'f', host: 'penny', service: 's', patternId: 'stack-down', candidates: ['stack-down'], confidence: 1, method: 'deterministic', reason: 'r', evidence: [], eventCount: 1, firstSeen: at, lastSeen: at, createdAt: at });
+    await audit.insertIncident({
+      id: 'inc',
+      fingerprint: 'f',
+      host: 'penny',
+      service: 's',
+      patternId: 'stack-down',
+      candidates: ['stack-down'],
+      confidence: 1,
+      method: 'deterministic',
+      reason: 'r',
+      evidence: [],
+      eventCount: 1,
+      firstSeen: at,
+      lastSeen: at,
+      createdAt: at,
+    });
     // A path of legal transitions reaching each status.
     const paths: Record<ExecutionStatus, ExecutionStatus[]> = {
-      pending: [], running: ['running'], verifying: ['running', 'verifying'], succeeded: ['running', 'succeeded'], failed: ['running', 'failed'],
-      rolled_back: ['running', 'failed', 'rolled_back'], escalated: ['running', 'failed', 'escalated'], interrupted: ['interrupted'],
+      pending: [],
+      running: ['running'],
+      verifying: ['running', 'verifying'],
+      succeeded: ['running', 'succeeded'],
+      failed: ['running', 'failed'],
+      rolled_back: ['running', 'failed', 'rolled_back'],
+      escalated: ['running', 'failed', 'escalated'],
+      interrupted: ['interrupted'],
     };
     let refused = 0;
     for (const status of executionStatuses) {
       const proposalId = `prop_${status}`;
-      await audit.insertProposal({ id: proposalId, incidentId: 'inc', patternId: 'stack-down', targetHost: 'penny', service: 's', confidence: 1, status: 'proposed', dryRun: false, autoExec: false, createdAt: at, expiresAt: at });
+      await audit.insertProposal({
+        id: proposalId,
+        incidentId: 'inc',
+        patternId: 'stack-down',
+        targetHost: 'penny',
+        service: 's',
+        confidence: 1,
+        status: 'proposed',
+        dryRun: false,
+        autoExec: false,
+        createdAt: at,
+        expiresAt: at,
+      });
       await audit.insertExecution({ id: `exe_${status}`, proposalId, patternId: 'stack-down', targetHost: 'penny', status: 'pending', dryRun: false, createdAt: at, updatedAt: at, steps: [] });
       let current: ExecutionStatus = 'pending';
       for (const next of paths[status]) {
@@ -366,12 +439,16 @@ describe('FishEngine: illegal transitions are refused by the store', () => {
       }
       for (const to of executionStatuses) {
         if (EXECUTION_TRANSITIONS[status].includes(to)) continue;
-        await expect(audit.transitionExecution({ id: `exe_${status}`, from: [status], to, at })).rejects.toSatisfy((error: unknown) => FishError.hasCode(error, FishErrorCode.STATE_TRANSITION_ILLEGAL));
+        await expect(audit.transitionExecution({ id: `exe_${status}`, from: [status], to, at })).rejects.toSatisfy((error: unknown) =>
+          FishError.hasCode(error, FishErrorCode.STATE_TRANSITION_ILLEGAL),
+        );
         refused++;
       }
       expect((await audit.getExecution(`exe_${status}`))?.status).toBe(status);
       // A second execution for the same proposal is refused by the store.
-      expect(await audit.insertExecution({ id: `exe_${status}_2`, proposalId, patternId: 'stack-down', targetHost: 'penny', status: 'pending', dryRun: false, createdAt: at, updatedAt: at, steps: [] })).toBe(false);
+      expect(
+        await audit.insertExecution({ id: `exe_${status}_2`, proposalId, patternId: 'stack-down', targetHost: 'penny', status: 'pending', dryRun: false, createdAt: at, updatedAt: at, steps: [] }),
+      ).toBe(false);
     }
     const expected = executionStatuses.reduce((sum, status) => sum + executionStatuses.length - EXECUTION_TRANSITIONS[status].length, 0);
     expect(refused).toBe(expected);
@@ -444,7 +521,17 @@ describe('FishEngine: restart recovery', () => {
     // Simulate a crash: the first proposal was approved and its fix was running; the second was
     // approved but its execution never started.
     await first.audit.transitionProposal({ id: left.notice.proposalId, from: 'proposed', to: 'approved', at: at(), actor: 'alice' });
-    await first.audit.insertExecution({ id: 'exe_crashed', proposalId: left.notice.proposalId, patternId: 'stack-down', targetHost: 'penny', status: 'pending', dryRun: false, createdAt: at(), updatedAt: at(), steps: [] });
+    await first.audit.insertExecution({
+      id: 'exe_crashed',
+      proposalId: left.notice.proposalId,
+      patternId: 'stack-down',
+      targetHost: 'penny',
+      status: 'pending',
+      dryRun: false,
+      createdAt: at(),
+      updatedAt: at(),
+      steps: [],
+    });
     await first.audit.transitionExecution({ id: 'exe_crashed', from: ['pending'], to: 'running', at: at() });
     await first.audit.transitionProposal({ id: approvedOnly.notice.proposalId, from: 'proposed', to: 'approved', at: at(), actor: 'alice' });
 
@@ -476,7 +563,18 @@ describe('FishEngine: metrics and execution ownership', () => {
     const h = await harness();
     // What source-prom emits: one event per episode, saying how long the condition has held.
     const sample = (value: number, heldForMs: number, labels: Record<string, string> = { mount: '/' }) =>
-      h.engine.ingest({ id: `m-${h.clock.now()}-${value}-${labels['mount']}`, kind: 'metric', source: 'prom', time: h.clock.now(), host: 'penny', service: 'node', level: 'info', message: `disk ${value}`, labels, metric: { name: 'disk_used_percent', value, heldForMs } });
+      h.engine.ingest({
+        id: `m-${h.clock.now()}-${value}-${labels['mount']}`,
+        kind: 'metric',
+        source: 'prom',
+        time: h.clock.now(),
+        host: 'penny',
+        service: 'node',
+        level: 'info',
+        message: `disk ${value}`,
+        labels,
+        metric: { name: 'disk_used_percent', value, heldForMs },
+      });
     await sample(95, 60_000); // held 1 minute of the 2 asked
     await sample(80, 300_000); // below the threshold, however long
     await h.engine.idle();
@@ -646,7 +744,14 @@ describe('FishEngine: safety', () => {
   });
 
   it('still notifies an unknown incident when its bundle cannot be written', async () => {
-    const h = await harness({ unknown: { count: 1 }, unknownBundles: { writeBundle: async () => { throw new Error('EROFS: read-only file system'); } } });
+    const h = await harness({
+      unknown: { count: 1 },
+      unknownBundles: {
+        writeBundle: async () => {
+          throw new Error('EROFS: read-only file system');
+        },
+      },
+    });
     await h.fire('segfault', { service: 'mystery' });
     const message = notifies(h).find((item) => item.kind === 'unknown-incident');
     expect(message?.body).toContain('not written (EROFS: read-only file system)');
@@ -662,7 +767,12 @@ describe('FishEngine: safety', () => {
   it('counts a bad event and keeps the loop going', async () => {
     const events: unknown[] = [
       { id: 'bad-1', kind: 'log', source: 's', time: 0 }, // no message, host, labels ...
-      Object.defineProperty({ kind: 'log', source: 's', time: 0, host: 'penny', service: 'homepage', level: 'error', message: 'stack down', labels: {} }, 'id', { get() { throw new Error('hostile getter'); }, enumerable: true }),
+      Object.defineProperty({ kind: 'log', source: 's', time: 0, host: 'penny', service: 'homepage', level: 'error', message: 'stack down', labels: {} }, 'id', {
+        get() {
+          throw new Error('hostile getter');
+        },
+        enumerable: true,
+      }),
       null,
       logEvent({ message: 'stack down' }),
     ];
@@ -716,7 +826,14 @@ describe('FishEngine: safety', () => {
     for (let i = 0; i < 3; i++) await h.fire(`panic: db auth failed password=${secrets[0]} retry ${i}`, { service: 'db' });
     await h.engine.decide(h.lastProposal().approve, 'approve', 'alice');
     await h.engine.idle();
-    const everything = JSON.stringify([h.notifier.sent, await h.audit.listIncidents(), await h.audit.listProposals(), await h.audit.listExecutions(), await h.audit.listNotifications(), await h.audit.history()]);
+    const everything = JSON.stringify([
+      h.notifier.sent,
+      await h.audit.listIncidents(),
+      await h.audit.listProposals(),
+      await h.audit.listExecutions(),
+      await h.audit.listNotifications(),
+      await h.audit.history(),
+    ]);
     const bundles = h.bundles.bundles.map((bundle) => JSON.stringify(bundle));
     expect(bundles).toHaveLength(1);
     expect(everything).toContain('stack down: login failed password=[REDACTED]');

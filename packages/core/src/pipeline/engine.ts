@@ -26,16 +26,7 @@ import { RoutingStage } from './stages/routing.js';
 import { TaskTracker, closeOwned } from './stages/task-tracker.js';
 import { UnknownIncidentStage } from './stages/unknown-incidents.js';
 
-export type { FishEngineOptions, FishEngineStats } from './engine-options.js';
-export type { EngineCheckpoint, FishEngineEvents, ProposalLinks, StageContext } from './stages/context.js';
-export type { DecisionOutcome } from './stages/decisions.js';
-export { EVENT_HOST_TARGET } from './stages/routing.js';
-export { createAutoExecPolicy, type AutoExecPolicy, type AutoExecPolicyOptions, type AutoExecVerdict } from './stages/auto-exec-policy.js';
-export { localIncidentClaim, type IncidentClaim } from './stages/incident-claim.js';
-export type { DetectedIncident, UnknownDetectionOptions } from './stages/detection.js';
-export type { OutboxOptions } from './stages/outbox.js';
-export type { EngineCounter, EngineHistogram, EngineObserver } from './stages/observer.js';
-export type { UnknownBundle, UnknownBundleWriter } from './stages/unknown-incidents.js';
+export * from './engine-exports.js';
 
 /**
  * fish's loop, as a facade over its stages: sources -> bounded bus -> detection (dedup, windows,
@@ -127,11 +118,16 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
       autoExecDenyWindowMs: options.autoExecDenyWindowMs ?? 120_000,
     });
     this.decisions = new DecisionStage(context, notifications, { signer: options.signer, recovering: () => this.recovering, execute });
-    this.recovery = new RecoveryStage(context, { notifications, decisions: this.decisions, execution }, {
-      cooldowns: this.detection.cooldowns,
-      unknownCooldownMs: options.unknown?.cooldownMs ?? UNKNOWN_COOLDOWN_MS, resumeWindowMs: options.resumeWindowMs ?? 300_000,
-      ...(shared ? { sharedLeaseMs: shared.leaseMs } : {}),
-    });
+    this.recovery = new RecoveryStage(
+      context,
+      { notifications, decisions: this.decisions, execution },
+      {
+        cooldowns: this.detection.cooldowns,
+        unknownCooldownMs: options.unknown?.cooldownMs ?? UNKNOWN_COOLDOWN_MS,
+        resumeWindowMs: options.resumeWindowMs ?? 300_000,
+        ...(shared ? { sharedLeaseMs: shared.leaseMs } : {}),
+      },
+    );
   }
 
   /** The bounded queue between the sources and the pipeline (a new one after each stop/start). */
@@ -200,13 +196,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
   }
 
   stats(): FishEngineStats {
-    const count = (name: Parameters<EngineCounters['get']>[0]) => this.counters.get(name);
-    return {
-      events: count('events'), stale: count('stale'), duplicates: count('duplicates'), matched: count('matched'), incidents: count('incidents'),
-      unknownIncidents: count('unknownIncidents'), suppressedByCooldown: count('suppressedByCooldown'), claimedElsewhere: count('claimedElsewhere'),
-      rateLimited: count('rateLimited'), proposals: count('proposals'), executions: count('executions'), llmCalls: this.classifier.llmCallCount,
-      bus: this.bus.stats(), errors: count('errors'),
-    };
+    return { ...this.counters.snapshot(), llmCalls: this.classifier.llmCallCount, bus: this.bus.stats() };
   }
 
   /**
@@ -276,7 +266,14 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
         return;
       } catch (error) {
         if (signal.aborted) return;
-        this.fail(new FishError({ code: FishErrorCode.SOURCE_UNREACHABLE, message: errorMessage(source.name, `source failed, restarting in ${delay} ms: ${describeError(error)}`), cause: error, isRetryable: true }));
+        this.fail(
+          new FishError({
+            code: FishErrorCode.SOURCE_UNREACHABLE,
+            message: errorMessage(source.name, `source failed, restarting in ${delay} ms: ${describeError(error)}`),
+            cause: error,
+            isRetryable: true,
+          }),
+        );
         await new Promise((resolve) => setTimeout(resolve, delay).unref());
         delay = Math.min(delay * 2, 60_000);
       }

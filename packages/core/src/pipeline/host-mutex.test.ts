@@ -54,9 +54,11 @@ describe('HostMutex', () => {
 
   it('releases the lock when the task throws', async () => {
     const mutex = new HostMutex();
-    await expect(mutex.runExclusive('penny', async () => {
-      throw new Error('boom');
-    })).rejects.toThrow('boom');
+    await expect(
+      mutex.runExclusive('penny', async () => {
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
     expect(mutex.isLocked('penny')).toBe(false);
     const queued = mutex.runExclusive('penny', async () => {
       throw new Error('again');

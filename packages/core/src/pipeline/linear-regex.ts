@@ -57,9 +57,7 @@ export function compileLinearRegex(source: string, options: { ignoreCase?: boole
     try {
       return RE2JS.compile(toRe2Syntax(source), ignoreCase ? RE2JS.CASE_INSENSITIVE : 0);
     } catch (error) {
-      throw new Error(
-        `not supported by the linear-time regex engine (RE2 syntax: no look-ahead, look-behind or back-references): ${(error as Error).message}`,
-      );
+      throw new Error(`not supported by the linear-time regex engine (RE2 syntax: no look-ahead, look-behind or back-references): ${(error as Error).message}`);
     }
   };
   // Lazy: compiled on the first line that reaches it (most never do: the literal prefilter keeps

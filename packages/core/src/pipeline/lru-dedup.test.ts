@@ -50,7 +50,7 @@ describe('LruDedup against a reference model', () => {
     // The table is open-addressed with backward-shift deletion: a wrong shift would forget or
     // resurrect ids. A plain Map in recency order is the reference.
     let state = 7;
-    const random = () => ((state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0) / 4_294_967_296);
+    const random = () => (state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0) / 4_294_967_296;
     for (const capacity of [1, 2, 3, 7, 16, 33]) {
       const dedup = new LruDedup(capacity);
       const model = new Map<string, true>();

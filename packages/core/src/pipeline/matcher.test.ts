@@ -27,7 +27,9 @@ describe('Matcher: log signals', () => {
   });
 
   it('filters on level, service and host', () => {
-    const matcher = new Matcher({ patterns: [makePattern({ id: 'pp', required_signals: [{ id: 's', log: { message: 'fail', level: ['error', 'critical'], service: '^(sonarr|radarr)$', host: '^penny$' } }] })] });
+    const matcher = new Matcher({
+      patterns: [makePattern({ id: 'pp', required_signals: [{ id: 's', log: { message: 'fail', level: ['error', 'critical'], service: '^(sonarr|radarr)$', host: '^penny$' } }] })],
+    });
     expect(ids(matcher, logEvent({ message: 'fail', level: 'error', service: 'sonarr', host: 'penny' }))).toEqual(['pp:s']);
     expect(ids(matcher, logEvent({ message: 'fail', level: 'critical', service: 'radarr', host: 'penny' }))).toEqual(['pp:s']);
     expect(ids(matcher, logEvent({ message: 'fail', level: 'warn', service: 'sonarr', host: 'penny' }))).toEqual([]);
@@ -42,7 +44,18 @@ describe('Matcher: log signals', () => {
   });
 
   it('reports every signal of a pattern one event satisfies', () => {
-    const matcher = new Matcher({ patterns: [makePattern({ id: 'pp', required_signals: [{ id: 'a', log: { message: 'db' } }, { id: 'b', log: { message: 'timeout' } }, { id: 'c', log: { message: 'nope' } }] })] });
+    const matcher = new Matcher({
+      patterns: [
+        makePattern({
+          id: 'pp',
+          required_signals: [
+            { id: 'a', log: { message: 'db' } },
+            { id: 'b', log: { message: 'timeout' } },
+            { id: 'c', log: { message: 'nope' } },
+          ],
+        }),
+      ],
+    });
     expect(ids(matcher, logEvent({ message: 'db timeout' }))).toEqual(['pp:a+b']);
   });
 });
@@ -73,7 +86,15 @@ describe('Matcher: metric and alert signals', () => {
 
 describe('confidence', () => {
   it('is matched required signals / required signals', () => {
-    const pattern = makePattern({ id: 'pp', required_signals: [{ id: 'a', log: { message: 'a' } }, { id: 'b', log: { message: 'b' } }, { id: 'c', log: { message: 'c' } }, { id: 'd', log: { message: 'd' } }] });
+    const pattern = makePattern({
+      id: 'pp',
+      required_signals: [
+        { id: 'a', log: { message: 'a' } },
+        { id: 'b', log: { message: 'b' } },
+        { id: 'c', log: { message: 'c' } },
+        { id: 'd', log: { message: 'd' } },
+      ],
+    });
     expect(Matcher.confidence(pattern, [])).toBe(0);
     expect(Matcher.confidence(pattern, ['a'])).toBe(0.25);
     expect(Matcher.confidence(pattern, ['a', 'c', 'c', 'unrelated'])).toBe(0.5);
@@ -108,7 +129,11 @@ describe('checkCatalogSamples', () => {
   it('turns metric and alert samples into the right kind of event', () => {
     expect(sampleToEvent({ message: 'disk', metric: { name: 'disk', value: 95 } })).toMatchObject({ kind: 'metric', metric: { name: 'disk', value: 95 } });
     expect(sampleToEvent({ message: 'x', kind: 'alert', labels: { alertname: 'HostDown' } })).toMatchObject({ kind: 'alert', alertStatus: 'firing' });
-    const pattern = makePattern({ id: 'mm', required_signals: [{ id: 'm', metric: { query: 'disk', op: '>', threshold: 90 } }], samples: { match: [{ message: 'disk', metric: { name: 'disk', value: 95 } }], no_match: [{ message: 'disk', metric: { name: 'disk', value: 50 } }] } });
+    const pattern = makePattern({
+      id: 'mm',
+      required_signals: [{ id: 'm', metric: { query: 'disk', op: '>', threshold: 90 } }],
+      samples: { match: [{ message: 'disk', metric: { name: 'disk', value: 95 } }], no_match: [{ message: 'disk', metric: { name: 'disk', value: 50 } }] },
+    });
     expect(checkCatalogSamples({ patterns: [pattern] }).failures).toEqual([]);
   });
 });
@@ -124,7 +149,11 @@ describe('Matcher: linear time, prefiltered', () => {
 
   it('runs only the regexes of signals whose literals the line contains, whatever the catalog size', () => {
     const patterns = Array.from({ length: 500 }, (_, index) =>
-      makePattern({ id: `generated-${index}`, required_signals: [{ id: 's', log: { message: `component${index} failed: (timeout|refused) after \\d+ ms` } }], samples: { match: [`component${index} failed: timeout after 5 ms`] } }),
+      makePattern({
+        id: `generated-${index}`,
+        required_signals: [{ id: 's', log: { message: `component${index} failed: (timeout|refused) after \\d+ ms` } }],
+        samples: { match: [`component${index} failed: timeout after 5 ms`] },
+      }),
     );
     const matcher = new Matcher({ patterns });
     expect(ids(matcher, logEvent({ message: 'GET /index.html 200 in 3 ms' }))).toEqual([]);
@@ -147,7 +176,9 @@ describe('Matcher: linear time, prefiltered', () => {
   });
 
   it('still tries signals with no usable literal on every line in their scope', () => {
-    const matcher = new Matcher({ patterns: [makePattern({ id: 'digits', required_signals: [{ id: 's', log: { message: '^\\d+$', service: '^counter$' } }], samples: { match: [{ message: '42', service: 'counter' }] } })] });
+    const matcher = new Matcher({
+      patterns: [makePattern({ id: 'digits', required_signals: [{ id: 's', log: { message: '^\\d+$', service: '^counter$' } }], samples: { match: [{ message: '42', service: 'counter' }] } })],
+    });
     expect(matcher.stats().unindexedSignals).toBe(1);
     expect(ids(matcher, logEvent({ message: '12345', service: 'counter' }))).toEqual(['digits:s']);
     expect(ids(matcher, logEvent({ message: '12345', service: 'other' }))).toEqual([]);
@@ -167,7 +198,14 @@ describe('Matcher: linear time, prefiltered', () => {
     const sources = ['[Ss]napshots?\\b.*Permission denied \\(os error 13\\)', '(unrecognized|unknown) directive: rate_limit\\b', "GF_PATHS_DATA='[^']*' is not writable\\."];
     const patterns = sources.map((message, index) => makePattern({ id: `p${index}`, required_signals: [{ id: 's', log: { message, ignore_case: index === 1 } }] }));
     const matcher = new Matcher({ patterns });
-    const lines = ['Failed to create snapshot: Permission denied (os error 13)', 'SNAPSHOT x Permission denied (os error 13)', 'UNKNOWN DIRECTIVE: RATE_LIMIT', 'unknown directive: rate_limits', "GF_PATHS_DATA='/var/lib/grafana' is not writable.", "gf_paths_data='/x' is not writable."];
+    const lines = [
+      'Failed to create snapshot: Permission denied (os error 13)',
+      'SNAPSHOT x Permission denied (os error 13)',
+      'UNKNOWN DIRECTIVE: RATE_LIMIT',
+      'unknown directive: rate_limits',
+      "GF_PATHS_DATA='/var/lib/grafana' is not writable.",
+      "gf_paths_data='/x' is not writable.",
+    ];
     for (const line of lines) {
       const expected = sources.flatMap((source, index) => (new RegExp(source, index === 1 ? 'iu' : 'u').test(line) ? [`p${index}:s`] : []));
       expect(ids(matcher, logEvent({ message: line })), line).toEqual(expected);
@@ -178,8 +216,12 @@ describe('Matcher: linear time, prefiltered', () => {
 describe('Matcher: followed_by (multi-line signals)', () => {
   const pattern = makePattern({
     id: 'redis-bad-config',
-    required_signals: [{ id: 'block', log: { message: '^\\*\\*\\* FATAL CONFIG FILE ERROR \\(Redis [0-9.]+\\) \\*\\*\\*$', service: 'redis', followed_by: { message: "^>>> 'rename-command ", within: '2s' } } }],
-    samples: { match: [{ message: '*** FATAL CONFIG FILE ERROR (Redis 7.2.4) ***', service: 'redis', followed_by: ['Reading the configuration file, at line 2', ">>> 'rename-command FLUSHALL \"\"'"] }] },
+    required_signals: [
+      { id: 'block', log: { message: '^\\*\\*\\* FATAL CONFIG FILE ERROR \\(Redis [0-9.]+\\) \\*\\*\\*$', service: 'redis', followed_by: { message: "^>>> 'rename-command ", within: '2s' } } },
+    ],
+    samples: {
+      match: [{ message: '*** FATAL CONFIG FILE ERROR (Redis 7.2.4) ***', service: 'redis', followed_by: ['Reading the configuration file, at line 2', '>>> \'rename-command FLUSHALL ""\''] }],
+    },
   });
   const line = (message: string, time: number, fields: Partial<ObservedEvent> = {}) => logEvent({ message, time, service: 'redis', host: 'penny', ...fields });
 
@@ -187,22 +229,25 @@ describe('Matcher: followed_by (multi-line signals)', () => {
     const matcher = new Matcher({ patterns: [pattern] });
     expect(ids(matcher, line('*** FATAL CONFIG FILE ERROR (Redis 7.2.4) ***', 1000))).toEqual([]);
     expect(ids(matcher, line('Reading the configuration file, at line 2', 1001))).toEqual([]);
-    expect(ids(matcher, line(">>> 'rename-command FLUSHALL \"\"'", 1002))).toEqual(['redis-bad-config:block']);
-    expect(ids(matcher, line(">>> 'rename-command FLUSHALL \"\"'", 1003))).toEqual([]);
+    expect(ids(matcher, line('>>> \'rename-command FLUSHALL ""\'', 1002))).toEqual(['redis-bad-config:block']);
+    expect(ids(matcher, line('>>> \'rename-command FLUSHALL ""\'', 1003))).toEqual([]);
   });
 
   it('does not match across streams, after the span, or without the first line', () => {
     const matcher = new Matcher({ patterns: [pattern] });
-    expect(ids(matcher, line(">>> 'rename-command CONFIG \"\"'", 500))).toEqual([]);
+    expect(ids(matcher, line('>>> \'rename-command CONFIG ""\'', 500))).toEqual([]);
     matcher.match(line('*** FATAL CONFIG FILE ERROR (Redis 7.2.4) ***', 1000));
-    expect(ids(matcher, line(">>> 'rename-command CONFIG \"\"'", 1001, { host: 'lancelot' }))).toEqual([]);
-    expect(ids(matcher, line(">>> 'rename-command CONFIG \"\"'", 1001, { service: 'redis-2' }))).toEqual([]);
-    expect(ids(matcher, line(">>> 'rename-command CONFIG \"\"'", 3001))).toEqual([]);
+    expect(ids(matcher, line('>>> \'rename-command CONFIG ""\'', 1001, { host: 'lancelot' }))).toEqual([]);
+    expect(ids(matcher, line('>>> \'rename-command CONFIG ""\'', 1001, { service: 'redis-2' }))).toEqual([]);
+    expect(ids(matcher, line('>>> \'rename-command CONFIG ""\'', 3001))).toEqual([]);
   });
 
   it('checks multi-line samples line by line (checkCatalogSamples)', () => {
     expect(checkCatalogSamples({ patterns: [pattern] }).failures).toEqual([]);
-    const broken = { ...pattern, samples: { match: [{ message: '*** FATAL CONFIG FILE ERROR (Redis 7.2.4) ***', service: 'redis', followed_by: 'Bad directive or wrong number of arguments' }], no_match: [] } };
+    const broken = {
+      ...pattern,
+      samples: { match: [{ message: '*** FATAL CONFIG FILE ERROR (Redis 7.2.4) ***', service: 'redis', followed_by: 'Bad directive or wrong number of arguments' }], no_match: [] },
+    };
     expect(checkCatalogSamples({ patterns: [broken] }).failures).toHaveLength(1);
   });
 });
@@ -210,7 +255,10 @@ describe('Matcher: followed_by (multi-line signals)', () => {
 describe('Matcher: metric for:', () => {
   it('matches a metric signal with for: only when the source reports the condition held that long', () => {
     const matcher = new Matcher({ patterns: [makePattern({ id: 'pp', required_signals: [{ id: 'm', metric: { query: 'apt_upgrades_pending', op: '>', threshold: 0, for: '24h' } }] })] });
-    const held = (heldForMs: number | undefined, value = 3) => ({ ...metricEvent('apt_upgrades_pending', value), metric: { name: 'apt_upgrades_pending', value, ...(heldForMs === undefined ? {} : { heldForMs }) } });
+    const held = (heldForMs: number | undefined, value = 3) => ({
+      ...metricEvent('apt_upgrades_pending', value),
+      metric: { name: 'apt_upgrades_pending', value, ...(heldForMs === undefined ? {} : { heldForMs }) },
+    });
     expect(ids(matcher, held(86_400_000))).toEqual(['pp:m']);
     expect(ids(matcher, held(86_399_999))).toEqual([]);
     expect(ids(matcher, held(undefined))).toEqual([]);

@@ -125,18 +125,19 @@ export class Matcher {
       for (const signal of pattern.required_signals) {
         if (signal.log) {
           const log = signal.log;
-          const entry = this.entries.push({
-            patternIndex,
-            signalId: signal.id,
-            ...(log.level ? { levels: new Set(log.level) } : {}),
-            ...(log.service ? { service: compileLinearRegex(log.service) } : {}),
-            ...(log.host ? { host: compileLinearRegex(log.host) } : {}),
-            labels: compileLabels(log.labels),
-            message: compileLinearRegex(log.message, { ignoreCase: log.ignore_case, lazy: true }),
-            ...(log.followed_by
-              ? { followedBy: { message: compileLinearRegex(log.followed_by.message, { ignoreCase: log.followed_by.ignore_case, lazy: true }), within: log.followed_by.within } }
-              : {}),
-          }) - 1;
+          const entry =
+            this.entries.push({
+              patternIndex,
+              signalId: signal.id,
+              ...(log.level ? { levels: new Set(log.level) } : {}),
+              ...(log.service ? { service: compileLinearRegex(log.service) } : {}),
+              ...(log.host ? { host: compileLinearRegex(log.host) } : {}),
+              labels: compileLabels(log.labels),
+              message: compileLinearRegex(log.message, { ignoreCase: log.ignore_case, lazy: true }),
+              ...(log.followed_by
+                ? { followedBy: { message: compileLinearRegex(log.followed_by.message, { ignoreCase: log.followed_by.ignore_case, lazy: true }), within: log.followed_by.within } }
+                : {}),
+            }) - 1;
           addPart(entry, 0, log.message);
           if (log.followed_by) addPart(entry, 1, log.followed_by.message);
         } else if (signal.metric) this.metricSignals.push({ patternIndex, signal });

@@ -7,7 +7,11 @@ import { draftPattern } from './pattern-draft.js';
 function scriptedLlm(answer: unknown): LLMProvider & { requests: LLMGenerateRequest[] } {
   const requests: LLMGenerateRequest[] = [];
   return {
-    specificationVersion: 'v1', name: 'scripted', provider: 'scripted', modelId: 'scripted-1', requests,
+    specificationVersion: 'v1',
+    name: 'scripted',
+    provider: 'scripted',
+    modelId: 'scripted-1',
+    requests,
     async generate(request) {
       requests.push(request);
       return { text: '', object: answer, toolCalls: [], usage: { inputTokens: 1, outputTokens: 1, costEur: 0 }, finishReason: 'stop', model: 'scripted-1', warnings: [] };
@@ -28,7 +32,14 @@ const incident = {
 
 describe('draftPattern', () => {
   it('assembles a schema-valid pattern without any fix from a structured answer', async () => {
-    const llm = scriptedLlm({ id: 'immich-postgres-refused', title: 'Immich cannot reach Postgres', description: 'The database container is down.', severity: 'warning', message_regexes: ['connect ECONNREFUSED [0-9.]+:5432'], diagnosis: 'Check the database container.' });
+    const llm = scriptedLlm({
+      id: 'immich-postgres-refused',
+      title: 'Immich cannot reach Postgres',
+      description: 'The database container is down.',
+      severity: 'warning',
+      message_regexes: ['connect ECONNREFUSED [0-9.]+:5432'],
+      diagnosis: 'Check the database container.',
+    });
     const draft = await draftPattern({ llm }, incident);
     expect(draft).toBeDefined();
     expect(draft!.yaml.startsWith('# DRAFT written by scripted-1 for incident inc_1')).toBe(true);
@@ -52,7 +63,14 @@ describe('draftPattern', () => {
   });
 
   it('refuses a drafted regex the linear-time engine cannot run before trying its samples', async () => {
-    const llm = scriptedLlm({ id: 'immich-postgres-refused', title: 'Immich cannot reach Postgres', description: 'x', severity: 'warning', message_regexes: ['^(?=.*ECONNREFUSED)(a+)+$'], diagnosis: 'Check the database.' });
+    const llm = scriptedLlm({
+      id: 'immich-postgres-refused',
+      title: 'Immich cannot reach Postgres',
+      description: 'x',
+      severity: 'warning',
+      message_regexes: ['^(?=.*ECONNREFUSED)(a+)+$'],
+      diagnosis: 'Check the database.',
+    });
     const draft = await draftPattern({ llm }, incident);
     expect(draft!.valid).toBe(false);
     expect(draft!.problems.join('\n')).toMatch(/not supported by the linear-time regex engine/);

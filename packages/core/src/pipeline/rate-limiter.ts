@@ -7,9 +7,7 @@ export class KeyedRateLimiter {
   private readonly buckets = new Map<string, { tokens: number; updatedAt: number }>();
   private limitedCount = 0;
 
-  constructor(
-    private readonly options: { burst: number; perMinute: number; maxKeys?: number } = { burst: 3, perMinute: 1 },
-  ) {}
+  constructor(private readonly options: { burst: number; perMinute: number; maxKeys?: number } = { burst: 3, perMinute: 1 }) {}
 
   /** Takes one token for `key` at `now`; false (counted) when the bucket is empty. */
   tryTake(key: string, now: number): boolean {

@@ -9,7 +9,7 @@ describe('requiredLiterals', () => {
     ['(unrecognized|unknown) directive: rate_limit\\b', ['unrecognized directive: ', 'unknown directive: rate_']],
     ['[Ss]napshots?\\b.*Permission denied \\(os error 13\\)', ['permission denied (os er']],
     ['(pq: |FATAL:\\s+)no PostgreSQL user name', ['no postgresql user name']],
-    ['Module \'[^\']+\' is disallowed', ["' is disallowed"]],
+    ["Module '[^']+' is disallowed", ["' is disallowed"]],
     ['dial tcp: lookup [a-z]+ on|getaddrinfo (ENOTFOUND|EAI_AGAIN)', ['dial tcp: lookup ', 'getaddrinfo enotfound', 'getaddrinfo eai_again']],
     ['(ab|cd)efg', ['abefg', 'cdefg']],
   ])('%s -> %j', (source, expected) => {
@@ -26,8 +26,32 @@ describe('requiredLiterals', () => {
   });
 
   it('is sound: whenever the regex matches a line, the line contains one of the literals (case folded)', () => {
-    const sources = ['[Ss]napshots?\\b.*Permission denied', '(unrecognized|unknown) directive: rate_limit', 'GF_PATHS_DATA=\'[^\']*\' is not writable', 'abc(def|gh)+ij?k', '(?:xyz|wxy){2,}k'];
-    const alphabet = fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'w', 'x', 'y', 'z', 'S', 'snapshot', 'Snapshots ', 'Permission denied', 'unknown directive: rate_limit', "GF_PATHS_DATA='/x' is not writable", ' ', '\u212a');
+    const sources = ['[Ss]napshots?\\b.*Permission denied', '(unrecognized|unknown) directive: rate_limit', "GF_PATHS_DATA='[^']*' is not writable", 'abc(def|gh)+ij?k', '(?:xyz|wxy){2,}k'];
+    const alphabet = fc.constantFrom(
+      'a',
+      'b',
+      'c',
+      'd',
+      'e',
+      'f',
+      'g',
+      'h',
+      'i',
+      'j',
+      'k',
+      'w',
+      'x',
+      'y',
+      'z',
+      'S',
+      'snapshot',
+      'Snapshots ',
+      'Permission denied',
+      'unknown directive: rate_limit',
+      "GF_PATHS_DATA='/x' is not writable",
+      ' ',
+      '\u212a',
+    );
     for (const source of sources) {
       const literals = requiredLiterals(source)!;
       expect(literals, source).toBeDefined();
@@ -48,7 +72,12 @@ describe('requiredLiterals', () => {
 
 describe('createLiteralIndex', () => {
   it('finds every literal in one pass, overlapping ones and those ending inside others', () => {
-    const index = createLiteralIndex([{ literal: 'he', id: 1 }, { literal: 'she', id: 2 }, { literal: 'his', id: 3 }, { literal: 'hers', id: 4 }]);
+    const index = createLiteralIndex([
+      { literal: 'he', id: 1 },
+      { literal: 'she', id: 2 },
+      { literal: 'his', id: 3 },
+      { literal: 'hers', id: 4 },
+    ]);
     const found: number[] = [];
     index.scan('ushers', (id) => found.push(id));
     expect(found.sort()).toEqual([1, 2, 4]);

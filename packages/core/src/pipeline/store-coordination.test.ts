@@ -78,12 +78,51 @@ describe('coordination through a shared store', () => {
 
   it('renews an execution lease while it runs and notices when it was taken over', async () => {
     const store = sharedStore();
-    const incident = { id: 'inc-1', fingerprint: 'f', host: 'penny', service: 'web', patternId: 'p', candidates: ['p'], confidence: 1, method: 'deterministic' as const, reason: 'r', evidence: [], eventCount: 1, firstSeen: toIso(0), lastSeen: toIso(0), createdAt: toIso(0) };
+    const incident = {
+      id: 'inc-1',
+      fingerprint: 'f',
+      host: 'penny',
+      service: 'web',
+      patternId: 'p',
+      candidates: ['p'],
+      confidence: 1,
+      method: 'deterministic' as const,
+      reason: 'r',
+      evidence: [],
+      eventCount: 1,
+      firstSeen: toIso(0),
+      lastSeen: toIso(0),
+      createdAt: toIso(0),
+    };
     await store.insertIncident(incident);
-    await store.insertProposal({ id: 'prop-1', incidentId: 'inc-1', patternId: 'p', targetHost: 'penny', service: 'web', confidence: 1, status: 'approved', dryRun: false, autoExec: false, createdAt: toIso(0), expiresAt: toIso(3_600_000) });
+    await store.insertProposal({
+      id: 'prop-1',
+      incidentId: 'inc-1',
+      patternId: 'p',
+      targetHost: 'penny',
+      service: 'web',
+      confidence: 1,
+      status: 'approved',
+      dryRun: false,
+      autoExec: false,
+      createdAt: toIso(0),
+      expiresAt: toIso(3_600_000),
+    });
     const clock = new ManualClock(Date.UTC(2026, 0, 1));
     const options = { store, owner: 'fish-a', clock, leaseMs: 3000 };
-    await store.insertExecution({ id: 'exe-1', proposalId: 'prop-1', patternId: 'p', targetHost: 'penny', status: 'running', dryRun: false, createdAt: toIso(0), updatedAt: toIso(0), steps: [], owner: 'fish-a', leaseExpiresAt: ExecutionLeaseKeeper.firstLeaseEnd(options) });
+    await store.insertExecution({
+      id: 'exe-1',
+      proposalId: 'prop-1',
+      patternId: 'p',
+      targetHost: 'penny',
+      status: 'running',
+      dryRun: false,
+      createdAt: toIso(0),
+      updatedAt: toIso(0),
+      steps: [],
+      owner: 'fish-a',
+      leaseExpiresAt: ExecutionLeaseKeeper.firstLeaseEnd(options),
+    });
     const keeper = new ExecutionLeaseKeeper(options, 'exe-1');
     try {
       clock.advance(2000);

@@ -18,7 +18,9 @@ export const DEFAULT_LEASE_MS = 30_000;
  * leases simply expire).
  */
 export function createInstanceId(): string {
-  return `${hostname().replace(/[^A-Za-z0-9.-]/g, '-').slice(0, 40)}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  return `${hostname()
+    .replace(/[^A-Za-z0-9.-]/g, '-')
+    .slice(0, 40)}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
 /** The AuditStore members several instances coordinate through. */
@@ -26,7 +28,13 @@ export type CoordinatingStore = AuditStore & Required<Pick<AuditStore, 'acquireH
 
 /** True when the store is shared by several instances and implements every coordination member. */
 export function isCoordinatingStore(store: AuditStore): store is CoordinatingStore {
-  return store.shared === true && typeof store.acquireHostLock === 'function' && typeof store.releaseHostLock === 'function' && typeof store.claimIncident === 'function' && typeof store.renewExecutionLease === 'function';
+  return (
+    store.shared === true &&
+    typeof store.acquireHostLock === 'function' &&
+    typeof store.releaseHostLock === 'function' &&
+    typeof store.claimIncident === 'function' &&
+    typeof store.renewExecutionLease === 'function'
+  );
 }
 
 export interface StoreCoordinationOptions {
@@ -59,16 +67,24 @@ export class StoreHostLock {
   runExclusive<T>(host: string, task: () => Promise<T>): Promise<T> {
     return this.local.runExclusive(host, async () => {
       await this.acquire(host);
-      const renewal = setInterval(() => void this.take(host).then(
-        (held) => { if (!held) this.logger.warn(`the lock of host ${host} was taken by another instance while a fix ran here`); },
-        (error: unknown) => this.logger.warn(`could not renew the lock of host ${host}: ${describeError(error)}`),
-      ), Math.max(1000, Math.floor(this.leaseMs / 3)));
+      const renewal = setInterval(
+        () =>
+          void this.take(host).then(
+            (held) => {
+              if (!held) this.logger.warn(`the lock of host ${host} was taken by another instance while a fix ran here`);
+            },
+            (error: unknown) => this.logger.warn(`could not renew the lock of host ${host}: ${describeError(error)}`),
+          ),
+        Math.max(1000, Math.floor(this.leaseMs / 3)),
+      );
       renewal.unref();
       try {
         return await task();
       } finally {
         clearInterval(renewal);
-        await this.options.store.releaseHostLock({ host, owner: this.options.owner }).catch((error: unknown) => this.logger.warn(`could not release the lock of host ${host} (it lapses by itself): ${describeError(error)}`));
+        await this.options.store
+          .releaseHostLock({ host, owner: this.options.owner })
+          .catch((error: unknown) => this.logger.warn(`could not release the lock of host ${host} (it lapses by itself): ${describeError(error)}`));
       }
     });
   }
@@ -109,7 +125,10 @@ export class StoreIncidentClaim {
     const cooldown = Math.max(0, incident.cooldownUntil - incident.firstSeen);
     const until = Math.max(incident.cooldownUntil, now + cooldown);
     const claimed = await this.options.store.claimIncident({ fingerprint: incident.fingerprint, owner: this.options.owner, at: toIso(now), until: toIso(until) });
-    if (!claimed) this.options.logger?.info(`incident ${incident.fingerprint}${incident.host ? ` on ${incident.host}/${incident.service ?? ''}` : ''} is already claimed by another fish instance: counted as a duplicate`);
+    if (!claimed)
+      this.options.logger?.info(
+        `incident ${incident.fingerprint}${incident.host ? ` on ${incident.host}/${incident.service ?? ''}` : ''} is already claimed by another fish instance: counted as a duplicate`,
+      );
     return claimed;
   }
 }

@@ -9,7 +9,10 @@ export class BoundedQueue<T> {
   private takers: Array<() => void> = [];
   private spaceWaiters: Array<() => void> = [];
 
-  constructor(readonly capacity: number, private readonly onDrained?: () => void) {}
+  constructor(
+    readonly capacity: number,
+    private readonly onDrained?: () => void,
+  ) {}
 
   get size(): number {
     return this.items.length;
@@ -69,5 +72,3 @@ export class BoundedQueue<T> {
     });
   }
 }
-
-

@@ -67,7 +67,11 @@ describe('httpRequest', () => {
   const base = { scope: 'test', what: 'publish', errorCode: FishErrorCode.NOTIFIER_FAILED } as const;
 
   it('retries 503 and 429, waiting what Retry-After asks, and returns the final answer', async () => {
-    const answers = [[503, {}], [429, { 'Retry-After': '2' }], [200, {}]] as const;
+    const answers = [
+      [503, {}],
+      [429, { 'Retry-After': '2' }],
+      [200, {}],
+    ] as const;
     let calls = 0;
     const url = await serve((_request, response) => {
       const [status, headers] = answers[calls++]!;
@@ -99,7 +103,15 @@ describe('httpRequest', () => {
 
   it('gives up on a server that never answers with a retryable FishError naming the timeout, redacted', async () => {
     const url = await serve(() => {});
-    const error = await httpRequest({ ...base, url: `${url}/?token=hunter2hunter2`, what: 'publish with hunter2hunter2', timeoutMs: 100, retries: 1, sleep: async () => {}, redact: (text) => text.replaceAll('hunter2hunter2', '[REDACTED]') }).catch((thrown: unknown) => thrown);
+    const error = await httpRequest({
+      ...base,
+      url: `${url}/?token=hunter2hunter2`,
+      what: 'publish with hunter2hunter2',
+      timeoutMs: 100,
+      retries: 1,
+      sleep: async () => {},
+      redact: (text) => text.replaceAll('hunter2hunter2', '[REDACTED]'),
+    }).catch((thrown: unknown) => thrown);
     expect(FishError.hasCode(error, FishErrorCode.NOTIFIER_FAILED)).toBe(true);
     expect((error as FishError).isRetryable).toBe(true);
     expect((error as FishError).message).toBe('[fish-sre] [test] publish with [REDACTED] failed: no answer within 100 ms (2 attempts)');

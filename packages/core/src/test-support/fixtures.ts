@@ -30,7 +30,18 @@ export function metricEvent(name: string, value: number, fields: Partial<Observe
 
 export function alertEvent(alertname: string, status: 'firing' | 'resolved', labels: Record<string, string> = {}): ObservedEvent {
   sequence++;
-  return { id: `a-${sequence}`, kind: 'alert', source: 'alertmanager', time: 0, host: 'penny', service: 'node', level: 'critical', message: alertname, labels: { alertname, ...labels }, alertStatus: status };
+  return {
+    id: `a-${sequence}`,
+    kind: 'alert',
+    source: 'alertmanager',
+    time: 0,
+    host: 'penny',
+    service: 'node',
+    level: 'critical',
+    message: alertname,
+    labels: { alertname, ...labels },
+    alertStatus: status,
+  };
 }
 
 /** An UNKNOWN bundle writer that keeps bundles and drafts in memory (core does no file I/O). */

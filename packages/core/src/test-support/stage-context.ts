@@ -11,10 +11,7 @@ import type { EngineCheckpoint, FishEngineEvents, StageContext } from '../pipeli
 import { EngineCounters, type EngineObserver } from '../pipeline/stages/observer.js';
 import { TaskTracker } from '../pipeline/stages/task-tracker.js';
 
-export type SentItem =
-  | { type: 'propose'; notice: ProposalNotice; actions: ProposalActions }
-  | { type: 'update'; update: ProposalUpdate }
-  | { type: 'notify'; message: NotifierMessage };
+export type SentItem = { type: 'propose'; notice: ProposalNotice; actions: ProposalActions } | { type: 'update'; update: ProposalUpdate } | { type: 'notify'; message: NotifierMessage };
 
 /** A notifier that records what it was asked to send; `failing` makes every call throw. */
 export function recordingNotifier(options: { failing?: boolean; withUpdate?: boolean } = {}): Notifier & { sent: SentItem[] } {
@@ -55,7 +52,9 @@ export interface TestStageContext extends StageContext {
   setPatterns(patterns: Pattern[]): void;
 }
 
-export function testStageContext(options: { audit?: AuditStore; executor?: Executor; notifier?: ReturnType<typeof recordingNotifier>; patterns?: Pattern[]; observer?: EngineObserver } = {}): TestStageContext {
+export function testStageContext(
+  options: { audit?: AuditStore; executor?: Executor; notifier?: ReturnType<typeof recordingNotifier>; patterns?: Pattern[]; observer?: EngineObserver } = {},
+): TestStageContext {
   const clock = new ManualClock(Date.UTC(2026, 0, 1, 9, 30));
   let catalog: CatalogSnapshot = { patterns: options.patterns ?? [], scriptsDir: '/nonexistent', loadedFrom: '/nonexistent', loadedAt: clock.now(), digest: 'x' };
   const emitted: TestStageContext['emitted'] = [];
@@ -96,13 +95,34 @@ export async function seedProposal(audit: AuditStore, at: number, fields: { id?:
   const patternId = fields.patternId ?? 'web-down';
   const iso = toIso(at);
   const incident: IncidentRecord = {
-    id: `inc_${id}`, fingerprint: `fp_${id}`, host: 'penny', service: 'web', patternId, candidates: [patternId], confidence: 1, method: 'deterministic', reason: 'test',
-    evidence: ['l1', 'l2', 'l3', 'l4', 'l5', 'l6'], eventCount: 6, firstSeen: iso, lastSeen: iso, createdAt: iso,
+    id: `inc_${id}`,
+    fingerprint: `fp_${id}`,
+    host: 'penny',
+    service: 'web',
+    patternId,
+    candidates: [patternId],
+    confidence: 1,
+    method: 'deterministic',
+    reason: 'test',
+    evidence: ['l1', 'l2', 'l3', 'l4', 'l5', 'l6'],
+    eventCount: 6,
+    firstSeen: iso,
+    lastSeen: iso,
+    createdAt: iso,
   };
   await audit.insertIncident(incident);
   const proposal: ProposalRecord = {
-    id, incidentId: incident.id, patternId, targetHost: 'penny', service: 'web', confidence: 1, status: 'proposed', dryRun: fields.dryRun ?? false, autoExec: false,
-    createdAt: iso, expiresAt: toIso(at + (fields.ttlMs ?? 600_000)),
+    id,
+    incidentId: incident.id,
+    patternId,
+    targetHost: 'penny',
+    service: 'web',
+    confidence: 1,
+    status: 'proposed',
+    dryRun: fields.dryRun ?? false,
+    autoExec: false,
+    createdAt: iso,
+    expiresAt: toIso(at + (fields.ttlMs ?? 600_000)),
   };
   await audit.insertProposal(proposal);
   if (!fields.approved) return proposal;

@@ -47,9 +47,11 @@ describe('DurationSchema', () => {
   });
 
   it('goes back to milliseconds once the file parse is over, even when it threw', () => {
-    expect(() => requireDurationUnits(() => {
-      throw new Error('broken');
-    })).toThrow('broken');
+    expect(() =>
+      requireDurationUnits(() => {
+        throw new Error('broken');
+      }),
+    ).toThrow('broken');
     expect(Options.parse({ initialDelay: 50 }).initialDelay).toBe(50);
   });
 

@@ -12,7 +12,10 @@ const RULES: Array<[RegExp, string | ((...groups: string[]) => string)]> = [
   [/\b([a-z][a-z0-9+.-]*:\/\/)([^\s:/@]+):([^\s@/]+)@/gi, (_m, scheme, user) => `${scheme}${user}:[REDACTED]@`],
   // Connection-string style key=value; password=..., pwd=...
   // Also as the end of a longer name: DB_PASSWORD=, POSTGRES_PASSWORD:, x-api-key: (`_` is a word character, so no \b before it).
-  [/(?:\b|(?<=[_-]))(password|passwd|pwd|secret|client_secret|api[_-]?key|apikey|access[_-]?token|refresh[_-]?token|auth[_-]?token|token|private[_-]?key|session[_-]?key)(["']?\s*[:=]\s*["']?)([^\s"',;&}]+)/gi, (_m, key, sep) => `${key}${sep}[REDACTED]`],
+  [
+    /(?:\b|(?<=[_-]))(password|passwd|pwd|secret|client_secret|api[_-]?key|apikey|access[_-]?token|refresh[_-]?token|auth[_-]?token|token|private[_-]?key|session[_-]?key)(["']?\s*[:=]\s*["']?)([^\s"',;&}]+)/gi,
+    (_m, key, sep) => `${key}${sep}[REDACTED]`,
+  ],
   // Well-known token shapes.
   [/\bsk-ant-[A-Za-z0-9_-]{10,}/g, '[REDACTED]'],
   [/\bsk-[A-Za-z0-9]{20,}/g, '[REDACTED]'],

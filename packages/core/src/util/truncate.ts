@@ -7,7 +7,10 @@ import { OUTPUT_LIMIT_BYTES } from '../contracts/executor.js';
 export function truncateOutput(output: string | Buffer, limitBytes: number = OUTPUT_LIMIT_BYTES): string {
   const buffer = typeof output === 'string' ? Buffer.from(output, 'utf8') : output;
   if (buffer.length <= limitBytes) return buffer.toString('utf8');
-  const kept = buffer.subarray(0, limitBytes).toString('utf8').replace(/\uFFFD+$/u, '');
+  const kept = buffer
+    .subarray(0, limitBytes)
+    .toString('utf8')
+    .replace(/\uFFFD+$/u, '');
   return `${kept}\n[fish-sre: output truncated, ${buffer.length - limitBytes} more bytes not kept]`;
 }
 

@@ -48,7 +48,7 @@ export function testAuditStoreCoordination(options: CoordinationSuiteOptions): v
       for (const member of ['renewExecutionLease', 'acquireHostLock', 'releaseHostLock', 'claimIncident'] as const) expect(typeof store[member]).toBe('function');
     });
 
-    it('keeps an execution\'s owner and lease, and renews the lease only for its owner while it is unfinished', async () => {
+    it("keeps an execution's owner and lease, and renews the lease only for its owner while it is unfinished", async () => {
       const execution = await options.seed(store, { owner: 'fish-a', leaseExpiresAt: at(30) });
       expect(await peer.getExecution(execution.id)).toMatchObject({ owner: 'fish-a', leaseExpiresAt: at(30) });
       expect(await peer.renewExecutionLease({ id: execution.id, owner: 'fish-a', leaseExpiresAt: at(60), at: at(20) })).toBe(true);
@@ -95,9 +95,7 @@ export function testAuditStoreCoordination(options: CoordinationSuiteOptions): v
 
     it('gives a host lock to exactly one of 20 concurrent owners', async () => {
       const host = unique('host');
-      const results = await Promise.all(
-        Array.from({ length: 20 }, (_, index) => (index % 2 === 0 ? store : peer).acquireHostLock({ host, owner: `fish-${index}`, at: at(0), expiresAt: at(30) })),
-      );
+      const results = await Promise.all(Array.from({ length: 20 }, (_, index) => (index % 2 === 0 ? store : peer).acquireHostLock({ host, owner: `fish-${index}`, at: at(0), expiresAt: at(30) })));
       expect(results.filter(Boolean)).toHaveLength(1);
     });
 
@@ -112,9 +110,7 @@ export function testAuditStoreCoordination(options: CoordinationSuiteOptions): v
 
     it('lets exactly one of 20 concurrent claims of one fingerprint win', async () => {
       const fingerprint = unique('fingerprint');
-      const results = await Promise.all(
-        Array.from({ length: 20 }, (_, index) => (index % 2 === 0 ? store : peer).claimIncident({ fingerprint, owner: `fish-${index}`, at: at(0), until: at(600) })),
-      );
+      const results = await Promise.all(Array.from({ length: 20 }, (_, index) => (index % 2 === 0 ? store : peer).claimIncident({ fingerprint, owner: `fish-${index}`, at: at(0), until: at(600) })));
       expect(results.filter(Boolean)).toHaveLength(1);
     });
   });

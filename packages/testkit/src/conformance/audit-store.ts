@@ -1,14 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  FishError,
-  FishErrorCode,
-  type AuditStore,
-  type ExecutionRecord,
-  type ExecutionStep,
-  type IncidentRecord,
-  type NotificationRecord,
-  type ProposalRecord,
-} from '@fish-sre/core';
+import { FishError, FishErrorCode, type AuditStore, type ExecutionRecord, type ExecutionStep, type IncidentRecord, type NotificationRecord, type ProposalRecord } from '@fish-sre/core';
 import { testAuditStoreCoordination } from './audit-store-coordination.js';
 import { testAuditStoreOutbox } from './audit-store-outbox.js';
 
@@ -272,23 +263,22 @@ export function testAuditStore(options: TestAuditStoreOptions): void {
         const { proposal } = await seedProposal();
         await store.transitionProposal({ id: proposal.id, from: 'proposed', to: 'denied', at: at(70), actor: 'owner' });
         const before = await store.history({ entityId: proposal.id });
-        const error = await store
-          .transitionProposal({ id: proposal.id, from: 'denied', to: 'approved', at: at(71), actor: 'attacker' })
-          .then(() => undefined, (caught: unknown) => caught);
+        const error = await store.transitionProposal({ id: proposal.id, from: 'denied', to: 'approved', at: at(71), actor: 'attacker' }).then(
+          () => undefined,
+          (caught: unknown) => caught,
+        );
         expect(FishError.hasCode(error, FishErrorCode.STATE_TRANSITION_ILLEGAL)).toBe(true);
         const stored = await store.getProposal(proposal.id);
         expect(stored?.status).toBe('denied');
         expect(stored?.decidedBy).toBe('owner');
         const after = await store.history({ entityId: proposal.id });
-        expect(after.filter((entry) => entry.entity === 'proposal' || entry.entity === 'decision')).toEqual(
-          before.filter((entry) => entry.entity === 'proposal' || entry.entity === 'decision'),
-        );
+        expect(after.filter((entry) => entry.entity === 'proposal' || entry.entity === 'decision')).toEqual(before.filter((entry) => entry.entity === 'proposal' || entry.entity === 'decision'));
       });
 
       it('throws STATE_TRANSITION_ILLEGAL for proposed -> proposed', async () => {
         const { proposal } = await seedProposal();
-        await expect(store.transitionProposal({ id: proposal.id, from: 'proposed', to: 'proposed', at: at(1), actor: 'x' })).rejects.toSatisfy(
-          (error: unknown) => FishError.hasCode(error, FishErrorCode.STATE_TRANSITION_ILLEGAL),
+        await expect(store.transitionProposal({ id: proposal.id, from: 'proposed', to: 'proposed', at: at(1), actor: 'x' })).rejects.toSatisfy((error: unknown) =>
+          FishError.hasCode(error, FishErrorCode.STATE_TRANSITION_ILLEGAL),
         );
         expect((await store.getProposal(proposal.id))?.status).toBe('proposed');
       });
@@ -364,9 +354,10 @@ export function testAuditStore(options: TestAuditStoreOptions): void {
 
       it('refuses an illegal execution transition (undefined or STATE_TRANSITION_ILLEGAL) and changes nothing', async () => {
         const { execution } = await seedExecution();
-        const outcome = await store
-          .transitionExecution({ id: execution.id, from: ['pending'], to: 'succeeded', at: at(50), appendStep: sampleStep() })
-          .then((result) => ({ result }), (caught: unknown) => ({ caught }));
+        const outcome = await store.transitionExecution({ id: execution.id, from: ['pending'], to: 'succeeded', at: at(50), appendStep: sampleStep() }).then(
+          (result) => ({ result }),
+          (caught: unknown) => ({ caught }),
+        );
         if ('caught' in outcome) expect(FishError.hasCode(outcome.caught, FishErrorCode.STATE_TRANSITION_ILLEGAL)).toBe(true);
         else expect(outcome.result).toBeUndefined();
         expect(await store.getExecution(execution.id)).toEqual(execution);
@@ -374,9 +365,7 @@ export function testAuditStore(options: TestAuditStoreOptions): void {
 
       it('lets exactly one of concurrent pending -> running transitions win', async () => {
         const { execution } = await seedExecution();
-        const results = await Promise.all(
-          Array.from({ length: 20 }, (_, index) => store.transitionExecution({ id: execution.id, from: ['pending'], to: 'running', at: at(60 + index) })),
-        );
+        const results = await Promise.all(Array.from({ length: 20 }, (_, index) => store.transitionExecution({ id: execution.id, from: ['pending'], to: 'running', at: at(60 + index) })));
         expect(results.filter((result) => result !== undefined)).toHaveLength(1);
       });
 
@@ -487,7 +476,9 @@ export function testAuditStore(options: TestAuditStoreOptions): void {
         expect(order.indexOf('proposal:P')).toBeGreaterThan(0);
         const executionEntries = mine.filter((entry) => entry.entity === 'execution');
         expect(executionEntries.length).toBeGreaterThanOrEqual(3); // insert, running, succeeded
-        const decision = mine.find((entry) => entry.entityId === proposal.id && entry.entity !== 'proposal') ?? mine.find((entry) => entry.entityId === proposal.id && JSON.stringify(entry.data).includes('approved'));
+        const decision =
+          mine.find((entry) => entry.entityId === proposal.id && entry.entity !== 'proposal') ??
+          mine.find((entry) => entry.entityId === proposal.id && JSON.stringify(entry.data).includes('approved'));
         expect(decision).toBeDefined();
         expect(JSON.stringify(decision?.data)).toContain('approved');
         expect(entries.some((entry) => entry.entity === 'system' && entry.action === 'catalog-reload')).toBe(true);

@@ -35,7 +35,6 @@ export interface TestLLMProviderOptions {
   server: { conformance: LLMConformanceHarness } | (() => { conformance: LLMConformanceHarness });
 }
 
-
 async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {

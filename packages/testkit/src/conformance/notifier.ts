@@ -154,7 +154,14 @@ export function testNotifier(options: TestNotifierOptions): void {
     it('notify delivers escalations, UNKNOWN bundles and budget warnings', async () => {
       const kinds = ['escalation', 'unknown-incident', 'budget', 'info'] as const;
       for (const kind of kinds) {
-        const receipt = await notifier.notify({ kind, title: `${kind} title ✓`, body: `${kind} body`, priority: kind === 'escalation' ? 'urgent' : 'default', tags: ['test'], url: 'https://fish.example.ts.net/x' });
+        const receipt = await notifier.notify({
+          kind,
+          title: `${kind} title ✓`,
+          body: `${kind} body`,
+          priority: kind === 'escalation' ? 'urgent' : 'default',
+          tags: ['test'],
+          url: 'https://fish.example.ts.net/x',
+        });
         expect(receipt.id.length).toBeGreaterThan(0);
       }
       const all = await options.inbox();
@@ -167,9 +174,15 @@ export function testNotifier(options: TestNotifierOptions): void {
       if (options.createFailingNotifier === undefined) return;
       const failing = await options.createFailingNotifier();
       const notice = sampleNotice();
-      const error = await failing.propose(notice, sampleActions(notice.proposalId)).then(() => undefined, (caught: unknown) => caught);
+      const error = await failing.propose(notice, sampleActions(notice.proposalId)).then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
       expect(FishError.hasCode(error, FishErrorCode.NOTIFIER_FAILED)).toBe(true);
-      const notifyError = await failing.notify({ kind: 'info', title: 't', body: 'b', priority: 'low' }).then(() => undefined, (caught: unknown) => caught);
+      const notifyError = await failing.notify({ kind: 'info', title: 't', body: 'b', priority: 'low' }).then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
       expect(FishError.hasCode(notifyError, FishErrorCode.NOTIFIER_FAILED)).toBe(true);
       await failing.close?.();
     });

@@ -24,8 +24,7 @@ export interface SourceConformanceOptions {
   stopTimeoutMs?: number;
 }
 
-const defaultMatches = (event: ObservedEvent, marker: string) =>
-  event.message.includes(marker) || Object.values(event.labels).some((value) => value.includes(marker));
+const defaultMatches = (event: ObservedEvent, marker: string) => event.message.includes(marker) || Object.values(event.labels).some((value) => value.includes(marker));
 
 interface Collector {
   events: ObservedEvent[];

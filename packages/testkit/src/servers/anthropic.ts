@@ -65,9 +65,7 @@ export interface RecordedAnthropicRequest {
   receivedAt: number;
 }
 
-export type AnthropicScript =
-  | AnthropicScriptStep[]
-  | ((request: RecordedAnthropicRequest, index: number) => AnthropicScriptStep | undefined);
+export type AnthropicScript = AnthropicScriptStep[] | ((request: RecordedAnthropicRequest, index: number) => AnthropicScriptStep | undefined);
 
 export interface AnthropicServerOptions {
   /** Answers, in order (a queue; `enqueue` adds more), or a function of the request. */
@@ -351,7 +349,9 @@ export async function startAnthropicServer(options: AnthropicServerOptions = {})
       const modelId = decodeURIComponent(modelPath[1] ?? '');
       if (!/^claude-/.test(modelId)) return sendError(response, id, 404, 'not_found_error', `model: ${modelId}`);
       response.writeHead(200, { 'content-type': 'application/json', 'request-id': id });
-      response.end(JSON.stringify({ type: 'model', id: modelId, display_name: modelId, created_at: '2026-02-17T00:00:00Z', deprecated_at: null, lifecycle: 'active', retires_at: null, capabilities: null }));
+      response.end(
+        JSON.stringify({ type: 'model', id: modelId, display_name: modelId, created_at: '2026-02-17T00:00:00Z', deprecated_at: null, lifecycle: 'active', retires_at: null, capabilities: null }),
+      );
       return;
     }
     if (body === undefined) return sendError(response, id, 400, 'invalid_request_error', 'There was an error parsing the body of your request. Please make sure it is valid JSON.');
@@ -384,8 +384,7 @@ export async function startAnthropicServer(options: AnthropicServerOptions = {})
 
   const conformance: LLMConformanceHarness = {
     answerText: (chunks) => enqueue({ type: 'message', message: anthropicMessage({ content: [{ type: 'text', text: chunks.join('') }] }), chunkSize: Math.max(1, chunks[0]?.length ?? 1) }),
-    answerObject: (value, name) =>
-      enqueue({ type: 'message', message: anthropicMessage({ content: [{ type: 'tool_use', id: `toolu_${randomBytes(8).toString('hex')}`, name, input: value }] }) }),
+    answerObject: (value, name) => enqueue({ type: 'message', message: anthropicMessage({ content: [{ type: 'tool_use', id: `toolu_${randomBytes(8).toString('hex')}`, name, input: value }] }) }),
     answerToolCall: (call) =>
       enqueue({ type: 'message', message: anthropicMessage({ content: [{ type: 'tool_use', id: `toolu_${randomBytes(8).toString('hex')}`, name: call.name, input: call.input }] }) }),
     answerStreamError: (textBefore) =>

@@ -82,7 +82,13 @@ describe('startAnthropicServer', () => {
   });
 
   it('sends an error event after HTTP 200', async () => {
-    server.enqueue({ type: 'stream-error', message: anthropicMessage({ content: [{ type: 'text', text: 'hello there' }] }), errorType: 'overloaded_error', errorMessage: 'Overloaded', afterEvents: 3 });
+    server.enqueue({
+      type: 'stream-error',
+      message: anthropicMessage({ content: [{ type: 'text', text: 'hello there' }] }),
+      errorType: 'overloaded_error',
+      errorMessage: 'Overloaded',
+      afterEvents: 3,
+    });
     const response = await fetch(`${server.url}/v1/messages`, { method: 'POST', headers: HEADERS, body: JSON.stringify({ ...BODY, stream: true }) });
     expect(response.status).toBe(200);
     const events = parseSse(await response.text());
@@ -118,7 +124,10 @@ describe('startOllamaServer', () => {
     server.enqueue({ type: 'answer', answer: { content: 'abc def', chunks: ['abc', ' def'] } }, { type: 'answer', answer: { content: 'abc def' } });
     const streamed = await fetch(`${server.url}/api/chat`, { method: 'POST', body: JSON.stringify({ model: 'llama3.1', messages: [{ role: 'user', content: 'x' }] }) });
     expect(streamed.headers.get('content-type')).toBe('application/x-ndjson');
-    const lines = (await streamed.text()).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const lines = (await streamed.text())
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines.map((line) => line['done'])).toEqual([false, false, true]);
     expect(lines[0]).not.toHaveProperty('eval_count');
     expect(lines[2]).toMatchObject({ done_reason: 'stop', prompt_eval_count: 34, eval_count: 17 });
@@ -135,7 +144,10 @@ describe('startOllamaServer', () => {
     server.enqueue({ type: 'stream-error', answer: { content: 'partial' }, message: 'boom' });
     const broken = await fetch(`${server.url}/api/chat`, { method: 'POST', body: JSON.stringify({ model: 'llama3.1' }) });
     expect(broken.status).toBe(200);
-    const lines = (await broken.text()).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const lines = (await broken.text())
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines.at(-1)).toEqual({ error: 'boom' });
   });
 });

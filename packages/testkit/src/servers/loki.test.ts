@@ -38,7 +38,17 @@ describe('Loki test server, protocol facts of protocols.md §1', () => {
     const ok = await fetch(`${server.url}/loki/api/v1/push`, {
       method: 'POST',
       headers: { ...headers, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ streams: [{ stream: { app: 'x' }, values: [[String(base), 'line'], [String(base + 1n), 'line2', { trace_id: 'abc' }]] }] }),
+      body: JSON.stringify({
+        streams: [
+          {
+            stream: { app: 'x' },
+            values: [
+              [String(base), 'line'],
+              [String(base + 1n), 'line2', { trace_id: 'abc' }],
+            ],
+          },
+        ],
+      }),
     });
     expect(ok.status).toBe(204);
     const bad = await fetch(`${server.url}/loki/api/v1/push`, {
@@ -58,13 +68,15 @@ describe('Loki test server, protocol facts of protocols.md §1', () => {
   });
 
   it('query_range: end exclusive, limit, direction (backward by default), text/plain errors', async () => {
-    server.push('range', [0n, 1n, 2n, 3n, 4n].map((offset) => ({ ts: base + offset, line: `l${offset}`, labels: { app: 'r', pod: offset % 2n ? 'odd' : 'even' } })));
+    server.push(
+      'range',
+      [0n, 1n, 2n, 3n, 4n].map((offset) => ({ ts: base + offset, line: `l${offset}`, labels: { app: 'r', pod: offset % 2n ? 'odd' : 'even' } })),
+    );
     const get = async (params: Record<string, string>) => {
       const response = await fetch(`${server.url}/loki/api/v1/query_range?${new URLSearchParams({ query: '{app="r"}', ...params })}`, { headers: { 'X-Scope-OrgID': 'range' } });
       return { status: response.status, type: response.headers.get('content-type'), body: await response.text() };
     };
-    const lines = (body: string) =>
-      (JSON.parse(body) as { data: { result: Array<{ values: string[][] }> } }).data.result.flatMap((stream) => stream.values.map((value) => value[1]));
+    const lines = (body: string) => (JSON.parse(body) as { data: { result: Array<{ values: string[][] }> } }).data.result.flatMap((stream) => stream.values.map((value) => value[1]));
     const forward = await get({ start: String(base), end: String(base + 3n), direction: 'forward', limit: '10' });
     expect(lines(forward.body).sort()).toEqual(['l0', 'l1', 'l2']);
     const backward = await get({ start: String(base), end: String(base + 5n), limit: '2' });
@@ -84,7 +96,10 @@ describe('Loki test server, protocol facts of protocols.md §1', () => {
   });
 
   it('tail: historical backfill is the newest `limit` entries, oldest first, one stream object per entry; pings; 1011 max duration', async () => {
-    server.push('acme', [0n, 1n, 2n, 3n].map((offset) => ({ ts: base + offset, line: `h${offset}`, labels: { app: 'hist' } })));
+    server.push(
+      'acme',
+      [0n, 1n, 2n, 3n].map((offset) => ({ ts: base + offset, line: `h${offset}`, labels: { app: 'hist' } })),
+    );
     const client = tail('{app="hist"}', { start: String(base), limit: '3' });
     const closed = await client.closed;
     expect(closed).toEqual({ code: 1011, reason: 'reached tail max duration limit' });
@@ -115,7 +130,10 @@ describe('Loki test server, protocol facts of protocols.md §1', () => {
   });
 
   it('tail: at most 100 entries per frame', async () => {
-    server.push('acme', Array.from({ length: 250 }, (_, index) => ({ ts: base + 100n + BigInt(index), line: `f${index}`, labels: { app: 'frames' } })));
+    server.push(
+      'acme',
+      Array.from({ length: 250 }, (_, index) => ({ ts: base + 100n + BigInt(index), line: `f${index}`, labels: { app: 'frames' } })),
+    );
     const client = tail('{app="frames"}', { start: String(base), limit: '1000' });
     await client.closed;
     expect(client.frames.map((frame) => (frame.streams as unknown[]).length)).toEqual([100, 100, 50]);

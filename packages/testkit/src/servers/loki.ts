@@ -177,13 +177,18 @@ export function parseLogQuery(query: string): ParsedLogQuery {
 export function matchesQuery(query: ParsedLogQuery, entry: LokiEntry): boolean {
   for (const matcher of query.matchers) {
     const value = entry.labels[matcher.name] ?? '';
-    const ok =
-      matcher.type === '=' ? value === matcher.value : matcher.type === '!=' ? value !== matcher.value : matcher.type === '=~' ? matcher.regex!.test(value) : !matcher.regex!.test(value);
+    const ok = matcher.type === '=' ? value === matcher.value : matcher.type === '!=' ? value !== matcher.value : matcher.type === '=~' ? matcher.regex!.test(value) : !matcher.regex!.test(value);
     if (!ok) return false;
   }
   for (const filter of query.filters) {
     const ok =
-      filter.type === '|=' ? entry.line.includes(filter.value) : filter.type === '!=' ? !entry.line.includes(filter.value) : filter.type === '|~' ? filter.regex!.test(entry.line) : !filter.regex!.test(entry.line);
+      filter.type === '|='
+        ? entry.line.includes(filter.value)
+        : filter.type === '!='
+          ? !entry.line.includes(filter.value)
+          : filter.type === '|~'
+            ? filter.regex!.test(entry.line)
+            : !filter.regex!.test(entry.line);
     if (!ok) return false;
   }
   return true;
@@ -207,7 +212,11 @@ export function parseLokiTimestamp(value: string): bigint | undefined {
 }
 
 const labelsKey = (labels: Record<string, string>) =>
-  JSON.stringify(Object.keys(labels).sort().map((key) => [key, labels[key]]));
+  JSON.stringify(
+    Object.keys(labels)
+      .sort()
+      .map((key) => [key, labels[key]]),
+  );
 
 function wireValue(entry: LokiEntry, categorize: boolean): unknown[] {
   const value: unknown[] = [entry.ts.toString(), entry.line];

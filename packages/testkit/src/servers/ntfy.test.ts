@@ -51,7 +51,12 @@ describe('testkit ntfy server', () => {
     const title = `=?UTF-8?B?${Buffer.from('Réparé ✅', 'utf8').toString('base64')}?=`;
     const response = await fetch(`${server.url}/fish-alerts`, {
       method: 'PUT',
-      headers: { Title: title, Priority: 'urgent', Tags: 'fish,wrench', Actions: 'view, Open, https://grafana/d/x, clear=true; http, Restart, https://hook/restart, method=POST, headers.Authorization=Bearer abc, body={"vm":101}' },
+      headers: {
+        Title: title,
+        Priority: 'urgent',
+        Tags: 'fish,wrench',
+        Actions: 'view, Open, https://grafana/d/x, clear=true; http, Restart, https://hook/restart, method=POST, headers.Authorization=Bearer abc, body={"vm":101}',
+      },
       body: 'Disk low',
     });
     expect(response.status).toBe(200);
@@ -106,7 +111,13 @@ describe('testkit ntfy server', () => {
     const token = 'tk_AbCdEfGhIjKlMnOpQrStUvWxYz123';
     server = await startNtfyServer({
       version: '2.13.0',
-      auth: { users: [{ username: 'fish', password: 's3cret' }, { username: 'reader', password: 'r', access: 'read-only' }], tokens: [{ token, username: 'fish' }] },
+      auth: {
+        users: [
+          { username: 'fish', password: 's3cret' },
+          { username: 'reader', password: 'r', access: 'read-only' },
+        ],
+        tokens: [{ token, username: 'fish' }],
+      },
     });
     const anonymous = await post('/', { topic: 't', message: 'x' });
     expect(anonymous.status).toBe(403);
@@ -132,11 +143,27 @@ describe('testkit ntfy server', () => {
     await post('/', { topic: 'b', message: 'other topic' });
     await post('/', { topic: 'a', message: 'two' });
     const all = await (await fetch(`${server.url}/a/json?poll=1`)).text();
-    expect(all.trim().split('\n').map((line) => (JSON.parse(line) as { message: string }).message)).toEqual(['one', 'two']);
+    expect(
+      all
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { message: string }).message),
+    ).toEqual(['one', 'two']);
     const since = await (await fetch(`${server.url}/a/json?poll=1&since=${first.json.id as string}`)).text();
-    expect(since.trim().split('\n').map((line) => (JSON.parse(line) as { message: string }).message)).toEqual(['two']);
-    const recorded = readFileSync(new URL('./__fixtures__/ntfy/poll.ndjson', import.meta.url), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
-    const [line] = all.trim().split('\n').map((text) => JSON.parse(text) as Record<string, unknown>);
+    expect(
+      since
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as { message: string }).message),
+    ).toEqual(['two']);
+    const recorded = readFileSync(new URL('./__fixtures__/ntfy/poll.ndjson', import.meta.url), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const [line] = all
+      .trim()
+      .split('\n')
+      .map((text) => JSON.parse(text) as Record<string, unknown>);
     expect(keysOf(line!)).toEqual(keysOf(recorded[1]!));
   });
 
@@ -168,7 +195,16 @@ describe('testkit ntfy server', () => {
   });
 
   it('serves /v1/health, and /v1/version to admins only on 2.17', async () => {
-    server = await startNtfyServer({ version: '2.17.0', auth: { users: [{ username: 'admin', password: 'a', role: 'admin' }, { username: 'u', password: 'u' }], defaultAccess: 'read-write' } });
+    server = await startNtfyServer({
+      version: '2.17.0',
+      auth: {
+        users: [
+          { username: 'admin', password: 'a', role: 'admin' },
+          { username: 'u', password: 'u' },
+        ],
+        defaultAccess: 'read-write',
+      },
+    });
     expect(await (await fetch(`${server.url}/v1/health`)).json()).toEqual({ healthy: true });
     expect((await fetch(`${server.url}/v1/version`)).status).toBe(401);
     expect((await fetch(`${server.url}/v1/version`, { headers: { Authorization: `Basic ${Buffer.from('u:u').toString('base64')}` } })).status).toBe(403);

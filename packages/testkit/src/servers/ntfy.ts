@@ -137,7 +137,10 @@ const errors = {
 const sequenceIdInvalid: HttpError = { code: 40049, http: 400, error: 'invalid request: sequence ID invalid' };
 
 class NtfyHttpError extends Error {
-  constructor(readonly body: HttpError, detail?: string) {
+  constructor(
+    readonly body: HttpError,
+    detail?: string,
+  ) {
     super(detail === undefined ? body.error : `${body.error}, ${detail}`);
   }
 }
@@ -163,7 +166,10 @@ export function decodeRfc2047(value: string): string {
     const bytes =
       encoding.toUpperCase() === 'B'
         ? Buffer.from(text, 'base64')
-        : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16))), 'latin1');
+        : Buffer.from(
+            text.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16))),
+            'latin1',
+          );
     return /^utf-?8$/i.test(charset) ? bytes.toString('utf8') : bytes.toString('latin1');
   });
 }
@@ -256,7 +262,8 @@ function validateActions(raw: unknown, version: NtfyServerVersion): NtfyAction[]
     if (typeof item !== 'object' || item === null) throw new NtfyHttpError(errors.actionsInvalid, 'action must be an object');
     const source = item as Record<string, unknown>;
     const action = typeof source.action === 'string' ? source.action.toLowerCase() : '';
-    if (!allowed.includes(action)) throw new NtfyHttpError(errors.actionsInvalid, `parameter 'action' cannot be '${String(source.action)}', valid values are ${allowed.map((name) => `'${name}'`).join(', ')}`);
+    if (!allowed.includes(action))
+      throw new NtfyHttpError(errors.actionsInvalid, `parameter 'action' cannot be '${String(source.action)}', valid values are ${allowed.map((name) => `'${name}'`).join(', ')}`);
     if (typeof source.label !== 'string' || source.label === '') throw new NtfyHttpError(errors.actionsInvalid, "parameter 'label' is required");
     for (const key of ['url', 'method', 'body', 'intent', 'value'] as const) {
       if (source[key] !== undefined && typeof source[key] !== 'string') throw new NtfyHttpError(errors.actionsInvalid, `parameter '${key}' must be a string`);
@@ -392,7 +399,13 @@ export async function startNtfyServer(options: NtfyServerOptions): Promise<NtfyT
       if (options.attachments !== true) throw new NtfyHttpError(errors.attachmentsDisallowed);
       const name = input.filename ?? 'attachment.txt';
       message.message = `You received a file: ${name}`;
-      message.attachment = { name, type: isUtf8 ? 'text/plain; charset=utf-8' : 'application/octet-stream', size: input.message.length, expires: time + 3 * 3600, url: `${baseUrl}/file/${message.id}.txt` };
+      message.attachment = {
+        name,
+        type: isUtf8 ? 'text/plain; charset=utf-8' : 'application/octet-stream',
+        size: input.message.length,
+        expires: time + 3 * 3600,
+        url: `${baseUrl}/file/${message.id}.txt`,
+      };
     } else {
       const text = input.message.toString('utf8');
       message.message = text.trim() === '' ? 'triggered' : text;
@@ -457,7 +470,11 @@ export async function startNtfyServer(options: NtfyServerOptions): Promise<NtfyT
     if (title !== undefined) input.title = title;
     input.priority = parsePriority(read('x-priority', 'priority', 'prio', 'p'));
     const tags = read('x-tags', 'tags', 'tag', 'ta');
-    if (tags !== undefined) input.tags = tags.split(',').map((tag) => tag.trim()).filter((tag) => tag !== '');
+    if (tags !== undefined)
+      input.tags = tags
+        .split(',')
+        .map((tag) => tag.trim())
+        .filter((tag) => tag !== '');
     const click = read('x-click', 'click');
     if (click !== undefined) input.click = click;
     const icon = read('x-icon', 'icon');
@@ -586,7 +603,11 @@ export async function startNtfyServer(options: NtfyServerOptions): Promise<NtfyT
         const failure = failures.shift();
         if (failure !== undefined) {
           record.status = failure.status;
-          sendJson(response, failure.status, failure.status >= 500 ? { ...errors.internal, http: failure.status } : { code: failure.status * 100 + 1, http: failure.status, error: 'injected failure' });
+          sendJson(
+            response,
+            failure.status,
+            failure.status >= 500 ? { ...errors.internal, http: failure.status } : { code: failure.status * 100 + 1, http: failure.status, error: 'injected failure' },
+          );
           return;
         }
         try {

@@ -239,7 +239,8 @@ export async function startOllamaServer(options: OllamaServerOptions = {}): Prom
     answerText: (chunks) => enqueue({ type: 'answer', answer: { content: chunks.join(''), chunks } }),
     answerObject: (value) => enqueue({ type: 'answer', answer: { content: JSON.stringify(value) } }),
     answerToolCall: (call) => enqueue({ type: 'answer', answer: { content: '', toolCalls: [{ function: { name: call.name, arguments: call.input } }] } }),
-    answerStreamError: (textBefore) => enqueue({ type: 'stream-error', answer: { content: textBefore, chunks: [textBefore] }, message: 'an error was encountered while running the model: unexpected EOF', afterChunks: 1 }),
+    answerStreamError: (textBefore) =>
+      enqueue({ type: 'stream-error', answer: { content: textBefore, chunks: [textBefore] }, message: 'an error was encountered while running the model: unexpected EOF', afterChunks: 1 }),
     answerHang: () => enqueue({ type: 'hang' }),
     answerTextThenHang: (text) => enqueue({ type: 'lines', lines: ollamaChatLines({ content: text, chunks: [text] }, 'llama3.1', true).slice(0, 1), holdOpen: true }),
     requestCount: () => requests.length,

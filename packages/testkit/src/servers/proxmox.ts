@@ -97,7 +97,15 @@ export async function startProxmoxServer(options: ProxmoxServerOptions = {}): Pr
   const pems = await generate([{ name: 'commonName', value: node }], {
     keySize: 2048,
     algorithm: 'sha256',
-    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: node }, { type: 7, ip: '127.0.0.1' }] }],
+    extensions: [
+      {
+        name: 'subjectAltName',
+        altNames: [
+          { type: 2, value: node },
+          { type: 7, ip: '127.0.0.1' },
+        ],
+      },
+    ],
   } as Parameters<typeof generate>[1]);
   const fingerprint256 = new X509Certificate(pems.cert).fingerprint256;
 
@@ -112,10 +120,15 @@ export async function startProxmoxServer(options: ProxmoxServerOptions = {}): Pr
 
   const send = (response: ServerResponse, status: number, body: unknown, reason?: string) => {
     const text = JSON.stringify(body);
-    response.writeHead(status, reason ?? (status === 200 ? 'OK' : 'Error'), { 'content-type': 'application/json;charset=UTF-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'max-age=0' });
+    response.writeHead(status, reason ?? (status === 200 ? 'OK' : 'Error'), {
+      'content-type': 'application/json;charset=UTF-8',
+      'content-length': Buffer.byteLength(text),
+      'cache-control': 'max-age=0',
+    });
     response.end(text);
   };
-  const fail = (response: ServerResponse, status: number, message: string, errors?: Record<string, string>) => send(response, status, { data: null, message: `${message}\n`, ...(errors ? { errors } : {}) }, message);
+  const fail = (response: ServerResponse, status: number, message: string, errors?: Record<string, string>) =>
+    send(response, status, { data: null, message: `${message}\n`, ...(errors ? { errors } : {}) }, message);
 
   const authorized = (request: IncomingMessage): boolean => {
     const header = request.headers.authorization ?? '';
@@ -185,7 +198,10 @@ export async function startProxmoxServer(options: ProxmoxServerOptions = {}): Pr
       setTimeout(() => fail(response, 401, 'authentication failure'), authDelay);
       return;
     }
-    const parts = url.pathname.slice('/api2/json/'.length).split('/').map((part) => decodeURIComponent(part));
+    const parts = url.pathname
+      .slice('/api2/json/'.length)
+      .split('/')
+      .map((part) => decodeURIComponent(part));
     if (parts[0] !== 'nodes' || parts[1] === undefined) return fail(response, 501, `Method '${request.method} ${url.pathname}' not implemented`);
     if (parts[1] !== node) return fail(response, 595, `no such node '${parts[1]}'`);
     const method = request.method ?? 'GET';
@@ -224,7 +240,10 @@ export async function startProxmoxServer(options: ProxmoxServerOptions = {}): Pr
       if (method === 'GET' && parts.length === 3) {
         const filter = url.searchParams.get('vmid');
         const limit = Number(url.searchParams.get('limit') ?? '50');
-        const list = tasks.filter((task) => filter === null || task.id === filter).slice(-limit).reverse();
+        const list = tasks
+          .filter((task) => filter === null || task.id === filter)
+          .slice(-limit)
+          .reverse();
         return send(response, 200, { data: list.map((task) => ({ ...taskJson(task), ...(task.status === 'stopped' ? { endtime: task.starttime + 1, status: task.exitstatus } : {}) })) });
       }
       if (method === 'GET' && parts.length === 5 && parts[4] === 'status') {

@@ -23,7 +23,9 @@ describe('Telegram Bot API test server', () => {
     expect((await api('sendMessage', { chat_id: 8, text: 'x' })).body.description).toBe('Bad Request: chat not found');
     expect((await api('sendMessage', { chat_id: 7, text: '  ' })).body.description).toBe('Bad Request: message text is empty');
     expect((await api('sendMessage', { chat_id: 7, text: 'x'.repeat(4097) })).body.description).toBe('Bad Request: message is too long');
-    expect((await api('sendMessage', { chat_id: 7, text: 'ok', reply_markup: { inline_keyboard: [[{ text: 'A', callback_data: 'x'.repeat(65) }]] } })).body.description).toBe('Bad Request: BUTTON_DATA_INVALID');
+    expect((await api('sendMessage', { chat_id: 7, text: 'ok', reply_markup: { inline_keyboard: [[{ text: 'A', callback_data: 'x'.repeat(65) }]] } })).body.description).toBe(
+      'Bad Request: BUTTON_DATA_INVALID',
+    );
     expect((await api('sendMessage', { chat_id: 7, text: 'a < b', parse_mode: 'HTML' })).body.description).toMatch(/^Bad Request: can't parse entities/);
     expect((await api('sendMessage', { chat_id: 7, text: '<blink>x</blink>', parse_mode: 'HTML' })).body.description).toContain('Unsupported start tag "blink"');
     const sent = await api('sendMessage', { chat_id: 7, text: '<b>🐟 fix</b> &lt;ok&gt; <a href="https://x.test/a?b=1&amp;c=2">go</a>', parse_mode: 'HTML' });
@@ -86,7 +88,10 @@ describe('Telegram Bot API test server', () => {
 
   it('failNext answers 429 with parameters.retry_after', async () => {
     server.failNext('sendMessage', 429, 'Too Many Requests: retry after 3', 3);
-    expect(await api('sendMessage', { chat_id: 7, text: 'x' })).toEqual({ status: 429, body: { ok: false, error_code: 429, description: 'Too Many Requests: retry after 3', parameters: { retry_after: 3 } } });
+    expect(await api('sendMessage', { chat_id: 7, text: 'x' })).toEqual({
+      status: 429,
+      body: { ok: false, error_code: 429, description: 'Too Many Requests: retry after 3', parameters: { retry_after: 3 } },
+    });
     expect((await api('sendMessage', { chat_id: 7, text: 'x' })).body.ok).toBe(true);
   });
 

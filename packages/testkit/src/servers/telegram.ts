@@ -252,7 +252,14 @@ export async function startTelegramServer(options: TelegramServerOptions): Promi
     const raw = params.text;
     if (typeof raw !== 'string' || raw.trim().length === 0) throw badRequest('message text is empty');
     const mode = params.parse_mode;
-    const result = mode === 'HTML' ? parseHtml(raw) : mode === undefined || mode === '' ? { text: raw, entities: [] } : (() => { throw badRequest(`unsupported parse_mode`); })();
+    const result =
+      mode === 'HTML'
+        ? parseHtml(raw)
+        : mode === undefined || mode === ''
+          ? { text: raw, entities: [] }
+          : (() => {
+              throw badRequest(`unsupported parse_mode`);
+            })();
     if (result.text.trim().length === 0) throw badRequest('message text is empty');
     if (result.text.length > MAX_TEXT) throw badRequest('message is too long');
     return result.entities.length > 0 ? result : { text: result.text };
@@ -286,7 +293,15 @@ export async function startTelegramServer(options: TelegramServerOptions): Promi
       if (content.text === message.text && JSON.stringify(content.entities ?? []) === JSON.stringify(message.entities ?? []) && JSON.stringify(markup) === JSON.stringify(message.reply_markup)) {
         throw badRequest('message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message');
       }
-      const edited: TelegramMessage = { message_id: message.message_id, from: bot, chat: message.chat, date: message.date, edit_date: Math.floor(now() / 1000), ...content, ...(markup ? { reply_markup: markup } : {}) };
+      const edited: TelegramMessage = {
+        message_id: message.message_id,
+        from: bot,
+        chat: message.chat,
+        date: message.date,
+        edit_date: Math.floor(now() / 1000),
+        ...content,
+        ...(markup ? { reply_markup: markup } : {}),
+      };
       messages.set(key(chat.id, message.message_id), edited);
       record(edited);
       return edited;
@@ -296,7 +311,8 @@ export async function startTelegramServer(options: TelegramServerOptions): Promi
       const message = messages.get(key(chat.id, Number(params.message_id)));
       if (!message) throw badRequest('message to edit not found');
       const markup = parseMarkup(params);
-      if (JSON.stringify(markup) === JSON.stringify(message.reply_markup)) throw badRequest('message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message');
+      if (JSON.stringify(markup) === JSON.stringify(message.reply_markup))
+        throw badRequest('message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message');
       const { reply_markup: _previous, ...rest } = message;
       const edited: TelegramMessage = { ...rest, edit_date: Math.floor(now() / 1000), ...(markup ? { reply_markup: markup } : {}) };
       messages.set(key(chat.id, message.message_id), edited);
@@ -445,7 +461,9 @@ export async function startTelegramServer(options: TelegramServerOptions): Promi
     history: (chatId) => history.filter((entry) => chatId === undefined || entry.chatId === chatId),
     tap({ chatId, messageId, userId, button }) {
       const message = messages.get(key(chatId, messageId));
-      const found = message?.reply_markup?.inline_keyboard.flat().find((candidate) => (typeof button === 'string' ? candidate.text === button : button.test(candidate.text)) && candidate.callback_data !== undefined);
+      const found = message?.reply_markup?.inline_keyboard
+        .flat()
+        .find((candidate) => (typeof button === 'string' ? candidate.text === button : button.test(candidate.text)) && candidate.callback_data !== undefined);
       if (!found?.callback_data) throw new Error(`message ${messageId} in chat ${chatId} shows no callback button ${String(button)}`);
       return callback(chatId, messageId, userId, found.callback_data);
     },
@@ -455,7 +473,8 @@ export async function startTelegramServer(options: TelegramServerOptions): Promi
       list.push({ error_code: errorCode, description, ...(retryAfterSeconds !== undefined ? { parameters: { retry_after: retryAfterSeconds } } : {}) });
       failures.set(method, list);
     },
-    webhook: () => (hook ? { url: hook.url, ...(hook.secret_token ? { secret_token: hook.secret_token } : {}), pending: updates.length, ...(hook.lastError ? { lastError: hook.lastError } : {}) } : undefined),
+    webhook: () =>
+      hook ? { url: hook.url, ...(hook.secret_token ? { secret_token: hook.secret_token } : {}), pending: updates.length, ...(hook.lastError ? { lastError: hook.lastError } : {}) } : undefined,
     async close() {
       closed = true;
       poller?.finish();
@@ -465,9 +484,20 @@ export async function startTelegramServer(options: TelegramServerOptions): Promi
 }
 
 const ENTITY_TAGS: Record<string, string> = {
-  b: 'bold', strong: 'bold', i: 'italic', em: 'italic', u: 'underline', ins: 'underline',
-  s: 'strikethrough', strike: 'strikethrough', del: 'strikethrough', code: 'code', pre: 'pre',
-  a: 'text_link', 'tg-spoiler': 'spoiler', blockquote: 'blockquote',
+  b: 'bold',
+  strong: 'bold',
+  i: 'italic',
+  em: 'italic',
+  u: 'underline',
+  ins: 'underline',
+  s: 'strikethrough',
+  strike: 'strikethrough',
+  del: 'strikethrough',
+  code: 'code',
+  pre: 'pre',
+  a: 'text_link',
+  'tg-spoiler': 'spoiler',
+  blockquote: 'blockquote',
 };
 const NAMED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"' };
 

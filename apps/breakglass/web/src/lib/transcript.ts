@@ -17,7 +17,18 @@ export type CommandStatus = 'running' | 'pending' | 'skipped' | 'done' | 'failed
 export type Item =
   | { kind: 'user'; key: string; text: string; actor: string }
   | { kind: 'assistant'; key: string; text: string; turn: number; step: number }
-  | { kind: 'command'; key: string; callId: string; toolName: string; argv: string[]; readOnly: boolean; status: CommandStatus; output: string; exitCode: number | null | undefined; decidedBy?: string }
+  | {
+      kind: 'command';
+      key: string;
+      callId: string;
+      toolName: string;
+      argv: string[];
+      readOnly: boolean;
+      status: CommandStatus;
+      output: string;
+      exitCode: number | null | undefined;
+      decidedBy?: string;
+    }
   | { kind: 'error'; key: string; message: string }
   | { kind: 'end'; key: string; reason: string };
 
@@ -120,9 +131,21 @@ export function applyEvent(transcript: Transcript, event: ServerEvent): boolean 
 }
 
 export const PRESETS: Array<{ id: string; label: string; prompt: string }> = [
-  { id: 'triage', label: 'Triage', prompt: 'Triage the VM: is it up, and what is failing? Check uptime and load, memory, disk, failed units and recent errors, then tell me the most likely cause and the fix.' },
-  { id: 'memory', label: 'Memory / OOM', prompt: 'Check for memory pressure and OOM kills: free -m, /proc/pressure/memory, the kernel log and the journal for oom-killer, and the top memory consumers. What was killed and why?' },
+  {
+    id: 'triage',
+    label: 'Triage',
+    prompt: 'Triage the VM: is it up, and what is failing? Check uptime and load, memory, disk, failed units and recent errors, then tell me the most likely cause and the fix.',
+  },
+  {
+    id: 'memory',
+    label: 'Memory / OOM',
+    prompt: 'Check for memory pressure and OOM kills: free -m, /proc/pressure/memory, the kernel log and the journal for oom-killer, and the top memory consumers. What was killed and why?',
+  },
   { id: 'disk', label: 'Disk', prompt: 'Check disk space and inodes (df -h, df -i). For the fullest filesystem, find what is filling it (journal, docker, logs) and propose the safest cleanup.' },
   { id: 'services', label: 'Services', prompt: 'List failed systemd units and check the key services: status and the last journal lines of each failure. Propose the fix.' },
-  { id: 'qemu', label: 'QEMU wedged', prompt: 'The VM may be wedged (SSH hangs, QEMU stuck). Try to reach it. If it does not answer, tell me whether to use cycle or reset from the VM controls, and what to look at after it is back.' },
+  {
+    id: 'qemu',
+    label: 'QEMU wedged',
+    prompt: 'The VM may be wedged (SSH hangs, QEMU stuck). Try to reach it. If it does not answer, tell me whether to use cycle or reset from the VM controls, and what to look at after it is back.',
+  },
 ];

@@ -8,9 +8,18 @@ const coreSource = join(here, '..', '..');
 
 /** The order an event passes through the stages; a stage imports only shared parts and earlier stages. */
 const ORDER: Record<string, number> = {
-  'context.ts': 0, 'observer.ts': 0, 'task-tracker.ts': 0, 'event-shape.ts': 0, 'messages.ts': 0, 'cooldowns.ts': 0, 'metric-signals.ts': 0,
-  'detection.ts': 1, 'outbox.ts': 1,
-  'incident-claim.ts': 2, 'notifications.ts': 2, 'auto-exec-policy.ts': 2,
+  'context.ts': 0,
+  'observer.ts': 0,
+  'task-tracker.ts': 0,
+  'event-shape.ts': 0,
+  'messages.ts': 0,
+  'cooldowns.ts': 0,
+  'metric-signals.ts': 0,
+  'detection.ts': 1,
+  'outbox.ts': 1,
+  'incident-claim.ts': 2,
+  'notifications.ts': 2,
+  'auto-exec-policy.ts': 2,
   'unknown-incidents.ts': 3,
   'routing.ts': 4,
   'decisions.ts': 5,

@@ -46,7 +46,11 @@ describe('auto-exec policy', () => {
   });
 
   it('promotes a pattern after N real verified successes of that pattern', async () => {
-    const audit = await auditWith([{ patternId: 'earned', dryRun: false }, { patternId: 'other', dryRun: false }, { patternId: 'earned', dryRun: true }]);
+    const audit = await auditWith([
+      { patternId: 'earned', dryRun: false },
+      { patternId: 'other', dryRun: false },
+      { patternId: 'earned', dryRun: true },
+    ]);
     const policy = createAutoExecPolicy({ enabled: true, audit });
     expect(await policy.evaluate(earned)).toEqual({ autoExec: false });
     const at = new Date(Date.UTC(2026, 0, 2)).toISOString();
@@ -58,7 +62,11 @@ describe('auto-exec policy', () => {
   });
 
   it('never promotes when auto-exec is off or the pattern does not allow it', async () => {
-    const audit = await auditWith([{ patternId: 'earned', dryRun: false }, { patternId: 'earned', dryRun: false }, { patternId: 'never', dryRun: false }]);
+    const audit = await auditWith([
+      { patternId: 'earned', dryRun: false },
+      { patternId: 'earned', dryRun: false },
+      { patternId: 'never', dryRun: false },
+    ]);
     expect(await createAutoExecPolicy({ enabled: false, audit }).evaluate(earned)).toEqual({ autoExec: false });
     expect(await createAutoExecPolicy({ enabled: true, audit }).evaluate(makePattern({ id: 'never', promote_to_autoexec_after: null }))).toEqual({ autoExec: false });
   });

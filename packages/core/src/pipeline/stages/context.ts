@@ -9,13 +9,7 @@ import type { EngineCounters } from './observer.js';
 import type { TaskTracker } from './task-tracker.js';
 
 /** The durable steps of the loop, in order. */
-export type EngineCheckpoint =
-  | 'proposal-written'
-  | 'notification-sent'
-  | 'decision-recorded'
-  | 'execution-written'
-  | 'remote-call-started'
-  | 'remote-call-finished';
+export type EngineCheckpoint = 'proposal-written' | 'notification-sent' | 'decision-recorded' | 'execution-written' | 'remote-call-started' | 'remote-call-finished';
 
 /** Events emitted for UIs (terminal, approval page): each after its audit row is written. */
 export interface FishEngineEvents {

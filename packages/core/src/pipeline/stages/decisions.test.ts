@@ -40,7 +40,10 @@ describe('decision stage', () => {
       await stage.decideProposal('prop_nope', 'approve', 'alice'),
     ];
     expect(outcomes.map((outcome) => [outcome.status, 'reason' in outcome ? outcome.reason : undefined])).toEqual([
-      ['invalid', 'bad-signature'], ['invalid', 'malformed'], ['wrong-decision', undefined], ['not-found', undefined],
+      ['invalid', 'bad-signature'],
+      ['invalid', 'malformed'],
+      ['wrong-decision', undefined],
+      ['not-found', undefined],
     ]);
     for (const outcome of outcomes) expect(outcome).not.toHaveProperty('httpStatus');
   });

@@ -6,7 +6,13 @@ import { Detection, type DetectionOptions } from './detection.js';
 import { EngineCounters } from './observer.js';
 
 const PATTERNS = [
-  makePattern({ id: 'web-down', required_signals: [{ id: 'line', log: { message: 'connection refused' } }], trigger: { count: 3, window: '1m' }, cooldown: '10m', samples: { match: ['connection refused'] } }),
+  makePattern({
+    id: 'web-down',
+    required_signals: [{ id: 'line', log: { message: 'connection refused' } }],
+    trigger: { count: 3, window: '1m' },
+    cooldown: '10m',
+    samples: { match: ['connection refused'] },
+  }),
   makePattern({ id: 'oom', required_signals: [{ id: 'line', log: { message: 'out of memory' } }], cooldown: '5m', samples: { match: ['out of memory'] } }),
 ];
 
@@ -107,7 +113,13 @@ describe('detection', () => {
   });
 
   it('compares metric observations through the metric signals; `for` is the duration the source reports', () => {
-    const patterns = [makePattern({ id: 'disk', required_signals: [{ id: 'used', metric: { query: 'disk_used', op: '>', threshold: 90, for: '2m' } }], samples: { match: [{ message: 'd', metric: { name: 'disk_used', value: 95 } }] } })];
+    const patterns = [
+      makePattern({
+        id: 'disk',
+        required_signals: [{ id: 'used', metric: { query: 'disk_used', op: '>', threshold: 90, for: '2m' } }],
+        samples: { match: [{ message: 'd', metric: { name: 'disk_used', value: 95 } }] },
+      }),
+    ];
     const { stage, clock } = detection({}, patterns);
     const at = clock.now();
     const held = (heldForMs: number, time: number) => ({ ...metricEvent('disk_used', 95, { time }), metric: { name: 'disk_used', value: 95, heldForMs } });

@@ -117,7 +117,11 @@ export class Detection {
       }
     }
     if (!fired) return undefined;
-    const fingerprint = this.fingerprint(fired.map((candidate) => candidate.pattern.id), event.host, event.service);
+    const fingerprint = this.fingerprint(
+      fired.map((candidate) => candidate.pattern.id),
+      event.host,
+      event.service,
+    );
     const cooldown = Math.max(...fired.map((candidate) => candidate.pattern.cooldown));
     const evidence = fired.flatMap((candidate) => this.windowState.get(`${candidate.pattern.id}\0${event.host}\0${event.service}`)?.evidence ?? []);
     return this.open(event, fingerprint, cooldown, fired, () => renderEvidence(evidence));

@@ -16,13 +16,18 @@ export function isWellFormed(event: ObservedEvent): boolean {
   if (typeof event !== 'object' || event === null) return false;
   const { id, kind, time, host, service, level, message, labels } = event;
   return (
-    typeof id === 'string' && id.length > 0 &&
+    typeof id === 'string' &&
+    id.length > 0 &&
     (kind === 'log' || kind === 'metric' || kind === 'alert') &&
-    typeof time === 'number' && Number.isFinite(time) &&
-    typeof host === 'string' && typeof service === 'string' &&
-    typeof level === 'string' && level in LEVEL_RANK &&
+    typeof time === 'number' &&
+    Number.isFinite(time) &&
+    typeof host === 'string' &&
+    typeof service === 'string' &&
+    typeof level === 'string' &&
+    level in LEVEL_RANK &&
     typeof message === 'string' &&
-    typeof labels === 'object' && labels !== null
+    typeof labels === 'object' &&
+    labels !== null
   );
 }
 

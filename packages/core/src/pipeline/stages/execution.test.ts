@@ -34,7 +34,8 @@ async function setup(patterns = [makePattern({ id: 'web-down', fix: { script: 'f
   const context = testStageContext({ executor: createLocalExecutor({ scriptsDir, sandboxDir, hosts: ['penny'] }), patterns });
   const notifications = new NotificationStage(context, { signer: new ApprovalSigner('execution-test-secret-0123456789'), publicUrl: 'https://x.test' });
   const stage = new ExecutionStage(context, notifications, { hostLock: lock, signal: () => new AbortController().signal });
-  const proposal = (patternId = 'web-down', dryRun = false): Promise<ProposalRecord> => seedProposal(context.audit, context.clock.now(), { id: `prop_${patternId}`, patternId, dryRun, approved: true });
+  const proposal = (patternId = 'web-down', dryRun = false): Promise<ProposalRecord> =>
+    seedProposal(context.audit, context.clock.now(), { id: `prop_${patternId}`, patternId, dryRun, approved: true });
   const runs = async () => (await readFile(join(sandboxDir, 'runs.log'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
   return { stage, context, proposal, runs };
 }
@@ -48,7 +49,13 @@ describe('execution stage', () => {
     await context.tasks.drain();
     expect(await runs()).toEqual(['fix', 'verify']);
     const [execution] = await context.audit.listExecutions();
-    expect(execution).toMatchObject({ status: 'succeeded', steps: [{ verb: 'run', exitCode: 0 }, { verb: 'verify', exitCode: 0 }] });
+    expect(execution).toMatchObject({
+      status: 'succeeded',
+      steps: [
+        { verb: 'run', exitCode: 0 },
+        { verb: 'verify', exitCode: 0 },
+      ],
+    });
     expect(context.checkpoints).toEqual(['execution-written', 'remote-call-started', 'remote-call-finished', 'remote-call-started', 'remote-call-finished']);
     expect(context.emitted.filter((item) => item.event === 'execution').map((item) => (item.args[0] as { status: string }).status)).toEqual(['running', 'verifying', 'succeeded']);
   });

@@ -41,7 +41,15 @@ export class ExecutionStage {
     const executionId = `exe_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
     const created = this.context.now();
     const inserted = await audit.insertExecution({
-      id: executionId, proposalId: proposal.id, patternId: proposal.patternId, targetHost: proposal.targetHost, status: 'pending', dryRun: proposal.dryRun, createdAt: created, updatedAt: created, steps: [],
+      id: executionId,
+      proposalId: proposal.id,
+      patternId: proposal.patternId,
+      targetHost: proposal.targetHost,
+      status: 'pending',
+      dryRun: proposal.dryRun,
+      createdAt: created,
+      updatedAt: created,
+      steps: [],
       ...(ownership ? { owner: ownership.owner, leaseExpiresAt: ExecutionLeaseKeeper.firstLeaseEnd(ownership) } : {}),
     });
     if (!inserted) return; // Another path already owns this proposal's execution.
@@ -146,6 +154,17 @@ export class ExecutionStage {
     }
     const outcome = result.timedOut ? 'timeout' : result.exitCode === 0 ? 'ok' : 'failed';
     this.context.counters.observe('executionStep', result.durationMs, { verb, pattern: pattern.id, outcome });
-    return { verb, script, startedAt, exitCode: result.exitCode, signal: result.signal ?? null, stdout: redactSecrets(result.stdout), stderr: redactSecrets(result.stderr), durationMs: result.durationMs, timedOut: result.timedOut, dryRun: false };
+    return {
+      verb,
+      script,
+      startedAt,
+      exitCode: result.exitCode,
+      signal: result.signal ?? null,
+      stdout: redactSecrets(result.stdout),
+      stderr: redactSecrets(result.stderr),
+      durationMs: result.durationMs,
+      timedOut: result.timedOut,
+      dryRun: false,
+    };
   }
 }

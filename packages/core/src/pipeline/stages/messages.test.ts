@@ -2,7 +2,19 @@ import { describe, expect, it } from 'vitest';
 import type { ExecutionStep, ProposalRecord } from '../../contracts/records.js';
 import { alreadyDecided, codeBlock, describeStep, interruptedEscalation } from './messages.js';
 
-const step = (fields: Partial<ExecutionStep>): ExecutionStep => ({ verb: 'run', script: 'fix.sh', startedAt: 'x', exitCode: 0, signal: null, stdout: '', stderr: '', durationMs: 0, timedOut: false, dryRun: false, ...fields });
+const step = (fields: Partial<ExecutionStep>): ExecutionStep => ({
+  verb: 'run',
+  script: 'fix.sh',
+  startedAt: 'x',
+  exitCode: 0,
+  signal: null,
+  stdout: '',
+  stderr: '',
+  durationMs: 0,
+  timedOut: false,
+  dryRun: false,
+  ...fields,
+});
 
 describe('messages', () => {
   it('fences evidence and defuses fences inside it', () => {

@@ -4,14 +4,28 @@ import { compareMetric } from '../metric-compare.js';
 import { MetricSignals } from './metric-signals.js';
 
 const catalogOf = (op: string, threshold: number, forDuration: string | number = 0) => ({
-  patterns: [makePattern({ id: 'load-high', required_signals: [{ id: 's', metric: { query: 'load', op: op as '>', threshold, for: forDuration } }], samples: { match: [{ message: 'm', metric: { name: 'load', value: threshold } }] } })],
-  scriptsDir: '/x', loadedFrom: '/x', loadedAt: 0, digest: 'd',
+  patterns: [
+    makePattern({
+      id: 'load-high',
+      required_signals: [{ id: 's', metric: { query: 'load', op: op as '>', threshold, for: forDuration } }],
+      samples: { match: [{ message: 'm', metric: { name: 'load', value: threshold } }] },
+    }),
+  ],
+  scriptsDir: '/x',
+  loadedFrom: '/x',
+  loadedAt: 0,
+  digest: 'd',
 });
 
 describe('metric signals', () => {
   it('compares with every operator through the one comparison; NaN never holds', () => {
     expect((['>', '>=', '<', '<=', '==', '!='] as const).map((op) => [op, compareMetric(op, 5, 5), compareMetric(op, 6, 5), compareMetric(op, Number.NaN, 5)])).toEqual([
-      ['>', false, true, false], ['>=', true, true, false], ['<', false, false, false], ['<=', true, false, false], ['==', true, false, false], ['!=', false, true, false],
+      ['>', false, true, false],
+      ['>=', true, true, false],
+      ['<', false, false, false],
+      ['<=', true, false, false],
+      ['==', true, false, false],
+      ['!=', false, true, false],
     ]);
     const signals = new MetricSignals(catalogOf('!=', 0));
     expect(signals.hits(metricEvent('load', Number.NaN))).toEqual([]);

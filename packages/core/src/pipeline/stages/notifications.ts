@@ -38,7 +38,12 @@ export class NotificationStage {
     private readonly context: StageContext,
     private readonly options: NotificationOptions,
   ) {
-    this.outbox = new Outbox(context, { deliver: (notifier, entry, note) => this.deliver(notifier, entry, note), delivered: (entry, receipt) => this.delivered(entry, receipt) }, options.owner ?? 'local', options.outbox);
+    this.outbox = new Outbox(
+      context,
+      { deliver: (notifier, entry, note) => this.deliver(notifier, entry, note), delivered: (entry, receipt) => this.delivered(entry, receipt) },
+      options.owner ?? 'local',
+      options.outbox,
+    );
   }
 
   /** The signed Approve/Deny links (and their tokens, for channels that carry the decision back) and the detail page of a proposal. */

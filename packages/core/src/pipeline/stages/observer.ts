@@ -91,4 +91,26 @@ export class EngineCounters {
   get(counter: EngineCounter): number {
     return this.values.get(counter) ?? 0;
   }
+
+  /** The counts `FishEngine.stats()` reports, by their names there. */
+  snapshot(): Record<StatsCounter, number> {
+    return Object.fromEntries(STATS_COUNTERS.map((name) => [name, this.get(name)])) as Record<StatsCounter, number>;
+  }
 }
+
+/** The counters `FishEngineStats` carries. */
+const STATS_COUNTERS = [
+  'events',
+  'stale',
+  'duplicates',
+  'matched',
+  'incidents',
+  'unknownIncidents',
+  'suppressedByCooldown',
+  'claimedElsewhere',
+  'rateLimited',
+  'proposals',
+  'executions',
+  'errors',
+] as const satisfies readonly EngineCounter[];
+type StatsCounter = (typeof STATS_COUNTERS)[number];

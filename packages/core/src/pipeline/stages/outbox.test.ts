@@ -35,7 +35,14 @@ function setup(options: { fallback?: boolean; failoverAfterAttempts?: number } =
   const ntfy = switchable('ntfy');
   const telegram = switchable('telegram');
   const context = testStageContext({ notifier: ntfy.notifier as never });
-  const outbox = { retryInitialMs: 1000, retryMaxMs: 8000, failoverAfterAttempts: options.failoverAfterAttempts ?? 3, failoverAfterMs: 3_600_000, pollMs: 60_000, ...(options.fallback ? { fallbacks: [telegram.notifier] } : {}) };
+  const outbox = {
+    retryInitialMs: 1000,
+    retryMaxMs: 8000,
+    failoverAfterAttempts: options.failoverAfterAttempts ?? 3,
+    failoverAfterMs: 3_600_000,
+    pollMs: 60_000,
+    ...(options.fallback ? { fallbacks: [telegram.notifier] } : {}),
+  };
   const stage = new NotificationStage(context, { signer, publicUrl: 'https://fish.test', owner: 'one', outbox });
   /** Moves the clock on and runs one pass over due rows, as the poll timer does. */
   const later = async (ms: number) => {
@@ -87,7 +94,7 @@ describe('delivery outbox', () => {
     expect(ntfy.got).toEqual([]);
   });
 
-  it('keeps a proposal\'s update behind the proposal while it is undelivered, and edits the message of the notifier that delivered it', async () => {
+  it("keeps a proposal's update behind the proposal while it is undelivered, and edits the message of the notifier that delivered it", async () => {
     const { context, stage, ntfy, later } = setup();
     const proposal = await seedProposal(context.audit, context.clock.now());
     ntfy.state.down = true;
@@ -107,7 +114,9 @@ describe('delivery outbox', () => {
     ntfy.state.down = true;
     await stage.propose(proposal, incident, pattern);
     await later(31_000);
-    expect(await context.audit.listOutbox({ status: 'expired' })).toEqual([expect.objectContaining({ kind: 'proposal', lastError: expect.stringMatching(/^not delivered before it expired .* last: .*ECONNREFUSED/) })]);
+    expect(await context.audit.listOutbox({ status: 'expired' })).toEqual([
+      expect.objectContaining({ kind: 'proposal', lastError: expect.stringMatching(/^not delivered before it expired .* last: .*ECONNREFUSED/) }),
+    ]);
     expect(context.counters.get('notificationsExpired')).toBe(1);
     expect(await stage.backlog()).toEqual({ pending: 0 });
   });

@@ -121,7 +121,11 @@ export class Outbox {
       // one (a crash mid-send) is over now.
       const left = await this.context.audit.listOutbox({ status: 'pending', limit: 1000 });
       for (const row of left) {
-        await this.context.audit.recordSystemEvent('resume-notification', { outboxId: row.id, kind: row.kind, ...(row.proposalId !== undefined ? { proposalId: row.proposalId } : {}), attempts: row.attempts }, this.context.now());
+        await this.context.audit.recordSystemEvent(
+          'resume-notification',
+          { outboxId: row.id, kind: row.kind, ...(row.proposalId !== undefined ? { proposalId: row.proposalId } : {}), attempts: row.attempts },
+          this.context.now(),
+        );
         if (row.claimedBy !== undefined && row.claimedBy !== this.owner && row.claimedUntil !== undefined) {
           await this.context.audit.claimOutbox({ id: row.id, owner: this.owner, at: row.claimedUntil, until: this.context.now() });
         }
@@ -192,7 +196,10 @@ export class Outbox {
       await this.record(entry, entry.channel, { ok: false, error });
       return false;
     }
-    const index = Math.max(0, this.notifiers.findIndex((notifier) => notifier.name === entry.channel));
+    const index = Math.max(
+      0,
+      this.notifiers.findIndex((notifier) => notifier.name === entry.channel),
+    );
     const notifier = this.notifiers[index]!;
     const started = clock.now();
     let receipt: NotificationReceipt | undefined;

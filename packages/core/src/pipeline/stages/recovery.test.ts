@@ -32,7 +32,17 @@ describe('recovery stage', () => {
   it('marks an execution caught mid-flight interrupted and escalates it, never re-running it', async () => {
     const { context, recovery } = setup();
     const proposal = await seedProposal(context.audit, context.clock.now(), { approved: true });
-    await context.audit.insertExecution({ id: 'exe_1', proposalId: proposal.id, patternId: 'web-down', targetHost: 'penny', status: 'pending', dryRun: false, createdAt: context.now(), updatedAt: context.now(), steps: [] });
+    await context.audit.insertExecution({
+      id: 'exe_1',
+      proposalId: proposal.id,
+      patternId: 'web-down',
+      targetHost: 'penny',
+      status: 'pending',
+      dryRun: false,
+      createdAt: context.now(),
+      updatedAt: context.now(),
+      steps: [],
+    });
     await context.audit.transitionExecution({ id: 'exe_1', from: ['pending'], to: 'running', at: context.now() });
     await recovery.recover();
     await context.tasks.drain();

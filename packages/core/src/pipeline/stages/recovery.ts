@@ -89,7 +89,12 @@ export class RecoveryStage {
       if (execution.status !== 'interrupted') {
         if (shared !== undefined && execution.leaseExpiresAt !== undefined && Date.parse(execution.leaseExpiresAt) > clock.now()) continue;
         const interrupted = await audit.transitionExecution({
-          id: execution.id, from: ['pending', 'running', 'verifying'], to: 'interrupted', at: this.context.now(), detail: interruptedDetail(execution.status), ...(shared !== undefined ? { onlyIfLeaseExpired: true } : {}),
+          id: execution.id,
+          from: ['pending', 'running', 'verifying'],
+          to: 'interrupted',
+          at: this.context.now(),
+          detail: interruptedDetail(execution.status),
+          ...(shared !== undefined ? { onlyIfLeaseExpired: true } : {}),
         });
         if (!interrupted) continue;
         this.context.emit('execution', interrupted);
@@ -115,7 +120,17 @@ export class RecoveryStage {
     const text = approvedTooLongAgo(proposal, ageMs, this.options.resumeWindowMs);
     const executionId = `exe_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
     const now = this.context.now();
-    const inserted = await audit.insertExecution({ id: executionId, proposalId: proposal.id, patternId: proposal.patternId, targetHost: proposal.targetHost, status: 'pending', dryRun: proposal.dryRun, createdAt: now, updatedAt: now, steps: [] });
+    const inserted = await audit.insertExecution({
+      id: executionId,
+      proposalId: proposal.id,
+      patternId: proposal.patternId,
+      targetHost: proposal.targetHost,
+      status: 'pending',
+      dryRun: proposal.dryRun,
+      createdAt: now,
+      updatedAt: now,
+      steps: [],
+    });
     if (!inserted) return; // A peer claimed it meanwhile.
     await audit.recordSystemEvent('expired-after-restart', { proposalId: proposal.id, executionId, decidedAt: proposal.decidedAt ?? null, ageMs, windowMs: this.options.resumeWindowMs }, now);
     if (!(await runner.transition(executionId, ['pending'], 'interrupted', undefined, text.detail))) return;

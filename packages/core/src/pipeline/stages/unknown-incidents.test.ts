@@ -29,7 +29,13 @@ describe('UNKNOWN incident stage', () => {
   });
 
   it('keeps the bundle location when drafting a pattern fails, and notifies anyway', async () => {
-    const failingLlm = { specificationVersion: 'v1', name: 'broken', async complete() { throw new Error('model unavailable'); } } as unknown as LLMProvider;
+    const failingLlm = {
+      specificationVersion: 'v1',
+      name: 'broken',
+      async complete() {
+        throw new Error('model unavailable');
+      },
+    } as unknown as LLMProvider;
     const { context, writer, stage: unknown } = stage(memoryBundleWriter(), { llm: failingLlm });
     await unknown.handle(incident, classification);
     expect(writer.drafts.size).toBe(0);
