@@ -128,9 +128,10 @@ describe('postgres audit store specifics', () => {
     expect(FishError.hasCode(error, FishErrorCode.AUDIT_PERMISSION_DENIED)).toBe(true);
     expect((error as Error).message).toContain('lacks rights fish needs');
     expect((error as Error).message).toContain('UPDATE on executions; UPDATE, DELETE on host_locks');
+    expect((error as Error).message).toContain('UPDATE on outbox');
     await store.close();
     // With them granted, the same role runs the loop.
-    await server.query(`grant update on executions, host_locks to fish_partial_${database}`, [], database);
+    await server.query(`grant update on executions, host_locks, outbox to fish_partial_${database}`, [], database);
     await server.query(`grant delete on host_locks to fish_partial_${database}`, [], database);
     const granted = createPostgresAuditStore({ url: server.url(database, { user: `fish_partial_${database}`, password: 'partial-password' }) });
     await granted.init();
