@@ -142,7 +142,7 @@ describe('YAML examples in the documentation', () => {
       for (const folder of ownCatalogFolders(block)) await mkdir(join(directory, folder, 'patterns'), { recursive: true });
       const config = await loadConfig(file, ENV);
       const registry = createFishRegistry();
-      const plugins: Array<[PluginKind, string, { type: string; options?: unknown }]> = [
+      const plugins: Array<[PluginKind, string, { type: string; package?: string; options?: unknown }]> = [
         ...config.sources.map((source, index) => ['source', `sources[${index}]`, source] as [PluginKind, string, typeof source]),
         ...config.notifiers.map((notifier, index) => ['notifier', `notifiers[${index}]`, notifier] as [PluginKind, string, typeof notifier]),
         ['executor', 'executor', config.executor],
@@ -150,12 +150,14 @@ describe('YAML examples in the documentation', () => {
         ...(config.llm ? [['llm', 'llm', config.llm] as [PluginKind, string, typeof config.llm]] : []),
       ];
       for (const [kind, where, plugin] of plugins) {
-        const example = EXAMPLE_PACKAGES[plugin.type];
+        // A third-party plugin is named by `package` (+ `type`), or by its package name as `type`.
+        const name = plugin.package ?? plugin.type;
+        const example = EXAMPLE_PACKAGES[name];
         if (example === null) {
-          expect(plugin.type, where).toMatch(/^(@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*-[\w.-]*$/);
+          expect(name, where).toMatch(/^(@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*-[\w.-]*$/);
           continue;
         }
-        const descriptor = await registry.resolve(kind, example ?? plugin.type);
+        const descriptor = example === undefined ? await registry.resolve(kind, plugin.type, plugin.package) : await registry.resolve(kind, example);
         // The path PluginRegistry.create takes: strict options, durations with their units.
         expect(() => requireDurationUnits(() => parseOptions(descriptor.optionsSchema, plugin.options ?? {}, plugin.type, `${relative(root, file)} ${where}`))).not.toThrow();
       }
