@@ -1,31 +1,17 @@
+// The SSH connection pool: one shared, kept-alive connection per target, channels opened on it, idle close.
 import ssh2 from 'ssh2';
-import type { Client as SshClient, ClientChannel, ConnectConfig } from 'ssh2';
+import type { Client as SshClient, ClientChannel } from 'ssh2';
 import { FishError, FishErrorCode, describeError, errorMessage, parseOptions, silentLogger, type Logger } from '@fish-sre/core';
-import { sshFingerprint } from './known-hosts.js';
-import { connectConfig } from './connect-config.js';
-import { checkFailure, connectError, verifyHostKey, type HostKeyVerdict } from './host-key-check.js';
-import { HostKeyPolicySchema, SshPoolOptionsSchema, type HostKeyPolicy, type SshFailureKind, type SshPoolOptionsInput, type SshTarget } from './pool-options.js';
+import { checkFailure } from './host-key-check.js';
+import { SCOPE, abortedError, kindOf, openConnection, type Entry } from './pool-connection.js';
+import { HostKeyPolicySchema, SshPoolOptionsSchema, type HostKeyPolicy, type SshPoolOptionsInput, type SshTarget } from './pool-options.js';
 import type { SshCheckResult, SshCommand, SshPool, SshRunOptions, SshRunResult } from './pool-api.js';
 import { quoteArgv } from './quote.js';
 import { runOnChannel } from './run-channel.js';
 import { BeforeChannelOpen, endClient, openExecChannel, untilAborted } from './open-channel.js';
 
-const SCOPE = 'ssh';
-
 /** Internal construction options: a test may swap the ssh2 client (never part of the public types). */
 export type InternalPoolOptions = SshPoolOptionsInput & { createClient?: () => SshClient };
-
-interface Entry {
-  client: SshClient;
-  ready: Promise<SshClient>;
-  alive: boolean;
-  active: number;
-  idleTimer: NodeJS.Timeout | undefined;
-}
-
-function kindOf(error: unknown): SshFailureKind | undefined {
-  return FishError.isInstance(error) ? (error.details.kind as SshFailureKind | undefined) : undefined;
-}
 
 /**
  * One SSH connection per configured target, shared by every command for it: opened on first use,
@@ -118,68 +104,18 @@ export class SshConnectionPool implements SshPool {
   }
 
   private open(name: string, target: SshTarget, pooled = true): Entry {
-    const client = this.createClient();
-    const entry: Entry = { client, ready: Promise.resolve(client), alive: true, active: 0, idleTimer: undefined };
-    this.connectCount.set(name, (this.connectCount.get(name) ?? 0) + 1);
-    let verdict: HostKeyVerdict | undefined;
-    let presented: string | undefined;
-    entry.ready = new Promise<SshClient>((resolve, reject) => {
-      let settled = false;
-      client.once('ready', () => {
-        settled = true;
-        // Small request/reply packets: without this, Nagle + delayed ACK add ~40 ms per exchange.
-        client.setNoDelay(true);
-        this.logger.debug('ssh connection ready', { target: name, host: target.host, port: target.port, hostKey: presented });
-        if (pooled) this.touch(name, entry);
-        resolve(client);
-      });
-      client.on('error', (error: Error & { level?: string }) => {
-        if (settled) {
-          this.logger.warn('ssh connection error', { target: name, error: describeError(error) });
-          return;
-        }
-        settled = true;
-        entry.alive = false;
-        reject(connectError(name, target, error, verdict, this.connectTimeoutMs));
-      });
-      client.on('close', () => {
-        entry.alive = false;
-        if (entry.idleTimer !== undefined) clearTimeout(entry.idleTimer);
-        if (this.entries.get(name) === entry) this.entries.delete(name);
-        if (!settled) {
-          settled = true;
-          reject(connectError(name, target, new Error('connection closed during the handshake'), verdict, this.connectTimeoutMs));
-        }
-      });
+    const entry = openConnection(name, target, {
+      createClient: this.createClient,
+      logger: this.logger,
+      connectTimeoutMs: this.connectTimeoutMs,
+      keepAliveIntervalMs: this.keepAliveIntervalMs,
+      pooled,
+      ...(pooled ? { onReady: (entry: Entry) => this.touch(name, entry) } : {}),
+      onClose: (closed) => {
+        if (this.entries.get(name) === closed) this.entries.delete(name);
+      },
     });
-    // The pool's callers observe rejections through `ready`; this keeps a failed background
-    // connection from being reported as an unhandled rejection.
-    entry.ready.catch(() => undefined);
-
-    let config: ConnectConfig;
-    try {
-      config = connectConfig(name, target, {
-        readyTimeout: this.connectTimeoutMs,
-        keepaliveInterval: pooled ? this.keepAliveIntervalMs : 0,
-        hostVerifier: (key: Buffer) => {
-          presented = sshFingerprint(key);
-          verdict = verifyHostKey(name, target, key, this.logger);
-          return verdict === undefined;
-        },
-      });
-    } catch (error) {
-      entry.alive = false;
-      entry.ready = Promise.reject(error);
-      entry.ready.catch(() => undefined);
-      return entry;
-    }
-    try {
-      client.connect(config);
-    } catch (error) {
-      entry.alive = false;
-      entry.ready = Promise.reject(connectError(name, target, error as Error, verdict, this.connectTimeoutMs));
-      entry.ready.catch(() => undefined);
-    }
+    this.connectCount.set(name, (this.connectCount.get(name) ?? 0) + 1);
     return entry;
   }
 
@@ -317,10 +253,6 @@ export class SshConnectionPool implements SshPool {
       }),
     );
   }
-}
-
-function abortedError(name: string): FishError {
-  return new FishError({ code: FishErrorCode.EXECUTOR_FAILED, message: errorMessage(SCOPE, `aborted before a channel to target "${name}" was opened`), details: { kind: 'aborted', target: name } });
 }
 
 /** Creates an SSH connection pool (see `SshPool`). Invalid options throw FISH_ERR_PLUGIN_OPTIONS_INVALID. */

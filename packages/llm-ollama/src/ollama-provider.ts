@@ -1,5 +1,6 @@
+// The Ollama provider: its options schema and the factory (streaming chat, retries, cost estimate, health check).
 import { z } from 'zod';
-import { Ollama, type ChatRequest, type ChatResponse, type Message, type Tool } from 'ollama';
+import { Ollama, type ChatRequest, type ChatResponse, type Message } from 'ollama';
 import {
   FishError,
   FishErrorCode,
@@ -8,10 +9,8 @@ import {
   errorMessage,
   redactSecrets,
   silentLogger,
-  type LLMFinishReason,
   type LLMGenerateRequest,
   type LLMGenerateResult,
-  type LLMMessage,
   type LLMProvider,
   type LLMStreamPart,
   type LLMToolCall,
@@ -20,6 +19,8 @@ import {
   parseOptions,
   sleepOrAbort,
 } from '@fish-sre/core';
+import { SCOPE, createErrorMapper, mapFinishReason } from './ollama-errors.js';
+import { buildChatRequest } from './ollama-request.js';
 
 /** Price in EUR per million tokens (0 for a machine you own; set it if you rent the GPU). */
 const PriceSchema = z.strictObject({ inputEurPerMillion: z.number().nonnegative(), outputEurPerMillion: z.number().nonnegative() });
@@ -60,49 +61,6 @@ export interface OllamaProvider extends LLMProvider {
   check(signal?: AbortSignal): Promise<{ ok: boolean; detail: string }>;
 }
 
-const SCOPE = 'ollama';
-const RETRYABLE_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
-
-function toOllamaMessages(system: string | undefined, messages: LLMMessage[]): Message[] {
-  const result: Message[] = [];
-  if (system) result.push({ role: 'system', content: system });
-  for (const message of messages) {
-    if (typeof message.content === 'string') {
-      result.push({ role: message.role, content: message.content });
-      continue;
-    }
-    let text = '';
-    const toolCalls: NonNullable<Message['tool_calls']> = [];
-    const toolResults: Message[] = [];
-    for (const part of message.content) {
-      if (part.type === 'text') text += part.text;
-      else if (part.type === 'tool-call') toolCalls.push({ function: { name: part.toolName, arguments: (part.input ?? {}) as Record<string, unknown> } });
-      else toolResults.push({ role: 'tool', content: part.isError ? `error: ${part.output}` : part.output, tool_name: part.toolName });
-    }
-    // Tool results are their own `tool` messages in Ollama's chat format.
-    result.push(...toolResults);
-    if (text.length > 0 || toolCalls.length > 0) result.push({ role: message.role, content: text, ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}) });
-  }
-  return result;
-}
-
-function mapFinishReason(doneReason: string | undefined, hasToolCalls: boolean): LLMFinishReason {
-  if (hasToolCalls) return 'tool-calls';
-  if (doneReason === 'stop') return 'stop';
-  if (doneReason === 'length') return 'length';
-  return 'other';
-}
-
-interface ResponseErrorLike {
-  name: string;
-  error: string;
-  status_code: number;
-}
-
-function isResponseError(error: unknown): error is ResponseErrorLike {
-  return error instanceof Error && error.name === 'ResponseError' && typeof (error as Partial<ResponseErrorLike>).status_code === 'number';
-}
-
 export function createOllamaProvider(input: OllamaProviderOptions): OllamaProvider {
   const { name, fetch, logger: givenLogger, sleep: givenSleep, ...config } = input ?? ({} as OllamaProviderOptions);
   const options = { ...parseOptions(OllamaProviderOptionsSchema, config, SCOPE), name, fetch, logger: givenLogger, sleep: givenSleep };
@@ -117,13 +75,9 @@ export function createOllamaProvider(input: OllamaProviderOptions): OllamaProvid
   const secrets = Object.values(options.headers ?? {}).filter((value) => value.length >= 4);
   const redact = (text: string): string => secrets.reduce((result, secret) => result.split(secret).join('[REDACTED]'), redactSecrets(text));
   let toolCallCounter = 0;
-  /** The client's error with any configured header secret redacted (a `cause` ends up in logs). */
-  const sanitizedCause = (error: unknown): Error => {
-    const sanitized = new Error(redact(describeError(error)));
-    sanitized.name = error instanceof Error ? error.name : 'Error';
-    if (error instanceof Error && error.stack) sanitized.stack = redact(error.stack);
-    return sanitized;
-  };
+  const { requestError, sanitizedCause } = createErrorMapper({ host, timeoutMs, redact });
+  const buildRequest = (request: LLMGenerateRequest, warnings: string[]): ChatRequest =>
+    buildChatRequest(request, warnings, { model, maxOutputTokens: options.maxOutputTokens, keepAlive: options.keepAlive });
 
   /**
    * One client per call: the ollama client takes no per-call signal for `stream:false` and its
@@ -141,63 +95,6 @@ export function createOllamaProvider(input: OllamaProviderOptions): OllamaProvid
     const inputTokens = typeof response.prompt_eval_count === 'number' ? response.prompt_eval_count : 0;
     const outputTokens = typeof response.eval_count === 'number' ? response.eval_count : 0;
     return { inputTokens, outputTokens, costEur: (inputTokens * price.inputEurPerMillion + outputTokens * price.outputEurPerMillion) / 1_000_000 };
-  };
-
-  const buildRequest = (request: LLMGenerateRequest, warnings: string[]): ChatRequest => {
-    let system = request.system;
-    const chat: ChatRequest = { model: request.model ?? model, messages: [] };
-    if (request.schema) {
-      chat.format = request.schema.jsonSchema;
-      // Ollama's docs advise grounding the model with the schema in the prompt as well.
-      const hint = `Answer only with JSON matching this JSON schema (${request.schema.name}${request.schema.description ? `: ${request.schema.description}` : ''}):\n${JSON.stringify(request.schema.jsonSchema)}`;
-      system = system ? `${system}\n\n${hint}` : hint;
-      if (request.tools && request.tools.length > 0) warnings.push('tools are not sent with a schema: Ollama cannot force a structured answer and offer tools at once');
-    } else if (request.tools && request.tools.length > 0) {
-      chat.tools = request.tools.map(
-        (tool): Tool => ({ type: 'function', function: { name: tool.name, description: tool.description, parameters: tool.inputSchema as NonNullable<Tool['function']['parameters']> } }),
-      );
-    }
-    chat.messages = toOllamaMessages(system, request.messages);
-    const modelOptions: Record<string, number> = {};
-    if (request.temperature !== undefined) modelOptions['temperature'] = request.temperature;
-    const maxOutputTokens = request.maxOutputTokens ?? options.maxOutputTokens;
-    if (maxOutputTokens !== undefined) modelOptions['num_predict'] = maxOutputTokens;
-    if (Object.keys(modelOptions).length > 0) chat.options = modelOptions;
-    if (options.keepAlive !== undefined) chat.keep_alive = options.keepAlive;
-    return chat;
-  };
-
-  const requestError = (error: unknown, modelId: string, attempts: number, deadline: AbortSignal, signal?: AbortSignal): FishError => {
-    if (FishError.isInstance(error)) return error;
-    if (signal?.aborted) {
-      return new FishError({ code: FishErrorCode.LLM_REQUEST_FAILED, message: errorMessage(SCOPE, `request to ${modelId} aborted`), cause: signal.reason, details: { aborted: true, model: modelId } });
-    }
-    if (deadline.aborted) {
-      return new FishError({
-        code: FishErrorCode.LLM_REQUEST_FAILED,
-        message: errorMessage(SCOPE, `request to ${modelId} at ${host} timed out after ${timeoutMs} ms`),
-        isRetryable: true,
-        details: { timeout: true, model: modelId, attempts },
-      });
-    }
-    if (isResponseError(error)) {
-      const status = error.status_code;
-      const hint = status === 404 ? ` (pull it with \`ollama pull ${modelId}\`)` : '';
-      return new FishError({
-        code: FishErrorCode.LLM_REQUEST_FAILED,
-        message: redact(errorMessage(SCOPE, `${host} answered ${status}: ${error.error}${hint} (model ${modelId}, ${attempts} attempt${attempts === 1 ? '' : 's'})`)),
-        cause: sanitizedCause(error),
-        isRetryable: RETRYABLE_STATUSES.has(status),
-        details: { statusCode: status, model: modelId, attempts },
-      });
-    }
-    return new FishError({
-      code: FishErrorCode.LLM_REQUEST_FAILED,
-      message: redact(errorMessage(SCOPE, `cannot reach ${host}: ${describeError(error)}${error instanceof Error && error.cause ? ` (${describeError(error.cause)})` : ''}`)),
-      cause: sanitizedCause(error),
-      isRetryable: true,
-      details: { model: modelId, attempts },
-    });
   };
 
   /** Opens the NDJSON stream (retrying failures before it starts) and yields its objects. */

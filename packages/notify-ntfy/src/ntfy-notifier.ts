@@ -1,27 +1,24 @@
-import { createHash } from 'node:crypto';
+// The ntfy notifier: its options schema and the factory that turns notices into ntfy messages.
 import { z } from 'zod';
 import {
-  FishError,
-  FishErrorCode,
   createSecretRedactor,
   describeError,
-  errorMessage,
-  httpRequest,
   parseOptions,
-  truncateUtf8,
   silentLogger,
   type Logger,
-  type NotificationPriority,
   type NotificationReceipt,
-  type Notifier,
   type NotifierMessage,
   type ProposalActions,
   type ProposalNotice,
   type ProposalUpdate,
-  type ProposalUpdateStatus,
+  type Notifier,
 } from '@fish-sre/core';
+import { SCOPE, createNtfyClient, type NtfyUpdateSupport, type PublishBody } from './ntfy-client.js';
+import { KIND_TAGS, PRIORITY, STATUS_TEXT, TOPIC, fitMarkdown, fitPlain, sequenceIdFor } from './ntfy-text.js';
 
-const TOPIC = /^[-_A-Za-z0-9]{1,64}$/;
+export { sequenceIdFor } from './ntfy-text.js';
+export type { NtfyUpdateSupport } from './ntfy-client.js';
+
 const Priority = z.enum(['min', 'low', 'default', 'high', 'urgent']);
 
 /** Options of the ntfy notifier, as written in a config file. */
@@ -74,96 +71,10 @@ export type NtfyNotifierOptions = z.input<typeof NtfyNotifierOptionsSchema> & {
   sleep?: (milliseconds: number, signal?: AbortSignal) => Promise<void>;
 };
 
-/** What ntfy answers to a publish (the subset used). */
-interface PublishedMessage {
-  id: string;
-  time?: number;
-  event?: string;
-  topic?: string;
-  sequence_id?: string;
-}
-
-interface PublishBody {
-  topic: string;
-  message: string;
-  title?: string;
-  priority?: number;
-  tags?: string[];
-  markdown?: boolean;
-  click?: string;
-  actions?: Array<Record<string, unknown>>;
-  sequence_id?: string;
-}
-
-export type NtfyUpdateSupport = 'sequence-id' | 'none' | 'unknown';
-
 /** The notifier plus what tests and `fish-sre doctor` may want to see. */
 export interface NtfyNotifier extends Notifier {
   /** Whether updates replace the original notification (detected, cached). */
   updateSupport(): Promise<NtfyUpdateSupport>;
-}
-
-const PRIORITY: Record<NotificationPriority, number> = { min: 1, low: 2, default: 3, high: 4, urgent: 5 };
-/** ntfy's JSON body limit is 2x the message limit (8192 by default); stay under it. */
-const JSON_BODY_LIMIT = 8000;
-const SCOPE = 'ntfy';
-
-const STATUS_TEXT: Record<ProposalUpdateStatus, { label: string; tag: string; priority: NotificationPriority }> = {
-  approved: { label: 'Approved', tag: 'white_check_mark', priority: 'default' },
-  denied: { label: 'Denied', tag: 'no_entry_sign', priority: 'low' },
-  expired: { label: 'Expired', tag: 'hourglass', priority: 'low' },
-  succeeded: { label: 'Fixed', tag: 'heavy_check_mark', priority: 'default' },
-  failed: { label: 'Fix failed', tag: 'x', priority: 'high' },
-  rolled_back: { label: 'Rolled back', tag: 'leftwards_arrow_with_hook', priority: 'high' },
-  escalated: { label: 'Escalated', tag: 'rotating_light', priority: 'urgent' },
-  interrupted: { label: 'Interrupted', tag: 'warning', priority: 'high' },
-};
-
-const KIND_TAGS: Record<NotifierMessage['kind'], string> = {
-  escalation: 'rotating_light',
-  'unknown-incident': 'grey_question',
-  budget: 'moneybag',
-  info: 'information_source',
-};
-
-/** A sequence id ntfy accepts (`[-_A-Za-z0-9]{1,64}`) derived from a proposal id, collision-free. */
-export function sequenceIdFor(proposalId: string): string {
-  const direct = `fish-${proposalId}`;
-  if (TOPIC.test(direct)) return direct;
-  return `fish-${createHash('sha256').update(proposalId, 'utf8').digest('hex').slice(0, 40)}`;
-}
-
-function parseVersion(text: string): [number, number, number] | undefined {
-  const match = /^v?(\d+)\.(\d+)\.(\d+)/.exec(text.trim());
-  return match === null ? undefined : [Number(match[1]), Number(match[2]), Number(match[3])];
-}
-
-/** Where the message budget goes: the important parts first, evidence shortened before anything else. */
-function fitMarkdown(parts: { head: string; summary: string; evidence: string[]; tail: string }, maxBytes: number): string {
-  const fence = (lines: string[]) => (lines.length === 0 ? '' : `\n\n**Evidence**\n~~~\n${lines.join('\n')}\n~~~`);
-  const compose = (summary: string, evidence: string[]) => `${parts.head}\n\n${summary}${fence(evidence)}${parts.tail}`;
-  const safeEvidence = parts.evidence.map((line) => line.replace(/~~~/g, '~ ~ ~'));
-  let text = compose(parts.summary, safeEvidence);
-  if (Buffer.byteLength(text) <= maxBytes) return text;
-  // 1. fewer, shorter evidence lines
-  let evidence = safeEvidence.slice(0, 5).map((line) => (line.length > 200 ? `${truncateUtf8(line, 200)}…` : line));
-  if (evidence.length < safeEvidence.length) evidence.push(`… ${safeEvidence.length - evidence.length} more line(s) on the details page`);
-  text = compose(parts.summary, evidence);
-  if (Buffer.byteLength(text) <= maxBytes) return text;
-  // 2. a shorter summary
-  const note = '\n\n_(shortened: open Details for the full text)_';
-  const room = maxBytes - Buffer.byteLength(compose('', evidence)) - Buffer.byteLength(note) - 3;
-  if (room > 200) return compose(`${truncateUtf8(parts.summary, room)}…${note}`, evidence);
-  // 3. no evidence, then a hard cut
-  const bare = maxBytes - Buffer.byteLength(compose('', [])) - Buffer.byteLength(note) - 3;
-  if (bare > 0) return compose(`${truncateUtf8(parts.summary, bare)}…${note}`, []);
-  return truncateUtf8(compose('', []), maxBytes);
-}
-
-function fitPlain(body: string, maxBytes: number): string {
-  if (Buffer.byteLength(body) <= maxBytes) return body;
-  const note = '\n\n_(shortened)_';
-  return `${truncateUtf8(body, maxBytes - Buffer.byteLength(note) - 3)}…${note}`;
 }
 
 export function createNtfyNotifier(input: NtfyNotifierOptions): NtfyNotifier {
@@ -183,7 +94,6 @@ export function createNtfyNotifier(input: NtfyNotifierOptions): NtfyNotifier {
   const redact = createSecretRedactor(secrets);
   // Never print credentials embedded in the server URL.
   const serverForHumans = server.replace(/\/\/[^@/]*@/, '//');
-  const where = `${serverForHumans}/${topic}`;
 
   const authorization =
     options.token !== undefined
@@ -192,103 +102,29 @@ export function createNtfyNotifier(input: NtfyNotifierOptions): NtfyNotifier {
         ? `Basic ${Buffer.from(`${options.username}:${options.password ?? ''}`, 'utf8').toString('base64')}`
         : undefined;
 
+  const client = createNtfyClient({
+    server,
+    serverForHumans,
+    topic,
+    authorization,
+    fetch: fetchImpl,
+    timeoutMs,
+    retries,
+    retryDelayMs,
+    sleep: options.sleep,
+    redact,
+    logger,
+  });
+  const { request, publish, errorDetail } = client;
+
   let versionProbe: Promise<NtfyUpdateSupport> | undefined;
   /** Learnt from a publish answer: a 2.16+ server echoes the `sequence_id` it was given. */
   let echoSupport: boolean | undefined;
 
-  function failure(what: string, detail: string, cause?: unknown, isRetryable = false, details: Record<string, unknown> = {}): FishError {
-    return new FishError({
-      code: FishErrorCode.NOTIFIER_FAILED,
-      message: errorMessage(SCOPE, redact(`${what} to ${where} failed: ${detail}`)),
-      cause,
-      isRetryable,
-      details: { server: serverForHumans, topic, ...details },
-    });
-  }
-
-  /** One call to the server; the retry rules (5xx, 429 with `Retry-After`, timeouts) are core's. */
-  async function request(method: string, path: string, body: string | undefined, what: string): Promise<{ status: number; text: string }> {
-    const headers: Record<string, string> = { Accept: 'application/json' };
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    if (authorization !== undefined) headers.Authorization = authorization;
-    return httpRequest({
-      url: `${server}${path}`,
-      method,
-      headers,
-      ...(body === undefined ? {} : { body }),
-      scope: SCOPE,
-      what: `${what} to ${where}`,
-      errorCode: FishErrorCode.NOTIFIER_FAILED,
-      timeoutMs,
-      retries,
-      retryDelayMs,
-      fetch: fetchImpl,
-      ...(options.sleep ? { sleep: options.sleep } : {}),
-      redact,
-      onRetry: (retry) => logger.warn(retry.status === undefined ? 'ntfy request failed, retrying' : 'ntfy answered a server error, retrying', { ...retry }),
-    });
-  }
-
-  function errorDetail(status: number, text: string): { detail: string; code?: number } {
-    try {
-      const parsed = JSON.parse(text) as { code?: number; error?: string };
-      if (typeof parsed.error === 'string') return { detail: `HTTP ${status} (ntfy ${parsed.code ?? '?'}: ${parsed.error})`, code: parsed.code };
-    } catch {
-      // not JSON: a proxy's page, say
-    }
-    return { detail: `HTTP ${status}${text.trim() === '' ? '' : `: ${truncateUtf8(text.trim(), 200)}`}` };
-  }
-
-  async function publish(body: PublishBody, what: string): Promise<PublishedMessage> {
-    let payload = body;
-    for (let shrink = 0; ; shrink += 1) {
-      // Keep the whole JSON under ntfy's body cap (escaping can double a message's size).
-      let json = JSON.stringify(payload);
-      while (Buffer.byteLength(json) > JSON_BODY_LIMIT && payload.message.length > 100) {
-        payload = { ...payload, message: fitPlain(payload.message, Math.floor(Buffer.byteLength(payload.message) * 0.7)) };
-        json = JSON.stringify(payload);
-      }
-      const { status, text } = await request('POST', '/', json, what);
-      if (status >= 200 && status < 300) {
-        try {
-          const parsed = JSON.parse(text) as PublishedMessage;
-          if (typeof parsed.id !== 'string') throw new Error('no id in the answer');
-          return parsed;
-        } catch (error) {
-          throw failure(what, `the answer is not an ntfy message (${describeError(error)})`, error);
-        }
-      }
-      const { detail, code } = errorDetail(status, text);
-      // 40014 "attachments not allowed" / 41303 "JSON body too large": the server's limit is
-      // smaller than ours. Never fail a publish for length: shorten hard and try once more.
-      if ((code === 40014 || code === 41303 || status === 413) && shrink === 0) {
-        logger.warn('ntfy refused the message size, sending a shortened one', { status, code });
-        payload = { ...payload, message: fitPlain(payload.message, 1000) };
-        continue;
-      }
-      throw failure(what, detail, undefined, status === 429 || status >= 500, { status, ntfyCode: code });
-    }
-  }
-
-  async function probeVersion(): Promise<NtfyUpdateSupport> {
-    try {
-      const { status, text } = await request('GET', '/v1/version', undefined, 'version check');
-      if (status === 200) {
-        const version = parseVersion((JSON.parse(text) as { version?: string }).version ?? '');
-        if (version !== undefined) return version[0] > 2 || (version[0] === 2 && version[1] >= 16) ? 'sequence-id' : 'none';
-      }
-      // /v1/version exists from v2.17 and is admin-only: a 401/403 still proves >= 2.17.
-      if (status === 401 || status === 403) return 'sequence-id';
-      return 'unknown';
-    } catch {
-      return 'unknown';
-    }
-  }
-
   async function updateSupport(): Promise<NtfyUpdateSupport> {
     if (updateMode === 'sequence-id') return 'sequence-id';
     if (updateMode === 'new-message') return 'none';
-    versionProbe ??= probeVersion();
+    versionProbe ??= client.probeVersion();
     const probed = await versionProbe;
     if (probed !== 'unknown') return probed;
     if (echoSupport === undefined) return 'unknown';

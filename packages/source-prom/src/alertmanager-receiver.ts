@@ -1,57 +1,14 @@
+// The Alertmanager webhook receiver: its options schema, the bearer-checked HTTP handler and the alert queue.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import {
-  BoundedQueue,
-  FishError,
-  FishErrorCode,
-  errorMessage,
-  formatZodIssues,
-  parseOptions,
-  silentLogger,
-  sleep,
-  systemClock,
-  type Clock,
-  type EventLevel,
-  type Logger,
-  type ObservedEvent,
-  type Source,
-  type SourceHealth,
-} from '@fish-sre/core';
+import { BoundedQueue, errorMessage, formatZodIssues, parseOptions, silentLogger, systemClock, type Clock, type Logger, type ObservedEvent, type SourceHealth } from '@fish-sre/core';
+import { AlertmanagerWebhookSchema, alertToEvent } from './alertmanager-webhook.js';
 
-const SCOPE = 'alertmanager';
+export { AlertmanagerWebhookSchema, alertToEvent, type AlertmanagerWebhook } from './alertmanager-webhook.js';
 
-const StringMap = z.record(z.string(), z.string());
-
-/** Alertmanager webhook payload, version 4, parsed leniently: unknown fields are allowed. */
-export const AlertmanagerWebhookSchema = z.looseObject({
-  version: z.literal('4', 'expected "4" (Alertmanager webhook payload version)'),
-  groupKey: z.string().min(1),
-  truncatedAlerts: z.number().int().min(0).optional(),
-  status: z.enum(['firing', 'resolved']),
-  receiver: z.string(),
-  groupLabels: StringMap.default({}),
-  commonLabels: StringMap.default({}),
-  commonAnnotations: StringMap.default({}),
-  externalURL: z.string().optional(),
-  /** Since Alertmanager v0.32.0. */
-  notification_reason: z.string().optional(),
-  /** Since Alertmanager v0.34.0. */
-  routeLabels: StringMap.optional(),
-  alerts: z.array(
-    z.looseObject({
-      status: z.enum(['firing', 'resolved']),
-      labels: StringMap,
-      annotations: StringMap.default({}),
-      startsAt: z.string().min(1),
-      endsAt: z.string().optional(),
-      generatorURL: z.string().optional(),
-      fingerprint: z.string().optional(),
-    }),
-  ),
-});
-export type AlertmanagerWebhook = z.output<typeof AlertmanagerWebhookSchema>;
+export const SCOPE = 'alertmanager';
 
 export const AlertmanagerReceiverOptionsSchema = z
   .object({
@@ -87,67 +44,9 @@ export interface AlertmanagerReceiver {
   health(): SourceHealth;
 }
 
-const SEVERITY: Record<string, EventLevel> = {
-  critical: 'critical',
-  page: 'critical',
-  fatal: 'critical',
-  error: 'error',
-  err: 'error',
-  high: 'error',
-  warning: 'warn',
-  warn: 'warn',
-  medium: 'warn',
-  info: 'info',
-  low: 'info',
-  none: 'info',
-  debug: 'debug',
-};
-
-/** Go RFC3339 with up to 9 fractional digits; the zero time `0001-01-01T00:00:00Z` means "unset". */
-function parseGoTime(value: string | undefined): number | undefined {
-  if (!value) return undefined;
-  const trimmed = value.replace(/(\.\d{3})\d+/, '$1');
-  const milliseconds = Date.parse(trimmed);
-  if (Number.isNaN(milliseconds) || milliseconds <= 0) return undefined;
-  return milliseconds;
-}
-
 function parseConfig(options: AlertmanagerReceiverOptions) {
   const { name: _name, logger: _logger, clock: _clock, ...config } = options;
   return parseOptions(AlertmanagerReceiverOptionsSchema, config, SCOPE);
-}
-
-/** Turns one alert of a webhook into an event whose id is the same on every re-delivery. */
-export function alertToEvent(webhook: AlertmanagerWebhook, alert: AlertmanagerWebhook['alerts'][number], source: string, now: number): ObservedEvent {
-  const fingerprint =
-    alert.fingerprint ??
-    createHash('sha256')
-      .update(JSON.stringify(Object.entries(alert.labels).sort()))
-      .digest('hex')
-      .slice(0, 16);
-  const id = `am:${createHash('sha256').update(`${webhook.groupKey}\u0000${fingerprint}\u0000${alert.status}\u0000${alert.startsAt}`).digest('hex').slice(0, 40)}`;
-  const labels = alert.labels;
-  const alertname = labels.alertname ?? 'unnamed alert';
-  const summary = alert.annotations.summary ?? webhook.commonAnnotations.summary;
-  const description = alert.annotations.description ?? webhook.commonAnnotations.description;
-  const text = [summary, description].filter((part) => part !== undefined && part !== '').join(' - ');
-  const instance = labels.instance?.replace(/:\d+$/, '');
-  // A firing alert is evidence of a problem *now*, when Alertmanager delivers it: its startsAt
-  // (kept in the event id) may be hours old when Alertmanager re-sends it after an outage of fish,
-  // and would make it stale. A resolved one is dated by its end.
-  const time = alert.status === 'resolved' ? (parseGoTime(alert.endsAt) ?? now) : now;
-  return {
-    id,
-    kind: 'alert',
-    source,
-    time,
-    host: labels.host || labels.hostname || instance || 'unknown',
-    service: labels.service || labels.job || labels.container || 'unknown',
-    level: SEVERITY[(labels.severity ?? '').toLowerCase()] ?? 'unknown',
-    message: `[${alert.status.toUpperCase()}] ${alertname}${text ? `: ${text}` : ''}`,
-    labels,
-    alertStatus: alert.status,
-  };
 }
 
 /**
@@ -305,83 +204,5 @@ export function createAlertmanagerReceiver(options: AlertmanagerReceiverOptions)
       detail: `${listening || consumers > 0 ? 'receiving' : 'not listening'}; ${queue.size} of ${config.bufferSize} alerts buffered`,
       counters: { ...counters },
     }),
-  };
-}
-
-export interface AlertmanagerSource extends Source {
-  /** Starts listening (idempotent); `events()` and `check()` call it. */
-  start(): Promise<{ url: string; port: number }>;
-  /** Where Alertmanager must post, once started. */
-  url(): string | undefined;
-  health(): SourceHealth;
-  close(): Promise<void>;
-}
-
-/** The receiver as a Source: listens on `listen.host:listen.port` and yields the received alerts. */
-export function createAlertmanagerSource(options: AlertmanagerReceiverOptions): AlertmanagerSource {
-  const receiver = createAlertmanagerReceiver(options);
-  const name = options.name ?? 'alertmanager';
-  const closing = new AbortController();
-  let started: Promise<{ url: string; port: number; close(): Promise<void> }> | undefined;
-  let address: string | undefined;
-  let closed = false;
-  let listenError: string | undefined;
-  const logger = (options.logger ?? silentLogger).child({ source: name });
-  const start = async () => {
-    if (closed) throw new FishError({ code: FishErrorCode.PLUGIN_DISPOSED, message: errorMessage(SCOPE, 'the receiver was closed') });
-    started ??= receiver.listen().then((server) => {
-      address = server.url;
-      return server;
-    });
-    started.catch(() => {
-      started = undefined;
-    });
-    const server = await started;
-    return { url: server.url, port: server.port };
-  };
-  return {
-    specificationVersion: 'v1',
-    name,
-    start,
-    url: () => address,
-    async *events(signal: AbortSignal) {
-      if (signal.aborted || closing.signal.aborted) return;
-      const session = AbortSignal.any([signal, closing.signal]);
-      // Listening can fail (address in use): report it in health and try again, never throw.
-      while (!session.aborted) {
-        try {
-          await start();
-          listenError = undefined;
-          break;
-        } catch (error) {
-          listenError = `cannot listen for Alertmanager webhooks: ${(error as Error).message}; retrying in 5 s`;
-          logger.error(errorMessage(SCOPE, listenError));
-          await sleep(5000, session);
-        }
-      }
-      if (session.aborted) return;
-      yield* receiver.events(session);
-    },
-    health: () => {
-      const health = receiver.health();
-      return address && !closed
-        ? { ...health, state: 'connected' as const, detail: `listening on ${address}; ${health.detail?.split('; ')[1] ?? ''}` }
-        : { ...health, state: 'down' as const, detail: closed ? 'closed' : (listenError ?? 'not listening yet') };
-    },
-    async check() {
-      try {
-        const { url } = await start();
-        return { ok: true, detail: `listening for Alertmanager webhooks on ${url}` };
-      } catch (error) {
-        return { ok: false, detail: `cannot listen for Alertmanager webhooks: ${(error as Error).message}` };
-      }
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      closing.abort();
-      const server = await started?.catch(() => undefined);
-      await server?.close();
-    },
   };
 }

@@ -1,6 +1,7 @@
 import { definePlugin } from '@fish-sre/core';
 import { version } from '../package.json';
-import { AlertmanagerReceiverOptionsSchema, createAlertmanagerSource, type AlertmanagerReceiverConfig } from './alertmanager-receiver.js';
+import { AlertmanagerReceiverOptionsSchema, type AlertmanagerReceiverConfig } from './alertmanager-receiver.js';
+import { createAlertmanagerSource } from './alertmanager-source.js';
 import { PrometheusSourceOptionsSchema, createPrometheusSource, type PrometheusSourceConfig } from './prometheus-source.js';
 
 export {
@@ -17,16 +18,15 @@ export {
 } from './prometheus-source.js';
 export {
   createAlertmanagerReceiver,
-  createAlertmanagerSource,
   alertToEvent,
   AlertmanagerWebhookSchema,
   AlertmanagerReceiverOptionsSchema,
   type AlertmanagerReceiver,
   type AlertmanagerReceiverOptions,
   type AlertmanagerReceiverConfig,
-  type AlertmanagerSource,
   type AlertmanagerWebhook,
 } from './alertmanager-receiver.js';
+export { createAlertmanagerSource, type AlertmanagerSource } from './alertmanager-source.js';
 
 /** This package's version, read from its package.json when it is built (never typed by hand). */
 export const VERSION: string = version;

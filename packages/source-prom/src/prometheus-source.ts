@@ -1,3 +1,4 @@
+// The Prometheus source: its options schema and the poll loop that turns held metric conditions into events.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import {
@@ -8,7 +9,6 @@ import {
   FishErrorCode,
   describeError,
   errorMessage,
-  formatZodIssues,
   parseOptions,
   redactSecrets,
   silentLogger,
@@ -21,9 +21,11 @@ import {
   type Source,
   type SourceHealth,
 } from '@fish-sre/core';
-import { compareMetric, type MetricOperator } from '@fish-sre/core/internal';
+import { compare, conditionKey, labelsKey, metricConditions, type MetricCondition } from './metric-conditions.js';
+import { SCOPE, prometheusInstantQuery, type InstantQueryResult } from './prometheus-query.js';
 
-const SCOPE = 'prometheus';
+export { compare, metricConditions } from './metric-conditions.js';
+export { parseSampleValue, prometheusInstantQuery, type InstantQueryResult, type InstantSeries } from './prometheus-query.js';
 
 export const PrometheusSourceOptionsSchema = z
   .object({
@@ -61,158 +63,6 @@ export interface PrometheusSourceOptions extends PrometheusSourceConfig {
   fetch?: typeof globalThis.fetch;
   logger?: Logger;
   clock?: Clock;
-}
-
-/** One PromQL sample value: Prometheus sends strings because of `NaN`, `+Inf`, `-Inf`. */
-export function parseSampleValue(value: string): number {
-  if (value === 'NaN') return Number.NaN;
-  if (value === '+Inf' || value === 'Inf') return Number.POSITIVE_INFINITY;
-  if (value === '-Inf') return Number.NEGATIVE_INFINITY;
-  const number = Number(value);
-  return number;
-}
-
-/**
- * The condition of a metric signal on one sample: core's `compareMetric`, the one comparison the
- * matcher and the engine use too (a NaN sample never satisfies any operator, `!=` included).
- */
-export function compare(value: number, op: MetricOperator, threshold: number): boolean {
-  return compareMetric(op, value, threshold);
-}
-
-const Sample = z.tuple([z.number(), z.string()]);
-const Envelope = z.object({
-  status: z.enum(['success', 'error']),
-  data: z.unknown().optional(),
-  errorType: z.string().optional(),
-  error: z.string().optional(),
-  warnings: z.array(z.string()).optional(),
-  infos: z.array(z.string()).optional(),
-});
-const QueryData = z.discriminatedUnion('resultType', [
-  z.object({ resultType: z.literal('vector'), result: z.array(z.object({ metric: z.record(z.string(), z.string()).default({}), value: Sample.optional(), histogram: z.unknown().optional() })) }),
-  z.object({ resultType: z.literal('scalar'), result: Sample }),
-  z.object({ resultType: z.literal('string'), result: z.tuple([z.number(), z.string()]) }),
-  z.object({ resultType: z.literal('matrix'), result: z.array(z.unknown()) }),
-]);
-
-export interface InstantSeries {
-  labels: Record<string, string>;
-  value: number;
-  raw: string;
-  time: number;
-}
-
-export interface InstantQueryResult {
-  series: InstantSeries[];
-  warnings: string[];
-}
-
-/** Runs one instant query (POST form) and returns its series, or throws a FishError naming the cause. */
-export async function prometheusInstantQuery(options: {
-  baseUrl: string;
-  query: string;
-  headers: Record<string, string>;
-  timeoutMs: number;
-  fetch: typeof globalThis.fetch;
-  signal?: AbortSignal;
-  clean?: (text: string) => string;
-}): Promise<InstantQueryResult> {
-  const clean = options.clean ?? redactSecrets;
-  const body = new URLSearchParams({ query: options.query, timeout: `${Math.max(1, Math.round(options.timeoutMs / 1000))}s` });
-  const where = `query ${JSON.stringify(options.query)} at ${options.baseUrl}`;
-  const signals = [AbortSignal.timeout(options.timeoutMs + 1000)];
-  if (options.signal) signals.push(options.signal);
-  let response: Response;
-  try {
-    response = await options.fetch(`${options.baseUrl}/api/v1/query`, {
-      method: 'POST',
-      headers: { ...options.headers, 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
-      body,
-      signal: AbortSignal.any(signals),
-    });
-  } catch (error) {
-    throw new FishError({ code: FishErrorCode.SOURCE_UNREACHABLE, message: errorMessage(SCOPE, `${where} failed: ${clean(describeError(error))}`), cause: error, isRetryable: true });
-  }
-  const text = await response.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // A proxy in front of Prometheus (502 page, auth portal) answers HTML or text.
-    throw new FishError({
-      code: response.ok ? FishErrorCode.SOURCE_PROTOCOL : FishErrorCode.SOURCE_UNREACHABLE,
-      message: errorMessage(SCOPE, `${where} answered HTTP ${response.status} with something that is not Prometheus JSON: ${clean(text.trim().slice(0, 200)) || '(empty body)'}`),
-      isRetryable: !response.ok && response.status >= 500,
-      details: { status: response.status },
-    });
-  }
-  const envelope = Envelope.safeParse(json);
-  if (!envelope.success) {
-    throw new FishError({
-      code: FishErrorCode.SOURCE_PROTOCOL,
-      message: errorMessage(SCOPE, `${where} answered an unexpected shape: ${formatZodIssues(envelope.error.issues)}`),
-      details: { status: response.status },
-    });
-  }
-  if (envelope.data.status === 'error') {
-    const errorType = envelope.data.errorType ?? 'unknown';
-    throw new FishError({
-      code: errorType === 'bad_data' || errorType === 'execution' ? FishErrorCode.SOURCE_PROTOCOL : FishErrorCode.SOURCE_UNREACHABLE,
-      message: errorMessage(SCOPE, `${where} failed (HTTP ${response.status}, ${errorType}): ${clean(envelope.data.error ?? 'no error message')}`),
-      isRetryable: ['timeout', 'unavailable', 'internal', 'canceled'].includes(errorType),
-      details: { status: response.status, errorType },
-    });
-  }
-  const data = QueryData.safeParse(envelope.data.data);
-  if (!data.success) {
-    throw new FishError({ code: FishErrorCode.SOURCE_PROTOCOL, message: errorMessage(SCOPE, `${where} answered unexpected data: ${formatZodIssues(data.error.issues)}`) });
-  }
-  const warnings = [...(envelope.data.warnings ?? [])];
-  const series: InstantSeries[] = [];
-  const result = data.data;
-  if (result.resultType === 'vector') {
-    for (const item of result.result) {
-      if (!item.value) {
-        warnings.push('native histogram series skipped (no plain value)');
-        continue;
-      }
-      series.push({ labels: item.metric, value: parseSampleValue(item.value[1]), raw: item.value[1], time: item.value[0] * 1000 });
-    }
-  } else if (result.resultType === 'scalar') {
-    series.push({ labels: {}, value: parseSampleValue(result.result[1]), raw: result.result[1], time: result.result[0] * 1000 });
-  } else {
-    warnings.push(`result type ${result.resultType} is not a number per series; use an instant vector or scalar query`);
-  }
-  return { series, warnings };
-}
-
-interface MetricCondition {
-  query: string;
-  op: MetricOperator;
-  threshold: number;
-  forMs: number;
-}
-
-const conditionKey = (condition: MetricCondition) => `${condition.query}\u0000${condition.op}\u0000${condition.threshold}\u0000${condition.forMs}`;
-const labelsKey = (labels: Record<string, string>) =>
-  JSON.stringify(
-    Object.keys(labels)
-      .sort()
-      .map((key) => [key, labels[key]]),
-  );
-
-/** Collects the distinct metric signals of the catalog. */
-export function metricConditions(catalog: Pick<CatalogSnapshot, 'patterns'>): MetricCondition[] {
-  const conditions = new Map<string, MetricCondition>();
-  for (const pattern of catalog.patterns) {
-    for (const signal of pattern.required_signals) {
-      if (!signal.metric) continue;
-      const condition = { query: signal.metric.query, op: signal.metric.op, threshold: signal.metric.threshold, forMs: signal.metric.for };
-      conditions.set(conditionKey(condition), condition);
-    }
-  }
-  return [...conditions.values()];
 }
 
 /**

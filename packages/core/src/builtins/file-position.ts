@@ -52,3 +52,12 @@ export async function loadFilePosition(store: PluginStateStore, key: string, pat
   }
   return { position: saved.offset, lineNumber: saved.line, skipPartialLine: false, exceeded: false, rotated: false, saved };
 }
+
+/** Saves where reading stopped; a failure to save is logged, never thrown (reading goes on). */
+export async function savePosition(store: PluginStateStore, key: string, position: FilePosition, logger: Logger): Promise<void> {
+  try {
+    await store.write(key, JSON.stringify(position));
+  } catch (error) {
+    logger.warn(`could not save the read position: ${(error as Error).message}`);
+  }
+}

@@ -1,7 +1,7 @@
+// The file source: its options schema and the reader that tails a file (rotation, truncation, resume) into events.
 import { open, stat } from 'node:fs/promises';
 import { z } from 'zod';
 import type { ObservedEvent } from '../contracts/observed-event.js';
-import { EventLevel } from '../contracts/observed-event.js';
 import type { Source, SourceHealth } from '../contracts/source.js';
 import type { Clock } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
@@ -9,8 +9,12 @@ import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
 import { parseOptions } from '../plugin-utils/options.js';
 import type { PluginStateStore } from '../contracts/state-store.js';
-import { loadFilePosition, type FilePosition } from './file-position.js';
+import { loadFilePosition, savePosition, type FilePosition } from './file-position.js';
 import { createContinuationJoiner, type JoinedMessage } from '../pipeline/continuation-joiner.js';
+import { createLineParser } from './file-line.js';
+import { CHUNK_BYTES, identity, sleep, type Located } from './file-reader.js';
+
+export { normaliseLevel } from './file-line.js';
 
 export const FileSourceOptionsSchema = z.strictObject({
   /** The file to read: one JSON object per line (`jsonl`) or plain text lines (`text`). */
@@ -57,49 +61,6 @@ export const FileSourceOptionsSchema = z.strictObject({
 });
 export type FileSourceOptions = z.input<typeof FileSourceOptionsSchema>;
 
-const JsonLine = z
-  .object({
-    message: z.string().optional(),
-    msg: z.string().optional(),
-    line: z.string().optional(),
-    time: z.union([z.string(), z.number()]).optional(),
-    timestamp: z.union([z.string(), z.number()]).optional(),
-    host: z.string().optional(),
-    service: z.string().optional(),
-    level: z.string().optional(),
-    labels: z.record(z.string(), z.string()).optional(),
-  })
-  .passthrough();
-
-const LEVEL_ALIASES: Record<string, z.infer<typeof EventLevel>> = {
-  debug: 'debug',
-  trace: 'debug',
-  info: 'info',
-  notice: 'info',
-  information: 'info',
-  warn: 'warn',
-  warning: 'warn',
-  error: 'error',
-  err: 'error',
-  critical: 'critical',
-  crit: 'critical',
-  fatal: 'critical',
-  panic: 'critical',
-  emerg: 'critical',
-  alert: 'critical',
-};
-
-export function normaliseLevel(level: string | undefined): z.infer<typeof EventLevel> {
-  return (level && LEVEL_ALIASES[level.toLowerCase()]) || 'unknown';
-}
-
-function parseTime(value: string | number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value === 'number') return value > 1e14 ? Math.floor(value / 1e6) : value > 1e11 ? value : value * 1000;
-  const parsed = Date.parse(value);
-  return Number.isNaN(parsed) ? fallback : parsed;
-}
-
 /**
  * Reads events from a file: the built-in, dependency-free source the demo uses, and the
  * reference Source implementation. A line that is not valid is counted in `invalid` and skipped:
@@ -122,38 +83,7 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
   let state: SourceHealth['state'] = 'down';
   let detail = 'not started';
 
-  function toEvent(text: string, lineNumber: number, id: string): ObservedEvent | undefined {
-    if (options.format === 'text') {
-      return { id, kind: 'log', source: name, time: clock.now(), host: options.defaultHost, service: options.defaultService, level: 'unknown', message: text, labels: {} };
-    }
-    let raw: unknown;
-    try {
-      raw = JSON.parse(text);
-    } catch {
-      counters.invalid++;
-      logger.warn(`${name}: line ${lineNumber} of ${options.path} is not JSON; skipped`);
-      return undefined;
-    }
-    const parsed = JsonLine.safeParse(raw);
-    const message = parsed.success ? (parsed.data.message ?? parsed.data.msg ?? parsed.data.line) : undefined;
-    if (!parsed.success || message === undefined) {
-      counters.invalid++;
-      logger.warn(`${name}: line ${lineNumber} of ${options.path} has no "message" string; skipped`);
-      return undefined;
-    }
-    const line = parsed.data;
-    return {
-      id,
-      kind: 'log',
-      source: name,
-      time: parseTime(line.time ?? line.timestamp, clock.now()),
-      host: line.host ?? options.defaultHost,
-      service: line.service ?? options.defaultService,
-      level: normaliseLevel(line.level),
-      message,
-      labels: line.labels ?? {},
-    };
-  }
+  const toEvent = createLineParser({ name, options, clock, logger, counters });
 
   return {
     specificationVersion: 'v1',
@@ -340,38 +270,4 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
       }
     },
   };
-}
-
-const CHUNK_BYTES = 64 * 1024;
-
-function identity(info: { dev: number; ino: number }): { inode: number; fileId: string } {
-  return { inode: info.ino, fileId: `file:${info.dev.toString(36)}.${info.ino.toString(36)}` };
-}
-
-/** A message's event with where its first line is in the file: byte offset, lines before it. */
-interface Located {
-  event: ObservedEvent;
-  offset: number;
-  line: number;
-}
-
-async function savePosition(store: PluginStateStore, key: string, position: FilePosition, logger: Logger): Promise<void> {
-  try {
-    await store.write(key, JSON.stringify(position));
-  } catch (error) {
-    logger.warn(`could not save the read position: ${(error as Error).message}`);
-  }
-}
-
-function sleep(milliseconds: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, milliseconds);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
