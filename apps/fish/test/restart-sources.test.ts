@@ -62,8 +62,8 @@ function pushLoki(service: string): void {
 async function received(metricsPort: number): Promise<Record<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
   const counts: Record<string, number> = {};
-  // Series are created at 0 for every configured source and for `other` (events of no configured source).
-  for (const match of text.matchAll(/^fish_events_received_total\{source="([^"]+)"\} (\d+)$/gm)) if (Number(match[2]) > 0 || match[1] !== 'other') counts[match[1]!] = Number(match[2]);
+  // Series exist at 0 for every configured source; `other` (events of no configured source) only once one was counted.
+  for (const match of text.matchAll(/^fish_events_received_total\{source="([^"]+)"\} (\d+)$/gm)) counts[match[1]!] = Number(match[2]);
   return counts;
 }
 
