@@ -77,7 +77,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     const shared = isCoordinatingStore(options.audit) ? { store: options.audit, owner, clock: this.clock, logger: this.logger, leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS } : undefined;
     this.sharedLeaseMs = shared?.leaseMs;
     this.claim = options.incidentClaim ?? (shared ? new StoreIncidentClaim(shared) : localIncidentClaim);
-    this.outage = new AuditOutageQueue({ retry: (held) => this.routeOnce(held), logger: this.logger, notify: (message) => options.notifier.notify(message) });
+    this.outage = new AuditOutageQueue({ retry: (held) => this.routeOnce(held), logger: this.logger, notifiers: [options.notifier, ...(options.outbox?.fallbacks ?? [])] });
     const context: StageContext = {
       clock: this.clock,
       audit: options.audit,
