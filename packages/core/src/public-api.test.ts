@@ -195,6 +195,8 @@ const PUBLIC = [
   'type ProposalTransition',
   'type ProposalUpdate',
   'type ProposalUpdateStatus',
+  'readJson',
+  'type ReadJsonOptions',
   'redactSecrets',
   'RegexSchema',
   'requireDurationUnits',
