@@ -1,4 +1,4 @@
-import type { NotifierMessage } from '../contracts/notifier.js';
+import type { Notifier, NotifierMessage } from '../contracts/notifier.js';
 import { FishError, FishErrorCode, describeError } from '../errors.js';
 import type { Logger } from '../util/logger.js';
 
@@ -7,14 +7,32 @@ export interface AuditOutageQueueOptions<Item> {
   retry: (item: Item) => Promise<void>;
   logger: Logger;
   /**
-   * Sends a notice that cannot be recorded (the store is what is down). Called once per outage,
-   * when the first item is held.
+   * Who receives the notice that cannot be recorded (the store is what is down), tried in this
+   * order until one takes it; sent once per outage, when the first item is held.
    */
-  notify: (message: NotifierMessage) => Promise<unknown>;
+  notifiers: readonly Notifier[];
   /** How often held items are tried again. @default 5000 */
   retryMs?: number;
   /** At most this many items are held; older ones are dropped (and logged) beyond it. @default 1000 */
   capacity?: number;
+}
+
+/**
+ * Sends a message that cannot go through the outbox (the outbox lives in the audit store) to the
+ * first notifier that takes it, in the configured order: the fallbacks still reach the human when
+ * the store and the first notifier are down together.
+ */
+export async function notifyInTurn(notifiers: readonly Notifier[], message: NotifierMessage): Promise<void> {
+  const failures: string[] = [];
+  for (const notifier of notifiers) {
+    try {
+      await notifier.notify(message);
+      return;
+    } catch (error) {
+      failures.push(`${notifier.name}: ${describeError(error)}`);
+    }
+  }
+  throw new FishError({ code: FishErrorCode.NOTIFIER_FAILED, message: `no notifier took the message (${failures.join('; ')})` });
 }
 
 /** True when the audit store could not record (unreachable, restarting): the same call may succeed later. */
@@ -52,15 +70,13 @@ export class AuditOutageQueue<Item> {
     }
     this.options.logger.warn(`audit store unreachable: ${this.held.length} incident(s) held, nothing is proposed until they are recorded (${describeError(error)})`);
     if (first) {
-      void this.options
-        .notify({
-          kind: 'info',
-          title: 'fish: audit store unreachable',
-          body: 'fish cannot record to its audit store. It keeps watching; incidents are held and proposed once they are recorded. This notice itself is not in the audit trail.',
-          priority: 'high',
-          tags: ['warning'],
-        })
-        .catch((notifyError: unknown) => this.options.logger.warn(`could not send the audit-outage notice: ${describeError(notifyError)}`));
+      void notifyInTurn(this.options.notifiers, {
+        kind: 'info',
+        title: 'fish: audit store unreachable',
+        body: 'fish cannot record to its audit store. It keeps watching; incidents are held and proposed once they are recorded. This notice itself is not in the audit trail.',
+        priority: 'high',
+        tags: ['warning'],
+      }).catch((notifyError: unknown) => this.options.logger.warn(`could not send the audit-outage notice: ${describeError(notifyError)}`));
     }
     this.timer ??= setInterval(() => void this.retryAll(), this.options.retryMs ?? 5000);
     this.timer.unref();
