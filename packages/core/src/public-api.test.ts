@@ -208,6 +208,7 @@ const PUBLIC = [
   'sleep',
   'sleepOrAbort',
   'type Source',
+  'type SourceDelivery',
   'type SourceHealth',
   'systemClock',
   'type TerminalNotifierOptions',

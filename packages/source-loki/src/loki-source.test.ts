@@ -416,6 +416,7 @@ describe('Loki tail frames as Loki writes them (recorded shapes)', () => {
 testSource({
   name: 'loki',
   createSource: () => createLokiSource({ url: server.url, tenant: TENANT, query: '{app="conformance"}', reconnect: fast }),
+  createSourceWithPosition: (position) => createLokiSource({ url: server.url, tenant: TENANT, query: '{app="conformance"}', reconnect: fast, position }),
   produce: async ({ count, runId }) => {
     const markers = Array.from({ length: count }, (_, index) => `${runId}-${String(index).padStart(4, '0')}`);
     await push(
