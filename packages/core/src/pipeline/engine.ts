@@ -97,6 +97,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
       ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}),
       ...(options.maxEvidenceAgeMs !== undefined ? { maxEvidenceAgeMs: options.maxEvidenceAgeMs } : {}),
       ...(options.unknown ? { unknown: options.unknown } : {}),
+      ...(options.absenceCheckMs !== undefined ? { absenceCheckMs: options.absenceCheckMs } : {}),
     });
     const notifications = (this.notifications = new NotificationStage(context, { signer: options.signer, publicUrl: options.publicUrl, owner, ...(options.outbox ? { outbox: options.outbox } : {}) }));
     const hostLock = options.hostLock ?? (shared ? new StoreHostLock(shared) : new HostMutex());
@@ -156,6 +157,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     await this.notifications.start();
     for (const source of this.options.sources) this.tasks.trackLoop(this.pump(source, this.abort.signal));
     this.tasks.trackLoop(this.consume());
+    this.tasks.trackLoop(this.detection.watchSilence(this.abort.signal, (event) => void this.ingest(event)));
     this.expiryTimer = setInterval(() => void this.expireProposals().catch((error) => this.fail(error)), 15_000);
     this.expiryTimer.unref();
     if (this.sharedLeaseMs !== undefined) {
