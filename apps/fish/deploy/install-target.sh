@@ -14,8 +14,12 @@
 #   user `fish` (system user, shell /bin/sh, home /var/lib/fish-target) and, when PUBKEY and
 #   FROM are given, its ~/.ssh/authorized_keys holding only fish's forced-command line.
 #
-# usage: install-target.sh <catalog-dir>
-#   <catalog-dir>  a catalog folder: pattern YAML files (any depth) and a scripts/ folder
+# usage: install-target.sh <export-dir | catalog-dir>
+#   <export-dir>   what `fish-sre catalog export-target --out DIR` wrote: allow-triples and scripts/,
+#                  from the catalog as fish loads it (every layer: `catalog: [bundled, ./mine]`,
+#                  overrides and disables applied). Use this one with a layered catalog.
+#   <catalog-dir>  one catalog folder: pattern YAML files (any depth) and a scripts/ folder; its
+#                  triples are read from the YAML here (one layer only: no override, no disable)
 # environment:
 #   DESTDIR      install under this root instead of / (tests, packaging). With DESTDIR set the
 #                user is not created unless CREATE_USER=1.
@@ -33,7 +37,7 @@ die() {
   exit 2
 }
 
-[ "$#" -eq 1 ] || die 'usage: install-target.sh <catalog-dir>'
+[ "$#" -eq 1 ] || die 'usage: install-target.sh <export-dir | catalog-dir>'
 catalog=$1
 [ -d "$catalog" ] || die "no catalog folder at $catalog"
 [ -d "$catalog/scripts" ] || die "no scripts/ folder in $catalog"
@@ -70,28 +74,40 @@ put() {
   printf 'installed %s\n' "$2"
 }
 
-# 1. Triples from the catalog: each pattern file's top-level `id:` and the `script:` under its
-#    top-level fix/verify/rollback. Only lines matching the wrapper's grammar are kept.
-find "$catalog" -type f \( -name '*.yaml' -o -name '*.yml' \) | sort | while IFS= read -r file; do
-  awk '
-    function value(line) {
-      sub(/^[^:]*:[[:space:]]*/, "", line)
-      sub(/[[:space:]]+#.*$/, "", line)
-      sub(/[[:space:]]+$/, "", line)
-      if (line ~ /^".*"$/ || line ~ /^\047.*\047$/) line = substr(line, 2, length(line) - 2)
-      return line
-    }
-    /^id:/ { id = value($0) }
-    /^[^[:space:]#][^:]*:/ { section = $0; sub(/:.*/, "", section) }
-    /^[[:space:]]+script:/ {
-      if (section == "fix") verbs[++count] = "run"
-      else if (section == "verify" || section == "rollback") verbs[++count] = section
-      else next
-      scripts[count] = value($0)
-    }
-    END { for (i = 1; i <= count; i++) print id, scripts[i], verbs[i] }
-  ' "$file"
-done | grep -E '^[a-z0-9][a-z0-9-]{0,62}[a-z0-9] [a-z0-9][a-z0-9_-]{0,62}\.sh (run|verify|rollback)$' | sort -u >"$work/candidates" || :
+# 1. The triples. Only lines matching the wrapper's grammar are kept.
+triple='^[a-z0-9][a-z0-9-]{0,62}[a-z0-9] [a-z0-9][a-z0-9_-]{0,62}\.sh (run|verify|rollback)$'
+if [ -f "$catalog/allow-triples" ]; then
+  # An export: the triples fish derived from the whole layered catalog. A line that is not a
+  # comment and not a triple means the file is not what export-target wrote: refuse it whole.
+  grep -v -e '^#' -e '^$' "$catalog/allow-triples" >"$work/exported" || :
+  if grep -vqE "$triple" "$work/exported"; then
+    die "$catalog/allow-triples: not a <pattern> <script> <verb> line: $(grep -vE "$triple" "$work/exported" | head -n 1)"
+  fi
+  sort -u "$work/exported" >"$work/candidates"
+else
+  # One catalog folder: each pattern file's top-level `id:` and the `script:` under its top-level
+  # fix/verify/rollback.
+  find "$catalog" -type f \( -name '*.yaml' -o -name '*.yml' \) | sort | while IFS= read -r file; do
+    awk '
+      function value(line) {
+        sub(/^[^:]*:[[:space:]]*/, "", line)
+        sub(/[[:space:]]+#.*$/, "", line)
+        sub(/[[:space:]]+$/, "", line)
+        if (line ~ /^".*"$/ || line ~ /^\047.*\047$/) line = substr(line, 2, length(line) - 2)
+        return line
+      }
+      /^id:/ { id = value($0) }
+      /^[^[:space:]#][^:]*:/ { section = $0; sub(/:.*/, "", section) }
+      /^[[:space:]]+script:/ {
+        if (section == "fix") verbs[++count] = "run"
+        else if (section == "verify" || section == "rollback") verbs[++count] = section
+        else next
+        scripts[count] = value($0)
+      }
+      END { for (i = 1; i <= count; i++) print id, scripts[i], verbs[i] }
+    ' "$file"
+  done | grep -E "$triple" | sort -u >"$work/candidates" || :
+fi
 : >"$work/allow-triples"
 while read -r pattern script verb; do
   if [ -f "$catalog/scripts/$script" ]; then

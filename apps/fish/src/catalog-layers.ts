@@ -32,7 +32,7 @@ export function catalogLayers(entries: readonly string[], baseDir: string): Cata
   });
 }
 
-/** The layered catalog of `catalog:` entries. */
-export function openCatalog(entries: readonly string[], baseDir: string, options: { checkScripts?: boolean } = {}): Catalog {
+/** The layered catalog of `catalog:` entries (`pollIntervalMs`: how often its watch looks at the folders). */
+export function openCatalog(entries: readonly string[], baseDir: string, options: { checkScripts?: boolean; pollIntervalMs?: number } = {}): Catalog {
   return createLayeredCatalog({ layers: catalogLayers(entries, baseDir), ...options });
 }

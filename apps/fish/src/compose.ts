@@ -89,7 +89,8 @@ export async function composeFish(config: FishConfig, options: ComposeOptions = 
   await mkdir(config.dataDir, { recursive: true });
   const metrics = createFishMetrics({ version: VERSION });
   const loadStarted = performance.now();
-  const catalog = await CatalogHolder.load(openCatalog(config.catalog, dirname(config.configPath)), { logger }).catch(async (error: unknown) => {
+  const watchOptions = config.catalogWatch ? { pollIntervalMs: config.catalogWatch.every } : {};
+  const catalog = await CatalogHolder.load(openCatalog(config.catalog, dirname(config.configPath), watchOptions), { logger }).catch(async (error: unknown) => {
     // A catalog folder that is not there is a mistake in the config: say which line.
     for (const [index, entry] of config.catalog.entries()) {
       if (

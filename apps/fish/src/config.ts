@@ -23,6 +23,9 @@ const PluginRef = z
   })
   .strict();
 
+/** How often `catalogWatch: true` looks at the catalog folders. */
+export const CATALOG_WATCH_EVERY_MS = 2000;
+
 /** The fields of a fish config, before the checks across fields. */
 const FishConfigFields = z
   .object({
@@ -36,11 +39,23 @@ const FishConfigFields = z
       .union([z.string().min(1), z.array(z.string().min(1, 'a catalog layer is `bundled` or a folder path')).min(1, 'give at least one catalog layer (`bundled`, a folder)')])
       .transform((value) => (typeof value === 'string' ? [value] : value)),
     /**
-     * Re-read the catalog when its files change (every layer's folder is looked at every 2 s),
-     * as well as on SIGHUP; an invalid change is refused and the last good catalog stays.
+     * Re-read the catalog when its files change, as well as on SIGHUP; an invalid change is
+     * refused and the last good catalog stays. `true` looks at every layer's folder every 2 s;
+     * `{ every: 10s }` sets how often (at least 100ms). Once parsed: `null` (off) or `{ every }` in ms.
      * @default false
      */
-    catalogWatch: z.boolean().default(false),
+    catalogWatch: z.preprocess(
+      // `true` is every 2s, `false` not at all: one object shape once parsed, with errors that name `every`.
+      (value) => (value === true ? {} : value === false ? null : value),
+      z
+        .object(
+          { every: DurationSchema.refine((milliseconds) => milliseconds >= 100, 'look at the catalog folders at most every 100ms').default(CATALOG_WATCH_EVERY_MS) },
+          { error: 'expected true, false or { every: <duration> } (like { every: 10s })' },
+        )
+        .strict()
+        .nullable()
+        .default(null),
+    ),
     /** Where fish keeps state: incident bundles, cursors. @default /var/lib/fish */
     dataDir: z.string().default('/var/lib/fish'),
     /** Go through everything but the remote call. @default false */

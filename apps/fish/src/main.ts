@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { dirname } from 'node:path';
 import { FishError, FishErrorCode, describeError, errorMessage } from '@fish-sre/core';
-import { openCatalog } from './catalog-layers.js';
+import { catalogLayers, openCatalog } from './catalog-layers.js';
 import { loadConfig } from './config.js';
 import { exitStatusOf } from './config-errors.js';
 import { composeFish } from './compose.js';
@@ -27,6 +27,9 @@ Usage:
   fish-sre catalog test [--catalog DIR]       run every sample through the real matcher
   fish-sre catalog match [--catalog DIR]      JSON events on stdin -> matching patterns on stdout
   fish-sre catalog schema [--out FILE]        print the JSON Schema of a pattern file
+  fish-sre catalog export-target --out DIR [--catalog DIR]   write what install-target.sh puts on a target:
+                                             the allowed triples and the scripts of every layer (overrides
+                                             and disables applied)
   fish-sre catalog eval --provider claude|ollama [--model M] [--base-url URL] [--json]
                                               accuracy, injection resistance, cost and latency of a model
   fish-sre status --config F [--json]        open incidents, waiting proposals, last fixes, sources, budget
@@ -117,11 +120,18 @@ async function main(argv: string[]): Promise<number> {
       const config = !values.catalog && values.config ? await loadConfig(values.config) : undefined;
       // Layers from --catalog (relative to here), else from the config (relative to it), else the seed.
       const entries = values.catalog ?? config?.catalog ?? ['bundled'];
-      const open = (checkScripts: boolean) => openCatalog(entries, config ? dirname(config.configPath) : process.cwd(), { checkScripts });
+      const baseDir = config ? dirname(config.configPath) : process.cwd();
+      const open = (checkScripts: boolean) => openCatalog(entries, baseDir, { checkScripts });
       if (sub === 'validate') return catalogValidate(open(true), write);
       if (sub === 'test') return catalogTest(open(true), write);
       if (sub === 'match') return catalogMatch(open(false), process.stdin, write);
       if (sub === 'schema') return catalogSchema(write, values.out);
+      if (sub === 'export-target') {
+        if (!values.out) throw new Error('usage: fish-sre catalog export-target --out DIR [--catalog DIR ... | --config F]');
+        const { catalogExportTarget } = await import('./commands/export-target.js');
+        const layers = catalogLayers(entries, baseDir).flatMap((layer) => ('directory' in layer ? [layer] : []));
+        return catalogExportTarget(open(true), layers, values.out, write);
+      }
       if (sub === 'eval') {
         if (!values.provider) throw new Error('usage: fish-sre catalog eval --provider claude|ollama [--model M] [--base-url URL] [--json]');
         const { catalogEval } = await import('./commands/eval.js');
@@ -132,7 +142,7 @@ async function main(argv: string[]): Promise<number> {
           write,
         );
       }
-      throw new Error(`unknown catalog command "${sub ?? ''}" (validate, test, match, schema, eval)`);
+      throw new Error(`unknown catalog command "${sub ?? ''}" (validate, test, match, schema, export-target, eval)`);
     }
     case 'audit': {
       const { composeAuditOnly, openDemoAudit } = await import('./audit-only.js');

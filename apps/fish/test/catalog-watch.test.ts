@@ -1,4 +1,4 @@
-// `catalogWatch: true`: a running fish picks up a changed pattern folder by itself, and refuses an
+// `catalogWatch: true` (or `{ every }`): a running fish picks up a changed pattern folder by itself, and refuses an
 // invalid change while keeping the last good catalog (the engine never sees half a catalog).
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -35,7 +35,7 @@ async function until<T>(read: () => T, accept: (value: T) => boolean, timeoutMs 
   }
 }
 
-it('reloads the layered catalog when a file changes, and keeps the last good one on an invalid change', async () => {
+async function startFish(catalogWatch: boolean | { every: number }) {
   const root = await mkdtemp(join(tmpdir(), 'fish-catalog-watch-'));
   roots.push(root);
   await mkdir(join(root, 'mine', 'patterns'), { recursive: true });
@@ -45,7 +45,7 @@ it('reloads the layered catalog when a file changes, and keeps the last good one
   const config = {
     ...FishConfigSchema.parse({
       catalog: ['bundled', join(root, 'mine')],
-      catalogWatch: true,
+      catalogWatch,
       dataDir: join(root, 'state'),
       approval: { publicUrl: 'http://127.0.0.1:1', secret },
       sources: [{ type: 'file', options: { path: join(root, 'app.jsonl') } }],
@@ -59,9 +59,20 @@ it('reloads the layered catalog when a file changes, and keeps the last good one
     secrets: [secret],
   };
   const app = await composeFish(config, { listen: false, notifier: createTerminalNotifier({ write: () => undefined }), logger: createConsoleLogger({ level: 'error' }), env: {} });
+  const loaded = app.catalog.catalog;
   await app.start();
+  // The watch loads the catalog once as it starts: a change made after that is one it must find.
+  await until(
+    () => app.catalog.catalog,
+    (current) => current !== loaded,
+  );
+  const title = () => app.catalog.catalog.patterns.find((each) => each.id === 'backup-locked')?.title;
+  return { root, app, title };
+}
+
+it('reloads the layered catalog when a file changes, and keeps the last good one on an invalid change', async () => {
+  const { root, app, title } = await startFish(true);
   try {
-    const title = () => app.catalog.catalog.patterns.find((each) => each.id === 'backup-locked')?.title;
     expect(title()).toBe('Backup locked');
     const before = app.catalog.catalog.patterns.length;
 
@@ -81,6 +92,21 @@ it('reloads the layered catalog when a file changes, and keeps the last good one
     expect(refused).toBe(0);
     expect(title()).toBe('Backup repository locked by another run');
     expect(app.catalog.catalog.patterns.length).toBe(before);
+  } finally {
+    await app.stop();
+  }
+});
+
+it('looks at the folders as often as `catalogWatch: { every }` says, not every 2s', async () => {
+  const { root, app, title } = await startFish({ every: 3_600_000 });
+  try {
+    await writeFile(join(root, 'mine', 'patterns', 'backup-locked.yaml'), pattern('Backup repository locked by another run'));
+    // Longer than the 2s of `catalogWatch: true`, far shorter than the hour asked for.
+    await new Promise((resolve) => setTimeout(resolve, 2_600));
+    expect(title()).toBe('Backup locked');
+    // The change was valid: a reload (SIGHUP) takes it.
+    expect((await app.catalog.reload()).ok).toBe(true);
+    expect(title()).toBe('Backup repository locked by another run');
   } finally {
     await app.stop();
   }

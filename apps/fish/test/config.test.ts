@@ -58,6 +58,20 @@ describe('loadConfig', () => {
     expect((await loadConfig(withUnit.file, { FISH_APPROVAL_SECRET: SECRET })).approval.proposalTtl).toBe(1_800_000);
   });
 
+  it('reads catalogWatch as false, true (every 2s) or { every } with a unit, and refuses a bare number or a busy loop', async () => {
+    const env = { FISH_APPROVAL_SECRET: SECRET };
+    const watch = async (line: string | undefined) => (await loadConfig((await write(line === undefined ? VALID : `${VALID}catalogWatch: ${line}\n`)).file, env)).catalogWatch;
+    expect(await watch(undefined)).toBeNull();
+    expect(await watch('false')).toBeNull();
+    expect(await watch('true')).toEqual({ every: 2000 });
+    expect(await watch('{ every: 10s }')).toEqual({ every: 10_000 });
+    expect(await watch('{}')).toEqual({ every: 2000 });
+    await expect(watch('{ every: 10 }')).rejects.toThrow(/fish\.yaml:14: catalogWatch\.every: 10 has no unit: write a duration with its unit, like "10s" or "10ms"/);
+    await expect(watch('{ every: 10ms }')).rejects.toThrow(/catalogWatch\.every: look at the catalog folders at most every 100ms/);
+    await expect(watch('{ evry: 10s }')).rejects.toThrow(/fish\.yaml:14: catalogWatch.*evry/);
+    await expect(watch('5s')).rejects.toThrow(/fish\.yaml:14: catalogWatch: expected true, false or \{ every: <duration> \}/);
+  });
+
   it('takes one notifier or a list in fallback order with delivery settings, and refuses both, neither or two of one name', async () => {
     const one = await loadConfig((await write(VALID)).file, { FISH_APPROVAL_SECRET: SECRET });
     expect(one.notifiers).toEqual([{ type: 'terminal', options: {} }]);

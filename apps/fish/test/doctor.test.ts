@@ -53,4 +53,44 @@ audit: { type: sqlite, options: { path: audit.sqlite } }
     expect(result.stdout).toMatch(/✗ executor ssh → penny: /);
     expect(result.stdout).toMatch(/\d+ check\(s\) failed\./);
   }, 90_000);
+
+  it('prints no secret the config took from the environment: an ntfy topic in a failed health check is redacted', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'fish-doctor-'));
+    const closedPort = await new Promise<number>((resolvePort) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number };
+        server.close(() => resolvePort(port));
+      });
+    });
+    const topic = 'fish-doctor-7f3c9a1e5d2b';
+    const token = 'tk_doctorsecret0123456789abcdef';
+    const config = join(directory, 'fish.yaml');
+    await writeFile(
+      config,
+      `catalog: ${CATALOG}
+dataDir: ${join(directory, 'state')}
+approval:
+  publicUrl: https://fish.example.ts.net
+  secret: "${'s'.repeat(40)}"
+sources:
+  - type: file
+    options: { path: ${join(directory, 'events.jsonl')} }
+notifier:
+  type: ntfy
+  options: { server: "http://127.0.0.1:${closedPort}", topic: "\${FISH_NTFY_TOPIC}", token: "\${FISH_NTFY_TOKEN}", retries: 0 }
+executor: { type: local, options: { scriptsDir: ${CATALOG}/scripts, sandboxDir: ${directory} } }
+audit: { type: memory }
+`,
+    );
+    await writeFile(join(directory, 'events.jsonl'), '');
+    const env = { ...process.env, FISH_NTFY_TOPIC: topic, FISH_NTFY_TOKEN: token };
+    const result = await promisify(execFile)(process.execPath, [CLI, 'doctor', '--config', config], { timeout: 60_000, env }).then(
+      (ok) => ({ code: 0, stdout: ok.stdout }),
+      (error: { code: number; stdout: string }) => ({ code: error.code, stdout: error.stdout }),
+    );
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(new RegExp(`✗ notifier ntfy: .*health check to http://127\\.0\\.0\\.1:${closedPort}/\\[REDACTED\\] failed`));
+    expect(result.stdout).not.toContain(topic);
+    expect(result.stdout).not.toContain(token);
+  }, 90_000);
 });

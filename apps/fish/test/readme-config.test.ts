@@ -180,6 +180,7 @@ describe("the README's homelab config", () => {
     await writeFile(file, block!.replace('/var/lib/fish', join(directory, 'state')));
     const config = await loadConfig(file, ENV);
     expect(config.catalog).toEqual(['bundled', join(directory, 'my-patterns')]);
+    expect(config.catalogWatch).toEqual({ every: 10_000 });
     const catalog = await openCatalog(config.catalog, directory).load();
     expect(catalog.disabled?.map((stub) => stub.id)).toEqual(['loki-empty-ring']);
     expect(catalog.patterns.length).toBeGreaterThan(5);

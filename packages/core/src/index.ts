@@ -70,6 +70,7 @@ export * from './approval/approval-token.js';
 export { parseOptions, unknownKeyErrorMap } from './plugin-utils/options.js';
 export * from './plugin-utils/retry.js';
 export * from './plugin-utils/http.js';
+export * from './plugin-utils/read-json.js';
 export * from './plugin-utils/fit.js';
 export * from './plugin-utils/bounded-queue.js';
 export * from './plugin-utils/http-auth.js';

@@ -1,5 +1,5 @@
 // Loki's HTTP API: query_range pages (back-fill, dropped-line recovery, check) and its error answers.
-import { FishError, FishErrorCode, describeError, errorMessage, formatZodIssues } from '@fish-sre/core';
+import { FishError, FishErrorCode, describeError, errorMessage, formatZodIssues, readJson } from '@fish-sre/core';
 import { z } from 'zod';
 import { entriesOf, StreamSchema, type Entry } from './loki-labels.js';
 import { SCOPE, type LokiRuntime } from './loki-runtime.js';
@@ -44,17 +44,7 @@ export const queryRange = async (rt: LokiRuntime, start: bigint, end: bigint, si
     });
   }
   if (!response.ok) throw await httpError(rt, response, 'query_range');
-  const text = await response.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new FishError({
-      code: FishErrorCode.SOURCE_PROTOCOL,
-      message: errorMessage(SCOPE, `query_range at ${rt.baseUrl} answered something that is not JSON: ${rt.clean(text.slice(0, 200))}`),
-      isRetryable: true,
-    });
-  }
+  const json = await readJson(response, { scope: SCOPE, what: `query_range at ${rt.baseUrl}`, errorCode: FishErrorCode.SOURCE_PROTOCOL, redact: rt.clean });
   const parsed = QueryRangeSchema.safeParse(json);
   if (!parsed.success) {
     throw new FishError({

@@ -3,7 +3,8 @@ import { LruDedup, createContinuationJoiner, type JoinedMessage } from '@fish-sr
 import { describeError, errorMessage, sleep, type BoundedQueue, type ObservedEvent } from '@fish-sre/core';
 import { queryRange } from './loki-http.js';
 import { lokiEventId, toEvent, type Entry } from './loki-labels.js';
-import { createLokiPosition } from './loki-position.js';
+import type { LokiAcknowledgements, LokiLine } from './loki-acks.js';
+import type { LokiPosition } from './loki-position.js';
 import { SCOPE, type LokiRuntime } from './loki-runtime.js';
 import { connectTail } from './loki-tail.js';
 
@@ -12,14 +13,23 @@ const backoff = (rt: LokiRuntime, attempt: number) => {
   return Math.round(ceiling / 2 + (rt.random() * ceiling) / 2);
 };
 
-/** Reads from Loki into `queue` until `signal` aborts: tails, and back-fills every gap with query_range. */
-export async function runLokiReader(rt: LokiRuntime, signal: AbortSignal, queue: BoundedQueue<ObservedEvent>, hooks: { onDrained?: () => void }): Promise<void> {
+/**
+ * Reads from Loki into `queue` until `signal` aborts: tails, and back-fills every gap with
+ * query_range. Each event holds its lines in `acks`, which notes them in `position` once processed.
+ */
+export async function runLokiReader(
+  rt: LokiRuntime,
+  signal: AbortSignal,
+  queue: BoundedQueue<ObservedEvent>,
+  hooks: { onDrained?: () => void },
+  position: LokiPosition,
+  acks: LokiAcknowledgements,
+): Promise<void> {
   // core's LRU: O(1) eviction, where a Set evicting with values().next() slows down as deleted entries pile up.
   const recent = new LruDedup(Math.max(10_000, rt.config.limit * 4));
   let lastNs: bigint | undefined;
   const initialStart = rt.nowNs() - BigInt(Math.floor(rt.config.lookback)) * 1_000_000n;
   let attempt = 0;
-  const position = createLokiPosition(rt.position, `loki-position-${rt.name}`, rt.logger);
   const saved = await position.load();
   if (saved) {
     lastNs = saved.lastNs;
@@ -27,14 +37,22 @@ export async function runLokiReader(rt: LokiRuntime, signal: AbortSignal, queue:
     rt.logger.info('resuming from the saved read position', { lastNs: saved.lastNs.toString() });
   }
   // Continuation lines are joined per host and service; completion is wall-clock idleness.
-  const joiner = rt.config.multiline === false ? undefined : createContinuationJoiner<{ entry: Entry; id: string }>({ ...rt.config.multiline, now: () => performance.now() });
+  type Meta = { entry: Entry; id: string; line: LokiLine };
+  const joiner = rt.config.multiline === false ? undefined : createContinuationJoiner<Meta>({ ...rt.config.multiline, now: () => performance.now() });
 
-  const enqueue = (event: ObservedEvent) => {
+  const enqueue = (event: ObservedEvent, lines: LokiLine[] = []) => {
+    acks.carries(event, lines);
     queue.push(event);
     rt.counters.events_emitted!++;
   };
-  const enqueueJoined = (messages: Array<JoinedMessage<{ entry: Entry; id: string }>>) => {
-    for (const { meta, message } of messages) enqueue(toEvent(rt, message === meta.entry.line ? meta.entry : { ...meta.entry, line: message }, meta.id));
+  const enqueueJoined = (messages: Array<JoinedMessage<Meta>>) => {
+    for (const { meta, message, metas } of messages) {
+      const event = toEvent(rt, message === meta.entry.line ? meta.entry : { ...meta.entry, line: message }, meta.id);
+      enqueue(
+        event,
+        metas.map((item) => item.line),
+      );
+    }
     if (joiner) {
       const stats = joiner.stats();
       rt.counters.multiline_joined_lines = stats.joinedLines;
@@ -55,12 +73,15 @@ export async function runLokiReader(rt: LokiRuntime, signal: AbortSignal, queue:
       rt.counters.duplicates_skipped!++;
       return false;
     }
+    // The position is noted once the event holding the line is processed (acks), not here.
+    const line = acks.read(entry.ts, id);
     if (joiner) {
       const event = toEvent(rt, entry, id);
-      enqueueJoined(joiner.push(`${event.host}\0${event.service}`, entry.line, { entry, id }));
-    } else enqueue(toEvent(rt, entry, id));
+      // A blank line that starts nothing is dropped by the joiner; inside a message it waits for the message's first line anyway.
+      if (entry.line.trim() === '') void acks.settle([line]);
+      enqueueJoined(joiner.push(`${event.host}\0${event.service}`, entry.line, { entry, id, line }));
+    } else enqueue(toEvent(rt, entry, id), [line]);
     if (lastNs === undefined || entry.ts > lastNs) lastNs = entry.ts;
-    position.note(entry.ts, id);
     return true;
   };
 

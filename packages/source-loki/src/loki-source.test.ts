@@ -323,6 +323,16 @@ describe('Loki tail against the Loki test server', () => {
     expect(down.detail).toMatch(/query_range|cannot connect|ECONNREFUSED/);
   });
 
+  it('check() quotes a query_range answer that is not JSON (an auth portal in front of Loki), without its credentials', async () => {
+    const portal: typeof globalThis.fetch = async (input) =>
+      String(input).endsWith('/ready') ? new Response('ready') : new Response('<html>Sign in again, session for bearer-s3cr3t expired</html>', { status: 200 });
+    const source = createLokiSource({ url: 'http://127.0.0.1:9', query: '{a="b"}', auth: { type: 'bearer', token: 'bearer-s3cr3t' }, fetch: portal });
+    const result = await source.check!();
+    expect(result.ok).toBe(false);
+    expect(result.detail).toMatch(/^query_range at http:\/\/127\.0\.0\.1:9 answered HTTP 200 with something that is not JSON: <html>Sign in again, session for .* expired<\/html>$/);
+    expect(result.detail).not.toContain('bearer-s3cr3t');
+  });
+
   it('keeps retrying when nothing listens (refused connection)', async () => {
     const placeholder = createServer();
     await new Promise<void>((resolve) => placeholder.listen(0, '127.0.0.1', resolve));
@@ -406,6 +416,7 @@ describe('Loki tail frames as Loki writes them (recorded shapes)', () => {
 testSource({
   name: 'loki',
   createSource: () => createLokiSource({ url: server.url, tenant: TENANT, query: '{app="conformance"}', reconnect: fast }),
+  createSourceWithPosition: (position) => createLokiSource({ url: server.url, tenant: TENANT, query: '{app="conformance"}', reconnect: fast, position }),
   produce: async ({ count, runId }) => {
     const markers = Array.from({ length: count }, (_, index) => `${runId}-${String(index).padStart(4, '0')}`);
     await push(

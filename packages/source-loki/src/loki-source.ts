@@ -12,8 +12,11 @@ import {
   type ObservedEvent,
   type PluginStateStore,
   type Source,
+  type SourceDelivery,
 } from '@fish-sre/core';
+import { LokiAcknowledgements, acknowledgeLoki, type CoveredLines } from './loki-acks.js';
 import { queryRange } from './loki-http.js';
+import { createLokiPosition } from './loki-position.js';
 import { runLokiReader } from './loki-reader.js';
 import { SCOPE, createLokiRuntime } from './loki-runtime.js';
 
@@ -134,11 +137,15 @@ export function createLokiSource(options: LokiSourceOptions): Source {
   const rt = createLokiRuntime(parseConfig(options), options);
   const { config, baseUrl, headers, logger, clean } = rt;
   const closing = new AbortController();
+  // The lines each event handed on holds, until it is acknowledged.
+  const covered: CoveredLines = new WeakMap();
 
   return {
     specificationVersion: 'v1',
     name: rt.name,
-    async *events(signal: AbortSignal): AsyncGenerator<ObservedEvent> {
+    async *events(signal: AbortSignal, delivery?: SourceDelivery): AsyncGenerator<ObservedEvent> {
+      // Without acknowledgements an event counts as processed once the consumer asks for the next one.
+      const acknowledged = delivery?.acknowledges === true;
       const session = new AbortController();
       const stop = () => session.abort();
       if (signal.aborted || closing.signal.aborted) return;
@@ -148,7 +155,9 @@ export function createLokiSource(options: LokiSourceOptions): Source {
       const queue = new BoundedQueue<ObservedEvent>(config.bufferSize, () => hooks.onDrained?.());
       rt.status.state = 'reconnecting';
       rt.status.detail = 'connecting';
-      const runner = runLokiReader(rt, session.signal, queue, hooks).catch((error: unknown) => {
+      const position = createLokiPosition(rt.position, `loki-position-${rt.name}`, logger);
+      const acks = new LokiAcknowledgements(position, covered);
+      const runner = runLokiReader(rt, session.signal, queue, hooks, position, acks).catch((error: unknown) => {
         const detail = `stopped after an unexpected error: ${clean(describeError(error))}`;
         rt.status.state = 'down';
         rt.status.detail = detail;
@@ -161,8 +170,17 @@ export function createLokiSource(options: LokiSourceOptions): Source {
             const event = queue.shift();
             if (event === undefined) break;
             yield event;
+            if (!acknowledged) void acknowledgeLoki(covered, event);
           }
         }
+        // Stopped: the reader completes the messages being joined into the queue; what is queued
+        // is handed on, so the consumer processes it once before it stops instead of it being read again.
+        await runner;
+        for (let event = queue.shift(); event !== undefined; event = queue.shift()) {
+          yield event;
+          if (!acknowledged) void acknowledgeLoki(covered, event);
+        }
+        await position.flush();
       } finally {
         signal.removeEventListener('abort', stop);
         closing.signal.removeEventListener('abort', stop);
@@ -170,6 +188,7 @@ export function createLokiSource(options: LokiSourceOptions): Source {
         await runner;
       }
     },
+    acknowledge: (event: ObservedEvent) => acknowledgeLoki(covered, event),
     health: () => ({ state: rt.status.state, ...(rt.status.detail === undefined ? {} : { detail: rt.status.detail }), counters: { ...rt.counters } }),
     async check(signal?: AbortSignal) {
       const abort = signal ? AbortSignal.any([signal, AbortSignal.timeout(config.requestTimeout)]) : AbortSignal.timeout(config.requestTimeout);

@@ -1,6 +1,6 @@
 // One Prometheus instant query over the HTTP API: the request, the answer's envelope and its series.
 import { z } from 'zod';
-import { FishError, FishErrorCode, describeError, errorMessage, formatZodIssues, redactSecrets } from '@fish-sre/core';
+import { FishError, FishErrorCode, describeError, errorMessage, formatZodIssues, readJson, redactSecrets } from '@fish-sre/core';
 
 export const SCOPE = 'prometheus';
 
@@ -67,19 +67,15 @@ export async function prometheusInstantQuery(options: {
   } catch (error) {
     throw new FishError({ code: FishErrorCode.SOURCE_UNREACHABLE, message: errorMessage(SCOPE, `${where} failed: ${clean(describeError(error))}`), cause: error, isRetryable: true });
   }
-  const text = await response.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // A proxy in front of Prometheus (502 page, auth portal) answers HTML or text.
-    throw new FishError({
-      code: response.ok ? FishErrorCode.SOURCE_PROTOCOL : FishErrorCode.SOURCE_UNREACHABLE,
-      message: errorMessage(SCOPE, `${where} answered HTTP ${response.status} with something that is not Prometheus JSON: ${clean(text.trim().slice(0, 200)) || '(empty body)'}`),
-      isRetryable: !response.ok && response.status >= 500,
-      details: { status: response.status },
-    });
-  }
+  // A proxy in front of Prometheus (502 page, auth portal) answers HTML or text.
+  const json = await readJson(response, {
+    scope: SCOPE,
+    what: where,
+    expected: 'Prometheus JSON',
+    errorCode: FishErrorCode.SOURCE_PROTOCOL,
+    unavailableCode: FishErrorCode.SOURCE_UNREACHABLE,
+    redact: clean,
+  });
   const envelope = Envelope.safeParse(json);
   if (!envelope.success) {
     throw new FishError({

@@ -44,6 +44,14 @@ testSource({
     await writeFile(logFile, '');
     return createFileSource({ path: logFile, follow: true, pollIntervalMs: 25 });
   },
+  async createSourceWithPosition(position, restart) {
+    logDirectory ??= await mkdtemp(join(tmpdir(), 'fish-file-conformance-'));
+    if (!restart) {
+      logFile = join(logDirectory, `${Date.now()}-${Math.random().toString(36).slice(2)}.jsonl`);
+      await writeFile(logFile, '');
+    }
+    return createFileSource({ path: logFile, follow: true, pollIntervalMs: 25, startAt: 'end' }, { position });
+  },
   async produce({ count, runId }) {
     const markers = Array.from({ length: count }, (_, index) => `${runId}-${String(index).padStart(4, '0')}`);
     await appendFile(logFile, markers.map((marker) => `${JSON.stringify({ message: `conformance ${marker}`, host: 'penny', level: 'error' })}\n`).join(''));

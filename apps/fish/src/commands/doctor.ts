@@ -1,5 +1,5 @@
 import { dirname } from 'node:path';
-import { describeError, type FishError } from '@fish-sre/core';
+import { createSecretRedactor, describeError, type FishError } from '@fish-sre/core';
 import { openCatalog } from '../catalog-layers.js';
 import { composeFish } from '../compose.js';
 import { loadConfig } from '../config.js';
@@ -29,7 +29,9 @@ async function bounded(what: string, check: () => Promise<{ ok: boolean; detail:
 
 /**
  * `fish-sre doctor`: reaches every configured source, the notifier, each executor target and the
- * LLM, and says what is wrong in words a homelab owner understands.
+ * LLM, and says what is wrong in words a homelab owner understands. Its output holds no secret the
+ * config took from the environment (`${FISH_NTFY_TOPIC}`, tokens): it is the kind of text that gets
+ * pasted into a bug report.
  */
 export async function doctor(configPath: string, write: (text: string) => void): Promise<number> {
   const checks: Check[] = [];
@@ -68,7 +70,10 @@ export async function doctor(configPath: string, write: (text: string) => void):
     if (config.llm) checks.push({ what: 'llm budget', ok: true, detail: `${(await app.audit.spentInMonth(month)).toFixed(2)} of ${config.llm.monthlyBudgetEur} EUR spent in ${month}` });
     await app.stop();
   }
-  for (const check of checks) write(`${check.ok ? '✓' : '✗'} ${check.what}: ${check.detail}\n`);
+  // A plugin's error may quote what it was given (an ntfy topic in a URL, a token in a header):
+  // what the config took from the environment is a secret, here as in the logs.
+  const redact = createSecretRedactor(config.secrets);
+  for (const check of checks) write(redact(`${check.ok ? '✓' : '✗'} ${check.what}: ${check.detail}\n`));
   const failed = checks.filter((check) => !check.ok).length;
   write(failed === 0 ? 'All checks passed.\n' : `${failed} check(s) failed.\n`);
   return failed === 0 ? 0 : status;

@@ -213,6 +213,7 @@ folder beside the pattern files), and \`samples\` of real lines that must and mu
     fish-sre catalog test --config fish.yaml       # every sample through the real matcher
 
 Each script must also be installed and allow-listed on its target hosts
-(\`apps/fish/deploy/install-target.sh <folder>\`): fish-wrapper runs nothing else.
+(\`fish-sre catalog export-target --config fish.yaml --out DIR\`, then
+\`apps/fish/deploy/install-target.sh DIR\` on each target): fish-wrapper runs nothing else.
 `;
 }

@@ -268,7 +268,7 @@ function nextSteps(answers: InitAnswers, directory: string): string {
       : `Send /start to your bot from chat ${answers.notifier.chatId}; put its token in ${envFile} (FISH_TELEGRAM_BOT_TOKEN).`,
     ...(answers.targets.length > 0
       ? [
-          'On each target, as root: apps/fish/deploy/install-target.sh (fish-wrapper, allow-lists, the fish user); see apps/fish/deploy/README.md.',
+          'On each target, as root: apps/fish/deploy/install-target.sh DIR (fish-wrapper, allow-lists, the fish user), DIR written here by `fish-sre catalog export-target --config fish.yaml --out DIR`; see apps/fish/deploy/README.md.',
           `Add each target's host key to ${answers.knownHostsPath}: ${answers.targets.map((target) => `ssh-keyscan -p ${target.port} ${target.host}`).join('; ')} >> it, after comparing with \`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\` on the host.`,
         ]
       : ['Add SSH targets under executor.options.targets when a host is ready for fish-wrapper.']),

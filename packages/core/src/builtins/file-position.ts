@@ -61,3 +61,34 @@ export async function savePosition(store: PluginStateStore, key: string, positio
     logger.warn(`could not save the read position: ${(error as Error).message}`);
   }
 }
+
+/**
+ * Saves positions one at a time: a call while a save runs makes it save once more when done,
+ * with the position `current()` gives then (never an older one after a newer one).
+ */
+export function createPositionWriter(store: PluginStateStore, key: string, logger: Logger, saved: FilePosition | undefined) {
+  let last = saved;
+  let writing: Promise<void> | undefined;
+  let again = false;
+  return {
+    /** The position saved last (or loaded), if any. */
+    get saved(): FilePosition | undefined {
+      return last;
+    },
+    save(current: () => FilePosition): Promise<void> {
+      again = true;
+      writing ??= (async () => {
+        await Promise.resolve(); // `writing` is assigned before the loop can end and clear it
+        while (again) {
+          again = false;
+          const next = current();
+          if (last && last.inode === next.inode && last.offset === next.offset) continue;
+          last = next;
+          await savePosition(store, key, next, logger);
+        }
+        writing = undefined;
+      })();
+      return writing;
+    },
+  };
+}

@@ -26,3 +26,20 @@ export function sleep(milliseconds: number, signal: AbortSignal): Promise<void> 
     signal.addEventListener('abort', done, { once: true });
   });
 }
+
+/**
+ * Adds a message handed on to `handedOn` (file order, from the first one not acknowledged) and
+ * returns its acknowledgement: it drops the acknowledged head of the list and saves the position.
+ */
+export function awaitAcknowledgement(handedOn: Array<{ located: Located; acked: boolean }>, located: Located, persist: () => Promise<void>): () => Promise<void> {
+  const record = { located, acked: false };
+  handedOn.push(record);
+  return () => {
+    record.acked = true;
+    let done = 0;
+    while (handedOn[done]?.acked) done++;
+    if (done === 0) return Promise.resolve();
+    handedOn.splice(0, done);
+    return persist();
+  };
+}

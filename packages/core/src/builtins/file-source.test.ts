@@ -167,8 +167,8 @@ describe('createFileSource', () => {
     expect(source.health!()).toMatchObject({ state: 'down', counters: { events: 4 } });
   });
 
-  it('never saves a position past a message still being joined: a stop or a kill neither loses nor doubles it', async () => {
-    // redis src/config.c loaderr: the block arrives line by line; fish stops in the middle of it.
+  it('never saves a position past a message still being joined: a kill re-reads the whole block once', async () => {
+    // redis src/config.c loaderr: the block arrives line by line; fish is killed in the middle of it.
     const path = join(dir, 'joining.log');
     const state = createMemoryStateStore();
     const saved = () => JSON.parse(state.values.get('file-position-file')!) as { offset: number; line: number };
@@ -178,22 +178,21 @@ describe('createFileSource', () => {
     const after = '1:C 20 Apr 2026 08:45:09.000 # Configuration loaded\n';
     await writeFile(path, before + header);
     const options = { path, format: 'text' as const, follow: true, pollIntervalMs: 10, multiline: { maxLines: 200, maxLength: 16_384, waitMs: 60_000 } };
-    const stopped = new AbortController();
-    const first = createFileSource(options, { position: state }).events(stopped.signal)[Symbol.asyncIterator]();
+    const killed = new AbortController();
+    const first = createFileSource(options, { position: state }).events(killed.signal)[Symbol.asyncIterator]();
     // The first line is handed on once the block starts; the block waits for its end.
     expect((await take(first, 1)).map((event) => event.message)).toEqual([before.trimEnd()]);
     const next = first.next();
     for (let i = 0; i < 100 && saved().offset !== before.length; i++) await new Promise((resolve) => setTimeout(resolve, 10));
     // Saved while running (what a kill leaves): the start of the block, not the end of what was read.
     expect(saved()).toEqual(expect.objectContaining({ offset: before.length, line: 1 }));
-    // A graceful stop saves the same.
-    stopped.abort();
-    expect(await next).toEqual({ done: true, value: undefined });
-    expect(saved()).toEqual(expect.objectContaining({ offset: before.length, line: 1 }));
+    // Killed here: the restart finds what was saved so far (a copy, the first reader is left alone).
+    const afterKill = createMemoryStateStore();
+    await afterKill.write('file-position-file', state.values.get('file-position-file')!);
     // While down, the block is finished and another line follows.
     await appendFile(path, rest + after);
     const restarted = new AbortController();
-    const second = createFileSource({ ...options, multiline: { ...options.multiline, waitMs: 20 } }, { position: state })
+    const second = createFileSource({ ...options, multiline: { ...options.multiline, waitMs: 20 } }, { position: afterKill })
       .events(restarted.signal)
       [Symbol.asyncIterator]();
     const events = await take(second, 2);
@@ -202,7 +201,72 @@ describe('createFileSource', () => {
     restarted.abort();
     expect(await last).toEqual({ done: true, value: undefined });
     expect(events.map((event) => event.message)).toEqual([(header + rest).trimEnd(), after.trimEnd()]);
-    expect(saved().offset).toBe((before + header + rest + after).length);
+    killed.abort();
+    await next;
+    const savedAfterKill = JSON.parse(afterKill.values.get('file-position-file')!) as { offset: number };
+    expect(savedAfterKill.offset).toBe((before + header + rest + after).length);
+  });
+
+  it('on a graceful stop hands on the block being joined, and saves the position after it', async () => {
+    const path = join(dir, 'stopping.log');
+    const state = createMemoryStateStore();
+    const saved = () => JSON.parse(state.values.get('file-position-file')!) as { offset: number; line: number };
+    // Go src/runtime/panic.go: the panic line, a blank line, the goroutine header and its frames.
+    const block =
+      'panic: runtime error: invalid memory address or nil pointer dereference\n[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x4a1f2b]\n\ngoroutine 1 [running]:\nmain.main()\n\t/app/main.go:12 +0x1b\n';
+    await writeFile(path, block);
+    const options = { path, format: 'text' as const, follow: true, pollIntervalMs: 10, multiline: { maxLines: 200, maxLength: 16_384, waitMs: 60_000 } };
+    const stopped = new AbortController();
+    const source = createFileSource(options, { position: state });
+    const iterator = source.events(stopped.signal, { acknowledges: true })[Symbol.asyncIterator]();
+    const next = iterator.next();
+    for (let i = 0; i < 100 && source.health!().counters['lines'] !== 6; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(saved().offset).toBe(0);
+    stopped.abort();
+    const flushed = await next;
+    expect(flushed.done).toBe(false);
+    // The text reader skips blank lines.
+    expect((flushed.value as ObservedEvent).message).toBe(block.replace('\n\n', '\n').trimEnd());
+    expect(await iterator.next()).toEqual({ done: true, value: undefined });
+    // Not acknowledged yet: a kill now would read it again.
+    expect(saved().offset).toBe(0);
+    await source.acknowledge!(flushed.value as ObservedEvent);
+    expect(saved()).toEqual(expect.objectContaining({ offset: block.length, line: 6 }));
+    await appendFile(path, 'after the restart\n');
+    expect((await collect(createFileSource({ ...options, follow: false }, { position: state }))).map((event) => event.message)).toEqual(['after the restart']);
+  });
+
+  it('with acknowledgements, saves a position only past messages the consumer acknowledged, in file order', async () => {
+    const path = join(dir, 'acknowledged.log');
+    const state = createMemoryStateStore();
+    const saved = () => JSON.parse(state.values.get('file-position-file') ?? '{"offset":-1}') as { offset: number; line: number };
+    await writeFile(path, 'a\nbb\nccc\n');
+    const options = { path, format: 'text' as const, follow: true, pollIntervalMs: 10, multiline: false as const };
+    const running = new AbortController();
+    const source = createFileSource(options, { position: state });
+    const iterator = source.events(running.signal, { acknowledges: true })[Symbol.asyncIterator]();
+    const [a, b, c] = await take(iterator, 3);
+    // All three were taken (the consumer asked for the next one) but none is processed yet: queued in a bus.
+    const pending = iterator.next();
+    for (let i = 0; i < 50 && saved().offset !== 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(saved().offset).toBe(0);
+    await source.acknowledge!(a!);
+    expect(saved()).toEqual(expect.objectContaining({ offset: 2, line: 1 }));
+    // Out of order: c is done, b is not; the position stays before b.
+    await source.acknowledge!(c!);
+    expect(saved().offset).toBe(2);
+    // Killed now: b and c are read again (at least once), a is not.
+    const restarted = createMemoryStateStore();
+    await restarted.write('file-position-file', state.values.get('file-position-file')!);
+    expect((await collect(createFileSource({ ...options, follow: false }, { position: restarted }))).map((event) => event.message)).toEqual(['bb', 'ccc']);
+    await source.acknowledge!(b!);
+    expect(saved()).toEqual(expect.objectContaining({ offset: 9, line: 3 }));
+    // An event it did not yield, or one acknowledged twice, changes nothing.
+    expect(await source.acknowledge!(b!)).toBeUndefined();
+    expect(source.acknowledge!({ ...a!, id: 'other' })).toBeUndefined();
+    running.abort();
+    expect(await pending).toEqual({ done: true, value: undefined });
+    expect(saved().offset).toBe(9);
   });
 
   it('a message yielded but not taken (the consumer stopped) is read again, once', async () => {

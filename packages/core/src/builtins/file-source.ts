@@ -2,17 +2,17 @@
 import { open, stat } from 'node:fs/promises';
 import { z } from 'zod';
 import type { ObservedEvent } from '../contracts/observed-event.js';
-import type { Source, SourceHealth } from '../contracts/source.js';
+import type { Source, SourceDelivery, SourceHealth } from '../contracts/source.js';
 import type { Clock } from '../util/clock.js';
 import { systemClock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
 import { parseOptions } from '../plugin-utils/options.js';
 import type { PluginStateStore } from '../contracts/state-store.js';
-import { loadFilePosition, savePosition, type FilePosition } from './file-position.js';
+import { createPositionWriter, loadFilePosition, type FilePosition } from './file-position.js';
 import { createContinuationJoiner, type JoinedMessage } from '../pipeline/continuation-joiner.js';
 import { createLineParser } from './file-line.js';
-import { CHUNK_BYTES, identity, sleep, type Located } from './file-reader.js';
+import { CHUNK_BYTES, awaitAcknowledgement, identity, sleep, type Located } from './file-reader.js';
 
 export { normaliseLevel } from './file-line.js';
 
@@ -80,6 +80,8 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
     if (joiner) Object.assign(counters, { joinedLines: joiner.stats().joinedLines, cutEvents: joiner.stats().cutMessages });
     return messages.map(({ meta, message }) => (message === meta.event.message ? meta : { ...meta, event: { ...meta.event, message } }));
   };
+  // Events handed on and not acknowledged yet: each one's handler (set by the events() that yielded it).
+  const awaiting = new WeakMap<object, () => Promise<void>>();
   let state: SourceHealth['state'] = 'down';
   let detail = 'not started';
 
@@ -88,7 +90,8 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
   return {
     specificationVersion: 'v1',
     name,
-    async *events(signal: AbortSignal): AsyncGenerator<ObservedEvent> {
+    async *events(signal: AbortSignal, delivery?: SourceDelivery): AsyncGenerator<ObservedEvent> {
+      const acknowledged = delivery?.acknowledges === true;
       // One reader for the first pass and for following: bytes from `position` to the end of the
       // file, split on newline bytes (a newline byte never occurs inside a UTF-8 sequence), so each
       // line's byte offset is known. A last line without its newline is held back while following
@@ -96,14 +99,12 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
       // the bytes read; the saved position counts only the lines handed on.
       let position = 0;
       let lineNumber = 0;
-      let saved: FilePosition | undefined;
       let skipPartialLine = false;
       const resumed = context.position ? await loadFilePosition(context.position, positionKey, options.path, options.maxBackfillBytes, logger) : undefined;
       if (resumed) {
         ({ position, lineNumber, skipPartialLine } = resumed);
         if (resumed.exceeded) counters.backfillExceeded++;
         if (resumed.rotated) counters.rotatedWhileDown++;
-        saved = resumed.saved;
       } else if (options.startAt === 'end') {
         try {
           position = (await stat(options.path)).size;
@@ -122,17 +123,14 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
       // Just after the last line read; the messages completed but not yet taken by the consumer.
       let consumed = { offset: position, line: lineNumber };
       const queue: Located[] = [];
+      // With acknowledgements: the messages handed on, in file order, from the first one not acknowledged.
+      const handedOn: Array<{ located: Located; acked: boolean }> = [];
       const safePosition = (): FilePosition => {
-        const first = queue[0] ?? joiner?.inProgress()[0];
+        const first = handedOn[0]?.located ?? queue[0] ?? joiner?.inProgress()[0];
         return first ? { inode, offset: first.offset, line: first.line } : { inode, ...consumed };
       };
-      const persist = async () => {
-        if (!context.position || inode === 0) return;
-        const next = safePosition();
-        if (saved && saved.inode === next.inode && saved.offset === next.offset) return;
-        saved = next;
-        await savePosition(context.position, positionKey, saved, logger);
-      };
+      const writer = context.position ? createPositionWriter(context.position, positionKey, logger, resumed?.saved) : undefined;
+      const persist = (): Promise<void> => (writer && inode !== 0 ? writer.save(safePosition) : Promise.resolve());
       state = 'connected';
       detail = `reading ${options.path}`;
       /** One line (without its newline) at byte `offset`, ending before `end`; the messages it completes. */
@@ -159,15 +157,25 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
         out.push(...joined(joiner.push(stream, event.message, located)));
         return out;
       };
-      /** Hands messages on; a message counts as handed on once the consumer asks for the next one. */
+      /**
+       * Hands messages on. A message counts as processed once the consumer acknowledges it (when it
+       * asked for acknowledgements), otherwise once it asks for the next one. After an abort what
+       * is queued is still handed on: the consumer takes it before it stops.
+       */
       const hand = async function* (messages: Located[]): AsyncGenerator<ObservedEvent> {
         queue.push(...messages);
         while (queue.length > 0) {
           counters.events++;
-          yield queue[0]!.event;
-          queue.shift();
-          if (signal.aborted) return;
-          if (options.replayDelayMs > 0) await sleep(options.replayDelayMs, signal);
+          const located = queue[0]!;
+          if (acknowledged) {
+            queue.shift();
+            awaiting.set(located.event, awaitAcknowledgement(handedOn, located, persist));
+            yield located.event;
+          } else {
+            yield located.event;
+            queue.shift();
+          }
+          if (options.replayDelayMs > 0 && !signal.aborted) await sleep(options.replayDelayMs, signal);
         }
       };
       try {
@@ -175,7 +183,7 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
         while (!signal.aborted) {
           if (!first) {
             await sleep(options.pollIntervalMs, signal);
-            if (signal.aborted) return;
+            if (signal.aborted) break;
           }
           let size: number;
           try {
@@ -183,7 +191,7 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
             size = info.size;
             if (inode === 0) ({ inode, fileId } = identity(info));
             // The first position is saved at once: a restart before any new line resumes from here, not from the end.
-            if (!saved && size >= position) await persist();
+            if (!writer?.saved && size >= position) await persist();
           } catch (error) {
             if (first && !options.follow) throw error;
             state = 'reconnecting';
@@ -219,7 +227,7 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
                 let start = 0;
                 for (let newline = data.indexOf(0x0a); newline !== -1; newline = data.indexOf(0x0a, start)) {
                   yield* hand(take(data.toString('utf8', start, newline), dataStart + start, dataStart + newline + 1));
-                  if (signal.aborted) return;
+                  if (signal.aborted) break;
                   start = newline + 1;
                 }
                 if (start < data.length) {
@@ -253,12 +261,21 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
             await persist();
           }
         }
+        // Stopped: the message being joined ends with what was read; handed on now, it is processed
+        // once before the consumer stops instead of being read again after the restart.
+        if (joiner) yield* hand(joined(joiner.flushAll()));
       } finally {
         // Stopped (or killed later): what was not handed on is read again next time, never skipped.
         await persist();
         state = 'down';
         detail = 'stopped';
       }
+    },
+    acknowledge(event: ObservedEvent) {
+      if (event === null || typeof event !== 'object') return;
+      const handler = awaiting.get(event);
+      awaiting.delete(event);
+      return handler?.();
     },
     health: () => ({ state, detail, counters: { ...counters } }),
     async check() {

@@ -283,7 +283,7 @@ export function createMemoryAuditStore(): AuditStore {
         .map(clone);
     },
     async recordSystemEvent(action, data, at) {
-      append('system', 'fish', action, data, at);
+      append('system', 'system', action, data, at);
     },
   };
 }

@@ -88,6 +88,15 @@ describe('continuation joiner', () => {
     expect(joiner.push('b', '\tnot a continuation of a', 'b1')).toEqual([]);
     expect(joiner.push('a', 'goroutine 1 [running]:', 'a2')).toEqual([]);
     expect(joiner.push('a', 'next line', 'a3').map((joined) => [joined.meta, joined.message])).toEqual([['a1', 'panic: boom\ngoroutine 1 [running]:']]);
+    // Every line's metadata comes back with its message (what processing the message covers), also a line cut off.
+    const cutting = createContinuationJoiner<string>({ now: () => 0, maxLength: 20 });
+    cutting.push('a', 'panic: boom', 'a1');
+    cutting.push('b', 'INFO other stream', 'b1');
+    cutting.push('a', '\tframe that is cut off', 'a2');
+    expect(cutting.flushAll().map((joined) => [joined.metas, joined.message])).toEqual([
+      [['a1', 'a2'], 'panic: boom'],
+      [['b1'], 'INFO other stream'],
+    ]);
     expect(isContinuation('INFO started', 'INFO started', 'goroutine 1 [running]:')).toBe(false);
     expect(isContinuation('INFO started', 'INFO started', 'main.main()')).toBe(false);
   });

@@ -19,6 +19,8 @@ export interface JoinedMessage<Meta> {
   meta: Meta;
   message: string;
   lines: number;
+  /** The metadata of every line pushed into the message, first to last (also those cut off): what processing the message covers. */
+  metas: Meta[];
 }
 
 export interface ContinuationJoiner<Meta> {
@@ -80,6 +82,7 @@ export function isContinuation(firstLine: string, previousLine: string, nextLine
 
 interface Pending<Meta> {
   meta: Meta;
+  metas: Meta[];
   first: string;
   previous: string;
   parts: string[];
@@ -99,7 +102,7 @@ export function createContinuationJoiner<Meta>(options: ContinuationJoinerOption
   const complete = (stream: string, item: Pending<Meta>): JoinedMessage<Meta> => {
     while (item.parts.length > 1 && item.parts[item.parts.length - 1]!.trim() === '') item.parts.pop();
     if (item.cut) counters.cutMessages++;
-    return { stream, meta: item.meta, message: item.parts.join('\n'), lines: item.parts.length };
+    return { stream, meta: item.meta, message: item.parts.join('\n'), lines: item.parts.length, metas: item.metas };
   };
 
   return {
@@ -108,6 +111,7 @@ export function createContinuationJoiner<Meta>(options: ContinuationJoinerOption
       const current = pending.get(stream);
       if (current && current.parts.length < maxLines && isContinuation(current.first, current.previous, line)) {
         counters.joinedLines++;
+        current.metas.push(meta);
         current.previous = line;
         current.lastAt = options.now();
         if (current.length + 1 + line.length > maxLength) current.cut = true;
@@ -124,7 +128,7 @@ export function createContinuationJoiner<Meta>(options: ContinuationJoinerOption
       // A message never starts with a blank line.
       if (line.trim() === '') return out;
       const cut = line.length > maxLength;
-      pending.set(stream, { meta, first: line, previous: line, parts: [cut ? line.slice(0, maxLength) : line], length: Math.min(line.length, maxLength), cut, lastAt: options.now() });
+      pending.set(stream, { meta, metas: [meta], first: line, previous: line, parts: [cut ? line.slice(0, maxLength) : line], length: Math.min(line.length, maxLength), cut, lastAt: options.now() });
       if (pending.size > maxStreams) {
         const [oldest, item] = pending.entries().next().value as [string, Pending<Meta>];
         pending.delete(oldest);

@@ -3,7 +3,6 @@ import { DEFAULT_LEASE_MS, StoreHostLock, StoreIncidentClaim, createInstanceId, 
 import { EventEmitter } from 'node:events';
 import type { Decision } from '../approval/approval-token.js';
 import type { ObservedEvent } from '../contracts/observed-event.js';
-import type { Source } from '../contracts/source.js';
 import type { NotifierMessage } from '../contracts/notifier.js';
 import { FishError, FishErrorCode, describeError, errorMessage } from '../errors.js';
 import { systemClock, toIso, type Clock } from '../util/clock.js';
@@ -21,6 +20,7 @@ import { ExecutionStage } from './stages/execution.js';
 import { localIncidentClaim, type IncidentClaim } from './stages/incident-claim.js';
 import { NotificationStage } from './stages/notifications.js';
 import { EngineCounters, sourceLabels } from './stages/observer.js';
+import { SOURCE_STOP_MS, SourcePumps } from './stages/source-pumps.js';
 import { RecoveryStage } from './stages/recovery.js';
 import { RoutingStage } from './stages/routing.js';
 import { TaskTracker, closeOwned } from './stages/task-tracker.js';
@@ -52,6 +52,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
   private readonly decisions: DecisionStage;
   private readonly recovery: RecoveryStage;
   private readonly notifications: NotificationStage;
+  private readonly pumps: SourcePumps;
   private abort = new AbortController();
   /** Cancels running fixes: only after the stop grace period, never with the sources. */
   private executionAbort = new AbortController();
@@ -71,6 +72,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     this.currentBus = new EventBus(options.busCapacity ?? 10_000, this.onDrop);
     this.counters = new EngineCounters(options.observer);
     this.tasks = new TaskTracker((error) => this.fail(error));
+    this.pumps = new SourcePumps({ bus: () => this.currentBus, counters: this.counters, tasks: this.tasks, fail: (error) => this.fail(error) });
     this.classifier = options.classifier ?? new Classifier({ clock: this.clock, logger: this.logger });
     // With a store several instances share, locks, claims and leases live in it.
     const owner = options.instanceId ?? createInstanceId();
@@ -155,7 +157,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
       this.recovering = undefined;
     }
     await this.notifications.start();
-    for (const source of this.options.sources) this.tasks.trackLoop(this.pump(source, this.abort.signal));
+    this.pumps.start(this.options.sources, this.abort.signal);
     this.tasks.trackLoop(this.consume());
     this.tasks.trackLoop(this.detection.watchSilence(this.abort.signal, (event) => void this.ingest(event)));
     this.expiryTimer = setInterval(() => void this.expireProposals().catch((error) => this.fail(error)), 15_000);
@@ -178,11 +180,14 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     if (this.leaseTimer) clearInterval(this.leaseTimer);
     this.outage.stop();
     this.notifications.stop();
+    const graceMs = options.graceMs ?? this.options.stopGraceMs ?? 60_000;
+    // The sources hand on what they still hold (a message being joined) before the bus closes.
+    await this.pumps.ended(Math.min(graceMs, SOURCE_STOP_MS));
     this.bus.close();
     this.busClosed = true;
     // A fix already running is let finish (an apt upgrade cut in the middle is worse than a slow
     // stop); after the grace period it is cancelled, recorded as such, and escalated.
-    const grace = new Promise<void>((resolve) => setTimeout(resolve, options.graceMs ?? this.options.stopGraceMs ?? 60_000).unref());
+    const grace = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
     await Promise.race([this.tasks.settled(), grace]);
     this.executionAbort.abort();
     await this.tasks.drain();
@@ -204,15 +209,24 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
   /**
    * The hot path for one event: detection runs synchronously; an incident it opens is claimed and
    * routed asynchronously (the returned promise). Never throws for a bad event: it is counted and skipped.
+   * `onIngested` is called once the event is processed: detection ran, and the incident it opened
+   * is written to the audit store (or claimed elsewhere, or its failure handled).
    */
-  ingest(event: ObservedEvent): Promise<void> | undefined {
+  ingest(event: ObservedEvent, onIngested?: () => void): Promise<void> | undefined {
     this.counters.add('events');
     try {
       const detected = this.detection.detect(event);
-      return detected ? this.tasks.track(this.route(detected)) : undefined;
+      if (!detected) return void onIngested?.();
+      if (!onIngested) return this.tasks.track(this.route(detected));
+      let pending: (() => void) | undefined = onIngested;
+      detected.onRecorded = () => {
+        pending?.();
+        pending = undefined;
+      };
+      return this.tasks.track(this.route(detected)).finally(detected.onRecorded);
     } catch (error) {
       this.fail(new FishError({ code: FishErrorCode.EVENT_INVALID, message: errorMessage('pipeline', `event ${safeId(event)} could not be processed: ${describeError(error)}`), cause: error }));
-      return undefined;
+      return void onIngested?.();
     }
   }
 
@@ -249,41 +263,16 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
   }
 
   private async routeOnce(held: { detected: DetectedIncident; claimed: boolean }): Promise<void> {
-    if (!held.claimed && !(await this.claim.claim(held.detected))) return void this.counters.add('claimedElsewhere');
+    if (!held.claimed && !(await this.claim.claim(held.detected))) {
+      held.detected.onRecorded?.();
+      return void this.counters.add('claimedElsewhere');
+    }
     held.claimed = true;
     await this.routing.route(held.detected);
   }
 
-  private async pump(source: Source, signal: AbortSignal): Promise<void> {
-    // A source that throws is restarted with backoff: one broken source never stops the loop.
-    let delay = 1000;
-    const received = sourceLabels(source.name);
-    while (!signal.aborted) {
-      try {
-        for await (const event of source.events(signal)) {
-          this.counters.add('received', received);
-          if (!(await this.bus.put(event))) return;
-          delay = 1000;
-        }
-        return;
-      } catch (error) {
-        if (signal.aborted) return;
-        this.fail(
-          new FishError({
-            code: FishErrorCode.SOURCE_UNREACHABLE,
-            message: errorMessage(source.name, `source failed, restarting in ${delay} ms: ${describeError(error)}`),
-            cause: error,
-            isRetryable: true,
-          }),
-        );
-        await new Promise((resolve) => setTimeout(resolve, delay).unref());
-        delay = Math.min(delay * 2, 60_000);
-      }
-    }
-  }
-
   private async consume(): Promise<void> {
-    for await (const event of this.bus) this.ingest(event);
+    for await (const event of this.bus) this.ingest(event, this.pumps.acknowledgement(event));
   }
 
   private fail(error: unknown): void {

@@ -513,6 +513,14 @@ export function testAuditStore(options: TestAuditStoreOptions): void {
         expect(start?.data).toEqual({ version: '0.1.0', dryRun: true, note: 'démarrage 🐟' });
         expect(start?.at).toBe(at(0));
       });
+
+      it('records system events under the entity id "system" in every store', async () => {
+        await store.recordSystemEvent('catalog-reload', { patterns: 3 }, at(5));
+        const system = await store.history({ entityId: 'system' });
+        expect(system.some((entry) => entry.entity === 'system' && entry.action === 'catalog-reload' && entry.at === at(5))).toBe(true);
+        expect(system.every((entry) => entry.entity === 'system')).toBe(true);
+        expect(await store.history({ entityId: 'fish' })).toEqual([]);
+      });
     });
   });
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ObservedEventSchema, type ObservedEvent, type Source } from '@fish-sre/core';
+import { ObservedEventSchema, createMemoryStateStore, type ObservedEvent, type PluginStateStore, type Source } from '@fish-sre/core';
 
 export interface SourceConformanceOptions {
   /** Suite title, e.g. `loki`. */
@@ -22,6 +22,13 @@ export interface SourceConformanceOptions {
   settleMs?: number;
   /** Bound for the iterator to end once the signal aborts. @default 2_000 */
   stopTimeoutMs?: number;
+  /**
+   * For a source that keeps a read position: a source keeping it in `position`, reading the same
+   * upstream as the previous call when `restart` is true (the same file, the same query). When
+   * given, the suite checks acknowledgements: after a restart, exactly the observations whose
+   * events were not acknowledged are read again.
+   */
+  createSourceWithPosition?: (position: PluginStateStore, restart: boolean) => Source | Promise<Source>;
 }
 
 const defaultMatches = (event: ObservedEvent, marker: string) => event.message.includes(marker) || Object.values(event.labels).some((value) => value.includes(marker));
@@ -33,13 +40,13 @@ interface Collector {
   waitFor: (predicate: () => boolean, timeoutMs: number) => Promise<boolean>;
 }
 
-function collect(source: Source, signal: AbortSignal): Collector {
+function collect(source: Source, signal: AbortSignal, acknowledges = false): Collector {
   const events: ObservedEvent[] = [];
   let ended = false;
   let wake: (() => void) | undefined;
   const done = (async () => {
     try {
-      for await (const event of source.events(signal)) {
+      for await (const event of source.events(signal, { acknowledges })) {
         events.push(event);
         wake?.();
       }
@@ -84,7 +91,8 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
 
 /**
  * The conformance suite every `Source` passes: valid events, exactly-once delivery of what the
- * upstream produced, prompt stop on abort, monotonic health counters, idempotent close.
+ * upstream produced, prompt stop on abort, monotonic health counters, idempotent close; and, for
+ * a source with a read position, a restart that reads again what was not acknowledged.
  */
 export function testSource(options: SourceConformanceOptions): void {
   const count = options.count ?? 20;
@@ -191,6 +199,51 @@ export function testSource(options: SourceConformanceOptions): void {
       controller.abort();
       expect(await settlesWithin(collector.done, stopTimeoutMs)).toBe(true);
     });
+
+    const withPosition = options.createSourceWithPosition;
+    if (withPosition) {
+      it('after a restart, reads again exactly the observations whose events were not acknowledged', async () => {
+        const position = createMemoryStateStore();
+        const source = await withPosition(position, false);
+        const controller = new AbortController();
+        cleanups.push(async () => {
+          controller.abort();
+          await source.close?.();
+        });
+        expect(typeof source.acknowledge, 'a source with a read position acknowledges').toBe('function');
+        const collector = collect(source, controller.signal, true);
+        const markers = await options.produce({ source, count, runId: runId() });
+        const seen = (events: ObservedEvent[], marker: string) => events.filter((event) => matches(event, marker));
+        expect(await collector.waitFor(() => markers.every((marker) => seen(collector.events, marker).length >= 1), deliveryTimeoutMs)).toBe(true);
+        // The first half was processed; the rest was taken but still queued when the process died.
+        const half = Math.floor(markers.length / 2);
+        const firstPending = collector.events.findIndex((event) => markers.slice(half).some((marker) => matches(event, marker)));
+        for (const event of collector.events.slice(0, firstPending)) await source.acknowledge!(event);
+        const pendingIds = markers.slice(half).map((marker) => seen(collector.events, marker)[0]!.id);
+        // What a crash leaves: a copy of the saved position as it is now.
+        const afterCrash = createMemoryStateStore();
+        for (const [key, value] of position.values) await afterCrash.write(key, value);
+        controller.abort();
+        expect(await settlesWithin(collector.done, stopTimeoutMs)).toBe(true);
+
+        const restarted = await withPosition(afterCrash, true);
+        const again = new AbortController();
+        cleanups.push(async () => {
+          again.abort();
+          await restarted.close?.();
+        });
+        const second = collect(restarted, again.signal, true);
+        const arrived = await second.waitFor(() => markers.slice(half).every((marker) => seen(second.events, marker).length >= 1), deliveryTimeoutMs);
+        expect(arrived, `not read again: ${markers.slice(half).filter((marker) => seen(second.events, marker).length === 0)}`).toBe(true);
+        await new Promise((resolve) => setTimeout(resolve, settleMs));
+        for (const marker of markers.slice(0, half)) expect(seen(second.events, marker), `acknowledged ${marker} read again`).toHaveLength(0);
+        for (const marker of markers.slice(half)) expect(seen(second.events, marker), `marker ${marker}`).toHaveLength(1);
+        // Read again under the same ids, so a consumer can tell a repeat.
+        expect(markers.slice(half).map((marker) => seen(second.events, marker)[0]!.id)).toEqual(pendingIds);
+        again.abort();
+        expect(await settlesWithin(second.done, stopTimeoutMs)).toBe(true);
+      });
+    }
 
     it('answers check() with ok and words, when it has one', async () => {
       const { source } = await open();

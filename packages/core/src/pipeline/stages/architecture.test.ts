@@ -15,6 +15,7 @@ const ORDER: Record<string, number> = {
   'messages.ts': 0,
   'cooldowns.ts': 0,
   'metric-signals.ts': 0,
+  'source-pumps.ts': 0,
   'detection.ts': 1,
   'outbox.ts': 1,
   'incident-claim.ts': 2,

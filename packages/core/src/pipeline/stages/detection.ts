@@ -44,6 +44,8 @@ export interface DetectedIncident {
   firstSeen: number;
   /** Until when (ms) the same fingerprint is suppressed. */
   cooldownUntil: number;
+  /** Called once the incident row is written to the audit store (the event that opened it is then processed). */
+  onRecorded?: () => void;
 }
 
 /** Default cooldown of an UNKNOWN incident. */

@@ -104,6 +104,17 @@ describe('execution stage', () => {
     expect((await context.audit.history()).some((row) => JSON.stringify(row).includes('execution-ownership-lost'))).toBe(true);
   });
 
+  it('claims a proposal once: the pending row is written by the first caller, and execute() after another claim runs nothing', async () => {
+    const { stage, context, proposal, runs } = await setup();
+    const approved = await proposal();
+    const id = await stage.claim(approved);
+    expect(id).toMatch(/^exe_[0-9a-f]{20}$/);
+    expect(await stage.claim(approved)).toBeUndefined();
+    await stage.execute(approved);
+    expect(await runs()).toEqual([]);
+    expect(await context.audit.listExecutions()).toEqual([expect.objectContaining({ id, proposalId: approved.id, status: 'pending', targetHost: 'penny', dryRun: false, steps: [] })]);
+  });
+
   it('interrupts and escalates when the pattern left the catalog after approval', async () => {
     const { stage, context, proposal, runs } = await setup();
     context.setPatterns([]);

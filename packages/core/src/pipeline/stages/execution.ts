@@ -33,15 +33,17 @@ export class ExecutionStage {
     private readonly options: ExecutionOptions,
   ) {}
 
-  async execute(proposal: ProposalRecord): Promise<void> {
-    const { audit } = this.context;
+  /**
+   * Writes the proposal's execution row, `pending` (with this instance's lease when several share
+   * the store). The row is unique per proposal: whoever writes it owns the proposal's one execution.
+   * @returns the row's id, or undefined when another path (a peer, an earlier decision) already wrote it
+   */
+  async claim(proposal: ProposalRecord): Promise<string | undefined> {
     const ownership = this.options.ownership;
-    const catalog = this.context.catalog();
-    const pattern = catalog.patterns.find((candidate) => candidate.id === proposal.patternId);
-    const executionId = `exe_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
+    const id = `exe_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
     const created = this.context.now();
-    const inserted = await audit.insertExecution({
-      id: executionId,
+    const inserted = await this.context.audit.insertExecution({
+      id,
       proposalId: proposal.id,
       patternId: proposal.patternId,
       targetHost: proposal.targetHost,
@@ -52,7 +54,15 @@ export class ExecutionStage {
       steps: [],
       ...(ownership ? { owner: ownership.owner, leaseExpiresAt: ExecutionLeaseKeeper.firstLeaseEnd(ownership) } : {}),
     });
-    if (!inserted) return; // Another path already owns this proposal's execution.
+    return inserted ? id : undefined;
+  }
+
+  async execute(proposal: ProposalRecord): Promise<void> {
+    const ownership = this.options.ownership;
+    const catalog = this.context.catalog();
+    const pattern = catalog.patterns.find((candidate) => candidate.id === proposal.patternId);
+    const executionId = await this.claim(proposal);
+    if (executionId === undefined) return; // Another path already owns this proposal's execution.
     this.context.checkpoint('execution-written');
     this.context.counters.add('executions', { pattern: proposal.patternId });
     if (!pattern?.fix) {

@@ -134,6 +134,6 @@ describe('delivery outbox', () => {
     await restarted.start();
     restarted.stop();
     expect(ntfy.got).toEqual([{ type: 'notify', text: 'verify exited 1' }]);
-    expect((await context.audit.history({ entityId: 'fish' })).map((entry) => entry.action)).toContain('resume-notification');
+    expect((await context.audit.history({ entityId: 'system' })).map((entry) => entry.action)).toContain('resume-notification');
   });
 });

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { ProposalRecord } from '../../contracts/records.js';
 import type { StageContext } from './context.js';
 import type { Cooldowns } from './cooldowns.js';
@@ -118,20 +117,9 @@ export class RecoveryStage {
     const runner = this.stages.execution;
     const ageMs = this.context.clock.now() - decidedAt;
     const text = approvedTooLongAgo(proposal, ageMs, this.options.resumeWindowMs);
-    const executionId = `exe_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
+    const executionId = await runner.claim(proposal);
+    if (executionId === undefined) return; // A peer claimed it meanwhile.
     const now = this.context.now();
-    const inserted = await audit.insertExecution({
-      id: executionId,
-      proposalId: proposal.id,
-      patternId: proposal.patternId,
-      targetHost: proposal.targetHost,
-      status: 'pending',
-      dryRun: proposal.dryRun,
-      createdAt: now,
-      updatedAt: now,
-      steps: [],
-    });
-    if (!inserted) return; // A peer claimed it meanwhile.
     await audit.recordSystemEvent('expired-after-restart', { proposalId: proposal.id, executionId, decidedAt: proposal.decidedAt ?? null, ageMs, windowMs: this.options.resumeWindowMs }, now);
     if (!(await runner.transition(executionId, ['pending'], 'interrupted', undefined, text.detail))) return;
     await runner.escalate(proposal, executionId, text.escalation);

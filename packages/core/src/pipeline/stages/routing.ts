@@ -78,6 +78,7 @@ export class RoutingStage {
       createdAt: this.context.now(),
     };
     await audit.insertIncident(incident);
+    detected.onRecorded?.();
     this.context.emit('incident', incident);
     const pattern = catalog.patterns.find((candidate) => candidate.id === classification.patternId);
     if (!pattern) {
