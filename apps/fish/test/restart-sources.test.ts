@@ -165,11 +165,11 @@ describe('restart of the real fish process', () => {
     const pushed = Array.from({ length: count }, (_, index) => `loki-burst-${index}`);
     await appendFile(world.incidentsPath, file.map((service) => jsonLine(service)).join(''));
     for (const service of pushed) pushLoki(service);
-    await waitUntil('the first incidents of the burst', async () => (await incidentServices(world)).length >= 4, 10_000, 5);
+    await waitUntil('the first incidents of the burst', async () => (await incidentServices(world)).length >= 2, 10_000, 5);
     await first.kill9();
     const recorded = await incidentServices(world);
-    // The kill came in the middle: some lines had their incident, others not yet.
-    expect(recorded.length).toBeLessThan(2 * count);
+    // The file's burst was read in one go: at the kill, part of it waited in the bus or for its audit row.
+    expect(file.filter((service) => !recorded.includes(service)).length, 'the kill came after the whole file burst was recorded').toBeGreaterThan(0);
     await waitUntil('the tail to close', () => loki.activeTails() === 0, 5000);
 
     const second = await startFish(world, config, metricsPort);
@@ -184,10 +184,10 @@ describe('restart of the real fish process', () => {
       ['loki', pushed],
     ] as const) {
       const missing = lines.filter((service) => !recorded.includes(service)).length;
-      // Every line without its incident at the kill was read again; what was read again beyond
+      // Every line without its incident at the kill was read again, once; what was read again beyond
       // them was processed already (acknowledged after the last save) and its cooldown kept it closed.
       expect(now[source], `${source}: ${missing} lines had no incident at the kill`).toBeGreaterThanOrEqual(missing);
-      expect(now[source], `${source} read everything again`).toBeLessThan(lines.length);
+      expect(now[source], `${source}: a line read twice after the restart`).toBeLessThanOrEqual(lines.length);
     }
     await second.stop();
   }, 28_000);
