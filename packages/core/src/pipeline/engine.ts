@@ -99,6 +99,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
       ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}),
       ...(options.maxEvidenceAgeMs !== undefined ? { maxEvidenceAgeMs: options.maxEvidenceAgeMs } : {}),
       ...(options.unknown ? { unknown: options.unknown } : {}),
+      ...(options.absenceCheckMs !== undefined ? { absenceCheckMs: options.absenceCheckMs } : {}),
     });
     const notifications = (this.notifications = new NotificationStage(context, { signer: options.signer, publicUrl: options.publicUrl, owner, ...(options.outbox ? { outbox: options.outbox } : {}) }));
     const hostLock = options.hostLock ?? (shared ? new StoreHostLock(shared) : new HostMutex());
@@ -122,8 +123,9 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     this.decisions = new DecisionStage(context, notifications, { signer: options.signer, recovering: () => this.recovering, execute });
     this.recovery = new RecoveryStage(
       context,
-      { notifications, decisions: this.decisions, execution },
+      { notifications, decisions: this.decisions, execution, routing: this.routing },
       {
+        autoExecDenyWindowMs: options.autoExecDenyWindowMs ?? 120_000,
         cooldowns: this.detection.cooldowns,
         unknownCooldownMs: options.unknown?.cooldownMs ?? UNKNOWN_COOLDOWN_MS,
         resumeWindowMs: options.resumeWindowMs ?? 300_000,
@@ -158,6 +160,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     await this.notifications.start();
     this.pumps.start(this.options.sources, this.abort.signal);
     this.tasks.trackLoop(this.consume());
+    this.tasks.trackLoop(this.detection.watchSilence(this.abort.signal, (event) => void this.ingest(event)));
     this.expiryTimer = setInterval(() => void this.expireProposals().catch((error) => this.fail(error)), 15_000);
     this.expiryTimer.unref();
     if (this.sharedLeaseMs !== undefined) {

@@ -4,8 +4,9 @@ import type { EventLevel, ObservedEvent } from '../../contracts/observed-event.j
 import type { Clock } from '../../util/clock.js';
 import type { Candidate } from '../classifier.js';
 import { incidentFingerprint } from '../fingerprint.js';
+import { AbsenceSignals } from '../absence-signals.js';
 import { LruDedup } from '../lru-dedup.js';
-import { Matcher } from '../matcher.js';
+import { Matcher, type PatternHit } from '../matcher.js';
 import { KeyedRateLimiter } from '../rate-limiter.js';
 import { SlidingWindowCounter } from '../sliding-window.js';
 import { StreamIds } from '../stream-ids.js';
@@ -28,6 +29,8 @@ export interface DetectionOptions {
   /** Events older than this (by their own timestamp) are counted as stale and never open an incident. */
   maxEvidenceAgeMs?: number;
   unknown?: UnknownDetectionOptions;
+  /** How often `watchSilence` asks which streams went silent past an `absent` signal's `for:`. @default 15s */
+  absenceCheckMs?: number;
 }
 
 /** An incident detection opened: what routing needs, and the cooldown it started. */
@@ -76,6 +79,9 @@ export class Detection {
   private matcherCatalog: CatalogSnapshot;
   private matcher: Matcher;
   private metrics: MetricSignals;
+  private absence: AbsenceSignals;
+  /** The events `silences()` made, with the signal each stands for (the matcher knows nothing of them). */
+  private readonly silenced = new WeakMap<ObservedEvent, PatternHit[]>();
 
   constructor(
     private readonly context: { clock: Clock; catalog: () => CatalogSnapshot; counters: EngineCounters },
@@ -89,6 +95,7 @@ export class Detection {
     const unknown = options.unknown ?? {};
     const minLevel = unknown.minLevel ?? 'error';
     this.unknown = { minLevel, minRank: LEVEL_RANK[minLevel], count: unknown.count ?? 3, windowMs: unknown.windowMs ?? 300_000, cooldownMs: unknown.cooldownMs ?? UNKNOWN_COOLDOWN_MS };
+    this.absence = new AbsenceSignals(this.matcherCatalog);
   }
 
   /** One event in; the incident it opens, if any. */
@@ -104,7 +111,9 @@ export class Detection {
       return undefined;
     }
     this.refreshCatalog();
-    const hits = event.kind === 'metric' ? this.metrics.hits(event) : this.matcher.match(event);
+    const silence = this.silenced.get(event);
+    if (!silence && !this.absence.empty) this.absence.observe(event);
+    const hits = silence ?? (event.kind === 'metric' ? this.metrics.hits(event) : this.matcher.match(event));
     if (hits.length === 0) return this.detectUnknown(event);
     counters.add('matched');
     let fired: Candidate[] | undefined;
@@ -134,6 +143,39 @@ export class Detection {
     const cooldown = Math.max(...fired.map((candidate) => candidate.pattern.cooldown));
     const evidence = fired.flatMap((candidate) => this.windowState.get(`${candidate.pattern.id}\0${event.host}\0${event.service}`)?.evidence ?? []);
     return this.open(event, fingerprint, cooldown, fired, evidence);
+  }
+
+  /**
+   * The streams silent past an `absent` signal's `for:` at the clock's now, as events for `detect`,
+   * which treats each like a matching line: the same trigger window, cooldown and rate limit
+   * decide whether it opens an incident. Deterministic: the lines seen and the clock decide.
+   */
+  silences(): ObservedEvent[] {
+    this.refreshCatalog();
+    return this.absence.silences(this.context.clock.now()).map(({ pattern, signalId, event }) => {
+      this.silenced.set(event, [{ pattern, signalIds: [signalId] }]);
+      return event;
+    });
+  }
+
+  /** The timer: every `absenceCheckMs` until aborted, hands the silences to `ingest`. */
+  async watchSilence(signal: AbortSignal, ingest: (event: ObservedEvent) => void): Promise<void> {
+    const intervalMs = this.options.absenceCheckMs ?? 15_000;
+    while (!signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, intervalMs);
+        timer.unref();
+        signal.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(timer);
+            resolve();
+          },
+          { once: true },
+        );
+      });
+      if (!signal.aborted) for (const event of this.silences()) ingest(event);
+    }
   }
 
   private detectUnknown(event: ObservedEvent): DetectedIncident | undefined {
@@ -202,5 +244,6 @@ export class Detection {
     this.matcherCatalog = catalog;
     this.matcher = new Matcher(catalog);
     this.metrics = new MetricSignals(catalog);
+    this.absence = new AbsenceSignals(catalog).carryOver(this.absence);
   }
 }
