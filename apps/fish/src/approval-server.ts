@@ -138,8 +138,9 @@ ${
   app.notFound((c) => c.json({ error: 'not found' }, 404));
   // Internal messages (paths, SQL, stack) stay in the log; the client gets a reference to find them.
   app.onError((error, c) => {
-    // Nothing is decided that is not recorded: with the store away, the tap changed nothing.
-    if (FishError.hasCode(error, FishErrorCode.AUDIT_UNREACHABLE)) {
+    // Nothing is decided that is not recorded: with the store away (or in a passing outage: a
+    // worker restarting, a lock, a full disk), the tap changed nothing.
+    if (FishError.hasCode(error, FishErrorCode.AUDIT_UNREACHABLE) || (FishError.hasCode(error, FishErrorCode.AUDIT_FAILED) && error.isRetryable)) {
       return c.json({ error: 'the audit store is unreachable right now: nothing was decided or run; tap again in a minute' }, 503, { 'retry-after': '30' });
     }
     const reference = randomBytes(6).toString('hex');

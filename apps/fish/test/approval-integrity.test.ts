@@ -4,6 +4,7 @@
  * notifier talking to testkit's ntfy server (the harness plays the phone).
  */
 import { access } from 'node:fs/promises';
+import type { SqliteAuditStore } from '@fish-sre/audit-sqlite';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startNtfyServer, type NtfyTestServer } from '@fish-sre/testkit';
 import { CLI, disposeWorlds, killAllChildren, World } from './crash/harness.js';
@@ -53,6 +54,31 @@ describe('an approval runs what was shown', () => {
     expect((await world.tap(nextShown, 'Approve')).status).toBe(200);
     await world.waitForExecution(next.id, ['succeeded']);
     expect((await world.counter()).map((line) => line.endsWith('replaced'))).toEqual([true]);
+    expect(await fish.stop()).toEqual({ code: 0, signal: null });
+  }, 60_000);
+
+  it('a fix script edited on disk without a catalog reload: the local executor refuses it, nothing runs, escalated', async () => {
+    const world = await World.create(ntfy);
+    const fish = await world.start();
+    await world.appendIncident('web');
+    const proposal = await world.waitForProposal('web');
+    const shown = await world.waitForPhoneProposal(proposal.id);
+
+    // The file changes, the loaded catalog (and so the pin check at approval) does not.
+    await world.rewriteFixScript('echo "$$ $1 edited" >> counter.log');
+    expect(await world.tap(shown, 'Approve')).toMatchObject({ status: 200, body: { ok: true, status: 'approved' } });
+
+    const execution = await world.waitForExecution(proposal.id, ['escalated']);
+    expect(execution.steps).toEqual([]);
+    expect(execution.detail).toMatch(/web-down fix changed in the catalog after it was shown and approved \(fix script restart-web\.sh changed on disk \(sha256 [0-9a-f]{12} -> [0-9a-f]{12}\)\)/);
+    await world.waitForPhoneMessage(/^Escalation: web-down on penny$/);
+    expect(await world.counter()).toEqual([]);
+    const system = await (await world.store()).history({ entityId: 'system' });
+    expect(system.find((entry) => entry.action === 'fix-changed-since-shown')?.data).toMatchObject({
+      proposalId: proposal.id,
+      executionId: execution.id,
+      change: expect.stringMatching(/changed on disk/),
+    });
     expect(await fish.stop()).toEqual({ code: 0, signal: null });
   }, 60_000);
 });
@@ -107,5 +133,12 @@ describe('the audit head kept off the machine', () => {
     const verify = await world.cli(['audit', 'verify', '--expect-head', head!]);
     expect(verify.output).toMatch(/audit chain OK: \d+ rows; head \d+:[0-9a-f]{64} \(contains the expected head \d+\)/);
     expect(verify.exit.code).toBe(0);
+    // The waiting proposal set to approved in the SQLite file itself: the chain is intact, the row is not.
+    const proposal = await world.waitForProposal('web');
+    const database = await ((await world.store()) as unknown as SqliteAuditStore).database();
+    await database.updateTable('proposals').set({ status: 'approved', decided_by: 'owner', decided_at: proposal.createdAt }).where('id', '=', proposal.id).execute();
+    const edited = await world.cli(['audit', 'verify', '--expect-head', head!]);
+    expect(edited.output).toContain(`audit chain BROKEN: proposals row ${proposal.id}, field status: status is "approved" but the audit chain recorded "proposed"`);
+    expect(edited.exit.code).toBe(1);
   }, 60_000);
 });

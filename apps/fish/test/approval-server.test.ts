@@ -1,8 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApprovalApp, startApprovalServer, type RunningServer } from '../src/approval-server.js';
 import { createMemoryLogger } from '@fish-sre/core';
+import { createSqliteAuditStore, type SqliteAuditStore } from '@fish-sre/audit-sqlite';
 import { createFixture } from './helpers.js';
 
 async function proposedFixture() {
@@ -205,6 +207,86 @@ describe('approval endpoint', () => {
     expect(body.error).toMatch(/^internal error \(reference [0-9a-f]{12}\)$/);
     expect(JSON.stringify(body)).not.toContain('SQLITE');
     expect(logger.lines.find((line) => line.level === 'error')!.fields).toMatchObject({ error: expect.stringContaining('SQLITE_IOERR'), reference: body.error.slice(-13, -1) });
+  });
+});
+
+describe('a decision on a real SQLite store whose worker thread dies', () => {
+  /**
+   * The SQLite store's worker thread is terminated at one statement of the decision: after it ran
+   * and before its answer reaches the store (`commit`: the decision is durable, the answer lost),
+   * or before it ran (`update`: the transaction dies with the thread, nothing recorded).
+   */
+  async function dyingWorkerFixture() {
+    const trap: { when?: 'before' | 'after'; statement?: RegExp; id?: number; killed: number } = { killed: 0 };
+    const kill = (worker: Worker) => {
+      trap.when = undefined;
+      trap.killed++;
+      void worker.terminate();
+    };
+    const fixture = await createFixture({
+      audit: (root) =>
+        createSqliteAuditStore({
+          path: join(root, 'audit.sqlite'),
+          onWorker: (worker) => {
+            const post = worker.postMessage.bind(worker);
+            worker.postMessage = ((message: { id: number; sql?: string }) => {
+              if (trap.when !== undefined && trap.statement!.test(message.sql ?? '')) {
+                if (trap.when === 'before') return kill(worker);
+                trap.id = message.id;
+              }
+              post(message);
+            }) as typeof worker.postMessage;
+            const emit = worker.emit.bind(worker) as (event: string | symbol, ...args: unknown[]) => boolean;
+            worker.emit = ((event: string | symbol, ...args: unknown[]) => {
+              // The statement ran in the thread; its answer never reaches the store.
+              if (event === 'message' && trap.when === 'after' && (args[0] as { id?: number }).id === trap.id) {
+                kill(worker);
+                return true;
+              }
+              return emit(event, ...args);
+            }) as typeof worker.emit;
+          },
+        }),
+    });
+    await fixture.engine.ingest(fixture.event(1));
+    const { actions, notice } = fixture.notifier.proposals[0]!;
+    const app = createApprovalApp({ engine: fixture.engine, audit: fixture.audit, signer: fixture.signer, corsOrigins: [], clock: fixture.clock });
+    return { ...fixture, app, notice, approveToken: actions.approveUrl.split('/').pop()!, trap };
+  }
+
+  it('a decision committed but answered with an error (the worker killed after the commit) is answered as recorded, and runs once', async () => {
+    const { app, approveToken, audit, engine, notice, sandboxDir, trap } = await dyingWorkerFixture();
+    Object.assign(trap, { when: 'after', statement: /^commit$/i });
+    const response = await app.request(`/approve/${approveToken}`, { method: 'POST' });
+    expect(trap.killed).toBe(1);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ ok: true, status: 'approved', proposalId: notice.proposalId });
+    await engine.idle();
+    expect((await audit.getProposal(notice.proposalId))?.status).toBe('approved');
+    expect((await audit.getExecutionByProposal(notice.proposalId))?.status).toBe('succeeded');
+    expect(await runs(sandboxDir)).toBe(1);
+    expect((audit as SqliteAuditStore).workerRestarts).toBe(1);
+    expect(await (audit as SqliteAuditStore).verifyChain()).toMatchObject({ ok: true });
+    await (audit as SqliteAuditStore).close();
+  });
+
+  it('a decision the dying worker did not commit is an error (503, tap again), never "approved", and nothing runs', async () => {
+    const { app, approveToken, audit, engine, notice, sandboxDir, trap } = await dyingWorkerFixture();
+    Object.assign(trap, { when: 'before', statement: /^update "proposals"/i });
+    const response = await app.request(`/approve/${approveToken}`, { method: 'POST' });
+    expect(trap.killed).toBe(1);
+    expect(response.status).toBe(503);
+    expect(JSON.stringify(await response.json())).toMatch(/nothing was decided or run/);
+    await engine.idle();
+    expect((await audit.getProposal(notice.proposalId))?.status).toBe('proposed');
+    expect(await audit.getExecutionByProposal(notice.proposalId)).toBeUndefined();
+    expect(await runs(sandboxDir)).toBe(0);
+    // The next tap, on the restarted worker, is recorded.
+    const again = await app.request(`/approve/${approveToken}`, { method: 'POST' });
+    expect(again.status).toBe(200);
+    await engine.idle();
+    expect(await runs(sandboxDir)).toBe(1);
+    await (audit as SqliteAuditStore).close();
   });
 });
 

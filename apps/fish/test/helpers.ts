@@ -8,6 +8,7 @@ import {
   PatternSchema,
   createLocalExecutor,
   createMemoryAuditStore,
+  type AuditStore,
   type CatalogSnapshot,
   type Notifier,
   type NotifierMessage,
@@ -50,7 +51,7 @@ export function createRecordingNotifier(): RecordingNotifier {
 }
 
 /** A one-pattern catalog whose fix appends to a counter file, so tests can count real runs. */
-export async function createFixture(options: { fixExit?: number; fixSleepSeconds?: number } = {}) {
+export async function createFixture(options: { fixExit?: number; fixSleepSeconds?: number; audit?: (root: string) => AuditStore } = {}) {
   const root = await mkdtemp(join(tmpdir(), 'fish-app-'));
   const scriptsDir = join(root, 'scripts');
   const sandboxDir = join(root, 'sandbox');
@@ -74,7 +75,7 @@ export async function createFixture(options: { fixExit?: number; fixSleepSeconds
   });
   const catalog: CatalogSnapshot = { patterns: [pattern], scriptsDir, loadedFrom: root, loadedAt: 0, digest: 'x' };
   const clock = new ManualClock(Date.UTC(2026, 3, 20, 5, 0, 0));
-  const audit = createMemoryAuditStore();
+  const audit = options.audit?.(root) ?? createMemoryAuditStore();
   const notifier = createRecordingNotifier();
   const signer = new ApprovalSigner(ApprovalSigner.generateSecret());
   const engine = new FishEngine({

@@ -83,6 +83,29 @@ describe('postgres audit store specifics', () => {
     }
   });
 
+  it('fails verifyChain on a proposals or executions row edited in the database, naming the table, row and field', async () => {
+    const store = await freshStore();
+    await store.init();
+    try {
+      await fillLoop(store, 1);
+      const waiting = sampleProposal((await store.listIncidents())[0]!.id);
+      await store.insertProposal(waiting);
+      expect(await store.verifyChain()).toMatchObject({ ok: true });
+      const database = new URL(urls.get(store)!).pathname.slice(1);
+      await server.query("update proposals set status = 'approved', decided_by = 'owner' where id = $1", [waiting.id], database);
+      expect(await store.verifyChain()).toMatchObject({ ok: false, mismatch: { table: 'proposals', rowId: waiting.id, field: 'status' } });
+      await server.query("update proposals set status = 'proposed', decided_by = null where id = $1", [waiting.id], database);
+      expect(await store.verifyChain()).toMatchObject({ ok: true });
+      const [execution] = await store.listExecutions();
+      await server.query("update executions set status = 'failed' where id = $1", [execution!.id], database);
+      const report = await store.verifyChain();
+      expect(report).toMatchObject({ ok: false, mismatch: { table: 'executions', rowId: execution!.id, field: 'status' } });
+      expect(report.problem).toContain(`executions row ${execution!.id}, field status`);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('records its migrations in kysely_migration', async () => {
     const store = await freshStore();
     await store.init();

@@ -51,6 +51,8 @@ export interface AuditChainReport {
   headHash: string;
   /** Seq of the last row checked (0 for an empty chain): the anchor is `headSeq:headHash`. */
   headSeq?: number;
+  /** A `proposals` or `executions` row that differs from its chained entries (the chain itself is intact). */
+  mismatch?: { table: 'proposals' | 'executions'; rowId: string; field: string; problem: string };
 }
 
 /** A head kept off the box (`<seq>:<hash>`, as `audit verify` prints it), checked against the chain. */

@@ -55,6 +55,9 @@ export function executionMethods(context: StoreContext): ExecutionMethods {
           dryRun: execution.dryRun,
         };
         if (execution.owner !== undefined) data.owner = execution.owner;
+        // What `audit verify` compares the row with (both are empty when fish creates an execution).
+        if (execution.detail !== undefined) data.detail = truncateOutput(redactSecrets(execution.detail));
+        if (execution.steps.length > 0) data.steps = execution.steps.map(({ verb, script, exitCode, durationMs, timedOut, dryRun }) => ({ verb, script, exitCode, durationMs, timedOut, dryRun }));
         await appendAudit(connection, { at: execution.createdAt, entity: 'execution', entityId: execution.id, action: 'created', data });
         return true;
       }),

@@ -91,6 +91,8 @@ export function incidentAndProposalMethods(context: StoreContext): IncidentAndPr
             incidentId: proposal.incidentId,
             patternId: proposal.patternId,
             targetHost: proposal.targetHost,
+            service: proposal.service,
+            confidence: proposal.confidence,
             status: proposal.status,
             dryRun: proposal.dryRun,
             autoExec: proposal.autoExec,

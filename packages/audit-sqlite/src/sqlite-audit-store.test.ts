@@ -9,6 +9,8 @@ import { Kysely, SqliteDialect } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import { MIGRATIONS, createSqliteAuditStore, migrationProvider, sqliteAuditPlugin, verifyAuditChain, type SqliteAuditStore } from './index.js';
 
+type Ids = { waiting: string; done: string; execution: string; forged: string };
+
 const root = mkdtempSync(join(tmpdir(), 'fish-audit-sqlite-'));
 let fileCounter = 0;
 const nextPath = () => join(root, `audit-${++fileCounter}.sqlite`);
@@ -225,9 +227,12 @@ describe('sqlite audit store specifics', () => {
       const head = await verifyAuditChain(path);
       const anchor = { seq: head.headSeq!, hash: head.headHash };
       expect(await verifyAuditChain(path, anchor)).toMatchObject({ ok: true });
-      // Everything deleted and the head row reset to the genesis state: only the anchor tells.
+      // The trail deleted and the head row reset to the genesis state: the proposals left behind
+      // have no entry any more; with every table emptied as well, only the anchor tells.
       const wiped = await tamper(['delete from audit_log', `update audit_head set seq = 0, hash = '${'0'.repeat(64)}'`]);
-      expect(wiped.ok).toBe(true);
+      expect(wiped).toMatchObject({ ok: false, mismatch: { table: 'proposals', field: 'id' } });
+      const emptied = await tamper(['delete from executions', 'delete from decisions', 'delete from notifications', 'delete from outbox', 'delete from proposals', 'delete from incidents']);
+      expect(emptied.ok).toBe(true);
       expect(await verifyAuditChain(path, anchor)).toMatchObject({ ok: false, problem: expect.stringMatching(/anchored head \(seq \d+\) is no longer in the chain/) });
       // Rows written after the anchor are fine; a chain rebuilt from scratch is not.
       await store.close?.();
@@ -235,6 +240,66 @@ describe('sqlite audit store specifics', () => {
       await store.init?.();
       await fillLoop(3);
       expect(await verifyAuditChain(path, anchor)).toMatchObject({ ok: false, problem: expect.stringMatching(/not the one anchored earlier.*rebuilt/) });
+    });
+
+    describe('proposals and executions rows against their chained entries', () => {
+      /** One proposal left waiting (with its pin), one approved and run to success. */
+      async function seed() {
+        const incident = sampleIncident();
+        await store.insertIncident(incident);
+        const pin = { catalogDigest: 'c'.repeat(64), pattern: 'f'.repeat(64), scripts: [{ step: 'fix' as const, script: 'compose-up.sh', sha256: 'a'.repeat(64) }] };
+        const waiting = sampleProposal(incident.id, { pin });
+        await store.insertProposal(waiting);
+        await store.setProposalNotification(waiting.id, 'msg-1');
+        const done = sampleProposal(incident.id);
+        await store.insertProposal(done);
+        await store.transitionProposal({ id: done.id, from: 'proposed', to: 'approved', at: done.createdAt, actor: 'owner' });
+        const execution = sampleExecution(done.id);
+        await store.insertExecution(execution);
+        await store.transitionExecution({ id: execution.id, from: ['pending'], to: 'running', at: execution.createdAt });
+        await store.transitionExecution({ id: execution.id, from: ['running'], to: 'failed', at: execution.createdAt, appendStep: sampleStep({ exitCode: 3 }), detail: 'exit 3' });
+        return { waiting, done, execution };
+      }
+
+      it('verifies untouched rows', async () => {
+        await seed();
+        await fillLoop(1);
+        expect(await verifyAuditChain(path)).toMatchObject({ ok: true });
+        expect(await verifyAuditChain(store)).toMatchObject({ ok: true });
+      });
+
+      it.each([
+        [
+          'a waiting proposal set to approved',
+          (ids: Ids) => `update proposals set status = 'approved', decided_by = 'owner', decided_at = created_at where id = '${ids.waiting}'`,
+          'proposals',
+          'waiting',
+          'status',
+        ],
+        ['the pin of a proposal', (ids: Ids) => `update proposals set pin_json = replace(pin_json, 'aaaa', 'bbbb') where id = '${ids.waiting}'`, 'proposals', 'waiting', 'pin'],
+        ['the target host of a proposal', (ids: Ids) => `update proposals set target_host = 'prod-db' where id = '${ids.waiting}'`, 'proposals', 'waiting', 'target_host'],
+        ['the pattern of a proposal', (ids: Ids) => `update proposals set pattern_id = 'other-fix' where id = '${ids.waiting}'`, 'proposals', 'waiting', 'pattern_id'],
+        ['the actor of a decision', (ids: Ids) => `update proposals set decided_by = 'mallory' where id = '${ids.done}'`, 'proposals', 'done', 'decided_by'],
+        ['an execution outcome', (ids: Ids) => `update executions set status = 'succeeded' where id = '${ids.execution}'`, 'executions', 'execution', 'status'],
+        ['a step exit code', (ids: Ids) => `update executions set steps_json = replace(steps_json, '"exitCode":3', '"exitCode":0') where id = '${ids.execution}'`, 'executions', 'execution', 'steps'],
+        ['an execution detail', (ids: Ids) => `update executions set detail = 'all good' where id = '${ids.execution}'`, 'executions', 'execution', 'detail'],
+        ['an execution deleted', (ids: Ids) => `delete from executions where id = '${ids.execution}'`, 'executions', 'execution', 'id'],
+        [
+          'a proposal inserted without an entry',
+          (ids: Ids) =>
+            `insert into proposals select 'prop_forged', incident_id, pattern_id, target_host, service, confidence, 'approved', dry_run, auto_exec, created_at, expires_at, created_at, 'owner', null, pin_json from proposals where id = '${ids.waiting}'`,
+          'proposals',
+          'forged',
+          'id',
+        ],
+      ] as const)('fails, naming the table, row and field, on %s', async (_, statement, table, which, field) => {
+        const { waiting, done, execution } = await seed();
+        const ids: Ids = { waiting: waiting.id, done: done.id, execution: execution.id, forged: 'prop_forged' };
+        const report = await tamper([statement(ids)]);
+        expect(report).toMatchObject({ ok: false, mismatch: { table, rowId: ids[which], field } });
+        expect(report.problem).toContain(`${table} row ${ids[which]}, field ${field}`);
+        expect(await verifyAuditChain(store)).toMatchObject({ ok: false, mismatch: { table, rowId: ids[which], field } });
+      });
     });
 
     it('detects a deleted row whose successors were renumbered', async () => {

@@ -1,5 +1,15 @@
 import { FishError, FishErrorCode, errorMessage, redactSecrets, type Clock } from '@fish-sre/core';
-import { createSqlAuditStore, verifyRows, type AuditChainReport, type ChainAnchor, type AuditDatabase, type SqlAuditStore, type StoredChainRow } from '@fish-sre/audit-sql';
+import {
+  RowCrossCheck,
+  createSqlAuditStore,
+  mismatchReport,
+  verifyRows,
+  type AuditChainReport,
+  type ChainAnchor,
+  type AuditDatabase,
+  type SqlAuditStore,
+  type StoredChainRow,
+} from '@fish-sre/audit-sql';
 import { Kysely } from 'kysely';
 import { z } from 'zod';
 import type Database from 'better-sqlite3';
@@ -103,13 +113,28 @@ export function createSqliteAuditStore(settings: SqliteAuditStoreOptions): Sqlit
 
 function verifyDatabase(database: Database.Database, anchor?: ChainAnchor): AuditChainReport {
   const rows = database.prepare('select seq, at, entity, entity_id, action, data_json, prev_hash, hash from audit_log order by seq asc').iterate() as IterableIterator<AuditDatabase['audit_log']>;
+  const rowCheck = new RowCrossCheck();
   function* mapped(): Generator<StoredChainRow> {
     for (const row of rows) {
-      yield { seq: Number(row.seq), at: row.at, entity: row.entity, entityId: row.entity_id, action: row.action, dataJson: row.data_json, prevHash: row.prev_hash, hash: row.hash };
+      const chained = { seq: Number(row.seq), at: row.at, entity: row.entity, entityId: row.entity_id, action: row.action, dataJson: row.data_json, prevHash: row.prev_hash, hash: row.hash };
+      rowCheck.add(chained);
+      yield chained;
     }
   }
   const head = database.prepare('select seq, hash from audit_head where id = 1').get() as { seq: number; hash: string } | undefined;
-  return verifyRows(mapped(), head === undefined ? null : { seq: Number(head.seq), hash: head.hash }, anchor);
+  const report = verifyRows(mapped(), head === undefined ? null : { seq: Number(head.seq), hash: head.hash }, anchor);
+  if (!report.ok) return report;
+  // The chain is intact: the rows fish acts on must hold what their chained entries recorded.
+  for (const row of database.prepare('select * from proposals order by id').iterate() as IterableIterator<AuditDatabase['proposals']>) {
+    const mismatch = rowCheck.checkProposal(row);
+    if (mismatch !== undefined) return mismatchReport(mismatch, report);
+  }
+  for (const row of database.prepare('select * from executions order by id').iterate() as IterableIterator<AuditDatabase['executions']>) {
+    const mismatch = rowCheck.checkExecution(row);
+    if (mismatch !== undefined) return mismatchReport(mismatch, report);
+  }
+  const missing = rowCheck.unseen();
+  return missing === undefined ? report : mismatchReport(missing, report);
 }
 
 /**

@@ -1,12 +1,12 @@
 // Loki's HTTP API: query_range pages (back-fill, dropped-line recovery, check) and its error answers.
 import { FishError, FishErrorCode, describeError, errorMessage, formatZodIssues, readJson } from '@fish-sre/core';
 import { z } from 'zod';
-import { entriesOf, StreamSchema, type Entry } from './loki-labels.js';
+import { addsLineLabels, entriesOf, noteUncategorized, StreamSchema, type Entry } from './loki-labels.js';
 import { SCOPE, type LokiRuntime } from './loki-runtime.js';
 
 const QueryRangeSchema = z.object({
   status: z.literal('success'),
-  data: z.object({ resultType: z.literal('streams'), result: z.array(StreamSchema) }),
+  data: z.object({ resultType: z.literal('streams'), result: z.array(StreamSchema), encodingFlags: z.array(z.string()).nullish() }),
 });
 
 export const httpError = async (rt: LokiRuntime, response: Response, what: string): Promise<FishError> => {
@@ -53,7 +53,9 @@ export const queryRange = async (rt: LokiRuntime, start: bigint, end: bigint, si
       isRetryable: true,
     });
   }
-  const entries = entriesOf(parsed.data.data.result);
+  const categorized = parsed.data.data.encodingFlags?.includes('categorize-labels') ?? false;
+  noteUncategorized(rt, categorized);
+  const entries = entriesOf(parsed.data.data.result, categorized, rt.config.categorizeLabels, addsLineLabels(rt.config.query));
   // Streams come grouped; merge them into one timestamp order (stable for equal timestamps).
   entries.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
   return entries;

@@ -48,6 +48,7 @@ export function createLokiRuntime(config: ParsedLokiConfig, options: LokiSourceO
     dropped_recovered: 0,
     dropped_recovery_failures: 0,
     backfill_truncated: 0,
+    uncategorized_responses: 0,
     backfill_window_exceeded: 0,
     protocol_errors: 0,
     backpressure_pauses: 0,

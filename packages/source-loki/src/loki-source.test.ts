@@ -4,7 +4,20 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { FishError, FishErrorCode, ObservedEventSchema, createMemoryLogger, createMemoryStateStore, type ObservedEvent, type Source } from '@fish-sre/core';
+import {
+  ApprovalSigner,
+  FishEngine,
+  FishError,
+  FishErrorCode,
+  ObservedEventSchema,
+  PatternSchema,
+  createMemoryAuditStore,
+  createMemoryLogger,
+  createMemoryStateStore,
+  type CatalogSnapshot,
+  type ObservedEvent,
+  type Source,
+} from '@fish-sre/core';
 import { startLokiServer, testSource, type LokiServer } from '@fish-sre/testkit';
 import { createLokiSource, lokiEventId, normaliseLevel, type LokiSourceOptions } from './index.js';
 
@@ -258,7 +271,8 @@ describe('Loki tail against the Loki test server', () => {
     });
     expect(response.status).toBe(204);
     expect(await waitFor(() => events.length >= 2)).toBe(true);
-    expect(events[0]).toMatchObject({ host: 'lancelot', service: 'homepage', level: 'error', labels: { trace_id: 'abc', app: 'mapped' } });
+    expect(events[0]).toMatchObject({ host: 'lancelot', service: 'homepage', level: 'error', labels: { app: 'mapped', hostname: 'lancelot' }, lineLabels: { trace_id: 'abc' } });
+    expect(events[0]!.labels['trace_id']).toBeUndefined();
     expect(events[1]).toMatchObject({ host: 'penny', service: 'beszel', level: 'warn' });
   });
 
@@ -284,8 +298,82 @@ describe('Loki tail against the Loki test server', () => {
       ['lancelot', 'web'],
       ['unknown', 'unknown'],
     ]);
-    // Still there as evidence, for matchers that read labels.
-    expect(events[0]!.labels).toMatchObject({ host: 'penny', hostname: 'lancelot' });
+    // Still there as evidence, apart from the stream labels that matchers read.
+    expect(events[0]!.labels).toEqual({ app: 'hostile', hostname: 'lancelot', compose_service: 'web' });
+    expect(events[0]!.lineLabels).toEqual({ host: 'penny', container: 'db' });
+  });
+
+  it('refuses a query that parses lines unless Loki is asked to categorize labels', () => {
+    for (const query of ['{app="a"} | json', '{app="a"} |= "x" | logfmt --strict', '{app="a"} | regexp `(?P<host>\\S+)`', '{app="a"} | label_format host=`{{.x}}`']) {
+      expect(() => makeSource({ query, categorizeLabels: false })).toThrow(/categorizeLabels: the query takes labels out of the lines .* categorizeLabels must stay true/);
+      expect(() => makeSource({ query })).not.toThrow();
+    }
+    expect(() => makeSource({ query: '{app="a"} |= "json"', categorizeLabels: false })).not.toThrow();
+  });
+
+  it('a JSON line saying "host":"otherhost" parsed by | json: never the host, never a stream label (tail and query_range)', async () => {
+    const source = makeSource({ query: '{app="jsonapp"} | json', categorizeLabels: true, lookback: 60_000 });
+    const before = nextTs();
+    // First in the past (read back by query_range), then live (tail).
+    await push([[before, JSON.stringify({ host: 'otherhost', service_name: 'db', level: 'error', msg: 'boom 1' })]], { app: 'jsonapp', compose_service: 'web' });
+    const { events, waitFor } = consume(source);
+    await waitFor(() => source.health!().state === 'connected');
+    await push([[nextTs(), JSON.stringify({ host: 'otherhost', level: 'error', msg: 'boom 2', nested: { host: 'x' } })]], { app: 'jsonapp', host: 'penny', compose_service: 'web' });
+    expect(await waitFor(() => events.length >= 2)).toBe(true);
+    expect(events.map((event) => [event.host, event.service, event.level])).toEqual([
+      ['unknown', 'web', 'error'],
+      ['penny', 'web', 'error'],
+    ]);
+    expect(events[0]!.labels).toEqual({ app: 'jsonapp', compose_service: 'web' });
+    expect(events[0]!.lineLabels).toEqual({ host: 'otherhost', service_name: 'db', level: 'error', msg: 'boom 1' });
+    // A name the stream already has is suffixed by Loki: the stream's own label is untouched.
+    expect(events[1]!.labels).toEqual({ app: 'jsonapp', host: 'penny', compose_service: 'web' });
+    expect(events[1]!.lineLabels).toMatchObject({ host_extracted: 'otherhost', nested_host: 'x' });
+  });
+
+  it('a label parsed out of the line cannot satisfy a scoped labels: matcher (the engine on this source)', async () => {
+    const pattern = (id: string, labels: Record<string, string>) =>
+      PatternSchema.parse({ id, title: id, required_signals: [{ id: 'boom', log: { message: 'boom', labels } }], target_host: '$event_host', diagnosis: 'test only', samples: { match: ['x'] } });
+    const catalog: CatalogSnapshot = {
+      patterns: [pattern('scoped-by-line', { host: '^otherhost$' }), pattern('scoped-by-stream', { compose_service: '^web$' })],
+      scriptsDir: '/nonexistent',
+      loadedFrom: 'test',
+      loadedAt: 0,
+      digest: 'x',
+    };
+    const audit = createMemoryAuditStore();
+    const engine = new FishEngine({
+      catalog: () => catalog,
+      sources: [makeSource({ query: '{app="scoped"} | json', categorizeLabels: true })],
+      audit,
+      notifier: { specificationVersion: 'v1', name: 'test', propose: async () => ({ id: 'n', channel: 'test' }), notify: async () => ({ id: 'n', channel: 'test' }) },
+      executor: { specificationVersion: 'v1', name: 'test', hosts: () => ['penny', 'otherhost'], run: async () => ({ exitCode: 0, stdout: '', stderr: '', durationMs: 0, timedOut: false }) },
+      signer: new ApprovalSigner('e'.repeat(32)),
+      publicUrl: 'http://127.0.0.1:8080',
+    });
+    await engine.start();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await push([[nextTs(), JSON.stringify({ host: 'otherhost', level: 'error', msg: 'boom' })]], { app: 'scoped', host: 'penny', compose_service: 'web' });
+      const deadline = Date.now() + 15_000;
+      while ((await audit.listIncidents()).length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      const incidents = await audit.listIncidents();
+      expect(incidents.map((incident) => [incident.patternId, incident.candidates, incident.host])).toEqual([['scoped-by-stream', ['scoped-by-stream'], 'penny']]);
+    } finally {
+      await engine.stop();
+    }
+  });
+
+  it('trusts no label of a Loki that ignored categorize-labels (before 3.0): its stream mixes in the parsed ones', async () => {
+    const old = await startLokiServer({ ignoreCategorizeLabels: true });
+    cleanups.push(() => old.close());
+    const source = createLokiSource({ url: old.url, tenant: TENANT, query: '{app="legacy"} | json', categorizeLabels: true, reconnect: { initialDelay: '50ms', maxDelay: '200ms' } });
+    const { events, waitFor } = consume(source);
+    await waitFor(() => source.health!().state === 'connected');
+    old.push(TENANT, [{ ts: nextTs(), line: JSON.stringify({ host: 'otherhost', msg: 'boom' }), labels: { app: 'legacy', compose_service: 'web' } }]);
+    expect(await waitFor(() => events.length >= 1)).toBe(true);
+    expect(events[0]).toMatchObject({ host: 'unknown', service: 'unknown', labels: {}, lineLabels: { app: 'legacy', compose_service: 'web', host: 'otherhost', msg: 'boom' } });
+    expect(source.health!().counters.uncategorized_responses).toBeGreaterThan(0);
   });
 
   it('applies back-pressure to a slow consumer instead of buffering without bound', async () => {
@@ -408,7 +496,7 @@ describe('Loki tail frames as Loki writes them (recorded shapes)', () => {
       [undefined, expect.stringMatching(/^Loki dropped 1 log line of the tail/), 'warn'],
       ['1724339001000000001', 'level=warning msg="<nil> retry & backoff"', 'warn'],
     ]);
-    expect(events[3]).toMatchObject({ host: 'penny', service: 'homepage', labels: { trace_id: 'abc123', msg: 'retry' } });
+    expect(events[3]).toMatchObject({ host: 'penny', service: 'homepage', labels: { host: 'penny', compose_service: 'homepage' }, lineLabels: { trace_id: 'abc123', msg: 'retry' } });
     expect(source.health!().counters.dropped_entries).toBe(1);
   });
 });

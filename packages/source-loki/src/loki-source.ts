@@ -16,6 +16,7 @@ import {
 } from '@fish-sre/core';
 import { LokiAcknowledgements, acknowledgeLoki, type CoveredLines } from './loki-acks.js';
 import { queryRange } from './loki-http.js';
+import { addsLineLabels } from './loki-labels.js';
 import { createLokiPosition } from './loki-position.js';
 import { runLokiReader } from './loki-reader.js';
 import { SCOPE, createLokiRuntime } from './loki-runtime.js';
@@ -53,8 +54,14 @@ export const LokiSourceOptionsSchema = z
       })
       .strict()
       .default({ host: ['host', 'hostname'], service: ['container', 'service_name', 'compose_service'], level: ['detected_level', 'level'] }),
-    /** Ask Loki for structured metadata and parsed labels (`categorize-labels`); they are merged into the labels. @default false */
-    categorizeLabels: z.boolean().default(false),
+    /**
+     * Ask Loki (3.0+) to keep structured metadata and parsed labels apart from the stream labels
+     * (`categorize-labels`): they become the event's `lineLabels`, which never choose the host or
+     * service nor satisfy a pattern's `labels:` matcher. Required when the query parses lines
+     * (`| json`, `| logfmt`, `| regexp`, `| pattern`, `| unpack`, `| label_format`). An older Loki
+     * ignores the header. @default true
+     */
+    categorizeLabels: z.boolean().default(true),
     /** How far back the first connection reads (0: only lines from now on). @default 0 */
     lookback: DurationSchema.default(0),
     /**
@@ -101,7 +108,12 @@ export const LokiSourceOptionsSchema = z
       ])
       .default({ maxLines: 200, maxLength: 16_384, wait: 1000 }),
   })
-  .strict();
+  .strict()
+  .refine((config) => config.categorizeLabels !== false || !addsLineLabels(config.query), {
+    path: ['categorizeLabels'],
+    message:
+      'the query takes labels out of the lines (| json, | logfmt, | regexp, | pattern, | unpack or | label_format): categorizeLabels must stay true (Loki 3.0+), else Loki merges them into the stream labels and a line could choose the host, the service or a scoping label',
+  });
 
 export type LokiSourceConfig = z.input<typeof LokiSourceOptionsSchema>;
 

@@ -4,12 +4,13 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import { z } from 'zod';
 import { describeError, errorMessage, formatZodIssues, type BoundedQueue, type ObservedEvent } from '@fish-sre/core';
-import { entriesOf, StreamSchema, TimestampString, type Entry } from './loki-labels.js';
+import { addsLineLabels, entriesOf, noteUncategorized, StreamSchema, TimestampString, type Entry } from './loki-labels.js';
 import { SCOPE, type LokiRuntime } from './loki-runtime.js';
 
 const TailFrameSchema = z.object({
   streams: z.array(StreamSchema).nullish(),
   dropped_entries: z.array(z.object({ labels: z.record(z.string(), z.string()).nullish(), timestamp: TimestampString })).nullish(),
+  encodingFlags: z.array(z.string()).nullish(),
 });
 
 /** How one tail connection ended. */
@@ -93,7 +94,9 @@ export function connectTail(rt: LokiRuntime, context: TailContext): Promise<Outc
         rt.logger.warn(`tail frame has an unexpected shape: ${formatZodIssues(frame.error.issues)}`);
         return;
       }
-      const entries = entriesOf(frame.data.streams ?? []);
+      const categorized = frame.data.encodingFlags?.includes('categorize-labels') ?? false;
+      noteUncategorized(rt, categorized);
+      const entries = entriesOf(frame.data.streams ?? [], categorized, rt.config.categorizeLabels, addsLineLabels(rt.config.query));
       for (const entry of entries) {
         rt.counters.lines_received!++;
         emit(entry);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -130,6 +131,23 @@ describe('createLocalExecutor', () => {
   it('refuses a symlink escaping the scripts folder, running nothing', async () => {
     await expect(executor.run(request({ script: 'escape.sh' }))).rejects.toSatisfy(refusal(FishErrorCode.EXECUTOR_REFUSED));
     await expect(readFile(join(sandboxDir, 'pwned'))).rejects.toThrow();
+  });
+
+  it('runs a script whose digest is the one expected, and refuses one edited since, running nothing', async () => {
+    await script('pinned.sh', 'echo pinned >> pinned.log');
+    const shown = createHash('sha256')
+      .update(await readFile(join(scriptsDir, 'pinned.sh')))
+      .digest('hex');
+    expect(await executor.run(request({ script: 'pinned.sh', expectedSha256: shown }))).toMatchObject({ exitCode: 0 });
+    await script('pinned.sh', 'echo edited >> pinned.log');
+    const error = await executor.run(request({ script: 'pinned.sh', expectedSha256: shown })).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(FishError.hasCode(error, FishErrorCode.EXECUTOR_REFUSED)).toBe(true);
+    expect((error as FishError).message).toMatch(/pinned\.sh" changed on disk since it was shown/);
+    expect((error as FishError).details['scriptChanged']).toMatchObject({ expected: shown, actual: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(await readFile(join(sandboxDir, 'pinned.log'), 'utf8')).toBe('pinned\n');
   });
 
   it('reports a script that cannot be started (not executable) as EXECUTOR_FAILED', async () => {

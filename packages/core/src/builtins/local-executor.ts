@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { realpath, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { delimiter, isAbsolute, join, sep } from 'node:path';
 import { z } from 'zod';
 import type { ExecutionRequest, ExecutionResult, Executor } from '../contracts/executor.js';
@@ -69,6 +70,22 @@ export function createLocalExecutor(input: LocalExecutorOptions): Executor {
         });
       }
       const scriptPath = await resolveScript(request.script);
+      // The file as it is now must be the one the proposal showed (an edit without a catalog reload).
+      if (request.expectedSha256 !== undefined) {
+        const actual = createHash('sha256')
+          .update(await readFile(scriptPath))
+          .digest('hex');
+        if (actual !== request.expectedSha256) {
+          throw new FishError({
+            code: FishErrorCode.EXECUTOR_REFUSED,
+            message: errorMessage(
+              'local-executor',
+              `script "${request.script}" changed on disk since it was shown (sha256 ${request.expectedSha256.slice(0, 12)} -> ${actual.slice(0, 12)}); nothing was run`,
+            ),
+            details: { scriptChanged: { expected: request.expectedSha256, actual } },
+          });
+        }
+      }
       if (request.signal?.aborted) {
         throw new FishError({ code: FishErrorCode.EXECUTOR_FAILED, message: errorMessage('local-executor', 'the request was aborted before it started; nothing was run'), details: { aborted: true } });
       }

@@ -22,6 +22,12 @@ export interface ExecutionRequest {
   timeoutMs: number;
   /** Aborted when the engine stops past its grace period: end the process as on timeout (TERM, then KILL). */
   signal?: AbortSignal;
+  /**
+   * sha256 (hex) of the script as the proposal showed it (its pin). An executor that runs a file it
+   * can read refuses, right before starting it, when the file's digest differs: EXECUTOR_REFUSED
+   * with `details.scriptChanged: { expected, actual }`, and nothing runs.
+   */
+  expectedSha256?: string;
 }
 
 /** What happened on the host. A script that ran and failed is a result (exit code), not a thrown error. */

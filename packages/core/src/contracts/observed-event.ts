@@ -30,8 +30,18 @@ export const ObservedEventSchema = z.object({
   level: EventLevel.default('unknown'),
   /** The log line, or a one-line rendering of the metric/alert. */
   message: z.string(),
-  /** All labels the source knew, as strings. */
+  /**
+   * The labels of the stream the observation came from, as strings: set by the collector (the
+   * shipper, the scrape, the alert rule), never by the text of a line. A pattern's `labels:`
+   * matcher and the auto-exec scoping read these only.
+   */
   labels: z.record(z.string(), z.string()).default({}),
+  /**
+   * Labels taken out of the line itself (Loki structured metadata, `| json` / `| logfmt` parsed
+   * labels): evidence only. They never choose the host or service and never satisfy a `labels:`
+   * matcher, since a visitor's text can put any key in a line.
+   */
+  lineLabels: z.record(z.string(), z.string()).optional(),
   /** For metric observations: the metric query or name and its value (finite: a source maps +/-Inf to +/-Number.MAX_VALUE and keeps the exact text in a label; NaN never satisfies a threshold and is not emitted). */
   metric: z
     .object({

@@ -7,7 +7,7 @@ import type { CatalogSnapshot } from '../catalog/catalog-schema.js';
 import type { AuditStore } from '../contracts/audit-store.js';
 import type { NotificationReceipt, Notifier, NotifierMessage, ProposalActions, ProposalNotice, ProposalUpdate } from '../contracts/notifier.js';
 import type { ObservedEvent } from '../contracts/observed-event.js';
-import { EXECUTION_TRANSITIONS, PROPOSAL_TRANSITIONS, type ExecutionStatus, type ProposalStatus } from '../contracts/records.js';
+import { EXECUTION_TRANSITIONS, PROPOSAL_TRANSITIONS, type ExecutionStatus, type ProposalRecord, type ProposalStatus } from '../contracts/records.js';
 import type { Source } from '../contracts/source.js';
 import { createLocalExecutor } from '../builtins/local-executor.js';
 import { createMemoryAuditStore } from '../builtins/memory-audit-store.js';
@@ -555,6 +555,85 @@ describe('FishEngine: restart recovery', () => {
     await third.engine.stop();
     expect(await third.runs()).toEqual(runs);
     expect(notifies(third)).toEqual([]);
+  });
+});
+
+describe('FishEngine: an unattended run whose Deny window a restart cut', () => {
+  async function announcedThenStopped() {
+    const first = await harness({ autoExec: true, autoExecDenyWindowMs: 60_000 });
+    await first.engine.start();
+    await earnTwoSuccesses(first);
+    const proposedBefore = first.notifier.sent.filter((item) => item.type === 'propose').length;
+    const ingested = first.engine.ingest(logEvent({ message: 'earned auto', time: first.clock.now() }));
+    let announced: ProposalRecord | undefined;
+    for (let attempt = 0; attempt < 200 && announced?.notificationId === undefined; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      if (first.notifier.sent.filter((item) => item.type === 'propose').length > proposedBefore) [announced] = await first.audit.listProposals({ limit: 1 });
+    }
+    await ingested;
+    // fish stops inside the 60 s window: nothing ran, nobody denied.
+    await first.engine.stop();
+    expect(announced).toMatchObject({ autoExec: true, status: 'proposed' });
+    expect(announced!.notificationId).toBeDefined();
+    expect((await first.runs()).filter((line) => line.startsWith('run '))).toHaveLength(2);
+    return { first, proposal: announced! };
+  }
+
+  async function earnTwoSuccesses(h: Harness) {
+    for (let i = 0; i < 2; i++) {
+      await h.fire('earned auto');
+      await h.engine.decide(h.lastProposal().approve, 'approve', 'alice');
+      await h.engine.idle();
+      h.clock.advance(120_000);
+    }
+  }
+
+  it('is announced again after the restart with a fresh Deny window, recorded, and runs when nobody denies', async () => {
+    const { first, proposal } = await announcedThenStopped();
+    const second = await harness({ autoExec: true, autoExecDenyWindowMs: 100 }, { audit: first.audit, dirs: first.dirs, clock: first.clock });
+    await second.engine.start();
+    await second.engine.idle();
+    await second.engine.stop();
+    expect(second.lastProposal().notice.proposalId).toBe(proposal.id);
+    expect(second.lastProposal().notice.summary).toMatch(/Runs by itself.*unless you tap Deny/);
+    const system = (await first.audit.history()).filter((entry) => entry.entity === 'system' && entry.action === 'auto-exec-reannounced');
+    expect(system.map((entry) => entry.data)).toEqual([
+      { proposalId: proposal.id, windowMs: 100, reason: expect.stringMatching(/^re-announced after restart: the 100ms Deny window announced at .* was cut by the restart/) },
+    ]);
+    const approval = (await first.audit.history({ entityId: proposal.id })).find((entry) => entry.action === 'approved');
+    expect(approval).toMatchObject({ data: { actor: 'auto-exec', reason: expect.stringMatching(/re-announced after restart.*announced 100ms before, no deny/) } });
+    expect((await first.audit.getExecutionByProposal(proposal.id))?.status).toBe('succeeded');
+    expect((await second.runs()).filter((line) => line.startsWith('run '))).toHaveLength(3);
+  });
+
+  it('a Deny tapped in the new window cancels it', async () => {
+    const { first, proposal } = await announcedThenStopped();
+    const second = await harness({ autoExec: true, autoExecDenyWindowMs: 5_000 }, { audit: first.audit, dirs: first.dirs, clock: first.clock });
+    const starting = second.engine.start();
+    for (let attempt = 0; attempt < 200 && !second.notifier.sent.some((item) => item.type === 'propose'); attempt++) await new Promise((resolve) => setTimeout(resolve, 5));
+    await starting;
+    expect(await second.engine.decide(second.lastProposal().deny, 'deny', 'alice')).toMatchObject({ ok: true, status: 'denied' });
+    await second.engine.stop();
+    expect((await first.audit.getProposal(proposal.id))?.status).toBe('denied');
+    expect(await first.audit.getExecutionByProposal(proposal.id)).toBeUndefined();
+    expect((await second.runs()).filter((line) => line.startsWith('run '))).toHaveLength(2);
+  });
+
+  it('is not run by itself once approval.resumeWindow has passed: expired with the reason, and escalated', async () => {
+    const { first, proposal } = await announcedThenStopped();
+    first.clock.advance(60_000 + 300_001);
+    const second = await harness({ autoExec: true, autoExecDenyWindowMs: 60_000 }, { audit: first.audit, dirs: first.dirs, clock: first.clock });
+    await second.engine.start();
+    await second.engine.idle();
+    await second.engine.stop();
+    expect(await first.audit.getProposal(proposal.id)).toMatchObject({ status: 'expired' });
+    const expiry = (await first.audit.history({ entityId: proposal.id })).find((entry) => entry.action === 'expired');
+    expect(expiry?.data['actor']).toBe('system');
+    expect(expiry?.data['reason']).toMatch(/^auto-exec-expired-after-restart: its Deny window ended 5m\S* before this restart/);
+    expect(notifies(second).find((message) => message.kind === 'escalation')?.body).toMatch(/announced to run by itself, but fish stopped before its Deny window ended.*It was NOT run/);
+    expect(second.notifier.sent.some((item) => item.type === 'propose')).toBe(false);
+    expect(await first.audit.getExecutionByProposal(proposal.id)).toBeUndefined();
+    expect((await second.runs()).filter((line) => line.startsWith('run '))).toHaveLength(2);
   });
 });
 

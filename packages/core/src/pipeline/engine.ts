@@ -123,8 +123,9 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     this.decisions = new DecisionStage(context, notifications, { signer: options.signer, recovering: () => this.recovering, execute });
     this.recovery = new RecoveryStage(
       context,
-      { notifications, decisions: this.decisions, execution },
+      { notifications, decisions: this.decisions, execution, routing: this.routing },
       {
+        autoExecDenyWindowMs: options.autoExecDenyWindowMs ?? 120_000,
         cooldowns: this.detection.cooldowns,
         unknownCooldownMs: options.unknown?.cooldownMs ?? UNKNOWN_COOLDOWN_MS,
         resumeWindowMs: options.resumeWindowMs ?? 300_000,

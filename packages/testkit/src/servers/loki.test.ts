@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { categorize } from './loki-pipeline.js';
 import { parseLogQuery, parseLokiTimestamp, startLokiServer, type LokiServer } from './loki.js';
 
 let server: LokiServer;
@@ -154,5 +155,84 @@ describe('Loki test server, protocol facts of protocols.md §1', () => {
     server.terminateTails();
     expect((await first.closed).code).toBe(1006);
     expect((await second.closed).code).toBe(1006);
+  });
+});
+
+describe('Loki test server, LogQL parser stages (grafana/loki pkg/logql/log/parser_test.go cases)', () => {
+  it('| json flattens nested objects, keeps number text, suffixes names the stream already has, first value wins', () => {
+    expect(categorize([{ type: 'json' }], '{"app":"foo","namespace":"prod","pod":{"uuid":"foo","deployment":{"ref":"foobar"}}}', {})).toEqual({
+      stream: {},
+      structuredMetadata: {},
+      parsed: { app: 'foo', namespace: 'prod', pod_uuid: 'foo', pod_deployment_ref: 'foobar' },
+    });
+    expect(categorize([{ type: 'json' }], '{"app":"bar","namespace":"prod","pod":{"uuid":"bar","deployment":{"ref":"foobar"}}}', { app: 'foo', pod_uuid: 'foo' }).parsed).toEqual({
+      app_extracted: 'bar',
+      namespace: 'prod',
+      pod_uuid_extracted: 'bar',
+      pod_deployment_ref: 'foobar',
+    });
+    expect(categorize([{ type: 'json' }], '{"counter":1, "price": {"_net_":5.56909}, "big": 1.50, "ok": true, "list": [1], "none": null}', {}).parsed).toEqual({
+      counter: '1',
+      price__net_: '5.56909',
+      big: '1.50',
+      ok: 'true',
+    });
+    expect(categorize([{ type: 'json' }], '{" ": {"foo":"bar"}, "9lives": "x", "a-b.c": "y"}', {}).parsed).toEqual({ foo: 'bar', _9lives: 'x', a_b_c: 'y' });
+    expect(categorize([{ type: 'json' }], 'not json', { app: 'a' }).parsed).toMatchObject({ __error__: 'JSONParserErr' });
+    // A structured metadata name is taken too; a metadata label replaces the stream label of its name.
+    expect(categorize([{ type: 'json' }], '{"host":"otherhost","trace":"t"}', { app: 'a', host: 'penny' }, { trace: 'abc' })).toEqual({
+      stream: { app: 'a', host: 'penny' },
+      structuredMetadata: { trace: 'abc' },
+      parsed: { host_extracted: 'otherhost', trace_extracted: 't' },
+    });
+    expect(categorize([], 'x', { app: 'a', host: 'penny' }, { host: 'meta' })).toEqual({ stream: { app: 'a' }, structuredMetadata: { host: 'meta' }, parsed: {} });
+  });
+
+  it('| logfmt reads pairs, quoted values and bare keys; --strict stops at the first error', () => {
+    const logfmt = (line: string, strict = false, keepEmpty = false, stream: Record<string, string> = {}) => categorize([{ type: 'logfmt', strict, keepEmpty }], line, stream).parsed;
+    expect(logfmt('foobar====wqe=sdad1r', false, false, { foo: 'bar' })).toEqual({});
+    expect(logfmt('foobar====wqe=sdad1r', true)).toEqual({ __error__: 'LogfmtParserErr', __error_details__: "logfmt syntax error at pos 8 : unexpected '='" });
+    expect(logfmt('buzz bar=foo')).toEqual({ bar: 'foo' });
+    expect(logfmt('buzz bar=foo', false, true)).toEqual({ buzz: '', bar: 'foo' });
+    expect(logfmt('foobar="foo bar"')).toEqual({ foobar: 'foo bar' });
+    expect(logfmt('foobar="foo\\nbar\\tbaz"')).toEqual({ foobar: 'foo\nbar\tbaz' });
+    expect(logfmt('foobar="foo\nbar\tbaz"')).toEqual({ foobar: 'foo\nbar\tbaz' });
+    expect(logfmt('foobar="foo ba\\\\r baz"')).toEqual({ foobar: 'foo ba\\r baz' });
+    expect(logfmt('foobar="foo bar" foobar=10ms')).toEqual({ foobar: 'foo bar' });
+    expect(logfmt('foo="foo bar" foobar=10ms', false, false, { foo: 'bar' })).toEqual({ foo_extracted: 'foo bar', foobar: '10ms' });
+  });
+
+  it('answers | json queries merged without categorize-labels, split with it (query_range and tail)', async () => {
+    const ts = base + 9_000_000_000n;
+    server.push('logql', [{ ts, line: '{"host":"otherhost","level":"error","msg":"boom"}', labels: { app: 'parsed', compose_service: 'web' } }]);
+    const range = (query: string, extra: Record<string, string> = {}) =>
+      fetch(`${server.url}/loki/api/v1/query_range?${new URLSearchParams({ query, start: String(ts - 1n), end: String(ts + 1n) })}`, { headers: { 'X-Scope-OrgID': 'logql', ...extra } }).then(
+        (response) => response.json() as Promise<{ data: { encodingFlags?: string[]; result: Array<{ stream: Record<string, string>; values: unknown[][] }> } }>,
+      );
+    const merged = await range('{app="parsed"} | json');
+    expect(merged.data.encodingFlags).toBeUndefined();
+    expect(merged.data.result).toEqual([
+      { stream: { app: 'parsed', compose_service: 'web', host: 'otherhost', level: 'error', msg: 'boom' }, values: [[String(ts), '{"host":"otherhost","level":"error","msg":"boom"}']] },
+    ]);
+    const split = await range('{app="parsed"} | json', { 'X-Loki-Response-Encoding-Flags': 'categorize-labels' });
+    expect(split.data.encodingFlags).toEqual(['categorize-labels']);
+    expect(split.data.result).toEqual([
+      {
+        stream: { app: 'parsed', compose_service: 'web' },
+        values: [[String(ts), '{"host":"otherhost","level":"error","msg":"boom"}', { parsed: { host: 'otherhost', level: 'error', msg: 'boom' } }]],
+      },
+    ]);
+    // A label filter on a parsed label, and a plain query with categorize-labels: an empty third element.
+    expect((await range('{app="parsed"} | json | host="penny"')).data.result).toEqual([]);
+    expect((await range('{app="parsed"} | json | level=~"err.*"')).data.result).toHaveLength(1);
+    expect((await range('{app="parsed"}', { 'X-Loki-Response-Encoding-Flags': 'categorize-labels' })).data.result[0]!.values[0]![2]).toEqual({});
+    const live = tail('{app="parsed"} | json', { start: String(ts - 1n) }, { 'X-Scope-OrgID': 'logql', 'X-Loki-Response-Encoding-Flags': 'categorize-labels' });
+    const deadline = Date.now() + 5000;
+    while (live.frames.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(live.frames[0]).toMatchObject({
+      streams: [{ stream: { app: 'parsed', compose_service: 'web' }, values: [[String(ts), expect.any(String), { parsed: { host: 'otherhost' } }]] }],
+      encodingFlags: ['categorize-labels'],
+    });
+    live.socket.close();
   });
 });

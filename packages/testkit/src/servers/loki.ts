@@ -5,6 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { WebSocketServer, type WebSocket } from 'ws';
 import errorTexts from './__fixtures__/loki/errors.json' with { type: 'json' };
 import queryRangeFixture from './__fixtures__/loki/query-range.json' with { type: 'json' };
+import { categorize, mergedLabels, type CategorizedLabels, type ParserStage } from './loki-pipeline.js';
 
 /**
  * A test server that speaks Grafana Loki's HTTP API the way Loki does (protocols.md §1): the
@@ -37,6 +38,8 @@ export interface LokiServerOptions {
   nowNs?: () => bigint;
   /** Require this bearer token or basic credentials (a reverse proxy in front of Loki). */
   requireAuthorization?: string;
+  /** Answer as a Loki before 3.0: the categorize-labels header is ignored, every label merged into `stream`. @default false */
+  ignoreCategorizeLabels?: boolean;
 }
 
 export interface LokiServer {
@@ -76,14 +79,22 @@ interface LineFilter {
   value: string;
   regex?: RegExp;
 }
+/** A stage of the log pipeline after the selector, in query order. */
+export type PipelineStage = { kind: 'line'; filter: LineFilter } | { kind: 'parser'; parser: ParserStage } | { kind: 'label'; matcher: Matcher };
 export interface ParsedLogQuery {
   matchers: Matcher[];
+  /** The line filters alone. */
   filters: LineFilter[];
+  stages: PipelineStage[];
 }
 
 export class LogQLParseError extends Error {}
 
-/** Minimal LogQL: a stream selector `{a="b", c=~"re"}` and line filters `|= "x"`, `!= "x"`, `|~ "re"`, `!~ "re"`. */
+/**
+ * Minimal LogQL: a stream selector `{a="b", c=~"re"}`, then line filters `|= "x"`, `!= "x"`,
+ * `|~ "re"`, `!~ "re"`, the parsers `| json` and `| logfmt [--strict] [--keep-empty]`, and string
+ * label filters `| name = "x"` (`==`, `!=`, `=~`, `!~`) on the labels so far.
+ */
 export function parseLogQuery(query: string): ParsedLogQuery {
   let position = 0;
   const text = query;
@@ -160,38 +171,78 @@ export function parseLogQuery(query: string): ParsedLogQuery {
     );
   }
   const filters: LineFilter[] = [];
+  const stages: PipelineStage[] = [];
   for (;;) {
     skipSpace();
     if (position >= text.length) break;
     const operator = /^(\|=|!=|\|~|!~)/.exec(text.slice(position))?.[0] as LineFilter['type'] | undefined;
+    if (!operator && text[position] === '|') {
+      position++;
+      skipSpace();
+      const word = /^[A-Za-z_][A-Za-z0-9_]*/.exec(text.slice(position))?.[0];
+      if (!word) fail(`unexpected ${position >= text.length ? 'end of input' : JSON.stringify(text[position])}, expecting IDENTIFIER`);
+      position += word!.length;
+      skipSpace();
+      const labelOperator = /^(==|=~|!~|!=|=)/.exec(text.slice(position))?.[0];
+      if (labelOperator) {
+        position += labelOperator.length;
+        const value = readString();
+        const type = (labelOperator === '==' ? '=' : labelOperator) as Matcher['type'];
+        const matcher: Matcher = { name: word!, type, value };
+        if (type === '=~' || type === '!~') matcher.regex = new RegExp(`^(?:${compile(value).source})$`);
+        stages.push({ kind: 'label', matcher });
+        continue;
+      }
+      if (word === 'json') {
+        stages.push({ kind: 'parser', parser: { type: 'json' } });
+        continue;
+      }
+      if (word === 'logfmt') {
+        const parser = { type: 'logfmt' as const, strict: false, keepEmpty: false };
+        for (let flag = /^--(strict|keep-empty)\b/.exec(text.slice(position)); flag; flag = /^--(strict|keep-empty)\b/.exec(text.slice(position))) {
+          if (flag[1] === 'strict') parser.strict = true;
+          else parser.keepEmpty = true;
+          position += flag[0].length;
+          skipSpace();
+        }
+        stages.push({ kind: 'parser', parser });
+        continue;
+      }
+      fail(`unexpected IDENTIFIER ${JSON.stringify(word)} (this test server knows json, logfmt and string label filters)`);
+    }
     if (!operator) fail(`unexpected ${JSON.stringify(text[position])}`);
     position += operator!.length;
     const value = readString();
     const filter: LineFilter = { type: operator!, value };
     if (operator === '|~' || operator === '!~') filter.regex = compile(value);
     filters.push(filter);
+    stages.push({ kind: 'line', filter });
   }
-  return { matchers, filters };
+  return { matchers, filters, stages };
+}
+
+const matches = (matcher: Matcher, labels: Record<string, string>): boolean => {
+  const value = labels[matcher.name] ?? '';
+  return matcher.type === '=' ? value === matcher.value : matcher.type === '!=' ? value !== matcher.value : matcher.type === '=~' ? matcher.regex!.test(value) : !matcher.regex!.test(value);
+};
+
+const lineMatches = (filter: LineFilter, line: string): boolean =>
+  filter.type === '|=' ? line.includes(filter.value) : filter.type === '!=' ? !line.includes(filter.value) : filter.type === '|~' ? filter.regex!.test(line) : !filter.regex!.test(line);
+
+/** Runs the query over one entry: its labels by category when it is kept, undefined when a selector or filter drops it. */
+export function evaluateQuery(query: ParsedLogQuery, entry: LokiEntry): CategorizedLabels | undefined {
+  for (const matcher of query.matchers) if (!matches(matcher, entry.labels)) return undefined;
+  const parsers: ParserStage[] = [];
+  for (const stage of query.stages) {
+    if (stage.kind === 'line' && !lineMatches(stage.filter, entry.line)) return undefined;
+    if (stage.kind === 'parser') parsers.push(stage.parser);
+    if (stage.kind === 'label' && !matches(stage.matcher, mergedLabels(categorize(parsers, entry.line, entry.labels, entry.structuredMetadata)))) return undefined;
+  }
+  return categorize(parsers, entry.line, entry.labels, entry.structuredMetadata);
 }
 
 export function matchesQuery(query: ParsedLogQuery, entry: LokiEntry): boolean {
-  for (const matcher of query.matchers) {
-    const value = entry.labels[matcher.name] ?? '';
-    const ok = matcher.type === '=' ? value === matcher.value : matcher.type === '!=' ? value !== matcher.value : matcher.type === '=~' ? matcher.regex!.test(value) : !matcher.regex!.test(value);
-    if (!ok) return false;
-  }
-  for (const filter of query.filters) {
-    const ok =
-      filter.type === '|='
-        ? entry.line.includes(filter.value)
-        : filter.type === '!='
-          ? !entry.line.includes(filter.value)
-          : filter.type === '|~'
-            ? filter.regex!.test(entry.line)
-            : !filter.regex!.test(entry.line);
-    if (!ok) return false;
-  }
-  return true;
+  return evaluateQuery(query, entry) !== undefined;
 }
 
 /** Loki's timestamp parameter: ns integer, float seconds, or RFC3339 (`pkg/loghttp/params.go`). */
@@ -218,12 +269,15 @@ const labelsKey = (labels: Record<string, string>) =>
       .map((key) => [key, labels[key]]),
   );
 
-function wireValue(entry: LokiEntry, categorize: boolean): unknown[] {
+/** An entry as the response shows it: without categorize-labels every label is in `stream`; with it, `stream` holds the stream's own and each value a third element with the rest (`encodeStream`). */
+function wireEntry(entry: LokiEntry, labels: CategorizedLabels, categorized: boolean): { stream: Record<string, string>; value: unknown[] } {
   const value: unknown[] = [entry.ts.toString(), entry.line];
-  if (categorize && entry.structuredMetadata && Object.keys(entry.structuredMetadata).length > 0) {
-    value.push({ structuredMetadata: entry.structuredMetadata });
-  }
-  return value;
+  if (!categorized) return { stream: mergedLabels(labels), value };
+  const extra: Record<string, Record<string, string>> = {};
+  if (Object.keys(labels.structuredMetadata).length > 0) extra.structuredMetadata = labels.structuredMetadata;
+  if (Object.keys(labels.parsed).length > 0) extra.parsed = labels.parsed;
+  value.push(extra);
+  return { stream: labels.stream, value };
 }
 
 interface Tail {
@@ -260,7 +314,10 @@ export async function startLokiServer(options: LokiServerOptions = {}): Promise<
     for (let index = 0; index < entries.length || (index === 0 && tail.dropped.length > 0); index += 100) {
       const chunk = entries.slice(index, index + 100);
       const frame: Record<string, unknown> = {
-        streams: chunk.map((entry) => ({ stream: entry.labels, values: [wireValue(entry, tail.categorize)] })),
+        streams: chunk.map((entry) => {
+          const { stream, value } = wireEntry(entry, evaluateQuery(tail.query, entry) ?? categorize([], entry.line, entry.labels, entry.structuredMetadata), tail.categorize);
+          return { stream, values: [value] };
+        }),
       };
       if (tail.dropped.length > 0) {
         frame.dropped_entries = tail.dropped.splice(0, 1000);
@@ -390,21 +447,27 @@ export async function startLokiServer(options: LokiServerOptions = {}): Promise<
       if (parsed.error !== undefined) return textError(response, 400, parsed.error);
       const direction = url.searchParams.get('direction') ?? 'backward';
       if (direction !== 'forward' && direction !== 'backward') return textError(response, 400, `invalid direction '${direction}'`);
-      const all = entriesOf(tenant).filter((entry) => entry.ts >= parsed.start! && entry.ts < parsed.end! && matchesQuery(parsed.query!, entry));
+      const all = entriesOf(tenant).flatMap((entry) => {
+        if (entry.ts < parsed.start! || entry.ts >= parsed.end!) return [];
+        const labels = evaluateQuery(parsed.query!, entry);
+        return labels === undefined ? [] : [{ entry, labels }];
+      });
       const ordered = direction === 'forward' ? all : [...all].reverse();
       const picked = ordered.slice(0, parsed.limit);
-      // Loki groups the returned entries by stream, each stream's values in the query direction.
+      const categorized = !options.ignoreCategorizeLabels && request.headers['x-loki-response-encoding-flags'] === 'categorize-labels';
+      // Loki groups the returned entries by stream (all labels, or the stream's own when categorized), each stream's values in the query direction.
       const streams = new Map<string, { stream: Record<string, string>; values: unknown[][] }>();
-      for (const entry of picked) {
-        const key = labelsKey(entry.labels);
+      for (const { entry, labels } of picked) {
+        const wire = wireEntry(entry, labels, categorized);
+        const key = labelsKey(wire.stream);
         let stream = streams.get(key);
-        if (!stream) streams.set(key, (stream = { stream: entry.labels, values: [] }));
-        stream.values.push(wireValue(entry, request.headers['x-loki-response-encoding-flags'] === 'categorize-labels'));
+        if (!stream) streams.set(key, (stream = { stream: wire.stream, values: [] }));
+        stream.values.push(wire.value);
       }
       const stats = structuredClone(queryRangeFixture.data.stats);
       stats.summary.totalEntriesReturned = picked.length;
       response.writeHead(200, { 'Content-Type': 'application/json; charset=UTF-8' });
-      response.end(JSON.stringify({ status: 'success', data: { resultType: 'streams', result: [...streams.values()], stats } }));
+      response.end(JSON.stringify({ status: 'success', data: { resultType: 'streams', ...(categorized ? { encodingFlags: ['categorize-labels'] } : {}), result: [...streams.values()], stats } }));
       return;
     }
     if (url.pathname === '/loki/api/v1/tail') {
@@ -443,7 +506,15 @@ export async function startLokiServer(options: LokiServerOptions = {}): Promise<
     wss.handleUpgrade(request, socket, head, (ws) => {
       tailConnections++;
       const tenant = auth.tenant!;
-      const tail: Tail = { socket: ws, tenant, query: parsed.query!, categorize: request.headers['x-loki-response-encoding-flags'] === 'categorize-labels', timers: [], delayMs, dropped: [] };
+      const tail: Tail = {
+        socket: ws,
+        tenant,
+        query: parsed.query!,
+        categorize: !options.ignoreCategorizeLabels && request.headers['x-loki-response-encoding-flags'] === 'categorize-labels',
+        timers: [],
+        delayMs,
+        dropped: [],
+      };
       ws.on('error', () => undefined);
       const active = [...tails].filter((other) => other.tenant === tenant).length;
       if (active + 1 > maxConcurrentTails) {

@@ -9,6 +9,7 @@ import { LruDedup } from '../lru-dedup.js';
 import { Matcher, type PatternHit } from '../matcher.js';
 import { KeyedRateLimiter } from '../rate-limiter.js';
 import { SlidingWindowCounter } from '../sliding-window.js';
+import { StreamIds } from '../stream-ids.js';
 import { Cooldowns } from './cooldowns.js';
 import { LEVEL_RANK, type RawEvidence, evidenceLine, isWellFormed, pushEvidence, rawEvidence, renderEvidence } from './event-shape.js';
 import { MetricSignals } from './metric-signals.js';
@@ -68,10 +69,13 @@ export class Detection {
   private readonly limiter: KeyedRateLimiter;
   private readonly windows = new SlidingWindowCounter();
   private readonly windowState = new Map<string, WindowState>();
-  private readonly unknownWindows = new SlidingWindowCounter();
-  private readonly unknownEvidence = new Map<string, RawEvidence[]>();
+  /** UNKNOWN state per host+service stream, keyed by the stream's number (no key string per event). */
+  private readonly streams = new StreamIds();
+  private readonly unknownWindows = new SlidingWindowCounter<number>();
+  private readonly unknownEvidence = new Map<number, RawEvidence[]>();
   private readonly fingerprints = new Map<string, string>();
-  private readonly unknownFingerprints = new Map<string, string>();
+  private readonly unknownFingerprints = new Map<number, string>();
+  private readonly unknown: Required<UnknownDetectionOptions> & { minRank: number };
   private matcherCatalog: CatalogSnapshot;
   private matcher: Matcher;
   private metrics: MetricSignals;
@@ -88,6 +92,9 @@ export class Detection {
     this.matcherCatalog = context.catalog();
     this.matcher = new Matcher(this.matcherCatalog);
     this.metrics = new MetricSignals(this.matcherCatalog);
+    const unknown = options.unknown ?? {};
+    const minLevel = unknown.minLevel ?? 'error';
+    this.unknown = { minLevel, minRank: LEVEL_RANK[minLevel], count: unknown.count ?? 3, windowMs: unknown.windowMs ?? 300_000, cooldownMs: unknown.cooldownMs ?? UNKNOWN_COOLDOWN_MS };
     this.absence = new AbsenceSignals(this.matcherCatalog);
   }
 
@@ -135,7 +142,7 @@ export class Detection {
     );
     const cooldown = Math.max(...fired.map((candidate) => candidate.pattern.cooldown));
     const evidence = fired.flatMap((candidate) => this.windowState.get(`${candidate.pattern.id}\0${event.host}\0${event.service}`)?.evidence ?? []);
-    return this.open(event, fingerprint, cooldown, fired, () => renderEvidence(evidence));
+    return this.open(event, fingerprint, cooldown, fired, evidence);
   }
 
   /**
@@ -172,28 +179,35 @@ export class Detection {
   }
 
   private detectUnknown(event: ObservedEvent): DetectedIncident | undefined {
-    const unknown = this.options.unknown ?? {};
-    if (LEVEL_RANK[event.level] < LEVEL_RANK[unknown.minLevel ?? 'error']) return undefined;
-    const key = `${event.host}\0${event.service}`;
-    const count = this.unknownWindows.add(key, event.time, unknown.windowMs ?? 300_000);
-    const evidence = this.unknownEvidence.get(key) ?? [];
+    const unknown = this.unknown;
+    if (LEVEL_RANK[event.level] < unknown.minRank) return undefined;
+    const key = this.streams.id(event.host, event.service);
+    const count = this.unknownWindows.add(key, event.time, unknown.windowMs);
+    let evidence = this.unknownEvidence.get(key);
+    if (evidence === undefined) {
+      evidence = [];
+      this.unknownEvidence.set(key, evidence);
+    }
     pushEvidence(evidence, rawEvidence(event), count);
-    this.unknownEvidence.set(key, evidence);
-    if (this.unknownEvidence.size > 10_000) this.unknownEvidence.delete(this.unknownEvidence.keys().next().value as string);
-    if (count < (unknown.count ?? 3)) return undefined;
+    if (this.unknownEvidence.size > 10_000) this.unknownEvidence.delete(this.unknownEvidence.keys().next().value as number);
+    if (count < unknown.count) return undefined;
     let fingerprint = this.unknownFingerprints.get(key);
     if (fingerprint === undefined) {
       if (this.unknownFingerprints.size >= 10_000) this.unknownFingerprints.clear();
       fingerprint = incidentFingerprint([UNKNOWN_PATTERN_ID], event.host, event.service);
       this.unknownFingerprints.set(key, fingerprint);
     }
-    const opened = this.open(event, fingerprint, unknown.cooldownMs ?? UNKNOWN_COOLDOWN_MS, [], () => evidence.map((item) => evidenceLine(item)));
+    const opened = this.open(event, fingerprint, unknown.cooldownMs, [], evidence);
     if (opened) this.unknownEvidence.delete(key);
     return opened;
   }
 
-  /** Cooldown, then the per host+service rate limit; starts the cooldown of what it opens. */
-  private open(event: ObservedEvent, fingerprint: string, cooldownMs: number, candidates: Candidate[], evidence: () => string[]): DetectedIncident | undefined {
+  /**
+   * Cooldown, then the per host+service rate limit; starts the cooldown of what it opens. The
+   * evidence is rendered only for an incident really opened: a pattern's lines without repeats,
+   * an UNKNOWN's as they came.
+   */
+  private open(event: ObservedEvent, fingerprint: string, cooldownMs: number, candidates: Candidate[], evidence: readonly RawEvidence[]): DetectedIncident | undefined {
     if (this.cooldowns.active(fingerprint, event.time)) {
       this.context.counters.add('suppressedByCooldown');
       return undefined;
@@ -205,7 +219,8 @@ export class Detection {
     const cooldownUntil = event.time + cooldownMs;
     this.cooldowns.start(fingerprint, cooldownUntil, event.time);
     this.context.counters.add('incidents');
-    return { fingerprint, host: event.host, service: event.service, candidates, evidence: evidence(), firstSeen: event.time, cooldownUntil };
+    const lines = candidates.length > 0 ? renderEvidence(evidence) : evidence.map((item) => evidenceLine(item));
+    return { fingerprint, host: event.host, service: event.service, candidates, evidence: lines, firstSeen: event.time, cooldownUntil };
   }
 
   /**

@@ -3,13 +3,22 @@ import type { Pattern } from '../../catalog/catalog-schema.js';
 import { pinChange, pinPattern } from '../../catalog/pattern-pin.js';
 import type { ExecutionResult, ExecutionVerb } from '../../contracts/executor.js';
 import type { ExecutionRecord, ExecutionStatus, ExecutionStep, ProposalRecord } from '../../contracts/records.js';
-import { describeError } from '../../errors.js';
+import { FishError, describeError } from '../../errors.js';
 import { redactSecrets } from '../../util/redact.js';
 import type { HostLock } from '../host-mutex.js';
 import { ExecutionLeaseKeeper, type StoreCoordinationOptions } from '../store-coordination.js';
 import type { StageContext } from './context.js';
 import { STEP_DETAIL, dryRunOutput, escalation, fixApplied, fixChanged, fixFailed, fixVerified, patternGone, rollbackFailed, rolledBack } from './messages.js';
 import type { NotificationStage } from './notifications.js';
+
+/** A script whose file no longer has the digest the proposal showed: the executor refused it. */
+class ScriptChangedOnDisk extends Error {
+  constructor(readonly change: string) {
+    super(change);
+  }
+}
+
+const PIN_STEP = { run: 'fix', verify: 'verify', rollback: 'rollback' } as const;
 
 export interface ExecutionOptions {
   hostLock: HostLock;
@@ -73,20 +82,27 @@ export class ExecutionStage {
     }
     // The catalog may have been reloaded since the proposal was shown: run only what was shown.
     const changed = proposal.pin ? pinChange(proposal.pin, pinPattern(pattern, catalog)) : undefined;
-    if (changed !== undefined) {
-      const refused = fixChanged(proposal.patternId, changed);
-      await this.context.audit.recordSystemEvent('fix-changed-since-shown', { proposalId: proposal.id, executionId, change: changed }, this.context.now());
-      await this.transition(executionId, ['pending'], 'interrupted', undefined, refused.detail);
-      await this.escalate(proposal, executionId, refused.escalation);
-      return;
-    }
+    if (changed !== undefined) return this.refuseChanged(proposal, executionId, changed);
     // The lease is renewed from the row's creation on, also while it waits for the host lock.
     const keeper = ownership ? new ExecutionLeaseKeeper(ownership, executionId) : undefined;
     try {
-      await this.options.hostLock.runExclusive(proposal.targetHost, () => this.run(proposal, pattern, executionId));
+      await this.options.hostLock.runExclusive(proposal.targetHost, () =>
+        this.run(proposal, pattern, executionId).catch((error: unknown) => {
+          if (error instanceof ScriptChangedOnDisk) return this.refuseChanged(proposal, executionId, error.change);
+          throw error;
+        }),
+      );
     } finally {
       keeper?.stop();
     }
+  }
+
+  /** The fix as shown is not what would run now: nothing (more) runs, recorded, and a human is told. */
+  private async refuseChanged(proposal: ProposalRecord, executionId: string, change: string): Promise<void> {
+    const refused = fixChanged(proposal.patternId, change);
+    await this.context.audit.recordSystemEvent('fix-changed-since-shown', { proposalId: proposal.id, executionId, change }, this.context.now());
+    await this.transition(executionId, ['pending', 'running', 'verifying'], 'interrupted', undefined, refused.detail);
+    await this.escalate(proposal, executionId, refused.escalation);
   }
 
   /**
@@ -154,11 +170,23 @@ export class ExecutionStage {
     }
     let result: ExecutionResult;
     try {
-      const running = this.context.executor.run({ host: proposal.targetHost, verb, patternId: pattern.id, script, timeoutMs, signal: this.options.signal() });
+      // The script's digest as shown: an executor running a file it can read checks it right before starting.
+      const expectedSha256 = proposal.pin?.scripts.find((pinned) => pinned.step === PIN_STEP[verb] && pinned.script === script)?.sha256;
+      const running = this.context.executor.run({
+        host: proposal.targetHost,
+        verb,
+        patternId: pattern.id,
+        script,
+        timeoutMs,
+        signal: this.options.signal(),
+        ...(expectedSha256 ? { expectedSha256 } : {}),
+      });
       this.context.checkpoint('remote-call-started');
       result = await running;
       this.context.checkpoint('remote-call-finished');
     } catch (error) {
+      const changed = FishError.isInstance(error) ? (error.details as { scriptChanged?: { expected: string; actual: string } } | undefined)?.scriptChanged : undefined;
+      if (changed !== undefined) throw new ScriptChangedOnDisk(`${PIN_STEP[verb]} script ${script} changed on disk (sha256 ${changed.expected.slice(0, 12)} -> ${changed.actual.slice(0, 12)})`);
       this.context.counters.observe('executionStep', 0, { verb, pattern: pattern.id, outcome: 'error' });
       return { verb, script, startedAt, exitCode: null, signal: null, stdout: '', stderr: redactSecrets(describeError(error)), durationMs: 0, timedOut: false, dryRun: false };
     }

@@ -159,6 +159,16 @@ export function approvedTooLongAgo(proposal: ProposalRecord, ageMs: number, wind
   };
 }
 
+/** An unattended run whose Deny window a restart cut: announced again, or too late to run by itself. */
+export function autoExecAfterRestart(proposal: ProposalRecord, windowMs: number, lateMs: number, resumeWindowMs: number): { reannounced: string; expired: string; escalation: string } {
+  const late = formatDuration(Math.max(0, Math.round(lateMs / 1000)) * 1000);
+  return {
+    reannounced: `re-announced after restart: the ${formatDuration(windowMs)} Deny window announced at ${proposal.createdAt} was cut by the restart; a fresh ${formatDuration(windowMs)} window starts now`,
+    expired: `auto-exec-expired-after-restart: its Deny window ended ${late} before this restart, longer than the ${formatDuration(resumeWindowMs)} a restart may still act on; nothing was run`,
+    escalation: `The ${proposal.patternId} fix on ${proposal.targetHost} was announced to run by itself, but fish stopped before its Deny window ended, ${late} ago. It was NOT run (older than ${formatDuration(resumeWindowMs)}): check the host, and approve the next proposal if the problem is still there.`,
+  };
+}
+
 export function dryRunOutput(verb: string, patternId: string, script: string, host: string): string {
   return `[dry run] would run ${verb} ${patternId} ${script} on ${host}`;
 }

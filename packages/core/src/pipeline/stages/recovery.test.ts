@@ -8,6 +8,7 @@ import { DecisionStage } from './decisions.js';
 import { ExecutionStage } from './execution.js';
 import { NotificationStage } from './notifications.js';
 import { RecoveryStage } from './recovery.js';
+import type { RoutingStage } from './routing.js';
 
 function setup() {
   const context = testStageContext({ patterns: [makePattern({ id: 'web-down', cooldown: '30m' })] });
@@ -16,7 +17,9 @@ function setup() {
   const execution = new ExecutionStage(context, notifications, { hostLock: new HostMutex(), signal: () => new AbortController().signal });
   const decisions = new DecisionStage(context, notifications, { signer, recovering: () => undefined, execute: (proposal) => execution.execute(proposal) });
   const cooldowns = new Cooldowns();
-  const recovery = new RecoveryStage(context, { notifications, decisions, execution }, { cooldowns, unknownCooldownMs: 3_600_000, resumeWindowMs: 300_000 });
+  // Unattended runs cut by a restart go back to routing: covered in engine.test.ts.
+  const routing = { resumeAnnounced: async () => undefined } as unknown as RoutingStage;
+  const recovery = new RecoveryStage(context, { notifications, decisions, execution, routing }, { cooldowns, unknownCooldownMs: 3_600_000, resumeWindowMs: 300_000, autoExecDenyWindowMs: 120_000 });
   return { context, recovery, cooldowns };
 }
 

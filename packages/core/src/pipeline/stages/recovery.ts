@@ -5,6 +5,7 @@ import type { DecisionStage } from './decisions.js';
 import type { ExecutionStage } from './execution.js';
 import { approvedTooLongAgo, interruptedDetail, interruptedEscalation } from './messages.js';
 import type { NotificationStage } from './notifications.js';
+import type { RoutingStage } from './routing.js';
 
 export interface RecoveryOptions {
   cooldowns: Cooldowns;
@@ -21,6 +22,8 @@ export interface RecoveryOptions {
    * marked and escalated.
    */
   resumeWindowMs: number;
+  /** How long an unattended run is announced before it starts (the routing stage's Deny window). */
+  autoExecDenyWindowMs: number;
 }
 
 /**
@@ -36,7 +39,7 @@ export interface RecoveryOptions {
 export class RecoveryStage {
   constructor(
     private readonly context: StageContext,
-    private readonly stages: { notifications: NotificationStage; decisions: DecisionStage; execution: ExecutionStage },
+    private readonly stages: { notifications: NotificationStage; decisions: DecisionStage; execution: ExecutionStage; routing: RoutingStage },
     private readonly options: RecoveryOptions,
   ) {}
 
@@ -58,7 +61,15 @@ export class RecoveryStage {
       void this.context.tasks.track(runner.execute(proposal));
     }
     for (const proposal of await audit.listProposals({ status: 'proposed', limit: 1000 })) {
-      if (proposal.notificationId !== undefined || Date.parse(proposal.expiresAt) <= clock.now()) continue;
+      if (Date.parse(proposal.expiresAt) <= clock.now()) continue;
+      // An unattended run announced before the restart: its Deny window was cut (a live peer's is not).
+      if (proposal.autoExec && proposal.notificationId !== undefined) {
+        if (this.options.sharedLeaseMs === undefined || Date.parse(proposal.createdAt) + this.options.autoExecDenyWindowMs + this.options.sharedLeaseMs < clock.now()) {
+          await this.stages.routing.resumeAnnounced(proposal, this.options.resumeWindowMs);
+        }
+        continue;
+      }
+      if (proposal.notificationId !== undefined) continue;
       // A live peer may be sending this one right now: only an old enough one was lost.
       if (this.options.sharedLeaseMs !== undefined && Date.parse(proposal.createdAt) > clock.now() - this.options.sharedLeaseMs) continue;
       // One in the outbox is resumed there (or was delivered, or given up on): not sent again here.

@@ -10,7 +10,7 @@ import type { Classifier } from '../classifier.js';
 import type { AutoExecPolicy } from './auto-exec-policy.js';
 import type { StageContext } from './context.js';
 import type { DetectedIncident } from './detection.js';
-import { diagnosisOnly, noFixTarget } from './messages.js';
+import { autoExecAfterRestart, diagnosisOnly, escalation, noFixTarget } from './messages.js';
 import type { NotificationStage } from './notifications.js';
 import type { UnknownIncidentStage } from './unknown-incidents.js';
 
@@ -149,6 +149,38 @@ export class RoutingStage {
       return;
     }
     await this.runUnattended(current, `${reason}; announced ${formatDuration(windowMs)} before, no deny`);
+  }
+
+  /**
+   * At restart, an unattended run that was announced but whose Deny window the restart cut. Still
+   * earned and within `resumeWindowMs` after the window would have ended: announced again with a
+   * fresh Deny window (recorded as re-announced after restart). Later (or its pattern or incident
+   * gone): not run by itself, the proposal expired with the reason, and a human told. No longer
+   * earned: it waits for a human, as any proposal.
+   */
+  async resumeAnnounced(proposal: ProposalRecord, resumeWindowMs: number): Promise<void> {
+    const { audit } = this.context;
+    const window = this.options.autoExecDenyWindowMs;
+    const lateMs = this.context.clock.now() - (Date.parse(proposal.createdAt) + window);
+    const text = autoExecAfterRestart(proposal, window, lateMs, resumeWindowMs);
+    const incident = await audit.getIncident(proposal.incidentId);
+    const pattern = this.context.catalog().patterns.find((candidate) => candidate.id === proposal.patternId);
+    if (lateMs > resumeWindowMs || !incident || !pattern) {
+      const expired = await audit.transitionProposal({ id: proposal.id, from: 'proposed', to: 'expired', at: this.context.now(), actor: 'system', reason: text.expired });
+      if (!expired) return;
+      this.context.emit('decision', expired);
+      await this.notifications.escalate(escalation(proposal, text.escalation), { proposalId: proposal.id, incidentId: proposal.incidentId });
+      this.notifications.updateLater(expired, 'expired', text.expired);
+      return;
+    }
+    const verdict = await this.options.autoExec.evaluate(pattern, proposal.targetHost);
+    if (!verdict.autoExec) {
+      await audit.recordSystemEvent('auto-exec-not-resumed', { proposalId: proposal.id, reason: 'auto-exec is no longer earned (or no longer enabled): it waits for a human' }, this.context.now());
+      return;
+    }
+    await audit.recordSystemEvent('auto-exec-reannounced', { proposalId: proposal.id, reason: text.reannounced, windowMs: window }, this.context.now());
+    await this.notifications.propose(proposal, incident, pattern);
+    void this.context.tasks.track(this.afterDenyWindow(proposal, `${verdict.reason}; ${text.reannounced}`, window));
   }
 
   private async runUnattended(proposal: ProposalRecord, reason: string): Promise<void> {
