@@ -4,21 +4,10 @@
 // catalog regex. Ratios are against baselines measured in this same run.
 // Prints one JSON line of figures on stdout, human text on stderr.
 import { performance } from 'node:perf_hooks';
-import { ApprovalSigner, FishEngine, PatternSchema, createMemoryAuditStore, loadCatalog } from '@fish-sre/core';
-import { Matcher, normaliseLevel, sampleToEvent } from '@fish-sre/core/internal';
+import { ApprovalSigner, FishEngine, PatternSchema, createMemoryAuditStore } from '@fish-sre/core';
+import { Matcher, sampleToEvent } from '@fish-sre/core/internal';
+import { catalog, hosts, incidentLines, logEvent, noopExecutor, noopNotifier, say } from './common.mjs';
 import { homelabDay, rng } from './homelab-day.mjs';
-
-const say = (text) => process.stderr.write(`${text}\n`);
-const catalog = await loadCatalog(new URL('../catalog', import.meta.url).pathname);
-const hosts = ['penny', 'lancelot', 'galahad'];
-const noopNotifier = { specificationVersion: 'v1', name: 'noop', propose: async () => ({ id: 'n', channel: 'noop' }), notify: async () => ({ id: 'n', channel: 'noop' }) };
-const noopExecutor = { specificationVersion: 'v1', name: 'noop', hosts: () => hosts, run: async () => ({ exitCode: 0, stdout: '', stderr: '', durationMs: 0, timedOut: false }) };
-const incidentLines = catalog.patterns.flatMap((pattern) =>
-  pattern.samples.match.slice(0, 1).map((sample) => {
-    const event = sampleToEvent(sample);
-    return { host: hosts.includes(event.host) ? event.host : 'penny', service: event.service, level: event.level, message: event.message };
-  }),
-);
 
 /**
  * 480 patterns shaped like the catalog's: a service scope and a message regex with literals,
@@ -64,17 +53,7 @@ function parseLine(text) {
   const line = JSON.parse(text);
   const start = offset;
   offset += text.length + 1;
-  return {
-    id: `file:803.2n9c.0:${start}+${text.length + 1}`,
-    kind: 'log',
-    source: 'bench',
-    time: line.time,
-    host: line.host ?? 'unknown',
-    service: line.service ?? 'unknown',
-    level: normaliseLevel(line.level),
-    message: line.message,
-    labels: {},
-  };
+  return logEvent(line, `file:803.2n9c.0:${start}+${text.length + 1}`);
 }
 
 /** CPU time of `run`, best of three (the machine is shared; the best is the least disturbed). */

@@ -9,24 +9,12 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { ApprovalSigner, CatalogHolder, FishEngine, createMemoryAuditStore, loadCatalog, systemClock } from '@fish-sre/core';
-import { normaliseLevel, sampleToEvent } from '@fish-sre/core/internal';
+import { ApprovalSigner, CatalogHolder, FishEngine, createMemoryAuditStore, systemClock } from '@fish-sre/core';
 import { createFishMetrics, fishEngineObserver, observeFish } from '@fish-sre/fish';
+import { catalog, catalogDir, hosts, incidentLines, logEvent, noopExecutor, noopNotifier, say } from './common.mjs';
 import { homelabDay } from './homelab-day.mjs';
 
-const say = (text) => process.stderr.write(`${text}\n`);
-const catalogDir = new URL('../catalog', import.meta.url).pathname;
-const catalog = await loadCatalog(catalogDir);
 const holder = await CatalogHolder.load(catalogDir);
-const hosts = ['penny', 'lancelot', 'galahad'];
-const noopNotifier = { specificationVersion: 'v1', name: 'noop', propose: async () => ({ id: 'n', channel: 'noop' }), notify: async () => ({ id: 'n', channel: 'noop' }) };
-const noopExecutor = { specificationVersion: 'v1', name: 'noop', hosts: () => hosts, run: async () => ({ exitCode: 0, stdout: '', stderr: '', durationMs: 0, timedOut: false }) };
-const incidentLines = catalog.patterns.flatMap((pattern) =>
-  pattern.samples.match.slice(0, 1).map((sample) => {
-    const event = sampleToEvent(sample);
-    return { host: hosts.includes(event.host) ? event.host : 'penny', service: event.service, level: event.level, message: event.message };
-  }),
-);
 
 const LINES = Number(process.env.BENCH_LINES ?? 150_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -35,17 +23,7 @@ for (const line of homelabDay({ incidentLines, incidents: 50 })) {
   const text = JSON.stringify(line);
   // One line in twenty repeats an earlier id: the deduplication counter is exercised too.
   const id = events.length % 20 === 19 ? events[events.length - 7].id : createHash('sha1').update(text).digest('base64url');
-  events.push({
-    id,
-    kind: 'log',
-    source: events.length % 2 ? 'loki' : 'file',
-    time: line.time,
-    host: line.host ?? 'unknown',
-    service: line.service ?? 'unknown',
-    level: normaliseLevel(line.level),
-    message: line.message,
-    labels: {},
-  });
+  events.push(logEvent(line, id, events.length % 2 ? 'loki' : 'file'));
   if (events.length >= LINES) break;
 }
 

@@ -7,24 +7,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { ApprovalSigner, Classifier, FishEngine, ManualClock, createMemoryAuditStore, loadCatalog } from '@fish-sre/core';
-import { normaliseLevel, sampleToEvent } from '@fish-sre/core/internal';
+import { ApprovalSigner, Classifier, FishEngine, ManualClock, createMemoryAuditStore } from '@fish-sre/core';
+import { sampleToEvent } from '@fish-sre/core/internal';
 import { createSqliteAuditStore } from '@fish-sre/audit-sqlite';
 import { costEur, defaultPriceTable, lookupPrice } from '@fish-sre/llm-claude';
+import { catalog, hosts, incidentLines, logEvent, noopExecutor, noopNotifier, say } from './common.mjs';
 import { homelabDay } from './homelab-day.mjs';
-
-const say = (text) => process.stderr.write(`${text}\n`);
-const catalogDir = new URL('../catalog', import.meta.url).pathname;
-const catalog = await loadCatalog(catalogDir);
-const hosts = ['penny', 'lancelot', 'galahad'];
-const noopNotifier = { specificationVersion: 'v1', name: 'noop', propose: async () => ({ id: 'n', channel: 'noop' }), notify: async () => ({ id: 'n', channel: 'noop' }) };
-const noopExecutor = { specificationVersion: 'v1', name: 'noop', hosts: () => hosts, run: async () => ({ exitCode: 0, stdout: '', stderr: '', durationMs: 0, timedOut: false }) };
-const incidentLines = catalog.patterns.flatMap((pattern) =>
-  pattern.samples.match.slice(0, 1).map((sample) => {
-    const event = sampleToEvent(sample);
-    return { host: hosts.includes(event.host) ? event.host : 'penny', service: event.service, level: event.level, message: event.message };
-  }),
-);
 
 function makeEngine(options = {}) {
   return new FishEngine({
@@ -44,18 +32,7 @@ function makeEngine(options = {}) {
 
 /** What a source does per line: JSON parse, normalise, stable id. */
 function parseLine(text) {
-  const line = JSON.parse(text);
-  return {
-    id: createHash('sha1').update(text).digest('base64url'),
-    kind: 'log',
-    source: 'bench',
-    time: line.time,
-    host: line.host ?? 'unknown',
-    service: line.service ?? 'unknown',
-    level: normaliseLevel(line.level),
-    message: line.message,
-    labels: {},
-  };
+  return logEvent(JSON.parse(text), createHash('sha1').update(text).digest('base64url'));
 }
 
 // ---- 1. Throughput -------------------------------------------------------------------------

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ObservedEventSchema, PATTERN_ID_PATTERN, SCRIPT_NAME_PATTERN, catalogJsonSchema, loadCatalog, type CatalogSample, type ObservedEvent, type Pattern } from '@fish-sre/core';
-import { Matcher, checkCatalogSamples, sampleToEvent } from '@fish-sre/core/internal';
+import { Matcher, checkCatalogSamples, sampleSilences, sampleToEvent } from '@fish-sre/core/internal';
 import { describe, expect, it } from 'vitest';
 import { catalogDir, loadPatternFiles, loadPatterns, samplesDir, scriptsDir } from './load-catalog.js';
 import { readSampleLines, replay, toObservedEvent } from './replay.js';
@@ -127,16 +127,21 @@ describe('seed catalog samples (core matcher)', () => {
   });
 
   it.each(patterns.map((pattern) => [pattern.id, pattern] as const))('%s: samples reach min_confidence, near misses match no signal', (_id, pattern) => {
-    // All match samples together (one incident window) must reach the pattern's min_confidence.
-    const seen = pattern.samples.match.flatMap((sample, index) =>
-      matcher
+    // All match samples together (one incident window) must reach the pattern's min_confidence;
+    // an `absent` signal's sample is a sign of life that, followed by silence, fires it.
+    const seen = pattern.samples.match.flatMap((sample, index) => [
+      ...matcher
         .match(sampleToEvent(sample, index))
         .filter((hit) => hit.pattern.id === pattern.id)
         .flatMap((hit) => hit.signalIds),
-    );
+      ...sampleSilences(pattern, sample, index).map((silence) => silence.signalId),
+    ]);
     expect(Matcher.confidence(pattern, seen)).toBeGreaterThanOrEqual(pattern.min_confidence);
     expect(pattern.samples.no_match.length, 'each pattern documents near misses').toBeGreaterThanOrEqual(2);
-    for (const sample of pattern.samples.no_match) expect(matchedIds(matcher, sampleToEvent(sample)), JSON.stringify(sample)).not.toContain(pattern.id);
+    for (const sample of pattern.samples.no_match) {
+      expect(matchedIds(matcher, sampleToEvent(sample)), JSON.stringify(sample)).not.toContain(pattern.id);
+      expect(sampleSilences(pattern, sample), JSON.stringify(sample)).toEqual([]);
+    }
   });
 
   it('no sample of one pattern is evidence for another pattern', () => {

@@ -38,7 +38,7 @@ const ORIGIN = /https?:\/\/\S+|\b[\w.-]+\/[\w./@-]+\.(?:c|go|rs|ts|js|py|pm|sh|j
 
 describe('patterns are grounded in the real text', () => {
   const patterns = loadPatterns();
-  const logPatterns = patterns.filter((pattern) => pattern.required_signals.some((signal) => signal.log));
+  const logPatterns = patterns.filter((pattern) => pattern.required_signals.some((signal) => signal.log ?? signal.absent));
 
   it.each(patterns.map((pattern) => [pattern.id, pattern] as const))('%s has at least 4 real samples and 2 near misses', (_id, pattern: Pattern) => {
     expect(pattern.samples.match.length).toBeGreaterThanOrEqual(4);

@@ -26,7 +26,8 @@ export type ScriptStep = (request: LLMGenerateRequest, call: number) => AsyncIte
 
 /**
  * An LLMProvider whose answers are scripted per call, streaming like a real one and honouring the
- * abort signal. Used where the test is about sessions, not about a vendor's wire protocol.
+ * abort signal. Used where the test is about sessions, not about a vendor's wire protocol. (Core's
+ * pattern-draft test has a generate()-only sibling: core's tests cannot import testkit.)
  */
 export function scriptedProvider(script: ScriptStep): LLMProvider & { requests: LLMGenerateRequest[] } {
   const requests: LLMGenerateRequest[] = [];

@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anthropicMessage, startAnthropicServer, startOllamaServer, type AnthropicTestServer, type OllamaTestServer } from '@fish-sre/testkit';
 import { loadCatalog, redactSecrets, type Pattern } from '@fish-sre/core';
-import { sampleToEvent } from '@fish-sre/core/internal';
+import { sampleSilences, sampleToEvent } from '@fish-sre/core/internal';
 import { INJECTION_SAMPLES, productionDistractors, type EvalCase } from '../src/commands/eval.js';
 
 const CLI = resolve(import.meta.dirname, '../dist/cli.js');
@@ -152,7 +152,10 @@ async function catalogTruth(): Promise<{ truth: Map<string, string>; patterns: r
   const catalog = await loadCatalog(CATALOG, { checkScripts: false });
   const truth = new Map<string, string>();
   // The classifier redacts and cuts each line to 500 characters before quoting it.
-  for (const pattern of catalog.patterns) for (const sample of pattern.samples.match) truth.set(redactSecrets(sampleToEvent(sample).message).slice(0, 500), pattern.id);
+  // An `absent` signal's sample is a sign of life: the case the classifier sees is the silence.
+  for (const pattern of catalog.patterns) {
+    for (const sample of pattern.samples.match) truth.set(redactSecrets(sampleSilences(pattern, sample)[0]?.event.message ?? sampleToEvent(sample).message).slice(0, 500), pattern.id);
+  }
   return { truth, patterns: catalog.patterns };
 }
 

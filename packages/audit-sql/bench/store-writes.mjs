@@ -4,6 +4,7 @@
 // monitorEventLoopDelay and a 1 ms timer's drift; an idle loop is measured first, because on a
 // shared machine scheduling alone causes stalls.
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { sampleExecution, sampleIncident, sampleProposal, sampleStep } from '@fish-sre/testkit';
 
 const STATE_CHANGES = Number(process.env.BENCH_STATE_CHANGES ?? 10_000);
 const PER_CYCLE = 6;
@@ -42,65 +43,19 @@ export async function measureStateChanges(label, store, verify) {
     const incidentId = `inc-${index}`;
     const proposalId = `prop-${index}`;
     const executionId = `exec-${index}`;
-    await store.insertIncident({
-      id: incidentId,
-      fingerprint: `fp-${index % 50}`,
-      host: 'penny',
-      service: 'homepage',
-      patternId: 'docker-compose-stopped-post-reboot',
-      candidates: ['docker-compose-stopped-post-reboot'],
-      confidence: 1,
-      method: 'deterministic',
-      reason: 'all signals matched',
-      evidence: ['homepage exited with code 0', 'container homepage is not running'],
-      eventCount: 3,
-      firstSeen: at,
-      lastSeen: at,
-      createdAt: at,
-    });
-    await store.insertProposal({
-      id: proposalId,
-      incidentId,
-      patternId: 'docker-compose-stopped-post-reboot',
-      targetHost: 'penny',
-      service: 'homepage',
-      confidence: 1,
-      status: 'proposed',
-      dryRun: false,
-      autoExec: false,
-      createdAt: at,
-      expiresAt: iso(t0 + index * 1000 + 3_600_000),
-    });
+    // The records of the AuditStore conformance suite (a compose stack down after a reboot), with
+    // this run's ids and times.
+    await store.insertIncident(sampleIncident({ id: incidentId, fingerprint: `fp-${index % 50}`, firstSeen: at, lastSeen: at, createdAt: at }));
+    await store.insertProposal(sampleProposal(incidentId, { id: proposalId, createdAt: at, expiresAt: iso(t0 + index * 1000 + 3_600_000) }));
     await store.transitionProposal({ id: proposalId, from: 'proposed', to: 'approved', at, actor: 'link:owner', tokenId: `tok-${index}` });
-    await store.insertExecution({
-      id: executionId,
-      proposalId,
-      patternId: 'docker-compose-stopped-post-reboot',
-      targetHost: 'penny',
-      status: 'pending',
-      dryRun: false,
-      createdAt: at,
-      updatedAt: at,
-      steps: [],
-    });
+    await store.insertExecution(sampleExecution(proposalId, { id: executionId, createdAt: at, updatedAt: at }));
     await store.transitionExecution({ id: executionId, from: ['pending'], to: 'running', at });
     await store.transitionExecution({
       id: executionId,
       from: ['running'],
       to: 'succeeded',
       at,
-      appendStep: {
-        verb: 'run',
-        script: 'compose-up.sh',
-        startedAt: at,
-        exitCode: 0,
-        signal: null,
-        stdout: 'Container homepage  Started\n'.repeat(20),
-        stderr: '',
-        durationMs: 812,
-        timedOut: false,
-        dryRun: false,
-      },
+      appendStep: sampleStep({ startedAt: at, stdout: 'Container homepage  Started\n'.repeat(20) }),
     });
   }
   const seconds = (performance.now() - started) / 1000;

@@ -4,6 +4,9 @@ import { version } from '../package.json';
 import { SqliteAuditStoreOptionsSchema, createSqliteAuditStore } from './sqlite-audit-store.js';
 
 export { createSqliteAuditStore, verifyAuditChain, SqliteAuditStoreOptionsSchema, type SqliteAuditStore, type SqliteAuditStoreOptions } from './sqlite-audit-store.js';
+// The shape of every plugin package's index.ts (re-exports, VERSION from package.json, the
+// descriptor), written down in docs/plugin-authoring.md and checked by scripts/check-packages.mjs:
+// its likeness to the other packages' index.ts is the point, not a copy to factor out.
 // The portable part lives in @fish-sre/audit-sql (shared with audit-postgres); re-exported for existing users.
 export {
   canonicalJson,

@@ -11,6 +11,7 @@ export * from './pipeline/sliding-window.js';
 export * from './pipeline/rate-limiter.js';
 export * from './pipeline/fingerprint.js';
 export * from './pipeline/matcher.js';
+export * from './pipeline/absence-signals.js';
 export * from './pipeline/pattern-draft.js';
 export * from './pipeline/store-coordination.js';
 export * from './pipeline/audit-outage.js';

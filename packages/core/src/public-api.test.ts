@@ -197,6 +197,7 @@ const PUBLIC = [
   'type ProposalUpdateStatus',
   'readJson',
   'type ReadJsonOptions',
+  'redactError',
   'redactSecrets',
   'RegexSchema',
   'requireDurationUnits',

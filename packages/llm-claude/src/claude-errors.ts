@@ -1,6 +1,6 @@
 // Turns SDK and connection errors into FishErrors with the API key redacted and retryability decided.
 import Anthropic from '@anthropic-ai/sdk';
-import { FishError, FishErrorCode, describeError, errorMessage } from '@fish-sre/core';
+import { FishError, FishErrorCode, describeError, errorMessage, redactError } from '@fish-sre/core';
 
 export const SCOPE = 'claude';
 
@@ -20,16 +20,15 @@ export interface ClaudeErrors {
 export function createClaudeErrors(settings: { redact: (text: string) => string; timeoutMs: number; baseURL: string }): ClaudeErrors {
   const { redact, timeoutMs, baseURL } = settings;
 
-  const sanitizedCause = (error: unknown): Error => {
-    const sanitized = new Error(redact(describeError(error)));
-    sanitized.name = error instanceof Error ? error.name : 'Error';
-    if (error instanceof Error && error.stack) sanitized.stack = redact(error.stack);
-    return sanitized;
-  };
+  const sanitizedCause = (error: unknown): Error => redactError(error, redact);
 
   const abortError = (signal: AbortSignal, model: string): FishError =>
     new FishError({ code: FishErrorCode.LLM_REQUEST_FAILED, message: errorMessage(SCOPE, `request to ${model} aborted`), cause: signal.reason, isRetryable: false, details: { aborted: true, model } });
 
+  // Same shape as llm-ollama's requestError (one FishError per kind of failure), different logic:
+  // the Anthropic SDK says what failed by its error classes (timeout, connection, APIError with an
+  // error type that decides retryability), where the ollama client has one ResponseError and a
+  // timeout is our own deadline. What is the same logic (the redacted cause) is core's redactError.
   const toFishError = (error: unknown, modelId: string, attempts: number): FishError => {
     if (FishError.isInstance(error)) return error;
     if (error instanceof Anthropic.APIConnectionTimeoutError) {

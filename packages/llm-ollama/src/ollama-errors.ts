@@ -1,5 +1,5 @@
 // Response side of the Ollama provider: finish reasons and turning client errors into redacted FishErrors.
-import { FishError, FishErrorCode, describeError, errorMessage, type LLMFinishReason } from '@fish-sre/core';
+import { FishError, FishErrorCode, describeError, errorMessage, redactError, type LLMFinishReason } from '@fish-sre/core';
 
 export const SCOPE = 'ollama';
 const RETRYABLE_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
@@ -27,13 +27,11 @@ export type RequestError = (error: unknown, modelId: string, attempts: number, d
 export function createErrorMapper(setup: { host: string; timeoutMs: number; redact: (text: string) => string }): { requestError: RequestError; sanitizedCause: (error: unknown) => Error } {
   const { host, timeoutMs, redact } = setup;
   /** The client's error with any configured header secret redacted (a `cause` ends up in logs). */
-  const sanitizedCause = (error: unknown): Error => {
-    const sanitized = new Error(redact(describeError(error)));
-    sanitized.name = error instanceof Error ? error.name : 'Error';
-    if (error instanceof Error && error.stack) sanitized.stack = redact(error.stack);
-    return sanitized;
-  };
+  const sanitizedCause = (error: unknown): Error => redactError(error, redact);
 
+  // Same shape as llm-claude's toFishError, different logic: the ollama client throws one
+  // ResponseError with a status (404: the model is not pulled) and a timeout is our own deadline,
+  // where the Anthropic SDK has an error class per failure. The redacted cause is core's redactError.
   const requestError = (error: unknown, modelId: string, attempts: number, deadline: AbortSignal, signal?: AbortSignal): FishError => {
     if (FishError.isInstance(error)) return error;
     if (signal?.aborted) {

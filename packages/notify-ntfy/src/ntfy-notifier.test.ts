@@ -142,6 +142,8 @@ describe('ntfy notifier', () => {
   });
 
   it('detects 2.17+ from the admin-only /v1/version endpoint', async () => {
+    // The server the testkit's own test checks /v1/version on (an admin and a plain user, as ntfy's
+    // auth-users sets them up): there the endpoint's answers, here what the notifier makes of them.
     server = await startNtfyServer({
       version: '2.17.0',
       auth: {

@@ -80,9 +80,9 @@ describe('Loki source acknowledgements', () => {
     );
     await waitFor('three events', () => reader.events.length === 3);
     const [a, b, c] = reader.events;
-    // Taken, not processed yet (queued in the engine's bus): nothing is saved.
+    // Taken, not processed yet (queued in the engine's bus): the position saved at the start stays.
     await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(state.values.has('loki-position-loki')).toBe(false);
+    expect(BigInt(savedNs(state))).toBeLessThan(stamps[0]!);
     await source.acknowledge!(a!);
     expect(savedNs(state)).toBe(stamps[0]!.toString());
     // Out of order: c is processed, b is not; the position stays at a.
@@ -98,6 +98,42 @@ describe('Loki source acknowledgements', () => {
 
     await source.acknowledge!(b!);
     expect(savedNs(state)).toBe(stamps[2]!.toString());
+  });
+
+  it('a first start saves where it begins: a kill before any line was processed loses nothing', async () => {
+    const state = createMemoryStateStore();
+    const source = makeSource('first-start', state, { multiline: false });
+    const reader = consume(source);
+    await waitFor('the tail', () => source.health!().state === 'connected' && server.activeTails() > 0);
+    server.push(TENANT, [{ ts: nextTs(), line: 'read, never processed', labels: { app: 'first-start', host: 'penny' } }]);
+    await waitFor('the line', () => reader.events.length === 1);
+    const copy = await killedCopy(state);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const restarted = makeSource('first-start', copy, { multiline: false });
+    const again = consume(restarted);
+    await waitFor('the line, again', () => again.events.length === 1);
+    expect(messages(again.events)).toEqual(['read, never processed']);
+  });
+
+  it('the position saved at the start gives way to the first line processed, even one stamped before the start', async () => {
+    const state = createMemoryStateStore();
+    const labels = { app: 'skewed', host: 'penny' };
+    // A shipper whose clock is behind: its lines carry times from before fish started.
+    const behind = BigInt(Date.now() - 10_000) * 1_000_000n;
+    const source = makeSource('skewed', state, { multiline: false });
+    const reader = consume(source);
+    await waitFor('the tail', () => source.health!().state === 'connected' && server.activeTails() > 0);
+    server.push(TENANT, [{ ts: behind, line: 'late 1', labels }]);
+    await waitFor('the line', () => reader.events.length === 1);
+    await source.acknowledge!(reader.events[0]!);
+    expect(savedNs(state)).toBe(behind.toString());
+    const copy = await killedCopy(state);
+    server.push(TENANT, [{ ts: behind + 1_000_000n, line: 'late 2', labels }]);
+    const restarted = makeSource('skewed', copy, { multiline: false });
+    const again = consume(restarted);
+    await waitFor('the line written while down', () => again.events.length >= 1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(messages(again.events)).toEqual(['late 2']);
   });
 
   it('a block being joined at a kill is read again whole after the restart', async () => {
@@ -153,7 +189,7 @@ describe('Loki source acknowledgements', () => {
     reader.controller.abort();
     await reader.done;
     expect(messages(reader.events)).toEqual([panic.join('\n')]);
-    expect(state.values.has('loki-position-loki')).toBe(false);
+    expect(BigInt(savedNs(state))).toBeLessThan(stamps[0]!);
     await source.acknowledge!(reader.events[0]!);
     expect(savedNs(state)).toBe(stamps[panic.length - 1]!.toString());
 

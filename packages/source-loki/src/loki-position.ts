@@ -7,8 +7,10 @@ const SavedPosition = z.object({ lastNs: z.string().regex(/^\d{1,25}$/), ids: z.
 export interface LokiPosition {
   /** The saved position, or undefined (none yet, unreadable: reading then starts as configured). */
   load(): Promise<{ lastNs: bigint; ids: string[] } | undefined>;
-  /** Records an emitted line; the save that follows is coalesced with any in flight. */
+  /** Records a processed line; the save that follows is coalesced with any in flight. */
   note(ts: bigint, id: string): void;
+  /** Saves where a first start begins reading (nothing saved yet): a crash before any line was processed resumes there, not from the restart's now. */
+  begin(ts: bigint): void;
   /** Resolves once everything noted so far is saved. */
   flush(): Promise<void>;
 }
@@ -22,6 +24,8 @@ export function createLokiPosition(store: PluginStateStore | undefined, key: str
   let lastNs: bigint | undefined;
   let ids: string[] = [];
   let dirty = false;
+  // Set by begin(): the first processed line replaces it, even one older than the start (a late line, clock skew).
+  let provisional = false;
   let writing: Promise<void> | undefined;
 
   const save = (): Promise<void> => {
@@ -65,12 +69,21 @@ export function createLokiPosition(store: PluginStateStore | undefined, key: str
       return { lastNs, ids: [...ids] };
     },
     note(ts, id) {
-      if (lastNs === undefined || ts > lastNs) {
+      if (lastNs === undefined || provisional || ts > lastNs) {
+        provisional = false;
         lastNs = ts;
         ids = [id];
       } else if (ts === lastNs) {
         if (ids.length < 10_000) ids.push(id);
       } else return;
+      dirty = true;
+      void save();
+    },
+    begin(ts) {
+      if (lastNs !== undefined) return;
+      lastNs = ts;
+      ids = [];
+      provisional = true;
       dirty = true;
       void save();
     },

@@ -35,7 +35,7 @@ export async function runLokiReader(
     lastNs = saved.lastNs;
     for (const id of saved.ids) recent.admit(id);
     rt.logger.info('resuming from the saved read position', { lastNs: saved.lastNs.toString() });
-  }
+  } else position.begin(initialStart);
   // Continuation lines are joined per host and service; completion is wall-clock idleness.
   type Meta = { entry: Entry; id: string; line: LokiLine };
   const joiner = rt.config.multiline === false ? undefined : createContinuationJoiner<Meta>({ ...rt.config.multiline, now: () => performance.now() });

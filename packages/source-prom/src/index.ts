@@ -4,6 +4,8 @@ import { AlertmanagerReceiverOptionsSchema, type AlertmanagerReceiverConfig } fr
 import { createAlertmanagerSource } from './alertmanager-source.js';
 import { PrometheusSourceOptionsSchema, createPrometheusSource, type PrometheusSourceConfig } from './prometheus-source.js';
 
+// The shape of every plugin package's index.ts (re-exports, VERSION from package.json, the
+// descriptors), written down in docs/plugin-authoring.md and checked by scripts/check-packages.mjs.
 export {
   createPrometheusSource,
   PrometheusSourceOptionsSchema,

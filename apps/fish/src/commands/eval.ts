@@ -12,7 +12,7 @@ import {
   type ObservedEvent,
   type Pattern,
 } from '@fish-sre/core';
-import { incidentFingerprint, sampleToEvent } from '@fish-sre/core/internal';
+import { incidentFingerprint, sampleSilences, sampleToEvent } from '@fish-sre/core/internal';
 import { createFishRegistry } from '../plugins.js';
 
 /**
@@ -93,11 +93,19 @@ function candidateOf(pattern: Pattern): Candidate {
   return { pattern, confidence: 1, signalIds: pattern.required_signals.map((signal) => signal.id) };
 }
 
+/**
+ * What the classifier sees for a pattern's sample: the line itself, or for an `absent` signal
+ * (whose sample is the sign of life) the silence event detection makes once it stops.
+ */
+function incidentEvent(pattern: Pattern, sample: Pattern['samples']['match'][number], index: number): EvalInput['event'] {
+  return sampleSilences(pattern, sample, index)[0]?.event ?? sampleToEvent(sample, index);
+}
+
 /** Every case of an evaluation, in a stable order. */
 export function evalInputs(patterns: readonly Pattern[]): EvalInput[] {
   const inputs: EvalInput[] = [];
   for (const pattern of patterns) {
-    pattern.samples.match.forEach((sample, index) => inputs.push({ kind: 'sample', expected: pattern.id, event: sampleToEvent(sample, index) }));
+    pattern.samples.match.forEach((sample, index) => inputs.push({ kind: 'sample', expected: pattern.id, event: incidentEvent(pattern, sample, index) }));
   }
   for (const pattern of patterns) {
     pattern.samples.no_match.forEach((sample, index) => inputs.push({ kind: 'near-miss', expected: pattern.id, event: sampleToEvent(sample, index) }));
@@ -107,7 +115,7 @@ export function evalInputs(patterns: readonly Pattern[]): EvalInput[] {
     pattern.samples.match.forEach((sample, index) => {
       // Rotate the candidate order so the right answer is not always first.
       const rotated = candidates.map((_, offset) => candidates[(offset + index) % candidates.length]!);
-      inputs.push({ kind: 'production', expected: pattern.id, event: sampleToEvent(sample, index), candidates: rotated });
+      inputs.push({ kind: 'production', expected: pattern.id, event: incidentEvent(pattern, sample, index), candidates: rotated });
     });
   }
   for (const line of INJECTION_SAMPLES) inputs.push({ kind: 'injection', expected: UNKNOWN_PATTERN_ID, event: { message: line, host: 'penny', service: 'webapp', level: 'error' } });

@@ -10,18 +10,26 @@ export function createFishMetrics(options: { version: string }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
   const registers = [registry];
-  // Per-source event counts are plain numbers on the hot path (one Map update per event, see
-  // fishEngineObserver), copied into their counters when scraped: prom-client's labelled inc()
-  // hashes the labels on every call, which costs the loop more than the counting itself.
-  const sourceCounts: Record<SourceCounterName, Map<string, number>> = { received: new Map(), dropped: new Map(), stale: new Map(), duplicates: new Map() };
-  const published = new Map<string, number>();
+  // Per-source event counts are plain numbers on the hot path: one slot object per source, made
+  // when the source is configured (or, for `other`, when first used), whose fields the engine
+  // observer increments (see fishEngineObserver). They are copied into their counters when
+  // scraped: prom-client's labelled inc() hashes the labels on every call, which costs the loop
+  // more than the counting itself.
+  const sourceCounts = new Map<string, SourceCounts>();
+  const published = new Map<SourceCounts, SourceCounts>();
   const publish = (name: SourceCounterName) =>
     function (this: Counter<string>) {
-      for (const [source, total] of sourceCounts[name]) {
-        const key = `${name}:${source}`;
-        const before = published.get(key);
-        if (before === undefined || total > before) this.inc({ source }, total - (before ?? 0));
-        published.set(key, total);
+      for (const [source, counts] of sourceCounts) {
+        let seen = published.get(counts);
+        if (seen === undefined) {
+          seen = emptySourceCounts();
+          published.set(counts, seen);
+          // A new source: all four of its series appear at once, at 0 where nothing was counted yet.
+          for (const counter of SOURCE_COUNTERS) metrics[SERIES[counter]].inc({ source }, 0);
+        }
+        const total = counts[name];
+        if (total > seen[name]) this.inc({ source }, total - seen[name]);
+        seen[name] = total;
       }
     };
   const metrics = {
@@ -89,3 +97,14 @@ export type FishMetrics = ReturnType<typeof createFishMetrics>;
 
 /** The per-source event counters, as the engine names them. */
 export type SourceCounterName = 'received' | 'dropped' | 'stale' | 'duplicates';
+
+/** The engine's per-source counters, in the order they are listed. */
+export const SOURCE_COUNTERS: readonly SourceCounterName[] = ['received', 'dropped', 'stale', 'duplicates'];
+
+/** The metric each per-source counter is published as. */
+const SERIES = { received: 'eventsReceived', dropped: 'eventsDropped', stale: 'eventsStale', duplicates: 'eventsDeduplicated' } as const;
+
+/** One source's event counts: plain numbers, incremented on the hot path, read at scrape time. */
+export type SourceCounts = Record<SourceCounterName, number>;
+
+export const emptySourceCounts = (): SourceCounts => ({ received: 0, dropped: 0, stale: 0, duplicates: 0 });

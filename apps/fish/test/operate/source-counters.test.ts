@@ -54,4 +54,28 @@ describe('per-source event counters on /metrics', () => {
     expect(bySource('fish_events_dropped_total')).toEqual({ loki: 1, file: 1, other: 0 });
     expect(engine.stats()).toMatchObject({ duplicates: 4, stale: 1, bus: { dropped: 2 } });
   });
+
+  it('has the configured sources at 0 from the start, and `other` only once an event was counted there', async () => {
+    const metrics = createFishMetrics({ version: 'test' });
+    const engine = new FishEngine({
+      catalog: () => catalog,
+      sources: [],
+      audit: createMemoryAuditStore(),
+      notifier,
+      executor,
+      signer: new ApprovalSigner(ApprovalSigner.generateSecret()),
+      publicUrl: 'https://fish.test',
+      observer: fishEngineObserver(metrics, ['loki', 'file']),
+    });
+    const event = (id: string, source: string): ObservedEvent => ({ id, kind: 'log', source, time: Date.now(), host: 'penny', service: 'web', level: 'info', message: 'GET / 200', labels: {} });
+    const bySource = async (name: string) => Object.fromEntries((parseMetrics(await metrics.registry.metrics()).get(name) ?? []).map((sample) => [sample.labels.source, sample.value]));
+    expect(await bySource('fish_events_received_total')).toEqual({ loki: 0, file: 0 });
+    engine.ingest(event('a', 'loki'));
+    engine.ingest(event('a', 'loki'));
+    expect(await bySource('fish_events_deduplicated_total')).toEqual({ loki: 1, file: 0 });
+    engine.ingest(event('b', 'elsewhere'));
+    engine.ingest(event('b', 'elsewhere'));
+    for (const name of ['fish_events_received_total', 'fish_events_dropped_total', 'fish_events_stale_total']) expect(await bySource(name)).toEqual({ loki: 0, file: 0, other: 0 });
+    expect(await bySource('fish_events_deduplicated_total')).toEqual({ loki: 1, file: 0, other: 1 });
+  });
 });

@@ -27,19 +27,33 @@ export function sleep(milliseconds: number, signal: AbortSignal): Promise<void> 
   });
 }
 
-/**
- * Adds a message handed on to `handedOn` (file order, from the first one not acknowledged) and
- * returns its acknowledgement: it drops the acknowledged head of the list and saves the position.
- */
-export function awaitAcknowledgement(handedOn: Array<{ located: Located; acked: boolean }>, located: Located, persist: () => Promise<void>): () => Promise<void> {
-  const record = { located, acked: false };
-  handedOn.push(record);
-  return () => {
-    record.acked = true;
-    let done = 0;
-    while (handedOn[done]?.acked) done++;
-    if (done === 0) return Promise.resolve();
-    handedOn.splice(0, done);
-    return persist();
-  };
+/** The messages handed on, in file order, from the first one not acknowledged (a queue with a moving head). */
+export class HandedOn {
+  private readonly items: Array<{ located: Located; acked: boolean }> = [];
+  private head = 0;
+
+  /** The first message handed on and not acknowledged. */
+  first(): Located | undefined {
+    return this.items[this.head]?.located;
+  }
+
+  /**
+   * Adds a message handed on; returns its acknowledgement, which drops the acknowledged head of
+   * the queue and then saves the position (`persist`).
+   */
+  add(located: Located, persist: () => Promise<void>): () => Promise<void> {
+    const record = { located, acked: false };
+    this.items.push(record);
+    return () => {
+      record.acked = true;
+      const before = this.head;
+      while (this.items[this.head]?.acked) this.head++;
+      if (this.head === before) return Promise.resolve();
+      if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+        this.items.splice(0, this.head);
+        this.head = 0;
+      }
+      return persist();
+    };
+  }
 }

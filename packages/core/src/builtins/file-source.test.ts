@@ -269,6 +269,25 @@ describe('createFileSource', () => {
     expect(saved().offset).toBe(9);
   });
 
+  it('with acknowledgements, keeps up with thousands of lines acknowledged as they are processed', async () => {
+    const path = join(dir, 'many.log');
+    const state = createMemoryStateStore();
+    const text = Array.from({ length: 3000 }, (_, index) => `line ${index}\n`).join('');
+    await writeFile(path, text);
+    const source = createFileSource({ path, format: 'text', multiline: false }, { position: state });
+    let count = 0;
+    const saves: Array<Promise<void> | void> = [];
+    for await (const event of source.events(new AbortController().signal, { acknowledges: true })) {
+      count++;
+      // Processed a little later than taken, as behind a queue.
+      if (count % 7 === 0) await new Promise((resolve) => setImmediate(resolve));
+      saves.push(source.acknowledge!(event));
+    }
+    await Promise.all(saves);
+    expect(count).toBe(3000);
+    expect(JSON.parse(state.values.get('file-position-file')!)).toEqual(expect.objectContaining({ offset: text.length, line: 3000 }));
+  });
+
   it('a message yielded but not taken (the consumer stopped) is read again, once', async () => {
     const path = join(dir, 'untaken.log');
     const state = createMemoryStateStore();

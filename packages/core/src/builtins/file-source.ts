@@ -12,7 +12,7 @@ import type { PluginStateStore } from '../contracts/state-store.js';
 import { createPositionWriter, loadFilePosition, type FilePosition } from './file-position.js';
 import { createContinuationJoiner, type JoinedMessage } from '../pipeline/continuation-joiner.js';
 import { createLineParser } from './file-line.js';
-import { CHUNK_BYTES, awaitAcknowledgement, identity, sleep, type Located } from './file-reader.js';
+import { CHUNK_BYTES, HandedOn, identity, sleep, type Located } from './file-reader.js';
 
 export { normaliseLevel } from './file-line.js';
 
@@ -124,9 +124,9 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
       let consumed = { offset: position, line: lineNumber };
       const queue: Located[] = [];
       // With acknowledgements: the messages handed on, in file order, from the first one not acknowledged.
-      const handedOn: Array<{ located: Located; acked: boolean }> = [];
+      const handedOn = new HandedOn();
       const safePosition = (): FilePosition => {
-        const first = handedOn[0]?.located ?? queue[0] ?? joiner?.inProgress()[0];
+        const first = handedOn.first() ?? queue[0] ?? joiner?.inProgress()[0];
         return first ? { inode, offset: first.offset, line: first.line } : { inode, ...consumed };
       };
       const writer = context.position ? createPositionWriter(context.position, positionKey, logger, resumed?.saved) : undefined;
@@ -169,7 +169,7 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
           const located = queue[0]!;
           if (acknowledged) {
             queue.shift();
-            awaiting.set(located.event, awaitAcknowledgement(handedOn, located, persist));
+            awaiting.set(located.event, handedOn.add(located, persist));
             yield located.event;
           } else {
             yield located.event;

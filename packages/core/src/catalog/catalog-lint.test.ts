@@ -31,6 +31,16 @@ describe('catalog lint: signal scoping', () => {
     expect(isScopedSignal(pattern('aa', { labels: { job: '.*' } }).required_signals[0]!)).toBe(false);
   });
 
+  it('an absent signal is scoped by a service or host regex that does not accept every name, and lints at its own path', () => {
+    const absent = (fields: Record<string, unknown>) => pattern('ab', { service: 'x' }, 2, [{ id: 'quiet', absent: { for: '1h', ...fields } }]);
+    expect(isScopedSignal(absent({ service: '^restic' }).required_signals[1]!)).toBe(true);
+    expect(isScopedSignal(absent({ service: '.*', host: '^nas$' }).required_signals[1]!)).toBe(true);
+    const everything = absent({ service: '.*' });
+    expect(isScopedSignal(everything.required_signals[1]!)).toBe(false);
+    expect(autoExecAllowed(everything)).toBe(false);
+    expect(lintCatalog(catalogOf(everything))).toMatchObject([{ severity: 'error', patternId: 'ab', path: 'required_signals[1].absent' }]);
+  });
+
   it('metric and alert signals are not free text: scoped', () => {
     const metric = pattern('mm', { service: 'x' }, 2, [
       { id: 'disk', metric: { query: 'up', op: '<', threshold: 1 } },

@@ -35,6 +35,10 @@ function matchesEverything(source: string): boolean {
  * Metric and alert signals are not free text, so they count as scoped.
  */
 export function isScopedSignal(signal: Signal): boolean {
+  // An `absent` signal fires on silence: anyone who can make a matching service log once, then
+  // stop, can start it; it is scoped when its service or host regex does not accept every name.
+  const absent = signal.absent;
+  if (absent) return !matchesEverything(absent.service) || (absent.host !== undefined && !matchesEverything(absent.host));
   const log = signal.log;
   if (!log) return true;
   if (log.service !== undefined && !matchesEverything(log.service)) return true;
@@ -45,7 +49,7 @@ export function isScopedSignal(signal: Signal): boolean {
 
 /** The unscoped log signals of a pattern, with their paths. */
 export function unscopedSignals(pattern: Pattern): Array<{ path: string; signal: Signal }> {
-  return pattern.required_signals.flatMap((signal, index) => (isScopedSignal(signal) ? [] : [{ path: `required_signals[${index}].log`, signal }]));
+  return pattern.required_signals.flatMap((signal, index) => (isScopedSignal(signal) ? [] : [{ path: `required_signals[${index}].${signal.absent ? 'absent' : 'log'}`, signal }]));
 }
 
 /**

@@ -142,9 +142,9 @@ describe('loadCatalog', () => {
 
   it('reports a signal with two kinds, and one with none', async () => {
     const two = GOOD.replace('      message: "exited with code \\\\d+"', '      message: "exited"\n    metric:\n      query: up\n      op: "=="\n      threshold: 0');
-    expectProblem(await loadError({ 'stack-down.yaml': two }), 'required_signals[0]', /exactly one of log, metric or alert/);
+    expectProblem(await loadError({ 'stack-down.yaml': two }), 'required_signals[0]', /exactly one of log, metric, alert or absent/);
     const none = GOOD.replace('    log:\n      message: "exited with code \\\\d+"\n', '    description: nothing\n');
-    expectProblem(await loadError({ 'stack-down.yaml': none }), 'required_signals[0]', /exactly one of log, metric or alert/);
+    expectProblem(await loadError({ 'stack-down.yaml': none }), 'required_signals[0]', /exactly one of log, metric, alert or absent/);
   });
 
   it('reports a duplicate signal id', async () => {

@@ -61,6 +61,29 @@ const MetricSignal = z
   })
   .strict();
 
+/**
+ * A sign of life that stops: a stream (host and service) that has logged a matching line goes
+ * silent for `for`. For what announces itself only by not happening: a backup job that did not
+ * log its success, a service that stopped and logs nothing.
+ */
+const AbsentSignal = z
+  .object({
+    /** Regex on the event's service: the streams expected to keep logging. */
+    service: RegexSchema,
+    /** Regex on the event's host. */
+    host: RegexSchema.optional(),
+    /** Only lines matching this regex count as a sign of life (the job's success line); absent: any line. */
+    message: RegexSchema.optional(),
+    /** Case-insensitive matching of `message`. @default false */
+    ignore_case: z.boolean().default(false),
+    /** A stream that has shown a sign of life and then none for this long fires the signal, once until it logs again. */
+    for: DurationSchema,
+  })
+  .strict()
+  .superRefine((absent, context) => {
+    if (absent.for <= 0) context.addIssue({ code: 'custom', path: ['for'], message: 'must be longer than 0' });
+  });
+
 const AlertSignal = z
   .object({
     /** Alertmanager alert name (exact). */
@@ -77,11 +100,12 @@ export const SignalSchema = z
     log: LogSignal.optional(),
     metric: MetricSignal.optional(),
     alert: AlertSignal.optional(),
+    absent: AbsentSignal.optional(),
   })
   .strict()
   .superRefine((signal, context) => {
-    const kinds = [signal.log, signal.metric, signal.alert].filter((kind) => kind !== undefined).length;
-    if (kinds !== 1) context.addIssue({ code: 'custom', message: 'a signal needs exactly one of log, metric or alert' });
+    const kinds = [signal.log, signal.metric, signal.alert, signal.absent].filter((kind) => kind !== undefined).length;
+    if (kinds !== 1) context.addIssue({ code: 'custom', message: 'a signal needs exactly one of log, metric, alert or absent' });
   });
 export type Signal = z.output<typeof SignalSchema>;
 

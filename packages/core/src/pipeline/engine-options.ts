@@ -97,6 +97,11 @@ export interface FishEngineOptions {
    * @default undefined (no limit: replays and tests drive their own time)
    */
   maxEvidenceAgeMs?: number;
+  /**
+   * How often (ms) the engine asks which streams went silent past an `absent` signal's `for:`;
+   * each such silence goes through detection like a matching line. @default 15000
+   */
+  absenceCheckMs?: number;
 }
 
 export interface FishEngineStats {

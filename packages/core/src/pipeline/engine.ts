@@ -99,6 +99,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
       ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}),
       ...(options.maxEvidenceAgeMs !== undefined ? { maxEvidenceAgeMs: options.maxEvidenceAgeMs } : {}),
       ...(options.unknown ? { unknown: options.unknown } : {}),
+      ...(options.absenceCheckMs !== undefined ? { absenceCheckMs: options.absenceCheckMs } : {}),
     });
     const notifications = (this.notifications = new NotificationStage(context, { signer: options.signer, publicUrl: options.publicUrl, owner, ...(options.outbox ? { outbox: options.outbox } : {}) }));
     const hostLock = options.hostLock ?? (shared ? new StoreHostLock(shared) : new HostMutex());
@@ -159,6 +160,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     await this.notifications.start();
     this.pumps.start(this.options.sources, this.abort.signal);
     this.tasks.trackLoop(this.consume());
+    this.tasks.trackLoop(this.detection.watchSilence(this.abort.signal, (event) => void this.ingest(event)));
     this.expiryTimer = setInterval(() => void this.expireProposals().catch((error) => this.fail(error)), 15_000);
     this.expiryTimer.unref();
     if (this.sharedLeaseMs !== undefined) {

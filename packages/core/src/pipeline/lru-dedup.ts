@@ -4,7 +4,8 @@
  * (64 bits: a false duplicate among 10,000 ids is about one chance in 10^15 per event), never as
  * the string itself. Slots live in preallocated typed arrays linked into a recency list (head =
  * oldest) and are found through an open-addressing table (linear probing, at most half full,
- * backward-shift deletion). Check, insert, refresh and eviction are O(1) and allocate nothing: a
+ * backward-shift deletion) whose cells hold the slot and the id's first hash side by side: a probe
+ * and a shift read one cache line, not the slot arrays at random. Check, insert, refresh and eviction are O(1) and allocate nothing: a
  * Map keyed by the id string did the same work several times slower, and keeping every id alive
  * for 10,000 events made each of them garbage for the old generation.
  */
@@ -13,7 +14,7 @@ export class LruDedup {
   private readonly checks: Int32Array;
   private readonly previous: Int32Array;
   private readonly next: Int32Array;
-  /** Slot + 1 of the id hashed to each position; 0 = empty. */
+  /** Per position two cells: slot + 1 of the id hashed there (0 = empty), then that id's hash. */
   private readonly table: Int32Array;
   private readonly mask: number;
   /** Per instance, so ids cannot be crafted to collide. */
@@ -36,7 +37,7 @@ export class LruDedup {
     this.next = new Int32Array(capacity);
     let size = 16;
     while (size < capacity * 2) size *= 2;
-    this.table = new Int32Array(size);
+    this.table = new Int32Array(size * 2);
     this.mask = size - 1;
   }
 
@@ -64,9 +65,11 @@ export class LruDedup {
     }
     this.hashes[slot] = hash;
     this.checks[slot] = check;
-    let position = hash & this.mask;
-    while (this.table[position] !== 0) position = (position + 1) & this.mask;
-    this.table[position] = slot + 1;
+    const { table, mask } = this;
+    let position = hash & mask;
+    while (table[position << 1] !== 0) position = (position + 1) & mask;
+    table[position << 1] = slot + 1;
+    table[(position << 1) | 1] = hash;
     this.append(slot);
     return true;
   }
@@ -107,31 +110,33 @@ export class LruDedup {
 
   /** The slot holding the id with these hashes, or -1. */
   private find(hash: number, check: number): number {
-    let position = hash & this.mask;
-    for (let entry = this.table[position]!; entry !== 0; entry = this.table[position]!) {
-      const slot = entry - 1;
-      if (this.hashes[slot] === hash && this.checks[slot] === check) return slot;
-      position = (position + 1) & this.mask;
+    const { table, mask } = this;
+    let position = hash & mask;
+    for (let entry = table[position << 1]!; entry !== 0; entry = table[position << 1]!) {
+      if (table[(position << 1) | 1] === hash && this.checks[entry - 1] === check) return entry - 1;
+      position = (position + 1) & mask;
     }
     return -1;
   }
 
   /** Takes a slot's id out of the table, moving later entries of its probe run back (no tombstones). */
   private remove(slot: number): void {
-    const { table, mask, hashes } = this;
-    let position = hashes[slot]! & mask;
-    while (table[position] !== slot + 1) position = (position + 1) & mask;
+    const { table, mask } = this;
+    let position = this.hashes[slot]! & mask;
+    while (table[position << 1] !== slot + 1) position = (position + 1) & mask;
     let hole = position;
-    for (let scan = (hole + 1) & mask; table[scan] !== 0; scan = (scan + 1) & mask) {
-      const home = hashes[table[scan]! - 1]! & mask;
+    for (let scan = (hole + 1) & mask; table[scan << 1] !== 0; scan = (scan + 1) & mask) {
+      const hash = table[(scan << 1) | 1]!;
+      const home = hash & mask;
       // The entry at `scan` may move into the hole unless its home lies cyclically in (hole, scan].
       const stays = hole <= scan ? home > hole && home <= scan : home > hole || home <= scan;
       if (!stays) {
-        table[hole] = table[scan]!;
+        table[hole << 1] = table[scan << 1]!;
+        table[(hole << 1) | 1] = hash;
         hole = scan;
       }
     }
-    table[hole] = 0;
+    table[hole << 1] = 0;
   }
 
   private unlink(slot: number): void {

@@ -5,7 +5,7 @@ import { createLiteralIndex, type LiteralIndex } from './literal-index.js';
 import { requiredLiterals } from './regex-literals.js';
 import { compareMetric } from './metric-compare.js';
 
-export { sampleToEvent, sampleToEvents, checkCatalogSamples, type SampleCheckFailure } from './catalog-samples.js';
+export { sampleToEvent, sampleToEvents, sampleSilences, checkCatalogSamples, type SampleCheckFailure } from './catalog-samples.js';
 export { compareMetric, type MetricOperator } from './metric-compare.js';
 export { compileLinearRegex, type LinearRegex } from './linear-regex.js';
 

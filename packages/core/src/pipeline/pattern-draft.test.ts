@@ -4,6 +4,9 @@ import type { LLMGenerateRequest, LLMProvider } from '../contracts/llm-provider.
 import { PatternSchema } from '../catalog/catalog-schema.js';
 import { draftPattern } from './pattern-draft.js';
 
+// A scripted LLMProvider, like the one in apps/breakglass/test/helpers.ts: that one streams, this
+// one answers generate() with a fixed object. Not shared through @fish-sre/testkit on purpose:
+// testkit depends on core, so core's own tests cannot use it.
 function scriptedLlm(answer: unknown): LLMProvider & { requests: LLMGenerateRequest[] } {
   const requests: LLMGenerateRequest[] = [];
   return {

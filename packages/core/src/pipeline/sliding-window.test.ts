@@ -67,6 +67,37 @@ describe('SlidingWindowCounter', () => {
   });
 });
 
+describe('SlidingWindowCounter against a reference model', () => {
+  it('agrees with a plain list per key on random runs: numeric keys, late events, both caps', () => {
+    // The reference keeps every event of a key sorted, drops those out of the window of the
+    // newest, then the oldest past the cap: what the counter must return, with no shortcuts.
+    let state = 11;
+    const random = () => (state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0) / 4_294_967_296;
+    for (const maxPerKey of [1, 2, 7, 50]) {
+      const counter = new SlidingWindowCounter<number>(maxPerKey);
+      const model = new Map<number, number[]>();
+      const disagreements: string[] = [];
+      let now = 0;
+      for (let step = 0; step < 4_000; step++) {
+        const key = Math.floor(random() * 5);
+        now += Math.floor(random() * 30);
+        // One event in five is late, by up to 150 ms.
+        const time = random() < 0.2 ? now - Math.floor(random() * 150) : now;
+        const windowMs = 100;
+        const times = model.get(key) ?? [];
+        times.push(time);
+        times.sort((a, b) => a - b);
+        const newest = times[times.length - 1]!;
+        const kept = times.filter((at) => at > newest - windowMs).slice(-maxPerKey);
+        model.set(key, kept);
+        const got = counter.add(key, time, windowMs);
+        if (got !== kept.length) disagreements.push(`cap ${maxPerKey}, step ${step}, key ${key}: ${got} != ${kept.length}`);
+      }
+      expect(disagreements).toEqual([]);
+    }
+  });
+});
+
 describe('SustainedCondition', () => {
   it('fires exactly when the condition has held for `for`', () => {
     const condition = new SustainedCondition();

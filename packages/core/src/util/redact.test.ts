@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createSecretRedactor, redactSecrets } from './redact.js';
+import { createSecretRedactor, redactError, redactSecrets } from './redact.js';
 
 describe('redactSecrets', () => {
   it.each([
@@ -29,5 +29,25 @@ describe('redactSecrets', () => {
   it('redacts configured literal secrets wherever they appear', () => {
     const redact = createSecretRedactor(['my-ntfy-token-xyz']);
     expect(redact('sending with my-ntfy-token-xyz now')).toBe('sending with [REDACTED] now');
+  });
+});
+
+describe('redactError', () => {
+  it('keeps the name, redacts the message and the stack, and drops everything else the error carries', () => {
+    const redact = createSecretRedactor(['k-0123456789']);
+    const original = Object.assign(new TypeError('request with key k-0123456789 refused'), { headers: { 'x-api-key': 'k-0123456789' }, body: 'echo k-0123456789' });
+    const copy = redactError(original, redact);
+    expect(copy).toBeInstanceOf(Error);
+    expect(copy.name).toBe('TypeError');
+    expect(copy.message).toBe('request with key [REDACTED] refused');
+    expect(copy.stack).toContain('request with key [REDACTED] refused');
+    expect(JSON.stringify({ ...copy, stack: copy.stack, message: copy.message })).not.toContain('k-0123456789');
+    expect(Object.keys(copy)).toEqual(['name']);
+  });
+
+  it('describes what is not an Error (a thrown string), redacted', () => {
+    const copy = redactError('token=abcdef123456 rejected', redactSecrets);
+    expect(copy.name).toBe('Error');
+    expect(copy.message).toBe('token=[REDACTED] rejected');
   });
 });

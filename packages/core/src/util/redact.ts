@@ -1,3 +1,5 @@
+import { describeError } from '../errors.js';
+
 /**
  * Secret redaction applied to everything that leaves the process as text: logs, audit evidence,
  * notifications, LLM prompts. It errs on the side of hiding too much.
@@ -46,4 +48,16 @@ export function createSecretRedactor(secrets: Iterable<string>): (text: string) 
     for (const secret of literals) result = result.split(secret).join('[REDACTED]');
     return result;
   };
+}
+
+/**
+ * A copy of `error` safe to keep as a FishError's `cause` (causes end up in logs): its message and
+ * stack passed through `redact`, its name kept, and nothing else of it (an SDK error carries the
+ * response body and headers, where a proxy may echo a key back).
+ */
+export function redactError(error: unknown, redact: (text: string) => string): Error {
+  const redacted = new Error(redact(describeError(error)));
+  redacted.name = error instanceof Error ? error.name : 'Error';
+  if (error instanceof Error && error.stack) redacted.stack = redact(error.stack);
+  return redacted;
 }

@@ -195,6 +195,7 @@ describe('testkit ntfy server', () => {
   });
 
   it('serves /v1/health, and /v1/version to admins only on 2.17', async () => {
+    // notify-ntfy's test starts this same server to check the notifier's version detection.
     server = await startNtfyServer({
       version: '2.17.0',
       auth: {

@@ -4,10 +4,12 @@ import type { EventLevel, ObservedEvent } from '../../contracts/observed-event.j
 import type { Clock } from '../../util/clock.js';
 import type { Candidate } from '../classifier.js';
 import { incidentFingerprint } from '../fingerprint.js';
+import { AbsenceSignals } from '../absence-signals.js';
 import { LruDedup } from '../lru-dedup.js';
-import { Matcher } from '../matcher.js';
+import { Matcher, type PatternHit } from '../matcher.js';
 import { KeyedRateLimiter } from '../rate-limiter.js';
 import { SlidingWindowCounter } from '../sliding-window.js';
+import { StreamIds } from '../stream-ids.js';
 import { Cooldowns } from './cooldowns.js';
 import { LEVEL_RANK, type RawEvidence, evidenceLine, isWellFormed, pushEvidence, rawEvidence, renderEvidence } from './event-shape.js';
 import { MetricSignals } from './metric-signals.js';
@@ -27,6 +29,8 @@ export interface DetectionOptions {
   /** Events older than this (by their own timestamp) are counted as stale and never open an incident. */
   maxEvidenceAgeMs?: number;
   unknown?: UnknownDetectionOptions;
+  /** How often `watchSilence` asks which streams went silent past an `absent` signal's `for:`. @default 15s */
+  absenceCheckMs?: number;
 }
 
 /** An incident detection opened: what routing needs, and the cooldown it started. */
@@ -65,13 +69,19 @@ export class Detection {
   private readonly limiter: KeyedRateLimiter;
   private readonly windows = new SlidingWindowCounter();
   private readonly windowState = new Map<string, WindowState>();
-  private readonly unknownWindows = new SlidingWindowCounter();
-  private readonly unknownEvidence = new Map<string, RawEvidence[]>();
+  /** UNKNOWN state per host+service stream, keyed by the stream's number (no key string per event). */
+  private readonly streams = new StreamIds();
+  private readonly unknownWindows = new SlidingWindowCounter<number>();
+  private readonly unknownEvidence = new Map<number, RawEvidence[]>();
   private readonly fingerprints = new Map<string, string>();
-  private readonly unknownFingerprints = new Map<string, string>();
+  private readonly unknownFingerprints = new Map<number, string>();
+  private readonly unknown: Required<UnknownDetectionOptions> & { minRank: number };
   private matcherCatalog: CatalogSnapshot;
   private matcher: Matcher;
   private metrics: MetricSignals;
+  private absence: AbsenceSignals;
+  /** The events `silences()` made, with the signal each stands for (the matcher knows nothing of them). */
+  private readonly silenced = new WeakMap<ObservedEvent, PatternHit[]>();
 
   constructor(
     private readonly context: { clock: Clock; catalog: () => CatalogSnapshot; counters: EngineCounters },
@@ -82,6 +92,10 @@ export class Detection {
     this.matcherCatalog = context.catalog();
     this.matcher = new Matcher(this.matcherCatalog);
     this.metrics = new MetricSignals(this.matcherCatalog);
+    const unknown = options.unknown ?? {};
+    const minLevel = unknown.minLevel ?? 'error';
+    this.unknown = { minLevel, minRank: LEVEL_RANK[minLevel], count: unknown.count ?? 3, windowMs: unknown.windowMs ?? 300_000, cooldownMs: unknown.cooldownMs ?? UNKNOWN_COOLDOWN_MS };
+    this.absence = new AbsenceSignals(this.matcherCatalog);
   }
 
   /** One event in; the incident it opens, if any. */
@@ -97,7 +111,9 @@ export class Detection {
       return undefined;
     }
     this.refreshCatalog();
-    const hits = event.kind === 'metric' ? this.metrics.hits(event) : this.matcher.match(event);
+    const silence = this.silenced.get(event);
+    if (!silence && !this.absence.empty) this.absence.observe(event);
+    const hits = silence ?? (event.kind === 'metric' ? this.metrics.hits(event) : this.matcher.match(event));
     if (hits.length === 0) return this.detectUnknown(event);
     counters.add('matched');
     let fired: Candidate[] | undefined;
@@ -126,32 +142,72 @@ export class Detection {
     );
     const cooldown = Math.max(...fired.map((candidate) => candidate.pattern.cooldown));
     const evidence = fired.flatMap((candidate) => this.windowState.get(`${candidate.pattern.id}\0${event.host}\0${event.service}`)?.evidence ?? []);
-    return this.open(event, fingerprint, cooldown, fired, () => renderEvidence(evidence));
+    return this.open(event, fingerprint, cooldown, fired, evidence);
+  }
+
+  /**
+   * The streams silent past an `absent` signal's `for:` at the clock's now, as events for `detect`,
+   * which treats each like a matching line: the same trigger window, cooldown and rate limit
+   * decide whether it opens an incident. Deterministic: the lines seen and the clock decide.
+   */
+  silences(): ObservedEvent[] {
+    this.refreshCatalog();
+    return this.absence.silences(this.context.clock.now()).map(({ pattern, signalId, event }) => {
+      this.silenced.set(event, [{ pattern, signalIds: [signalId] }]);
+      return event;
+    });
+  }
+
+  /** The timer: every `absenceCheckMs` until aborted, hands the silences to `ingest`. */
+  async watchSilence(signal: AbortSignal, ingest: (event: ObservedEvent) => void): Promise<void> {
+    const intervalMs = this.options.absenceCheckMs ?? 15_000;
+    while (!signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, intervalMs);
+        timer.unref();
+        signal.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(timer);
+            resolve();
+          },
+          { once: true },
+        );
+      });
+      if (!signal.aborted) for (const event of this.silences()) ingest(event);
+    }
   }
 
   private detectUnknown(event: ObservedEvent): DetectedIncident | undefined {
-    const unknown = this.options.unknown ?? {};
-    if (LEVEL_RANK[event.level] < LEVEL_RANK[unknown.minLevel ?? 'error']) return undefined;
-    const key = `${event.host}\0${event.service}`;
-    const count = this.unknownWindows.add(key, event.time, unknown.windowMs ?? 300_000);
-    const evidence = this.unknownEvidence.get(key) ?? [];
+    const unknown = this.unknown;
+    if (LEVEL_RANK[event.level] < unknown.minRank) return undefined;
+    const key = this.streams.id(event.host, event.service);
+    const count = this.unknownWindows.add(key, event.time, unknown.windowMs);
+    let evidence = this.unknownEvidence.get(key);
+    if (evidence === undefined) {
+      evidence = [];
+      this.unknownEvidence.set(key, evidence);
+    }
     pushEvidence(evidence, rawEvidence(event), count);
-    this.unknownEvidence.set(key, evidence);
-    if (this.unknownEvidence.size > 10_000) this.unknownEvidence.delete(this.unknownEvidence.keys().next().value as string);
-    if (count < (unknown.count ?? 3)) return undefined;
+    if (this.unknownEvidence.size > 10_000) this.unknownEvidence.delete(this.unknownEvidence.keys().next().value as number);
+    if (count < unknown.count) return undefined;
     let fingerprint = this.unknownFingerprints.get(key);
     if (fingerprint === undefined) {
       if (this.unknownFingerprints.size >= 10_000) this.unknownFingerprints.clear();
       fingerprint = incidentFingerprint([UNKNOWN_PATTERN_ID], event.host, event.service);
       this.unknownFingerprints.set(key, fingerprint);
     }
-    const opened = this.open(event, fingerprint, unknown.cooldownMs ?? UNKNOWN_COOLDOWN_MS, [], () => evidence.map((item) => evidenceLine(item)));
+    const opened = this.open(event, fingerprint, unknown.cooldownMs, [], evidence);
     if (opened) this.unknownEvidence.delete(key);
     return opened;
   }
 
-  /** Cooldown, then the per host+service rate limit; starts the cooldown of what it opens. */
-  private open(event: ObservedEvent, fingerprint: string, cooldownMs: number, candidates: Candidate[], evidence: () => string[]): DetectedIncident | undefined {
+  /**
+   * Cooldown, then the per host+service rate limit; starts the cooldown of what it opens. The
+   * evidence is rendered only for an incident really opened: a pattern's lines without repeats,
+   * an UNKNOWN's as they came.
+   */
+  private open(event: ObservedEvent, fingerprint: string, cooldownMs: number, candidates: Candidate[], evidence: readonly RawEvidence[]): DetectedIncident | undefined {
     if (this.cooldowns.active(fingerprint, event.time)) {
       this.context.counters.add('suppressedByCooldown');
       return undefined;
@@ -163,7 +219,8 @@ export class Detection {
     const cooldownUntil = event.time + cooldownMs;
     this.cooldowns.start(fingerprint, cooldownUntil, event.time);
     this.context.counters.add('incidents');
-    return { fingerprint, host: event.host, service: event.service, candidates, evidence: evidence(), firstSeen: event.time, cooldownUntil };
+    const lines = candidates.length > 0 ? renderEvidence(evidence) : evidence.map((item) => evidenceLine(item));
+    return { fingerprint, host: event.host, service: event.service, candidates, evidence: lines, firstSeen: event.time, cooldownUntil };
   }
 
   /**
@@ -187,5 +244,6 @@ export class Detection {
     this.matcherCatalog = catalog;
     this.matcher = new Matcher(catalog);
     this.metrics = new MetricSignals(catalog);
+    this.absence = new AbsenceSignals(catalog).carryOver(this.absence);
   }
 }

@@ -56,21 +56,57 @@ export type EngineHistogram =
  * verbs, outcomes; never hosts' free text or evidence).
  */
 export interface EngineObserver {
+  /**
+   * The counters `count` is called for; without it, every counter. An observer that needs a few
+   * keeps the others (`events` goes up for every event) off the hot path.
+   */
+  counters?: readonly EngineCounter[];
   /** A counter went up by one. */
   count?(counter: EngineCounter, labels?: Readonly<Record<string, string>>): void;
   /** A duration was measured. */
   observe?(histogram: EngineHistogram, milliseconds: number, labels?: Readonly<Record<string, string>>): void;
 }
 
-/** The counters behind `FishEngine.stats()`, forwarding each step to the observer. */
-export class EngineCounters {
-  private readonly values = new Map<EngineCounter, number>();
+/** One slot per counter, every field present from the start (one object shape, no lookup by hash). */
+type CounterValues = Record<EngineCounter, number>;
 
-  constructor(private readonly observer: EngineObserver = {}) {}
+const zeroCounters = (): CounterValues => ({
+  events: 0,
+  received: 0,
+  stale: 0,
+  duplicates: 0,
+  dropped: 0,
+  matched: 0,
+  incidents: 0,
+  unknownIncidents: 0,
+  suppressedByCooldown: 0,
+  claimedElsewhere: 0,
+  rateLimited: 0,
+  proposals: 0,
+  executions: 0,
+  notifications: 0,
+  notificationFailures: 0,
+  notificationsExpired: 0,
+  errors: 0,
+});
+
+/**
+ * The counters behind `FishEngine.stats()`, forwarding each step to the observer. Called for
+ * every event: a field increment, and the observer only when it counts.
+ */
+export class EngineCounters {
+  private readonly values = zeroCounters();
+  /** 1 for each counter forwarded to the observer's `count`, 0 for the others. */
+  private readonly forwarded = zeroCounters();
+
+  constructor(private readonly observer: EngineObserver = {}) {
+    if (observer.count === undefined) return;
+    for (const counter of Object.keys(this.forwarded) as EngineCounter[]) this.forwarded[counter] = !observer.counters || observer.counters.includes(counter) ? 1 : 0;
+  }
 
   add(counter: EngineCounter, labels?: Readonly<Record<string, string>>): void {
-    this.values.set(counter, (this.values.get(counter) ?? 0) + 1);
-    if (this.observer.count) {
+    this.values[counter]++;
+    if (this.forwarded[counter] === 1 && this.observer.count !== undefined) {
       try {
         this.observer.count(counter, labels);
       } catch {
@@ -89,7 +125,7 @@ export class EngineCounters {
   }
 
   get(counter: EngineCounter): number {
-    return this.values.get(counter) ?? 0;
+    return this.values[counter] ?? 0;
   }
 
   /** The counts `FishEngine.stats()` reports, by their names there. */

@@ -1,0 +1,150 @@
+import type { CatalogSnapshot, Pattern } from '../catalog/catalog-schema.js';
+import type { ObservedEvent } from '../contracts/observed-event.js';
+import { formatDuration } from '../util/duration.js';
+import { toIso } from '../util/clock.js';
+import { compileLinearRegex, type LinearRegex } from './linear-regex.js';
+
+/** One compiled `absent` signal. */
+interface AbsentEntry {
+  pattern: Pattern;
+  signalId: string;
+  service: LinearRegex;
+  host?: LinearRegex;
+  message?: LinearRegex;
+  forMs: number;
+}
+
+interface StreamState {
+  entry: AbsentEntry;
+  host: string;
+  service: string;
+  /** Time (ms, the line's own) of the last sign of life. */
+  lastSeen: number;
+  /** The silence since `lastSeen` was reported: quiet until the stream logs again. */
+  reported: boolean;
+}
+
+/** A stream silent past its signal's `for:`: the pattern, the signal, and the event that says so. */
+export interface Silence {
+  pattern: Pattern;
+  signalId: string;
+  event: ObservedEvent;
+}
+
+export interface AbsenceSignalsOptions {
+  /** Streams remembered; past it the one silent the longest is forgotten. @default 10000 */
+  maxStreams?: number;
+}
+
+const SERVICE_CACHE_LIMIT = 4096;
+
+/**
+ * The catalog's `absent` signals: which streams (host and service) have shown a sign of life,
+ * and which have then been silent for a signal's `for:`. Free of I/O and timers: `observe` takes
+ * each line, `silences(now)` is asked by whoever keeps time (the detection stage's timer, a test
+ * with a manual clock), so the same lines and the same `now` always give the same answer.
+ *
+ * A stream fires once per silence: it is armed by a sign of life, reported when `for:` has passed
+ * without one, and armed again by its next line. A stream that never logged is never reported:
+ * absence is only meaningful for something that was there.
+ */
+export class AbsenceSignals {
+  private readonly entries: AbsentEntry[] = [];
+  private readonly streams = new Map<string, StreamState>();
+  private readonly byService = new Map<string, AbsentEntry[]>();
+  private readonly maxStreams: number;
+
+  constructor(catalog: Pick<CatalogSnapshot, 'patterns'>, options: AbsenceSignalsOptions = {}) {
+    this.maxStreams = options.maxStreams ?? 10_000;
+    for (const pattern of catalog.patterns) {
+      for (const signal of pattern.required_signals) {
+        const absent = signal.absent;
+        if (!absent) continue;
+        this.entries.push({
+          pattern,
+          signalId: signal.id,
+          service: compileLinearRegex(absent.service),
+          ...(absent.host ? { host: compileLinearRegex(absent.host) } : {}),
+          ...(absent.message ? { message: compileLinearRegex(absent.message, { ignoreCase: absent.ignore_case, lazy: true }) } : {}),
+          forMs: absent.for,
+        });
+      }
+    }
+  }
+
+  /** True when the catalog has no `absent` signal (the hot path then skips this entirely). */
+  get empty(): boolean {
+    return this.entries.length === 0;
+  }
+
+  /** Streams currently remembered. */
+  get size(): number {
+    return this.streams.size;
+  }
+
+  /**
+   * Keeps the state of streams whose pattern and signal the new catalog still has (a reload must
+   * not forget that a backup has been silent for a day), measured against the new `for:`.
+   */
+  carryOver(previous: AbsenceSignals): this {
+    const entries = new Map(this.entries.map((entry) => [`${entry.pattern.id}\0${entry.signalId}`, entry]));
+    for (const [key, state] of previous.streams) {
+      const entry = entries.get(`${state.entry.pattern.id}\0${state.entry.signalId}`);
+      if (entry) this.streams.set(key, { ...state, entry });
+    }
+    return this;
+  }
+
+  /** One line in: a sign of life for every `absent` signal whose scope and message it matches. */
+  observe(event: ObservedEvent): void {
+    if (this.entries.length === 0 || event.kind !== 'log') return;
+    for (const entry of this.inService(event.service)) {
+      if (entry.host && !entry.host.test(event.host)) continue;
+      if (entry.message && !entry.message.test(event.message)) continue;
+      const key = `${entry.pattern.id}\0${entry.signalId}\0${event.host}\0${event.service}`;
+      const state = this.streams.get(key);
+      if (state && state.lastSeen > event.time) continue; // an older line, arriving late
+      // Re-inserted, so the map's order is the order of last signs of life (oldest first).
+      this.streams.delete(key);
+      this.streams.set(key, { entry, host: event.host, service: event.service, lastSeen: event.time, reported: false });
+      if (this.streams.size > this.maxStreams) this.streams.delete(this.streams.keys().next().value as string);
+    }
+  }
+
+  /** The streams silent for at least their signal's `for:` at `now`, each reported once per silence. */
+  silences(now: number): Silence[] {
+    const found: Silence[] = [];
+    for (const [key, state] of this.streams) {
+      if (state.reported || now - state.lastSeen < state.entry.forMs) continue;
+      state.reported = true;
+      const { entry, host, service, lastSeen } = state;
+      found.push({
+        pattern: entry.pattern,
+        signalId: entry.signalId,
+        event: {
+          id: `absent\0${key}\0${lastSeen}`,
+          kind: 'log',
+          source: 'absence',
+          time: now,
+          host,
+          service,
+          level: 'error',
+          message: `no ${entry.message ? 'matching line' : 'line'} from ${service} on ${host} since ${toIso(lastSeen)} (${formatDuration(now - lastSeen)}; signal ${entry.signalId} expects one within ${formatDuration(entry.forMs)})`,
+          labels: { fish_signal: 'absent' },
+        },
+      });
+    }
+    return found;
+  }
+
+  /** The entries whose service regex accepts this service, decided once per distinct value. */
+  private inService(service: string): readonly AbsentEntry[] {
+    let entries = this.byService.get(service);
+    if (entries === undefined) {
+      if (this.byService.size >= SERVICE_CACHE_LIMIT) this.byService.clear();
+      entries = this.entries.filter((entry) => entry.service.test(service));
+      this.byService.set(service, entries);
+    }
+    return entries;
+  }
+}
