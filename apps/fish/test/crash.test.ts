@@ -256,7 +256,12 @@ describe('one real fish process under hostile traffic', () => {
         .join(',');
     await waitUntil(
       'the notifications of P1-P3 to be recorded',
-      async () => (await notificationKinds(p1!.id)) === 'proposal,update,update' && (await notificationKinds(p2.id)) === 'proposal,update' && (await notificationKinds(p3.id)) === 'proposal',
+      async () =>
+        (await notificationKinds(p1!.id)) === 'proposal,update,update' &&
+        (await notificationKinds(p2.id)) === 'proposal,update' &&
+        (await notificationKinds(p3.id)) === 'proposal' &&
+        // The receipt id is written to the proposal row after its notification row.
+        (await world.proposal(p3.id))?.notificationId !== undefined,
     );
     const before = {
       p1: await world.proposal(p1!.id),

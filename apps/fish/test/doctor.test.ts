@@ -54,7 +54,7 @@ audit: { type: sqlite, options: { path: audit.sqlite } }
     expect(result.stdout).toMatch(/\d+ check\(s\) failed\./);
   }, 90_000);
 
-  it('prints no secret the config took from the environment: an ntfy topic in a failed health check is redacted', async () => {
+  it('prints no secret the config took from the environment (a key in a URL path, an ntfy topic, a token)', async () => {
     const directory = await mkdtemp(join(tmpdir(), 'fish-doctor-'));
     const closedPort = await new Promise<number>((resolvePort) => {
       const server = createServer().listen(0, '127.0.0.1', () => {
@@ -64,6 +64,8 @@ audit: { type: sqlite, options: { path: audit.sqlite } }
     });
     const topic = 'fish-doctor-7f3c9a1e5d2b';
     const token = 'tk_doctorsecret0123456789abcdef';
+    // An ntfy behind a reverse proxy that keeps its key in the path: a failed check names the URL.
+    const pathKey = 'k3y-9f8e7d6c5b4a';
     const config = join(directory, 'fish.yaml');
     await writeFile(
       config,
@@ -77,19 +79,21 @@ sources:
     options: { path: ${join(directory, 'events.jsonl')} }
 notifier:
   type: ntfy
-  options: { server: "http://127.0.0.1:${closedPort}", topic: "\${FISH_NTFY_TOPIC}", token: "\${FISH_NTFY_TOKEN}", retries: 0 }
+  options: { server: "http://127.0.0.1:${closedPort}/\${FISH_NTFY_PATH_KEY}", topic: "\${FISH_NTFY_TOPIC}", token: "\${FISH_NTFY_TOKEN}", retries: 0 }
 executor: { type: local, options: { scriptsDir: ${CATALOG}/scripts, sandboxDir: ${directory} } }
 audit: { type: memory }
 `,
     );
     await writeFile(join(directory, 'events.jsonl'), '');
-    const env = { ...process.env, FISH_NTFY_TOPIC: topic, FISH_NTFY_TOKEN: token };
+    const env = { ...process.env, FISH_NTFY_TOPIC: topic, FISH_NTFY_TOKEN: token, FISH_NTFY_PATH_KEY: pathKey };
     const result = await promisify(execFile)(process.execPath, [CLI, 'doctor', '--config', config], { timeout: 60_000, env }).then(
       (ok) => ({ code: 0, stdout: ok.stdout }),
       (error: { code: number; stdout: string }) => ({ code: error.code, stdout: error.stdout }),
     );
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(new RegExp(`✗ notifier ntfy: .*health check to http://127\\.0\\.0\\.1:${closedPort}/\\[REDACTED\\] failed`));
+    // The path key is redacted by doctor (it came from the environment), the topic by ntfy itself.
+    expect(result.stdout).toMatch(new RegExp(`✗ notifier ntfy: .*health check to http://127\\.0\\.0\\.1:${closedPort}/\\[REDACTED\\]/<topic> failed`));
+    expect(result.stdout).not.toContain(pathKey);
     expect(result.stdout).not.toContain(topic);
     expect(result.stdout).not.toContain(token);
   }, 90_000);

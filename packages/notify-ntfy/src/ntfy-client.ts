@@ -32,7 +32,6 @@ export const SCOPE = 'ntfy';
 export interface NtfyClientOptions {
   server: string;
   serverForHumans: string;
-  topic: string;
   authorization: string | undefined;
   fetch: typeof globalThis.fetch;
   timeoutMs: number;
@@ -51,8 +50,9 @@ export interface NtfyClient {
 }
 
 export function createNtfyClient(options: NtfyClientOptions): NtfyClient {
-  const { server, serverForHumans, topic, authorization, redact, logger } = options;
-  const where = `${serverForHumans}/${topic}`;
+  const { server, serverForHumans, authorization, redact, logger } = options;
+  // The topic is a secret (whoever knows it reads and posts): errors, and so logs, never name it.
+  const where = `${serverForHumans}/<topic>`;
 
   function failure(what: string, detail: string, cause?: unknown, isRetryable = false, details: Record<string, unknown> = {}): FishError {
     return new FishError({
@@ -60,7 +60,7 @@ export function createNtfyClient(options: NtfyClientOptions): NtfyClient {
       message: errorMessage(SCOPE, redact(`${what} to ${where} failed: ${detail}`)),
       cause,
       isRetryable,
-      details: { server: serverForHumans, topic, ...details },
+      details: { server: serverForHumans, ...details },
     });
   }
 

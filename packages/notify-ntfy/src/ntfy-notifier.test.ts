@@ -194,7 +194,7 @@ describe('ntfy notifier', () => {
     expect((error as Error).message).toMatch(/no answer within 100 ms/);
   });
 
-  it('names the server and topic in errors, never the token or password', async () => {
+  it('names the server in errors, never the topic (whoever knows it reads and posts), the token or the password', async () => {
     server = await startNtfyServer({ version: '2.13.0', auth });
     const badToken = 'tk_ZyXwVuTsRqPoNmLkJiHgFeDcBa987';
     const logger = createMemoryLogger();
@@ -204,9 +204,10 @@ describe('ntfy notifier', () => {
       (caught: unknown) => caught,
     )) as FishError;
     expect(error.code).toBe(FishErrorCode.NOTIFIER_FAILED);
-    expect(error.message).toContain(`${server.url}/fish-topic`);
+    expect(error.message).toContain(`${server.url}/<topic>`);
     expect(error.message).toContain('40101');
     expect(JSON.stringify({ message: error.message, details: error.details })).not.toContain(badToken);
+    expect(JSON.stringify({ message: error.message, details: error.details })).not.toContain('fish-topic');
     const basic = createNtfyNotifier({ server: server.url.replace('http://', 'http://fish:hunter2secret@'), topic: 'fish-topic', username: 'fish', password: 'hunter2secret', retries: 0 });
     const basicError = (await basic.notify({ kind: 'info', title: 't', body: 'b', priority: 'low' }).then(
       () => undefined,
@@ -215,6 +216,7 @@ describe('ntfy notifier', () => {
     expect(FishError.isInstance(basicError)).toBe(true);
     expect(`${basicError.message} ${JSON.stringify(basicError.details)}`).not.toContain('hunter2secret');
     expect(JSON.stringify(logger.lines)).not.toContain(badToken);
+    expect(JSON.stringify(logger.lines)).not.toContain('fish-topic');
   });
 
   it('refuses an invalid topic at creation', () => {

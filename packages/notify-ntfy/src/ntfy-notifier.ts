@@ -105,7 +105,6 @@ export function createNtfyNotifier(input: NtfyNotifierOptions): NtfyNotifier {
   const client = createNtfyClient({
     server,
     serverForHumans,
-    topic,
     authorization,
     fetch: fetchImpl,
     timeoutMs,
