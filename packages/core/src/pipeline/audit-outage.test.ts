@@ -53,10 +53,12 @@ describe('the audit outage queue', () => {
     queue.stop();
   });
 
-  it('keeps at most its capacity, dropping the oldest', () => {
-    const queue = new AuditOutageQueue<number>({ capacity: 2, retryMs: 60_000, logger: createMemoryLogger(), notifiers: [], retry: async () => undefined });
+  it('keeps at most its capacity, dropping the oldest and saying which', () => {
+    const dropped: number[] = [];
+    const queue = new AuditOutageQueue<number>({ capacity: 2, retryMs: 60_000, logger: createMemoryLogger(), notifiers: [], retry: async () => undefined, onDrop: (item) => dropped.push(item) });
     for (const item of [1, 2, 3]) queue.hold(item, outage());
     expect(queue.size).toBe(2);
+    expect(dropped).toEqual([1]);
     queue.stop();
   });
 

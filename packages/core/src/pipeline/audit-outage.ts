@@ -15,6 +15,8 @@ export interface AuditOutageQueueOptions<Item> {
   retryMs?: number;
   /** At most this many items are held; older ones are dropped (and logged) beyond it. @default 1000 */
   capacity?: number;
+  /** Called with an item dropped beyond `capacity` (it will not be routed again). */
+  onDrop?: (item: Item) => void;
 }
 
 /**
@@ -65,8 +67,9 @@ export class AuditOutageQueue<Item> {
     const first = this.held.length === 0 && this.timer === undefined;
     this.held.push(item);
     if (this.held.length > (this.options.capacity ?? 1000)) {
-      this.held.shift();
+      const dropped = this.held.shift()!;
       this.dropped++;
+      this.options.onDrop?.(dropped);
     }
     this.options.logger.warn(`audit store unreachable: ${this.held.length} incident(s) held, nothing is proposed until they are recorded (${describeError(error)})`);
     if (first) {

@@ -79,7 +79,12 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     const shared = isCoordinatingStore(options.audit) ? { store: options.audit, owner, clock: this.clock, logger: this.logger, leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS } : undefined;
     this.sharedLeaseMs = shared?.leaseMs;
     this.claim = options.incidentClaim ?? (shared ? new StoreIncidentClaim(shared) : localIncidentClaim);
-    this.outage = new AuditOutageQueue({ retry: (held) => this.routeOnce(held), logger: this.logger, notifiers: [options.notifier, ...(options.outbox?.fallbacks ?? [])] });
+    this.outage = new AuditOutageQueue({
+      retry: (held) => this.routeOnce(held),
+      logger: this.logger,
+      notifiers: [options.notifier, ...(options.outbox?.fallbacks ?? [])],
+      onDrop: (held) => held.detected.onRecorded?.(),
+    });
     const context: StageContext = {
       clock: this.clock,
       audit: options.audit,
@@ -211,20 +216,28 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
    * The hot path for one event: detection runs synchronously; an incident it opens is claimed and
    * routed asynchronously (the returned promise). Never throws for a bad event: it is counted and skipped.
    * `onIngested` is called once the event is processed: detection ran, and the incident it opened
-   * is written to the audit store (or claimed elsewhere, or its failure handled).
+   * is written to the audit store (or claimed elsewhere, or its failure handled). An incident held
+   * while the store is unreachable is not processed until recorded (or dropped beyond the hold's capacity).
    */
   ingest(event: ObservedEvent, onIngested?: () => void): Promise<void> | undefined {
     this.counters.add('events');
     try {
       const detected = this.detection.detect(event);
       if (!detected) return void onIngested?.();
-      if (!onIngested) return this.tasks.track(this.route(detected));
+      if (!onIngested) return this.tasks.track(this.route(detected).then(() => undefined));
       let pending: (() => void) | undefined = onIngested;
-      detected.onRecorded = () => {
+      const done = () => {
         pending?.();
         pending = undefined;
       };
-      return this.tasks.track(this.route(detected)).finally(detected.onRecorded);
+      // Acknowledged once recorded (routing calls onRecorded) or failed; not while held for an audit outage.
+      detected.onRecorded = done;
+      return this.tasks.track(
+        this.route(detected).then(
+          (held) => void (held || done()),
+          (error: unknown) => (done(), Promise.reject(error)),
+        ),
+      );
     } catch (error) {
       this.fail(new FishError({ code: FishErrorCode.EVENT_INVALID, message: errorMessage('pipeline', `event ${safeId(event)} could not be processed: ${describeError(error)}`), cause: error }));
       return void onIngested?.();
@@ -254,13 +267,17 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     return this.decisions.expireProposals();
   }
 
-  /** Claim, then route; an incident the store cannot record now is held and routed again later. */
-  private async route(detected: DetectedIncident): Promise<void> {
+  /** Claim, then route; an incident the store cannot record now is held and routed again later (true). */
+  private async route(detected: DetectedIncident): Promise<boolean> {
     const held = { detected, claimed: false };
-    await this.routeOnce(held).catch((error: unknown) => {
-      if (!isAuditOutage(error)) throw error;
-      this.outage.hold(held, error);
-    });
+    return this.routeOnce(held).then(
+      () => false,
+      (error: unknown) => {
+        if (!isAuditOutage(error)) throw error;
+        this.outage.hold(held, error);
+        return true;
+      },
+    );
   }
 
   private async routeOnce(held: { detected: DetectedIncident; claimed: boolean }): Promise<void> {

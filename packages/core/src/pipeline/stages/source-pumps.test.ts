@@ -4,6 +4,7 @@ import type { CatalogSnapshot } from '../../catalog/catalog-schema.js';
 import { createMemoryAuditStore } from '../../builtins/memory-audit-store.js';
 import type { ObservedEvent } from '../../contracts/observed-event.js';
 import type { Source, SourceDelivery } from '../../contracts/source.js';
+import { FishError, FishErrorCode } from '../../errors.js';
 import { logEvent, makePattern } from '../../test-support/fixtures.js';
 import { recordingNotifier } from '../../test-support/stage-context.js';
 import { ManualClock } from '../../util/clock.js';
@@ -160,5 +161,28 @@ describe('source pumps and acknowledgements', () => {
     await until('both events to be processed', () => fish.stats().events === 2);
     await fish.stop();
     expect(errors).toEqual([expect.stringContaining('cannot save after a'), expect.stringContaining('cannot save after b')]);
+  });
+
+  it('does not acknowledge an incident held while the audit store is unreachable, only once it is recorded', async () => {
+    const time = Date.UTC(2026, 0, 1, 9, 30);
+    const source = scriptedSource([logEvent({ id: 'down', message: 'web down', time }), logEvent({ id: 'quiet', message: 'all fine', level: 'info', time })]);
+    const { fish, audit } = engine([source]);
+    let storeUp = false;
+    const insert = audit.insertIncident.bind(audit);
+    audit.insertIncident = async (incident) => {
+      if (!storeUp) throw new FishError({ code: FishErrorCode.AUDIT_UNREACHABLE, message: 'the store is away', isRetryable: true });
+      return insert(incident);
+    };
+    // The hold retries every 5 s: let the test call the retry itself.
+    const outage = (fish as unknown as { outage: { size: number; retryAll: () => Promise<void> } }).outage;
+    await fish.start();
+    await until('the incident to be held', () => outage.size === 1 && source.acknowledged.length === 1);
+    // A kill now would read the held line again: it is not acknowledged.
+    expect(source.acknowledged).toEqual(['quiet']);
+    storeUp = true;
+    await outage.retryAll();
+    expect(source.acknowledged).toEqual(['quiet', 'down']);
+    expect((await audit.listIncidents()).map((incident) => incident.service)).toEqual(['homepage']);
+    await fish.stop();
   });
 });
