@@ -13,7 +13,7 @@ import type { EventBus } from './event-bus.js';
 import type { HostLock } from './host-mutex.js';
 import type { AutoExecPolicy } from './stages/auto-exec-policy.js';
 import type { EngineCheckpoint } from './stages/context.js';
-import type { UnknownDetectionOptions } from './stages/detection.js';
+import type { DetectionOptions, UnknownDetectionOptions } from './stages/detection.js';
 import type { IncidentClaim } from './stages/incident-claim.js';
 import type { OutboxOptions } from './stages/outbox.js';
 import type { EngineObserver } from './stages/observer.js';
@@ -121,4 +121,15 @@ export interface FishEngineStats {
   llmCalls: number;
   bus: ReturnType<EventBus['stats']>;
   errors: number;
+}
+
+/** The detection stage's share of the engine's options (only those set). */
+export function detectionOptions(options: FishEngineOptions): DetectionOptions {
+  return {
+    ...(options.dedupCapacity !== undefined ? { dedupCapacity: options.dedupCapacity } : {}),
+    ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}),
+    ...(options.maxEvidenceAgeMs !== undefined ? { maxEvidenceAgeMs: options.maxEvidenceAgeMs } : {}),
+    ...(options.unknown ? { unknown: options.unknown } : {}),
+    ...(options.absenceCheckMs !== undefined ? { absenceCheckMs: options.absenceCheckMs } : {}),
+  };
 }

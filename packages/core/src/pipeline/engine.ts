@@ -10,9 +10,9 @@ import { silentLogger, type Logger } from '../util/logger.js';
 import { Classifier } from './classifier.js';
 import { EventBus } from './event-bus.js';
 import { HostMutex } from './host-mutex.js';
-import type { FishEngineOptions, FishEngineStats } from './engine-options.js';
+import { detectionOptions, type FishEngineOptions, type FishEngineStats } from './engine-options.js';
 import { createAutoExecPolicy } from './stages/auto-exec-policy.js';
-import type { EngineCheckpoint, FishEngineEvents, StageContext } from './stages/context.js';
+import type { FishEngineEvents, StageContext } from './stages/context.js';
 import { DecisionStage, type DecisionOutcome } from './stages/decisions.js';
 import { Detection, UNKNOWN_COOLDOWN_MS, type DetectedIncident } from './stages/detection.js';
 import { safeId } from './stages/event-shape.js';
@@ -99,13 +99,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
       checkpoint: (step) => options.checkpoint?.(step),
       now: () => toIso(this.clock.now()),
     };
-    this.detection = new Detection(context, {
-      ...(options.dedupCapacity !== undefined ? { dedupCapacity: options.dedupCapacity } : {}),
-      ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}),
-      ...(options.maxEvidenceAgeMs !== undefined ? { maxEvidenceAgeMs: options.maxEvidenceAgeMs } : {}),
-      ...(options.unknown ? { unknown: options.unknown } : {}),
-      ...(options.absenceCheckMs !== undefined ? { absenceCheckMs: options.absenceCheckMs } : {}),
-    });
+    this.detection = new Detection(context, detectionOptions(options));
     const notifications = (this.notifications = new NotificationStage(context, { signer: options.signer, publicUrl: options.publicUrl, owner, ...(options.outbox ? { outbox: options.outbox } : {}) }));
     const hostLock = options.hostLock ?? (shared ? new StoreHostLock(shared) : new HostMutex());
     const execution = new ExecutionStage(context, notifications, { hostLock, signal: () => this.executionAbort.signal, ...(shared ? { ownership: shared } : {}) });
@@ -224,20 +218,14 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     try {
       const detected = this.detection.detect(event);
       if (!detected) return void onIngested?.();
-      if (!onIngested) return this.tasks.track(this.route(detected).then(() => undefined));
+      if (!onIngested) return this.tasks.track(this.route(detected));
       let pending: (() => void) | undefined = onIngested;
-      const done = () => {
+      // Acknowledged once recorded (routing calls onRecorded) or failed; not while held for an audit outage.
+      detected.onRecorded = () => {
         pending?.();
         pending = undefined;
       };
-      // Acknowledged once recorded (routing calls onRecorded) or failed; not while held for an audit outage.
-      detected.onRecorded = done;
-      return this.tasks.track(
-        this.route(detected).then(
-          (held) => void (held || done()),
-          (error: unknown) => (done(), Promise.reject(error)),
-        ),
-      );
+      return this.tasks.track(this.route(detected, detected.onRecorded));
     } catch (error) {
       this.fail(new FishError({ code: FishErrorCode.EVENT_INVALID, message: errorMessage('pipeline', `event ${safeId(event)} could not be processed: ${describeError(error)}`), cause: error }));
       return void onIngested?.();
@@ -267,17 +255,19 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     return this.decisions.expireProposals();
   }
 
-  /** Claim, then route; an incident the store cannot record now is held and routed again later (true). */
-  private async route(detected: DetectedIncident): Promise<boolean> {
+  /** Claim, then route; an incident the store cannot record now is held and routed again later. `done`: recorded or failed. */
+  private async route(detected: DetectedIncident, done?: () => void): Promise<void> {
     const held = { detected, claimed: false };
-    return this.routeOnce(held).then(
-      () => false,
-      (error: unknown) => {
+    let holding = false;
+    try {
+      await this.routeOnce(held).catch((error: unknown) => {
         if (!isAuditOutage(error)) throw error;
         this.outage.hold(held, error);
-        return true;
-      },
-    );
+        holding = true;
+      });
+    } finally {
+      if (!holding) done?.();
+    }
   }
 
   private async routeOnce(held: { detected: DetectedIncident; claimed: boolean }): Promise<void> {
