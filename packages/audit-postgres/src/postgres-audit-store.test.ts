@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FishError, FishErrorCode, type AuditStore } from '@fish-sre/core';
 import { MIGRATIONS } from '@fish-sre/audit-sql';
-import { sampleExecution, sampleIncident, sampleProposal, sampleStep, startTestPostgres, testAuditStore, type TestPostgres } from '@fish-sre/testkit';
+import { recordRun, sampleIncident, sampleProposal, startTestPostgres, testAuditStore, type TestPostgres } from '@fish-sre/testkit';
 import { createPostgresAuditStore, type PostgresAuditStore } from './index.js';
 
 let server: TestPostgres;
@@ -38,13 +38,7 @@ async function fillLoop(store: AuditStore, count: number): Promise<void> {
   for (let index = 0; index < count; index += 1) {
     const incident = sampleIncident();
     await store.insertIncident(incident);
-    const proposal = sampleProposal(incident.id);
-    await store.insertProposal(proposal);
-    await store.transitionProposal({ id: proposal.id, from: 'proposed', to: 'approved', at: proposal.createdAt, actor: 'owner' });
-    const execution = sampleExecution(proposal.id);
-    await store.insertExecution(execution);
-    await store.transitionExecution({ id: execution.id, from: ['pending'], to: 'running', at: execution.createdAt });
-    await store.transitionExecution({ id: execution.id, from: ['running'], to: 'succeeded', at: execution.createdAt, appendStep: sampleStep() });
+    await recordRun(store, incident.id);
   }
 }
 

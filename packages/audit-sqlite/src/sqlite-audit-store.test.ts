@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FishError, FishErrorCode, OUTPUT_LIMIT_BYTES, silentLogger, systemClock } from '@fish-sre/core';
-import { sampleExecution, sampleIncident, sampleProposal, sampleStep, testAuditStore } from '@fish-sre/testkit';
+import { recordRun, sampleExecution, sampleIncident, sampleProposal, sampleStep, testAuditStore } from '@fish-sre/testkit';
 import { Kysely, SqliteDialect } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import { MIGRATIONS, createSqliteAuditStore, migrationProvider, sqliteAuditPlugin, verifyAuditChain, type SqliteAuditStore } from './index.js';
@@ -251,13 +251,7 @@ describe('sqlite audit store specifics', () => {
         const waiting = sampleProposal(incident.id, { pin });
         await store.insertProposal(waiting);
         await store.setProposalNotification(waiting.id, 'msg-1');
-        const done = sampleProposal(incident.id);
-        await store.insertProposal(done);
-        await store.transitionProposal({ id: done.id, from: 'proposed', to: 'approved', at: done.createdAt, actor: 'owner' });
-        const execution = sampleExecution(done.id);
-        await store.insertExecution(execution);
-        await store.transitionExecution({ id: execution.id, from: ['pending'], to: 'running', at: execution.createdAt });
-        await store.transitionExecution({ id: execution.id, from: ['running'], to: 'failed', at: execution.createdAt, appendStep: sampleStep({ exitCode: 3 }), detail: 'exit 3' });
+        const { proposal: done, execution } = await recordRun(store, incident.id, 'failed');
         return { waiting, done, execution };
       }
 

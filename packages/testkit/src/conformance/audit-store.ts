@@ -83,6 +83,22 @@ export function sampleExecution(proposalId: string, overrides: Partial<Execution
   };
 }
 
+/**
+ * Records one proposal approved and run to the end (`succeeded`, or `failed` with exit 3) for an
+ * existing incident, through the store's own calls, as the engine does.
+ */
+export async function recordRun(store: AuditStore, incidentId: string, outcome: 'succeeded' | 'failed' = 'succeeded'): Promise<{ proposal: ProposalRecord; execution: ExecutionRecord }> {
+  const proposal = sampleProposal(incidentId);
+  await store.insertProposal(proposal);
+  await store.transitionProposal({ id: proposal.id, from: 'proposed', to: 'approved', at: proposal.createdAt, actor: 'owner' });
+  const execution = sampleExecution(proposal.id);
+  await store.insertExecution(execution);
+  await store.transitionExecution({ id: execution.id, from: ['pending'], to: 'running', at: execution.createdAt });
+  const step = outcome === 'succeeded' ? sampleStep() : sampleStep({ exitCode: 3 });
+  await store.transitionExecution({ id: execution.id, from: ['running'], to: outcome, at: execution.createdAt, appendStep: step, ...(outcome === 'failed' ? { detail: 'exit 3' } : {}) });
+  return { proposal, execution };
+}
+
 export function sampleStep(overrides: Partial<ExecutionStep> = {}): ExecutionStep {
   return {
     verb: 'run',
