@@ -1,43 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ApprovalSigner } from '../approval/approval-token.js';
-import type { CatalogSnapshot } from '../catalog/catalog-schema.js';
-import { createMemoryAuditStore } from '../builtins/memory-audit-store.js';
-import { logEvent, makePattern } from '../test-support/fixtures.js';
-import { recordingNotifier } from '../test-support/stage-context.js';
-import { ManualClock } from '../util/clock.js';
-import { FishEngine, type FishEngineOptions } from './engine.js';
+import { webDownEngine } from '../test-support/web-down-engine.js';
+import { logEvent } from '../test-support/fixtures.js';
 
-function engine(overrides: Partial<FishEngineOptions> = {}) {
-  const clock = new ManualClock(Date.UTC(2026, 0, 1, 9, 30));
-  const audit = createMemoryAuditStore();
-  const notifier = recordingNotifier();
-  const catalog: CatalogSnapshot = {
-    patterns: [makePattern({ id: 'web-down', required_signals: [{ id: 'line', log: { message: 'web down' } }], samples: { match: ['web down'] } })],
-    scriptsDir: '/x',
-    loadedFrom: '/x',
-    loadedAt: 0,
-    digest: 'd',
-  };
-  const fish = new FishEngine({
-    catalog: () => catalog,
-    sources: [],
-    audit,
-    notifier,
-    executor: {
-      specificationVersion: 'v1',
-      name: 'none',
-      hosts: () => ['penny'],
-      async run() {
-        throw new Error('not in this test');
-      },
-    },
-    signer: new ApprovalSigner('seams-test-secret-0123456789abcdefg'),
-    publicUrl: 'https://x.test',
-    clock,
-    ...overrides,
-  });
-  return { fish, audit, notifier, clock };
-}
+const engine = webDownEngine;
 
 describe('engine seams', () => {
   it('routes only the incidents the claim grants, and counts the others', async () => {

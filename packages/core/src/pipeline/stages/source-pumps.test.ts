@@ -1,14 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ApprovalSigner } from '../../approval/approval-token.js';
-import type { CatalogSnapshot } from '../../catalog/catalog-schema.js';
-import { createMemoryAuditStore } from '../../builtins/memory-audit-store.js';
+import { webDownEngine } from '../../test-support/web-down-engine.js';
 import type { ObservedEvent } from '../../contracts/observed-event.js';
 import type { Source, SourceDelivery } from '../../contracts/source.js';
 import { FishError, FishErrorCode } from '../../errors.js';
-import { logEvent, makePattern } from '../../test-support/fixtures.js';
-import { recordingNotifier } from '../../test-support/stage-context.js';
-import { ManualClock } from '../../util/clock.js';
-import { FishEngine, type FishEngineOptions } from '../engine.js';
+import { logEvent } from '../../test-support/fixtures.js';
+import type { FishEngineOptions } from '../engine.js';
 
 /** A source that yields `script` (then waits for the abort) and records what was acknowledged. */
 function scriptedSource(script: ObservedEvent[], options: { onAbort?: ObservedEvent[]; acknowledge?: boolean } = {}) {
@@ -41,36 +37,7 @@ function scriptedSource(script: ObservedEvent[], options: { onAbort?: ObservedEv
 }
 
 function engine(sources: Source[], overrides: Partial<FishEngineOptions> = {}) {
-  const clock = new ManualClock(Date.UTC(2026, 0, 1, 9, 30));
-  const audit = createMemoryAuditStore();
-  const notifier = recordingNotifier();
-  const catalog: CatalogSnapshot = {
-    patterns: [makePattern({ id: 'web-down', required_signals: [{ id: 'line', log: { message: 'web down' } }], samples: { match: ['web down'] } })],
-    scriptsDir: '/x',
-    loadedFrom: '/x',
-    loadedAt: 0,
-    digest: 'd',
-  };
-  const fish = new FishEngine({
-    catalog: () => catalog,
-    sources,
-    audit,
-    notifier,
-    executor: {
-      specificationVersion: 'v1',
-      name: 'none',
-      hosts: () => ['penny'],
-      async run() {
-        throw new Error('not in this test');
-      },
-    },
-    signer: new ApprovalSigner('pumps-test-secret-0123456789abcdefg'),
-    publicUrl: 'https://x.test',
-    clock,
-    stopGraceMs: 2000,
-    ...overrides,
-  });
-  return { fish, audit, notifier, clock };
+  return webDownEngine({ sources, stopGraceMs: 2000, ...overrides });
 }
 
 async function until(what: string, predicate: () => boolean): Promise<void> {
