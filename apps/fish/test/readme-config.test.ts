@@ -21,6 +21,7 @@ const root = resolve(import.meta.dirname, '../../..');
 const NOT_FISH_CONFIG: Record<string, string> = {
   'packages/source-prom/README.md receivers': "Alertmanager's own config (the webhook receiver that posts to fish)",
   'catalog/README.md id': 'a catalog pattern, checked by the catalog tests',
+  'catalog/README.md required_signals': "a pattern's signal list (an `absent` signal), checked whole in catalog/patterns/restic-backup-silent.yaml by the catalog tests",
   'README.md notifier': 'a fragment naming a third-party notifier package (fish-notify-matrix) that is not installed here, to show `type:` taking a package name',
 };
 

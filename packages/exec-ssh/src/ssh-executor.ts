@@ -52,7 +52,7 @@ function refuse(message: string, details: Record<string, unknown> = {}): FishErr
 }
 
 /** Checks a request without any I/O and returns the one command line the wrapper accepts. */
-export function buildWrapperCommand(request: Pick<ExecutionRequest, 'verb' | 'patternId' | 'script'>): string {
+export function buildWrapperCommand(request: Pick<ExecutionRequest, 'verb' | 'patternId' | 'script' | 'expectedSha256'>): string {
   const verb = ExecutionVerb.safeParse(request.verb);
   if (!verb.success) throw refuse(`verb must be run, verify or rollback`, { field: 'verb' });
   if (typeof request.patternId !== 'string' || !PATTERN_ID_PATTERN.test(request.patternId)) {
@@ -61,7 +61,22 @@ export function buildWrapperCommand(request: Pick<ExecutionRequest, 'verb' | 'pa
   if (typeof request.script !== 'string' || !SCRIPT_NAME_PATTERN.test(request.script)) {
     throw refuse(`script is not a catalog script name (expected ${SCRIPT_NAME_PATTERN.source})`, { field: 'script' });
   }
-  return `${verb.data} ${request.patternId} ${request.script}`;
+  if (request.expectedSha256 === undefined) return `${verb.data} ${request.patternId} ${request.script}`;
+  if (typeof request.expectedSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(request.expectedSha256)) {
+    throw refuse('expectedSha256 is not a sha256 digest (64 lower-case hex digits)', { field: 'expectedSha256' });
+  }
+  // The wrapper runs the script only when the installed file has this digest (what the proposal showed).
+  return `${verb.data} ${request.patternId} ${request.script} ${request.expectedSha256}`;
+}
+
+/** The wrapper's refusal of a script whose installed digest is not the one shown: nothing ran. */
+function scriptChanged(request: ExecutionRequest, result: { exitCode: number | null; stderr: string }): FishError | undefined {
+  if (result.exitCode !== 126 || !result.stderr.includes('fish-wrapper: denied (script-changed)')) return undefined;
+  const actual = /has sha256 ([0-9a-f]{64}|unreadable)/.exec(result.stderr)?.[1] ?? 'unknown';
+  return refuse(`${request.script} on target "${request.host}" is not the script the proposal showed (installed sha256 ${actual}); nothing ran`, {
+    scriptChanged: { expected: request.expectedSha256, actual },
+    target: request.host,
+  });
 }
 
 /**
@@ -115,6 +130,8 @@ export function createSshExecutor(options: SshExecutorOptions): SshExecutor {
         details: { kind: 'aborted', target: request.host, exitCode: result.exitCode, durationMs },
       });
     }
+    const changed = scriptChanged(request, result);
+    if (changed) throw changed;
     return { exitCode: result.exitCode, signal: result.signal, stdout: result.stdout, stderr: result.stderr, durationMs, timedOut: result.timedOut };
   }
 

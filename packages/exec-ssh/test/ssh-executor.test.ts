@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -116,6 +117,24 @@ describe('SSH executor against a real sshd and the real wrapper', () => {
     expect(executor.pool.isConnected('alpha')).toBe(true);
     const failed = await executor.run(req('alpha', 'fail', 'fail.sh'));
     expect(failed).toMatchObject({ exitCode: 3, stderr: 'broken\n', timedOut: false });
+  });
+
+  it('runs the script only when the installed file is the one the proposal showed (its pinned sha256)', async () => {
+    const installed = SCRIPTS.find((entry) => entry.patternId === 'say')!.content;
+    const shown = createHash('sha256').update(installed).digest('hex');
+    const runs = () => (existsSync(join(hostA.dir, 'runs.log')) ? readFileSync(join(hostA.dir, 'runs.log'), 'utf8') : '');
+    const before = runs();
+    expect(await executor.run(req('alpha', 'say', 'say.sh', { expectedSha256: shown }))).toMatchObject({ exitCode: 0, stdout: 'said run\n' });
+    expect(runs()).toBe(`${before}run\n`);
+    // The catalog on the fish host was changed (or the target holds an older copy): refused, nothing runs.
+    const other = createHash('sha256').update(`${installed}# edited\n`).digest('hex');
+    const error = await caught(executor.run(req('alpha', 'say', 'say.sh', { expectedSha256: other })));
+    expect(FishError.hasCode(error, FishErrorCode.EXECUTOR_REFUSED), String(error)).toBe(true);
+    expect((error as FishError).details['scriptChanged']).toEqual({ expected: other, actual: shown });
+    expect((error as FishError).message).toContain('is not the script the proposal showed');
+    expect(runs()).toBe(`${before}run\n`);
+    // Not a digest: refused before anything is sent.
+    expect(FishError.hasCode(await caught(executor.run(req('alpha', 'say', 'say.sh', { expectedSha256: 'A'.repeat(64) }))), FishErrorCode.EXECUTOR_REFUSED)).toBe(true);
   });
 
   it('refuses invalid requests and unknown hosts without any I/O', async () => {

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,8 @@ import { startWrapperHost, WRAPPER_PATH, type WrapperHost } from './helpers.js';
 // Property tests of the real fish-wrapper: 10,000 generated commands (fixed seed) run through the
 // wrapper itself, and a fixed-seed sample of them through a real OpenSSH sshd with the wrapper as
 // forced command. A small reference model says which commands are allowed: the grammar, and an
-// exact "<pattern> <script> <verb>" triple in the allow file. Every allowed command must run its
+// exact "<pattern> <script> <verb>" triple in the allow file, and an optional fourth field that must
+// be the installed script's sha256. Every allowed command must run its
 // script exactly once with that verb and pattern; every other one must be denied (126) and run nothing.
 
 const SEED = 20_261_201;
@@ -32,11 +34,17 @@ const PATTERNS = ['alpha-pat', 'beta-pat', 'gamma-pat', 'delta-pat', 'evil-pat']
 const SCRIPTS = ['fix-a.sh', 'check-a.sh', 'fix-b.sh', 'check-b.sh', 'shared.sh', 'evil.sh'];
 const VERBS = ['run', 'verify', 'rollback'];
 
-/** The reference model: what the wrapper documents it allows. */
-function allowed(command: string): boolean {
-  if (!/^[a-z0-9._ -]+$/.test(command) || command.length > 140) return false;
+/**
+ * The reference model: what the wrapper documents it allows. `digest`: the sha256 of the installed
+ * scripts (all alike here); an optional fourth field must be exactly it.
+ */
+function allowed(command: string, digest: string): boolean {
+  if (!/^[a-z0-9._ -]+$/.test(command) || command.length > 205) return false;
   const fields = command.split(' ');
-  if (fields.length !== 3) return false;
+  if (fields.length === 4) {
+    if (fields.pop() !== digest) return false;
+  }
+  if (fields.length !== 3 || fields.join(' ').length > 140) return false;
   const [verb, pattern, script] = fields as [string, string, string];
   if (!VERBS.includes(verb)) return false;
   if (!/^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$/.test(pattern)) return false;
@@ -89,6 +97,11 @@ const nasty = fc.constantFrom(
 const verb = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...VERBS) }, fc.constantFrom('RUN', 'exec', 'runn', 'verif', ''), fc.stringMatching(/^[a-z]{1,9}$/));
 const pattern = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...PATTERNS) }, fc.stringMatching(/^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$/), fc.stringMatching(/^[a-z0-9-]{0,70}$/));
 const script = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...SCRIPTS) }, fc.stringMatching(/^[a-z0-9][a-z0-9_-]{0,62}\.sh$/), fc.stringMatching(/^[a-z0-9._-]{0,70}$/));
+/** An allowed triple as the command that runs it. */
+const tripleCommand = fc
+  .constantFrom(...TRIPLES)
+  .map((t) => t.split(' '))
+  .map(([p, s, v]) => `${v} ${p} ${s}`);
 /** Three fields joined by single spaces: mostly recombinations of real parts (the triple property). */
 const wellFormed = fc.tuple(verb, pattern, script).map(([v, p, s]) => `${v} ${p} ${s}`);
 /** A well-formed command with nasty characters inserted, removed or appended. */
@@ -100,16 +113,15 @@ const mutated = fc.tuple(wellFormed, fc.array(fc.tuple(fc.nat(), nasty, fc.boole
   }
   return text;
 });
+/** The digest field: mostly the installed scripts' own (`@good`, filled in after sampling), else near it. */
+const digest = fc.oneof({ weight: 3, arbitrary: fc.constant('@good') }, fc.constant('0'.repeat(64)), fc.stringMatching(/^[0-9a-f]{63,65}$/), fc.stringMatching(/^[0-9a-fA-F]{64}$/));
+/** A command with a fourth field: the pinned digest of the approved proposal's script. */
+const withDigest = fc.tuple(fc.oneof(wellFormed, tripleCommand), digest).map(([text, sha]) => `${text} ${sha}`);
 /** NUL cannot reach the wrapper (a C string; sshd refuses it), so no generated command holds one. */
 const anyText = fc.string({ unit: 'binary', maxLength: 160 }).map((text) => text.replaceAll('\0', ''));
 const command = fc.oneof(
-  {
-    weight: 3,
-    arbitrary: fc
-      .constantFrom(...TRIPLES)
-      .map((t) => t.split(' '))
-      .map(([p, s, v]) => `${v} ${p} ${s}`),
-  },
+  { weight: 3, arbitrary: tripleCommand },
+  { weight: 3, arbitrary: withDigest },
   { weight: 6, arbitrary: wellFormed },
   { weight: 6, arbitrary: mutated },
   { weight: 2, arbitrary: anyText },
@@ -120,6 +132,10 @@ const SCRIPT_BODY = (runs: string) => `#!/bin/sh\nprintf '%s %s %s\\n' "$1" "$FI
 let dir: string;
 let runs: string;
 let cases: string[];
+let good: string;
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+/** The first three fields: what an allowed command's script records when it runs. */
+const ran = (text: string) => text.split(' ').slice(0, 3).join(' ');
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'fish-wrapper-props-'));
@@ -130,7 +146,8 @@ beforeAll(() => {
     chmodSync(join(dir, 'scripts', name), 0o755);
   }
   writeFileSync(join(dir, 'allow-triples'), `# pattern script verb\n${TRIPLES.join('\n')}\n`);
-  cases = fc.sample(command, { seed: SEED, numRuns: CASES });
+  good = sha256(SCRIPT_BODY(runs));
+  cases = fc.sample(command, { seed: SEED, numRuns: CASES }).map((text) => text.replaceAll('@good', good));
 });
 
 afterAll(() => {
@@ -177,7 +194,10 @@ async function runDriver(commands: string[], parts = 2): Promise<number[]> {
 
 describe('fish-wrapper properties (fast-check, fixed seed)', () => {
   it(`${CASES} generated commands: allowed exactly when the model allows, each allowed one runs once, the rest are 126 and run nothing`, async () => {
-    const expected = cases.map(allowed);
+    const expected = cases.map((text) => allowed(text, good));
+    // Commands with the digest field reach both sides too.
+    expect(cases.filter((text, index) => expected[index] && text.split(' ').length === 4).length).toBeGreaterThan(CASES / 100);
+    expect(cases.filter((text, index) => !expected[index] && /^\S+ \S+ \S+ [0-9a-f]{64}$/.test(text) && allowed(ran(text), good)).length).toBeGreaterThan(CASES / 100);
     // The generator reaches both sides and the recombined triples (same parts, wrong combination).
     const allowedCount = expected.filter(Boolean).length;
     expect(allowedCount).toBeGreaterThan(CASES / 20);
@@ -197,7 +217,12 @@ describe('fish-wrapper properties (fast-check, fixed seed)', () => {
     expect(mismatches).toEqual([]);
     const ranLines = existsSync(runs) ? readFileSync(runs, 'utf8').split('\n').filter(Boolean) : [];
     // Two drivers run side by side: each allowed command ran exactly once (order across drivers varies).
-    expect([...ranLines].sort()).toEqual(cases.filter((_, index) => expected[index]).sort());
+    expect([...ranLines].sort()).toEqual(
+      cases
+        .filter((_, index) => expected[index])
+        .map(ran)
+        .sort(),
+    );
   }, 1_200_000);
 
   it('the triple property on its own: every verb x pattern x script combination (fast-check property)', async () => {
@@ -261,18 +286,21 @@ describe('fish-wrapper properties behind a real sshd', () => {
   it(`${SSHD_CASES} of the generated commands over SSH: same verdicts, same runs`, async () => {
     // Commands sshd itself would reject or alter (control bytes that end the connection) stay in the
     // direct-wrapper property above; here: printable ASCII, as a client would send.
+    const installed = sha256(SCRIPT_BODY(join(host.dir, 'runs.log')));
     const sample = fc
       .sample(command, { seed: SEED + 1, numRuns: SSHD_CASES * 3 })
+      .map((text) => text.replaceAll('@good', installed))
       .filter((text) => /^[\x20-\x7e]*$/.test(text))
       .slice(0, SSHD_CASES);
+    const allowedHere = (text: string) => allowed(text, installed);
     expect(sample.length).toBe(SSHD_CASES);
     const statuses: Array<number | undefined> = [];
     for (let i = 0; i < sample.length; i += 8) {
       statuses.push(...(await Promise.all(sample.slice(i, i + 8).map((text) => exec(text)))));
     }
-    const mismatches = sample.filter((text, index) => statuses[index] !== (allowed(text) ? 0 : DENIED)).slice(0, 10);
+    const mismatches = sample.filter((text, index) => statuses[index] !== (allowedHere(text) ? 0 : DENIED)).slice(0, 10);
     expect(mismatches).toEqual([]);
     const ranLines = existsSync(sshRuns()) ? readFileSync(sshRuns(), 'utf8').split('\n').filter(Boolean).sort() : [];
-    expect(ranLines).toEqual(sample.filter(allowed).sort());
+    expect(ranLines).toEqual(sample.filter(allowedHere).map(ran).sort());
   }, 300_000);
 });
