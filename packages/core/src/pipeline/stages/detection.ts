@@ -4,7 +4,7 @@ import type { EventLevel, ObservedEvent } from '../../contracts/observed-event.j
 import type { Clock } from '../../util/clock.js';
 import type { Candidate } from '../classifier.js';
 import { incidentFingerprint } from '../fingerprint.js';
-import { AbsenceSignals } from '../absence-signals.js';
+import { ABSENCE_SOURCE, AbsenceSignals } from '../absence-signals.js';
 import { LruDedup } from '../lru-dedup.js';
 import { Matcher, type PatternHit } from '../matcher.js';
 import { KeyedRateLimiter } from '../rate-limiter.js';
@@ -111,7 +111,8 @@ export class Detection {
       return undefined;
     }
     this.refreshCatalog();
-    const silence = this.silenced.get(event);
+    // Only the events `silences()` made can be in the map: the others skip the lookup.
+    const silence = event.source === ABSENCE_SOURCE ? this.silenced.get(event) : undefined;
     if (!silence && !this.absence.empty) this.absence.observe(event);
     const hits = silence ?? (event.kind === 'metric' ? this.metrics.hits(event) : this.matcher.match(event));
     if (hits.length === 0) return this.detectUnknown(event);
