@@ -32,8 +32,6 @@ export function createLiteralIndex(literals: ReadonlyArray<{ literal: string; id
     }
   }
   for (let code = 65; code <= 90; code++) symbolOf[code] = symbolOf[code + 32]!;
-  const kelvinSymbol = symbolOf[107]!;
-  const longSSymbol = symbolOf[115]!;
 
   // Trie first, as growable arrays; then resolved into a dense transition table.
   const trie: number[][] = [new Array<number>(symbols).fill(-1)];
@@ -83,29 +81,32 @@ export function createLiteralIndex(literals: ReadonlyArray<{ literal: string; id
     }
   }
   const outputs: ReadonlyArray<readonly number[]> = own;
-  // The scan's table: one row of 128 columns (ASCII codes, case folded) per state, so a character
-  // costs one read. A target where some literal ends (itself or along its output links) is stored
-  // as its bitwise complement: the only states the scan stops at.
+  // The scan's table: one row of `symbols` columns per state (only characters some literal has get
+  // a column; the rest share column 0, the start state). A target where some literal ends (itself
+  // or along its output links) is stored as its bitwise complement: the only states the scan stops
+  // at. 16-bit cells while the states fit: the rows a line walks stay in the CPU's cache between
+  // lines even when the rest of the pipeline streams through memory (a 128-column row of 32-bit
+  // cells per state made the table of a 20-pattern catalog 400 KiB, and each line paid misses).
   const reports = (state: number) => own[state]!.length > 0 || outputLink[state] !== -1;
-  const scanTable = new Int32Array(count * 128);
-  for (let state = 0; state < count; state++) {
-    for (let code = 0; code < 128; code++) {
-      const target = table[state * symbols + symbolOf[code]!]!;
-      scanTable[state * 128 + code] = target !== 0 && reports(target) ? ~target : target;
-    }
+  const scanTable = count <= 0x7fff ? new Int16Array(count * symbols) : new Int32Array(count * symbols);
+  for (let cell = 0; cell < table.length; cell++) {
+    const target = table[cell]!;
+    scanTable[cell] = target !== 0 && reports(target) ? ~target : target;
   }
-  // Characters >= 128 that fold to a literal's ASCII letter (k and s), else the start state.
-  const foldHigh = (state: number, code: number) => (code === KELVIN_SIGN ? scanTable[state * 128 + 107]! : code === LONG_S ? scanTable[state * 128 + 115]! : 0);
+  const kelvin = symbolOf[107]!;
+  const longS = symbolOf[115]!;
 
   return {
     states: count,
-    bytes: scanTable.byteLength + fail.byteLength + outputLink.byteLength + literals.length * 16,
+    bytes: scanTable.byteLength + symbolOf.byteLength + fail.byteLength + outputLink.byteLength + literals.length * 16,
     scan(text, onMatch) {
       let state = 0;
       const length = text.length;
       for (let index = 0; index < length; index++) {
         const code = text.charCodeAt(index);
-        const next = code < 128 ? scanTable[(state << 7) | code]! : foldHigh(state, code);
+        // Characters >= 128 that fold to a literal's ASCII letter (k and s), else column 0.
+        const symbol = code < 128 ? symbolOf[code]! : code === KELVIN_SIGN ? kelvin : code === LONG_S ? longS : 0;
+        const next = scanTable[state * symbols + symbol]!;
         if (next >= 0) {
           state = next;
           continue;
