@@ -189,6 +189,13 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
             try {
               file = await OpenFile.open(start.path, start.offset, start.inode);
             } catch (error) {
+              if (start.path !== options.path) {
+                // The previous file went away since it was found: the file at the path, from its start.
+                start = { path: options.path, offset: 0, line: 0 };
+                lineNumber = 0;
+                wait = false;
+                continue;
+              }
               if (first && !options.follow) throw error;
               state = 'reconnecting';
               detail = `${options.path} is missing; waiting for it`;
