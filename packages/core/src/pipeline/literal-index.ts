@@ -143,7 +143,10 @@ export function createLiteralIndex(all: ReadonlyArray<{ literal: string; id: num
   // window may move before a cut literal could end in it (m - 1 for a pair no literal has).
   const m = shortest;
   const shifts = new Uint8Array(symbols * symbols).fill(m - 1);
+  // And the pairs a cut literal starts with: a window whose first pair is none of them is not run.
+  const starts = new Uint8Array(symbols * symbols);
   for (const { literal } of literals) {
+    starts[symbolOf[literal.charCodeAt(0)]! * symbols + symbolOf[literal.charCodeAt(1)]!] = 1;
     for (let index = 0; index + 1 < m; index++) {
       const pair = symbolOf[literal.charCodeAt(index)]! * symbols + symbolOf[literal.charCodeAt(index + 1)]!;
       shifts[pair] = Math.min(shifts[pair]!, m - 2 - index);
@@ -152,7 +155,7 @@ export function createLiteralIndex(all: ReadonlyArray<{ literal: string; id: num
   const fold = (code: number): number => (code < 128 ? symbolOf[code]! : code === KELVIN_SIGN ? kelvin : code === LONG_S ? longS : 0);
   return {
     states: count,
-    bytes: bytes + shifts.byteLength,
+    bytes: bytes + shifts.byteLength + starts.byteLength,
     scan(text, onMatch) {
       const length = text.length;
       let end = m - 1;
@@ -162,8 +165,9 @@ export function createLiteralIndex(all: ReadonlyArray<{ literal: string; id: num
           end += shift;
           continue;
         }
-        // Every cut literal is m long: one found in this window ends at `end`.
-        run(text, end - m + 1, end + 1, onMatch);
+        // Every cut literal is m long: one found in this window starts at `start` and ends at `end`.
+        const start = end - m + 1;
+        if (starts[fold(text.charCodeAt(start)) * symbols + fold(text.charCodeAt(start + 1))] === 1) run(text, start, end + 1, onMatch);
         end++;
       }
     },
