@@ -29,7 +29,12 @@ const RUNS_BY_ITSELF = /Runs by itself/;
 const NEEDS_APPROVAL = /Needs your approval.*does not run by itself.*Tap Approve to run it, or Deny/s;
 
 /** A phone as the human sees it: what it received; `down` fails every call, `gate` holds a proposal until it opens. */
-function phone(): Notifier & { received: Array<{ notice: ProposalNotice; actions: ProposalActions }>; down: boolean; gate: { opened: Promise<boolean>; open: (ok: boolean) => void } | undefined; calls: number } {
+function phone(): Notifier & {
+  received: Array<{ notice: ProposalNotice; actions: ProposalActions }>;
+  down: boolean;
+  gate: { opened: Promise<boolean>; open: (ok: boolean) => void } | undefined;
+  calls: number;
+} {
   let n = 0;
   const receipt = (): NotificationReceipt => ({ id: `r${++n}`, channel: 'phone' });
   const notifier = {

@@ -187,7 +187,10 @@ export class LiteralIndex {
   scan(text: string, sink: LiteralSink): void {
     const { m, shifts, starts, symbols } = this;
     const length = text.length;
-    if (m === 0) return this.run(text, 0, length, sink);
+    if (m === 0) {
+      this.run(text, 0, length, sink);
+      return;
+    }
     let end = m - 1;
     while (end < length) {
       const shift = shifts[this.fold(text.charCodeAt(end - 1)) * symbols + this.fold(text.charCodeAt(end))]!;
