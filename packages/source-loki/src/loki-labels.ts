@@ -24,35 +24,38 @@ export const TimestampString = z.string().regex(/^\d{1,25}$/);
 const ValueTuple = z.tuple([TimestampString, z.string()]).rest(z.unknown());
 export const StreamSchema = z.object({ stream: z.record(z.string(), z.string()).default({}), values: z.array(ValueTuple) });
 
-const LEVELS: Record<string, EventLevel> = {
-  trace: 'debug',
-  debug: 'debug',
-  dbg: 'debug',
-  info: 'info',
-  information: 'info',
-  informational: 'info',
-  notice: 'info',
-  inf: 'info',
-  warn: 'warn',
-  warning: 'warn',
-  wrn: 'warn',
-  err: 'error',
-  error: 'error',
-  eror: 'error',
-  erro: 'error',
-  crit: 'critical',
-  critical: 'critical',
-  fatal: 'critical',
-  panic: 'critical',
-  emerg: 'critical',
-  emergency: 'critical',
-  alert: 'critical',
-};
+/** A Map, not an object: a level spelled `constructor` or `__proto__` must not find Object.prototype's members. */
+const LEVELS = new Map<string, EventLevel>(
+  Object.entries({
+    trace: 'debug',
+    debug: 'debug',
+    dbg: 'debug',
+    info: 'info',
+    information: 'info',
+    informational: 'info',
+    notice: 'info',
+    inf: 'info',
+    warn: 'warn',
+    warning: 'warn',
+    wrn: 'warn',
+    err: 'error',
+    error: 'error',
+    eror: 'error',
+    erro: 'error',
+    crit: 'critical',
+    critical: 'critical',
+    fatal: 'critical',
+    panic: 'critical',
+    emerg: 'critical',
+    emergency: 'critical',
+    alert: 'critical',
+  } satisfies Record<string, EventLevel>),
+);
 
 /** Maps the many ways logs spell a level (`err`, `WARNING`, `crit`, `panic` ...) to the six fish levels. */
 export function normaliseLevel(value: string | undefined): EventLevel {
   if (value === undefined) return 'unknown';
-  return LEVELS[value.trim().toLowerCase()] ?? 'unknown';
+  return LEVELS.get(value.trim().toLowerCase()) ?? 'unknown';
 }
 
 /** Stable event id: the same line of the same stream and tenant always gets the same id. */

@@ -105,6 +105,8 @@ describe('createLokiSource options', () => {
       'debug',
       'unknown',
     ]);
+    // A level label is whatever the log shipper put there: names Object.prototype has are not levels.
+    expect(['constructor', '__proto__', 'toString', 'hasOwnProperty'].map(normaliseLevel)).toEqual(['unknown', 'unknown', 'unknown', 'unknown']);
   });
 
   it('derives a stable id from tenant, labels (any order), timestamp and line', () => {

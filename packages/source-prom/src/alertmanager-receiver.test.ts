@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FishError, FishErrorCode, ObservedEventSchema } from '@fish-sre/core';
 import { testSource } from '@fish-sre/testkit';
 import { createAlertmanagerReceiver, createAlertmanagerSource, type AlertmanagerSource } from './index.js';
+import { AlertmanagerWebhookSchema, alertToEvent } from './alertmanager-webhook.js';
 
 const TOKEN = 'receiver-token-0123456789';
 
@@ -104,6 +105,17 @@ describe('Alertmanager webhook receiver (node:http handler)', () => {
     delete old.routeLabels;
     expect((await post(old)).status).toBe(200);
     expect(await drain()).toHaveLength(1);
+  });
+
+  it('maps severities to levels, and a severity named like an Object.prototype member to unknown', () => {
+    const levelOf = (severity: string) => {
+      const payload = AlertmanagerWebhookSchema.parse(webhook());
+      const alert = { ...payload.alerts[0]!, labels: { ...payload.alerts[0]!.labels, severity } };
+      const event = alertToEvent(payload, alert, 'alertmanager', Date.UTC(2026, 7, 22));
+      expect(ObservedEventSchema.safeParse(event).success).toBe(true);
+      return event.level;
+    };
+    expect(['page', 'Critical', 'warning', 'constructor', '__proto__', 'toString'].map(levelOf)).toEqual(['critical', 'critical', 'warn', 'unknown', 'unknown', 'unknown']);
   });
 
   it('answers 400 naming the field of a malformed payload', async () => {

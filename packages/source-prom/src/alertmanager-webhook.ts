@@ -34,21 +34,24 @@ export const AlertmanagerWebhookSchema = z.looseObject({
 });
 export type AlertmanagerWebhook = z.output<typeof AlertmanagerWebhookSchema>;
 
-const SEVERITY: Record<string, EventLevel> = {
-  critical: 'critical',
-  page: 'critical',
-  fatal: 'critical',
-  error: 'error',
-  err: 'error',
-  high: 'error',
-  warning: 'warn',
-  warn: 'warn',
-  medium: 'warn',
-  info: 'info',
-  low: 'info',
-  none: 'info',
-  debug: 'debug',
-};
+/** A Map, not an object: a severity spelled `constructor` or `__proto__` must not find Object.prototype's members. */
+const SEVERITY = new Map<string, EventLevel>(
+  Object.entries({
+    critical: 'critical',
+    page: 'critical',
+    fatal: 'critical',
+    error: 'error',
+    err: 'error',
+    high: 'error',
+    warning: 'warn',
+    warn: 'warn',
+    medium: 'warn',
+    info: 'info',
+    low: 'info',
+    none: 'info',
+    debug: 'debug',
+  } satisfies Record<string, EventLevel>),
+);
 
 /** Go RFC3339 with up to 9 fractional digits; the zero time `0001-01-01T00:00:00Z` means "unset". */
 function parseGoTime(value: string | undefined): number | undefined {
@@ -85,7 +88,7 @@ export function alertToEvent(webhook: AlertmanagerWebhook, alert: AlertmanagerWe
     time,
     host: labels.host || labels.hostname || instance || 'unknown',
     service: labels.service || labels.job || labels.container || 'unknown',
-    level: SEVERITY[(labels.severity ?? '').toLowerCase()] ?? 'unknown',
+    level: SEVERITY.get((labels.severity ?? '').toLowerCase()) ?? 'unknown',
     message: `[${alert.status.toUpperCase()}] ${alertname}${text ? `: ${text}` : ''}`,
     labels,
     alertStatus: alert.status,

@@ -18,26 +18,30 @@ const JsonLine = z
   })
   .passthrough();
 
-const LEVEL_ALIASES: Record<string, EventLevel> = {
-  debug: 'debug',
-  trace: 'debug',
-  info: 'info',
-  notice: 'info',
-  information: 'info',
-  warn: 'warn',
-  warning: 'warn',
-  error: 'error',
-  err: 'error',
-  critical: 'critical',
-  crit: 'critical',
-  fatal: 'critical',
-  panic: 'critical',
-  emerg: 'critical',
-  alert: 'critical',
-};
+/** A Map, not an object: a level spelled `constructor` or `__proto__` must not find Object.prototype's members. */
+const LEVEL_ALIASES = new Map<string, EventLevel>(
+  Object.entries({
+    debug: 'debug',
+    trace: 'debug',
+    info: 'info',
+    notice: 'info',
+    information: 'info',
+    warn: 'warn',
+    warning: 'warn',
+    error: 'error',
+    err: 'error',
+    critical: 'critical',
+    crit: 'critical',
+    fatal: 'critical',
+    panic: 'critical',
+    emerg: 'critical',
+    alert: 'critical',
+  } satisfies Record<string, EventLevel>),
+);
 
 export function normaliseLevel(level: string | undefined): EventLevel {
-  return (level && LEVEL_ALIASES[level.toLowerCase()]) || 'unknown';
+  if (!level) return 'unknown';
+  return LEVEL_ALIASES.get(level) ?? LEVEL_ALIASES.get(level.toLowerCase()) ?? 'unknown';
 }
 
 function parseTime(value: string | number | undefined, fallback: number): number {

@@ -1,4 +1,5 @@
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import type { PluginStateStore } from '../contracts/state-store.js';
 import type { Logger } from '../util/logger.js';
@@ -16,7 +17,33 @@ export interface ResumedFilePosition {
   exceeded: boolean;
   /** The file was replaced while fish was down: the new one is read from its start. */
   rotated: boolean;
+  /**
+   * The replaced file, found under its rotated name (`app.log.1`, `app.log-20260102`) by its
+   * inode: read first from the saved offset (`position`), then the new one from its start.
+   */
+  previous?: { path: string; inode: number };
   saved: FilePosition;
+}
+
+/**
+ * The file with inode `inode` beside `path` whose name starts with `path`'s (where logrotate and
+ * most rotating writers put the previous file), or undefined.
+ */
+async function findRotated(path: string, inode: number): Promise<{ path: string; size: number } | undefined> {
+  const name = basename(path);
+  let entries: string[];
+  try {
+    entries = await readdir(dirname(path));
+  } catch {
+    return undefined;
+  }
+  for (const entry of entries) {
+    if (entry === name || !entry.startsWith(name)) continue;
+    const candidate = join(dirname(path), entry);
+    const info = await stat(candidate).catch(() => undefined);
+    if (info?.isFile() && info.ino === inode) return { path: candidate, size: info.size };
+  }
+  return undefined;
 }
 
 /**
@@ -41,8 +68,18 @@ export async function loadFilePosition(store: PluginStateStore, key: string, pat
   } catch {
     return undefined;
   }
-  if (info.ino !== saved.inode || info.size < saved.offset) {
-    logger.info(`${path} was replaced or truncated while fish was down; reading it from the start`);
+  if (info.ino !== saved.inode) {
+    // Rotated: the rest of the previous file first, when it is still there and not too far behind.
+    const previous = await findRotated(path, saved.inode);
+    if (previous && previous.size >= saved.offset && previous.size - saved.offset <= maxBackfillBytes) {
+      logger.info(`${path} was rotated while fish was down; reading the rest of ${previous.path} first`);
+      return { position: saved.offset, lineNumber: saved.line, skipPartialLine: false, exceeded: false, rotated: true, previous: { path: previous.path, inode: saved.inode }, saved };
+    }
+    logger.warn(`${path} was replaced while fish was down and the rest of the previous file was not found beside it; reading the new file from the start`);
+    return { position: 0, lineNumber: 0, skipPartialLine: false, exceeded: false, rotated: true, saved };
+  }
+  if (info.size < saved.offset) {
+    logger.info(`${path} was truncated while fish was down; reading it from the start`);
     return { position: 0, lineNumber: 0, skipPartialLine: false, exceeded: false, rotated: true, saved };
   }
   if (info.size - saved.offset > maxBackfillBytes) {

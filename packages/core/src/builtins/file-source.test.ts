@@ -6,7 +6,7 @@ import type { ObservedEvent } from '../contracts/observed-event.js';
 import type { Source } from '../contracts/source.js';
 import { ManualClock } from '../util/clock.js';
 import { createMemoryLogger } from '../util/logger.js';
-import { createFileSource } from './file-source.js';
+import { createFileSource, normaliseLevel } from './file-source.js';
 import { createMemoryStateStore } from '../contracts/state-store.js';
 
 let dir: string;
@@ -34,6 +34,22 @@ async function take(iterator: AsyncIterator<ObservedEvent>, count: number): Prom
   }
   return events;
 }
+
+describe('normaliseLevel', () => {
+  it('maps level spellings in any case, and anything else (Object.prototype member names too) to unknown', () => {
+    expect(['ERR', 'Warning', 'fatal', 'notice', 'constructor', '__proto__', 'toString', undefined, ''].map(normaliseLevel)).toEqual([
+      'error',
+      'warn',
+      'critical',
+      'info',
+      'unknown',
+      'unknown',
+      'unknown',
+      'unknown',
+      'unknown',
+    ]);
+  });
+});
 
 describe('createFileSource', () => {
   it('reads jsonl lines, normalising fields; invalid lines are counted and skipped', async () => {

@@ -1,5 +1,5 @@
 // The file source: its options schema and the reader that tails a file (rotation, truncation, resume) into events.
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { z } from 'zod';
 import type { ObservedEvent } from '../contracts/observed-event.js';
 import type { Source, SourceDelivery, SourceHealth } from '../contracts/source.js';
@@ -12,7 +12,7 @@ import type { PluginStateStore } from '../contracts/state-store.js';
 import { createPositionWriter, loadFilePosition, type FilePosition } from './file-position.js';
 import { createContinuationJoiner, type JoinedMessage } from '../pipeline/continuation-joiner.js';
 import { createLineParser } from './file-line.js';
-import { CHUNK_BYTES, HandedOn, identity, sleep, type Located } from './file-reader.js';
+import { HandedOn, OpenFile, sleep, type Located, type RawLine } from './file-reader.js';
 
 export { normaliseLevel } from './file-line.js';
 
@@ -92,51 +92,47 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
     name,
     async *events(signal: AbortSignal, delivery?: SourceDelivery): AsyncGenerator<ObservedEvent> {
       const acknowledged = delivery?.acknowledges === true;
-      // One reader for the first pass and for following: bytes from `position` to the end of the
-      // file, split on newline bytes (a newline byte never occurs inside a UTF-8 sequence), so each
-      // line's byte offset is known. A last line without its newline is held back while following
-      // (the writer may be in the middle of it) and read at the end otherwise. `position` counts
-      // the bytes read; the saved position counts only the lines handed on.
-      let position = 0;
-      let lineNumber = 0;
+      // Reading starts where the saved position says (in its file: after a rotation, the rest of
+      // the previous file under its rotated name, then the new one from its start), else as
+      // configured. Lines are read from the open file (`file`); the saved position counts only the
+      // lines handed on, in the file each one came from.
+      let start: { path: string; offset: number; line: number; inode?: number } = { path: options.path, offset: 0, line: 0 };
       let skipPartialLine = false;
       const resumed = context.position ? await loadFilePosition(context.position, positionKey, options.path, options.maxBackfillBytes, logger) : undefined;
       if (resumed) {
-        ({ position, lineNumber, skipPartialLine } = resumed);
+        start = { path: resumed.previous?.path ?? options.path, offset: resumed.position, line: resumed.lineNumber };
+        const inode = resumed.previous?.inode ?? (resumed.rotated ? undefined : resumed.saved.inode);
+        if (inode !== undefined) start.inode = inode;
+        skipPartialLine = resumed.skipPartialLine;
         if (resumed.exceeded) counters.backfillExceeded++;
         if (resumed.rotated) counters.rotatedWhileDown++;
       } else if (options.startAt === 'end') {
-        try {
-          position = (await stat(options.path)).size;
-        } catch {
-          position = 0; // not there yet: everything it will hold is new
-        }
+        const info = await stat(options.path).catch(() => undefined); // not there yet: everything it will hold is new
+        if (info) start = { path: options.path, offset: info.size, line: 0, inode: info.ino };
       }
-      let inode = 0;
-      // Line ids: the file (device and inode), copy-truncations seen, and the line's byte range.
-      let fileId = '';
+      let file: OpenFile | undefined;
+      let lineNumber = start.line;
       // Copy-truncations seen: offsets start over, ids must not (the dedup still remembers the old ones).
       let truncations = 0;
       let lastStream: string | undefined;
-      let carry: Buffer | undefined;
-      let carryStart = position;
-      // Just after the last line read; the messages completed but not yet taken by the consumer.
-      let consumed = { offset: position, line: lineNumber };
+      // Just after the last line read, in its file; the messages completed but not yet taken by the consumer.
+      let consumed: FilePosition = { inode: start.inode ?? 0, offset: start.offset, line: start.line };
       const queue: Located[] = [];
       // With acknowledgements: the messages handed on, in file order, from the first one not acknowledged.
       const handedOn = new HandedOn();
       const safePosition = (): FilePosition => {
         const first = handedOn.first() ?? queue[0] ?? joiner?.inProgress()[0];
-        return first ? { inode, offset: first.offset, line: first.line } : { inode, ...consumed };
+        return first ? { inode: first.inode, offset: first.offset, line: first.line } : consumed;
       };
       const writer = context.position ? createPositionWriter(context.position, positionKey, logger, resumed?.saved) : undefined;
-      const persist = (): Promise<void> => (writer && inode !== 0 ? writer.save(safePosition) : Promise.resolve());
+      const persist = (): Promise<void> => (writer && consumed.inode !== 0 ? writer.save(safePosition) : Promise.resolve());
       state = 'connected';
       detail = `reading ${options.path}`;
-      /** One line (without its newline) at byte `offset`, ending before `end`; the messages it completes. */
-      const take = (text: string, offset: number, end: number): Located[] => {
+      /** One line of the open file; the messages it completes. Line ids: the file (device and inode), copy-truncations seen, and the line's byte range. */
+      const take = ({ text, offset, end }: RawLine): Located[] => {
+        const { inode, fileId } = file!;
         const line = lineNumber++;
-        consumed = { offset: end, line: lineNumber };
+        consumed = { inode, offset: end, line: lineNumber };
         if (skipPartialLine) {
           // Reading resumed inside a line (the gap was longer than maxBackfillBytes).
           skipPartialLine = false;
@@ -147,7 +143,7 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
         counters.lines++;
         const event = toEvent(body, lineNumber, `${fileId}.${truncations}:${offset}+${end - offset}`);
         if (!event) return [];
-        const located: Located = { event, offset, line };
+        const located: Located = { event, inode, offset, line };
         if (!joiner) return [located];
         // One message in progress at a time, so events keep the file's order: a line of another
         // host or service completes the one in progress.
@@ -180,79 +176,80 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
       };
       try {
         let first = true;
+        let wait = false;
         while (!signal.aborted) {
-          if (!first) {
+          if (wait) {
             await sleep(options.pollIntervalMs, signal);
             if (signal.aborted) break;
           }
-          let size: number;
-          try {
-            const info = await stat(options.path);
-            size = info.size;
-            if (inode === 0) ({ inode, fileId } = identity(info));
-            // The first position is saved at once: a restart before any new line resumes from here, not from the end.
-            if (!writer?.saved && size >= position) await persist();
-          } catch (error) {
-            if (first && !options.follow) throw error;
-            state = 'reconnecting';
-            detail = `${options.path} is missing; waiting for it`;
-            first = false;
+          wait = true;
+          // The file at the path now: after a rotation by rename, another one than the open file.
+          const atPath = await stat(options.path).catch(() => undefined);
+          if (!file) {
+            try {
+              file = await OpenFile.open(start.path, start.offset, start.inode);
+            } catch (error) {
+              if (start.path !== options.path) {
+                // The previous file went away since it was found: the file at the path, from its start.
+                start = { path: options.path, offset: 0, line: 0 };
+                lineNumber = 0;
+                wait = false;
+                continue;
+              }
+              if (first && !options.follow) throw error;
+              state = 'reconnecting';
+              detail = `${options.path} is missing; waiting for it`;
+              first = false;
+              continue;
+            }
+            if (start.inode !== undefined && start.inode !== file.inode) lineNumber = 0; // replaced since the position was read
+            consumed = { inode: file.inode, offset: file.position, line: lineNumber };
+            start = { path: options.path, offset: 0, line: 0 }; // the next file: the one at the path, from its start
+          }
+          state = atPath ? 'connected' : 'reconnecting';
+          detail = atPath ? `reading ${options.path}` : `${options.path} is missing; waiting for it`;
+          let size = await file.size();
+          // The first position is saved at once: a restart before any new line resumes from here, not from the end.
+          if (!writer?.saved && size >= file.position) await persist();
+          if (size < file.position) {
+            // Truncated (rotated by copytruncate): start again from the top.
+            file.restart();
+            truncations++;
+            consumed = { inode: file.inode, offset: 0, line: lineNumber };
+          }
+          const rotated = atPath !== undefined && atPath.ino !== file.inode;
+          // Rotated: what the writer wrote to the old file before it moved on is read to its end.
+          for (let pass = 0; pass < (rotated ? 2 : 1) && !signal.aborted; pass++) {
+            if (pass > 0) size = await file.size();
+            for await (const line of file.lines(size)) {
+              yield* hand(take(line));
+              if (signal.aborted) break;
+            }
+          }
+          await persist();
+          first = false;
+          if (signal.aborted) break;
+          if (rotated || !options.follow) {
+            // The old file is finished (or reading ends): its unfinished last line is read as it
+            // is, and the message being joined ends with it. Reading ends: the saved position stays
+            // before that line, since the writer may finish it.
+            const last = file.takeCarry();
+            const before = consumed;
+            const messages = last ? take(last) : [];
+            if (!rotated) consumed = before;
+            yield* hand(messages);
+            if (joiner) yield* hand(joined(joiner.flushAll()));
+            lastStream = undefined;
+          }
+          if (rotated) {
+            await file.close();
+            file = undefined;
+            lineNumber = 0;
+            truncations = 0;
+            wait = false; // the new file at once
             continue;
           }
-          state = 'connected';
-          detail = `reading ${options.path}`;
-          if (size < position) {
-            // Truncated (rotated by copytruncate): start again from the top.
-            position = 0;
-            carry = undefined;
-            truncations++;
-            consumed = { offset: 0, line: lineNumber };
-          }
-          if (size > position) {
-            const handle = await open(options.path, 'r');
-            try {
-              ({ inode, fileId } = identity(await handle.stat()));
-              const buffer = Buffer.alloc(Math.min(CHUNK_BYTES, size - position));
-              while (position < size && !signal.aborted) {
-                const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - position), position);
-                if (bytesRead === 0) break;
-                let data = buffer.subarray(0, bytesRead);
-                let dataStart = position;
-                position += bytesRead;
-                if (carry) {
-                  data = Buffer.concat([carry, data]);
-                  dataStart = carryStart;
-                  carry = undefined;
-                }
-                let start = 0;
-                for (let newline = data.indexOf(0x0a); newline !== -1; newline = data.indexOf(0x0a, start)) {
-                  yield* hand(take(data.toString('utf8', start, newline), dataStart + start, dataStart + newline + 1));
-                  if (signal.aborted) break;
-                  start = newline + 1;
-                }
-                if (start < data.length) {
-                  // The buffer is reused by the next read: keep a copy of the unfinished line.
-                  carry = Buffer.from(data.subarray(start));
-                  carryStart = dataStart + start;
-                }
-              }
-            } finally {
-              await handle.close();
-            }
-            await persist();
-          }
-          first = false;
           if (!options.follow) {
-            if (carry) {
-              // An unfinished last line is read, but the saved position stays before it: the writer may finish it.
-              const last = carry;
-              const before = consumed;
-              carry = undefined;
-              const messages = take(last.toString('utf8'), carryStart, carryStart + last.length);
-              consumed = before;
-              yield* hand(messages);
-            }
-            if (joiner) yield* hand(joined(joiner.flushAll()));
             await persist();
             return;
           }
@@ -266,6 +263,7 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
         if (joiner) yield* hand(joined(joiner.flushAll()));
       } finally {
         // Stopped (or killed later): what was not handed on is read again next time, never skipped.
+        await file?.close();
         await persist();
         state = 'down';
         detail = 'stopped';

@@ -36,6 +36,9 @@ export interface AbsenceSignalsOptions {
   maxStreams?: number;
 }
 
+/** The `source` of the events `silences()` makes. */
+export const ABSENCE_SOURCE = 'absence';
+
 const SERVICE_CACHE_LIMIT = 4096;
 
 /**
@@ -98,7 +101,9 @@ export class AbsenceSignals {
   /** One line in: a sign of life for every `absent` signal whose scope and message it matches. */
   observe(event: ObservedEvent): void {
     if (this.entries.length === 0 || event.kind !== 'log') return;
-    for (const entry of this.inService(event.service)) {
+    const entries = this.inService(event.service);
+    for (let index = 0; index < entries.length; index++) {
+      const entry = entries[index]!;
       if (entry.host && !entry.host.test(event.host)) continue;
       if (entry.message && !entry.message.test(event.message)) continue;
       const key = `${entry.pattern.id}\0${entry.signalId}\0${event.host}\0${event.service}`;
@@ -124,7 +129,7 @@ export class AbsenceSignals {
         event: {
           id: `absent\0${key}\0${lastSeen}`,
           kind: 'log',
-          source: 'absence',
+          source: ABSENCE_SOURCE,
           time: now,
           host,
           service,

@@ -3,9 +3,20 @@
  * every literal it contains, whatever the number of literals. Case is folded while scanning
  * (ASCII letters, plus the Kelvin sign and the long s, which fold to k and s), so the index is
  * sound for case-insensitive regexes too; any other character breaks a literal.
+ *
+ * When every literal is at least `MIN_SKIP_LENGTH` long, the pass skips (Wu–Manber): literals are
+ * cut to the shortest one's length m, and the scan looks at the two characters ending a window of
+ * m; a pair that ends no cut literal there moves the window by up to m - 1 characters without
+ * reading the ones between, and the automaton runs only over windows whose last pair could end
+ * one. Most lines are then read in a fraction of their characters. A cut literal is a prefix of
+ * the literal, so it is present wherever the literal is: the index reports a superset of what
+ * the uncut literals would, and the regex decides.
  */
 export interface LiteralIndex {
-  /** Calls `onMatch` with the id of every literal found (an id may repeat). */
+  /**
+   * Calls `onMatch` with the id of every literal found (an id may repeat). With skipping, the id of
+   * a literal whose cut prefix is found (the caller's regex then decides).
+   */
   scan(text: string, onMatch: (id: number) => void): void;
   /** Automaton states, for the memory figures. */
   readonly states: number;
@@ -15,25 +26,33 @@ export interface LiteralIndex {
 
 const KELVIN_SIGN = 0x212a;
 const LONG_S = 0x017f;
+/** Literals at least this long let the scan skip; with a shorter one it reads every character. */
+export const MIN_SKIP_LENGTH = 6;
 
 /**
  * Builds the automaton. Each literal must be lowercase printable ASCII (what `requiredLiterals`
  * returns); `id` is the caller's number for it.
  */
-export function createLiteralIndex(literals: ReadonlyArray<{ literal: string; id: number }>): LiteralIndex {
+export function createLiteralIndex(all: ReadonlyArray<{ literal: string; id: number }>, options: { skip?: boolean } = {}): LiteralIndex {
+  for (const { literal } of all) {
+    for (let index = 0; index < literal.length; index++) {
+      const code = literal.charCodeAt(index);
+      if (code >= 128 || (code >= 65 && code <= 90)) throw new Error(`literal ${JSON.stringify(literal)} is not lowercase ASCII`);
+    }
+  }
+  const shortest = all.reduce((min, { literal }) => Math.min(min, literal.length), Number.POSITIVE_INFINITY);
+  const skip = options.skip !== false && all.length > 0 && shortest >= MIN_SKIP_LENGTH;
+  const literals = skip ? all.map(({ literal, id }) => ({ literal: literal.slice(0, shortest), id })) : all;
   // The alphabet: only characters that occur in some literal get a column; the rest map to 0.
   const symbolOf = new Uint8Array(128);
   let symbols = 1;
   for (const { literal } of literals) {
     for (let index = 0; index < literal.length; index++) {
       const code = literal.charCodeAt(index);
-      if (code >= 128 || (code >= 65 && code <= 90)) throw new Error(`literal ${JSON.stringify(literal)} is not lowercase ASCII`);
       if (symbolOf[code] === 0) symbolOf[code] = symbols++;
     }
   }
   for (let code = 65; code <= 90; code++) symbolOf[code] = symbolOf[code + 32]!;
-  const kelvinSymbol = symbolOf[107]!;
-  const longSSymbol = symbolOf[115]!;
 
   // Trie first, as growable arrays; then resolved into a dense transition table.
   const trie: number[][] = [new Array<number>(symbols).fill(-1)];
@@ -83,38 +102,73 @@ export function createLiteralIndex(literals: ReadonlyArray<{ literal: string; id
     }
   }
   const outputs: ReadonlyArray<readonly number[]> = own;
-  // The scan's table: one row of 128 columns (ASCII codes, case folded) per state, so a character
-  // costs one read. A target where some literal ends (itself or along its output links) is stored
-  // as its bitwise complement: the only states the scan stops at.
+  // The scan's table: one row of `symbols` columns per state (only characters some literal has get
+  // a column; the rest share column 0, the start state). A target where some literal ends (itself
+  // or along its output links) is stored as its bitwise complement: the only states the scan stops
+  // at. 16-bit cells while the states fit: the rows a line walks stay in the CPU's cache between
+  // lines even when the rest of the pipeline streams through memory (a 128-column row of 32-bit
+  // cells per state made the table of a 20-pattern catalog 400 KiB, and each line paid misses).
   const reports = (state: number) => own[state]!.length > 0 || outputLink[state] !== -1;
-  const scanTable = new Int32Array(count * 128);
-  for (let state = 0; state < count; state++) {
-    for (let code = 0; code < 128; code++) {
-      const target = table[state * symbols + symbolOf[code]!]!;
-      scanTable[state * 128 + code] = target !== 0 && reports(target) ? ~target : target;
+  const scanTable = count <= 0x7fff ? new Int16Array(count * symbols) : new Int32Array(count * symbols);
+  for (let cell = 0; cell < table.length; cell++) {
+    const target = table[cell]!;
+    scanTable[cell] = target !== 0 && reports(target) ? ~target : target;
+  }
+  const kelvin = symbolOf[107]!;
+  const longS = symbolOf[115]!;
+
+  /** Runs the automaton over text[from, to), telling `onMatch` of every literal ending in it. */
+  const run = (text: string, from: number, to: number, onMatch: (id: number) => void): void => {
+    let state = 0;
+    for (let index = from; index < to; index++) {
+      const code = text.charCodeAt(index);
+      // Characters >= 128 that fold to a literal's ASCII letter (k and s), else column 0.
+      const symbol = code < 128 ? symbolOf[code]! : code === KELVIN_SIGN ? kelvin : code === LONG_S ? longS : 0;
+      const next = scanTable[state * symbols + symbol]!;
+      if (next >= 0) {
+        state = next;
+        continue;
+      }
+      state = ~next;
+      for (let found = state; found !== -1; found = outputLink[found]!) {
+        const ids = outputs[found]!;
+        for (let at = 0; at < ids.length; at++) onMatch(ids[at]!);
+      }
+    }
+  };
+  const bytes = scanTable.byteLength + symbolOf.byteLength + fail.byteLength + outputLink.byteLength + literals.length * 16;
+  if (!skip) return { states: count, bytes, scan: (text, onMatch) => run(text, 0, text.length, onMatch) };
+
+  // Wu–Manber with pairs: for the pair of symbols ending a window of m characters, how far the
+  // window may move before a cut literal could end in it (m - 1 for a pair no literal has).
+  const m = shortest;
+  const shifts = new Uint8Array(symbols * symbols).fill(m - 1);
+  // And the pairs a cut literal starts with: a window whose first pair is none of them is not run.
+  const starts = new Uint8Array(symbols * symbols);
+  for (const { literal } of literals) {
+    starts[symbolOf[literal.charCodeAt(0)]! * symbols + symbolOf[literal.charCodeAt(1)]!] = 1;
+    for (let index = 0; index + 1 < m; index++) {
+      const pair = symbolOf[literal.charCodeAt(index)]! * symbols + symbolOf[literal.charCodeAt(index + 1)]!;
+      shifts[pair] = Math.min(shifts[pair]!, m - 2 - index);
     }
   }
-  // Characters >= 128 that fold to a literal's ASCII letter (k and s), else the start state.
-  const foldHigh = (state: number, code: number) => (code === KELVIN_SIGN ? scanTable[state * 128 + 107]! : code === LONG_S ? scanTable[state * 128 + 115]! : 0);
-
+  const fold = (code: number): number => (code < 128 ? symbolOf[code]! : code === KELVIN_SIGN ? kelvin : code === LONG_S ? longS : 0);
   return {
     states: count,
-    bytes: scanTable.byteLength + fail.byteLength + outputLink.byteLength + literals.length * 16,
+    bytes: bytes + shifts.byteLength + starts.byteLength,
     scan(text, onMatch) {
-      let state = 0;
       const length = text.length;
-      for (let index = 0; index < length; index++) {
-        const code = text.charCodeAt(index);
-        const next = code < 128 ? scanTable[(state << 7) | code]! : foldHigh(state, code);
-        if (next >= 0) {
-          state = next;
+      let end = m - 1;
+      while (end < length) {
+        const shift = shifts[fold(text.charCodeAt(end - 1)) * symbols + fold(text.charCodeAt(end))]!;
+        if (shift !== 0) {
+          end += shift;
           continue;
         }
-        state = ~next;
-        for (let found = state; found !== -1; found = outputLink[found]!) {
-          const ids = outputs[found]!;
-          for (let at = 0; at < ids.length; at++) onMatch(ids[at]!);
-        }
+        // Every cut literal is m long: one found in this window starts at `start` and ends at `end`.
+        const start = end - m + 1;
+        if (starts[fold(text.charCodeAt(start)) * symbols + fold(text.charCodeAt(start + 1))] === 1) run(text, start, end + 1, onMatch);
+        end++;
       }
     },
   };

@@ -96,6 +96,48 @@ describe('createLiteralIndex', () => {
     expect(hits('sigkilé sigkil')).toEqual([]);
   });
 
+  it('skipping reports exactly the literals whose cut prefix a line contains, a superset of the full scan', () => {
+    const letters = fc.constantFrom('a', 'b', 'c', 'A', 'B', ' ', ':', '\u212a', '\u017f', 'k', 's', '\u00e9', 'x', 'yz', '0123');
+    const literal = fc.array(fc.constantFrom('a', 'b', 'c', 'k', 's', ' ', ':'), { minLength: 6, maxLength: 10 }).map((chars) => chars.join(''));
+    const fold = (text: string) =>
+      text
+        .replace(/\u212a/g, 'k')
+        .replace(/\u017f/g, 's')
+        .replace(/[A-Z]/g, (char) => char.toLowerCase());
+    fc.assert(
+      fc.property(
+        fc.array(literal, { minLength: 1, maxLength: 8 }).chain((texts) =>
+          fc.tuple(
+            fc.constant(texts),
+            fc.array(
+              fc.oneof(
+                letters,
+                fc.constantFrom(...texts),
+                fc.constantFrom(...texts).map((text) => text.toUpperCase()),
+              ),
+              { maxLength: 30 },
+            ),
+          ),
+        ),
+        ([texts, pieces]) => {
+          const entries = texts.map((text, id) => ({ literal: text, id }));
+          const line = pieces.join('');
+          const found = (skip: boolean) => {
+            const ids = new Set<number>();
+            createLiteralIndex(entries, { skip }).scan(line, (id) => ids.add(id));
+            return ids;
+          };
+          const skipping = found(true);
+          const shortest = Math.min(...texts.map((text) => text.length));
+          const expected = entries.filter(({ literal: text }) => fold(line).includes(text.slice(0, shortest))).map(({ id }) => id);
+          expect([...skipping].sort((a, b) => a - b)).toEqual(expected);
+          for (const id of found(false)) expect(skipping.has(id)).toBe(true);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   it('refuses a literal that is not lowercase ASCII', () => {
     expect(() => createLiteralIndex([{ literal: 'Abc', id: 0 }])).toThrow(/not lowercase ASCII/);
   });

@@ -91,6 +91,31 @@ describe('detection', () => {
     expect(incident!.evidence).toHaveLength(2);
   });
 
+  it('skips the window work of an UNKNOWN flood in cooldown, yet opens the next incident with the lines of its last window', () => {
+    const minute = 60_000;
+    const { stage, clock, counters } = detection({ unknown: { count: 3, windowMs: 5 * minute, cooldownMs: 60 * minute }, rateLimit: { burst: 100, perMinute: 100 } });
+    const at = clock.now();
+    const line = (index: number) => logEvent({ id: `flood-${index}`, message: `pool exhausted line ${index}`, service: 'mystery', time: at + index * minute });
+    const opened: Array<{ index: number; evidence: string[] }> = [];
+    for (let index = 0; index <= 70; index++) {
+      const incident = stage.detect(line(index));
+      if (incident) opened.push({ index, evidence: incident.evidence });
+    }
+    // Lines 0-2 open the first; its cooldown ends at minute 62; the line at minute 62 opens the next,
+    // with the lines of the window (57, 62], which arrived while the first was cooling down.
+    expect(opened.map((incident) => incident.index)).toEqual([2, 62]);
+    expect(opened[1]!.evidence.map((text) => text.replace(/^.* line /, ''))).toEqual(['58', '59', '60', '61', '62']);
+    // Every line of the stream while an incident of it cools down: 3-61 and 63-70.
+    expect(counters.get('suppressedByCooldown')).toBe(67);
+  });
+
+  it('refuses a level that is not one of the six, even one Object.prototype has', () => {
+    const { stage } = detection();
+    for (const level of ['constructor', '__proto__', 'toString', 'ERROR']) {
+      expect(() => stage.detect(logEvent({ message: 'out of memory', level: level as never }))).toThrow(/not a well-formed ObservedEvent/);
+    }
+  });
+
   it('redacts the evidence of an UNKNOWN incident when it opens it, the same as redacting every line at once', () => {
     // Unmatched severe lines are kept raw until an incident is opened (redacting each one was the
     // hot path's main cost): what leaves detection must still be redacted, cut after redaction.

@@ -4,14 +4,14 @@ import type { EventLevel, ObservedEvent } from '../../contracts/observed-event.j
 import type { Clock } from '../../util/clock.js';
 import type { Candidate } from '../classifier.js';
 import { incidentFingerprint } from '../fingerprint.js';
-import { AbsenceSignals } from '../absence-signals.js';
+import { ABSENCE_SOURCE, AbsenceSignals } from '../absence-signals.js';
 import { LruDedup } from '../lru-dedup.js';
 import { Matcher, type PatternHit } from '../matcher.js';
 import { KeyedRateLimiter } from '../rate-limiter.js';
 import { SlidingWindowCounter } from '../sliding-window.js';
 import { StreamIds } from '../stream-ids.js';
 import { Cooldowns } from './cooldowns.js';
-import { LEVEL_RANK, type RawEvidence, evidenceLine, isWellFormed, pushEvidence, rawEvidence, renderEvidence } from './event-shape.js';
+import { levelRank, type RawEvidence, evidenceLine, isWellFormed, pushEvidence, rawEvidence, renderEvidence } from './event-shape.js';
 import { MetricSignals } from './metric-signals.js';
 import { sourceLabels, type EngineCounters } from './observer.js';
 
@@ -94,7 +94,7 @@ export class Detection {
     this.metrics = new MetricSignals(this.matcherCatalog);
     const unknown = options.unknown ?? {};
     const minLevel = unknown.minLevel ?? 'error';
-    this.unknown = { minLevel, minRank: LEVEL_RANK[minLevel], count: unknown.count ?? 3, windowMs: unknown.windowMs ?? 300_000, cooldownMs: unknown.cooldownMs ?? UNKNOWN_COOLDOWN_MS };
+    this.unknown = { minLevel, minRank: levelRank(minLevel), count: unknown.count ?? 3, windowMs: unknown.windowMs ?? 300_000, cooldownMs: unknown.cooldownMs ?? UNKNOWN_COOLDOWN_MS };
     this.absence = new AbsenceSignals(this.matcherCatalog);
   }
 
@@ -111,7 +111,8 @@ export class Detection {
       return undefined;
     }
     this.refreshCatalog();
-    const silence = this.silenced.get(event);
+    // Only the events `silences()` made can be in the map: the others skip the lookup.
+    const silence = event.source === ABSENCE_SOURCE ? this.silenced.get(event) : undefined;
     if (!silence && !this.absence.empty) this.absence.observe(event);
     const hits = silence ?? (event.kind === 'metric' ? this.metrics.hits(event) : this.matcher.match(event));
     if (hits.length === 0) return this.detectUnknown(event);
@@ -180,8 +181,15 @@ export class Detection {
 
   private detectUnknown(event: ObservedEvent): DetectedIncident | undefined {
     const unknown = this.unknown;
-    if (LEVEL_RANK[event.level] < unknown.minRank) return undefined;
+    if (levelRank(event.level) < unknown.minRank) return undefined;
     const key = this.streams.id(event.host, event.service);
+    const known = this.unknownFingerprints.get(key);
+    // A line that slides out of the window before this stream's cooldown ends can never be counted
+    // toward, nor shown in, a later incident: a flood in cooldown costs no window or evidence work.
+    if (known !== undefined && this.cooldowns.until(known) >= event.time + unknown.windowMs) {
+      this.context.counters.add('suppressedByCooldown');
+      return undefined;
+    }
     const count = this.unknownWindows.add(key, event.time, unknown.windowMs);
     let evidence = this.unknownEvidence.get(key);
     if (evidence === undefined) {
@@ -190,8 +198,12 @@ export class Detection {
     }
     pushEvidence(evidence, rawEvidence(event), count);
     if (this.unknownEvidence.size > 10_000) this.unknownEvidence.delete(this.unknownEvidence.keys().next().value as number);
-    if (count < unknown.count) return undefined;
-    let fingerprint = this.unknownFingerprints.get(key);
+    if (count < unknown.count) {
+      // Counted like the lines skipped above: every severe line of a stream cooling down is one.
+      if (known !== undefined && this.cooldowns.active(known, event.time)) this.context.counters.add('suppressedByCooldown');
+      return undefined;
+    }
+    let fingerprint = known;
     if (fingerprint === undefined) {
       if (this.unknownFingerprints.size >= 10_000) this.unknownFingerprints.clear();
       fingerprint = incidentFingerprint([UNKNOWN_PATTERN_ID], event.host, event.service);

@@ -2,8 +2,29 @@ import type { EventLevel, ObservedEvent } from '../../contracts/observed-event.j
 import { toIso } from '../../util/clock.js';
 import { redactSecrets } from '../../util/redact.js';
 
-/** Severity order of event levels (`unknown` ranks with `info`). */
-export const LEVEL_RANK: Record<EventLevel, number> = { debug: 0, unknown: 1, info: 1, warn: 2, error: 3, critical: 4 };
+/**
+ * Severity order of an event level (`unknown` ranks with `info`); -1 for a string that is not one
+ * of the six levels. A switch, not a lookup in an object: `constructor` or `__proto__` from a
+ * crafted line must not find Object.prototype's members, and on the hot path a keyed lookup with
+ * many distinct names goes megamorphic.
+ */
+export function levelRank(level: string): number {
+  switch (level) {
+    case 'debug':
+      return 0;
+    case 'unknown':
+    case 'info':
+      return 1;
+    case 'warn':
+      return 2;
+    case 'error':
+      return 3;
+    case 'critical':
+      return 4;
+    default:
+      return -1;
+  }
+}
 
 /** How many evidence lines an incident keeps (the newest). */
 export const EVIDENCE_LINES = 20;
@@ -24,7 +45,7 @@ export function isWellFormed(event: ObservedEvent): boolean {
     typeof host === 'string' &&
     typeof service === 'string' &&
     typeof level === 'string' &&
-    level in LEVEL_RANK &&
+    levelRank(level) >= 0 &&
     typeof message === 'string' &&
     typeof labels === 'object' &&
     labels !== null

@@ -20,12 +20,31 @@ export function describeStep(step: ExecutionStep): string {
   return `exited with code ${step.exitCode}`;
 }
 
+/**
+ * What a proposal notification says will happen. `unattended`: the fix runs by itself `windowMs`
+ * after the message unless denied (an auto-exec announcement). `approval`: it runs only once
+ * approved; `withdrawn` says why a proposal that had earned auto-exec does not run by itself.
+ */
+export type ProposalAnnouncement = { mode: 'unattended'; windowMs: number } | { mode: 'approval'; withdrawn?: string };
+
 /** The body of a proposal notification. */
-export function proposalSummary(pattern: Pattern, proposal: ProposalRecord): string {
+export function proposalSummary(pattern: Pattern, proposal: ProposalRecord, announcement: ProposalAnnouncement = { mode: 'approval' }): string {
   const fix = pattern.fix!;
-  const unattended = proposal.autoExec ? '\n\n**Runs by itself** (earned auto-exec) shortly unless you tap Deny.' : '';
-  return `${pattern.description.trim() || pattern.title}\n\nFix: \`${fix.script}\` on ${proposal.targetHost}${pattern.verify ? `, verified by \`${pattern.verify.script}\`` : ''}. On failure: ${pattern.on_failure}.${unattended}${proposal.dryRun ? '\n\n**Dry run**: nothing will be executed.' : ''}`;
+  const what =
+    announcement.mode === 'unattended'
+      ? `\n\n**Runs by itself** (earned auto-exec) ${formatDuration(announcement.windowMs)} after this message unless you tap Deny.`
+      : announcement.withdrawn !== undefined
+        ? `\n\n**Needs your approval**: it does not run by itself (${announcement.withdrawn}). Tap Approve to run it, or Deny.`
+        : '';
+  return `${pattern.description.trim() || pattern.title}\n\nFix: \`${fix.script}\` on ${proposal.targetHost}${pattern.verify ? `, verified by \`${pattern.verify.script}\`` : ''}. On failure: ${pattern.on_failure}.${what}${proposal.dryRun ? '\n\n**Dry run**: nothing will be executed.' : ''}`;
 }
+
+/** Why an auto-exec proposal waits for a human after all (shown in its approval request, and recorded). */
+export const AUTO_EXEC_WITHDRAWN = {
+  notDelivered: (windowMs: number) => `its announcement could not be delivered within the ${formatDuration(windowMs)} Deny window`,
+  restart: 'fish stopped before its announcement was delivered',
+  noLongerEarned: 'auto-exec is no longer earned or no longer enabled',
+} as const;
 
 /** A known incident with no safe automatic fix. */
 export function diagnosisOnly(pattern: Pattern, incident: IncidentRecord): NotifierMessage {

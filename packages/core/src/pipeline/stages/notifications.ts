@@ -3,7 +3,7 @@ import type { Pattern } from '../../catalog/catalog-schema.js';
 import type { Notifier, NotifierMessage, NotificationReceipt, ProposalActions, ProposalNotice, ProposalUpdate, ProposalUpdateStatus } from '../../contracts/notifier.js';
 import type { IncidentRecord, OutboxRecord, ProposalRecord } from '../../contracts/records.js';
 import type { StageContext } from './context.js';
-import { proposalSummary, updateFallback, updateTitle, withFailoverNote } from './messages.js';
+import { proposalSummary, updateFallback, updateTitle, withFailoverNote, type ProposalAnnouncement } from './messages.js';
 import { Outbox, type OutboxOptions } from './outbox.js';
 
 export interface NotificationOptions {
@@ -20,6 +20,8 @@ export interface NotificationOptions {
 /** What an outbox row carries: exactly one of these. Signed links are never stored, only made when sent. */
 interface Payload {
   notice?: ProposalNotice;
+  /** With a notice: whether its text announces an unattended run. Absent on rows written before it was recorded: the proposal's `autoExec` said it then. */
+  mode?: ProposalAnnouncement['mode'];
   update?: Omit<ProposalUpdate, 'receipt'> & { receiptId?: string };
   fallback?: NotifierMessage;
   message?: NotifierMessage;
@@ -69,8 +71,12 @@ export class NotificationStage {
     return this.outbox.backlog();
   }
 
-  /** Sends a proposal with its signed links; the receipt id on the proposal row records that it went out. */
-  async propose(proposal: ProposalRecord, incident: IncidentRecord, pattern: Pattern): Promise<void> {
+  /**
+   * Sends a proposal with its signed links; the receipt id on the proposal row records that it
+   * went out. `announcement` says what its text promises: an unattended run (only the routing
+   * stage, which then runs it after the Deny window), or a wait for approval (the default).
+   */
+  async propose(proposal: ProposalRecord, incident: IncidentRecord, pattern: Pattern, announcement: ProposalAnnouncement = { mode: 'approval' }): Promise<void> {
     if (!pattern.fix) return;
     this.context.emit('proposal', proposal, this.links(proposal));
     const notice: ProposalNotice = {
@@ -81,13 +87,47 @@ export class NotificationStage {
       host: proposal.targetHost,
       service: incident.service,
       confidence: proposal.confidence,
-      summary: proposalSummary(pattern, proposal),
+      summary: proposalSummary(pattern, proposal, announcement),
       evidence: incident.evidence.slice(-5),
       createdAt: proposal.createdAt,
       expiresAt: proposal.expiresAt,
       dryRun: proposal.dryRun,
     };
-    await this.send({ kind: 'proposal', title: pattern.title, proposalId: proposal.id, incidentId: incident.id, payload: { notice }, expiresAt: proposal.expiresAt });
+    await this.send({ kind: 'proposal', title: pattern.title, proposalId: proposal.id, incidentId: incident.id, payload: { notice, mode: announcement.mode }, expiresAt: proposal.expiresAt });
+  }
+
+  /**
+   * The newest proposal notification of `proposal` in the outbox (pending, sent or given up),
+   * and whether its text announces an unattended run; undefined when none was written.
+   */
+  async latestProposalNotice(proposal: Pick<ProposalRecord, 'id' | 'autoExec'>): Promise<{ row: OutboxRecord; unattended: boolean } | undefined> {
+    const rows = (await this.context.audit.listOutbox({ proposalId: proposal.id, limit: 100 })).filter((row) => row.kind === 'proposal');
+    const row = rows.at(-1);
+    if (!row) return undefined;
+    const mode = (row.payload as Payload).mode;
+    return { row, unattended: mode === undefined ? proposal.autoExec : mode === 'unattended' };
+  }
+
+  /**
+   * An auto-exec proposal whose announcement was not delivered (and now never will be: it waits
+   * for a human): every pending announcement of it is withdrawn from the outbox, so that its
+   * "runs by itself" text is never sent, and an approval request that says why is sent instead.
+   * A send in progress is never overtaken: `busy` then (look again once it ended), and
+   * `announced` when the announcement was delivered after all.
+   */
+  async withdrawAnnouncement(proposal: ProposalRecord, incident: IncidentRecord, pattern: Pattern, reason: string, staleClaims = false): Promise<'withdrawn' | 'announced' | 'busy'> {
+    const latest = await this.latestProposalNotice(proposal);
+    if (latest?.unattended && latest.row.status === 'sent') return 'announced';
+    const pending = (await this.context.audit.listOutbox({ proposalId: proposal.id, status: 'pending', limit: 100 })).filter((row) => row.kind === 'proposal' && (row.payload as Payload).mode !== 'approval');
+    for (const row of pending) {
+      if (await this.outbox.withdraw(row, reason, staleClaims)) continue;
+      const status = (await this.context.audit.listOutbox({ proposalId: proposal.id, limit: 100 })).find((candidate) => candidate.id === row.id)?.status;
+      if (status === 'sent') return 'announced';
+      if (status === 'pending') return 'busy';
+    }
+    if (latest && !latest.unattended && latest.row.status !== 'expired') return 'withdrawn'; // already asked for an approval
+    await this.propose(proposal, incident, pattern, { mode: 'approval', withdrawn: reason });
+    return 'withdrawn';
   }
 
   /** Sends a message that needs a human (no fix, UNKNOWN, a failed fix, a budget warning). */

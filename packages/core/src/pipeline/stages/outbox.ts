@@ -141,6 +141,34 @@ export class Outbox {
     this.timer = undefined;
   }
 
+  /**
+   * Takes a pending row off the queue for good (expired, `withdrawn: reason`): its text is no
+   * longer true. Claimed first, so a send in progress (here or on a peer) is never overtaken:
+   * false while one holds it, or when the row is no longer pending. `staleClaim`: a claim left
+   * by a previous run (nobody else uses the store) does not count.
+   */
+  async withdraw(row: OutboxRecord, reason: string, staleClaim = false): Promise<boolean> {
+    const { audit, clock } = this.context;
+    if (this.sending.has(row.id)) return false;
+    const owner = `${this.owner}:withdraw`;
+    const at = staleClaim && row.claimedUntil !== undefined ? row.claimedUntil : this.context.now();
+    const claimed = await audit.claimOutbox({ id: row.id, owner, at, until: toIso(clock.now() + (this.options.claimMs ?? 60_000)) });
+    if (!claimed) return false;
+    const now = this.context.now();
+    return audit.settleOutbox({
+      id: claimed.id,
+      owner,
+      at: now,
+      status: 'expired',
+      attempts: claimed.attempts,
+      failures: claimed.failures,
+      channel: claimed.channel,
+      channelSince: claimed.channelSince,
+      nextAttemptAt: now,
+      lastError: `withdrawn: ${reason}`,
+    });
+  }
+
   /** Pending notifications and the oldest one's age. */
   backlog(): Promise<{ pending: number; oldestCreatedAt?: string }> {
     return this.context.audit.outboxBacklog();

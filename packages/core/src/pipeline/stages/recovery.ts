@@ -32,7 +32,8 @@ export interface RecoveryOptions {
  * proposal with no execution row had nothing started, so it runs now if it was decided within
  * `resumeWindowMs`; an older approval is marked (its execution row ends escalated, nothing run)
  * and escalated. An open proposal whose
- * notification was never recorded is sent again (else nobody could ever approve it), and the
+ * notification was never recorded is sent again (else nobody could ever approve it; an auto-exec
+ * one as an approval request, since nobody was told it would run by itself), and the
  * incident cooldowns are rebuilt, so a source re-reading what it already read (the file
  * source, a Loki lookback) does not propose the same incident a second time.
  */
@@ -62,11 +63,8 @@ export class RecoveryStage {
     }
     for (const proposal of await audit.listProposals({ status: 'proposed', limit: 1000 })) {
       if (Date.parse(proposal.expiresAt) <= clock.now()) continue;
-      // An unattended run announced before the restart: its Deny window was cut (a live peer's is not).
-      if (proposal.autoExec && proposal.notificationId !== undefined) {
-        if (this.options.sharedLeaseMs === undefined || Date.parse(proposal.createdAt) + this.options.autoExecDenyWindowMs + this.options.sharedLeaseMs < clock.now()) {
-          await this.stages.routing.resumeAnnounced(proposal, this.options.resumeWindowMs);
-        }
+      if (proposal.autoExec) {
+        await this.resumeAutoExec(proposal);
         continue;
       }
       if (proposal.notificationId !== undefined) continue;
@@ -81,6 +79,24 @@ export class RecoveryStage {
       await notifications.propose(proposal, incident, pattern);
     }
     await decisions.expireProposals();
+  }
+
+  /**
+   * An auto-exec proposal still open (a live peer's Deny window is left to it). Announced before
+   * the restart: its Deny window was cut, it is announced again (or expired). Never announced:
+   * nobody was told it would run, so it waits for a human, and what is sent says so. Already
+   * turned into an approval request: an ordinary proposal (the outbox resumes its sending).
+   */
+  private async resumeAutoExec(proposal: ProposalRecord): Promise<void> {
+    const { routing, notifications } = this.stages;
+    const shared = this.options.sharedLeaseMs;
+    if (shared !== undefined && Date.parse(proposal.createdAt) + this.options.autoExecDenyWindowMs + shared >= this.context.clock.now()) return;
+    const latest = await notifications.latestProposalNotice(proposal);
+    // Rows written before the outbox existed: the receipt on the proposal says it was sent.
+    let announced = latest ? latest.unattended && latest.row.status === 'sent' : proposal.notificationId !== undefined;
+    if (latest && !latest.unattended) return;
+    if (!announced) announced = (await routing.resumeUnannounced(proposal, shared === undefined)) === 'announced';
+    if (announced) await routing.resumeAnnounced(proposal, this.options.resumeWindowMs);
   }
 
   /**

@@ -10,12 +10,15 @@ import type { Classifier } from '../classifier.js';
 import type { AutoExecPolicy } from './auto-exec-policy.js';
 import type { StageContext } from './context.js';
 import type { DetectedIncident } from './detection.js';
-import { autoExecAfterRestart, diagnosisOnly, escalation, noFixTarget } from './messages.js';
+import { AUTO_EXEC_WITHDRAWN, autoExecAfterRestart, diagnosisOnly, escalation, noFixTarget } from './messages.js';
 import type { NotificationStage } from './notifications.js';
 import type { UnknownIncidentStage } from './unknown-incidents.js';
 
 /** Event-supplied target placeholder: the event's host, looked up among configured targets. */
 export const EVENT_HOST_TARGET = '$event_host';
+
+/** How often an announcement being sent at the end of its Deny window is looked at again. */
+const ANNOUNCEMENT_RECHECK_MS = 250;
 
 export interface RoutingOptions {
   classifier: Classifier;
@@ -121,8 +124,8 @@ export class RoutingStage {
         return 'auto-exec';
       }
       // Announced first: the notification carries the usual Deny (and Approve) buttons.
-      await this.notifications.propose(proposal, incident, pattern);
-      void this.context.tasks.track(this.afterDenyWindow(proposal, verdict.reason, window));
+      await this.notifications.propose(proposal, incident, pattern, { mode: 'unattended', windowMs: window });
+      void this.context.tasks.track(this.afterDenyWindow(proposal, incident, pattern, verdict.reason, window));
       return 'auto-exec';
     }
     await this.notifications.propose(proposal, incident, pattern);
@@ -132,23 +135,41 @@ export class RoutingStage {
   /**
    * The deny window is over: runs the fix unless a human decided meanwhile (the compare-and-set
    * from `proposed` fails: a deny cancelled it, an approve already ran it) or the announcement
-   * could not be sent (nobody was told: it waits for a human like any proposal). Nothing runs
-   * when the engine stops during the window.
+   * was not delivered (nobody was told: it waits for a human like any proposal, and the
+   * announcement still in the outbox is replaced by an approval request, so no message says it
+   * runs by itself). An announcement being sent right now is waited for; one delivered late
+   * gives the human the whole window from its delivery. Nothing runs when the engine stops.
    */
-  private async afterDenyWindow(proposal: ProposalRecord, reason: string, windowMs: number): Promise<void> {
+  private async afterDenyWindow(proposal: ProposalRecord, incident: IncidentRecord, pattern: Pattern, reason: string, windowMs: number): Promise<void> {
+    const { audit } = this.context;
     const signal = this.options.signal();
     await sleep(windowMs, signal);
-    if (signal.aborted) return;
-    const current = await this.context.audit.getProposal(proposal.id);
-    if (current?.status !== 'proposed') {
-      await this.context.audit.recordSystemEvent('auto-exec-cancelled', { proposalId: proposal.id, status: current?.status ?? null, by: current?.decidedBy ?? null }, this.context.now());
-      return;
+    let extended = false;
+    while (!signal.aborted) {
+      const current = await audit.getProposal(proposal.id);
+      if (current?.status !== 'proposed') {
+        await audit.recordSystemEvent('auto-exec-cancelled', { proposalId: proposal.id, status: current?.status ?? null, by: current?.decidedBy ?? null }, this.context.now());
+        return;
+      }
+      const latest = await this.notifications.latestProposalNotice(current);
+      if (latest?.unattended && latest.row.status === 'sent') {
+        const lateMs = Date.parse(latest.row.settledAt ?? latest.row.createdAt) - Date.parse(latest.row.createdAt);
+        if (!extended && lateMs > 0) {
+          extended = true;
+          await sleep(lateMs, signal);
+          continue;
+        }
+        return this.runUnattended(current, `${reason}; announced ${formatDuration(windowMs)} before, no deny`);
+      }
+      const withdrawn = AUTO_EXEC_WITHDRAWN.notDelivered(windowMs);
+      const outcome = await this.notifications.withdrawAnnouncement(current, incident, pattern, withdrawn);
+      if (outcome === 'withdrawn') {
+        await audit.recordSystemEvent('auto-exec-not-announced', { proposalId: proposal.id, reason: withdrawn }, this.context.now());
+        return;
+      }
+      // 'busy': a send is in progress; 'announced': delivered just now (looked at again above).
+      if (outcome === 'busy') await sleep(ANNOUNCEMENT_RECHECK_MS, signal);
     }
-    if (current.notificationId === undefined) {
-      await this.context.audit.recordSystemEvent('auto-exec-not-announced', { proposalId: proposal.id }, this.context.now());
-      return;
-    }
-    await this.runUnattended(current, `${reason}; announced ${formatDuration(windowMs)} before, no deny`);
   }
 
   /**
@@ -175,12 +196,29 @@ export class RoutingStage {
     }
     const verdict = await this.options.autoExec.evaluate(pattern, proposal.targetHost);
     if (!verdict.autoExec) {
-      await audit.recordSystemEvent('auto-exec-not-resumed', { proposalId: proposal.id, reason: 'auto-exec is no longer earned (or no longer enabled): it waits for a human' }, this.context.now());
+      // The human was told it runs by itself: they are asked for an approval now, saying why.
+      await audit.recordSystemEvent('auto-exec-not-resumed', { proposalId: proposal.id, reason: `${AUTO_EXEC_WITHDRAWN.noLongerEarned}: it waits for a human` }, this.context.now());
+      await this.notifications.propose(proposal, incident, pattern, { mode: 'approval', withdrawn: AUTO_EXEC_WITHDRAWN.noLongerEarned });
       return;
     }
     await audit.recordSystemEvent('auto-exec-reannounced', { proposalId: proposal.id, reason: text.reannounced, windowMs: window }, this.context.now());
-    await this.notifications.propose(proposal, incident, pattern);
-    void this.context.tasks.track(this.afterDenyWindow(proposal, `${verdict.reason}; ${text.reannounced}`, window));
+    await this.notifications.propose(proposal, incident, pattern, { mode: 'unattended', windowMs: window });
+    void this.context.tasks.track(this.afterDenyWindow(proposal, incident, pattern, `${verdict.reason}; ${text.reannounced}`, window));
+  }
+
+  /**
+   * At restart, an auto-exec proposal whose announcement was never delivered: nobody was told it
+   * would run, so it waits for a human. Its announcement is withdrawn from the outbox and an
+   * approval request that says why is sent instead. `busy`: a peer is sending it right now (left
+   * to it); `announced`: it was delivered after all (the caller resumes it as announced).
+   */
+  async resumeUnannounced(proposal: ProposalRecord, staleClaims: boolean): Promise<'withdrawn' | 'announced' | 'busy'> {
+    const incident = await this.context.audit.getIncident(proposal.incidentId);
+    const pattern = this.context.catalog().patterns.find((candidate) => candidate.id === proposal.patternId);
+    if (!incident || !pattern?.fix) return 'withdrawn';
+    const outcome = await this.notifications.withdrawAnnouncement(proposal, incident, pattern, AUTO_EXEC_WITHDRAWN.restart, staleClaims);
+    if (outcome === 'withdrawn') await this.context.audit.recordSystemEvent('auto-exec-not-announced', { proposalId: proposal.id, reason: AUTO_EXEC_WITHDRAWN.restart }, this.context.now());
+    return outcome;
   }
 
   private async runUnattended(proposal: ProposalRecord, reason: string): Promise<void> {
