@@ -44,7 +44,7 @@ import { Histogram, Registry } from 'prom-client';
 import { catalog, catalogDir, hosts, incidentLines, logEvent, noopExecutor, noopNotifier, say } from './common.mjs';
 import { homelabDay } from './homelab-day.mjs';
 
-const DAYS = Number(process.env.BENCH_DAYS ?? 3);
+const DAYS = Number(process.env.BENCH_DAYS ?? 5);
 const BATCH = Number(process.env.BENCH_BATCH ?? 2_000);
 const WARMUP = 10;
 const GENERATION = 60;
