@@ -368,7 +368,7 @@ const median = (values) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 /**
- * Median, min and max of `values`, and the 95 % confidence interval of the median from the order
+ * Median, quartiles, min and max of `values`, and the 95 % confidence interval of the median from the order
  * statistics (distribution-free: ranks n/2 ± 0.98·√n), which narrows as rounds are added.
  */
 const spread = (values, digits = 2) => {
@@ -377,11 +377,12 @@ const spread = (values, digits = 2) => {
   const low = s[Math.max(0, Math.floor(s.length / 2 - half))];
   const high = s[Math.min(s.length - 1, Math.ceil(s.length / 2 + half))];
   const round = (value) => +value.toFixed(digits);
-  return { median: round(median(values)), ci95: [round(low), round(high)], min: round(s[0]), max: round(s[s.length - 1]) };
+  const quartiles = [round(s[Math.floor(s.length / 4)]), round(s[Math.floor((3 * s.length) / 4)])];
+  return { median: round(median(values)), ci95: [round(low), round(high)], quartiles, min: round(s[0]), max: round(s[s.length - 1]) };
 };
 const ratios = (arm, base) => arm.map((value, index) => ((value - base[index]) / base[index]) * 100);
 const fmt = (figure, digits = 2) =>
-  `${figure.median.toFixed(digits)} % (95 % CI of the median ${figure.ci95[0].toFixed(digits)} … ${figure.ci95[1].toFixed(digits)}; rounds min ${figure.min.toFixed(digits)}, max ${figure.max.toFixed(digits)})`;
+  `${figure.median.toFixed(digits)} % (95 % CI of the median ${figure.ci95[0].toFixed(digits)} … ${figure.ci95[1].toFixed(digits)}; rounds: quartiles ${figure.quartiles[0].toFixed(digits)} … ${figure.quartiles[1].toFixed(digits)}, min ${figure.min.toFixed(digits)}, max ${figure.max.toFixed(digits)})`;
 
 {
   const costs = await monitorCosts();
