@@ -214,7 +214,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
    * while the store is unreachable is not processed until recorded (or dropped beyond the hold's capacity).
    */
   ingest(event: ObservedEvent, onIngested?: () => void): Promise<void> | undefined {
-    this.counters.add('events');
+    this.counters.addEvent();
     try {
       const detected = this.detection.detect(event);
       if (!detected) return void onIngested?.();

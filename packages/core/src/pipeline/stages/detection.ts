@@ -187,7 +187,7 @@ export class Detection {
     // A line that slides out of the window before this stream's cooldown ends can never be counted
     // toward, nor shown in, a later incident: a flood in cooldown costs no window or evidence work.
     if (known !== undefined && this.cooldowns.until(known) >= event.time + unknown.windowMs) {
-      this.context.counters.add('suppressedByCooldown');
+      this.context.counters.addSuppressedByCooldown();
       return undefined;
     }
     const count = this.unknownWindows.add(key, event.time, unknown.windowMs);
@@ -200,7 +200,7 @@ export class Detection {
     if (this.unknownEvidence.size > 10_000) this.unknownEvidence.delete(this.unknownEvidence.keys().next().value as number);
     if (count < unknown.count) {
       // Counted like the lines skipped above: every severe line of a stream cooling down is one.
-      if (known !== undefined && this.cooldowns.active(known, event.time)) this.context.counters.add('suppressedByCooldown');
+      if (known !== undefined && this.cooldowns.active(known, event.time)) this.context.counters.addSuppressedByCooldown();
       return undefined;
     }
     let fingerprint = known;
@@ -221,7 +221,7 @@ export class Detection {
    */
   private open(event: ObservedEvent, fingerprint: string, cooldownMs: number, candidates: Candidate[], evidence: readonly RawEvidence[]): DetectedIncident | undefined {
     if (this.cooldowns.active(fingerprint, event.time)) {
-      this.context.counters.add('suppressedByCooldown');
+      this.context.counters.addSuppressedByCooldown();
       return undefined;
     }
     if (!this.limiter.tryTake(`${event.host}\0${event.service}`, event.time)) {

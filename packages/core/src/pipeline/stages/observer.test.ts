@@ -45,7 +45,7 @@ describe('EngineCounters', () => {
     const counters = new EngineCounters({ counters: [], count: (counter) => calls.push(counter), attach: (given) => (view = given) });
     const loki = sourceLabels('loki');
     const slot = counters.sourceSlot(loki);
-    for (let index = 0; index < 3; index++) counters.addToSource('received', loki, slot);
+    for (let index = 0; index < 3; index++) counters.addReceived(loki, slot);
     counters.add('duplicates', loki);
     counters.add('stale', sourceLabels('file'));
     counters.add('dropped', sourceLabels('file'));
@@ -59,7 +59,7 @@ describe('EngineCounters', () => {
 
     const plain = new EngineCounters({ count: (counter) => calls.push(counter) });
     expect(plain.sourceSlot(loki)).toBeUndefined();
-    plain.addToSource('received', loki, undefined);
+    plain.addReceived(loki, undefined);
     expect(plain.get('received')).toBe(1);
     expect(calls).toEqual(['received']);
   });

@@ -157,6 +157,22 @@ export class EngineCounters {
     return slot;
   }
 
+  /**
+   * `add('events')`, for the call made for every event: a fixed field, where `add`'s lookup by
+   * name goes through V8's megamorphic cache whenever the call is not inlined (measured: 6 % of
+   * the ingest of a line).
+   */
+  addEvent(): void {
+    this.values.events++;
+    if (this.forwarded.events === 1) this.forward('events', undefined);
+  }
+
+  /** `add('suppressedByCooldown')`, for every line of a flood whose incident cools down. */
+  addSuppressedByCooldown(): void {
+    this.values.suppressedByCooldown++;
+    if (this.forwarded.suppressedByCooldown === 1) this.forward('suppressedByCooldown', undefined);
+  }
+
   add(counter: EngineCounter, labels?: Readonly<Record<string, string>>): void {
     this.values[counter]++;
     if (this.sources !== undefined && labels !== undefined && (counter === 'dropped' || counter === 'stale' || counter === 'duplicates' || counter === 'received')) {
@@ -165,11 +181,11 @@ export class EngineCounters {
     if (this.forwarded[counter] === 1) this.forward(counter, labels);
   }
 
-  /** `add` for a per-source counter, with the source's slot in hand (no lookup): the source pump's, per event. */
-  addToSource(counter: EngineSourceCounter, labels: Readonly<Record<string, string>>, slot: EngineSourceCounts | undefined): void {
-    this.values[counter]++;
-    if (slot !== undefined) slot[counter]++;
-    if (this.forwarded[counter] === 1) this.forward(counter, labels);
+  /** `add('received')` with the source's slot in hand (no lookup, fixed fields): the source pump's, per event. */
+  addReceived(labels: Readonly<Record<string, string>>, slot: EngineSourceCounts | undefined): void {
+    this.values.received++;
+    if (slot !== undefined) slot.received++;
+    if (this.forwarded.received === 1) this.forward('received', labels);
   }
 
   private forward(counter: EngineCounter, labels: Readonly<Record<string, string>> | undefined): void {

@@ -86,7 +86,7 @@ export class SourcePumps {
         // After the abort the iterator is still read until it ends: what the source flushes then
         // (a message being joined) reaches the bus while stop() waits for the pumps.
         for await (const event of source.events(signal, { acknowledges })) {
-          this.deps.counters.addToSource('received', received, slot);
+          this.deps.counters.addReceived(received, slot);
           if (acknowledges && event !== null && typeof event === 'object') this.owners.set(event, source);
           // A closed bus refuses it: not acknowledged, the source reads it again after a restart.
           if (!(await this.deps.bus().put(event))) return;
