@@ -27,7 +27,17 @@ const pattern = PatternSchema.parse({
 const earned: AutoExecPolicy = { evaluate: async () => ({ autoExec: true, reason: 'earned for the test' }) };
 
 let sequence = 0;
-const event = (): ObservedEvent => ({ id: `ev-${++sequence}`, kind: 'log', source: 'test', time: Date.now(), host: 'penny', service: 'web', level: 'error', message: 'connect ECONNREFUSED 10.0.0.1:80', labels: {} });
+const event = (): ObservedEvent => ({
+  id: `ev-${++sequence}`,
+  kind: 'log',
+  source: 'test',
+  time: Date.now(),
+  host: 'penny',
+  service: 'web',
+  level: 'error',
+  message: 'connect ECONNREFUSED 10.0.0.1:80',
+  labels: {},
+});
 
 function phone() {
   const received: Array<{ notice: ProposalNotice; actions: ProposalActions }> = [];
@@ -96,7 +106,9 @@ describe('auto-exec announcement on a SQLite audit store', () => {
       notifier.down = false;
       await until(() => received.length > 0, 'the late delivery');
       await new Promise((resolve) => setTimeout(resolve, 80));
-      expect(received.map((item) => item.notice.summary)).toEqual([expect.stringMatching(/Needs your approval\*\*: it does not run by itself \(its announcement could not be delivered within the 50ms Deny window\)/)]);
+      expect(received.map((item) => item.notice.summary)).toEqual([
+        expect.stringMatching(/Needs your approval\*\*: it does not run by itself \(its announcement could not be delivered within the 50ms Deny window\)/),
+      ]);
       expect(received[0]!.notice.summary).not.toMatch(/Runs by itself/);
       expect(runs).toEqual([]);
       const outbox = await audit.listOutbox({ proposalId: proposal!.id });
@@ -135,7 +147,9 @@ describe('auto-exec announcement on a SQLite audit store', () => {
     await restarted.start();
     try {
       await until(() => second.received.length > 0, 'the approval request');
-      expect(second.received.map((item) => [item.notice.proposalId, item.notice.summary])).toEqual([[proposal!.id, expect.stringMatching(/Needs your approval.*fish stopped before its announcement was delivered/s)]]);
+      expect(second.received.map((item) => [item.notice.proposalId, item.notice.summary])).toEqual([
+        [proposal!.id, expect.stringMatching(/Needs your approval.*fish stopped before its announcement was delivered/s)],
+      ]);
       expect(second.received[0]!.notice.summary).not.toMatch(/Runs by itself/);
       expect(await after.getProposal(proposal!.id)).toMatchObject({ status: 'proposed' });
       expect(runs).toEqual([]);

@@ -1,3 +1,4 @@
+import type { EngineCountersView } from '@fish-sre/core';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
@@ -10,20 +11,20 @@ export function createFishMetrics(options: { version: string }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
   const registers = [registry];
-  // Per-source event counts are plain numbers on the hot path: one slot object per source, made
-  // when the source is configured (or, for `other`, when first used), whose fields the engine
-  // observer increments (see fishEngineObserver). They are copied into their counters when
-  // scraped: prom-client's labelled inc() hashes the labels on every call, which costs the loop
-  // more than the counting itself.
-  const sourceCounts = new Map<string, SourceCounts>();
-  const published = new Map<SourceCounts, SourceCounts>();
+  // Per-source event counts are not counted here on the hot path: the engine keeps them per source
+  // (a field increment on an object its source pump holds) for an observer that attaches, and
+  // they are read and summed into their counters when scraped (see fishEngineObserver).
+  // prom-client's labelled inc() hashes the labels on every call, and even a call per event into
+  // the observer costs the loop more than the counting itself.
+  const sources: SourceViews = { known: new Set(), views: [] };
+  const published = new Map<string, SourceCounts>();
   const publish = (name: SourceCounterName) =>
     function (this: Counter<string>) {
-      for (const [source, counts] of sourceCounts) {
-        let seen = published.get(counts);
+      for (const [source, counts] of sourceTotals(sources)) {
+        let seen = published.get(source);
         if (seen === undefined) {
           seen = emptySourceCounts();
-          published.set(counts, seen);
+          published.set(source, seen);
           // A new source: all four of its series appear at once, at 0 where nothing was counted yet.
           for (const counter of SOURCE_COUNTERS) metrics[SERIES[counter]].inc({ source }, 0);
         }
@@ -34,7 +35,7 @@ export function createFishMetrics(options: { version: string }) {
     };
   const metrics = {
     registry,
-    sourceCounts,
+    sources,
     buildInfo: new Gauge({ name: 'fish_build_info', help: 'Always 1; the labels say which fish runs.', labelNames: ['version', 'node_version'], registers }),
     loopHealthy: new Gauge({ name: 'fish_loop_healthy', help: '1 while the loop is healthy (what the heartbeat and the watchdog check).', registers }),
     eventsReceived: new Counter({ name: 'fish_events_received_total', help: 'Events a source yielded into the loop.', labelNames: ['source'], registers, collect: publish('received') }),
@@ -108,3 +109,29 @@ const SERIES = { received: 'eventsReceived', dropped: 'eventsDropped', stale: 'e
 export type SourceCounts = Record<SourceCounterName, number>;
 
 export const emptySourceCounts = (): SourceCounts => ({ received: 0, dropped: 0, stale: 0, duplicates: 0 });
+
+/** The engines' per-source counts as fish exports them: the configured sources by name, the rest as `other`. */
+export interface SourceViews {
+  /** Configured source names: their series exist from the start, at 0. */
+  known: Set<string>;
+  /** The attached engines' counters (one engine in `fish-sre run`). */
+  views: EngineCountersView[];
+}
+
+/** The per-source totals, by label: every known source, and `other` once something was counted under another name. */
+export function sourceTotals(sources: SourceViews): Map<string, SourceCounts> {
+  const totals = new Map<string, SourceCounts>();
+  for (const name of sources.known) totals.set(name, emptySourceCounts());
+  for (const view of sources.views) {
+    for (const [name, counts] of view.bySource()) {
+      const label = sources.known.has(name) ? name : 'other';
+      let total = totals.get(label);
+      if (total === undefined) {
+        total = emptySourceCounts();
+        totals.set(label, total);
+      }
+      for (const counter of SOURCE_COUNTERS) total[counter] += counts[counter];
+    }
+  }
+  return totals;
+}

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { AuditStore, CatalogHolder, Clock, EngineObserver, FishEngine, Source } from '@fish-sre/core';
 import type { Heartbeat } from './heartbeat.js';
 import type { LoopHealth } from './loop-health.js';
-import { emptySourceCounts, SOURCE_COUNTERS, type FishMetrics, type SourceCounterName, type SourceCounts } from './metrics.js';
+import type { FishMetrics } from './metrics.js';
 
 const FINISHED = new Set(['succeeded', 'failed', 'rolled_back', 'escalated', 'interrupted']);
 
@@ -37,53 +37,14 @@ function seenOnce(limit = 10_000) {
  * sources whatever an event claims). Every configured source's series exist from the start at 0
  * (rate() works from the first event on); `other`'s appear with the first event counted there.
  *
- * Called on the hot path, for these four counters only: the slot of the labels object (the engine
- * passes one frozen object per source name, so this is almost always the last one or one map
- * lookup by identity) and a plain number increment. prom-client sees the totals at scrape time.
+ * Nothing on the hot path: the observer attaches to the engine, which then keeps the per-source
+ * counts itself, and the metrics read them when scraped.
  */
 export function fishEngineObserver(metrics: FishMetrics, sources: readonly string[]): EngineObserver {
-  const slots = metrics.sourceCounts;
-  const known = new Set(sources);
-  known.delete('other');
-  for (const source of known) if (!slots.has(source)) slots.set(source, emptySourceCounts());
-  const byLabels = new WeakMap<object, SourceCounts>();
-  let lastLabels: object | undefined;
-  let lastSlot: SourceCounts | undefined;
-  const slotOf = (labels: Readonly<Record<string, string>> | undefined): SourceCounts => {
-    const source = labels?.source;
-    const name = source !== undefined && known.has(source) ? source : 'other';
-    let slot = slots.get(name);
-    if (slot === undefined) {
-      slot = emptySourceCounts();
-      slots.set(name, slot);
-    }
-    return slot;
-  };
-  const count = (counter: SourceCounterName, labels: Readonly<Record<string, string>> | undefined) => {
-    if (labels === undefined) {
-      slotOf(undefined)[counter]++;
-      return;
-    }
-    if (labels !== lastLabels) {
-      let slot = byLabels.get(labels);
-      if (slot === undefined) {
-        slot = slotOf(labels);
-        // Only a frozen labels object can stand for its source by identity.
-        if (Object.isFrozen(labels)) byLabels.set(labels, slot);
-        else {
-          slot[counter]++;
-          return;
-        }
-      }
-      lastLabels = labels;
-      lastSlot = slot;
-    }
-    lastSlot![counter]++;
-  };
+  for (const source of sources) if (source !== 'other') metrics.sources.known.add(source);
   return {
-    counters: SOURCE_COUNTERS,
-    count(counter, labels) {
-      if (counter === 'received' || counter === 'dropped' || counter === 'stale' || counter === 'duplicates') count(counter, labels);
+    attach(view) {
+      metrics.sources.views.push(view);
     },
   };
 }

@@ -78,4 +78,33 @@ describe('per-source event counters on /metrics', () => {
     for (const name of ['fish_events_received_total', 'fish_events_dropped_total', 'fish_events_stale_total']) expect(await bySource(name)).toEqual({ loki: 0, file: 0, other: 0 });
     expect(await bySource('fish_events_deduplicated_total')).toEqual({ loki: 1, file: 0, other: 1 });
   });
+
+  it('counts received events per source as the source pumps read them, with no observer call per event', async () => {
+    const metrics = createFishMetrics({ version: 'test' });
+    const observer = fishEngineObserver(metrics, ['loki', 'file']);
+    expect(observer.count).toBeUndefined();
+    const event = (id: string, source: string): ObservedEvent => ({ id, kind: 'log', source, time: Date.now(), host: 'penny', service: 'web', level: 'info', message: 'GET / 200', labels: {} });
+    const source = (name: string, count: number) => ({
+      specificationVersion: 'v1' as const,
+      name,
+      async *events() {
+        for (let index = 0; index < count; index++) yield event(`${name}-${index}`, name);
+      },
+    });
+    const engine = new FishEngine({
+      catalog: () => catalog,
+      sources: [source('loki', 3), source('file', 2)],
+      audit: createMemoryAuditStore(),
+      notifier,
+      executor,
+      signer: new ApprovalSigner(ApprovalSigner.generateSecret()),
+      publicUrl: 'https://fish.test',
+      observer,
+    });
+    await engine.start();
+    for (let wait = 0; wait < 200 && engine.stats().events < 5; wait++) await new Promise((resolve) => setTimeout(resolve, 5));
+    await engine.stop({ graceMs: 0 });
+    const received = Object.fromEntries((parseMetrics(await metrics.registry.metrics()).get('fish_events_received_total') ?? []).map((sample) => [sample.labels.source, sample.value]));
+    expect(received).toEqual({ loki: 3, file: 2 });
+  });
 });

@@ -65,56 +65,51 @@ describe('file source: rotation and acknowledged positions', () => {
   it.each([
     ['one event per line', false as const],
     ['continuation lines joined', { waitMs: 20 }],
-  ])('acknowledgements arriving after a rename rotation save the old file with its own offset: a restart reads the rest of the old file, then the new one, each line once (%s)', async (_label, multiline) => {
-    const path = join(dir, `app-${multiline === false ? 'lines' : 'joined'}.log`);
-    const name = multiline === false ? 'lines' : 'joined';
-    const store = createMemoryStateStore();
-    await writeFile(path, ['a1', 'a2', 'a3', 'a4'].map(line).join(''));
-    const oldInode = (await stat(path)).ino;
+  ])(
+    'acknowledgements arriving after a rename rotation save the old file with its own offset: a restart reads the rest of the old file, then the new one, each line once (%s)',
+    async (_label, multiline) => {
+      const path = join(dir, `app-${multiline === false ? 'lines' : 'joined'}.log`);
+      const name = multiline === false ? 'lines' : 'joined';
+      const store = createMemoryStateStore();
+      await writeFile(path, ['a1', 'a2', 'a3', 'a4'].map(line).join(''));
+      const oldInode = (await stat(path)).ino;
 
-    const first = run(path, store, name, multiline);
-    const fromOld = await first.take(4);
-    expect(fromOld.map((event) => event.message)).toEqual(['a1', 'a2', 'a3', 'a4']);
-    // The writer appends one more line just before the rotation, then writes to a new file
-    // (longer lines: the new file is bigger than the old offset).
-    await appendFile(path, line('a5'));
-    await rename(path, `${path}.1`);
-    await writeFile(path, ['b1 the new file after the rotation', 'b2 the new file after the rotation', 'b3 the new file after the rotation'].map(line).join(''));
-    const afterRotation = await first.take(4);
-    expect(afterRotation.map((event) => event.message)).toEqual(['a5', 'b1 the new file after the rotation', 'b2 the new file after the rotation', 'b3 the new file after the rotation']);
-    // Only the first line was processed when the acknowledgement arrives, after the rotation.
-    await first.acknowledge(fromOld.slice(0, 1));
-    await first.stop();
-    const saved = JSON.parse((await store.read(`file-position-${name}`))!);
-    expect(saved).toEqual({ inode: oldInode, offset: Buffer.byteLength(line('a1')), line: 1 });
+      const first = run(path, store, name, multiline);
+      const fromOld = await first.take(4);
+      expect(fromOld.map((event) => event.message)).toEqual(['a1', 'a2', 'a3', 'a4']);
+      // The writer appends one more line just before the rotation, then writes to a new file
+      // (longer lines: the new file is bigger than the old offset).
+      await appendFile(path, line('a5'));
+      await rename(path, `${path}.1`);
+      await writeFile(path, ['b1 the new file after the rotation', 'b2 the new file after the rotation', 'b3 the new file after the rotation'].map(line).join(''));
+      const afterRotation = await first.take(4);
+      expect(afterRotation.map((event) => event.message)).toEqual(['a5', 'b1 the new file after the rotation', 'b2 the new file after the rotation', 'b3 the new file after the rotation']);
+      // Only the first line was processed when the acknowledgement arrives, after the rotation.
+      await first.acknowledge(fromOld.slice(0, 1));
+      await first.stop();
+      const saved = JSON.parse((await store.read(`file-position-${name}`))!);
+      expect(saved).toEqual({ inode: oldInode, offset: Buffer.byteLength(line('a1')), line: 1 });
 
-    const second = run(path, store, name, multiline);
-    const reread = await second.take(7);
-    expect(reread.map((event) => event.message)).toEqual([
-      'a2',
-      'a3',
-      'a4',
-      'a5',
-      'b1 the new file after the rotation',
-      'b2 the new file after the rotation',
-      'b3 the new file after the rotation',
-    ]);
-    // The same lines carry the same ids as in the first run (the dedup recognises them).
-    expect(reread.map((event) => event.id)).toEqual([...fromOld.slice(1), ...afterRotation].map((event) => event.id));
-    await second.acknowledge(reread);
-    expect(await second.nothingMore()).toBeUndefined();
-    await second.stop();
-    expect([...first.processed, ...second.processed]).toEqual([
-      'a1',
-      'a2',
-      'a3',
-      'a4',
-      'a5',
-      'b1 the new file after the rotation',
-      'b2 the new file after the rotation',
-      'b3 the new file after the rotation',
-    ]);
-  });
+      const second = run(path, store, name, multiline);
+      const reread = await second.take(7);
+      expect(reread.map((event) => event.message)).toEqual(['a2', 'a3', 'a4', 'a5', 'b1 the new file after the rotation', 'b2 the new file after the rotation', 'b3 the new file after the rotation']);
+      // The same lines carry the same ids as in the first run (the dedup recognises them).
+      expect(reread.map((event) => event.id)).toEqual([...fromOld.slice(1), ...afterRotation].map((event) => event.id));
+      await second.acknowledge(reread);
+      expect(await second.nothingMore()).toBeUndefined();
+      await second.stop();
+      expect([...first.processed, ...second.processed]).toEqual([
+        'a1',
+        'a2',
+        'a3',
+        'a4',
+        'a5',
+        'b1 the new file after the rotation',
+        'b2 the new file after the rotation',
+        'b3 the new file after the rotation',
+      ]);
+    },
+  );
 
   it('the new file smaller than the old offset at the rotation, growing while fish is down: the saved offset still belongs to the old file', async () => {
     const path = join(dir, 'small.log');

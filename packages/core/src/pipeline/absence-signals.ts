@@ -70,6 +70,8 @@ export class AbsenceSignals {
   private readonly byService = new Map<string, AbsentEntry[]>();
   /** Streams forgotten (evicted, or their signal left the catalog) whose stored row is still to delete. */
   private readonly removed = new Map<string, AbsenceStreamKey>();
+  private lastService: string | undefined;
+  private lastEntries: readonly AbsentEntry[] = [];
   private readonly maxStreams: number;
 
   constructor(catalog: Pick<CatalogSnapshot, 'patterns'>, options: AbsenceSignalsOptions = {}) {
@@ -231,12 +233,16 @@ export class AbsenceSignals {
 
   /** The entries whose service regex accepts this service, decided once per distinct value. */
   private inService(service: string): readonly AbsentEntry[] {
+    // Lines come in runs from one service (a flood, a chatty container): the last answer first.
+    if (service === this.lastService) return this.lastEntries;
     let entries = this.byService.get(service);
     if (entries === undefined) {
       if (this.byService.size >= SERVICE_CACHE_LIMIT) this.byService.clear();
       entries = this.entries.filter((entry) => entry.service.test(service));
       this.byService.set(service, entries);
     }
+    this.lastService = service;
+    this.lastEntries = entries;
     return entries;
   }
 }

@@ -29,7 +29,12 @@ const RUNS_BY_ITSELF = /Runs by itself/;
 const NEEDS_APPROVAL = /Needs your approval.*does not run by itself.*Tap Approve to run it, or Deny/s;
 
 /** A phone as the human sees it: what it received; `down` fails every call, `gate` holds a proposal until it opens. */
-function phone(): Notifier & { received: Array<{ notice: ProposalNotice; actions: ProposalActions }>; down: boolean; gate: { opened: Promise<boolean>; open: (ok: boolean) => void } | undefined; calls: number } {
+function phone(): Notifier & {
+  received: Array<{ notice: ProposalNotice; actions: ProposalActions }>;
+  down: boolean;
+  gate: { opened: Promise<boolean>; open: (ok: boolean) => void } | undefined;
+  calls: number;
+} {
   let n = 0;
   const receipt = (): NotificationReceipt => ({ id: `r${++n}`, channel: 'phone' });
   const notifier = {
@@ -146,6 +151,26 @@ async function systemEvents(audit: AuditStore, action: string) {
   return (await audit.history()).filter((entry) => entry.entity === 'system' && entry.action === action).map((entry) => entry.data);
 }
 
+/**
+ * An earned auto-exec proposal (50 ms Deny window) whose first announcement fails; its retry
+ * starts, and the phone holds it (`h.notifier.gate`) until the window is over.
+ */
+async function announcementHeldPastWindow() {
+  const h = await harness({ autoExecDenyWindowMs: 50 });
+  await h.engine.start();
+  await h.earn();
+  h.notifier.down = true;
+  await h.engine.ingest(logEvent({ message: 'earned auto', time: h.clock.now() }));
+  const [proposal] = await h.audit.listProposals({ limit: 1 });
+  h.notifier.down = false;
+  h.notifier.gate = gate();
+  const callsBefore = h.notifier.calls;
+  h.clock.advance(20);
+  await until(() => h.notifier.calls > callsBefore, 'the retry');
+  await new Promise((resolve) => setTimeout(resolve, 120));
+  return { h, proposal };
+}
+
 describe('auto-exec announcement: what the human receives is what happens', () => {
   it('an announcement delivered only after the Deny window ended reads as a proposal to approve, and runs only once approved', async () => {
     const h = await harness({ autoExecDenyWindowMs: 50 });
@@ -179,21 +204,9 @@ describe('auto-exec announcement: what the human receives is what happens', () =
   });
 
   it('an announcement still being sent when the window ends is waited for: delivered, the fix runs by itself as it said', async () => {
-    const h = await harness({ autoExecDenyWindowMs: 50 });
-    await h.engine.start();
-    await h.earn();
-    h.notifier.down = true;
-    await h.engine.ingest(logEvent({ message: 'earned auto', time: h.clock.now() }));
-    const [proposal] = await h.audit.listProposals({ limit: 1 });
-    // The retry starts, and hangs until the window is over.
-    h.notifier.down = false;
-    h.notifier.gate = gate();
-    const callsBefore = h.notifier.calls;
-    h.clock.advance(20);
-    await until(() => h.notifier.calls > callsBefore, 'the retry');
-    await new Promise((resolve) => setTimeout(resolve, 120));
+    const { h, proposal } = await announcementHeldPastWindow();
     expect(await h.audit.getProposal(proposal!.id)).toMatchObject({ status: 'proposed' });
-    h.notifier.gate.open(true);
+    h.notifier.gate!.open(true);
     await h.engine.idle();
     await h.engine.stop();
     expect(await h.audit.getProposal(proposal!.id)).toMatchObject({ status: 'approved', decidedBy: 'auto-exec' });
@@ -204,19 +217,8 @@ describe('auto-exec announcement: what the human receives is what happens', () =
   });
 
   it('an announcement whose slow send fails at the end of the window is replaced by an approval request, never sent as "runs by itself"', async () => {
-    const h = await harness({ autoExecDenyWindowMs: 50 });
-    await h.engine.start();
-    await h.earn();
-    h.notifier.down = true;
-    await h.engine.ingest(logEvent({ message: 'earned auto', time: h.clock.now() }));
-    const [proposal] = await h.audit.listProposals({ limit: 1 });
-    h.notifier.down = false;
-    h.notifier.gate = gate();
-    const callsBefore = h.notifier.calls;
-    h.clock.advance(20);
-    await until(() => h.notifier.calls > callsBefore, 'the retry');
-    await new Promise((resolve) => setTimeout(resolve, 120));
-    const slow = h.notifier.gate;
+    const { h, proposal } = await announcementHeldPastWindow();
+    const slow = h.notifier.gate!;
     h.notifier.gate = undefined;
     slow.open(false);
     h.clock.advance(1_000);

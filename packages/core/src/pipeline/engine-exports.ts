@@ -7,5 +7,5 @@ export { createAutoExecPolicy, type AutoExecPolicy, type AutoExecPolicyOptions, 
 export { localIncidentClaim, type IncidentClaim } from './stages/incident-claim.js';
 export type { DetectedIncident, UnknownDetectionOptions } from './stages/detection.js';
 export type { OutboxOptions } from './stages/outbox.js';
-export type { EngineCounter, EngineHistogram, EngineObserver } from './stages/observer.js';
+export type { EngineCounter, EngineCountersView, EngineHistogram, EngineObserver, EngineSourceCounter, EngineSourceCounts } from './stages/observer.js';
 export type { UnknownBundle, UnknownBundleWriter } from './stages/unknown-incidents.js';

@@ -12,16 +12,13 @@
  * the literal, so it is present wherever the literal is: the index reports a superset of what
  * the uncut literals would, and the regex decides.
  */
-export interface LiteralIndex {
+/** Who hears of the literals a scan finds: one object with one method, so the call site keeps one target. */
+export interface LiteralSink {
   /**
-   * Calls `onMatch` with the id of every literal found (an id may repeat). With skipping, the id of
-   * a literal whose cut prefix is found (the caller's regex then decides).
+   * The id of a literal found (an id may repeat). With skipping, the id of a literal whose cut
+   * prefix is found (the caller's regex then decides).
    */
-  scan(text: string, onMatch: (id: number) => void): void;
-  /** Automaton states, for the memory figures. */
-  readonly states: number;
-  /** Bytes held by the automaton's tables (approximate). */
-  readonly bytes: number;
+  found(id: number): void;
 }
 
 const KELVIN_SIGN = 0x212a;
@@ -116,28 +113,8 @@ export function createLiteralIndex(all: ReadonlyArray<{ literal: string; id: num
   }
   const kelvin = symbolOf[107]!;
   const longS = symbolOf[115]!;
-
-  /** Runs the automaton over text[from, to), telling `onMatch` of every literal ending in it. */
-  const run = (text: string, from: number, to: number, onMatch: (id: number) => void): void => {
-    let state = 0;
-    for (let index = from; index < to; index++) {
-      const code = text.charCodeAt(index);
-      // Characters >= 128 that fold to a literal's ASCII letter (k and s), else column 0.
-      const symbol = code < 128 ? symbolOf[code]! : code === KELVIN_SIGN ? kelvin : code === LONG_S ? longS : 0;
-      const next = scanTable[state * symbols + symbol]!;
-      if (next >= 0) {
-        state = next;
-        continue;
-      }
-      state = ~next;
-      for (let found = state; found !== -1; found = outputLink[found]!) {
-        const ids = outputs[found]!;
-        for (let at = 0; at < ids.length; at++) onMatch(ids[at]!);
-      }
-    }
-  };
   const bytes = scanTable.byteLength + symbolOf.byteLength + fail.byteLength + outputLink.byteLength + literals.length * 16;
-  if (!skip) return { states: count, bytes, scan: (text, onMatch) => run(text, 0, text.length, onMatch) };
+  if (!skip) return new LiteralIndex({ symbolOf, symbols, kelvin, longS, scanTable, outputLink, outputs, bytes, m: 0 });
 
   // Wu–Manber with pairs: for the pair of symbols ending a window of m characters, how far the
   // window may move before a cut literal could end in it (m - 1 for a pair no literal has).
@@ -152,24 +129,102 @@ export function createLiteralIndex(all: ReadonlyArray<{ literal: string; id: num
       shifts[pair] = Math.min(shifts[pair]!, m - 2 - index);
     }
   }
-  const fold = (code: number): number => (code < 128 ? symbolOf[code]! : code === KELVIN_SIGN ? kelvin : code === LONG_S ? longS : 0);
-  return {
-    states: count,
-    bytes: bytes + shifts.byteLength + starts.byteLength,
-    scan(text, onMatch) {
-      const length = text.length;
-      let end = m - 1;
-      while (end < length) {
-        const shift = shifts[fold(text.charCodeAt(end - 1)) * symbols + fold(text.charCodeAt(end))]!;
-        if (shift !== 0) {
-          end += shift;
-          continue;
-        }
-        // Every cut literal is m long: one found in this window starts at `start` and ends at `end`.
-        const start = end - m + 1;
-        if (starts[fold(text.charCodeAt(start)) * symbols + fold(text.charCodeAt(start + 1))] === 1) run(text, start, end + 1, onMatch);
-        end++;
+  return new LiteralIndex({ symbolOf, symbols, kelvin, longS, scanTable, outputLink, outputs, bytes: bytes + shifts.byteLength + starts.byteLength, m, shifts, starts });
+}
+
+interface Tables {
+  symbolOf: Uint8Array;
+  symbols: number;
+  kelvin: number;
+  longS: number;
+  scanTable: Int16Array | Int32Array;
+  outputLink: Int32Array;
+  outputs: ReadonlyArray<readonly number[]>;
+  bytes: number;
+  /** The window length when skipping, else 0. */
+  m: number;
+  shifts?: Uint8Array;
+  starts?: Uint8Array;
+}
+
+/**
+ * The index's tables and its scan. A class rather than closures made per index: a new matcher
+ * (a catalog reload) keeps every call site of `scan` and `found` on one target, so the code V8
+ * optimised for the previous one stays valid.
+ */
+export class LiteralIndex {
+  /** Automaton states, for the memory figures. */
+  readonly states: number;
+  /** Bytes held by the index's tables (approximate). */
+  readonly bytes: number;
+  private readonly symbolOf: Uint8Array;
+  private readonly symbols: number;
+  private readonly kelvin: number;
+  private readonly longS: number;
+  private readonly scanTable: Int16Array | Int32Array;
+  private readonly outputLink: Int32Array;
+  private readonly outputs: ReadonlyArray<readonly number[]>;
+  private readonly m: number;
+  private readonly shifts: Uint8Array;
+  private readonly starts: Uint8Array;
+
+  constructor(tables: Tables) {
+    this.states = tables.outputLink.length;
+    this.bytes = tables.bytes;
+    this.symbolOf = tables.symbolOf;
+    this.symbols = tables.symbols;
+    this.kelvin = tables.kelvin;
+    this.longS = tables.longS;
+    this.scanTable = tables.scanTable;
+    this.outputLink = tables.outputLink;
+    this.outputs = tables.outputs;
+    this.m = tables.m;
+    this.shifts = tables.shifts ?? new Uint8Array(0);
+    this.starts = tables.starts ?? new Uint8Array(0);
+  }
+
+  /** Tells `sink` of every literal `text` contains. */
+  scan(text: string, sink: LiteralSink): void {
+    const { m, shifts, starts, symbols } = this;
+    const length = text.length;
+    if (m === 0) {
+      this.run(text, 0, length, sink);
+      return;
+    }
+    let end = m - 1;
+    while (end < length) {
+      const shift = shifts[this.fold(text.charCodeAt(end - 1)) * symbols + this.fold(text.charCodeAt(end))]!;
+      if (shift !== 0) {
+        end += shift;
+        continue;
       }
-    },
-  };
+      // Every cut literal is m long: one found in this window starts at `start` and ends at `end`.
+      const start = end - m + 1;
+      if (starts[this.fold(text.charCodeAt(start)) * symbols + this.fold(text.charCodeAt(start + 1))] === 1) this.run(text, start, end + 1, sink);
+      end++;
+    }
+  }
+
+  /** A character's column: ASCII through the table; the Kelvin sign and the long s fold to k and s; any other, column 0. */
+  private fold(code: number): number {
+    return code < 128 ? this.symbolOf[code]! : code === KELVIN_SIGN ? this.kelvin : code === LONG_S ? this.longS : 0;
+  }
+
+  /** Runs the automaton over text[from, to), telling `sink` of every literal ending in it. */
+  private run(text: string, from: number, to: number, sink: LiteralSink): void {
+    const { scanTable, outputLink, outputs, symbols } = this;
+    let state = 0;
+    for (let index = from; index < to; index++) {
+      const next = scanTable[state * symbols + this.fold(text.charCodeAt(index))]!;
+      if (next >= 0) {
+        state = next;
+        continue;
+      }
+      state = ~next;
+      for (let found = state; found !== -1; found = outputLink[found]!) {
+        const ids = outputs[found]!;
+        for (let at = 0; at < ids.length; at++) sink.found(ids[at]!);
+      }
+    }
+  }
 }

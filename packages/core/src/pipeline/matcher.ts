@@ -1,7 +1,7 @@
 import type { ObservedEvent } from '../contracts/observed-event.js';
 import type { CatalogSnapshot, Pattern, Signal } from '../catalog/catalog-schema.js';
 import { compileLinearRegex, type LinearRegex } from './linear-regex.js';
-import { createLiteralIndex, type LiteralIndex } from './literal-index.js';
+import { createLiteralIndex, type LiteralIndex, type LiteralSink } from './literal-index.js';
 import { requiredLiterals } from './regex-literals.js';
 import { compareMetric } from './metric-compare.js';
 
@@ -54,6 +54,37 @@ interface Part {
 }
 
 const SCOPE_CACHE_LIMIT = 4096;
+
+/**
+ * The parts whose literals the line being matched contains: the first `count` of `ids`, in the
+ * order found, without repeats (a part found is marked with the line's generation).
+ */
+class Candidates implements LiteralSink {
+  readonly ids: Int32Array;
+  count = 0;
+  private readonly seen: Uint32Array;
+  private generation = 0;
+
+  constructor(parts: number) {
+    this.ids = new Int32Array(parts);
+    this.seen = new Uint32Array(parts);
+  }
+
+  /** Empties the set for the next line. */
+  next(): void {
+    this.count = 0;
+    if (++this.generation === 0xffffffff) {
+      this.seen.fill(0);
+      this.generation = 1;
+    }
+  }
+
+  found(id: number): void {
+    if (this.seen[id] === this.generation) return;
+    this.seen[id] = this.generation;
+    this.ids[this.count++] = id;
+  }
+}
 /** Shared results of the common case, a line that matches nothing (frozen: never filled in). */
 const NO_HITS: Array<{ patternIndex: number; signalId: string }> = Object.freeze([]) as never;
 const NO_PATTERNS: PatternHit[] = Object.freeze([]) as never;
@@ -93,20 +124,10 @@ export class Matcher {
   private readonly serviceScope = new Map<string, Uint8Array>();
   private readonly hostScope = new Map<string, Uint8Array>();
   private readonly pending = new Map<string, number>();
-  private readonly seen: Uint32Array;
-  private generation = 0;
   private readonly maxMessageLength: number;
   private readonly maxPendingStreams: number;
   private readonly counters = { truncated: 0, regexRuns: 0 };
-  /** The parts whose literals the line being matched contains: the first `found`, no repeats. */
-  private readonly candidates: Int32Array;
-  private found = 0;
-  /** Made once: the scan calls it for every literal found (no closure per line). */
-  private readonly onLiteral = (id: number): void => {
-    if (this.seen[id] === this.generation) return;
-    this.seen[id] = this.generation;
-    this.candidates[this.found++] = id;
-  };
+  private readonly candidates: Candidates;
 
   constructor(
     readonly catalog: Pick<CatalogSnapshot, 'patterns'>,
@@ -145,8 +166,7 @@ export class Matcher {
       }
     });
     this.index = createLiteralIndex(literals);
-    this.seen = new Uint32Array(this.parts.length);
-    this.candidates = new Int32Array(this.parts.length);
+    this.candidates = new Candidates(this.parts.length);
   }
 
   stats(): MatcherStats {
@@ -180,15 +200,12 @@ export class Matcher {
       this.counters.truncated++;
       message = message.slice(0, this.maxMessageLength);
     }
-    if (++this.generation === 0xffffffff) {
-      this.seen.fill(0);
-      this.generation = 1;
-    }
-    this.found = 0;
-    this.index.scan(message, this.onLiteral);
-    const { unindexed, candidates } = this;
-    for (let index = 0; index < unindexed.length; index++) candidates[this.found++] = unindexed[index]!;
-    const count = this.found;
+    const found = this.candidates;
+    found.next();
+    this.index.scan(message, found);
+    const { unindexed } = this;
+    for (let index = 0; index < unindexed.length; index++) found.found(unindexed[index]!);
+    const { ids: candidates, count } = found;
     if (count === 0) return NO_HITS;
     // Catalog order, in place: an insertion sort for the usual few candidates.
     if (count > 16) candidates.subarray(0, count).sort();

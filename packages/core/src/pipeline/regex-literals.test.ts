@@ -61,7 +61,7 @@ describe('requiredLiterals', () => {
         fc.property(fc.array(alphabet, { maxLength: 12 }), (pieces) => {
           const line = pieces.join('');
           let found = false;
-          index.scan(line, () => (found = true));
+          index.scan(line, { found: () => (found = true) });
           return !regex.test(line) || found;
         }),
         { numRuns: 400 },
@@ -79,7 +79,7 @@ describe('createLiteralIndex', () => {
       { literal: 'hers', id: 4 },
     ]);
     const found: number[] = [];
-    index.scan('ushers', (id) => found.push(id));
+    index.scan('ushers', { found: (id) => found.push(id) });
     expect(found.sort()).toEqual([1, 2, 4]);
   });
 
@@ -87,7 +87,7 @@ describe('createLiteralIndex', () => {
     const index = createLiteralIndex([{ literal: 'sigkill', id: 7 }]);
     const hits = (text: string) => {
       const found: number[] = [];
-      index.scan(text, (id) => found.push(id));
+      index.scan(text, { found: (id) => found.push(id) });
       return found;
     };
     expect(hits('got SIGKILL')).toEqual([7]);
@@ -124,7 +124,7 @@ describe('createLiteralIndex', () => {
           const line = pieces.join('');
           const found = (skip: boolean) => {
             const ids = new Set<number>();
-            createLiteralIndex(entries, { skip }).scan(line, (id) => ids.add(id));
+            createLiteralIndex(entries, { skip }).scan(line, { found: (id) => ids.add(id) });
             return ids;
           };
           const skipping = found(true);

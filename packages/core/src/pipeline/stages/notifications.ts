@@ -118,7 +118,9 @@ export class NotificationStage {
   async withdrawAnnouncement(proposal: ProposalRecord, incident: IncidentRecord, pattern: Pattern, reason: string, staleClaims = false): Promise<'withdrawn' | 'announced' | 'busy'> {
     const latest = await this.latestProposalNotice(proposal);
     if (latest?.unattended && latest.row.status === 'sent') return 'announced';
-    const pending = (await this.context.audit.listOutbox({ proposalId: proposal.id, status: 'pending', limit: 100 })).filter((row) => row.kind === 'proposal' && (row.payload as Payload).mode !== 'approval');
+    const pending = (await this.context.audit.listOutbox({ proposalId: proposal.id, status: 'pending', limit: 100 })).filter(
+      (row) => row.kind === 'proposal' && (row.payload as Payload).mode !== 'approval',
+    );
     for (const row of pending) {
       if (await this.outbox.withdraw(row, reason, staleClaims)) continue;
       const status = (await this.context.audit.listOutbox({ proposalId: proposal.id, limit: 100 })).find((candidate) => candidate.id === row.id)?.status;

@@ -79,13 +79,14 @@ export class SourcePumps {
   private async pump(source: Source, signal: AbortSignal): Promise<void> {
     let delay = 1000;
     const received = sourceLabels(source.name);
+    const slot = this.deps.counters.sourceSlot(received);
     const acknowledges = typeof source.acknowledge === 'function';
     while (!signal.aborted) {
       try {
         // After the abort the iterator is still read until it ends: what the source flushes then
         // (a message being joined) reaches the bus while stop() waits for the pumps.
         for await (const event of source.events(signal, { acknowledges })) {
-          this.deps.counters.add('received', received);
+          this.deps.counters.addToSource('received', received, slot);
           if (acknowledges && event !== null && typeof event === 'object') this.owners.set(event, source);
           // A closed bus refuses it: not acknowledged, the source reads it again after a restart.
           if (!(await this.deps.bus().put(event))) return;
