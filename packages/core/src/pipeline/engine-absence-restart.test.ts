@@ -192,4 +192,25 @@ describe('FishEngine: absent signals across a restart', () => {
       await first.stop();
     }
   });
+
+  it('starts and watches from its own lines when the stored streams cannot be read', async () => {
+    const memory = createMemoryAuditStore();
+    const audit: AuditStore = {
+      ...memory,
+      async listAbsenceStreams() {
+        throw new FishError({ code: FishErrorCode.AUDIT_FAILED, message: 'audit: database disk image is malformed' });
+      },
+    };
+    const clock = new ManualClock(Date.UTC(2026, 3, 20, 3, 0));
+    const first = await run(audit, clock);
+    try {
+      await first.engine.ingest(saved(clock.now()));
+      clock.advance(25 * HOUR);
+      for (let tries = 0; tries < 200 && first.sent.length === 0; tries++) await sleep(5);
+      await first.settle();
+      expect(first.sent).toHaveLength(1);
+    } finally {
+      await first.stop();
+    }
+  });
 });
