@@ -146,15 +146,20 @@ describe('postgres audit store specifics', () => {
     expect((error as Error).message).toContain('lacks rights fish needs');
     expect((error as Error).message).toContain('UPDATE on executions; UPDATE, DELETE on host_locks');
     expect((error as Error).message).toContain('UPDATE on outbox');
+    expect((error as Error).message).toContain('UPDATE, DELETE on absence_streams');
     await store.close();
     // With them granted, the same role runs the loop.
-    await server.query(`grant update on executions, host_locks, outbox to fish_partial_${database}`, [], database);
-    await server.query(`grant delete on host_locks to fish_partial_${database}`, [], database);
+    await server.query(`grant update on executions, host_locks, outbox, absence_streams to fish_partial_${database}`, [], database);
+    await server.query(`grant delete on host_locks, absence_streams to fish_partial_${database}`, [], database);
     const granted = createPostgresAuditStore({ url: server.url(database, { user: `fish_partial_${database}`, password: 'partial-password' }) });
     await granted.init();
     await fillLoop(granted, 1);
     expect(await granted.acquireHostLock({ host: 'penny', owner: 'a', at: new Date(0).toISOString(), expiresAt: new Date(1000).toISOString() })).toBe(true);
     await granted.releaseHostLock({ host: 'penny', owner: 'a' });
+    const stream = { patternId: 'backup-silent', signalId: 'no-success', host: 'nas', service: 'restic-backup', lastSeen: new Date(0).toISOString(), reported: false };
+    await granted.saveAbsenceStreams({ streams: [stream], removed: [] });
+    await granted.saveAbsenceStreams({ streams: [{ ...stream, reported: true }], removed: [{ ...stream, host: 'vault' }] });
+    expect(await granted.listAbsenceStreams()).toEqual([{ ...stream, reported: true }]);
     await granted.close();
   });
 

@@ -19,6 +19,7 @@ const TABLE_RIGHTS: Record<keyof AuditDatabase, readonly string[]> = {
   host_locks: ['UPDATE', 'DELETE'],
   incident_claims: ['UPDATE'],
   outbox: ['UPDATE'],
+  absence_streams: ['UPDATE', 'DELETE'],
 };
 
 export async function checkServerVersion(kysely: Kysely<AuditDatabase>, location: string): Promise<void> {

@@ -209,6 +209,27 @@ export const MIGRATIONS: Record<string, Migration> = {
       await db.schema.dropTable('outbox').execute();
     },
   },
+  '0005_absence_streams': {
+    async up(db: Kysely<unknown>) {
+      // The last sign of life of each stream an `absent` signal watches: a restart still sees a
+      // backup that stopped finishing before it.
+      await db.schema
+        .createTable('absence_streams')
+        .addColumn('pattern_id', 'text', (column) => column.notNull())
+        .addColumn('signal_id', 'text', (column) => column.notNull())
+        .addColumn('host', 'text', (column) => column.notNull())
+        .addColumn('service', 'text', (column) => column.notNull())
+        .addColumn('last_seen', 'text', (column) => column.notNull())
+        .addColumn('last_seen_ms', 'bigint', (column) => column.notNull())
+        .addColumn('reported', 'integer', (column) => column.notNull().check(sql`reported in (0, 1)`))
+        .addPrimaryKeyConstraint('absence_streams_pk', ['pattern_id', 'signal_id', 'host', 'service'])
+        .execute();
+      await db.schema.createIndex('absence_streams_last_seen').on('absence_streams').column('last_seen_ms').execute();
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable('absence_streams').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

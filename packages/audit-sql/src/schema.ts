@@ -17,6 +17,7 @@ export interface AuditDatabase {
   host_locks: HostLockTable;
   incident_claims: IncidentClaimTable;
   outbox: OutboxTable;
+  absence_streams: AbsenceStreamTable;
 }
 
 export interface IncidentTable {
@@ -167,6 +168,22 @@ export interface OutboxTable {
   claimed_until_ms: number | string | null;
   settled_at: string | null;
   receipt_id: string | null;
+}
+
+/**
+ * The streams the catalog's `absent` signals watch (migration 0005): each one's last sign of
+ * life, so that a restart still reports a silence. Engine state, not audit: no `audit_log` row.
+ */
+export interface AbsenceStreamTable {
+  pattern_id: string;
+  signal_id: string;
+  host: string;
+  service: string;
+  last_seen: string;
+  /** `last_seen` as epoch milliseconds: compared and ordered in the query. */
+  last_seen_ms: number | string;
+  /** 0 or 1. */
+  reported: number;
 }
 
 export type { Generated };

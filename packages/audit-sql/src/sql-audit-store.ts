@@ -1,5 +1,6 @@
 import { FishError, FishErrorCode, errorMessage, systemClock, type AuditStore, type Clock } from '@fish-sre/core';
 import { sql, type Kysely } from 'kysely';
+import { absenceMethods } from './absence-queries.js';
 import { Rollback, type Connection, type StoreContext } from './append-audit.js';
 import { coordinationMethods } from './coordination-queries.js';
 import { executionMethods } from './execution-queries.js';
@@ -31,6 +32,9 @@ export interface SqlAuditStore extends AuditStore {
   acquireHostLock: NonNullable<AuditStore['acquireHostLock']>;
   releaseHostLock: NonNullable<AuditStore['releaseHostLock']>;
   claimIncident: NonNullable<AuditStore['claimIncident']>;
+  /** The absence streams are kept. */
+  listAbsenceStreams: NonNullable<AuditStore['listAbsenceStreams']>;
+  saveAbsenceStreams: NonNullable<AuditStore['saveAbsenceStreams']>;
 }
 
 /**
@@ -147,6 +151,7 @@ export function createSqlAuditStore(options: SqlAuditStoreOptions): SqlAuditStor
     ...ledgerMethods(context),
     ...coordinationMethods(context),
     ...outboxMethods(context),
+    ...absenceMethods(context),
     async close() {
       if (closed) return;
       closed = true;

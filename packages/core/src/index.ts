@@ -20,6 +20,7 @@ export * from './contracts/notifier.js';
 export * from './contracts/executor.js';
 export * from './contracts/records.js';
 export * from './contracts/audit-store.js';
+export * from './contracts/absence-state.js';
 export * from './contracts/plugin.js';
 export * from './contracts/state-store.js';
 

@@ -11,6 +11,10 @@ import { moduleExports } from './test-support/module-exports.js';
  * repository's packages share belongs in src/internal.ts instead. `type X` is a type-only export.
  */
 const PUBLIC = [
+  'type AbsenceStateStore',
+  'type AbsenceStreamChanges',
+  'type AbsenceStreamKey',
+  'type AbsenceStreamRecord',
   'type ApprovalClaims',
   'ApprovalSigner',
   'type AuditEntry',

@@ -8,6 +8,7 @@ export { testSource, type SourceConformanceOptions } from './conformance/source.
 export { testExecutor, type ExecutorConformanceOptions, type ConformanceScripts } from './conformance/executor.js';
 export { testNotifier, sampleNotice, sampleActions, type DeliveredNotification, type TestNotifierOptions } from './conformance/notifier.js';
 export { sampleOutboxEntry, testAuditStoreOutbox } from './conformance/audit-store-outbox.js';
+export { testAuditStoreAbsence, type AbsenceSuiteOptions } from './conformance/audit-store-absence.js';
 export { testAuditStore, sampleIncident, sampleProposal, sampleExecution, sampleStep, recordRun, type TestAuditStoreOptions } from './conformance/audit-store.js';
 export * from './conformance/llm-provider.js';
 export { testCatalog, conformancePattern, type CatalogUnderTest, type TestCatalogOptions } from './conformance/catalog.js';

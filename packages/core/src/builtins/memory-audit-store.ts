@@ -13,6 +13,7 @@ import {
 } from '../contracts/records.js';
 import { FishError, FishErrorCode, errorMessage } from '../errors.js';
 import { truncateOutput } from '../util/truncate.js';
+import { memoryAbsence } from './memory-absence.js';
 import { memoryOutbox } from './memory-outbox.js';
 
 const clone = <T>(value: T): T => structuredClone(value);
@@ -223,6 +224,7 @@ export function createMemoryAuditStore(): AuditStore {
     },
 
     ...memoryOutbox(append),
+    ...memoryAbsence(),
 
     async reserveBudget(reservation: BudgetReservation) {
       if (monthTotal(reservation.month) + reservation.amountEur > reservation.capEur + 1e-12) return false;

@@ -11,6 +11,7 @@ import type {
   ProposalRecord,
   ProposalStatus,
 } from './records.js';
+import type { AbsenceStateStore } from './absence-state.js';
 
 /** A compare-and-set on a proposal's status (a decision, an expiry, an escalation). */
 export interface ProposalTransition {
@@ -182,7 +183,7 @@ export interface ListFilter<Status extends string> {
  * compare-and-set transitions are what make approvals single-use and executions exactly-once:
  * an implementation must make each one atomic (a transaction, a row lock).
  */
-export interface AuditStore {
+export interface AuditStore extends AbsenceStateStore {
   /** Contract version; the registry refuses versions it does not know. */
   readonly specificationVersion: 'v1';
   /** Instance name from the config (`audit.name`, the type when not given), used in logs and errors. */
@@ -270,7 +271,6 @@ export interface AuditStore {
   history(filter?: { entityId?: string; afterSeq?: number; limit?: number }): Promise<AuditEntry[]>;
   /** Records a free-form system event (start, stop, catalog reload, refused transition). */
   recordSystemEvent(action: string, data: Record<string, unknown>, at: string): Promise<void>;
-
   /**
    * True when several fish instances may use this store at the same time (PostgreSQL). Core then
    * takes host locks in the store instead of in memory. @default false

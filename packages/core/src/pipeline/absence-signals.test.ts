@@ -100,4 +100,41 @@ describe('absent signals', () => {
     const wrong = { ...backup, samples: { match: backup.samples.no_match, no_match: backup.samples.match } };
     expect(checkCatalogSamples({ patterns: [wrong] }).failures.map((failure) => failure.expected)).toEqual(['match', 'no_match']);
   });
+
+  it('hand over only what changed since the last write, and keep it pending until the write is committed', () => {
+    const absence = new AbsenceSignals({ patterns: [backup] });
+    expect(absence.pendingChanges()).toBeUndefined();
+    absence.observe(logEvent({ host: 'nas', service: 'restic-backup', message: 'snapshot 3f2a9c1d saved', time: T0 }));
+    const failed = absence.pendingChanges();
+    expect(failed?.changes).toEqual({ streams: [{ patternId: 'backup-silent', signalId: 'no-success', host: 'nas', service: 'restic-backup', lastSeen: new Date(T0).toISOString(), reported: false }], removed: [] });
+    // The write failed (no commit): the next try sends the same again.
+    const written = absence.pendingChanges();
+    expect(written?.changes).toEqual(failed?.changes);
+    written?.commit();
+    expect(absence.pendingChanges()).toBeUndefined();
+    absence.silences(T0 + 25 * HOUR);
+    expect(absence.pendingChanges()?.changes.streams.map((stream) => stream.reported)).toEqual([true]);
+  });
+
+  it('restore what a previous run stored: a stored silence fires once, a reported one not, a lost signal or scope is deleted', () => {
+    const stored = (host: string, reported: boolean, patternId = 'backup-silent', service = 'restic-backup') => ({ patternId, signalId: 'no-success', host, service, lastSeen: new Date(T0).toISOString(), reported });
+    const absence = new AbsenceSignals({ patterns: [backup] });
+    absence.restore([stored('nas', false), stored('vault', true), stored('nas', false, 'gone-pattern'), stored('nas', false, 'backup-silent', 'borg-backup'), { ...stored('bad', false), lastSeen: 'yesterday' }]);
+    expect(absence.size).toBe(2);
+    expect(absence.pendingChanges()?.changes.streams).toEqual([]); // restored rows are already stored
+    expect(absence.pendingChanges()?.changes.removed.map((key) => `${key.patternId}/${key.host}/${key.service}`)).toEqual(['gone-pattern/nas/restic-backup', 'backup-silent/nas/borg-backup', 'backup-silent/bad/restic-backup']);
+    expect(ids(absence.silences(T0 + 25 * HOUR))).toEqual(['backup-silent/nas/restic-backup']);
+    expect(ids(absence.silences(T0 + 50 * HOUR))).toEqual([]);
+  });
+
+  it('restore at most their cap of streams, the most recent ones, and delete the rows of those they forget', () => {
+    const silent = makePattern({ id: 'any-silent', required_signals: [{ id: 'quiet', absent: { service: '.', for: '10m' } }], samples: { match: ['x'] } });
+    const bounded = new AbsenceSignals({ patterns: [silent] }, { maxStreams: 2 });
+    const row = (service: string, offset: number) => ({ patternId: 'any-silent', signalId: 'quiet', host: 'penny', service, lastSeen: new Date(T0 + offset).toISOString(), reported: false });
+    bounded.restore([row('c', 2), row('a', 0), row('b', 1)]);
+    expect(ids(bounded.silences(T0 + HOUR))).toEqual(['any-silent/penny/b', 'any-silent/penny/c']);
+    expect(bounded.pendingChanges()?.changes.removed.map((key) => key.service)).toEqual(['a']);
+    bounded.observe(logEvent({ host: 'penny', service: 'd', message: 'up', time: T0 + 3 }));
+    expect(bounded.pendingChanges()?.changes.removed.map((key) => key.service)).toEqual(['a', 'b']);
+  });
 });

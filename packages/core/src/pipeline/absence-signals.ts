@@ -1,4 +1,5 @@
 import type { CatalogSnapshot, Pattern } from '../catalog/catalog-schema.js';
+import type { AbsenceStreamChanges, AbsenceStreamKey, AbsenceStreamRecord } from '../contracts/absence-state.js';
 import type { ObservedEvent } from '../contracts/observed-event.js';
 import { formatDuration } from '../util/duration.js';
 import { toIso } from '../util/clock.js';
@@ -22,6 +23,14 @@ interface StreamState {
   lastSeen: number;
   /** The silence since `lastSeen` was reported: quiet until the stream logs again. */
   reported: boolean;
+  /** The `reported` last written to the store; undefined: this `lastSeen` was never written. */
+  savedReported?: boolean;
+}
+
+/** What `pendingChanges` found to write, and `commit` to call once the store has it. */
+export interface PendingAbsenceChanges {
+  changes: AbsenceStreamChanges;
+  commit: () => void;
 }
 
 /** A stream silent past its signal's `for:`: the pattern, the signal, and the event that says so. */
@@ -41,6 +50,10 @@ export const ABSENCE_SOURCE = 'absence';
 
 const SERVICE_CACHE_LIMIT = 4096;
 
+function streamKey(state: StreamState): AbsenceStreamKey {
+  return { patternId: state.entry.pattern.id, signalId: state.entry.signalId, host: state.host, service: state.service };
+}
+
 /**
  * The catalog's `absent` signals: which streams (host and service) have shown a sign of life,
  * and which have then been silent for a signal's `for:`. Free of I/O and timers: `observe` takes
@@ -55,6 +68,8 @@ export class AbsenceSignals {
   private readonly entries: AbsentEntry[] = [];
   private readonly streams = new Map<string, StreamState>();
   private readonly byService = new Map<string, AbsentEntry[]>();
+  /** Streams forgotten (evicted, or their signal left the catalog) whose stored row is still to delete. */
+  private readonly removed = new Map<string, AbsenceStreamKey>();
   private lastService: string | undefined;
   private lastEntries: readonly AbsentEntry[] = [];
   private readonly maxStreams: number;
@@ -82,6 +97,11 @@ export class AbsenceSignals {
     return this.entries.length === 0;
   }
 
+  /** Streams remembered at most (the store keeps no more either). */
+  get capacity(): number {
+    return this.maxStreams;
+  }
+
   /** Streams currently remembered. */
   get size(): number {
     return this.streams.size;
@@ -96,7 +116,9 @@ export class AbsenceSignals {
     for (const [key, state] of previous.streams) {
       const entry = entries.get(`${state.entry.pattern.id}\0${state.entry.signalId}`);
       if (entry) this.streams.set(key, { ...state, entry });
+      else this.forget(key, streamKey(state));
     }
+    for (const [key, removed] of previous.removed) if (!this.streams.has(key)) this.forget(key, removed);
     return this;
   }
 
@@ -114,8 +136,73 @@ export class AbsenceSignals {
       // Re-inserted, so the map's order is the order of last signs of life (oldest first).
       this.streams.delete(key);
       this.streams.set(key, { entry, host: event.host, service: event.service, lastSeen: event.time, reported: false });
-      if (this.streams.size > this.maxStreams) this.streams.delete(this.streams.keys().next().value as string);
+      if (this.streams.size > this.maxStreams) this.evictOldest();
     }
+  }
+
+  /**
+   * Takes the streams a previous run stored (before any line of this run). A stream whose pattern
+   * or signal the catalog no longer has, or whose host or service its scope no longer accepts,
+   * is not taken and its row is deleted by the next write. A stream this run already saw a newer
+   * line of keeps that line.
+   */
+  restore(records: readonly AbsenceStreamRecord[]): void {
+    const entries = new Map(this.entries.map((entry) => [`${entry.pattern.id}\0${entry.signalId}`, entry]));
+    const valid: { key: string; state: StreamState }[] = [];
+    for (const record of records) {
+      const key = `${record.patternId}\0${record.signalId}\0${record.host}\0${record.service}`;
+      const entry = entries.get(`${record.patternId}\0${record.signalId}`);
+      const lastSeen = Date.parse(record.lastSeen);
+      if (!entry || !entry.service.test(record.service) || (entry.host && !entry.host.test(record.host)) || !Number.isFinite(lastSeen)) {
+        this.forget(key, record);
+        continue;
+      }
+      const known = this.streams.get(key);
+      if (known && known.lastSeen >= lastSeen) continue;
+      valid.push({ key, state: { entry, host: record.host, service: record.service, lastSeen, reported: record.reported, savedReported: record.reported } });
+    }
+    for (const { key, state } of valid) this.streams.set(key, state);
+    // The map's order is the order of last signs of life (oldest first): eviction relies on it.
+    const ordered = [...this.streams].sort(([, a], [, b]) => a.lastSeen - b.lastSeen);
+    this.streams.clear();
+    for (const [key, state] of ordered) this.streams.set(key, state);
+    while (this.streams.size > this.maxStreams) this.evictOldest();
+  }
+
+  /**
+   * The streams whose state changed since they were last written (a newer sign of life, a
+   * silence reported) and those to delete; undefined when nothing changed. `commit` marks them
+   * written: call it once the store has them, never when the write failed (the next try sends
+   * them again). Walks the streams once, so it is called by a timer, not per line.
+   */
+  pendingChanges(): PendingAbsenceChanges | undefined {
+    const written: { state: StreamState; reported: boolean }[] = [];
+    const streams: AbsenceStreamRecord[] = [];
+    for (const state of this.streams.values()) {
+      if (state.savedReported === state.reported) continue;
+      written.push({ state, reported: state.reported });
+      streams.push({ ...streamKey(state), lastSeen: toIso(state.lastSeen), reported: state.reported });
+    }
+    const removed = [...this.removed];
+    if (streams.length === 0 && removed.length === 0) return undefined;
+    return {
+      changes: { streams, removed: removed.map(([, key]) => key) },
+      commit: () => {
+        for (const { state, reported } of written) state.savedReported = reported;
+        for (const [key, value] of removed) if (this.removed.get(key) === value) this.removed.delete(key);
+      },
+    };
+  }
+
+  private evictOldest(): void {
+    const [key, state] = this.streams.entries().next().value as [string, StreamState];
+    this.streams.delete(key);
+    this.forget(key, streamKey(state));
+  }
+
+  /** Remembers to delete a stream's stored row (bounded: past the cap, a row is left to a later start's cap). */
+  private forget(key: string, stream: AbsenceStreamKey): void {
+    if (this.removed.size < this.maxStreams) this.removed.set(key, { patternId: stream.patternId, signalId: stream.signalId, host: stream.host, service: stream.service });
   }
 
   /** The streams silent for at least their signal's `for:` at `now`, each reported once per silence. */

@@ -157,6 +157,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
       this.recovering = undefined;
     }
     await this.notifications.start();
+    await this.detection.restoreAbsence();
     this.pumps.start(this.options.sources, this.abort.signal);
     this.tasks.trackLoop(this.consume());
     this.tasks.trackLoop(this.detection.watchSilence(this.abort.signal, (event) => void this.ingest(event)));
@@ -191,6 +192,7 @@ export class FishEngine extends EventEmitter<FishEngineEvents> {
     await Promise.race([this.tasks.settled(), grace]);
     this.executionAbort.abort();
     await this.tasks.drain();
+    await this.detection.flushAbsence();
     await this.options.audit.recordSystemEvent('stopped', {}, this.now());
     if (this.options.own === true) await closeOwned(this.options, this.logger);
   }

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FishError, FishErrorCode, type AuditStore, type ExecutionRecord, type ExecutionStep, type IncidentRecord, type NotificationRecord, type ProposalRecord } from '@fish-sre/core';
+import { testAuditStoreAbsence } from './audit-store-absence.js';
 import { testAuditStoreCoordination } from './audit-store-coordination.js';
 import { testAuditStoreOutbox } from './audit-store-outbox.js';
 
@@ -19,6 +20,11 @@ export interface TestAuditStoreOptions {
    * shared by several instances must pass. @default true
    */
   coordination?: boolean;
+  /**
+   * Run the absence-stream part (`listAbsenceStreams` / `saveAbsenceStreams`), which a store
+   * that keeps the `absent` signals across a restart must pass. @default true
+   */
+  absence?: boolean;
 }
 
 let counter = 0;
@@ -541,6 +547,8 @@ export function testAuditStore(options: TestAuditStoreOptions): void {
   });
 
   testAuditStoreOutbox({ name: options.name, createStore: options.createStore, ...(options.createPeer ? { createPeer: options.createPeer } : {}) });
+
+  if (options.absence !== false) testAuditStoreAbsence({ name: options.name, createStore: options.createStore, ...(options.createPeer ? { createPeer: options.createPeer } : {}) });
 
   if (options.coordination !== false) {
     testAuditStoreCoordination({

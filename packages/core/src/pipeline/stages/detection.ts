@@ -1,7 +1,10 @@
 import type { CatalogSnapshot } from '../../catalog/catalog-schema.js';
 import { UNKNOWN_PATTERN_ID } from '../../catalog/catalog-schema.js';
+import type { AbsenceStateStore } from '../../contracts/absence-state.js';
 import type { EventLevel, ObservedEvent } from '../../contracts/observed-event.js';
 import type { Clock } from '../../util/clock.js';
+import type { Logger } from '../../util/logger.js';
+import { AbsencePersistence } from '../absence-persistence.js';
 import type { Candidate } from '../classifier.js';
 import { incidentFingerprint } from '../fingerprint.js';
 import { ABSENCE_SOURCE, AbsenceSignals } from '../absence-signals.js';
@@ -82,9 +85,11 @@ export class Detection {
   private absence: AbsenceSignals;
   /** The events `silences()` made, with the signal each stands for (the matcher knows nothing of them). */
   private readonly silenced = new WeakMap<ObservedEvent, PatternHit[]>();
+  /** The absence streams in the audit store (when it keeps them): read at start, written by the timer. */
+  private readonly persistence: AbsencePersistence;
 
   constructor(
-    private readonly context: { clock: Clock; catalog: () => CatalogSnapshot; counters: EngineCounters },
+    private readonly context: { clock: Clock; catalog: () => CatalogSnapshot; counters: EngineCounters; audit?: AbsenceStateStore; logger?: Logger },
     private readonly options: DetectionOptions = {},
   ) {
     this.dedup = new LruDedup(options.dedupCapacity ?? 10_000);
@@ -96,6 +101,20 @@ export class Detection {
     const minLevel = unknown.minLevel ?? 'error';
     this.unknown = { minLevel, minRank: levelRank(minLevel), count: unknown.count ?? 3, windowMs: unknown.windowMs ?? 300_000, cooldownMs: unknown.cooldownMs ?? UNKNOWN_COOLDOWN_MS };
     this.absence = new AbsenceSignals(this.matcherCatalog);
+    this.persistence = new AbsencePersistence(context.audit, context.logger, () => {
+      this.refreshCatalog();
+      return this.absence;
+    });
+  }
+
+  /** Reads the absence streams a previous run stored; called by the engine before its sources start. */
+  restoreAbsence(): Promise<void> {
+    return this.persistence.load();
+  }
+
+  /** Writes the absence streams changed since the last write (the engine's stop); never throws. */
+  flushAbsence(): Promise<void> {
+    return this.persistence.settle();
   }
 
   /** One event in; the incident it opens, if any. */
@@ -175,7 +194,10 @@ export class Detection {
           { once: true },
         );
       });
-      if (!signal.aborted) for (const event of this.silences()) ingest(event);
+      if (signal.aborted) break;
+      for (const event of this.silences()) ingest(event);
+      // Not awaited: a slow or failing store never delays the next check.
+      void this.persistence.flush();
     }
   }
 
