@@ -47,8 +47,17 @@ export function absenceMethods(context: StoreContext): Required<AbsenceStateStor
         for (let start = 0; start < changes.streams.length; start += BATCH) {
           const values = changes.streams.slice(start, start + BATCH).map((stream) => {
             const lastSeenMs = Date.parse(stream.lastSeen);
-            if (!Number.isFinite(lastSeenMs)) throw new Error(`absence stream ${stream.patternId}/${stream.signalId} on ${stream.host}/${stream.service}: lastSeen ${JSON.stringify(stream.lastSeen)} is not an ISO time`);
-            return { pattern_id: stream.patternId, signal_id: stream.signalId, host: stream.host, service: stream.service, last_seen: stream.lastSeen, last_seen_ms: lastSeenMs, reported: stream.reported ? 1 : 0 };
+            if (!Number.isFinite(lastSeenMs))
+              throw new Error(`absence stream ${stream.patternId}/${stream.signalId} on ${stream.host}/${stream.service}: lastSeen ${JSON.stringify(stream.lastSeen)} is not an ISO time`);
+            return {
+              pattern_id: stream.patternId,
+              signal_id: stream.signalId,
+              host: stream.host,
+              service: stream.service,
+              last_seen: stream.lastSeen,
+              last_seen_ms: lastSeenMs,
+              reported: stream.reported ? 1 : 0,
+            };
           });
           await connection
             .insertInto('absence_streams')
@@ -61,13 +70,10 @@ export function absenceMethods(context: StoreContext): Required<AbsenceStateStor
                   last_seen_ms: (expression) => expression.ref('excluded.last_seen_ms'),
                   reported: (expression) => expression.ref('excluded.reported'),
                 })
-                .where(
-                  sql<boolean>`excluded.last_seen_ms > absence_streams.last_seen_ms or (excluded.last_seen_ms = absence_streams.last_seen_ms and excluded.reported > absence_streams.reported)`,
-                ),
+                .where(sql<boolean>`excluded.last_seen_ms > absence_streams.last_seen_ms or (excluded.last_seen_ms = absence_streams.last_seen_ms and excluded.reported > absence_streams.reported)`),
             )
             .execute();
         }
       }),
   };
 }
-

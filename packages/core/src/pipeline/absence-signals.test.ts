@@ -106,7 +106,10 @@ describe('absent signals', () => {
     expect(absence.pendingChanges()).toBeUndefined();
     absence.observe(logEvent({ host: 'nas', service: 'restic-backup', message: 'snapshot 3f2a9c1d saved', time: T0 }));
     const failed = absence.pendingChanges();
-    expect(failed?.changes).toEqual({ streams: [{ patternId: 'backup-silent', signalId: 'no-success', host: 'nas', service: 'restic-backup', lastSeen: new Date(T0).toISOString(), reported: false }], removed: [] });
+    expect(failed?.changes).toEqual({
+      streams: [{ patternId: 'backup-silent', signalId: 'no-success', host: 'nas', service: 'restic-backup', lastSeen: new Date(T0).toISOString(), reported: false }],
+      removed: [],
+    });
     // The write failed (no commit): the next try sends the same again.
     const written = absence.pendingChanges();
     expect(written?.changes).toEqual(failed?.changes);
@@ -117,12 +120,29 @@ describe('absent signals', () => {
   });
 
   it('restore what a previous run stored: a stored silence fires once, a reported one not, a lost signal or scope is deleted', () => {
-    const stored = (host: string, reported: boolean, patternId = 'backup-silent', service = 'restic-backup') => ({ patternId, signalId: 'no-success', host, service, lastSeen: new Date(T0).toISOString(), reported });
+    const stored = (host: string, reported: boolean, patternId = 'backup-silent', service = 'restic-backup') => ({
+      patternId,
+      signalId: 'no-success',
+      host,
+      service,
+      lastSeen: new Date(T0).toISOString(),
+      reported,
+    });
     const absence = new AbsenceSignals({ patterns: [backup] });
-    absence.restore([stored('nas', false), stored('vault', true), stored('nas', false, 'gone-pattern'), stored('nas', false, 'backup-silent', 'borg-backup'), { ...stored('bad', false), lastSeen: 'yesterday' }]);
+    absence.restore([
+      stored('nas', false),
+      stored('vault', true),
+      stored('nas', false, 'gone-pattern'),
+      stored('nas', false, 'backup-silent', 'borg-backup'),
+      { ...stored('bad', false), lastSeen: 'yesterday' },
+    ]);
     expect(absence.size).toBe(2);
     expect(absence.pendingChanges()?.changes.streams).toEqual([]); // restored rows are already stored
-    expect(absence.pendingChanges()?.changes.removed.map((key) => `${key.patternId}/${key.host}/${key.service}`)).toEqual(['gone-pattern/nas/restic-backup', 'backup-silent/nas/borg-backup', 'backup-silent/bad/restic-backup']);
+    expect(absence.pendingChanges()?.changes.removed.map((key) => `${key.patternId}/${key.host}/${key.service}`)).toEqual([
+      'gone-pattern/nas/restic-backup',
+      'backup-silent/nas/borg-backup',
+      'backup-silent/bad/restic-backup',
+    ]);
     expect(ids(absence.silences(T0 + 25 * HOUR))).toEqual(['backup-silent/nas/restic-backup']);
     expect(ids(absence.silences(T0 + 50 * HOUR))).toEqual([]);
   });
