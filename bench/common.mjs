@@ -1,7 +1,7 @@
 // What the engine benchmarks set up alike: the seed catalog, the three homelab hosts, a notifier and
 // an executor that do nothing, the catalog's incident lines for homelab-day.mjs, and the event a
 // source makes of one log line. Not a benchmark itself (no `.bench.mjs`): scripts/bench.mjs skips it.
-import { loadCatalog } from '@fish-sre/core';
+import { ApprovalSigner, FishEngine, createMemoryAuditStore, loadCatalog } from '@fish-sre/core';
 import { normaliseLevel, sampleToEvent } from '@fish-sre/core/internal';
 
 /** Human text goes to stderr; stdout holds the one JSON line of figures. */
@@ -35,4 +35,24 @@ export function logEvent(line, id, source = 'bench') {
     message: line.message,
     labels: {},
   };
+}
+
+/**
+ * An engine over the catalog (or `patterns` in its place) on the three hosts, with a memory audit
+ * store, no sources, and the no-op notifier and executor unless given; any other option is passed
+ * to FishEngine as it is (clock, classifier, observer, busCapacity ...).
+ */
+export function benchEngine({ patterns, ...options } = {}) {
+  const snapshot = patterns ? { ...catalog, patterns } : catalog;
+  return new FishEngine({
+    catalog: () => snapshot,
+    sources: [],
+    audit: createMemoryAuditStore(),
+    notifier: noopNotifier,
+    executor: noopExecutor,
+    signer: new ApprovalSigner('b'.repeat(32)),
+    publicUrl: 'http://127.0.0.1:8080',
+    targets: hosts,
+    ...options,
+  });
 }

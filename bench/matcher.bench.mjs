@@ -8,9 +8,9 @@
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { ApprovalSigner, FishEngine, PatternSchema, createMemoryAuditStore } from '@fish-sre/core';
+import { PatternSchema } from '@fish-sre/core';
 import { Matcher, sampleToEvent } from '@fish-sre/core/internal';
-import { catalog, hosts, incidentLines, logEvent, noopExecutor, noopNotifier, say } from './common.mjs';
+import { benchEngine, catalog, incidentLines, logEvent, say } from './common.mjs';
 import { homelabDay, rng } from './homelab-day.mjs';
 
 /**
@@ -34,20 +34,6 @@ function generatedPatterns(count) {
       required_signals: [{ id: 'line', log: { message: `E${1000 + index}: ${verb} (the )?${noun} "[^"]+" \\((errno|code) [0-9]+\\)`, service: `^${service}(-[0-9]+)?$` } }],
       samples: { match: [{ message: `E${1000 + index}: ${verb} ${noun} "x" (errno 5)`, service }] },
     });
-  });
-}
-
-function makeEngine(patterns) {
-  const bigCatalog = { ...catalog, patterns };
-  return new FishEngine({
-    catalog: () => bigCatalog,
-    sources: [],
-    audit: createMemoryAuditStore(),
-    notifier: noopNotifier,
-    executor: noopExecutor,
-    signer: new ApprovalSigner('b'.repeat(32)),
-    publicUrl: 'http://127.0.0.1:8080',
-    targets: hosts,
   });
 }
 
@@ -91,7 +77,7 @@ const bigPatterns = [...catalog.patterns, ...generated];
 // The engine is built before the clock starts: building it (compiling the catalog's scopes and
 // its literal automaton) happens once per start or catalog reload, not per line.
 function ingestMs(patterns) {
-  const engine = makeEngine(patterns);
+  const engine = benchEngine({ patterns });
   return cpuTime(() => {
     for (const text of texts) engine.ingest(parseLine(text));
   });

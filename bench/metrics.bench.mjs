@@ -38,10 +38,10 @@ import { createHash } from 'node:crypto';
 import { get } from 'node:http';
 import { loadavg } from 'node:os';
 import { PerformanceObserver, constants, monitorEventLoopDelay } from 'node:perf_hooks';
-import { ApprovalSigner, CatalogHolder, FishEngine, createMemoryAuditStore, systemClock } from '@fish-sre/core';
+import { CatalogHolder, createMemoryAuditStore, systemClock } from '@fish-sre/core';
 import { createFishMetrics, fishEngineObserver, observeFish, startMetricsServer } from '@fish-sre/fish';
 import { Histogram, Registry } from 'prom-client';
-import { catalog, catalogDir, hosts, incidentLines, logEvent, noopExecutor, noopNotifier, say } from './common.mjs';
+import { benchEngine, catalog, catalogDir, hosts, incidentLines, logEvent, say } from './common.mjs';
 import { homelabDay } from './homelab-day.mjs';
 
 const DAYS = Number(process.env.BENCH_DAYS ?? 5);
@@ -128,17 +128,7 @@ async function ingester(metrics) {
   const audit = createMemoryAuditStore();
   const fed = [fedSource('file'), fedSource('loki')];
   const sources = fed.map((one) => one.source);
-  const engine = new FishEngine({
-    catalog: () => catalog,
-    sources,
-    audit,
-    notifier: noopNotifier,
-    executor: noopExecutor,
-    signer: new ApprovalSigner('b'.repeat(32)),
-    publicUrl: 'http://127.0.0.1:8080',
-    targets: hosts,
-    ...(metrics ? { observer: fishEngineObserver(metrics, SOURCES) } : {}),
-  });
+  const engine = benchEngine({ sources, audit, ...(metrics ? { observer: fishEngineObserver(metrics, SOURCES) } : {}) });
   if (metrics) observeFish({ metrics, engine, audit, sources, catalog: holder, clock: systemClock, budgetCapEur: 5, health: () => undefined, heartbeat: () => undefined });
   await engine.start();
   let target = 0;
@@ -297,16 +287,7 @@ async function scrapes() {
   const observer = fishEngineObserver(metrics, SOURCES);
   // The engine's per-source counts, as an attached engine would show them after a while.
   observer.attach?.({ bySource: () => new Map(SOURCES.map((source, index) => [source, { received: 1_000_000 * (index + 1), dropped: index, stale: 10 * index, duplicates: 5_000 * index }])) });
-  const engine = new FishEngine({
-    catalog: () => catalog,
-    sources: [],
-    audit: createMemoryAuditStore(),
-    notifier: noopNotifier,
-    executor: noopExecutor,
-    signer: new ApprovalSigner('b'.repeat(32)),
-    publicUrl: 'http://127.0.0.1:8080',
-    targets: hosts,
-  });
+  const engine = benchEngine();
   const sources = SOURCES.map((name) => ({ specificationVersion: 'v1', name, async *events() {}, health: () => ({ state: 'connected' }) }));
   observeFish({ metrics, engine, audit: createMemoryAuditStore(), sources, catalog: holder, clock: systemClock, budgetCapEur: 5, health: () => undefined, heartbeat: () => undefined });
   const outcomes = ['succeeded', 'failed', 'rolled_back', 'escalated', 'interrupted'];

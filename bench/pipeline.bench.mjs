@@ -7,26 +7,19 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { ApprovalSigner, Classifier, FishEngine, ManualClock, createMemoryAuditStore } from '@fish-sre/core';
+import { Classifier, ManualClock } from '@fish-sre/core';
 import { sampleToEvent } from '@fish-sre/core/internal';
 import { createSqliteAuditStore } from '@fish-sre/audit-sqlite';
 import { costEur, defaultPriceTable, lookupPrice } from '@fish-sre/llm-claude';
-import { catalog, hosts, incidentLines, logEvent, noopExecutor, noopNotifier, say } from './common.mjs';
+import { benchEngine, catalog, hosts, incidentLines, logEvent, say } from './common.mjs';
 import { homelabDay } from './homelab-day.mjs';
 
 function makeEngine(options = {}) {
-  return new FishEngine({
-    catalog: () => catalog,
-    sources: [],
-    audit: options.audit ?? createMemoryAuditStore(),
-    notifier: noopNotifier,
-    executor: noopExecutor,
-    signer: new ApprovalSigner('b'.repeat(32)),
-    publicUrl: 'http://127.0.0.1:8080',
-    targets: options.targets ?? hosts,
+  return benchEngine({
+    ...(options.audit ? { audit: options.audit } : {}),
+    ...(options.targets ? { targets: options.targets } : {}),
     clock: options.clock,
     classifier: options.classifier,
-    ...(options.busCapacity ? { busCapacity: options.busCapacity } : {}),
   });
 }
 

@@ -5,11 +5,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ApprovalSigner } from '../approval/approval-token.js';
 import type { CatalogSnapshot, Pattern } from '../catalog/catalog-schema.js';
 import type { AuditStore } from '../contracts/audit-store.js';
-import type { Notifier, NotifierMessage } from '../contracts/notifier.js';
 import { createLocalExecutor } from '../builtins/local-executor.js';
 import { createMemoryAuditStore } from '../builtins/memory-audit-store.js';
 import { FishError, FishErrorCode } from '../errors.js';
-import { logEvent, makePattern } from '../test-support/fixtures.js';
+import { logEvent, makePattern, recordingNotifier } from '../test-support/fixtures.js';
 import { ManualClock } from '../util/clock.js';
 import { FishEngine } from './engine.js';
 
@@ -38,21 +37,7 @@ async function run(audit: AuditStore, clock: ManualClock, patterns: Pattern[] = 
   const root = await mkdtemp(join(tmpdir(), 'fish-absence-restart-'));
   roots.push(root);
   const catalog: CatalogSnapshot = { patterns, scriptsDir: root, loadedFrom: root, loadedAt: clock.now(), digest: patterns.map((pattern) => pattern.id).join() };
-  const sent: NotifierMessage[] = [];
-  const notifier: Notifier = {
-    specificationVersion: 'v1',
-    name: 'recording',
-    async propose() {
-      throw new Error('an escalate-only pattern proposes nothing');
-    },
-    async update() {
-      return { id: 'u', channel: 'recording' };
-    },
-    async notify(message) {
-      sent.push(message);
-      return { id: `n${sent.length}`, channel: 'recording' };
-    },
-  };
+  const { notifier, sent } = recordingNotifier();
   const engine = new FishEngine({
     catalog: () => catalog,
     sources: [],

@@ -4,10 +4,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ApprovalSigner } from '../approval/approval-token.js';
 import type { CatalogSnapshot } from '../catalog/catalog-schema.js';
-import type { Notifier, NotifierMessage } from '../contracts/notifier.js';
 import { createLocalExecutor } from '../builtins/local-executor.js';
 import { createMemoryAuditStore } from '../builtins/memory-audit-store.js';
-import { logEvent, makePattern } from '../test-support/fixtures.js';
+import { logEvent, makePattern, recordingNotifier } from '../test-support/fixtures.js';
 import { ManualClock } from '../util/clock.js';
 import { FishEngine } from './engine.js';
 
@@ -32,21 +31,7 @@ describe('FishEngine: an absent signal, end to end', () => {
       samples: { match: [{ service: 'restic-backup', message: 'snapshot 3f2a9c1d saved' }] },
     });
     const catalog: CatalogSnapshot = { patterns: [pattern], scriptsDir: root, loadedFrom: root, loadedAt: clock.now(), digest: 'x' };
-    const sent: NotifierMessage[] = [];
-    const notifier: Notifier = {
-      specificationVersion: 'v1',
-      name: 'recording',
-      async propose() {
-        throw new Error('an escalate-only pattern proposes nothing');
-      },
-      async update() {
-        return { id: 'u', channel: 'recording' };
-      },
-      async notify(message) {
-        sent.push(message);
-        return { id: `n${sent.length}`, channel: 'recording' };
-      },
-    };
+    const { notifier, sent } = recordingNotifier();
     const audit = createMemoryAuditStore();
     const engine = new FishEngine({
       catalog: () => catalog,

@@ -1,4 +1,5 @@
 /** Helpers shared by core's tests (not exported from the package). */
+import type { Notifier, NotifierMessage } from '../contracts/notifier.js';
 import type { ObservedEvent } from '../contracts/observed-event.js';
 import { PatternSchema, type Pattern, type PatternInput } from '../catalog/catalog-schema.js';
 import type { UnknownBundle, UnknownBundleWriter } from '../pipeline/stages/unknown-incidents.js';
@@ -60,4 +61,24 @@ export function memoryBundleWriter(): UnknownBundleWriter & { bundles: UnknownBu
       return `memory:${incidentId}.draft.yaml`;
     },
   };
+}
+
+/** A notifier that records every message it sends (`sent`); proposing throws: for escalate-only patterns. */
+export function recordingNotifier(): { notifier: Notifier; sent: NotifierMessage[] } {
+  const sent: NotifierMessage[] = [];
+  const notifier: Notifier = {
+    specificationVersion: 'v1',
+    name: 'recording',
+    async propose() {
+      throw new Error('an escalate-only pattern proposes nothing');
+    },
+    async update() {
+      return { id: 'u', channel: 'recording' };
+    },
+    async notify(message) {
+      sent.push(message);
+      return { id: `n${sent.length}`, channel: 'recording' };
+    },
+  };
+  return { notifier, sent };
 }
