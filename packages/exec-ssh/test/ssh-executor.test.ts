@@ -15,7 +15,8 @@ const SCRIPTS = [
   {
     patternId: 'long',
     script: 'long.sh',
-    content: `#!/bin/sh\necho started >> "$(dirname "$0")/../long.log"\necho $$ > "$(dirname "$0")/../long.pid"\nsleep 5\necho finished >> "$(dirname "$0")/../long.log"\n`,
+    // The pid first: once long.log exists, long.pid is complete (the test reads it after a cancel).
+    content: `#!/bin/sh\necho $$ > "$(dirname "$0")/../long.pid"\necho started >> "$(dirname "$0")/../long.log"\nsleep 5\necho finished >> "$(dirname "$0")/../long.log"\n`,
   },
   {
     patternId: 'span',
