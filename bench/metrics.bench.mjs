@@ -39,7 +39,7 @@ import { get } from 'node:http';
 import { loadavg } from 'node:os';
 import { PerformanceObserver, constants, monitorEventLoopDelay } from 'node:perf_hooks';
 import { CatalogHolder, createMemoryAuditStore, systemClock } from '@fish-sre/core';
-import { createFishMetrics, fishEngineObserver, observeFish, startMetricsServer } from '@fish-sre/fish';
+import { AUDIT_WRITES, createFishMetrics, fishEngineObserver, observeFish, startMetricsServer } from '@fish-sre/fish';
 import { Histogram, Registry } from 'prom-client';
 import { benchEngine, catalog, catalogDir, hosts, incidentLines, logEvent, say } from './common.mjs';
 import { homelabDay } from './homelab-day.mjs';
@@ -298,18 +298,7 @@ async function scrapes() {
     metrics.executionDuration.observe({ pattern: pattern.id }, 7);
     for (const host of hosts) for (const outcome of outcomes) metrics.executions.inc({ pattern: pattern.id, host, outcome });
   }
-  for (const operation of [
-    'insertIncident',
-    'insertProposal',
-    'setProposalNotification',
-    'transitionProposal',
-    'insertExecution',
-    'transitionExecution',
-    'recordNotification',
-    'reserveBudget',
-    'settleBudget',
-    'recordSystemEvent',
-  ]) {
+  for (const operation of AUDIT_WRITES) {
     metrics.auditWriteDuration.observe({ operation }, 0.002);
   }
   for (const notifier of ['ntfy', 'telegram']) for (const kind of ['proposal', 'update', 'escalation', 'unknown', 'budget']) metrics.notificationsSent.inc({ notifier, kind });

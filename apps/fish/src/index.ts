@@ -6,4 +6,4 @@ export { createFishRegistry, FIRST_PARTY_PLUGINS } from './plugins.js';
 export { runDemo, type DemoOptions } from './commands/demo.js';
 export { createFishMetrics, type FishMetrics } from './operate/metrics.js';
 export { fishEngineObserver, observeFish, startMetricsServer, type MetricsServer, type ObserveOptions } from './operate/observe.js';
-export { instrumentAudit, instrumentLlm, instrumentNotifier } from './operate/instrument.js';
+export { AUDIT_WRITES, instrumentAudit, instrumentLlm, instrumentNotifier } from './operate/instrument.js';

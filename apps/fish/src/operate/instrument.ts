@@ -15,7 +15,12 @@ function decorate<T extends object>(target: T, overrides: Partial<Record<keyof T
   });
 }
 
-const AUDIT_WRITES = [
+/**
+ * Every AuditStore member that writes: each is timed in `fish_audit_write_duration_seconds` and
+ * its failures counted, by operation. The optional ones (coordination, absence state) only when
+ * the store has them.
+ */
+export const AUDIT_WRITES = [
   'insertIncident',
   'insertProposal',
   'setProposalNotification',
@@ -23,19 +28,30 @@ const AUDIT_WRITES = [
   'insertExecution',
   'transitionExecution',
   'recordNotification',
+  'enqueueOutbox',
+  'claimOutbox',
+  'settleOutbox',
   'reserveBudget',
   'settleBudget',
   'recordSystemEvent',
+  'renewExecutionLease',
+  'acquireHostLock',
+  'releaseHostLock',
+  'claimIncident',
+  'saveAbsenceStreams',
 ] as const;
 
 /**
  * Wraps an AuditStore so each write is timed and each failure counted. The wrapper is a plain
- * object with the same members: the store's own behaviour (and its errors) are unchanged.
+ * object with the same members: the store's own behaviour (and its errors) are unchanged, and a
+ * member the store lacks stays absent.
  */
 export function instrumentAudit(audit: AuditStore, metrics: FishMetrics): AuditStore {
   const overrides: Record<string, unknown> = {};
   for (const operation of AUDIT_WRITES) {
-    const original = (audit as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[operation]!.bind(audit);
+    const member = (audit as unknown as Record<string, ((...args: unknown[]) => Promise<unknown>) | undefined>)[operation];
+    if (typeof member !== 'function') continue;
+    const original = member.bind(audit);
     overrides[operation] = async (...args: unknown[]) => {
       const stop = metrics.auditWriteDuration.startTimer({ operation });
       try {

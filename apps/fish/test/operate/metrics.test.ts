@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMemoryAuditStore, type AuditStore } from '@fish-sre/core';
+import { createFishMetrics, instrumentAudit } from '../../src/index.js';
 import { startDemoFish } from './demo-fish.js';
 
 /** One sample's value: `name{labels} value`, labels matched as given (any order of the rest). */
@@ -50,6 +52,8 @@ describe('/metrics of a fish that went through the demo incident', () => {
     expect(sample(body, 'fish_source_up', { source: 'demo-logs' })).toBe(1);
     expect(sample(body, 'fish_notifications_sent_total', { notifier: 'terminal', kind: 'proposal' })).toBe(1);
     expect(sample(body, 'fish_audit_write_duration_seconds_count', { operation: 'transitionExecution' })).toBeGreaterThan(0);
+    // The proposal went out through the outbox: its writes are audit writes too.
+    for (const operation of ['enqueueOutbox', 'claimOutbox', 'settleOutbox']) expect(sample(body, 'fish_audit_write_duration_seconds_count', { operation })).toBeGreaterThan(0);
     expect(sample(body, 'fish_catalog_patterns')).toBe(fish.app.catalog.catalog.patterns.length);
     expect(sample(body, 'fish_catalog_last_reload_success')).toBe(1);
     expect(sample(body, 'fish_loop_healthy')).toBe(1);
@@ -76,5 +80,18 @@ describe('/metrics of a fish that went through the demo incident', () => {
   it('answers only GET /metrics', async () => {
     expect((await fetch(fish.metricsUrl, { method: 'POST' })).status).toBe(405);
     expect((await fetch(fish.metricsUrl.replace('/metrics', '/'))).status).toBe(404);
+  });
+});
+
+describe('instrumentAudit', () => {
+  it('times the optional writes a store has, and leaves the ones it lacks absent', async () => {
+    const metrics = createFishMetrics({ version: 'test' });
+    // A store without the coordination members (a single-instance store of a plugin author).
+    const { claimIncident: _claim, ...withoutClaims } = createMemoryAuditStore();
+    const instrumented = instrumentAudit(withoutClaims as AuditStore, metrics);
+    expect('claimIncident' in instrumented && typeof instrumented.claimIncident === 'function').toBe(false);
+    await instrumented.saveAbsenceStreams!({ streams: [], removed: [] });
+    const body = await metrics.registry.metrics();
+    expect(sample(body, 'fish_audit_write_duration_seconds_count', { operation: 'saveAbsenceStreams' })).toBe(1);
   });
 });
