@@ -1,8 +1,8 @@
 // What the engine benchmarks set up alike: the seed catalog, the three homelab hosts, a notifier and
 // an executor that do nothing, the catalog's incident lines for homelab-day.mjs, and the event a
 // source makes of one log line. Not a benchmark itself (no `.bench.mjs`): scripts/bench.mjs skips it.
-import { ApprovalSigner, FishEngine, createMemoryAuditStore, loadCatalog } from '@fish-sre/core';
-import { normaliseLevel, sampleToEvent } from '@fish-sre/core/internal';
+import { ApprovalSigner, FishEngine, createMemoryAuditStore, loadCatalog, normaliseLevel } from '@fish-sre/core';
+import { sampleToEvent } from '@fish-sre/core/internal';
 
 /** Human text goes to stderr; stdout holds the one JSON line of figures. */
 export const say = (text) => process.stderr.write(`${text}\n`);

@@ -17,7 +17,6 @@ export * from './pipeline/store-coordination.js';
 export * from './pipeline/audit-outage.js';
 export { EVENT_HOST_TARGET, createAutoExecPolicy, localIncidentClaim } from './pipeline/engine.js';
 export type { StageContext } from './pipeline/engine.js';
-export { normaliseLevel } from './builtins/file-source.js';
 export { rankCandidates } from './pipeline/classifier.js';
 export { budgetMonth } from './pipeline/budget-guard.js';
 export { closestName, describeUnknownKeys, editDistance } from './plugin-utils/options.js';

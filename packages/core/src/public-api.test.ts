@@ -149,6 +149,7 @@ const PUBLIC = [
   'LlmUsageRecordSchema',
   'LLMUsageSchema',
   'loadCatalog',
+  'normaliseLevel',
   'type LoadCatalogOptions',
   'type LocalExecutorOptions',
   'LocalExecutorOptionsSchema',

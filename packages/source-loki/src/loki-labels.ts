@@ -1,7 +1,7 @@
 // Loki stream labels: entries from streams, the level and host/service labels, and stable event ids.
 import { hash } from 'node:crypto';
 import { z } from 'zod';
-import type { EventLevel, ObservedEvent } from '@fish-sre/core';
+import { normaliseLevel, type ObservedEvent } from '@fish-sre/core';
 import type { LokiRuntime } from './loki-runtime.js';
 
 /** One log line as Loki returned it. */
@@ -23,40 +23,6 @@ export interface Entry {
 export const TimestampString = z.string().regex(/^\d{1,25}$/);
 const ValueTuple = z.tuple([TimestampString, z.string()]).rest(z.unknown());
 export const StreamSchema = z.object({ stream: z.record(z.string(), z.string()).default({}), values: z.array(ValueTuple) });
-
-/** A Map, not an object: a level spelled `constructor` or `__proto__` must not find Object.prototype's members. */
-const LEVELS = new Map<string, EventLevel>(
-  Object.entries({
-    trace: 'debug',
-    debug: 'debug',
-    dbg: 'debug',
-    info: 'info',
-    information: 'info',
-    informational: 'info',
-    notice: 'info',
-    inf: 'info',
-    warn: 'warn',
-    warning: 'warn',
-    wrn: 'warn',
-    err: 'error',
-    error: 'error',
-    eror: 'error',
-    erro: 'error',
-    crit: 'critical',
-    critical: 'critical',
-    fatal: 'critical',
-    panic: 'critical',
-    emerg: 'critical',
-    emergency: 'critical',
-    alert: 'critical',
-  } satisfies Record<string, EventLevel>),
-);
-
-/** Maps the many ways logs spell a level (`err`, `WARNING`, `crit`, `panic` ...) to the six fish levels. */
-export function normaliseLevel(value: string | undefined): EventLevel {
-  if (value === undefined) return 'unknown';
-  return LEVELS.get(value.trim().toLowerCase()) ?? 'unknown';
-}
 
 /** Stable event id: the same line of the same stream and tenant always gets the same id. */
 export function lokiEventId(tenant: string, labels: Record<string, string>, ts: string, line: string): string {

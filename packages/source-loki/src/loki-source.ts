@@ -21,7 +21,9 @@ import { createLokiPosition } from './loki-position.js';
 import { runLokiReader } from './loki-reader.js';
 import { SCOPE, createLokiRuntime } from './loki-runtime.js';
 
-export { lokiEventId, normaliseLevel } from './loki-labels.js';
+export { lokiEventId } from './loki-labels.js';
+/** The level table every fish source shares; exported here as before. */
+export { normaliseLevel } from '@fish-sre/core';
 
 /** Options of the Loki source, as written in a config file. */
 export const LokiSourceOptionsSchema = z

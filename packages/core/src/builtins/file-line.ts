@@ -1,6 +1,6 @@
 // Line parsing of the file source: a JSON or text line to an event, levels and timestamps normalised.
 import { z } from 'zod';
-import type { EventLevel, ObservedEvent } from '../contracts/observed-event.js';
+import { normaliseLevel, type ObservedEvent } from '../contracts/observed-event.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 
@@ -17,32 +17,6 @@ const JsonLine = z
     labels: z.record(z.string(), z.string()).optional(),
   })
   .passthrough();
-
-/** A Map, not an object: a level spelled `constructor` or `__proto__` must not find Object.prototype's members. */
-const LEVEL_ALIASES = new Map<string, EventLevel>(
-  Object.entries({
-    debug: 'debug',
-    trace: 'debug',
-    info: 'info',
-    notice: 'info',
-    information: 'info',
-    warn: 'warn',
-    warning: 'warn',
-    error: 'error',
-    err: 'error',
-    critical: 'critical',
-    crit: 'critical',
-    fatal: 'critical',
-    panic: 'critical',
-    emerg: 'critical',
-    alert: 'critical',
-  } satisfies Record<string, EventLevel>),
-);
-
-export function normaliseLevel(level: string | undefined): EventLevel {
-  if (!level) return 'unknown';
-  return LEVEL_ALIASES.get(level) ?? LEVEL_ALIASES.get(level.toLowerCase()) ?? 'unknown';
-}
 
 function parseTime(value: string | number | undefined, fallback: number): number {
   if (value === undefined) return fallback;

@@ -6,7 +6,8 @@ import type { ObservedEvent } from '../contracts/observed-event.js';
 import type { Source } from '../contracts/source.js';
 import { ManualClock } from '../util/clock.js';
 import { createMemoryLogger } from '../util/logger.js';
-import { createFileSource, normaliseLevel } from './file-source.js';
+import { normaliseLevel } from '../contracts/observed-event.js';
+import { createFileSource } from './file-source.js';
 import { createMemoryStateStore } from '../contracts/state-store.js';
 
 let dir: string;
@@ -48,6 +49,15 @@ describe('normaliseLevel', () => {
       'unknown',
       'unknown',
     ]);
+  });
+
+  it('gives the file source the levels every source uses: short forms of logrus, zap and Go loggers, padded labels', async () => {
+    const path = join(dir, 'levels.jsonl');
+    const spellings = ['erro', 'ERRO', 'eror', 'wrn', 'inf', 'dbg', 'informational', 'emergency', ' warn ', 'info', 'warn', 'error', 'debug', 'critical', 'unknown'];
+    await writeFile(path, `${spellings.map((level, index) => JSON.stringify({ message: `line ${index}`, level })).join('\n')}\n`);
+    const source = createFileSource({ path }, { name: 'levels', clock: new ManualClock(0), logger: createMemoryLogger() });
+    const events = await collect(source);
+    expect(events.map((event) => event.level)).toEqual(['error', 'error', 'error', 'warn', 'info', 'debug', 'info', 'critical', 'warn', 'info', 'warn', 'error', 'debug', 'critical', 'unknown']);
   });
 });
 

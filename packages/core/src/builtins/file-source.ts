@@ -14,8 +14,6 @@ import { createContinuationJoiner, type JoinedMessage } from '../pipeline/contin
 import { createLineParser } from './file-line.js';
 import { HandedOn, OpenFile, sleep, type Located, type RawLine } from './file-reader.js';
 
-export { normaliseLevel } from './file-line.js';
-
 export const FileSourceOptionsSchema = z.strictObject({
   /** The file to read: one JSON object per line (`jsonl`) or plain text lines (`text`). */
   path: z.string().min(1),
@@ -128,9 +126,20 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
       const persist = (): Promise<void> => (writer && consumed.inode !== 0 ? writer.save(safePosition) : Promise.resolve());
       state = 'connected';
       detail = `reading ${options.path}`;
-      /** One line of the open file; the messages it completes. Line ids: the file (device and inode), copy-truncations seen, and the line's byte range. */
+      // Line ids: the file (device and inode) and copy-truncations seen, made once per file and
+      // truncation, then the offset where the line ends. Within one file and truncation a line's
+      // end names it: the lines read end further and further into the file, and an unfinished last
+      // line taken out when reading stops (`fi`) ends before the whole line read later (`five`),
+      // which starts at the same offset. One number per line to write out, not two.
+      let idPrefix = '';
+      let prefixOf: { fileId: string; truncations: number } = { fileId: '', truncations: -1 };
+      /** One line of the open file; the messages it completes. */
       const take = ({ text, offset, end }: RawLine): Located[] => {
         const { inode, fileId } = file!;
+        if (prefixOf.fileId !== fileId || prefixOf.truncations !== truncations) {
+          prefixOf = { fileId, truncations };
+          idPrefix = `${fileId}.${truncations}:`;
+        }
         const line = lineNumber++;
         consumed = { inode, offset: end, line: lineNumber };
         if (skipPartialLine) {
@@ -141,7 +150,7 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
         const body = text.endsWith('\r') ? text.slice(0, -1) : text;
         if (body.trim() === '') return [];
         counters.lines++;
-        const event = toEvent(body, lineNumber, `${fileId}.${truncations}:${offset}+${end - offset}`);
+        const event = toEvent(body, lineNumber, idPrefix + end);
         if (!event) return [];
         const located: Located = { event, inode, offset, line };
         if (!joiner) return [located];

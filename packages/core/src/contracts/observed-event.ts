@@ -5,6 +5,60 @@ export const EventLevel = z.enum(['debug', 'info', 'warn', 'error', 'critical', 
 export type EventLevel = z.infer<typeof EventLevel>;
 
 /**
+ * The ways logs spell a level, folded to lowercase. A Map, not an object: a level spelled
+ * `constructor` or `__proto__` must not find Object.prototype's members.
+ */
+const LEVEL_NAMES = new Map<string, EventLevel>(
+  Object.entries({
+    trace: 'debug',
+    debug: 'debug',
+    dbg: 'debug',
+    info: 'info',
+    information: 'info',
+    informational: 'info',
+    notice: 'info',
+    inf: 'info',
+    warn: 'warn',
+    warning: 'warn',
+    wrn: 'warn',
+    err: 'error',
+    error: 'error',
+    eror: 'error',
+    erro: 'error',
+    crit: 'critical',
+    critical: 'critical',
+    fatal: 'critical',
+    panic: 'critical',
+    emerg: 'critical',
+    emergency: 'critical',
+    alert: 'critical',
+  } satisfies Record<string, EventLevel>),
+);
+
+/**
+ * The fish level of a level as a log spells it (`err`, `WARNING`, ` crit`, `panic`, logrus's
+ * `erro`, syslog's `emerg` ...); `unknown` for anything else, and for no level. For sources: one
+ * table, so the same line gets the same level whichever source read it.
+ */
+export function normaliseLevel(value: string | undefined): EventLevel {
+  // The fish spellings first: most lines say one of them, and a switch compares without hashing.
+  switch (value) {
+    case undefined:
+      return 'unknown';
+    case 'info':
+      return 'info';
+    case 'error':
+      return 'error';
+    case 'warn':
+      return 'warn';
+    case 'debug':
+      return 'debug';
+    default:
+      return LEVEL_NAMES.get(value) ?? LEVEL_NAMES.get(value.trim().toLowerCase()) ?? 'unknown';
+  }
+}
+
+/**
  * One observation, normalised. Sources produce these; the pipeline never sees a
  * source-specific shape. Everything in it is untrusted data: it is matched against the
  * catalog and may be shown (redacted) to an LLM or a human, but never reaches a shell.
