@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ObservedEventSchema, PATTERN_ID_PATTERN, SCRIPT_NAME_PATTERN, catalogJsonSchema, loadCatalog, type CatalogSample, type ObservedEvent, type Pattern } from '@fish-sre/core';
+import { PATTERN_ID_PATTERN, SCRIPT_NAME_PATTERN, catalogJsonSchema, loadCatalog, type CatalogSample, type ObservedEvent, type Pattern } from '@fish-sre/core';
 import { Matcher, checkCatalogSamples, sampleSilences, sampleToEvent } from '@fish-sre/core/internal';
 import { describe, expect, it } from 'vitest';
 import { catalogDir, loadPatternFiles, loadPatterns, samplesDir, scriptsDir } from './load-catalog.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isMap, isSeq, parseDocument } from 'yaml';
-import { type Pattern } from '@fish-sre/core';
+import type { Pattern } from '@fish-sre/core';
 import { sampleToEvent } from '@fish-sre/core/internal';
 import { describe, expect, it } from 'vitest';
 import { catalogDir, loadPatterns } from './load-catalog.js';
