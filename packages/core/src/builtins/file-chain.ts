@@ -74,6 +74,12 @@ export function rotatedAfter(siblings: Sibling[], saved: Sibling, currentInode: 
   return { readable: later.filter((sibling) => !sibling.compressed), compressed: later.filter((sibling) => sibling.compressed) };
 }
 
+/** The rotation-named files beside the path last written after `time` (ms since the epoch), but the file at the path; oldest first. */
+export function rotatedSince(siblings: Sibling[], time: number, currentInode: number): { readable: Sibling[]; compressed: Sibling[] } {
+  const later = siblings.filter((sibling) => sibling.inode !== currentInode && ROTATION_SUFFIX.test(sibling.suffix) && sibling.mtimeMs > time).sort(byAge);
+  return { readable: later.filter((sibling) => !sibling.compressed), compressed: later.filter((sibling) => sibling.compressed) };
+}
+
 /**
  * Keeps at most `maxBytes` of the files to read, the newest: older files are dropped and the
  * oldest one kept may start inside (its partial first line skipped, line numbers counted on from a

@@ -2,11 +2,18 @@ import { stat } from 'node:fs/promises';
 import { z } from 'zod';
 import type { PluginStateStore } from '../contracts/state-store.js';
 import type { Logger } from '../util/logger.js';
-import { fitBackfill, listSiblings, rotatedAfter, type FileSegment } from './file-chain.js';
+import { fitBackfill, listSiblings, rotatedAfter, rotatedSince, type FileSegment } from './file-chain.js';
 
 /** Where the file source stopped: the file (inode), the byte after its last complete line, and that line's number. */
 export const FilePositionSchema = z.object({ inode: z.number().int().nonnegative(), offset: z.number().int().nonnegative(), line: z.number().int().nonnegative() });
 export type FilePosition = z.infer<typeof FilePositionSchema>;
+/**
+ * A position as saved: with when it was saved (ms since the epoch, the wall clock files are
+ * stamped with). A rotated file last written after that follows the saved file (positions saved
+ * by older versions have none).
+ */
+const SavedPositionSchema = FilePositionSchema.extend({ savedAt: z.number().nonnegative().optional() });
+type SavedPosition = z.infer<typeof SavedPositionSchema>;
 
 export interface ResumedFilePosition {
   /**
@@ -23,7 +30,7 @@ export interface ResumedFilePosition {
   rotated: boolean;
   /** Rotated files that may hold lines written after the saved position and are not read (compressed, or the saved file is gone so nothing orders them). */
   notRead: number;
-  saved: FilePosition;
+  saved: SavedPosition;
 }
 
 const names = (files: Array<{ path: string }>): string => files.map((file) => file.path).join(', ');
@@ -33,18 +40,25 @@ const names = (files: Array<{ path: string }>): string => files.map((file) => fi
  * of the saved file and every file rotated after it, then the file at the path, at most
  * `maxBackfillBytes` together.
  */
-async function resumeRotated(path: string, current: { ino: number; size: number }, saved: FilePosition, maxBackfillBytes: number, logger: Logger) {
+async function resumeRotated(path: string, current: { ino: number; size: number }, saved: SavedPosition, maxBackfillBytes: number, logger: Logger) {
   const siblings = await listSiblings(path);
   const atPath = { path, offset: 0, line: 0, inode: current.ino, size: current.size };
   const previous = siblings.find((sibling) => sibling.inode === saved.inode);
   if (!previous) {
-    // Compressed (gzip writes a new file) or deleted: nothing proves which rotated files follow the saved position.
-    const newest = siblings.filter((sibling) => sibling.inode !== current.ino).sort((a, b) => b.mtimeMs - a.mtimeMs);
+    // Compressed (gzip writes a new file) or deleted: its rest cannot be read. The files rotated
+    // after it were last written after the position was saved (older ones before: the writer had
+    // moved on to the saved file); without that time nothing orders them.
+    const { savedAt } = saved;
+    const { readable, compressed } = savedAt === undefined ? { readable: [], compressed: [] } : rotatedSince(siblings, savedAt, current.ino);
+    const chain = [...readable.map((sibling) => ({ path: sibling.path, offset: 0, line: 0, inode: sibling.inode, size: sibling.size })), atPath];
+    const others = siblings.filter((sibling) => sibling.inode !== current.ino);
+    const suspects = savedAt === undefined ? others.sort((a, b) => b.mtimeMs - a.mtimeMs).slice(0, 3) : compressed;
     logger.warn(
-      `${path} was replaced while fish was down and the file read last (inode ${saved.inode}) is not beside it uncompressed; reading ${path} from the start` +
-        (newest.length > 0 ? `. Lines written after the saved position may be in ${names(newest.slice(0, 3))}: not read, since nothing proves which of them follow it` : ''),
+      `${path} was replaced while fish was down and the file read last (inode ${saved.inode}) is not beside it uncompressed (compressed or deleted): the lines after the saved position in it are not read` +
+        (suspects.length > 0 ? ` (they may be in ${names(suspects)}${savedAt === undefined ? ', not read since nothing proves which of them follow it' : ''})` : '') +
+        `; reading ${chain.map((file) => file.path).join(', then ')}`,
     );
-    return { ...fitBackfill([atPath], maxBackfillBytes), notRead: newest.length > 0 ? 1 : 0 };
+    return { ...fitBackfill(chain, maxBackfillBytes), notRead: 1 };
   }
   const { readable, compressed } = rotatedAfter(siblings, previous, current.ino);
   // A saved file shorter than the offset was truncated after the position was saved: read from its start.
@@ -67,11 +81,11 @@ async function resumeRotated(path: string, current: { ino: number; size: number 
  * nothing usable was saved or the file is not there: the source then starts as configured.
  */
 export async function loadFilePosition(store: PluginStateStore, key: string, path: string, maxBackfillBytes: number, logger: Logger): Promise<ResumedFilePosition | undefined> {
-  let saved: FilePosition;
+  let saved: SavedPosition;
   try {
     const text = await store.read(key);
     if (text === undefined) return undefined;
-    saved = FilePositionSchema.parse(JSON.parse(text));
+    saved = SavedPositionSchema.parse(JSON.parse(text));
   } catch (error) {
     logger.warn(`the saved position of ${path} is not usable (${(error as Error).message}); starting as configured`);
     return undefined;
@@ -110,7 +124,8 @@ export function countResumed(resumed: ResumedFilePosition, counters: { backfillE
 /** Saves where reading stopped; a failure to save is logged, never thrown (reading goes on). */
 export async function savePosition(store: PluginStateStore, key: string, position: FilePosition, logger: Logger): Promise<void> {
   try {
-    await store.write(key, JSON.stringify(position));
+    // Wall-clock time on purpose (not an injected clock): it is compared with files' modification times.
+    await store.write(key, JSON.stringify({ ...position, savedAt: Date.now() }));
   } catch (error) {
     logger.warn(`could not save the read position: ${(error as Error).message}`);
   }

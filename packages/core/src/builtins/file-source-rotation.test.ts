@@ -93,7 +93,7 @@ describe('file source: rotation and acknowledged positions', () => {
       await first.acknowledge(fromOld.slice(0, 1));
       await first.stop();
       const saved = JSON.parse((await store.read(`file-position-${name}`))!);
-      expect(saved).toEqual({ inode: oldInode, offset: Buffer.byteLength(line('a1')), line: 1 });
+      expect(saved).toMatchObject({ inode: oldInode, offset: Buffer.byteLength(line('a1')), line: 1 });
 
       const second = run(path, store, name, multiline);
       const reread = await second.take(7);
@@ -129,7 +129,7 @@ describe('file source: rotation and acknowledged positions', () => {
     expect((await first.take(1)).map((event) => event.message)).toEqual(['b1']);
     await first.acknowledge(fromOld.slice(0, 1));
     await first.stop();
-    expect(JSON.parse((await store.read('file-position-small'))!)).toEqual({ inode: oldInode, offset: Buffer.byteLength(line(long('a1'))), line: 1 });
+    expect(JSON.parse((await store.read('file-position-small'))!)).toMatchObject({ inode: oldInode, offset: Buffer.byteLength(line(long('a1'))), line: 1 });
     // While fish is down the new file grows past the old file's offset.
     await appendFile(path, ['b2', 'b3', 'b4', 'b5'].map(line).join(''));
     const second = run(path, store, 'small');
@@ -152,7 +152,7 @@ describe('file source: rotation and acknowledged positions', () => {
     const fromNew = await first.take(3);
     await first.acknowledge([...fromOld, fromNew[0]!]);
     await first.stop();
-    expect(JSON.parse((await store.read('file-position-moved'))!)).toEqual({ inode: (await stat(path)).ino, offset: Buffer.byteLength(line('b1')), line: 1 });
+    expect(JSON.parse((await store.read('file-position-moved'))!)).toMatchObject({ inode: (await stat(path)).ino, offset: Buffer.byteLength(line('b1')), line: 1 });
     const second = run(path, store, 'moved');
     const reread = await second.take(2);
     await second.acknowledge(reread);
@@ -212,7 +212,10 @@ const DAY = 24 * 3600 * 1000;
 const lastWritten = (path: string, days: number) => utimes(path, new Date(), new Date(Date.now() - days * DAY));
 /** logrotate without `dateext`: `app.log.N` becomes `app.log.N+1`, `app.log` becomes `app.log.1`; then the writer creates a new `app.log`. */
 async function rotateNumbered(path: string, lines: string[]) {
-  for (let n = 4; n >= 1; n--) await rename(`${path}.${n}`, `${path}.${n + 1}`).catch(() => undefined);
+  for (let n = 4; n >= 1; n--) {
+    await rename(`${path}.${n}`, `${path}.${n + 1}`).catch(() => undefined);
+    await rename(`${path}.${n}.gz`, `${path}.${n + 1}.gz`).catch(() => undefined);
+  }
   await rename(path, `${path}.1`);
   await writeFile(path, lines.map(line).join(''));
 }
@@ -283,7 +286,7 @@ describe('file source: several rotations while fish was down', () => {
       expect(second.health().counters).toMatchObject({ rotatedWhileDown: 1, rotatedNotRead: 0, backfillExceeded: 0, invalid: 0 });
       expect(logger.lines).toContain(`info ${path} was rotated while fish was down; reading the rest of ${savedFile} (from byte ${line('a1').length}), then ${between}, then ${path}`);
       // All read and acknowledged: the position is in the new file, past its last line.
-      expect(JSON.parse((await store.read(`file-position-twice-${rotate}`))!)).toEqual({ inode: (await stat(path)).ino, offset: 2 * line('c1').length, line: 2 });
+      expect(JSON.parse((await store.read(`file-position-twice-${rotate}`))!)).toMatchObject({ inode: (await stat(path)).ino, offset: 2 * line('c1').length, line: 2 });
     },
   );
 
@@ -297,7 +300,7 @@ describe('file source: several rotations while fish was down', () => {
     // Processed up to b1 (the file rotated between), then fish is stopped.
     await second.acknowledge(reread.slice(0, 4));
     await second.stop();
-    expect(JSON.parse((await store.read('file-position-chain-crash'))!)).toEqual({ inode: betweenInode, offset: line('b1').length, line: 1 });
+    expect(JSON.parse((await store.read('file-position-chain-crash'))!)).toMatchObject({ inode: betweenInode, offset: line('b1').length, line: 1 });
     const third = run(path, store, 'chain-crash');
     const rest = await third.take(3);
     expect(messages(rest)).toEqual(['b2', 'c1', 'c2']);
@@ -333,6 +336,7 @@ describe('file source: several rotations while fish was down', () => {
     const fromA = await first.take(2);
     await first.acknowledge(fromA.slice(0, 1));
     await first.stop();
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the night goes on after the last save
     await rotateNumbered(path, ['c1 after the rotation', 'c2 after the rotation']);
     await writeFile(`${path}.1.gz`, gzipSync(await readFile(`${path}.1`)));
     await rm(`${path}.1`);
@@ -341,6 +345,46 @@ describe('file source: several rotations while fish was down', () => {
     expect(messages(reread)).toEqual(['c1 after the rotation', 'c2 after the rotation']);
     await second.stop();
     expect(second.health().counters).toMatchObject({ rotatedWhileDown: 1, rotatedNotRead: 1 });
-    expect(logger.lines.find((entry) => entry.startsWith('warn '))).toContain(`may be in ${path}.1.gz: not read`);
+    expect(logger.lines.find((entry) => entry.startsWith('warn '))).toContain(`may be in ${path}.1.gz)`);
+  });
+
+  it('`compress` + `delaycompress`, two rotations while fish was down: the saved file is compressed; the file rotated after it (last written after the position was saved) is read, then the new one; older rotations are not', async () => {
+    const path = join(dir, 'delaycompress.log');
+    const store = createMemoryStateStore();
+    const logger = recordingLogger();
+    // Older days, rotated before fish read anything: one compressed, one not (delaycompress).
+    await writeFile(`${path}.2.gz`, gzipSync(['old1'].map(line).join('')));
+    await writeFile(`${path}.1`, ['old2'].map(line).join(''));
+    await lastWritten(`${path}.2.gz`, 4);
+    await lastWritten(`${path}.1`, 3);
+    await writeFile(path, ['a1', 'a2'].map(line).join(''));
+    const first = run(path, store, 'delaycompress');
+    const fromA = await first.take(2);
+    await first.acknowledge(fromA);
+    await first.stop();
+    await appendFile(path, line('a3'));
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the day goes on after the last save
+    // logrotate twice (rotate 5, compress, delaycompress): the file rotated before is compressed at the next run.
+    for (const lines of [
+      ['b1', 'b2'],
+      ['c1', 'c2'],
+    ]) {
+      await rotateNumbered(path, lines);
+      await writeFile(`${path}.2.gz`, gzipSync(await readFile(`${path}.2`)));
+      await rm(`${path}.2`);
+    }
+    expect((await stat(`${path}.1`)).mtimeMs).toBeGreaterThan(JSON.parse((await store.read('file-position-delaycompress'))!).savedAt);
+    const second = run(path, store, 'delaycompress', false, { logger });
+    const reread = await second.take(4);
+    expect(messages(reread)).toEqual(['b1', 'b2', 'c1', 'c2']);
+    await second.acknowledge(reread);
+    expect(await second.nothingMore()).toBeUndefined();
+    await second.stop();
+    // a3, written after the last save, is only in the compressed file: said and counted, not guessed at.
+    expect(second.health().counters).toMatchObject({ rotatedWhileDown: 1, rotatedNotRead: 1 });
+    const warning = logger.lines.find((entry) => entry.startsWith('warn '));
+    expect(warning).toContain(`${path}.2.gz`);
+    expect(warning).toContain(`; reading ${path}.1, then ${path}`);
+    expect(logger.lines.join('\n')).not.toContain(`reading ${path}.3`);
   });
 });
