@@ -38,9 +38,9 @@ const LogSignal = z
     labels: z.record(z.string(), RegexSchema).default({}),
     /** Only events at these levels. */
     level: z.array(EventLevel).optional(),
-    /** Regex on the event's service. */
+    /** Regex on the event's service, matched anywhere in the name and without regard to case. */
     service: RegexSchema.optional(),
-    /** Regex on the event's host. */
+    /** Regex on the event's host, without regard to case (host names ignore it). */
     host: RegexSchema.optional(),
     /**
      * A multi-line signal: it matches on a later line of the same stream (host and service) that
@@ -68,9 +68,9 @@ const MetricSignal = z
  */
 const AbsentSignal = z
   .object({
-    /** Regex on the event's service: the streams expected to keep logging. */
+    /** Regex on the event's service (anywhere in the name, any case): the streams expected to keep logging. */
     service: RegexSchema,
-    /** Regex on the event's host. */
+    /** Regex on the event's host, without regard to case (host names ignore it). */
     host: RegexSchema.optional(),
     /** Only lines matching this regex count as a sign of life (the job's success line); absent: any line. */
     message: RegexSchema.optional(),

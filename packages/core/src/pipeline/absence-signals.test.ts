@@ -41,6 +41,13 @@ describe('absent signals', () => {
     expect(ids(absence.silences(T0 + 76 * HOUR))).toEqual(['backup-silent/nas/restic-backup']);
   });
 
+  it('scope the streams by service and host without regard to case, as log signals do', () => {
+    const absence = new AbsenceSignals({ patterns: [backup, anyLine] });
+    absence.observe(logEvent({ host: 'NAS', service: 'Restic-Backup', message: 'snapshot 3f2a9c1d saved', time: T0 }));
+    absence.observe(logEvent({ host: 'Penny', service: 'Homepage', message: 'GET / 200', time: T0 }));
+    expect(ids(absence.silences(T0 + 25 * HOUR)).sort()).toEqual(['backup-silent/NAS/Restic-Backup', 'stack-silent/Penny/Homepage']);
+  });
+
   it('never fire for a stream that never logged, nor for lines out of scope or not matching the sign of life', () => {
     const absence = new AbsenceSignals({ patterns: [backup, anyLine] });
     absence.observe(logEvent({ host: 'nas', service: 'restic-backup', message: 'Fatal: unable to open repository', time: T0 }));

@@ -83,8 +83,9 @@ export class AbsenceSignals {
         this.entries.push({
           pattern,
           signalId: signal.id,
-          service: compileLinearRegex(absent.service),
-          ...(absent.host ? { host: compileLinearRegex(absent.host) } : {}),
+          // Matched without regard to case, as the matcher does.
+          service: compileLinearRegex(absent.service, { ignoreCase: true }),
+          ...(absent.host ? { host: compileLinearRegex(absent.host, { ignoreCase: true }) } : {}),
           ...(absent.message ? { message: compileLinearRegex(absent.message, { ignoreCase: absent.ignore_case, lazy: true }) } : {}),
           forMs: absent.for,
         });

@@ -37,6 +37,16 @@ describe('Matcher: log signals', () => {
     expect(ids(matcher, logEvent({ message: 'fail', level: 'error', service: 'sonarr', host: 'penny2' }))).toEqual([]);
   });
 
+  it('matches service and host names without regard to case (a container named Sonarr, a host PENNY), message text as written', () => {
+    const matcher = new Matcher({
+      patterns: [makePattern({ id: 'pp', required_signals: [{ id: 's', log: { message: 'fail', service: '^(sonarr|radarr)$', host: '^penny$' } }] })],
+    });
+    expect(ids(matcher, logEvent({ message: 'fail', service: 'Sonarr', host: 'PENNY' }))).toEqual(['pp:s']);
+    expect(ids(matcher, logEvent({ message: 'fail', service: 'RADARR', host: 'Penny' }))).toEqual(['pp:s']);
+    expect(ids(matcher, logEvent({ message: 'FAIL', service: 'sonarr', host: 'penny' }))).toEqual([]);
+    expect(ids(matcher, logEvent({ message: 'fail', service: 'Lidarr', host: 'penny' }))).toEqual([]);
+  });
+
   it('does not match a log signal on a metric or alert event with the same text', () => {
     const matcher = new Matcher({ patterns: [makePattern({ id: 'pp', required_signals: [{ id: 's', log: { message: 'disk' } }] })] });
     expect(ids(matcher, metricEvent('disk', 99))).toEqual([]);

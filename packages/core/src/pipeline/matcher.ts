@@ -151,8 +151,9 @@ export class Matcher {
               patternIndex,
               signalId: signal.id,
               ...(log.level ? { levels: new Set(log.level) } : {}),
-              ...(log.service ? { service: compileLinearRegex(log.service) } : {}),
-              ...(log.host ? { host: compileLinearRegex(log.host) } : {}),
+              // Names, not text: a container called `Grafana` runs grafana, and host names ignore case (RFC 4343).
+              ...(log.service ? { service: compileLinearRegex(log.service, { ignoreCase: true }) } : {}),
+              ...(log.host ? { host: compileLinearRegex(log.host, { ignoreCase: true }) } : {}),
               labels: compileLabels(log.labels),
               message: compileLinearRegex(log.message, { ignoreCase: log.ignore_case, lazy: true }),
               ...(log.followed_by
