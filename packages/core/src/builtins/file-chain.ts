@@ -54,24 +54,38 @@ export async function findRotated(path: string, inode: number): Promise<Sibling 
   return (await listSiblings(path)).find((sibling) => sibling.inode === inode);
 }
 
-/** Oldest first: by modification time; at equal times `.3` before `.2`, `-20261201` before `-20261202`. */
-function byAge(a: Sibling, b: Sibling): number {
-  if (a.mtimeMs !== b.mtimeMs) return a.mtimeMs - b.mtimeMs;
+/**
+ * Negative when `a` is named as an older rotation than `b` (`.3` before `.2`, `-20261201` before
+ * `-20261202`, a compression suffix aside), positive when newer, 0 when the names do not say.
+ */
+export function byName(a: Sibling, b: Sibling): number {
+  const [sa, sb] = [a.suffix.replace(COMPRESSED, ''), b.suffix.replace(COMPRESSED, '')];
   const numbered = /^\.(\d+)$/;
-  const [na, nb] = [numbered.exec(a.suffix), numbered.exec(b.suffix)];
+  const [na, nb] = [numbered.exec(sa), numbered.exec(sb)];
   if (na && nb) return Number(nb[1]) - Number(na[1]);
-  return a.suffix < b.suffix ? -1 : a.suffix > b.suffix ? 1 : 0;
+  // Dates (and times) of one format: the same shape, digits aside.
+  if (sa.replace(/\d/g, '0') !== sb.replace(/\d/g, '0')) return 0;
+  return sa < sb ? -1 : sa > sb ? 1 : 0;
+}
+
+/** Oldest first: by modification time, at equal times by name. */
+function byAge(a: Sibling, b: Sibling): number {
+  return a.mtimeMs !== b.mtimeMs ? a.mtimeMs - b.mtimeMs : byName(a, b);
 }
 
 /**
- * The files rotated after `saved` (found by its inode): rotation-named siblings last written after
- * it (at the same time: named as newer), oldest first. Older rotations were last written before the saved file was (the writer had
- * moved on to it), so they are never among them; neither is the file at the path (`currentInode`).
- * Compressed ones cannot be read as they are: returned apart.
+ * The files rotated after `saved` (found by its inode), but the file at the path (`currentInode`):
+ * the rotation-named siblings last written after it (at the same time: named as newer), oldest
+ * first. Older rotations were last written before the saved file was (the writer had moved on to
+ * it), so they are never among them. Compressed ones cannot be read as they are: those named as
+ * newer than the saved file are returned apart (compressing stamps a file with a new time).
  */
 export function rotatedAfter(siblings: Sibling[], saved: Sibling, currentInode: number): { readable: Sibling[]; compressed: Sibling[] } {
-  const later = siblings.filter((sibling) => sibling.inode !== saved.inode && sibling.inode !== currentInode && ROTATION_SUFFIX.test(sibling.suffix) && byAge(saved, sibling) < 0).sort(byAge);
-  return { readable: later.filter((sibling) => !sibling.compressed), compressed: later.filter((sibling) => sibling.compressed) };
+  const others = siblings.filter((sibling) => sibling.inode !== saved.inode && sibling.inode !== currentInode && ROTATION_SUFFIX.test(sibling.suffix));
+  return {
+    readable: others.filter((sibling) => !sibling.compressed && byAge(saved, sibling) < 0).sort(byAge),
+    compressed: others.filter((sibling) => sibling.compressed && byName(saved, sibling) < 0).sort(byName),
+  };
 }
 
 /** The rotation-named files beside the path last written after `time` (ms since the epoch), but the file at the path; oldest first. */

@@ -327,6 +327,31 @@ describe('file source: several rotations while fish was down', () => {
     expect(second.health().counters).toMatchObject({ backfillExceeded: 1, backfillSkippedBytes: 4 * size - 5, rotatedWhileDown: 1 });
   });
 
+  it('`compress` + `delaycompress`, one rotation while fish was down: the older rotation compressed in the same run is neither read nor reported', async () => {
+    const path = join(dir, 'delay-once.log');
+    const store = createMemoryStateStore();
+    const logger = recordingLogger();
+    await writeFile(`${path}.1`, ['old1'].map(line).join(''));
+    await lastWritten(`${path}.1`, 2);
+    await writeFile(path, ['a1', 'a2'].map(line).join(''));
+    const first = run(path, store, 'delay-once');
+    await first.acknowledge(await first.take(1));
+    await first.stop();
+    await lastWritten(path, 1);
+    // logrotate: app.log.1 becomes app.log.2, compressed now (stamped now); app.log becomes app.log.1, kept as it is.
+    await rotateNumbered(path, ['b1', 'b2']);
+    await writeFile(`${path}.2.gz`, gzipSync(await readFile(`${path}.2`)));
+    await rm(`${path}.2`);
+    const second = run(path, store, 'delay-once', false, { logger });
+    const reread = await second.take(3);
+    expect(messages(reread)).toEqual(['a2', 'b1', 'b2']);
+    await second.acknowledge(reread);
+    expect(await second.nothingMore()).toBeUndefined();
+    await second.stop();
+    expect(second.health().counters).toMatchObject({ rotatedWhileDown: 1, rotatedNotRead: 0 });
+    expect(logger.lines.filter((entry) => entry.startsWith('warn '))).toEqual([]);
+  });
+
   it('the saved file compressed while fish was down (`compress`): not guessed at; the new file is read, what was not read is named and counted', async () => {
     const path = join(dir, 'compressed.log');
     const store = createMemoryStateStore();
