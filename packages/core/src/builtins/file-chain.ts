@@ -122,18 +122,26 @@ export function fitBackfill(segments: Array<FileSegment & { size: number }>, max
 }
 
 /**
- * Opens a file to read: a rotated one renamed again since it was found (logrotate ran once more)
- * is found again by its inode beside `path`. Throws when it is gone.
+ * Opens a file to read. One renamed since it was found (logrotate ran once more, even the file at
+ * the path) is found again by its inode beside `path`; a rotated one gone throws, the file at the
+ * path replaced and its old one gone opens the new one (from its start: `OpenFile.open`).
  */
 export async function openSegment(segment: FileSegment, path: string): Promise<OpenFile> {
-  if (segment.path === path || segment.inode === undefined) return OpenFile.open(segment.path, segment.offset, segment.inode);
-  const file = await OpenFile.open(segment.path, segment.offset, segment.inode).catch(() => undefined);
+  if (segment.inode === undefined) return OpenFile.open(segment.path, segment.offset);
+  const atPath = segment.path === path;
+  const file = await OpenFile.open(segment.path, segment.offset, segment.inode).catch((error: unknown) => {
+    if (atPath) throw error;
+    return undefined;
+  });
   if (file?.inode === segment.inode) return file;
-  await file?.close();
   const moved = await findRotated(path, segment.inode);
-  if (!moved) throw new Error(`${segment.path} is gone (inode ${segment.inode} is no longer beside ${path})`);
-  const reopened = await OpenFile.open(moved.path, segment.offset, segment.inode);
-  if (reopened.inode === segment.inode) return reopened;
-  await reopened.close();
-  throw new Error(`${segment.path} was replaced while it was being found`);
+  const reopened = moved ? await OpenFile.open(moved.path, segment.offset, segment.inode).catch(() => undefined) : undefined;
+  if (reopened?.inode === segment.inode) {
+    await file?.close();
+    return reopened;
+  }
+  await reopened?.close();
+  if (file && atPath) return file;
+  await file?.close();
+  throw new Error(`${segment.path} is gone (inode ${segment.inode} is no longer beside ${path})`);
 }
