@@ -12,7 +12,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const named = (suffix: string): Sibling => ({ path: `app.log${suffix}`, suffix, inode: 1, size: 0, mtimeMs: 0, compressed: suffix.endsWith('.gz') });
+const named = (suffix: string): Sibling => ({ path: `app.log${suffix}`, suffix, inode: 1, size: 0, mtimeMs: 0, birthtimeMs: 0, compressed: suffix.endsWith('.gz') });
 
 describe('file chain', () => {
   it('orders rotations by name only where the names say: numbered, then dates of one format', () => {

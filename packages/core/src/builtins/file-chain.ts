@@ -21,6 +21,8 @@ export interface Sibling {
   inode: number;
   size: number;
   mtimeMs: number;
+  /** When it was created (0 where the file system does not say). */
+  birthtimeMs: number;
   compressed: boolean;
 }
 
@@ -44,7 +46,15 @@ export async function listSiblings(path: string): Promise<Sibling[]> {
     if (entry === name || !entry.startsWith(name)) continue;
     const info = await stat(join(dir, entry)).catch(() => undefined);
     if (!info?.isFile()) continue;
-    siblings.push({ path: join(dir, entry), suffix: entry.slice(name.length), inode: info.ino, size: info.size, mtimeMs: info.mtimeMs, compressed: COMPRESSED.test(entry) });
+    siblings.push({
+      path: join(dir, entry),
+      suffix: entry.slice(name.length),
+      inode: info.ino,
+      size: info.size,
+      mtimeMs: info.mtimeMs,
+      birthtimeMs: info.birthtimeMs,
+      compressed: COMPRESSED.test(entry),
+    });
   }
   return siblings;
 }

@@ -33,6 +33,14 @@ export interface ResumedFilePosition {
   saved: SavedPosition;
 }
 
+/**
+ * A file with the saved inode created after the position was saved is another file: the saved one
+ * was deleted (compressed) and its inode number given to a new one (logrotate's `create` often
+ * gets it).
+ */
+const isSaved = (file: { ino?: number; inode?: number; birthtimeMs: number }, saved: SavedPosition): boolean =>
+  (file.ino ?? file.inode) === saved.inode && !(saved.savedAt !== undefined && file.birthtimeMs > saved.savedAt);
+
 const names = (files: Array<{ path: string }>): string => files.map((file) => file.path).join(', ');
 
 /**
@@ -43,7 +51,7 @@ const names = (files: Array<{ path: string }>): string => files.map((file) => fi
 async function resumeRotated(path: string, current: { ino: number; size: number }, saved: SavedPosition, maxBackfillBytes: number, logger: Logger) {
   const siblings = await listSiblings(path);
   const atPath = { path, offset: 0, line: 0, inode: current.ino, size: current.size };
-  const previous = siblings.find((sibling) => sibling.inode === saved.inode);
+  const previous = siblings.find((sibling) => isSaved(sibling, saved));
   if (!previous) {
     // Compressed (gzip writes a new file) or deleted: its rest cannot be read. The files rotated
     // after it were last written after the position was saved (older ones before: the writer had
@@ -90,14 +98,14 @@ export async function loadFilePosition(store: PluginStateStore, key: string, pat
     logger.warn(`the saved position of ${path} is not usable (${(error as Error).message}); starting as configured`);
     return undefined;
   }
-  let info: { ino: number; size: number };
+  let info: { ino: number; size: number; birthtimeMs: number };
   try {
     info = await stat(path);
   } catch {
     return undefined;
   }
   const same = { exceeded: false, skippedBytes: 0, rotated: false, notRead: 0, saved };
-  if (info.ino !== saved.inode) {
+  if (!isSaved(info, saved)) {
     const { segments, skippedBytes, notRead } = await resumeRotated(path, info, saved, maxBackfillBytes, logger);
     if (skippedBytes > 0)
       logger.warn(`more than maxBackfillBytes (${maxBackfillBytes}) were written to ${path} and its rotated files while fish was down; the oldest ${skippedBytes} bytes are skipped`);

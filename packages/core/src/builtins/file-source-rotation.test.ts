@@ -1,6 +1,9 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { appendFile, mkdtemp, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ObservedEvent } from '../contracts/observed-event.js';
@@ -411,5 +414,76 @@ describe('file source: several rotations while fish was down', () => {
     expect(warning).toContain(`${path}.2.gz`);
     expect(warning).toContain(`; reading ${path}.1, then ${path}`);
     expect(logger.lines.join('\n')).not.toContain(`reading ${path}.3`);
+  });
+});
+
+/**
+ * The real logrotate (Debian's `logrotate` package), forced to run (`-f`) with its own state file,
+ * as cron or the systemd timer runs it at night. It keeps a compressed file's modification time.
+ */
+async function logrotate(path: string, directives: string[]) {
+  const conf = `${path}.logrotate.conf`;
+  await writeFile(conf, `${path} {\n${directives.map((directive) => `  ${directive}\n`).join('')}}\n`);
+  try {
+    // Debian installs it in /usr/sbin, which a user's PATH may lack.
+    await promisify(execFile)(existsSync('/usr/sbin/logrotate') ? '/usr/sbin/logrotate' : 'logrotate', ['-f', '-s', `${path}.logrotate.state`, conf]);
+  } catch (error) {
+    throw new Error(`logrotate failed (is Debian's logrotate package installed?): ${(error as Error).message}`);
+  }
+}
+const pause = (milliseconds: number) => new Promise((resolve) => setTimeout(resolve, milliseconds));
+
+describe('file source: the real logrotate ran twice while fish was down', () => {
+  it('`rotate 5`, `dateext` with a time in the name, no compression: every line once, the older day not read again', async () => {
+    const path = join(dir, 'real-dateext.log');
+    const store = createMemoryStateStore();
+    await writeFile(`${path}-20261130-1764460800`, line('old1'));
+    await lastWritten(`${path}-20261130-1764460800`, 2);
+    await writeFile(path, ['a1', 'a2', 'a3'].map(line).join(''));
+    const first = run(path, store, 'real-dateext');
+    await first.acknowledge(await first.take(1));
+    await first.stop();
+    await appendFile(path, line('a4'));
+    const directives = ['rotate 5', 'dateext', 'dateformat -%Y%m%d-%s', 'create', 'missingok'];
+    await logrotate(path, directives);
+    await appendFile(path, ['b1', 'b2'].map(line).join(''));
+    await pause(1100); // another second: another name
+    await logrotate(path, directives);
+    await appendFile(path, ['c1', 'c2'].map(line).join(''));
+    const second = run(path, store, 'real-dateext');
+    const reread = await second.take(7);
+    expect(messages(reread)).toEqual(['a2', 'a3', 'a4', 'b1', 'b2', 'c1', 'c2']);
+    await second.acknowledge(reread);
+    expect(await second.nothingMore()).toBeUndefined();
+    await second.stop();
+    expect([...first.processed, ...second.processed]).toEqual(['a1', 'a2', 'a3', 'a4', 'b1', 'b2', 'c1', 'c2']);
+  });
+
+  it('`rotate 5`, `compress`, `delaycompress`: the file rotated after the saved one is read; the rest of the saved one, compressed, is named and counted', async () => {
+    const path = join(dir, 'real-delaycompress.log');
+    const store = createMemoryStateStore();
+    const logger = recordingLogger();
+    await writeFile(`${path}.1`, line('old1'));
+    await lastWritten(`${path}.1`, 2);
+    await writeFile(path, ['a1', 'a2'].map(line).join(''));
+    const first = run(path, store, 'real-delaycompress');
+    await first.acknowledge(await first.take(2));
+    await first.stop();
+    await pause(50); // the night goes on after the last save
+    await appendFile(path, line('a3'));
+    const directives = ['rotate 5', 'compress', 'delaycompress', 'create', 'missingok'];
+    await logrotate(path, directives);
+    await appendFile(path, ['b1', 'b2'].map(line).join(''));
+    await logrotate(path, directives);
+    await appendFile(path, ['c1', 'c2'].map(line).join(''));
+    const second = run(path, store, 'real-delaycompress', false, { logger });
+    const reread = await second.take(4);
+    expect(messages(reread)).toEqual(['b1', 'b2', 'c1', 'c2']);
+    await second.acknowledge(reread);
+    expect(await second.nothingMore()).toBeUndefined();
+    await second.stop();
+    expect(second.health().counters).toMatchObject({ rotatedWhileDown: 1, rotatedNotRead: 1 });
+    const warning = logger.lines.find((entry) => entry.startsWith('warn '));
+    expect(warning).toContain(`may be in ${path}.2.gz)`);
   });
 });
