@@ -1,9 +1,11 @@
-import { appendFile, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ObservedEvent } from '../contracts/observed-event.js';
 import { createMemoryStateStore, type PluginStateStore } from '../contracts/state-store.js';
+import type { Logger } from '../util/logger.js';
 import { createFileSource } from './file-source.js';
 
 /*
@@ -23,8 +25,11 @@ afterAll(async () => {
 const line = (message: string) => `${JSON.stringify({ message, host: 'penny', service: 'web', level: 'error' })}\n`;
 
 /** A consumer of one run of the source: takes events, acknowledges the ones it processed, stops. */
-function run(path: string, store: PluginStateStore, name = 'app', multiline: false | { waitMs: number } = false) {
-  const source = createFileSource({ path, follow: true, pollIntervalMs: 10, multiline }, { name, position: store });
+function run(path: string, store: PluginStateStore, name = 'app', multiline: false | { waitMs: number } = false, extra: { maxBackfillBytes?: number; logger?: Logger } = {}) {
+  const source = createFileSource(
+    { path, follow: true, pollIntervalMs: 10, multiline, ...(extra.maxBackfillBytes ? { maxBackfillBytes: extra.maxBackfillBytes } : {}) },
+    { name, position: store, ...(extra.logger ? { logger: extra.logger } : {}) },
+  );
   const controller = new AbortController();
   const iterator = source.events(controller.signal, { acknowledges: true })[Symbol.asyncIterator]();
   const processed: string[] = [];
@@ -88,7 +93,7 @@ describe('file source: rotation and acknowledged positions', () => {
       await first.acknowledge(fromOld.slice(0, 1));
       await first.stop();
       const saved = JSON.parse((await store.read(`file-position-${name}`))!);
-      expect(saved).toEqual({ inode: oldInode, offset: Buffer.byteLength(line('a1')), line: 1 });
+      expect(saved).toMatchObject({ inode: oldInode, offset: Buffer.byteLength(line('a1')), line: 1 });
 
       const second = run(path, store, name, multiline);
       const reread = await second.take(7);
@@ -124,7 +129,7 @@ describe('file source: rotation and acknowledged positions', () => {
     expect((await first.take(1)).map((event) => event.message)).toEqual(['b1']);
     await first.acknowledge(fromOld.slice(0, 1));
     await first.stop();
-    expect(JSON.parse((await store.read('file-position-small'))!)).toEqual({ inode: oldInode, offset: Buffer.byteLength(line(long('a1'))), line: 1 });
+    expect(JSON.parse((await store.read('file-position-small'))!)).toMatchObject({ inode: oldInode, offset: Buffer.byteLength(line(long('a1'))), line: 1 });
     // While fish is down the new file grows past the old file's offset.
     await appendFile(path, ['b2', 'b3', 'b4', 'b5'].map(line).join(''));
     const second = run(path, store, 'small');
@@ -147,7 +152,7 @@ describe('file source: rotation and acknowledged positions', () => {
     const fromNew = await first.take(3);
     await first.acknowledge([...fromOld, fromNew[0]!]);
     await first.stop();
-    expect(JSON.parse((await store.read('file-position-moved'))!)).toEqual({ inode: (await stat(path)).ino, offset: Buffer.byteLength(line('b1')), line: 1 });
+    expect(JSON.parse((await store.read('file-position-moved'))!)).toMatchObject({ inode: (await stat(path)).ino, offset: Buffer.byteLength(line('b1')), line: 1 });
     const second = run(path, store, 'moved');
     const reread = await second.take(2);
     await second.acknowledge(reread);
@@ -199,5 +204,187 @@ describe('file source: rotation and acknowledged positions', () => {
     expect(all).toHaveLength(3000);
     expect(new Set(all).size).toBe(3000);
     expect(all[1000]).toBe(JSON.parse(lines[1000]!).message);
+  });
+});
+
+const DAY = 24 * 3600 * 1000;
+/** Sets when a file was last written, `days` days ago (a rotated file keeps the time of its last line). */
+const lastWritten = (path: string, days: number) => utimes(path, new Date(), new Date(Date.now() - days * DAY));
+/** logrotate without `dateext`: `app.log.N` becomes `app.log.N+1`, `app.log` becomes `app.log.1`; then the writer creates a new `app.log`. */
+async function rotateNumbered(path: string, lines: string[]) {
+  for (let n = 4; n >= 1; n--) {
+    await rename(`${path}.${n}`, `${path}.${n + 1}`).catch(() => undefined);
+    await rename(`${path}.${n}.gz`, `${path}.${n + 1}.gz`).catch(() => undefined);
+  }
+  await rename(path, `${path}.1`);
+  await writeFile(path, lines.map(line).join(''));
+}
+const messages = (events: ObservedEvent[]) => events.map((event) => event.message);
+function recordingLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const logger = {
+    lines,
+    debug: () => {},
+    info: (message: string) => void lines.push(`info ${message}`),
+    warn: (message: string) => void lines.push(`warn ${message}`),
+    error: (message: string) => void lines.push(`error ${message}`),
+    child: () => logger,
+  };
+  return logger;
+}
+
+/**
+ * First run: `a1`..`a3` read, only `a1` acknowledged. While fish is down the writer adds `a4`,
+ * logrotate runs, a day of `b` lines, logrotate again, then `c` lines. An older day (`old1`,
+ * `old2`), rotated before fish read anything, is beside them all along.
+ */
+async function twoRotationsWhileDown(path: string, store: PluginStateStore, name: string, rotate: 'numbered' | 'dateext') {
+  const older = rotate === 'numbered' ? `${path}.1` : `${path}-20261130`;
+  await writeFile(older, ['old1', 'old2'].map(line).join(''));
+  await lastWritten(older, 3);
+  await writeFile(path, ['a1', 'a2', 'a3'].map(line).join(''));
+  const first = run(path, store, name);
+  const fromA = await first.take(3);
+  await first.acknowledge(fromA.slice(0, 1));
+  await first.stop();
+  await appendFile(path, line('a4'));
+  const [savedFile, between] = rotate === 'numbered' ? [`${path}.2`, `${path}.1`] : [`${path}-20261201`, `${path}-20261202`];
+  if (rotate === 'numbered') {
+    await rotateNumbered(path, ['b1', 'b2']);
+    await rotateNumbered(path, ['c1', 'c2']);
+    await lastWritten(`${path}.3`, 3);
+  } else {
+    await rename(path, savedFile);
+    await writeFile(path, ['b1', 'b2'].map(line).join(''));
+    await rename(path, between);
+    await writeFile(path, ['c1', 'c2'].map(line).join(''));
+    // A copy an administrator made of an older file: not named as a rotation, never read.
+    await writeFile(`${path}.bak`, ['copy1'].map(line).join(''));
+  }
+  await lastWritten(savedFile, 2);
+  await lastWritten(between, 1);
+  return { first, fromA, savedFile, between };
+}
+
+describe('file source: several rotations while fish was down', () => {
+  it.each([['numbered' as const], ['dateext' as const]])(
+    'reads the rest of the saved file, the file rotated after it, then the new one, each line once; an older rotation is not read again (%s)',
+    async (rotate) => {
+      const path = join(dir, `twice-${rotate}.log`);
+      const store = createMemoryStateStore();
+      const logger = recordingLogger();
+      const { first, fromA, savedFile, between } = await twoRotationsWhileDown(path, store, `twice-${rotate}`, rotate);
+      const second = run(path, store, `twice-${rotate}`, false, { logger });
+      const reread = await second.take(7);
+      expect(messages(reread)).toEqual(['a2', 'a3', 'a4', 'b1', 'b2', 'c1', 'c2']);
+      // The lines read in the first run carry the same ids (the dedup recognises them).
+      expect(reread.slice(0, 2).map((event) => event.id)).toEqual(fromA.slice(1).map((event) => event.id));
+      await second.acknowledge(reread);
+      expect(await second.nothingMore()).toBeUndefined();
+      await second.stop();
+      expect([...first.processed, ...second.processed]).toEqual(['a1', 'a2', 'a3', 'a4', 'b1', 'b2', 'c1', 'c2']);
+      expect(second.health().counters).toMatchObject({ rotatedWhileDown: 1, rotatedNotRead: 0, backfillExceeded: 0, invalid: 0 });
+      expect(logger.lines).toContain(`info ${path} was rotated while fish was down; reading the rest of ${savedFile} (from byte ${line('a1').length}), then ${between}, then ${path}`);
+      // All read and acknowledged: the position is in the new file, past its last line.
+      expect(JSON.parse((await store.read(`file-position-twice-${rotate}`))!)).toMatchObject({ inode: (await stat(path)).ino, offset: 2 * line('c1').length, line: 2 });
+    },
+  );
+
+  it('a crash in the middle of the chain resumes in the file being read: no line lost, none read twice', async () => {
+    const path = join(dir, 'chain-crash.log');
+    const store = createMemoryStateStore();
+    const { first, between } = await twoRotationsWhileDown(path, store, 'chain-crash', 'numbered');
+    const betweenInode = (await stat(between)).ino;
+    const second = run(path, store, 'chain-crash');
+    const reread = await second.take(7);
+    // Processed up to b1 (the file rotated between), then fish is stopped.
+    await second.acknowledge(reread.slice(0, 4));
+    await second.stop();
+    expect(JSON.parse((await store.read('file-position-chain-crash'))!)).toMatchObject({ inode: betweenInode, offset: line('b1').length, line: 1 });
+    const third = run(path, store, 'chain-crash');
+    const rest = await third.take(3);
+    expect(messages(rest)).toEqual(['b2', 'c1', 'c2']);
+    expect(rest.map((event) => event.id)).toEqual(reread.slice(4).map((event) => event.id));
+    await third.acknowledge(rest);
+    expect(await third.nothingMore()).toBeUndefined();
+    await third.stop();
+    expect([...first.processed, ...second.processed, ...third.processed]).toEqual(['a1', 'a2', 'a3', 'a4', 'b1', 'b2', 'c1', 'c2']);
+  });
+
+  it('maxBackfillBytes bounds the whole chain: the oldest bytes are skipped and counted, the newest read', async () => {
+    const path = join(dir, 'chain-bounded.log');
+    const store = createMemoryStateStore();
+    await twoRotationsWhileDown(path, store, 'chain-bounded', 'numbered');
+    const size = line('c1').length; // every line has this length
+    // The new file (2 lines) and 5 bytes more: reading starts inside b1 (the partial line is skipped).
+    const second = run(path, store, 'chain-bounded', false, { maxBackfillBytes: 3 * size + 5 });
+    const reread = await second.take(3);
+    expect(messages(reread)).toEqual(['b2', 'c1', 'c2']);
+    await second.acknowledge(reread);
+    expect(await second.nothingMore()).toBeUndefined();
+    await second.stop();
+    // a2, a3, a4 and b1 but its last 5 bytes.
+    expect(second.health().counters).toMatchObject({ backfillExceeded: 1, backfillSkippedBytes: 4 * size - 5, rotatedWhileDown: 1 });
+  });
+
+  it('the saved file compressed while fish was down (`compress`): not guessed at; the new file is read, what was not read is named and counted', async () => {
+    const path = join(dir, 'compressed.log');
+    const store = createMemoryStateStore();
+    const logger = recordingLogger();
+    await writeFile(path, ['a1', 'a2'].map(line).join(''));
+    const first = run(path, store, 'compressed');
+    const fromA = await first.take(2);
+    await first.acknowledge(fromA.slice(0, 1));
+    await first.stop();
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the night goes on after the last save
+    await rotateNumbered(path, ['c1 after the rotation', 'c2 after the rotation']);
+    await writeFile(`${path}.1.gz`, gzipSync(await readFile(`${path}.1`)));
+    await rm(`${path}.1`);
+    const second = run(path, store, 'compressed', false, { logger });
+    const reread = await second.take(2);
+    expect(messages(reread)).toEqual(['c1 after the rotation', 'c2 after the rotation']);
+    await second.stop();
+    expect(second.health().counters).toMatchObject({ rotatedWhileDown: 1, rotatedNotRead: 1 });
+    expect(logger.lines.find((entry) => entry.startsWith('warn '))).toContain(`may be in ${path}.1.gz)`);
+  });
+
+  it('`compress` + `delaycompress`, two rotations while fish was down: the saved file is compressed; the file rotated after it (last written after the position was saved) is read, then the new one; older rotations are not', async () => {
+    const path = join(dir, 'delaycompress.log');
+    const store = createMemoryStateStore();
+    const logger = recordingLogger();
+    // Older days, rotated before fish read anything: one compressed, one not (delaycompress).
+    await writeFile(`${path}.2.gz`, gzipSync(['old1'].map(line).join('')));
+    await writeFile(`${path}.1`, ['old2'].map(line).join(''));
+    await lastWritten(`${path}.2.gz`, 4);
+    await lastWritten(`${path}.1`, 3);
+    await writeFile(path, ['a1', 'a2'].map(line).join(''));
+    const first = run(path, store, 'delaycompress');
+    const fromA = await first.take(2);
+    await first.acknowledge(fromA);
+    await first.stop();
+    await appendFile(path, line('a3'));
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the day goes on after the last save
+    // logrotate twice (rotate 5, compress, delaycompress): the file rotated before is compressed at the next run.
+    for (const lines of [
+      ['b1', 'b2'],
+      ['c1', 'c2'],
+    ]) {
+      await rotateNumbered(path, lines);
+      await writeFile(`${path}.2.gz`, gzipSync(await readFile(`${path}.2`)));
+      await rm(`${path}.2`);
+    }
+    expect((await stat(`${path}.1`)).mtimeMs).toBeGreaterThan(JSON.parse((await store.read('file-position-delaycompress'))!).savedAt);
+    const second = run(path, store, 'delaycompress', false, { logger });
+    const reread = await second.take(4);
+    expect(messages(reread)).toEqual(['b1', 'b2', 'c1', 'c2']);
+    await second.acknowledge(reread);
+    expect(await second.nothingMore()).toBeUndefined();
+    await second.stop();
+    // a3, written after the last save, is only in the compressed file: said and counted, not guessed at.
+    expect(second.health().counters).toMatchObject({ rotatedWhileDown: 1, rotatedNotRead: 1 });
+    const warning = logger.lines.find((entry) => entry.startsWith('warn '));
+    expect(warning).toContain(`${path}.2.gz`);
+    expect(warning).toContain(`; reading ${path}.1, then ${path}`);
+    expect(logger.lines.join('\n')).not.toContain(`reading ${path}.3`);
   });
 });

@@ -85,7 +85,7 @@ describe('createFileSource', () => {
     expect(events[1]).toMatchObject({ host: 'demo', service: 'svc', level: 'unknown', time: 1767261600 * 1000 });
     expect(events[2]).toMatchObject({ level: 'critical', time: 1767261600123 });
     expect(new Set(events.map((event) => event.id)).size).toBe(3);
-    expect(source.health!().counters).toEqual({ lines: 6, events: 3, invalid: 3, joinedLines: 0, cutEvents: 0, backfillExceeded: 0, rotatedWhileDown: 0 });
+    expect(source.health!().counters).toEqual({ lines: 6, events: 3, invalid: 3, joinedLines: 0, cutEvents: 0, backfillExceeded: 0, backfillSkippedBytes: 0, rotatedWhileDown: 0, rotatedNotRead: 0 });
     expect(logger.lines.filter((line) => line.level === 'warn')).toHaveLength(3);
     // Reading the same file again yields the same ids (dedup across restarts).
     expect((await collect(createFileSource({ path }))).map((event) => event.id)).toEqual(events.map((event) => event.id));

@@ -9,10 +9,11 @@ import type { Logger } from '../util/logger.js';
 import { silentLogger } from '../util/logger.js';
 import { parseOptions } from '../plugin-utils/options.js';
 import type { PluginStateStore } from '../contracts/state-store.js';
-import { createPositionWriter, loadFilePosition, type FilePosition } from './file-position.js';
+import { countResumed, createPositionWriter, loadFilePosition, type FilePosition } from './file-position.js';
 import { createContinuationJoiner, type JoinedMessage } from '../pipeline/continuation-joiner.js';
 import { createLineParser } from './file-line.js';
-import { HandedOn, OpenFile, sleep, type Located, type RawLine } from './file-reader.js';
+import { HandedOn, sleep, type Located, type OpenFile, type RawLine } from './file-reader.js';
+import { openSegment, type FileSegment } from './file-chain.js';
 
 export const FileSourceOptionsSchema = z.strictObject({
   /** The file to read: one JSON object per line (`jsonl`) or plain text lines (`text`). */
@@ -69,7 +70,7 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
   const name = context.name ?? 'file';
   const clock = context.clock ?? systemClock;
   const logger = context.logger ?? silentLogger;
-  const counters = { lines: 0, events: 0, invalid: 0, joinedLines: 0, cutEvents: 0, backfillExceeded: 0, rotatedWhileDown: 0 };
+  const counters = { lines: 0, events: 0, invalid: 0, joinedLines: 0, cutEvents: 0, backfillExceeded: 0, backfillSkippedBytes: 0, rotatedWhileDown: 0, rotatedNotRead: 0 };
   const positionKey = `file-position-${name}`;
   // A message's first line carries where it starts in the file: a saved position never passes a
   // message that was not handed on yet (in progress in the joiner, or yielded but not taken).
@@ -90,24 +91,18 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
     name,
     async *events(signal: AbortSignal, delivery?: SourceDelivery): AsyncGenerator<ObservedEvent> {
       const acknowledged = delivery?.acknowledges === true;
-      // Reading starts where the saved position says (in its file: after a rotation, the rest of
-      // the previous file under its rotated name, then the new one from its start), else as
-      // configured. Lines are read from the open file (`file`); the saved position counts only the
-      // lines handed on, in the file each one came from.
-      let start: { path: string; offset: number; line: number; inode?: number } = { path: options.path, offset: 0, line: 0 };
-      let skipPartialLine = false;
+      // The files to read in order (`ResumedFilePosition.segments`), else as configured; then the file at the path from its start. Lines are read from
+      // the open file (`file`, the first of `segments`); the saved position counts only the lines handed on, in the file each one came from.
+      let segments: FileSegment[] = [{ path: options.path, offset: 0, line: 0 }];
       const resumed = context.position ? await loadFilePosition(context.position, positionKey, options.path, options.maxBackfillBytes, logger) : undefined;
       if (resumed) {
-        start = { path: resumed.previous?.path ?? options.path, offset: resumed.position, line: resumed.lineNumber };
-        const inode = resumed.previous?.inode ?? (resumed.rotated ? undefined : resumed.saved.inode);
-        if (inode !== undefined) start.inode = inode;
-        skipPartialLine = resumed.skipPartialLine;
-        if (resumed.exceeded) counters.backfillExceeded++;
-        if (resumed.rotated) counters.rotatedWhileDown++;
+        segments = countResumed(resumed, counters);
       } else if (options.startAt === 'end') {
         const info = await stat(options.path).catch(() => undefined); // not there yet: everything it will hold is new
-        if (info) start = { path: options.path, offset: info.size, line: 0, inode: info.ino };
+        if (info) segments = [{ path: options.path, offset: info.size, line: 0, inode: info.ino }];
       }
+      const start = segments[0]!;
+      let skipPartialLine = false;
       let file: OpenFile | undefined;
       let lineNumber = start.line;
       // Copy-truncations seen: offsets start over, ids must not (the dedup still remembers the old ones).
@@ -195,13 +190,14 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
           // The file at the path now: after a rotation by rename, another one than the open file.
           const atPath = await stat(options.path).catch(() => undefined);
           if (!file) {
+            const segment = segments[0] ?? { path: options.path, offset: 0, line: 0 };
             try {
-              file = await OpenFile.open(start.path, start.offset, start.inode);
+              file = await openSegment(segment, options.path);
             } catch (error) {
-              if (start.path !== options.path) {
-                // The previous file went away since it was found: the file at the path, from its start.
-                start = { path: options.path, offset: 0, line: 0 };
-                lineNumber = 0;
+              if (segment.path !== options.path) {
+                // A rotated file went away since it was found: the next one.
+                logger.warn(`${segment.path} went away before it was read (${(error as Error).message}); reading on with the next file`);
+                segments.shift();
                 wait = false;
                 continue;
               }
@@ -211,9 +207,12 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
               first = false;
               continue;
             }
-            if (start.inode !== undefined && start.inode !== file.inode) lineNumber = 0; // replaced since the position was read
+            // Replaced since the position was read: from its start.
+            const expected = segment.inode === undefined || segment.inode === file.inode;
+            lineNumber = expected ? segment.line : 0;
+            skipPartialLine = expected && segment.skipPartialLine === true;
             consumed = { inode: file.inode, offset: file.position, line: lineNumber };
-            start = { path: options.path, offset: 0, line: 0 }; // the next file: the one at the path, from its start
+            if (segment.path !== options.path || segment.offset > 0) logger.info(`reading ${segment.path} from byte ${file.position}`);
           }
           state = atPath ? 'connected' : 'reconnecting';
           detail = atPath ? `reading ${options.path}` : `${options.path} is missing; waiting for it`;
@@ -226,7 +225,8 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
             truncations++;
             consumed = { inode: file.inode, offset: 0, line: lineNumber };
           }
-          const rotated = atPath !== undefined && atPath.ino !== file.inode;
+          // Rotated, or a rotated file read after a restart with more to read after it.
+          const rotated = segments.length > 1 || (atPath !== undefined && atPath.ino !== file.inode);
           // Rotated: what the writer wrote to the old file before it moved on is read to its end.
           for (let pass = 0; pass < (rotated ? 2 : 1) && !signal.aborted; pass++) {
             if (pass > 0) size = await file.size();
@@ -253,7 +253,7 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
           if (rotated) {
             await file.close();
             file = undefined;
-            lineNumber = 0;
+            segments.shift();
             truncations = 0;
             wait = false; // the new file at once
             continue;
