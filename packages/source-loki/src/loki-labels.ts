@@ -26,12 +26,22 @@ export const StreamSchema = z.object({ stream: z.record(z.string(), z.string()).
 
 /** Stable event id: the same line of the same stream and tenant always gets the same id. */
 export function lokiEventId(tenant: string, labels: Record<string, string>, ts: string, line: string): string {
-  const canonical = JSON.stringify(
-    Object.keys(labels)
-      .sort()
-      .map((key) => [key, labels[key]]),
-  );
-  return `loki:${hash('sha256', `${tenant}\u0000${canonical}\u0000${ts}\u0000${line}`, 'hex').slice(0, 40)}`;
+  return `loki:${hash('sha256', `${tenant}\u0000${canonicalLabels(labels)}\u0000${ts}\u0000${line}`, 'hex').slice(0, 40)}`;
+}
+
+/** The labels in key order, as JSON; made once per labels object (every line of a stream shares its stream's). */
+const canonical = new WeakMap<Record<string, string>, string>();
+function canonicalLabels(labels: Record<string, string>): string {
+  let text = canonical.get(labels);
+  if (text === undefined) {
+    text = JSON.stringify(
+      Object.keys(labels)
+        .sort()
+        .map((key) => [key, labels[key]]),
+    );
+    canonical.set(labels, text);
+  }
+  return text;
 }
 
 const firstLabel = (labels: Record<string, string>, names: readonly string[]) => {

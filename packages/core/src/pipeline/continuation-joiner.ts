@@ -68,9 +68,11 @@ function withoutPrefix(line: string): string {
  * Indented lines continue any message, blank lines are kept inside one (trimmed at its end).
  */
 export function isContinuation(firstLine: string, previousLine: string, nextLine: string): boolean {
-  const first = withoutPrefix(firstLine);
-  const previous = withoutPrefix(previousLine);
-  const line = withoutPrefix(nextLine);
+  return continues(withoutPrefix(firstLine), withoutPrefix(previousLine), withoutPrefix(nextLine));
+}
+
+/** `isContinuation` on lines already without their prefix (a message keeps its first and last line's). */
+function continues(first: string, previous: string, line: string): boolean {
   if (line.trim() === '') return true;
   if (/^[ \t]/.test(line)) return true;
   if (JAVA_CONTINUATION.test(line)) return true;
@@ -83,6 +85,7 @@ export function isContinuation(firstLine: string, previousLine: string, nextLine
 interface Pending<Meta> {
   meta: Meta;
   metas: Meta[];
+  /** The first and the last line, without their prefix: what the next line is held against. */
   first: string;
   previous: string;
   parts: string[];
@@ -109,10 +112,11 @@ export function createContinuationJoiner<Meta>(options: ContinuationJoinerOption
     push(stream, line, meta) {
       const out: Array<JoinedMessage<Meta>> = [];
       const current = pending.get(stream);
-      if (current && current.parts.length < maxLines && isContinuation(current.first, current.previous, line)) {
+      const body = withoutPrefix(line);
+      if (current && current.parts.length < maxLines && continues(current.first, current.previous, body)) {
         counters.joinedLines++;
         current.metas.push(meta);
-        current.previous = line;
+        current.previous = body;
         current.lastAt = options.now();
         if (current.length + 1 + line.length > maxLength) current.cut = true;
         if (!current.cut) {
@@ -128,7 +132,7 @@ export function createContinuationJoiner<Meta>(options: ContinuationJoinerOption
       // A message never starts with a blank line.
       if (line.trim() === '') return out;
       const cut = line.length > maxLength;
-      pending.set(stream, { meta, metas: [meta], first: line, previous: line, parts: [cut ? line.slice(0, maxLength) : line], length: Math.min(line.length, maxLength), cut, lastAt: options.now() });
+      pending.set(stream, { meta, metas: [meta], first: body, previous: body, parts: [cut ? line.slice(0, maxLength) : line], length: Math.min(line.length, maxLength), cut, lastAt: options.now() });
       if (pending.size > maxStreams) {
         const [oldest, item] = pending.entries().next().value as [string, Pending<Meta>];
         pending.delete(oldest);
