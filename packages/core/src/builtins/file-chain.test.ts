@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { byName, fitBackfill, openSegment, type Sibling } from './file-chain.js';
+import { identity } from './file-reader.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -41,6 +42,15 @@ describe('file chain', () => {
     });
     // The file at the path is always kept, even when it alone is over the limit.
     expect(fitBackfill(chain, 20).segments).toEqual([{ path: 'c', offset: 30, line: 1_000_000_000, inode: 3, skipPartialLine: true }]);
+  });
+
+  it('a file given the inode number of a deleted one has other line ids (its creation time is part of them)', () => {
+    const old = identity({ dev: 2049, ino: 4720333, birthtimeMs: 1_796_100_000_000.25 });
+    const reused = identity({ dev: 2049, ino: 4720333, birthtimeMs: 1_796_191_068_598.5 });
+    expect(reused.inode).toBe(old.inode);
+    expect(reused.fileId).not.toBe(old.fileId);
+    // Where the file system does not record creation times, device and inode.
+    expect(identity({ dev: 2049, ino: 4720333, birthtimeMs: 0 }).fileId).toBe(identity({ dev: 2049, ino: 4720333 }).fileId);
   });
 
   it('a file renamed after it was planned (logrotate ran again at start) is found again by its inode, even the one at the path', async () => {

@@ -4,8 +4,14 @@ import type { ObservedEvent } from '../contracts/observed-event.js';
 
 export const CHUNK_BYTES = 64 * 1024;
 
-export function identity(info: { dev: number; ino: number }): { inode: number; fileId: string } {
-  return { inode: info.ino, fileId: `file:${info.dev.toString(36)}.${info.ino.toString(36)}` };
+/**
+ * A file's inode, and its id in line ids: device, inode and, where the file system records it,
+ * creation time (an inode number freed by a compressed or deleted file is soon given to a new one,
+ * whose lines must not carry the old one's ids).
+ */
+export function identity(info: { dev: number; ino: number; birthtimeMs?: number }): { inode: number; fileId: string } {
+  const born = info.birthtimeMs ? `.${Math.floor(info.birthtimeMs).toString(36)}` : '';
+  return { inode: info.ino, fileId: `file:${info.dev.toString(36)}.${info.ino.toString(36)}${born}` };
 }
 
 /**
