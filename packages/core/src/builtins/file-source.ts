@@ -91,8 +91,9 @@ export function createFileSource(input: FileSourceOptions, context: { name?: str
     name,
     async *events(signal: AbortSignal, delivery?: SourceDelivery): AsyncGenerator<ObservedEvent> {
       const acknowledged = delivery?.acknowledges === true;
-      // The files to read in order (`ResumedFilePosition.segments`), else as configured; then the file at the path from its start. Lines are read from
-      // the open file (`file`, the first of `segments`); the saved position counts only the lines handed on, in the file each one came from.
+      // The files to read in order (`ResumedFilePosition.segments`), else as configured; then the
+      // file at the path from its start. Lines are read from the open file (`file`, the first of
+      // `segments`); the saved position counts only the lines handed on, in the file each came from.
       let segments: FileSegment[] = [{ path: options.path, offset: 0, line: 0 }];
       const resumed = context.position ? await loadFilePosition(context.position, positionKey, options.path, options.maxBackfillBytes, logger) : undefined;
       if (resumed) {
