@@ -32,7 +32,7 @@ export const FileSourceOptionsSchema = z.strictObject({
   /** Host/service for lines that do not say. */
   defaultHost: z.string().default('localhost'),
   defaultService: z.string().default('unknown'),
-  /** After a restart, the most a saved position is behind the end of the file; older bytes are skipped (counted). @default 64 MiB */
+  /** After a restart, the most read behind the end of the file, its rotated files included; older bytes are skipped (counted). @default 64 MiB */
   maxBackfillBytes: z
     .number()
     .int()
