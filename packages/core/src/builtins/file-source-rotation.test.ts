@@ -223,6 +223,23 @@ async function rotateNumbered(path: string, lines: string[]) {
   await writeFile(path, lines.map(line).join(''));
 }
 const messages = (events: ObservedEvent[]) => events.map((event) => event.message);
+
+/**
+ * After two `delaycompress` runs while stopped (`b` lines in the file rotated after the saved one,
+ * `c` lines in the new one): those are read once, nothing more comes, and the saved file's rest,
+ * only in `compressed` now, is counted and named in the warning (returned).
+ */
+async function expectRestCompressed(second: ReturnType<typeof run>, logger: { lines: string[] }, compressed: string): Promise<string> {
+  const reread = await second.take(4);
+  expect(messages(reread)).toEqual(['b1', 'b2', 'c1', 'c2']);
+  await second.acknowledge(reread);
+  expect(await second.nothingMore()).toBeUndefined();
+  await second.stop();
+  expect(second.health().counters).toMatchObject({ rotatedWhileDown: 1, rotatedNotRead: 1 });
+  const warning = logger.lines.find((entry) => entry.startsWith('warn '));
+  expect(warning).toContain(compressed);
+  return warning!;
+}
 function recordingLogger(): Logger & { lines: string[] } {
   const lines: string[] = [];
   const logger = {
@@ -402,16 +419,8 @@ describe('file source: several rotations while fish was down', () => {
       await rm(`${path}.2`);
     }
     expect((await stat(`${path}.1`)).mtimeMs).toBeGreaterThan(JSON.parse((await store.read('file-position-delaycompress'))!).savedAt);
-    const second = run(path, store, 'delaycompress', false, { logger });
-    const reread = await second.take(4);
-    expect(messages(reread)).toEqual(['b1', 'b2', 'c1', 'c2']);
-    await second.acknowledge(reread);
-    expect(await second.nothingMore()).toBeUndefined();
-    await second.stop();
     // a3, written after the last save, is only in the compressed file: said and counted, not guessed at.
-    expect(second.health().counters).toMatchObject({ rotatedWhileDown: 1, rotatedNotRead: 1 });
-    const warning = logger.lines.find((entry) => entry.startsWith('warn '));
-    expect(warning).toContain(`${path}.2.gz`);
+    const warning = await expectRestCompressed(run(path, store, 'delaycompress', false, { logger }), logger, `${path}.2.gz`);
     expect(warning).toContain(`; reading ${path}.1, then ${path}`);
     expect(logger.lines.join('\n')).not.toContain(`reading ${path}.3`);
   });
@@ -476,14 +485,7 @@ describe('file source: the real logrotate ran twice while fish was down', () => 
     await appendFile(path, ['b1', 'b2'].map(line).join(''));
     await logrotate(path, directives);
     await appendFile(path, ['c1', 'c2'].map(line).join(''));
-    const second = run(path, store, 'real-delaycompress', false, { logger });
-    const reread = await second.take(4);
-    expect(messages(reread)).toEqual(['b1', 'b2', 'c1', 'c2']);
-    await second.acknowledge(reread);
-    expect(await second.nothingMore()).toBeUndefined();
-    await second.stop();
-    expect(second.health().counters).toMatchObject({ rotatedWhileDown: 1, rotatedNotRead: 1 });
-    const warning = logger.lines.find((entry) => entry.startsWith('warn '));
+    const warning = await expectRestCompressed(run(path, store, 'real-delaycompress', false, { logger }), logger, `${path}.2.gz`);
     expect(warning).toContain(`may be in ${path}.2.gz)`);
   });
 });
