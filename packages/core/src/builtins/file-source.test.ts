@@ -51,6 +51,26 @@ describe('normaliseLevel', () => {
     ]);
   });
 
+  it('reads the levels of Go slog (an offset after the name), zap, java.util.logging and PostgreSQL; a huge level is no level', () => {
+    const spellings = [
+      'ERROR+2',
+      'WARN-1',
+      'INFO+3',
+      'DEBUG-4',
+      'DEBUG1',
+      'dpanic',
+      'SEVERE',
+      'FINEST',
+      'CONFIG',
+      'LOG',
+      'error+x',
+      'ERROR+12345',
+      `${'9'.repeat(262_144)}`,
+      `error${'9'.repeat(262_144)}`,
+    ];
+    expect(spellings.map(normaliseLevel)).toEqual(['error', 'warn', 'info', 'debug', 'unknown', 'critical', 'error', 'debug', 'debug', 'info', 'unknown', 'unknown', 'unknown', 'unknown']);
+  });
+
   it('gives the file source the levels every source uses: short forms of logrus, zap and Go loggers, padded labels', async () => {
     const path = join(dir, 'levels.jsonl');
     const spellings = ['erro', 'ERRO', 'eror', 'wrn', 'inf', 'dbg', 'informational', 'emergency', ' warn ', 'info', 'warn', 'error', 'debug', 'critical', 'unknown'];

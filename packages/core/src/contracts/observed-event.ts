@@ -32,12 +32,28 @@ const LEVEL_NAMES = new Map<string, EventLevel>(
     emerg: 'critical',
     emergency: 'critical',
     alert: 'critical',
+    // zap's DPanicLevel (go.uber.org/zap/zapcore/level.go: "dpanic").
+    dpanic: 'critical',
+    // java.util.logging.Level: SEVERE, WARNING, INFO, CONFIG, FINE, FINER, FINEST.
+    severe: 'error',
+    config: 'debug',
+    fine: 'debug',
+    finer: 'debug',
+    finest: 'debug',
+    // PostgreSQL's LOG (src/backend/utils/error/elog.c error_severity): server messages, not errors.
+    log: 'info',
   } satisfies Record<string, EventLevel>),
 );
 
+/** Longer than any level name: not looked up (a hostile line's `level` can be 256 KiB). */
+const LEVEL_NAME_LIMIT = 16;
+/** Go's log/slog between named levels: the name, then the offset (`ERROR+2`, `WARN-1`; Level.String's `%s%+d`). */
+const LEVEL_OFFSET = /[+-]\d{1,3}$/;
+
 /**
  * The fish level of a level as a log spells it (`err`, `WARNING`, ` crit`, `panic`, logrus's
- * `erro`, syslog's `emerg` ...); `unknown` for anything else, and for no level. For sources: one
+ * `erro`, syslog's `emerg`, slog's `ERROR+2`, Java's `SEVERE`, PostgreSQL's `LOG` ...);
+ * `unknown` for anything else, and for no level. For sources: one
  * table, so the same line gets the same level whichever source read it.
  */
 export function normaliseLevel(value: string | undefined): EventLevel {
@@ -53,8 +69,14 @@ export function normaliseLevel(value: string | undefined): EventLevel {
       return 'warn';
     case 'debug':
       return 'debug';
-    default:
-      return LEVEL_NAMES.get(value) ?? LEVEL_NAMES.get(value.trim().toLowerCase()) ?? 'unknown';
+    default: {
+      const exact = LEVEL_NAMES.get(value);
+      if (exact !== undefined) return exact;
+      if (value.length > 4 * LEVEL_NAME_LIMIT) return 'unknown';
+      const folded = value.trim().toLowerCase();
+      if (folded.length > LEVEL_NAME_LIMIT) return 'unknown';
+      return LEVEL_NAMES.get(folded) ?? LEVEL_NAMES.get(folded.replace(LEVEL_OFFSET, '')) ?? 'unknown';
+    }
   }
 }
 
